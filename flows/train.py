@@ -1,0 +1,100 @@
+"""The training flow: load → split → stratify → members in parallel → vote → evaluate → save.
+
+Run it in-process for debugging (an ephemeral Prefect API starts on its own):
+
+    python flows/train.py tasks/bundled/hpc.parquet --target class
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Literal
+
+if __package__ in (None, ""):  # `python flows/train.py` puts flows/ first on the path, not the project.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from prefect import flow
+from prefect.futures import as_completed
+from prefect.logging import get_run_logger
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import BaseModel, Field
+
+from tasks import steps
+from tasks.members import MemberSpec
+from tasks.report import tables
+from tasks.store import code_version
+from tasks.train import plan_concurrency
+from tasks.vote import default_members
+
+
+class TrainConfig(BaseModel):
+    """Parameters of one training run."""
+
+    data: str = Field(description="CSV or Parquet file: a local path or an fsspec URL (s3://, gs://, file://).")
+    target: str = Field(description="Name of the column that holds the class labels.")
+    members: list[MemberSpec] = Field(default_factory=default_members,
+                                      description="The ensemble's members; the default recipe if left as is.")
+    voting: Literal["hard", "soft", "weighted"] = Field(
+        "weighted", description="Majority of labels, mean of probabilities, or mean weighted by validation score.")
+    threshold_objective: Literal["balanced_accuracy", "f1", "g_mean", "none"] = Field(
+        "balanced_accuracy", description="Two classes only: the score the decision threshold is tuned for.")
+    validation_size: float = Field(0.2, gt=0, lt=0.5, description="Share of each class for weights and threshold.")
+    test_size: float = Field(0.2, gt=0, lt=0.5, description="Share of each class kept untouched for the report.")
+    random_state: int = Field(0, description="Seed for the splits, the samplers and the learners.")
+    store: str = Field("models", description="Model store directory; each run adds a version under versions/.")
+    workspace: str | None = Field(None, description="Where splits and fitted members are kept between tasks "
+                                                    "(shared storage for Dask workers); default <store>/.work.")
+    max_concurrency: int | None = Field(None, ge=1, description="Members trained at once; default: one per core.")
+
+
+@flow(name="train", task_runner=ThreadPoolTaskRunner(max_workers=max(1, os.cpu_count() or 1)), log_prints=True)
+def train(config: TrainConfig) -> dict:
+    """Train an imbalance-aware voting ensemble and save it as a new model version."""
+    logger = get_run_logger()
+    workspace = config.workspace or os.path.join(config.store, ".work")
+    loaded = steps.load(config.data, config.target, workspace)
+    schema = loaded.table_schema
+    splits = steps.split(loaded, config.validation_size, config.test_size, config.random_state, workspace)
+    profile = steps.stratify(splits, schema, config.members)
+    logger.info("Train split: %s", profile["train"]["counts"])
+
+    workers, threads = plan_concurrency(len(config.members), config.max_concurrency)
+    logger.info("Training %s members, %s at a time with %s thread(s) each", len(config.members), workers, threads)
+    # A sliding window of `workers` members: each may use `threads` cores, so the
+    # members running side by side never ask for more cores than there are.
+    waiting, running, trained = list(enumerate(config.members)), {}, {}
+    while waiting or running:
+        while waiting and len(running) < workers:
+            position, spec = waiting.pop(0)
+            future = steps.train_member.submit(spec, splits.train, schema, config.random_state, threads, workspace)
+            running[future] = position
+        future = next(as_completed(list(running)))
+        member = future.result()
+        trained[running.pop(future)] = member
+        logger.info("Member %s/%s done: %s (%.1f s)", len(trained), len(config.members), member.spec.name,
+                    member.seconds)
+    trained = [trained[position] for position in range(len(config.members))]
+
+    ensemble = steps.vote(trained, splits.validation, schema, config.voting, config.threshold_objective,
+                          config.random_state)
+    title = f"Members vs ensemble: {Path(config.data).name}, target {config.target!r}"
+    results = steps.evaluate(ensemble, splits.test, title)
+    extra = {"data": {"source": config.data, "fingerprint": loaded.table.fingerprint, "rows": loaded.table.n_rows,
+                      "profile": profile}, "parameters": config.model_dump(mode="json"),
+             "code_version": code_version()}
+    version = steps.save(ensemble, config.store, results, extra, title)
+    logger.info("Saved model version %s", version)
+    return {"version": version, "results": results, "profile": profile}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python flows/train.py DATA --target COL [...]`: the CLI's train command, in this process."""
+    from flows.cli import main as cli_main
+
+    return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

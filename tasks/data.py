@@ -1,0 +1,284 @@
+"""Load a table, describe its columns, and split it by class without losing rare classes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from tasks.errors import InputError, preview
+
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+MISSING_CATEGORY = "(missing)"
+
+
+class Column(BaseModel):
+    """One feature: its name, whether it is numeric or categorical, and the categories seen."""
+
+    name: str
+    kind: Literal["numeric", "categorical"]
+    categories: list[str] = []
+
+
+class Schema(BaseModel):
+    """What a model was trained on: the target, the feature columns and the classes."""
+
+    target: str
+    columns: list[Column]
+    classes: list[str | int | float | bool]
+    positional: bool = False  # fitted on an array: columns are named x0, x1, ... by position
+
+    @property
+    def names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+    @property
+    def categorical(self) -> list[str]:
+        return [column.name for column in self.columns if column.kind == "categorical"]
+
+
+class TableRef(BaseModel):
+    """A table on disk: where it is, what it holds, and a fingerprint of its content."""
+
+    path: str
+    fingerprint: str
+    n_rows: int
+
+
+def _format_of(path: str) -> str:
+    suffix = os.path.splitext(path.split("?")[0])[1].lower()
+    if suffix not in FORMATS:
+        raise InputError(
+            "the data file must be CSV or Parquet",
+            f"{path!r} ends in {suffix or 'no extension'!r}",
+            f"Use one of {sorted(FORMATS)} as the file extension.",
+        )
+    return FORMATS[suffix]
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path or path.startswith("file://")
+
+
+def read_file(path: str) -> pd.DataFrame:
+    """Read a CSV or Parquet file from a local path or an fsspec URL."""
+    path = str(path)
+    fmt = _format_of(path)
+    local = path.removeprefix("file://")
+    if _is_local(path) and not os.path.isfile(local):
+        raise InputError(
+            "the data file must exist", f"{path!r} was not found",
+            f"Check the path (the working directory is {os.getcwd()!r}).",
+        )
+    try:
+        frame = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
+    except FileNotFoundError as error:
+        raise InputError("the data file must exist", f"{path!r} was not found", "Check the URL.") from error
+    except Exception as error:  # Parsers raise many types; all mean the same to the user.
+        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise InputError(
+            f"the data file must be readable as {fmt.upper()}", f"{path!r} is not ({reason})",
+            "Check that the file is complete and that its extension matches its content.",
+        ) from error
+    if frame.empty:
+        raise InputError("the data must have rows", f"{path!r} has none", "Point to a file with data.")
+    return frame
+
+
+def split_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:
+    """Separate features from the target and check both."""
+    if target not in frame.columns:
+        raise InputError(
+            "the target column must exist", f"{target!r} is not among the columns {preview(frame.columns)}",
+            "Pass the name of the column that holds the class labels with --target.",
+        )
+    y = frame[target]
+    check_labels(y)
+    X = frame.drop(columns=[target])
+    if X.shape[1] == 0:
+        raise InputError("the data must have features", "only the target column was found", "Add feature columns.")
+    check_features(X)
+    return X, y
+
+
+def check_labels(y: pd.Series) -> None:
+    """Labels must be present and of at least two classes."""
+    empty = y.isna() | (y.astype(str).str.strip() == "")
+    if empty.any():
+        rows = preview(np.flatnonzero(empty.to_numpy()).tolist(), limit=5)
+        raise InputError(
+            "every row needs a class label", f"{int(empty.sum())} rows of {y.name!r} are empty or NaN (rows {rows})",
+            "Drop those rows or fill in their labels.",
+        )
+    classes = pd.unique(y)
+    if len(classes) < 2:
+        raise InputError(
+            "the target needs at least two classes", f"{y.name!r} holds only {preview(classes)}",
+            "Check the --target column, or add rows of the other classes.",
+        )
+
+
+def column_kind(series: pd.Series) -> str:
+    """Numbers and booleans are numeric; strings, categories and objects are categorical."""
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        return "numeric"
+    if isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(series) \
+            or pd.api.types.is_string_dtype(series):
+        return "categorical"
+    raise InputError(
+        "features must be numeric, boolean or categorical", f"{series.name!r} has dtype {series.dtype}",
+        "Convert it (e.g. a date into year, month and weekday columns) or drop it.",
+    )
+
+
+def check_features(X: pd.DataFrame) -> None:
+    """Reject features that no model can learn from: all missing, or infinite values."""
+    for name in X.columns:
+        if X[name].isna().all():
+            raise InputError(
+                "a feature must have at least one value", f"{name!r} is empty (all NaN) in {len(X)} rows",
+                "Drop the column.",
+            )
+    check_finite(X)
+
+
+def check_finite(X: pd.DataFrame) -> None:
+    """Numeric features may be missing (NaN) but not infinite."""
+    for name in X.columns:
+        column = X[name]
+        if column_kind(column) == "numeric" and not pd.api.types.is_bool_dtype(column):
+            infinite = np.isinf(column.to_numpy(dtype=float, na_value=np.nan))
+            if infinite.any():
+                raise InputError(
+                    "numeric features must be finite", f"{name!r} has {int(infinite.sum())} infinite values",
+                    "Replace them with NaN (they are then imputed) or with a large finite value.",
+                )
+
+
+def infer_schema(X: pd.DataFrame, y: pd.Series, target: str | None = None) -> Schema:
+    """Describe the features and classes of a training table."""
+    columns = []
+    for name in X.columns:
+        kind = column_kind(X[name])
+        categories = sorted(set(_as_text(X[name]).dropna())) if kind == "categorical" else []
+        columns.append(Column(name=str(name), kind=kind, categories=categories))
+    classes = sorted(pd.unique(y).tolist(), key=lambda c: (str(type(c)), c))
+    return Schema(target=str(target if target is not None else (y.name or "target")), columns=columns,
+                  classes=classes)
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    return series.astype(object).where(series.notna(), None).map(lambda v: v if v is None else str(v))
+
+
+def coerce(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """Give every column the type the members expect: floats, or text with a missing marker."""
+    out = {}
+    for column in schema.columns:
+        values = X[column.name]
+        if column.kind == "numeric":
+            numbers = pd.to_numeric(values, errors="coerce").astype(float)
+            bad = numbers.isna() & values.notna()
+            if bad.any():
+                raise InputError(f"numeric feature {column.name!r} must hold numbers",
+                                 f"found {preview(values[bad].unique()[:5].tolist(), 5)}",
+                                 "Fix or blank out those values (blanks are imputed).")
+            out[column.name] = numbers
+        else:
+            out[column.name] = _as_text(values).fillna(MISSING_CATEGORY).astype(object)
+    return pd.DataFrame(out, index=X.index)
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """A content hash of a table (values, column names and dtypes)."""
+    digest = hashlib.sha256()
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    digest.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+    return digest.hexdigest()[:16]
+
+
+def write_table(frame: pd.DataFrame, workspace: str, name: str) -> TableRef:
+    """Write a table as Parquet under `workspace`, addressed by its content."""
+    digest = fingerprint(frame)
+    path = f"{workspace.rstrip('/')}/tables/{name}-{digest}.parquet"
+    if _is_local(path):
+        local = path.removeprefix("file://")
+        if not os.path.exists(local):
+            os.makedirs(os.path.dirname(local), exist_ok=True)
+            staging = f"{local}.{uuid.uuid4().hex}.tmp"
+            frame.to_parquet(staging, index=False)
+            os.replace(staging, local)
+    else:
+        frame.to_parquet(path, index=False)
+    return TableRef(path=path, fingerprint=digest, n_rows=len(frame))
+
+
+def read_table(ref: TableRef) -> pd.DataFrame:
+    """Read a table written by `write_table`."""
+    return pd.read_parquet(ref.path)
+
+
+def stratified_indices(y, fractions: list[float], random_state: int = 0) -> list[np.ndarray]:
+    """Split row positions by class: the rest first, then one part per fraction.
+
+    Every class appears in every part (at least one row each), so a rare class is
+    never missing from validation or test. Rows are shuffled with `random_state`.
+    """
+    y = np.asarray(y)
+    rng = np.random.default_rng(random_state)
+    parts: list[list[np.ndarray]] = [[] for _ in range(len(fractions) + 1)]
+    needed = len(fractions) + 1
+    for label in sorted(pd.unique(y), key=lambda c: (str(type(c)), c)):
+        rows = rng.permutation(np.flatnonzero(y == label))
+        if len(rows) < needed:
+            raise InputError(
+                f"each class needs at least {needed} rows for a stratified {needed}-way split",
+                f"class {label!r} has {len(rows)}",
+                "Collect more rows of it, merge it into a related class, or drop its rows.",
+            )
+        sizes = [max(1, int(round(len(rows) * f))) for f in fractions]
+        while sum(sizes) > len(rows) - 1:  # Keep at least one row for training.
+            sizes[int(np.argmax(sizes))] -= 1
+        start = len(rows) - sum(sizes)
+        parts[0].append(rows[:start])
+        for i, size in enumerate(sizes, start=1):
+            parts[i].append(rows[start:start + size])
+            start += size
+    return [np.sort(np.concatenate(part)) for part in parts]
+
+
+def check_split_sizes(test_size: float, validation_size: float) -> None:
+    """The test and validation shares must leave data for training."""
+    for name, value in (("test_size", test_size), ("validation_size", validation_size)):
+        if not 0 < value < 1:
+            raise InputError(f"{name} must lie strictly between 0 and 1", f"it is {value}", "Use e.g. 0.2.")
+    if test_size + validation_size >= 0.9:
+        raise InputError(
+            "test_size + validation_size must stay below 0.9 to leave rows for training",
+            f"they add up to {test_size + validation_size:.2f}", "Lower one of them.",
+        )
+
+
+def class_profile(y) -> dict:
+    """Class counts and shares, the imbalance ratio and balanced class weights."""
+    counts = pd.Series(np.asarray(y)).value_counts()
+    counts = counts.sort_values(ascending=False, kind="stable")
+    n, k = int(counts.sum()), len(counts)
+    return {
+        "counts": {_plain(c): int(v) for c, v in counts.items()},
+        "shares": {_plain(c): round(v / n, 4) for c, v in counts.items()},
+        "imbalance_ratio": round(float(counts.max() / counts.min()), 2),
+        "minority": _plain(counts.index[-1]),
+        "majority": _plain(counts.index[0]),
+        "class_weight": {_plain(c): round(n / (k * v), 4) for c, v in counts.items()},
+    }
+
+
+def _plain(value):
+    """NumPy scalars to plain Python, so profiles and manifests serialise as JSON."""
+    return value.item() if isinstance(value, np.generic) else value

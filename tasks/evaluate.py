@@ -1,0 +1,87 @@
+"""Metrics that respect imbalance, per class and overall, for members and the ensemble."""
+
+from __future__ import annotations
+
+import numpy as np
+from imblearn.metrics import geometric_mean_score
+from sklearn.metrics import (
+    average_precision_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    matthews_corrcoef,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
+
+SUMMARY = ("balanced_accuracy", "g_mean", "macro_f1", "mcc", "roc_auc", "average_precision")
+
+
+def evaluate(y_true, y_pred, proba, classes) -> dict:
+    """Score predictions on held-out rows.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like
+        True and predicted labels.
+    proba : ndarray of shape (n_rows, n_classes) or None
+        Class probabilities in the order of `classes`; None for hard voting,
+        in which case ROC-AUC and average precision are left out.
+    classes : array-like
+        All classes the model knows, in order.
+
+    Returns
+    -------
+    dict
+        Overall metrics (see `SUMMARY`), a `per_class` dict of precision, recall,
+        F1, support and average precision, and the `confusion_matrix` (rows: true).
+    """
+    y_true, y_pred, classes = np.asarray(y_true), np.asarray(y_pred), np.asarray(classes)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=classes, zero_division=0)
+    result = {
+        "n_rows": int(len(y_true)),
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+        "g_mean": float(geometric_mean_score(y_true, y_pred, labels=classes, average="multiclass")),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=classes, average="macro", zero_division=0)),
+        "mcc": float(matthews_corrcoef(y_true, y_pred)),
+        "roc_auc": None,
+        "average_precision": None,
+        "per_class": {},
+        "classes": classes.tolist(),
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=classes).tolist(),
+    }
+    per_class_ap = [None] * len(classes)
+    if proba is not None:
+        proba = np.asarray(proba, dtype=float)
+        onehot = (y_true[:, None] == classes[None, :]).astype(int)
+        present = onehot.sum(axis=0) > 0
+        per_class_ap = [float(average_precision_score(onehot[:, i], proba[:, i])) if present[i] else None
+                        for i in range(len(classes))]
+        if len(classes) == 2:
+            result["roc_auc"] = float(roc_auc_score(onehot[:, 1], proba[:, 1]))
+            minority = int(np.argmin(onehot.sum(axis=0)))
+            result["average_precision"] = per_class_ap[minority]
+        elif present.all():
+            result["roc_auc"] = float(roc_auc_score(y_true, proba, labels=classes, multi_class="ovr",
+                                                    average="macro"))
+            result["average_precision"] = float(np.mean(per_class_ap))
+    for i, label in enumerate(classes.tolist()):
+        result["per_class"][str(label)] = {
+            "precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+            "support": int(support[i]), "average_precision": per_class_ap[i],
+        }
+    return result
+
+
+def objective_score(name: str, y_true, y_pred, positive=None) -> float:
+    """The score a threshold or a member weight is chosen by."""
+    if name == "balanced_accuracy":
+        return balanced_accuracy_score(y_true, y_pred)
+    if name == "g_mean":
+        return geometric_mean_score(y_true, y_pred, average="multiclass")
+    if name == "f1":
+        if positive is not None:
+            return f1_score(y_true, y_pred, pos_label=positive, average="binary", zero_division=0)
+        return f1_score(y_true, y_pred, average="macro", zero_division=0)
+    raise ValueError(f"unknown objective {name!r}")

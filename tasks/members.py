@@ -1,0 +1,179 @@
+"""Ensemble members: a spec (how to see the imbalance, which learner) and its pipeline.
+
+A member's pipeline is
+    prepare (impute; code categories) → resample → augment → encode → learner,
+an imbalanced-learn Pipeline, so resampling and augmentation act only during fit.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from imblearn.pipeline import Pipeline
+from pydantic import BaseModel, Field, field_validator, model_validator
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+from tasks.augment import METHODS, TabularAugmenter
+from tasks.data import MISSING_CATEGORY, Schema
+from tasks.errors import InputError, preview
+from tasks.resample import STRATEGIES, Context, class_weights, get_strategy, make_sampler
+
+SamplerName = Literal[tuple(STRATEGIES)]  # type: ignore[valid-type]
+LearnerName = Literal["logreg", "rf", "hgb"]
+SAMPLING_STEPS = ("resample", "augment")
+
+
+class AugmentSpec(BaseModel):
+    """Synthetic minority rows added after resampling (training split only)."""
+
+    method: Literal["jitter", "mixup"] = Field("jitter", description="Noise jitter or within-class mixup.")
+    ratio: float = Field(0.5, gt=0, le=1, description="Grow each class to at least this share of the largest.")
+    noise: float = Field(0.1, gt=0, le=1, description="Jitter scale, as a share of each feature's spread.")
+    alpha: float = Field(0.4, gt=0, description="Mixup's Beta(alpha, alpha) parameter.")
+
+
+class MemberSpec(BaseModel):
+    """One ensemble member: a resampling strategy, optional augmentation, and a learner."""
+
+    sampler: SamplerName = Field("none", description="How the member sees the imbalance.")
+    learner: LearnerName = Field("hgb", description="logreg, rf (random forest) or hgb (histogram boosting).")
+    sampling_strategy: float | Literal["auto"] = Field(
+        "auto", description="How far to rebalance: 'auto' = fully; r in (0, 1] = smaller classes to r × largest.")
+    sampler_params: dict[str, Any] = Field(default_factory=dict, description="Extra sampler parameters.")
+    augment: AugmentSpec | None = Field(None, description="Synthetic minority rows after resampling.")
+    learner_params: dict[str, Any] = Field(default_factory=dict, description="Extra learner parameters.")
+    seed: int = Field(0, description="Offset added to the run's random_state, so copies of a member differ.")
+
+    @field_validator("sampler", mode="before")
+    @classmethod
+    def _known_sampler(cls, value):
+        get_strategy(value)
+        return value
+
+    @field_validator("learner", mode="before")
+    @classmethod
+    def _known_learner(cls, value):
+        if value not in LEARNERS:
+            raise InputError("the learner must be a known one", f"{value!r} is not among {preview(LEARNERS)}",
+                             "Run `imbalance-flows strategies` to list them.")
+        return value
+
+    @model_validator(mode="after")
+    def _ratio_applies(self):
+        if self.sampling_strategy != "auto":
+            kind = STRATEGIES[self.sampler].kind
+            if kind in ("none", "clean"):
+                raise InputError(f"sampling_strategy does not apply to {self.sampler!r}",
+                                 f"it is {self.sampling_strategy}", "Leave it at 'auto' for this strategy.")
+            if not 0 < self.sampling_strategy <= 1:
+                raise InputError("sampling_strategy must be 'auto' or a number in (0, 1]",
+                                 f"it is {self.sampling_strategy}", "Use 1.0 (fully balanced) or less, e.g. 0.5.")
+        return self
+
+    @property
+    def name(self) -> str:
+        augment = f"+{self.augment.method}" if self.augment else ""
+        ratio = "" if self.sampling_strategy == "auto" else f"@{self.sampling_strategy:g}"
+        seed = f"#{self.seed}" if self.seed else ""
+        return f"{self.sampler}{ratio}{augment}:{self.learner}{seed}"
+
+    @classmethod
+    def parse(cls, text: str) -> "MemberSpec":
+        """Read the command line's short form, SAMPLER[@RATIO][+AUGMENT]:LEARNER, e.g. smote@0.5+mixup:hgb."""
+        sampler, sep, learner = text.partition(":")
+        if not sep or not sampler or not learner:
+            raise InputError("a member is written SAMPLER[@RATIO][+AUGMENT]:LEARNER", f"got {text!r}",
+                             "For example --member smote:hgb or --member random_under@0.5+jitter:rf.")
+        sampler, _, augment = sampler.partition("+")
+        sampler, _, ratio = sampler.partition("@")
+        if augment and augment not in METHODS:
+            raise InputError("the augmentation must be one of " + ", ".join(METHODS), f"got {augment!r} in {text!r}",
+                             "Write e.g. smote+jitter:hgb.")
+        try:
+            ratio_value = float(ratio) if ratio else "auto"
+        except ValueError:
+            raise InputError("the ratio after @ must be a number in (0, 1]", f"got {ratio!r} in {text!r}",
+                             "Write e.g. random_under@0.5:rf.") from None
+        return cls(sampler=sampler, learner=learner, sampling_strategy=ratio_value,
+                   augment=AugmentSpec(method=augment) if augment else None)
+
+
+def _logreg(params: dict, weights, random_state: int, threads: int):
+    return LogisticRegression(max_iter=params.pop("max_iter", 2000), class_weight=weights,
+                              random_state=random_state, **params)
+
+
+def _rf(params: dict, weights, random_state: int, threads: int):
+    return RandomForestClassifier(n_estimators=params.pop("n_estimators", 300),
+                                  min_samples_leaf=params.pop("min_samples_leaf", 1), class_weight=weights,
+                                  n_jobs=threads, random_state=random_state, **params)
+
+
+def _hgb(params: dict, weights, random_state: int, threads: int, categorical=()):
+    return HistGradientBoostingClassifier(class_weight=weights, random_state=random_state,
+                                          categorical_features=list(categorical) or None, **params)
+
+
+LEARNERS = {"logreg": _logreg, "rf": _rf, "hgb": _hgb}
+LEARNER_SUMMARY = {
+    "logreg": "Logistic regression on standardised numeric and one-hot categorical features.",
+    "rf": "Random forest (300 trees) on one-hot categorical features.",
+    "hgb": "Histogram gradient boosting with native categorical support.",
+}
+
+
+def build_member(spec: MemberSpec, schema: Schema, counts: dict, random_state: int = 0,
+                 threads: int = 1) -> Pipeline:
+    """The unfitted pipeline of a member, sized for training data with these class `counts`.
+
+    Parameters
+    ----------
+    spec : MemberSpec
+    schema : Schema
+        The feature columns; categorical ones are imputed with a "(missing)" category.
+    counts : dict
+        Rows per class code (position in `schema.classes`) in the data the member will be fitted on.
+    random_state : int
+        The run's seed; the member adds its own `spec.seed`.
+    threads : int
+        Threads the learner may use, so that members fitted side by side share the cores.
+    """
+    numeric = [c.name for c in schema.columns if c.kind == "numeric"]
+    categorical = [c.name for c in schema.columns if c.kind == "categorical"]
+    n_num, n_cat = len(numeric), len(categorical)
+    cat_positions = list(range(n_num, n_num + n_cat))
+    seed = random_state + spec.seed
+    ratio = 1.0 if spec.sampling_strategy == "auto" else float(spec.sampling_strategy)
+
+    prepare = ColumnTransformer([
+        ("numeric", SimpleImputer(strategy="median"), numeric),
+        ("categorical", OrdinalEncoder(categories=[sorted({*c.categories, MISSING_CATEGORY}) for c in schema.columns
+                                                   if c.kind == "categorical"],
+                                       handle_unknown="use_encoded_value", unknown_value=-1), categorical),
+    ])
+    context = Context(counts=counts, categorical=cat_positions, n_features=n_num + n_cat, ratio=ratio,
+                      random_state=seed, labels=tuple(schema.classes))
+    sampler = make_sampler(spec.sampler, dict(spec.sampler_params), context)
+    weights = class_weights(counts, ratio) if spec.sampler == "class_weight" else None
+    augmenter = None
+    if spec.augment is not None:
+        augmenter = TabularAugmenter(method=spec.augment.method, ratio=spec.augment.ratio, noise=spec.augment.noise,
+                                     alpha=spec.augment.alpha, categorical_features=cat_positions, random_state=seed)
+
+    params = dict(spec.learner_params)
+    if spec.learner == "hgb":
+        encode = "passthrough"
+        learner = _hgb(params, weights, seed, threads, categorical=cat_positions)
+    else:
+        scale = StandardScaler() if spec.learner == "logreg" else "passthrough"
+        encode = ColumnTransformer([
+            ("numeric", scale, list(range(n_num))),
+            ("categorical", OneHotEncoder(handle_unknown="ignore"), cat_positions),
+        ])
+        learner = LEARNERS[spec.learner](params, weights, seed, threads)
+    return Pipeline([("prepare", prepare), ("resample", sampler), ("augment", augmenter),
+                     ("encode", encode), ("learn", learner)])

@@ -1,0 +1,92 @@
+"""Reports for people: members-vs-ensemble tables and confusion-matrix plots."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+from tasks.evaluate import SUMMARY
+
+ENSEMBLE = "ensemble"
+
+
+def _cell(value) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def summary_table(results: dict[str, dict]) -> str:
+    """One row per model, the overall metrics as columns (Markdown)."""
+    header = "| model | " + " | ".join(SUMMARY) + " |"
+    rule = "|---|" + "---:|" * len(SUMMARY)
+    rows = [f"| {name} | " + " | ".join(_cell(r[m]) for m in SUMMARY) + " |" for name, r in results.items()]
+    return "\n".join([header, rule, *rows])
+
+
+def per_class_table(results: dict[str, dict], metric: str) -> str:
+    """One row per model, one column per class, for one per-class metric (Markdown)."""
+    classes = next(iter(results.values()))["classes"]
+    header = "| model | " + " | ".join(f"{c} (n={next(iter(results.values()))['per_class'][str(c)]['support']})"
+                                      for c in classes) + " |"
+    rule = "|---|" + "---:|" * len(classes)
+    rows = [f"| {name} | " + " | ".join(_cell(r["per_class"][str(c)][metric]) for c in classes) + " |"
+            for name, r in results.items()]
+    return "\n".join([header, rule, *rows])
+
+
+def tables(results: dict[str, dict], split: str) -> str:
+    """The full members-vs-ensemble comparison as Markdown."""
+    n = next(iter(results.values()))["n_rows"]
+    parts = [f"### Overall, {split} split ({n} rows)", summary_table(results)]
+    for metric in ("recall", "precision", "f1"):
+        parts += [f"### {metric.capitalize()} per class, {split} split", per_class_table(results, metric)]
+    return "\n\n".join(parts)
+
+
+def confusion_png(result: dict, title: str) -> bytes:
+    """A confusion matrix (rows: true class) as PNG, with counts and row-normalised shading."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    matrix = np.asarray(result["confusion_matrix"])
+    labels = [str(c) for c in result["classes"]]
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    size = 1.2 + 0.6 * len(labels)
+    figure, axes = plt.subplots(figsize=(size + 1, size))
+    axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            axes.text(j, i, str(matrix[i, j]), ha="center", va="center",
+                      color="white" if shares[i, j] > 0.5 else "black")
+    axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def report_files(results: dict[str, dict], header: str) -> dict[str, bytes | str]:
+    """The files a model version keeps: report.json, report.md and its confusion-matrix plot."""
+    png = confusion_png(results[ENSEMBLE], "ensemble, test split")
+    markdown = "\n\n".join([header, tables(results, "test"), "### Confusion matrix, ensemble",
+                            "![confusion matrix](confusion_matrix.png)"])
+    return {"report.json": json.dumps(results, indent=2), "report.md": markdown + "\n", "confusion_matrix.png": png}
+
+
+def artifact_markdown(results: dict[str, dict], header: str) -> str:
+    """The same report for the Prefect UI, with the plot embedded as a data URI."""
+    png = confusion_png(results[ENSEMBLE], "ensemble, test split")
+    return "\n\n".join([header, tables(results, "test"), "### Confusion matrix, ensemble",
+                        f"![confusion matrix]({data_uri(png)})"])

@@ -1,0 +1,209 @@
+"""The Prefect tasks: thin wrappers that add retries, caching, logs and artifacts.
+
+Each task reads and writes tables by reference (Parquet paths in the run's
+workspace), so the same flow runs on threads, processes or Dask workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import skops.io as sio
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+from pydantic import BaseModel
+
+from tasks import data as tables
+from tasks.errors import InputError
+from tasks.evaluate import evaluate as score
+from tasks.members import MemberSpec, build_member
+from tasks.report import ENSEMBLE, artifact_markdown
+from tasks.resample import run_sampler
+from tasks.store import TRUSTED_TYPES, code_version, save_model
+from tasks.train import fit_member
+from tasks.vote import VotingEnsemble
+
+
+class Loaded(BaseModel):
+    """A loaded table, written to the workspace, and its schema."""
+
+    table: tables.TableRef
+    table_schema: tables.Schema
+
+
+class Splits(BaseModel):
+    """The three stratified splits, by reference."""
+
+    train: tables.TableRef
+    validation: tables.TableRef
+    test: tables.TableRef
+
+
+class TrainedMember(BaseModel):
+    """A fitted member saved in the workspace."""
+
+    spec: MemberSpec
+    path: str
+    seconds: float
+
+
+def _not_input_error(task, task_run, state) -> bool:
+    """Retry I/O trouble, never a broken rule: the same input would break it again."""
+    try:
+        state.result()
+    except InputError:
+        return False
+    except Exception:  # Anything else may be transient (a network file system, an object store).
+        return True
+    return False
+
+
+def _frame(ref: tables.TableRef, schema: tables.Schema) -> tuple[pd.DataFrame, pd.Series]:
+    frame = tables.read_table(ref)
+    return tables.coerce(frame, schema), frame[schema.target]
+
+
+@task(name="load", retries=2, retry_delay_seconds=2, retry_condition_fn=_not_input_error, cache_policy=NO_CACHE)
+def load(path: str, target: str, workspace: str) -> Loaded:
+    """Read CSV or Parquet, check target and features, and keep a copy in the workspace."""
+    frame = tables.read_file(path)
+    X, y = tables.split_target(frame, target)
+    schema = tables.infer_schema(X, y, target)
+    ref = tables.write_table(frame, workspace, "data")
+    get_run_logger().info("Loaded %s rows × %s features from %s (%s classes)", len(frame), X.shape[1], path,
+                          len(schema.classes))
+    return Loaded(table=ref, table_schema=schema)
+
+
+@task(name="split", cache_policy=NO_CACHE)
+def split(loaded: Loaded, validation_size: float, test_size: float, random_state: int, workspace: str) -> Splits:
+    """Stratified train / validation / test split; every class appears in each."""
+    tables.check_split_sizes(test_size, validation_size)
+    frame = tables.read_table(loaded.table)
+    train, validation, test = tables.stratified_indices(frame[loaded.table_schema.target].to_numpy(),
+                                                        [validation_size, test_size], random_state)
+    return Splits(**{name: tables.write_table(frame.iloc[rows], workspace, name)
+                     for name, rows in (("train", train), ("validation", validation), ("test", test))})
+
+
+@task(name="stratify", cache_policy=NO_CACHE)
+def stratify(splits: Splits, schema: tables.Schema, members: list[MemberSpec]) -> dict:
+    """Class counts, shares, imbalance ratio and class weights; check every member fits the data."""
+    profiles = {name: tables.class_profile(tables.read_table(getattr(splits, name))[schema.target])
+                for name in ("train", "validation", "test")}
+    train_counts = {i: profiles["train"]["counts"][label] for i, label in enumerate(schema.classes)}
+    for spec in members:  # Building a member checks its sampler against the class sizes.
+        build_member(spec, schema, train_counts)
+    rows = "\n".join(f"| {label} | {profiles['train']['counts'][label]} | {profiles['train']['shares'][label]:.1%} | "
+                     f"{profiles['validation']['counts'][label]} | {profiles['test']['counts'][label]} | "
+                     f"{profiles['train']['class_weight'][label]:.2f} |" for label in schema.classes)
+    create_markdown_artifact(
+        key="class-balance", description="Class counts per split",
+        markdown=f"Imbalance ratio (train): **{profiles['train']['imbalance_ratio']}**\n\n"
+                 "| class | train | share | validation | test | balanced weight |\n|---|---:|---:|---:|---:|---:|\n"
+                 + rows)
+    return profiles
+
+
+def _counts(labels) -> dict:
+    values, counts = np.unique(labels, return_counts=True)
+    return dict(zip(values.tolist(), counts.tolist()))
+
+
+@task(name="resample", cache_policy=NO_CACHE)
+def resample(sampler, rows, labels):
+    """Resample a member's training rows (inside its fit, so never validation or test)."""
+    before = _counts(labels)
+    rows, labels = run_sampler(sampler, rows, labels)
+    get_run_logger().info("%s: class codes %s → %s", type(sampler).__name__, before, _counts(labels))
+    return rows, labels
+
+
+@task(name="augment", cache_policy=NO_CACHE)
+def augment(augmenter, rows, labels):
+    """Add synthetic minority rows to a member's training rows."""
+    before = _counts(labels)
+    rows, labels = run_sampler(augmenter, rows, labels)
+    get_run_logger().info("%s: class codes %s → %s", augmenter.method, before, _counts(labels))
+    return rows, labels
+
+
+def member_key(context, parameters: dict) -> str:
+    """A member is reused when its training rows, spec, seed and code are the same, and its file is still there."""
+    key = _member_digest(parameters["spec"], parameters["train"], parameters["random_state"])
+    path = _member_path(parameters["workspace"], key)
+    return key if os.path.exists(path) else f"{key}-absent-{os.urandom(4).hex()}"
+
+
+def _member_digest(spec: MemberSpec, train: tables.TableRef, random_state: int) -> str:
+    payload = json.dumps([spec.model_dump(mode="json"), train.fingerprint, random_state, code_version()])
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def _member_path(workspace: str, key: str) -> str:
+    return os.path.join(workspace, "members", f"{key}.skops")
+
+
+@task(name="train-member", cache_key_fn=member_key, persist_result=True, task_run_name="train {spec.name}")
+def train_member(spec: MemberSpec, train: tables.TableRef, schema: tables.Schema, random_state: int,
+                 threads: int, workspace: str) -> TrainedMember:
+    """Fit one member on the training split; its resampling and augmentation show as subtasks."""
+    X, y = _frame(train, schema)
+    pipeline, seconds = fit_member(spec, X, y, schema, random_state, threads, resample=resample, augment=augment)
+    path = _member_path(workspace, _member_digest(spec, train, random_state))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    staging = f"{path}.{os.getpid()}.tmp"
+    sio.dump(pipeline, staging)
+    os.replace(staging, path)
+    return TrainedMember(spec=spec, path=path, seconds=seconds)
+
+
+@task(name="vote", cache_policy=NO_CACHE)
+def vote(members: list[TrainedMember], validation: tables.TableRef, schema: tables.Schema, voting: str,
+         threshold_objective: str, random_state: int) -> VotingEnsemble:
+    """Combine the members; the validation split sets their weights and the decision threshold."""
+    fitted = [sio.load(member.path, trusted=TRUSTED_TYPES) for member in members]
+    X_val, y_val = _frame(validation, schema)
+    ensemble = VotingEnsemble(members=[m.spec for m in members], voting=voting,
+                              threshold_objective=threshold_objective, random_state=random_state)
+    ensemble.combine(fitted, [m.spec for m in members], schema, X_val, y_val)
+    logger = get_run_logger()
+    for member, weight in zip(members, ensemble.weights_):
+        logger.info("weight %.3f  %s", weight, member.spec.name)
+    if ensemble.threshold_ is not None:
+        logger.info("threshold %.3f on P(%s), tuned for %s", ensemble.threshold_, ensemble.positive_class_,
+                    threshold_objective)
+    return ensemble
+
+
+@task(name="evaluate", cache_policy=NO_CACHE)
+def evaluate(ensemble: VotingEnsemble, test: tables.TableRef, title: str) -> dict:
+    """Score every member and the ensemble on the untouched test split."""
+    frame = tables.read_table(test)
+    X, y = frame.drop(columns=[ensemble.schema_.target]), frame[ensemble.schema_.target].to_numpy()
+    results = {}
+    for spec, proba in zip(ensemble.specs_, ensemble.member_probas(X)):
+        results[spec.name] = score(y, ensemble.classes_[proba.argmax(1)], proba, ensemble.classes_)
+    proba = ensemble.predict_proba(X) if ensemble.voting != "hard" else None
+    results[ENSEMBLE] = score(y, ensemble.predict(X), proba, ensemble.classes_)
+    create_markdown_artifact(key="members-vs-ensemble", markdown=artifact_markdown(results, title),
+                             description="Per-class metrics of every member and the ensemble, test split")
+    return results
+
+
+@task(name="save", cache_policy=NO_CACHE)
+def save(ensemble: VotingEnsemble, store: str, results: dict, extra: dict, header: str) -> str:
+    """Write the model version (complete or absent) with its report."""
+    from tasks.report import report_files
+
+    return str(save_model(ensemble, store, metrics=results, extra=extra, files=report_files(results, header)))
+
+
+__all__ = ["Loaded", "Splits", "TrainedMember", "augment", "evaluate", "load", "resample", "save",
+           "split", "stratify", "train_member", "vote"]

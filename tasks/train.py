@@ -1,0 +1,90 @@
+"""Fit one ensemble member, sharing the cores fairly with members fitted beside it."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from tasks.data import Schema
+from tasks.errors import InputError
+from tasks.members import SAMPLING_STEPS, MemberSpec, build_member
+from tasks.resample import run_sampler
+
+
+def available_cores() -> int:
+    """Cores this process may use (affinity-aware where the platform tells)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity call.
+        return os.cpu_count() or 1
+
+
+def plan_concurrency(n_members: int, max_concurrency: int | None = None) -> tuple[int, int]:
+    """How many members to fit at once, and how many threads each may use.
+
+    Each of scikit-learn's boosting and forest learners would take every core on its own;
+    running several side by side without a limit makes all of them slower. So the cores
+    are divided: `workers` × `threads` never exceeds the cores available.
+    """
+    cores = available_cores()
+    workers = max(1, min(n_members, max_concurrency or cores, cores))
+    return workers, max(1, cores // workers)
+
+
+def encode_labels(y, schema: Schema) -> np.ndarray:
+    """Class labels as their positions in `schema.classes`."""
+    codes = pd.Categorical(np.asarray(y), categories=schema.classes).codes
+    if (codes < 0).any():
+        unknown = pd.unique(np.asarray(y)[codes < 0])
+        raise InputError("labels must be among the schema's classes", f"found {list(unknown)[:5]}",
+                         "Infer the schema from the same data.")
+    return codes.astype(np.int64)
+
+
+def fit_member(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, random_state: int = 0,
+               threads: int = 1, resample: Callable = run_sampler, augment: Callable = run_sampler):
+    """Build and fit one member's pipeline on (already coerced) training rows.
+
+    The steps run in the order an imbalanced-learn Pipeline would run them:
+    prepare → resample → augment → encode → learn. `resample` and `augment` apply a
+    sampler to the training rows; the training flow passes its Prefect tasks here
+    so that each step shows in the UI, plain calls use `run_sampler` directly.
+
+    Members learn class codes (positions in `schema.classes`), not the labels
+    themselves, so that every learner and sampler sees the same small integers.
+    Returns the fitted pipeline, without its samplers, and the seconds it took.
+    """
+    codes = encode_labels(y, schema)
+    counts = {int(code): int(n) for code, n in pd.Series(codes).value_counts().sort_index().items()}
+    pipeline = build_member(spec, schema, counts, random_state=random_state, threads=threads)
+    steps = dict(pipeline.steps)
+    started = time.perf_counter()
+    with threadpool_limits(limits=threads):
+        try:
+            rows = steps["prepare"].fit_transform(X)
+            labels = codes
+            if steps["resample"] is not None:
+                rows, labels = resample(steps["resample"], rows, labels)
+            if steps["augment"] is not None:
+                rows, labels = augment(steps["augment"], rows, labels)
+            if steps["encode"] != "passthrough":
+                rows = steps["encode"].fit_transform(rows)
+            steps["learn"].fit(rows, labels)
+        except InputError:
+            raise
+        except (ValueError, RuntimeError) as error:
+            # Samplers refuse some data shapes (ADASYN with no majority neighbours,
+            # K-Means SMOTE with no usable cluster): name the member, keep their reason.
+            raise InputError(f"member {spec.name} could not be fitted", str(error).strip().rstrip("."),
+                             "Change its sampler parameters or drop this member.") from error
+    for position, (name, _) in enumerate(pipeline.steps):
+        # Samplers act only during fit; their state (neighbour trees, kept rows) would
+        # only make saved members larger and harder to trust.
+        if name in SAMPLING_STEPS:
+            pipeline.steps[position] = (name, None)
+    return pipeline, time.perf_counter() - started

@@ -1,0 +1,282 @@
+"""The voting ensemble: a scikit-learn classifier over imbalance-aware members."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+from tasks.data import Schema, check_features, check_finite, check_labels, coerce, infer_schema, stratified_indices
+from tasks.errors import InputError, preview
+from tasks.evaluate import objective_score
+from tasks.members import MemberSpec
+from tasks.train import fit_member, plan_concurrency
+
+Voting = Literal["hard", "soft", "weighted"]
+Objective = Literal["balanced_accuracy", "f1", "g_mean", "none"]
+
+
+def default_members() -> list[MemberSpec]:
+    """The default recipe: diverse learners, each seeing the imbalance differently."""
+    return [
+        MemberSpec(sampler="class_weight", learner="hgb"),
+        MemberSpec(sampler="random_under", learner="rf"),
+        MemberSpec(sampler="smote", learner="hgb", sampling_strategy=0.5),
+        MemberSpec(sampler="class_weight", learner="logreg"),
+        MemberSpec(sampler="none", learner="rf"),
+    ]
+
+
+def default_ensemble(random_state: int = 0, **params) -> "VotingEnsemble":
+    """The default ensemble, unfitted; `params` override any of VotingEnsemble's."""
+    return VotingEnsemble(random_state=random_state, **params)
+
+
+class VotingEnsemble(ClassifierMixin, BaseEstimator):
+    """Members trained on the same rows, each handling imbalance its own way, voting.
+
+    `fit` holds out a stratified validation split; members are fitted side by side
+    on the rest; the validation split then sets each member's weight and, for two
+    classes, the decision threshold. Nothing of the validation split is resampled.
+
+    Parameters
+    ----------
+    members : list of MemberSpec or dict, default=None
+        The members; None means `default_members()`.
+    voting : {"hard", "soft", "weighted"}, default="weighted"
+        Majority of labels, mean of probabilities, or mean weighted by each member's
+        validation balanced accuracy above chance.
+    threshold_objective : {"balanced_accuracy", "f1", "g_mean", "none"}, default="balanced_accuracy"
+        For two classes (soft or weighted voting), the score the decision threshold
+        on the rarer class's probability is tuned for on the validation split.
+    validation_size : float, default=0.2
+        Share of each class held out for weights and threshold.
+    random_state : int, default=0
+    n_jobs : int, default=None
+        Members fitted at once; None uses every core, with each member's threads
+        limited so that the cores are not oversubscribed.
+    unknown_categories : {"error", "ignore"}, default="error"
+        What scoring does with a category not seen in training: refuse, or treat it
+        as missing.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    schema_ : Schema
+    members_ : list of fitted pipelines
+    specs_ : list of MemberSpec
+    weights_ : ndarray of shape (n_members,)
+    threshold_ : float or None
+        Probability of `positive_class_` above which it is predicted (two classes only).
+    positive_class_ : label or None
+        The rarer class in training, for two-class problems.
+    validation_scores_ : list of dict
+        Each member's validation metrics that its weight came from.
+    """
+
+    def __init__(self, members=None, voting: Voting = "weighted", threshold_objective: Objective = "balanced_accuracy",
+                 validation_size: float = 0.2, random_state: int = 0, n_jobs: int | None = None,
+                 unknown_categories: Literal["error", "ignore"] = "error"):
+        self.members = members
+        self.voting = voting
+        self.threshold_objective = threshold_objective
+        self.validation_size = validation_size
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.unknown_categories = unknown_categories
+
+    def _specs(self) -> list[MemberSpec]:
+        specs = default_members() if self.members is None else [
+            m if isinstance(m, MemberSpec) else MemberSpec.model_validate(m) for m in self.members]
+        if not specs:
+            raise InputError("an ensemble needs at least one member", "the member list is empty",
+                             "Leave members=None for the default recipe.")
+        return specs
+
+    def fit(self, X, y):
+        """Fit the members on all but a validation split, then weigh them on it."""
+        positional = not isinstance(X, pd.DataFrame)
+        X, y = _as_frame(X), _as_series(y)
+        if len(X) != len(y):
+            raise InputError("X and y must have the same number of rows", f"{len(X)} and {len(y)}",
+                             "Pass the labels of exactly the rows of X.")
+        check_labels(y)
+        check_features(X)
+        schema = infer_schema(X, y)
+        schema.positional = positional
+        X = coerce(X, schema)
+        train, validation = stratified_indices(y.to_numpy(), [self.validation_size], self.random_state)
+        specs = self._specs()
+        workers, threads = plan_concurrency(len(specs), self.n_jobs)
+        fitted = Parallel(n_jobs=workers, backend="threading")(
+            delayed(fit_member)(spec, X.iloc[train], y.iloc[train], schema, self.random_state, threads)
+            for spec in specs)
+        return self.combine([pipeline for pipeline, _ in fitted], specs, schema,
+                            X.iloc[validation], y.iloc[validation])
+
+    def combine(self, fitted: list, specs: list[MemberSpec], schema: Schema, X_val: pd.DataFrame,
+                y_val: pd.Series) -> "VotingEnsemble":
+        """Adopt members fitted elsewhere and set weights and threshold on validation rows.
+
+        This is how the training flow, which fits members as separate tasks, builds
+        the very ensemble that `fit` builds.
+        """
+        self.schema_ = schema
+        self.classes_ = np.asarray(schema.classes)
+        self.specs_ = list(specs)
+        self.members_ = list(fitted)
+        self.n_features_in_ = len(schema.columns)
+        if not schema.positional:
+            self.feature_names_in_ = np.asarray(schema.names, dtype=object)
+        y_val = np.asarray(y_val)
+        probas = [self._member_proba(member, X_val) for member in self.members_]
+        self.validation_scores_ = [
+            {"balanced_accuracy": float(objective_score("balanced_accuracy", y_val, self.classes_[p.argmax(1)]))}
+            for p in probas]
+        self.weights_ = self._weights()
+        self.positive_class_, self.threshold_ = None, None
+        if len(self.classes_) == 2 and self.voting != "hard" and self.threshold_objective != "none":
+            self.positive_class_ = _rarer(y_val, self.classes_)
+            column = int(np.flatnonzero(self.classes_ == self.positive_class_)[0])
+            self.threshold_ = tune_threshold(self._average(probas)[:, column], y_val, self.positive_class_,
+                                             self.classes_, self.threshold_objective)
+        return self
+
+    def _weights(self) -> np.ndarray:
+        n = len(self.members_)
+        if self.voting != "weighted":
+            return np.ones(n) / n
+        chance = 1.0 / len(self.classes_)
+        above = np.array([max(s["balanced_accuracy"] - chance, 0.0) for s in self.validation_scores_])
+        return above / above.sum() if above.sum() > 0 else np.ones(n) / n
+
+    def _member_proba(self, member, X: pd.DataFrame) -> np.ndarray:
+        """A member's probabilities in the ensemble's class order (absent classes get 0)."""
+        proba = np.zeros((len(X), len(self.classes_)))
+        proba[:, member.classes_] = member.predict_proba(X)  # members learn class codes
+        return proba
+
+    def _average(self, probas: list[np.ndarray]) -> np.ndarray:
+        return np.tensordot(self.weights_, np.stack(probas), axes=1)
+
+    def _prepare(self, X) -> pd.DataFrame:
+        check_is_fitted(self, "members_")
+        X = _as_frame(X, names=None if isinstance(X, pd.DataFrame) else self.schema_.names)
+        X = check_columns(X, self.schema_)
+        check_finite(X)
+        return coerce(check_categories(X, self.schema_, self.unknown_categories), self.schema_)
+
+    def member_probas(self, X) -> list[np.ndarray]:
+        """Each member's class probabilities, in the ensemble's class order."""
+        X = self._prepare(X)
+        return [self._member_proba(member, X) for member in self.members_]
+
+    def _has_proba(self):
+        return self.voting != "hard"
+
+    @available_if(_has_proba)
+    def predict_proba(self, X) -> np.ndarray:
+        """Weighted mean of the members' class probabilities (soft and weighted voting)."""
+        return self._average(self.member_probas(X))
+
+    def predict(self, X) -> np.ndarray:
+        """The class voted for; for two classes, the tuned threshold decides."""
+        probas = self.member_probas(X)
+        if self.voting == "hard":
+            votes = np.stack([proba.argmax(1) for proba in probas], axis=1)
+            tally = np.apply_along_axis(np.bincount, 1, votes, weights=self.weights_, minlength=len(self.classes_))
+            return self.classes_[tally.argmax(1)]
+        proba = self._average(probas)
+        if self.threshold_ is not None:
+            column = int(np.flatnonzero(self.classes_ == self.positive_class_)[0])
+            other = self.classes_[1 - column]
+            return np.where(proba[:, column] >= self.threshold_, self.positive_class_, other)
+        return self.classes_[proba.argmax(1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
+        return tags
+
+
+def tune_threshold(scores: np.ndarray, y_true: np.ndarray, positive, classes: np.ndarray, objective: str) -> float:
+    """The cut on the positive class's probability that maximises `objective` on these rows.
+
+    Ties go to the cut closest to 0.5, so that a flat objective keeps the usual rule.
+    """
+    other = classes[classes != positive][0]
+    candidates = np.unique(np.concatenate([np.quantile(scores, np.linspace(0, 1, 201)), [0.5]]))
+    best, best_score = 0.5, -np.inf
+    for cut in sorted(candidates, key=lambda c: abs(c - 0.5)):
+        predicted = np.where(scores >= cut, positive, other)
+        score = objective_score(objective, y_true, predicted, positive=positive if objective == "f1" else None)
+        if score > best_score + 1e-12:
+            best, best_score = float(cut), score
+    return best
+
+
+def _rarer(y, classes):
+    counts = [(int(np.sum(np.asarray(y) == c)), i) for i, c in enumerate(classes)]
+    return classes[min(counts)[1]]
+
+
+def _as_frame(X, names: list[str] | None = None) -> pd.DataFrame:
+    """A DataFrame as it is, or an array with positional column names (or `names`, if they fit)."""
+    if isinstance(X, pd.DataFrame):
+        return X.rename(columns=str)
+    array = np.asarray(X)
+    if array.ndim != 2:
+        raise InputError("X must be a table (2-D)", f"it has shape {array.shape}",
+                         "Pass a DataFrame, or reshape a single feature with X.reshape(-1, 1).")
+    if names is None or len(names) != array.shape[1]:
+        names = [f"x{i}" for i in range(array.shape[1])]
+    return pd.DataFrame(array, columns=names)
+
+
+def _as_series(y) -> pd.Series:
+    if isinstance(y, pd.Series):
+        return y.reset_index(drop=True)
+    array = np.asarray(y)
+    if array.ndim != 1:
+        raise InputError("y must be one column of labels", f"it has shape {array.shape}", "Pass a 1-D array or Series.")
+    return pd.Series(array, name="target")
+
+
+def check_columns(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """The columns to score must be exactly the training features (the target may be present)."""
+    names = schema.names
+    missing = [n for n in names if n not in X.columns]
+    extra = [c for c in X.columns if c not in names and c != schema.target]
+    if missing:
+        raise InputError("the data to score must have every feature the model was trained on",
+                         f"missing {preview(missing)}", "Add these columns (NaN is fine where a value is unknown).")
+    if extra:
+        raise InputError("the data to score must have only the model's features",
+                         f"unexpected {preview(extra)}", f"Drop them; the model uses {preview(names)}.")
+    return X[names]
+
+
+def check_categories(X: pd.DataFrame, schema: Schema, unknown: str) -> pd.DataFrame:
+    """Refuse categories never seen in training, or (unknown='ignore') treat them as missing."""
+    X = X.copy() if unknown == "ignore" else X
+    for column in schema.columns:
+        if column.kind != "categorical":
+            continue
+        text = X[column.name].astype(object).where(X[column.name].notna(), None)
+        values = text.map(lambda v: v if v is None else str(v))
+        unseen = values.notna() & ~values.isin(column.categories)
+        if unseen.any() and unknown == "error":
+            raise InputError(
+                f"categorical feature {column.name!r} must hold categories seen in training",
+                f"{preview(sorted(values[unseen].unique()), 5)} are new (known: {preview(column.categories, 5)})",
+                "Fix the values, or score with unknown_categories='ignore' (CLI: --unknown-categories ignore) "
+                "to treat them as missing.")
+        if unseen.any():
+            X[column.name] = values.where(~unseen, None)
+    return X
