@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -57,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from tasks.errors import InputError
 
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(name).addFilter(_NoTracebackForInputErrors())
     try:
         return {"train": _train, "predict": _predict, "report": _report, "strategies": _strategies}[args.command](args)
     except InputError as error:
@@ -66,6 +69,17 @@ def main(argv: list[str] | None = None) -> int:
             where = ".".join(str(part) for part in problem["loc"]) or "config"
             print(f"error: {where}: {problem['msg'].removeprefix('Value error, ')}", file=sys.stderr)
     return 2
+
+
+class _NoTracebackForInputErrors(logging.Filter):
+    """Prefect logs a failed run with its traceback; for a broken rule the message says it all."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from tasks.errors import InputError
+
+        if record.exc_info and isinstance(record.exc_info[1], InputError):
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 def _read_config(path: str) -> dict:

@@ -18,6 +18,7 @@ if __package__ in (None, ""):  # `python flows/train.py` puts flows/ first on th
 from prefect import flow
 from prefect.futures import as_completed
 from prefect.logging import get_run_logger
+from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
@@ -86,7 +87,7 @@ def train(config: TrainConfig) -> dict:
              "code_version": code_version()}
     version = steps.save(ensemble, config.store, results, extra, title)
     logger.info("Saved model version %s", version)
-    return {"version": version, "results": results, "profile": profile}
+    return {"version": version, "results": results, "profile": profile, "flow_run_id": str(flow_run.id)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,13 +55,9 @@ class TrainedMember(BaseModel):
 
 def _not_input_error(task, task_run, state) -> bool:
     """Retry I/O trouble, never a broken rule: the same input would break it again."""
-    try:
-        state.result()
-    except InputError:
-        return False
-    except Exception:  # Anything else may be transient (a network file system, an object store).
-        return True
-    return False
+    error = state.result(raise_on_failure=False)
+    # Anything else may be transient: a network file system, an object store.
+    return isinstance(error, Exception) and not isinstance(error, InputError)
 
 
 def _frame(ref: tables.TableRef, schema: tables.Schema) -> tuple[pd.DataFrame, pd.Series]:
@@ -135,10 +131,8 @@ def augment(augmenter, rows, labels):
 
 
 def member_key(context, parameters: dict) -> str:
-    """A member is reused when its training rows, spec, seed and code are the same, and its file is still there."""
-    key = _member_digest(parameters["spec"], parameters["train"], parameters["random_state"])
-    path = _member_path(parameters["workspace"], key)
-    return key if os.path.exists(path) else f"{key}-absent-{os.urandom(4).hex()}"
+    """A member is reused when its training rows, spec, seed and the code are the same."""
+    return _member_digest(parameters["spec"], parameters["train"], parameters["random_state"])
 
 
 def _member_digest(spec: MemberSpec, train: tables.TableRef, random_state: int) -> str:
@@ -168,6 +162,10 @@ def train_member(spec: MemberSpec, train: tables.TableRef, schema: tables.Schema
 def vote(members: list[TrainedMember], validation: tables.TableRef, schema: tables.Schema, voting: str,
          threshold_objective: str, random_state: int) -> VotingEnsemble:
     """Combine the members; the validation split sets their weights and the decision threshold."""
+    for member in members:
+        if not os.path.exists(member.path):
+            raise InputError("a reused (cached) member's file must still exist", f"{member.path!r} is gone",
+                             "Retrain it: run again with PREFECT_TASKS_REFRESH_CACHE=true.")
     fitted = [sio.load(member.path, trusted=TRUSTED_TYPES) for member in members]
     X_val, y_val = _frame(validation, schema)
     ensemble = VotingEnsemble(members=[m.spec for m in members], voting=voting,

@@ -1,0 +1,99 @@
+"""The training flow under a Prefect test server: outputs, artifacts, resume and failures."""
+
+import json
+import os
+
+import pandas as pd
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+from flows.train import TrainConfig, train
+from tasks.errors import InputError
+from tasks.members import MemberSpec
+from tasks.store import load_model
+
+FAST = [
+    MemberSpec(sampler="class_weight", learner="logreg"),
+    MemberSpec(sampler="smote", learner="hgb", sampling_strategy=0.5, learner_params={"max_iter": 30}),
+    MemberSpec(sampler="random_under", learner="rf", learner_params={"n_estimators": 30}),
+]
+
+
+def _config(data, store, **changes) -> TrainConfig:
+    return TrainConfig(data=str(data), target="churn", members=FAST, store=str(store), **changes)
+
+
+def _task_states(flow_run_id: str) -> dict[str, str]:
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return {run.name: run.state.name for run in runs}
+
+
+def _artifact_keys(flow_run_id: str) -> set[str]:
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+    return {artifact.key for artifact in artifacts}
+
+
+def test_flow_saves_a_complete_version_with_report_and_artifacts(churn_small, tmp_path):
+    result = train(_config(churn_small, tmp_path / "store"))
+
+    version = result["version"]
+    files = sorted(os.listdir(version))
+    assert files == ["confusion_matrix.png", "manifest.json", "members", "report.json", "report.md"]
+    manifest = json.loads(open(os.path.join(version, "manifest.json")).read())
+    assert [m["name"] for m in manifest["members"]] == [m.name for m in FAST]
+    assert manifest["data"]["fingerprint"] and manifest["code_version"]
+    assert set(manifest["metrics"]) == {m.name for m in FAST} | {"ensemble"}
+    assert manifest["positive_class"] == "yes" and 0 < manifest["threshold"] < 1
+    assert {"members-vs-ensemble", "class-balance"} <= _artifact_keys(result["flow_run_id"])
+
+    # The report's ensemble numbers are those of the saved model on the test split.
+    model = load_model(version)
+    frame = pd.read_parquet(next((tmp_path / "store" / ".work" / "tables").glob("test-*.parquet")))
+    recall = (model.predict(frame)[frame["churn"] == "yes"] == "yes").mean()
+    assert recall == pytest.approx(manifest["metrics"]["ensemble"]["per_class"]["yes"]["recall"])
+
+
+def test_rerun_reuses_finished_members(churn_small, tmp_path):
+    first = train(_config(churn_small, tmp_path / "store"))
+    second = train(_config(churn_small, tmp_path / "store"))
+
+    states = _task_states(second["flow_run_id"])
+    assert [states[f"train {m.name}"] for m in FAST] == ["Cached"] * len(FAST)
+    assert first["version"] != second["version"]
+
+
+def test_a_run_that_fails_midway_saves_nothing_and_resumes(churn_small, tmp_path):
+    store = tmp_path / "store"
+    good = train(_config(churn_small, store))["version"]
+    # A member that cannot be fitted (k larger than the rare class) fails the run after others trained.
+    broken = [*FAST, MemberSpec(sampler="smote", learner="logreg", sampler_params={"k_neighbors": 10_000})]
+    with pytest.raises(InputError, match="k_neighbors.*=10000 needs at least 10001"):
+        train(TrainConfig(data=str(churn_small), target="churn", members=broken, store=str(store)))
+    assert sorted(os.listdir(store / "versions")) == [os.path.basename(good)]
+    load_model(good)  # the earlier version still loads
+
+
+def test_multiclass_data_with_categorical_features(tmp_path, bundled):
+    result = train(TrainConfig(data=str(bundled / "hpc.parquet"), target="class", members=FAST[:2],
+                               store=str(tmp_path / "store")))
+    ensemble = result["results"]["ensemble"]
+    assert ensemble["classes"] == ["F", "L", "M", "VF"]
+    assert ensemble["balanced_accuracy"] > 0.5  # four classes: chance is 0.25
+    assert json.loads(open(os.path.join(result["version"], "manifest.json")).read())["threshold"] is None
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"target": "nope"}, "the target column must exist: 'nope' is not among"),
+    ({"data": "missing.csv"}, "the data file must exist: 'missing.csv' was not found"),
+])
+def test_bad_input_fails_the_run_with_the_rule(churn_small, tmp_path, change, message):
+    config = _config(churn_small, tmp_path / "store").model_copy(update=change)
+    with pytest.raises(InputError, match=message):
+        train(config)
+    assert not (tmp_path / "store" / "versions").exists()
