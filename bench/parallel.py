@@ -1,0 +1,98 @@
+"""How to fit the default members side by side: sequential vs naive vs planned concurrency.
+
+    .venv/bin/python -m bench.parallel [--repeats 3] [--datasets hpc caravan lending_club]
+
+Fits the default recipe's members on each dataset three ways and records wall time:
+  sequential   one member at a time, each free to use every core;
+  naive        all members at once (as many threads as cores), each free to use every core;
+  planned      what the flow does: min(members, cores) at once, cores // that threads each.
+Also records the peak resident memory of the process. Results go to bench/results/parallel.json
+and bench/results/parallel.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import time
+from datetime import date
+from pathlib import Path
+
+from joblib import Parallel, delayed
+
+from bench.datasets import load
+from tasks.data import coerce, infer_schema
+from tasks.train import available_cores, fit_member, plan_concurrency
+from tasks.vote import default_members
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _fit_all(X, y, schema, workers: int, threads: int | None) -> float:
+    """Fit every default member with `workers` at once; threads=None leaves each unrestricted."""
+    specs = default_members()
+    cores = available_cores()
+    started = time.perf_counter()
+    Parallel(n_jobs=workers, backend="threading")(
+        delayed(fit_member)(spec, X, y, schema, 0, threads or cores) for spec in specs)
+    return time.perf_counter() - started
+
+
+def run(datasets: list[str], repeats: int) -> dict:
+    cores = available_cores()
+    workers, threads = plan_concurrency(len(default_members()))
+    results = {}
+    for name in datasets:
+        X, y = load(name)
+        schema = infer_schema(X, y)
+        X = coerce(X, schema)
+        modes = {"sequential": (1, None), "naive": (cores, None), "planned": (workers, threads)}
+        timings = {mode: [] for mode in modes}
+        for _ in range(repeats):
+            for mode, (n_workers, n_threads) in modes.items():
+                timings[mode].append(_fit_all(X, y, schema, n_workers, n_threads))
+        results[name] = {"rows": len(X), "features": X.shape[1],
+                         **{mode: round(statistics.median(values), 2) for mode, values in timings.items()}}
+        print(name, results[name], flush=True)
+    return {
+        "machine": f"{platform.machine()}, {cores} cores, Python {platform.python_version()}",
+        "date": date.today().isoformat(),
+        "command": "python -m bench.parallel --repeats %d --datasets %s" % (repeats, " ".join(datasets)),
+        "members": [spec.name for spec in default_members()],
+        "planned": {"workers": workers, "threads_per_member": threads},
+        "seconds_median": results,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--datasets", nargs="+", default=["hpc", "caravan", "lending_club"])
+    args = parser.parse_args()
+    report = run(args.datasets, args.repeats)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "parallel.json").write_text(json.dumps(report, indent=2) + "\n")
+    rows = [f"| {name} | {r['rows']}×{r['features']} | {r['sequential']} | {r['naive']} | {r['planned']} |"
+            for name, r in report["seconds_median"].items()]
+    (RESULTS / "parallel.md").write_text("\n".join([
+        "# Fitting the default members: sequential vs concurrent",
+        "",
+        f"Machine: {report['machine']}. Date: {report['date']}. Command: `{report['command']}`.",
+        f"Members: {', '.join(report['members'])}. Planned: {report['planned']['workers']} at once, "
+        f"{report['planned']['threads_per_member']} thread(s) each. Median wall seconds of {args.repeats} runs.",
+        "",
+        "| dataset | rows×features | sequential (all cores each) | naive (all at once, all cores each) | planned |",
+        "|---|---|---:|---:|---:|",
+        *rows,
+        "",
+        f"Peak resident memory of the benchmark process: {report['peak_rss_mb']} MB.",
+        "",
+    ]))
+
+
+if __name__ == "__main__":
+    main()
