@@ -22,23 +22,32 @@ def _parser() -> argparse.ArgumentParser:
         "train", help="train an ensemble and save it as a new model version", epilog=EPILOG,
         description="Run the training flow: load, split, stratify, train the members in parallel, vote, evaluate "
                     "and save. Prints the members-vs-ensemble report and, on its last line, the saved version.")
-    train.add_argument("data", nargs="?", help="CSV or Parquet file (local path or fsspec URL)")
-    train.add_argument("--target", help="column that holds the class labels")
-    train.add_argument("--member", action="append", metavar="SAMPLER[@RATIO][+AUGMENT]:LEARNER",
-                       help="a member, repeatable (e.g. --member smote:hgb --member random_under@0.5:rf); "
-                            "default: the built-in recipe")
-    train.add_argument("--config", metavar="FILE", help="YAML or JSON file with the flow's parameters")
-    train.add_argument("--store", help="model store directory (default: models)")
-    train.add_argument("--voting", choices=["hard", "soft", "weighted"])
-    train.add_argument("--threshold-objective", choices=["balanced_accuracy", "f1", "g_mean", "none"])
-    train.add_argument("--random-state", type=int)
-    train.add_argument("--max-concurrency", type=int, help="members trained at once (default: one per core)")
+    _training_options(train)
+    retrain = commands.add_parser(
+        "retrain", help="train a challenger and promote it only if it beats the champion", epilog=EPILOG,
+        description="Run the retrain flow: train on the latest data (a path, URL or glob), score challenger and "
+                    "champion on the same fresh holdout, promote the challenger if it wins by --margin.")
+    _training_options(retrain)
+    retrain.add_argument("--metric", default="balanced_accuracy",
+                         choices=["balanced_accuracy", "g_mean", "macro_f1", "mcc", "roc_auc", "average_precision"])
+    retrain.add_argument("--margin", type=float, default=0.0, help="how much the challenger must win by")
+
+    serve = commands.add_parser("serve", help="serve the train, retrain and predict deployments (needs a server)",
+                                epilog="Set PREFECT_API_URL to a running `prefect server start`.")
+    serve.add_argument("--data", default="tasks/bundled/hpc.parquet", help="default data of the deployments")
+    serve.add_argument("--target", default="class", help="default target column")
+    serve.add_argument("--store", default="models", help="model store directory")
+    serve.add_argument("--cron", default="0 3 * * 1", help="retrain schedule (default weekly, Monday 03:00)")
+    serve.add_argument("--timezone", default="UTC", help="time zone of the schedule, e.g. Europe/Berlin")
 
     predict = commands.add_parser("predict", help="score a file with a saved model", epilog=EPILOG,
-                                  description="Write the predicted label and one probability column per class.")
-    predict.add_argument("model", help="a saved version's directory")
-    predict.add_argument("data", help="CSV or Parquet file to score")
+                                  description="Write the predicted label, one probability column per class and "
+                                              "the model version.")
+    predict.add_argument("model", help="a saved version's directory, a version name, or 'champion'")
+    predict.add_argument("data", help="CSV or Parquet file to score (a path, an fsspec URL or a glob)")
     predict.add_argument("--out", required=True, help="output file; .csv or .parquet")
+    predict.add_argument("--store", default="models", help="model store, for 'champion' or a version name")
+    predict.add_argument("--chunk-rows", type=int, default=50_000, help="rows scored at a time")
     predict.add_argument("--unknown-categories", choices=["error", "ignore"], default="error",
                          help="categories unseen in training: refuse (default) or treat as missing")
 
@@ -47,6 +56,20 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("strategies", help="list the resampling strategies and learners with their parameters")
     return parser
+
+
+def _training_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", nargs="?", help="CSV or Parquet file (local path, fsspec URL or glob)")
+    parser.add_argument("--target", help="column that holds the class labels")
+    parser.add_argument("--member", action="append", metavar="SAMPLER[@RATIO][+AUGMENT]:LEARNER",
+                        help="a member, repeatable (e.g. --member smote:hgb --member random_under@0.5:rf); "
+                             "default: the built-in recipe")
+    parser.add_argument("--config", metavar="FILE", help="YAML or JSON file with the training flow's parameters")
+    parser.add_argument("--store", help="model store directory (default: models)")
+    parser.add_argument("--voting", choices=["hard", "soft", "weighted"])
+    parser.add_argument("--threshold-objective", choices=["balanced_accuracy", "f1", "g_mean", "none"])
+    parser.add_argument("--random-state", type=int)
+    parser.add_argument("--max-concurrency", type=int, help="members trained at once (default: one per core)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("prefect.flow_runs", "prefect.task_runs"):
         logging.getLogger(name).addFilter(_NoTracebackForInputErrors())
     try:
-        return {"train": _train, "predict": _predict, "report": _report, "strategies": _strategies}[args.command](args)
+        commands = {"train": _train, "retrain": _retrain, "serve": _serve, "predict": _predict, "report": _report,
+                    "strategies": _strategies}
+        return commands[args.command](args)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
     except ValidationError as error:
@@ -107,10 +132,11 @@ def _read_config(path: str) -> dict:
     return config
 
 
-def _train(args) -> int:
-    from flows.train import TrainConfig, train
+def _train_config(args):
+    """The training flow's parameters from --config, then the command line on top."""
+    from flows.train import TrainConfig
+    from tasks.errors import InputError
     from tasks.members import MemberSpec
-    from tasks.report import tables
 
     config = _read_config(args.config) if args.config else {}
     overrides = {"data": args.data, "target": args.target, "store": args.store, "voting": args.voting,
@@ -119,14 +145,18 @@ def _train(args) -> int:
     config.update({key: value for key, value in overrides.items() if value is not None})
     if args.member:
         config["members"] = [MemberSpec.parse(text) for text in args.member]
-    for required in ("data", "target"):
+    for required, where in (("data", "DATA"), ("target", "--target COL")):
         if required not in config:
-            from tasks.errors import InputError
-
             raise InputError(f"training needs {required!r}", "none was given",
-                             f"Pass it on the command line ({'DATA' if required == 'data' else '--target COL'}) "
-                             "or in --config.")
-    result = train(TrainConfig.model_validate(config))
+                             f"Pass it on the command line ({where}) or in --config.")
+    return TrainConfig.model_validate(config)
+
+
+def _train(args) -> int:
+    from flows.train import train
+    from tasks.report import tables
+
+    result = train(_train_config(args))
     print()
     print(tables(result["results"], "test"))
     print()
@@ -134,24 +164,34 @@ def _train(args) -> int:
     return 0
 
 
+def _retrain(args) -> int:
+    from flows.retrain import RetrainConfig, retrain
+
+    decision = retrain(RetrainConfig(train=_train_config(args), metric=args.metric, margin=args.margin))
+    print(f"{'Promoted' if decision['promoted'] else 'Not promoted'}: {decision['reason']}")
+    print(decision["challenger"])
+    return 0
+
+
+def _serve(args) -> int:
+    from deployments.serve import serve
+
+    if not os.environ.get("PREFECT_API_URL"):
+        from tasks.errors import InputError
+
+        raise InputError("serving needs a running Prefect server", "PREFECT_API_URL is not set",
+                         "Start one with `prefect server start` and set "
+                         "PREFECT_API_URL=http://127.0.0.1:4200/api.")
+    serve(data=args.data, target=args.target, store=args.store, cron=args.cron, timezone=args.timezone)
+    return 0
+
+
 def _predict(args) -> int:
-    import pandas as pd
+    from flows.predict import PredictConfig, predict
 
-    from tasks.data import read_file
-    from tasks.errors import InputError
-    from tasks.store import load_model
-
-    if not args.out.endswith((".csv", ".parquet")):
-        raise InputError("--out must end in .csv or .parquet", f"it is {args.out!r}", "Pick one of the two.")
-    model = load_model(args.model)
-    model.set_params(unknown_categories=args.unknown_categories)
-    frame = read_file(args.data)
-    out = pd.DataFrame({f"predicted_{model.schema_.target}": model.predict(frame)})
-    if model.voting != "hard":
-        for label, column in zip(model.classes_, model.predict_proba(frame).T):
-            out[f"proba_{label}"] = column
-    out.to_csv(args.out, index=False) if args.out.endswith(".csv") else out.to_parquet(args.out, index=False)
-    print(f"Scored {len(out)} rows with {args.model} into {args.out}")
+    result = predict(PredictConfig(data=args.data, out=args.out, store=args.store, version=args.model,
+                                   chunk_rows=args.chunk_rows, unknown_categories=args.unknown_categories))
+    print(f"Scored {result['rows']} rows with {result['version']} into {result['out']}")
     return 0
 
 

@@ -87,7 +87,8 @@ def train(config: TrainConfig) -> dict:
              "code_version": code_version()}
     version = steps.save(ensemble, config.store, results, extra, title)
     logger.info("Saved model version %s", version)
-    return {"version": version, "results": results, "profile": profile, "flow_run_id": str(flow_run.id)}
+    return {"version": version, "results": results, "profile": profile, "flow_run_id": str(flow_run.id),
+            "test_split": splits.test.model_dump()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,7 +39,7 @@ def test_predict_writes_label_and_probabilities(trained, tmp_path):
     scored = run_cli("predict", version, HPC, "--out", out)
     assert scored.returncode == 0, scored.stderr
     frame, data = pd.read_parquet(out), pd.read_parquet(HPC)
-    assert list(frame.columns) == ["predicted_class", "proba_F", "proba_L", "proba_M", "proba_VF"]
+    assert list(frame.columns) == ["predicted_class", "proba_F", "proba_L", "proba_M", "proba_VF", "model_version"]
     assert len(frame) == len(data)
     assert frame.filter(like="proba_").sum(axis=1).round(6).eq(1).all()
     assert (frame["predicted_class"] == data["class"]).mean() > 0.7

@@ -1,0 +1,79 @@
+"""Batch scoring: a file in, labels and class probabilities out, a chunk at a time."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tasks.data import expand, file_format
+from tasks.errors import InputError
+from tasks.vote import VotingEnsemble
+
+OUTPUT_FORMATS = (".csv", ".parquet")
+
+
+def iter_chunks(path: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Read CSV or Parquet files (a path, URL or glob) `chunk_rows` rows at a time."""
+    import fsspec
+
+    for file in expand(path):
+        if file_format(file) == "parquet":
+            with fsspec.open(file, "rb") as handle:
+                for batch in pq.ParquetFile(handle).iter_batches(batch_size=chunk_rows):
+                    yield batch.to_pandas()
+        else:
+            yield from pd.read_csv(file, chunksize=chunk_rows)
+
+
+def score_frame(model: VotingEnsemble, frame: pd.DataFrame, version: str | None = None) -> pd.DataFrame:
+    """The predicted label and (soft voting) one probability column per class."""
+    out = pd.DataFrame({f"predicted_{model.schema_.target}": model.predict(frame)}, index=frame.index)
+    if model.voting != "hard":
+        for label, column in zip(model.classes_, model.predict_proba(frame).T):
+            out[f"proba_{label}"] = column
+    if version is not None:
+        out["model_version"] = version
+    return out
+
+
+def score_file(model: VotingEnsemble, data: str, out: str, version: str | None = None,
+               chunk_rows: int = 50_000) -> int:
+    """Score `data` into `out` (.csv or .parquet) chunk by chunk; returns the rows scored.
+
+    The output appears only when complete: it is written beside its final name first.
+    """
+    if not out.endswith(OUTPUT_FORMATS):
+        raise InputError("the output file must end in .csv or .parquet", f"it is {out!r}", "Pick one of the two.")
+    if chunk_rows < 1:
+        raise InputError("chunk_rows must be at least 1", f"it is {chunk_rows}", "Use e.g. 50000.")
+    folder = os.path.dirname(os.path.abspath(out))
+    os.makedirs(folder, exist_ok=True)
+    staging = os.path.join(folder, f".{os.path.basename(out)}.{uuid.uuid4().hex}.tmp")
+    rows, writer = 0, None
+    try:
+        for chunk in iter_chunks(data, chunk_rows):
+            scored = score_frame(model, chunk, version)
+            if out.endswith(".csv"):
+                scored.to_csv(staging, mode="a", header=rows == 0, index=False)
+            else:
+                table = pa.Table.from_pandas(scored, preserve_index=False)
+                writer = writer or pq.ParquetWriter(staging, table.schema)
+                writer.write_table(table)
+            rows += len(scored)
+        if writer is not None:
+            writer.close()
+            writer = None
+        if rows == 0:
+            raise InputError("the data to score must have rows", f"{data!r} has none", "Point to a file with data.")
+        os.replace(staging, out)
+        return rows
+    finally:
+        if writer is not None:
+            writer.close()
+        if os.path.exists(staging):
+            os.remove(staging)
