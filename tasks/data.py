@@ -50,7 +50,8 @@ class TableRef(BaseModel):
     n_rows: int
 
 
-def _format_of(path: str) -> str:
+def file_format(path: str) -> str:
+    """"csv" or "parquet", from the file's extension."""
     suffix = os.path.splitext(path.split("?")[0])[1].lower()
     if suffix not in FORMATS:
         raise InputError(
@@ -65,18 +66,44 @@ def _is_local(path: str) -> bool:
     return "://" not in path or path.startswith("file://")
 
 
-def read_file(path: str) -> pd.DataFrame:
-    """Read a CSV or Parquet file from a local path or an fsspec URL."""
+def expand(path: str) -> list[str]:
+    """The files a path names: itself, or (with *, ? or [) the files its glob matches, sorted."""
     path = str(path)
-    fmt = _format_of(path)
-    local = path.removeprefix("file://")
-    if _is_local(path) and not os.path.isfile(local):
-        raise InputError(
-            "the data file must exist", f"{path!r} was not found",
-            f"Check the path (the working directory is {os.getcwd()!r}).",
-        )
+    if not any(char in path for char in "*?["):
+        file_format(path)
+        local = path.removeprefix("file://")
+        if _is_local(path) and not os.path.isfile(local):
+            raise InputError(
+                "the data file must exist", f"{path!r} was not found",
+                f"Check the path (the working directory is {os.getcwd()!r}).",
+            )
+        return [path]
+    import fsspec
+
+    filesystem, _ = fsspec.core.url_to_fs(path)
+    protocol = path.split("://")[0] + "://" if "://" in path else ""
+    files = sorted(protocol + match if protocol and "://" not in match else match for match in filesystem.glob(path))
+    if not files:
+        raise InputError("a data glob must match at least one file", f"{path!r} matches none",
+                         "Check the pattern, e.g. data/part-*.parquet.")
+    for file in files:
+        file_format(file)
+    return files
+
+
+def read_file(path: str) -> pd.DataFrame:
+    """Read a CSV or Parquet file, a local path or an fsspec URL, or every file a glob matches."""
+    frames = [_read_one(file) for file in expand(path)]
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    if frame.empty:
+        raise InputError("the data must have rows", f"{path!r} has none", "Point to a file with data.")
+    return frame
+
+
+def _read_one(path: str) -> pd.DataFrame:
+    fmt = file_format(path)
     try:
-        frame = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
+        return pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
     except FileNotFoundError as error:
         raise InputError("the data file must exist", f"{path!r} was not found", "Check the URL.") from error
     except Exception as error:  # Parsers raise many types; all mean the same to the user.
@@ -85,9 +112,6 @@ def read_file(path: str) -> pd.DataFrame:
             f"the data file must be readable as {fmt.upper()}", f"{path!r} is not ({reason})",
             "Check that the file is complete and that its extension matches its content.",
         ) from error
-    if frame.empty:
-        raise InputError("the data must have rows", f"{path!r} has none", "Point to a file with data.")
-    return frame
 
 
 def split_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:
@@ -118,14 +142,15 @@ def check_labels(y: pd.Series) -> None:
     classes = pd.unique(y)
     if len(classes) < 2:
         raise InputError(
-            "the target needs at least two classes", f"{y.name!r} holds only {preview(classes)}",
+            "the target needs at least two classes", f"{y.name!r} holds only {preview(classes.tolist())}",
             "Check the --target column, or add rows of the other classes.",
         )
 
 
 def column_kind(series: pd.Series) -> str:
     """Numbers and booleans are numeric; strings, categories and objects are categorical."""
-    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+    if pd.api.types.is_bool_dtype(series) or (pd.api.types.is_numeric_dtype(series)
+                                              and not pd.api.types.is_complex_dtype(series)):
         return "numeric"
     if isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(series) \
             or pd.api.types.is_string_dtype(series):
@@ -238,7 +263,7 @@ def stratified_indices(y, fractions: list[float], random_state: int = 0) -> list
         if len(rows) < needed:
             raise InputError(
                 f"each class needs at least {needed} rows for a stratified {needed}-way split",
-                f"class {label!r} has {len(rows)}",
+                f"class {_plain(label)!r} has {len(rows)}",
                 "Collect more rows of it, merge it into a related class, or drop its rows.",
             )
         sizes = [max(1, int(round(len(rows) * f))) for f in fractions]
