@@ -1,0 +1,128 @@
+"""Deployments end to end against a real Prefect server: schedule, runs through the API, champion/challenger."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tasks.store import champion, load_model
+from tests.e2e.conftest import CLI, ROOT
+
+WEAK = [{"sampler": "none", "learner": "logreg"}]
+STRONG = [{"sampler": "smote", "learner": "hgb", "sampling_strategy": 0.5}]
+
+
+def wait_for(condition, timeout=180, interval=1.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def served(prefect_api, churn_small, tmp_path_factory):
+    """`imbalance-flows serve` running against the test server, with a weekly Berlin schedule."""
+    store = tmp_path_factory.mktemp("served") / "models"
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    log = open(store.parent / "serve.log", "w")
+    process = subprocess.Popen([CLI, "serve", "--data", str(churn_small), "--target", "churn", "--store", str(store),
+                                "--cron", "0 3 * * 1", "--timezone", "Europe/Berlin"],
+                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    client = httpx.Client(base_url=prefect_api, timeout=30)
+
+    def deployments():
+        found = client.post("/deployments/filter", json={}).json()
+        return {d["name"]: d for d in found} if len(found) >= 3 else None
+
+    try:
+        yield {"client": client, "store": store, "deployments": wait_for(deployments, what="deployments"),
+               "api": prefect_api}
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        log.close()
+
+
+def run_deployment(served, name: str, config: dict, timeout=300) -> dict:
+    """Start a run the way the UI does (POST create_flow_run) and wait until it is final."""
+    client, deployment = served["client"], served["deployments"][name]
+    run = client.post(f"/deployments/{deployment['id']}/create_flow_run", json={"parameters": {"config": config}})
+    run.raise_for_status()
+
+    def final():
+        state = client.get(f"/flow_runs/{run.json()['id']}").json()["state"]
+        return state if state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
+
+    return wait_for(final, timeout=timeout, interval=2, what=f"{name} run")
+
+
+def retrain_config(served, members, **extra) -> dict:
+    base = served["deployments"]["retrain"]["parameters"]["config"]
+    return {**base, "train": {**base["train"], "members": members}, **extra}
+
+
+def test_serve_registers_three_deployments_and_a_weekly_schedule(served):
+    assert set(served["deployments"]) == {"train", "retrain", "predict"}
+    schedules = served["deployments"]["retrain"]["schedules"]
+    assert [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in schedules] == [("0 3 * * 1", "Europe/Berlin")]
+    assert served["deployments"]["train"]["parameter_openapi_schema"]["properties"]["config"]
+
+
+def test_champion_challenger_promotes_only_a_better_model(served):
+    store = served["store"]
+    assert run_deployment(served, "retrain", retrain_config(served, WEAK))["type"] == "COMPLETED"
+    first = champion(store)
+    assert first is not None  # the first retrain promotes
+
+    assert run_deployment(served, "retrain", retrain_config(served, STRONG))["type"] == "COMPLETED"
+    second = champion(store)
+    assert second != first
+
+    assert run_deployment(served, "retrain", retrain_config(served, WEAK))["type"] == "COMPLETED"
+    assert champion(store) == second  # a worse challenger is not promoted
+    decisions = [json.loads(p.read_text()) for p in sorted((store / "decisions").glob("*.json"))]
+    assert [d["promoted"] for d in decisions] == [True, True, False]
+    assert all(d["challenger_metrics"]["balanced_accuracy"] is not None for d in decisions)
+    assert decisions[2]["champion_metrics"]["balanced_accuracy"] > decisions[2]["challenger_metrics"]["balanced_accuracy"]
+
+
+def test_predict_deployment_scores_with_the_champion(served, churn_small, tmp_path):
+    import pandas as pd
+
+    if champion(served["store"]) is None:
+        assert run_deployment(served, "retrain", retrain_config(served, STRONG))["type"] == "COMPLETED"
+    out = tmp_path / "scores.parquet"
+    config = {**served["deployments"]["predict"]["parameters"]["config"], "out": str(out), "chunk_rows": 400}
+    assert run_deployment(served, "predict", config)["type"] == "COMPLETED"
+    scores = pd.read_parquet(out)
+    assert len(scores) == 1500
+    assert set(scores["model_version"]) == {champion(served["store"]).name}
+
+
+def test_killed_retrain_leaves_the_champion_intact(served, churn_small, tmp_path):
+    store = served["store"]
+    if champion(store) is None:
+        assert run_deployment(served, "retrain", retrain_config(served, STRONG))["type"] == "COMPLETED"
+    before = champion(store)
+    config = tmp_path / "slow.yaml"
+    config.write_text("members:\n  - {sampler: none, learner: rf, learner_params: {n_estimators: 5000}}\n")
+    process = subprocess.Popen(
+        [sys.executable, "flows/retrain.py", str(churn_small), "--target", "churn", "--store", str(store),
+         "--config", str(config)], cwd=ROOT, env={**os.environ, "PREFECT_API_URL": served["api"]},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: any(line and "train none:rf" in line for line in iter(process.stderr.readline, "")),
+             timeout=120, what="member training to start")
+    time.sleep(1)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+
+    assert champion(store) == before
+    load_model(before).predict(__import__("pandas").read_csv(churn_small).head())
