@@ -19,7 +19,7 @@ def summary_table(results: dict[str, dict]) -> str:
     """One row per model, the overall metrics as columns (Markdown)."""
     header = "| model | " + " | ".join(SUMMARY) + " |"
     rule = "|---|" + "---:|" * len(SUMMARY)
-    rows = [f"| {name} | " + " | ".join(_cell(r[m]) for m in SUMMARY) + " |" for name, r in results.items()]
+    rows = [f"| `{name}` | " + " | ".join(_cell(r[m]) for m in SUMMARY) + " |" for name, r in results.items()]
     return "\n".join([header, rule, *rows])
 
 
@@ -29,7 +29,7 @@ def per_class_table(results: dict[str, dict], metric: str) -> str:
     header = "| model | " + " | ".join(f"{c} (n={next(iter(results.values()))['per_class'][str(c)]['support']})"
                                       for c in classes) + " |"
     rule = "|---|" + "---:|" * len(classes)
-    rows = [f"| {name} | " + " | ".join(_cell(r["per_class"][str(c)][metric]) for c in classes) + " |"
+    rows = [f"| `{name}` | " + " | ".join(_cell(r["per_class"][str(c)][metric]) for c in classes) + " |"
             for name, r in results.items()]
     return "\n".join([header, rule, *rows])
 

@@ -8,6 +8,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,3 +58,50 @@ def run_cli(*args, api_url=None, cwd=ROOT, timeout=300) -> subprocess.CompletedP
     if api_url:
         env["PREFECT_API_URL"] = api_url
     return subprocess.run([CLI, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def wait_for(condition, timeout=180, interval=1.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def served(prefect_api, churn_small, tmp_path_factory):
+    """`imbalance-flows serve` running against the test server, with a weekly Berlin schedule."""
+    store = tmp_path_factory.mktemp("served") / "models"
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    log = open(store.parent / "serve.log", "w")
+    process = subprocess.Popen([CLI, "serve", "--data", str(churn_small), "--target", "churn", "--store", str(store),
+                                "--cron", "0 3 * * 1", "--timezone", "Europe/Berlin"],
+                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    client = httpx.Client(base_url=prefect_api, timeout=30)
+
+    def deployments():
+        found = client.post("/deployments/filter", json={}).json()
+        return {d["name"]: d for d in found} if len(found) >= 3 else None
+
+    try:
+        yield {"client": client, "store": store, "deployments": wait_for(deployments, what="deployments"),
+               "api": prefect_api}
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        log.close()
+
+
+def run_deployment(served, name: str, config: dict, timeout=300) -> dict:
+    """Start a run the way the UI does (POST create_flow_run) and wait until it is final."""
+    client, deployment = served["client"], served["deployments"][name]
+    run = client.post(f"/deployments/{deployment['id']}/create_flow_run", json={"parameters": {"config": config}})
+    run.raise_for_status()
+
+    def final():
+        state = client.get(f"/flow_runs/{run.json()['id']}").json()["state"]
+        return state if state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
+
+    return wait_for(final, timeout=timeout, interval=2, what=f"{name} run")

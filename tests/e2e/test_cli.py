@@ -27,7 +27,7 @@ def test_train_prints_members_vs_ensemble_per_class_and_the_version_last(trained
     version = lines[-1]
     assert version.startswith(str(store / "versions"))
     assert (ROOT / version / "manifest.json").is_file() or (store / "versions").joinpath(version).exists()
-    assert "| ensemble |" in result.stdout
+    assert "| `ensemble` |" in result.stdout
     assert "Recall per class" in result.stdout and "| F (n=" in result.stdout
     assert "Member 5/5 done" in result.stderr + result.stdout  # progress as members finish
 
@@ -49,7 +49,7 @@ def test_report_shows_the_saved_tables(trained):
     version = trained[0].stdout.strip().splitlines()[-1]
     report = run_cli("report", version)
     assert report.returncode == 0
-    assert "| ensemble |" in report.stdout and "weight" in report.stdout
+    assert "| `ensemble` |" in report.stdout and "weight" in report.stdout
 
 
 def test_strategies_lists_every_sampler_and_learner():

@@ -7,61 +7,13 @@ import subprocess
 import sys
 import time
 
-import httpx
 import pytest
 
 from tasks.store import champion, load_model
-from tests.e2e.conftest import CLI, ROOT
+from tests.e2e.conftest import ROOT, run_deployment, wait_for
 
 WEAK = [{"sampler": "none", "learner": "logreg"}]
 STRONG = [{"sampler": "smote", "learner": "hgb", "sampling_strategy": 0.5}]
-
-
-def wait_for(condition, timeout=180, interval=1.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"timed out waiting for {what}")
-
-
-@pytest.fixture(scope="module")
-def served(prefect_api, churn_small, tmp_path_factory):
-    """`imbalance-flows serve` running against the test server, with a weekly Berlin schedule."""
-    store = tmp_path_factory.mktemp("served") / "models"
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    log = open(store.parent / "serve.log", "w")
-    process = subprocess.Popen([CLI, "serve", "--data", str(churn_small), "--target", "churn", "--store", str(store),
-                                "--cron", "0 3 * * 1", "--timezone", "Europe/Berlin"],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    client = httpx.Client(base_url=prefect_api, timeout=30)
-
-    def deployments():
-        found = client.post("/deployments/filter", json={}).json()
-        return {d["name"]: d for d in found} if len(found) >= 3 else None
-
-    try:
-        yield {"client": client, "store": store, "deployments": wait_for(deployments, what="deployments"),
-               "api": prefect_api}
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
-        log.close()
-
-
-def run_deployment(served, name: str, config: dict, timeout=300) -> dict:
-    """Start a run the way the UI does (POST create_flow_run) and wait until it is final."""
-    client, deployment = served["client"], served["deployments"][name]
-    run = client.post(f"/deployments/{deployment['id']}/create_flow_run", json={"parameters": {"config": config}})
-    run.raise_for_status()
-
-    def final():
-        state = client.get(f"/flow_runs/{run.json()['id']}").json()["state"]
-        return state if state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
-
-    return wait_for(final, timeout=timeout, interval=2, what=f"{name} run")
 
 
 def retrain_config(served, members, **extra) -> dict:

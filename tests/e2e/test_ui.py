@@ -1,0 +1,81 @@
+"""The Prefect UI in a real headless Chromium: fill the train deployment's form, run it, see the report."""
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import wait_for
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def page():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield browser.new_page(viewport={"width": 1400, "height": 1000})
+        browser.close()
+
+
+def _field(page, label: str, kind: str):
+    """The control (an XPath node test) nearest to a label in Prefect's parameter form."""
+    return page.get_by_text(label, exact=True).locator(f"xpath=ancestor::*[.//{kind}][1]//{kind}").first
+
+
+DROPDOWN = "button[contains(@class, 'p-select-button__control')]"
+
+
+def test_a_run_started_from_the_ui_form_completes_with_its_report(page, served):
+    SCREENSHOTS.mkdir(exist_ok=True)
+    ui = served["api"].removesuffix("/api")
+    deployment = served["deployments"]["train"]
+    started = time.time()
+
+    page.goto(f"{ui}/deployments/deployment/{deployment['id']}")
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_text("Custom run", exact=True).click()
+    page.get_by_role("button", name="Submit").wait_for(state="visible", timeout=60_000)
+
+    random_state = _field(page, "Random State (Optional)", "input")
+    random_state.fill("7")
+    voting = _field(page, "Voting (Optional)", DROPDOWN)
+    voting.focus()
+    voting.press("ArrowDown")
+    page.get_by_role("option", name="soft", exact=True).click()
+    page.screenshot(path=SCREENSHOTS / "run-form.png", full_page=True)
+    page.get_by_role("button", name="Submit").click()
+
+    client = served["client"]
+
+    def submitted_run():
+        runs = client.post("/flow_runs/filter", json={"deployments": {"id": {"any_": [deployment["id"]]}},
+                                                      "sort": "EXPECTED_START_TIME_DESC", "limit": 1}).json()
+        return runs[0] if runs and runs[0]["parameters"]["config"].get("random_state") == 7 else None
+
+    run = wait_for(submitted_run, timeout=60, what="the run submitted from the form")
+    assert run["parameters"]["config"]["voting"] == "soft"  # the dropdown's choice reached the server
+
+    def finished():
+        state = client.get(f"/flow_runs/{run['id']}").json()["state"]
+        return state if state["type"] in ("COMPLETED", "FAILED", "CRASHED") else None
+
+    assert wait_for(finished, timeout=300, interval=2, what="the UI run")["type"] == "COMPLETED"
+    assert time.time() - started < 300
+
+    page.goto(f"{ui}/runs/flow-run/{run['id']}")
+    page.get_by_text("Artifacts", exact=True).click()
+    page.get_by_text("members-vs-ensemble").first.wait_for(timeout=60_000)
+    page.screenshot(path=SCREENSHOTS / "finished-run.png", full_page=True)
+    page.get_by_text("members-vs-ensemble").first.click()
+    page.get_by_text("Recall per class, test split").wait_for(timeout=60_000)
+    page.screenshot(path=SCREENSHOTS / "report-artifact.png", full_page=True)

@@ -1,0 +1,43 @@
+"""tasks.report: members-vs-ensemble Markdown tables and the confusion-matrix plot."""
+
+import json
+
+from tasks.evaluate import evaluate
+from tasks.report import ENSEMBLE, artifact_markdown, per_class_table, report_files, summary_table
+
+RESULTS = {
+    "smote:hgb": evaluate([0, 0, 0, 0, 1, 1], [0, 0, 0, 1, 1, 0], None, [0, 1]),
+    ENSEMBLE: evaluate([0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 1, 1], [[.9, .1]] * 4 + [[.2, .8]] * 2, [0, 1]),
+}
+
+
+def test_summary_table_has_a_row_per_model_and_a_dash_for_missing_metrics():
+    assert summary_table(RESULTS).splitlines() == [
+        "| model | balanced_accuracy | g_mean | macro_f1 | mcc | roc_auc | average_precision |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        "| `smote:hgb` | 0.625 | 0.612 | 0.625 | 0.250 | – | – |",
+        "| `ensemble` | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 |",
+    ]
+
+
+def test_per_class_table_heads_each_class_with_its_support():
+    assert per_class_table(RESULTS, "recall").splitlines() == [
+        "| model | 0 (n=4) | 1 (n=2) |",
+        "|---|---:|---:|",
+        "| `smote:hgb` | 0.750 | 0.500 |",
+        "| `ensemble` | 1.000 | 1.000 |",
+    ]
+
+
+def test_report_files_are_json_markdown_and_a_png():
+    files = report_files(RESULTS, "## Model")
+
+    assert sorted(files) == ["confusion_matrix.png", "report.json", "report.md"]
+    assert json.loads(files["report.json"]) == json.loads(json.dumps(RESULTS))
+    assert files["report.md"].startswith("## Model\n\n### Overall, test split (6 rows)")
+    assert "![confusion matrix](confusion_matrix.png)" in files["report.md"]
+    assert files["confusion_matrix.png"].startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_artifact_markdown_embeds_the_plot():
+    assert "![confusion matrix](data:image/png;base64,iVBOR" in artifact_markdown(RESULTS, "## Model")
