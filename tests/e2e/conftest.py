@@ -1,5 +1,6 @@
 """A real `prefect server`, started for the session on 127.0.0.1, and a helper to run the CLI."""
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -21,15 +22,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def prefect_api(tmp_path_factory):
-    """Start `prefect server start` and yield its API URL; stop it afterwards."""
+@contextlib.contextmanager
+def prefect_server(home: Path):
+    """Run `prefect server start` on a free port with its own PREFECT_HOME; yield the API URL."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-home")),
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_API_URL": url}
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_UI_API_URL": url}
     env.pop("PREFECT_API_URL", None)
-    log = open(tmp_path_factory.mktemp("server-log") / "server.log", "w")
+    log = open(home / "server.log", "w")
     server = subprocess.Popen([str(Path(sys.executable).with_name("prefect")), "server", "start", "--host",
                                "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -49,6 +50,13 @@ def prefect_api(tmp_path_factory):
         server.terminate()
         server.wait(timeout=30)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory):
+    """A real Prefect server (API and UI) for the whole session."""
+    with prefect_server(tmp_path_factory.mktemp("prefect-home")) as url:
+        yield url
 
 
 def run_cli(*args, api_url=None, cwd=ROOT, timeout=300) -> subprocess.CompletedProcess:

@@ -6,11 +6,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from tasks.store import champion, load_model
-from tests.e2e.conftest import ROOT, run_deployment, wait_for
+from tests.e2e.conftest import ROOT, prefect_server, run_deployment, wait_for
 
 WEAK = [{"sampler": "none", "learner": "logreg"}]
 STRONG = [{"sampler": "smote", "learner": "hgb", "sampling_strategy": 0.5}]
@@ -78,3 +79,37 @@ def test_killed_retrain_leaves_the_champion_intact(served, churn_small, tmp_path
 
     assert champion(store) == before
     load_model(before).predict(__import__("pandas").read_csv(churn_small).head())
+
+
+def test_prefect_yaml_deploys_to_a_process_pool_that_a_worker_runs(tmp_path, churn_small):
+    """`prefect deploy --all` with deployments/prefect.yaml, then a run picked up by a process worker."""
+    import httpx
+
+    (tmp_path / "home").mkdir()
+    with prefect_server(tmp_path / "home") as api:
+        env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_HOME": str(tmp_path / "home")}
+        prefect = [str(Path(sys.executable).with_name("prefect")), "--no-prompt"]
+        subprocess.run([*prefect, "work-pool", "create", "imbalance-flows", "--type", "process"], cwd=ROOT, env=env,
+                       check=True, capture_output=True)
+        subprocess.run([*prefect, "deploy", "--all", "--prefect-file", "deployments/prefect.yaml"], cwd=ROOT, env=env,
+                       check=True, capture_output=True, timeout=300)
+        client = httpx.Client(base_url=api, timeout=30)
+        retrain = client.get("/deployments/name/retrain/retrain").json()
+        assert [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in retrain["schedules"]] == [("0 3 * * 1", "UTC")]
+        assert retrain["work_pool_name"] == "imbalance-flows"
+
+        worker = subprocess.Popen([*prefect, "worker", "start", "--pool", "imbalance-flows"], cwd=ROOT, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            train = client.get("/deployments/name/train/train").json()
+            config = {"data": str(churn_small), "target": "churn", "store": str(tmp_path / "store"),
+                      "members": [{"sampler": "class_weight", "learner": "logreg"}]}
+            run = client.post(f"/deployments/{train['id']}/create_flow_run",
+                              json={"parameters": {"config": config}}).json()
+            state = wait_for(lambda: (s := client.get(f"/flow_runs/{run['id']}").json()["state"])["type"] in
+                             ("COMPLETED", "FAILED", "CRASHED") and s, timeout=300, interval=2, what="the worker's run")
+            assert state["type"] == "COMPLETED"
+            assert len(list((tmp_path / "store" / "versions").iterdir())) == 1
+        finally:
+            worker.terminate()
+            worker.wait(timeout=60)
