@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _training_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("data", nargs="?", help="CSV or Parquet file (local path, fsspec URL or glob)")
+    parser.add_argument("data", nargs="?", help="CSV or Parquet file (local path, fsspec URL or glob), or a "
+                                                "folder of class folders of images (ROOT/<class>/*.png|jpg)")
     parser.add_argument("--target", help="column that holds the class labels")
     parser.add_argument("--member", action="append", metavar="SAMPLER[@RATIO][+AUGMENT]:LEARNER",
                         help="a member, repeatable (e.g. --member smote:hgb --member random_under@0.5:rf); "
@@ -70,6 +71,9 @@ def _training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold-objective", choices=["balanced_accuracy", "f1", "g_mean", "none"])
     parser.add_argument("--random-state", type=int)
     parser.add_argument("--max-concurrency", type=int, help="members trained at once (default: one per core)")
+    parser.add_argument("--image-size", metavar="HEIGHTxWIDTH", help="images: resize all to this size, e.g. 28x28")
+    parser.add_argument("--image-channels", type=int, choices=[1, 3], help="images: convert all to grey (1) or RGB (3)")
+    parser.add_argument("--image-column", metavar="COL", help="tables of images: the column of PNG/JPEG bytes")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,6 +149,12 @@ def _train_config(args):
     config.update({key: value for key, value in overrides.items() if value is not None})
     if args.member:
         config["members"] = [MemberSpec.parse(text) for text in args.member]
+    if args.image_size or args.image_channels or args.image_column:
+        from tasks.images import parse_size
+
+        config["images"] = {**config.get("images", {}), **{key: value for key, value in (
+            ("size", parse_size(args.image_size) if args.image_size else None), ("channels", args.image_channels),
+            ("column", args.image_column)) if value is not None}}
     for required, where in (("data", "DATA"), ("target", "--target COL")):
         if required not in config:
             raise InputError(f"training needs {required!r}", "none was given",
@@ -223,7 +233,8 @@ def _strategies(args) -> int:
         for name, text in strategy.params.items():
             print(f"  {'':<18} {'':<9}   {name}: {text}")
     print("\nAugmentation (+AUGMENT): jitter (noise scaled to each feature's spread), "
-          "mixup (blend two rows of a class).")
+          "mixup (blend two rows of a class); image (images only: Keras preprocessing layers, by default "
+          "rotation, translation, zoom and contrast; flip on request).")
     print("\nLearners (LEARNER):")
     for name, text in LEARNER_SUMMARY.items():
         print(f"  {name:<18} {text}")

@@ -23,6 +23,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
 from tasks import steps
+from tasks.images import ImageOptions
 from tasks.members import MemberSpec
 from tasks.report import tables
 from tasks.store import code_version
@@ -40,7 +41,7 @@ class TrainConfig(BaseModel):
     voting: Literal["hard", "soft", "weighted"] = Field(
         "weighted", description="Majority of labels, mean of probabilities, or mean weighted by validation score.")
     threshold_objective: Literal["balanced_accuracy", "f1", "g_mean", "none"] = Field(
-        "balanced_accuracy", description="Two classes only: the score the decision threshold is tuned for.")
+        "g_mean", description="Two classes only: the score the decision threshold is tuned for.")
     validation_size: float = Field(0.2, gt=0, lt=0.5, description="Share of each class for weights and threshold.")
     test_size: float = Field(0.2, gt=0, lt=0.5, description="Share of each class kept untouched for the report.")
     random_state: int = Field(0, description="Seed for the splits, the samplers and the learners.")
@@ -48,6 +49,9 @@ class TrainConfig(BaseModel):
     workspace: str | None = Field(None, description="Where splits and fitted members are kept between tasks "
                                                     "(shared storage for Dask workers); default <store>/.work.")
     max_concurrency: int | None = Field(None, ge=1, description="Members trained at once; default: one per core.")
+    images: ImageOptions = Field(default_factory=ImageOptions,
+                                 description="Images only (data is a folder of class folders, or a table with "
+                                             "an image-bytes column): size, channels, column.")
 
 
 @flow(name="train", task_runner=ThreadPoolTaskRunner(max_workers=max(1, os.cpu_count() or 1)), log_prints=True)
@@ -55,7 +59,7 @@ def train(config: TrainConfig) -> dict:
     """Train an imbalance-aware voting ensemble and save it as a new model version."""
     logger = get_run_logger()
     workspace = config.workspace or os.path.join(config.store, ".work")
-    loaded = steps.load(config.data, config.target, workspace)
+    loaded = steps.load(config.data, config.target, workspace, config.images)
     schema = loaded.table_schema
     splits = steps.split(loaded, config.validation_size, config.test_size, config.random_state, workspace)
     profile = steps.stratify(splits, schema, config.members)

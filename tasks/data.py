@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import uuid
 from typing import Literal
 
@@ -25,6 +26,35 @@ class Column(BaseModel):
     categories: list[str] = []
 
 
+class ImageInfo(BaseModel):
+    """The shape of the images whose pixels the feature columns hold, row by row (see tasks.images)."""
+
+    height: int
+    width: int
+    channels: int
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.height, self.width, self.channels
+
+
+PIXEL_PATTERN = re.compile(r"px_(\d+)_(\d+)_(\d+)")
+
+
+def pixel_names(height: int, width: int, channels: int) -> list[str]:
+    """Column names of an image's pixels, row by row: px_<row>_<column>_<channel>."""
+    return [f"px_{r}_{c}_{k}" for r in range(height) for c in range(width) for k in range(channels)]
+
+
+def image_info_from_columns(names: list[str]) -> ImageInfo | None:
+    """The image shape that columns named by `pixel_names` stand for, or None for other tables."""
+    match = PIXEL_PATTERN.fullmatch(str(names[-1])) if len(names) else None
+    if match is None:
+        return None
+    info = ImageInfo(height=int(match[1]) + 1, width=int(match[2]) + 1, channels=int(match[3]) + 1)
+    return info if [str(n) for n in names] == pixel_names(*info.shape) else None
+
+
 class Schema(BaseModel):
     """What a model was trained on: the target, the feature columns and the classes."""
 
@@ -32,6 +62,7 @@ class Schema(BaseModel):
     columns: list[Column]
     classes: list[str | int | float | bool]
     positional: bool = False  # fitted on an array: columns are named x0, x1, ... by position
+    image: ImageInfo | None = None  # set when the columns are the pixels of images of this shape
 
     @property
     def names(self) -> list[str]:
@@ -194,7 +225,7 @@ def infer_schema(X: pd.DataFrame, y: pd.Series, target: str | None = None) -> Sc
         columns.append(Column(name=str(name), kind=kind, categories=categories))
     classes = sorted(pd.unique(y).tolist(), key=lambda c: (str(type(c)), c))
     return Schema(target=str(target if target is not None else (y.name or "target")), columns=columns,
-                  classes=classes)
+                  classes=classes, image=image_info_from_columns(list(X.columns)))
 
 
 def _as_text(series: pd.Series) -> pd.Series:

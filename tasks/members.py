@@ -18,29 +18,39 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from tasks.augment import METHODS, TabularAugmenter
+from tasks.image_augment import TRANSFORMS as IMAGE_TRANSFORMS
+from tasks.image_augment import ImageAugmenter
 from tasks.data import MISSING_CATEGORY, Schema
 from tasks.errors import InputError, preview
 from tasks.resample import STRATEGIES, Context, class_weights, get_strategy, make_sampler
 
 SamplerName = Literal[tuple(STRATEGIES)]  # type: ignore[valid-type]
-LearnerName = Literal["logreg", "rf", "hgb"]
+LearnerName = Literal["logreg", "rf", "hgb", "keras_mlp", "keras_cnn", "keras_transfer"]
 SAMPLING_STEPS = ("resample", "augment")
+KERAS_LEARNERS = ("keras_mlp", "keras_cnn", "keras_transfer")  # TensorFlow is imported only for these
+AUGMENT_METHODS = (*METHODS, "image")
 
 
 class AugmentSpec(BaseModel):
     """Synthetic minority rows added after resampling (training split only)."""
 
-    method: Literal["jitter", "mixup"] = Field("jitter", description="Noise jitter or within-class mixup.")
+    method: Literal["jitter", "mixup", "image"] = Field(
+        "jitter", description="Noise jitter or within-class mixup (tables); image: Keras preprocessing layers.")
     ratio: float = Field(0.5, gt=0, le=1, description="Grow each class to at least this share of the largest.")
     noise: float = Field(0.1, gt=0, le=1, description="Jitter scale, as a share of each feature's spread.")
     alpha: float = Field(0.4, gt=0, description="Mixup's Beta(alpha, alpha) parameter.")
+    transforms: list[Literal[IMAGE_TRANSFORMS]] = Field(  # type: ignore[valid-type]
+        ["rotation", "translation", "zoom", "contrast"],
+        description="Image augmentation only: the transforms that keep the class (no flip for digits or text).")
+    factor: float = Field(0.1, gt=0, le=0.5, description="Image augmentation only: strength of each transform.")
 
 
 class MemberSpec(BaseModel):
     """One ensemble member: a resampling strategy, optional augmentation, and a learner."""
 
     sampler: SamplerName = Field("none", description="How the member sees the imbalance.")
-    learner: LearnerName = Field("hgb", description="logreg, rf (random forest) or hgb (histogram boosting).")
+    learner: LearnerName = Field("hgb", description="logreg, rf (random forest), hgb (histogram boosting), "
+                                                   "keras_mlp, keras_cnn (images) or keras_transfer (images).")
     sampling_strategy: float | Literal["auto"] = Field(
         "auto", description="How far to rebalance: 'auto' = fully; r in (0, 1] = smaller classes to r × largest.")
     sampler_params: dict[str, Any] = Field(default_factory=dict, description="Extra sampler parameters.")
@@ -90,9 +100,9 @@ class MemberSpec(BaseModel):
                              "For example --member smote:hgb or --member random_under@0.5+jitter:rf.")
         sampler, _, augment = sampler.partition("+")
         sampler, _, ratio = sampler.partition("@")
-        if augment and augment not in METHODS:
-            raise InputError("the augmentation must be one of " + ", ".join(METHODS), f"got {augment!r} in {text!r}",
-                             "Write e.g. smote+jitter:hgb.")
+        if augment and augment not in AUGMENT_METHODS:
+            raise InputError("the augmentation must be one of " + ", ".join(AUGMENT_METHODS),
+                             f"got {augment!r} in {text!r}", "Write e.g. smote+jitter:hgb.")
         try:
             ratio_value = float(ratio) if ratio else "auto"
         except ValueError:
@@ -118,11 +128,33 @@ def _hgb(params: dict, weights, random_state: int, threads: int, categorical=())
                                           categorical_features=list(categorical) or None, **params)
 
 
-LEARNERS = {"logreg": _logreg, "rf": _rf, "hgb": _hgb}
+def _keras(name: str):
+    """A builder that imports the Keras estimator only when a member uses it (TensorFlow is slow to import)."""
+    def build(params: dict, weights, random_state: int, threads: int):
+        from tasks import keras_images, keras_members
+
+        estimator = getattr(keras_members, name, None) or getattr(keras_images, name)
+        unknown = set(params) - set(estimator().get_params())
+        if unknown:
+            raise InputError(f"the learner parameters of {name} must be among {preview(estimator().get_params())}",
+                             f"got {preview(sorted(unknown))}", "Run `imbalance-flows strategies` to list them.")
+        return estimator(**{"class_weight": weights, "random_state": random_state, "threads": threads, **params})
+    return build
+
+
+LEARNERS = {"logreg": _logreg, "rf": _rf, "hgb": _hgb, "keras_mlp": _keras("KerasMLP"),
+            "keras_cnn": _keras("KerasCNN"), "keras_transfer": _keras("KerasTransfer")}
 LEARNER_SUMMARY = {
     "logreg": "Logistic regression on standardised numeric and one-hot categorical features.",
     "rf": "Random forest (300 trees) on one-hot categorical features.",
     "hgb": "Histogram gradient boosting with native categorical support.",
+    "keras_mlp": "Keras dense network (64-32), normalised with training statistics, one-hot categories, early "
+                 "stopping; learner_params: loss (crossentropy | focal), focal_gamma, hidden_units, dropout, "
+                 "epochs, batch_size, learning_rate, validation_fraction, patience.",
+    "keras_cnn": "Keras convolutional network for images (data loaded from class folders or image bytes); "
+                 "learner_params: filters, dropout, loss, epochs, batch_size, ...; pairs with +image augmentation.",
+    "keras_transfer": "A user's .keras model (learner_params: base_model=PATH) as a frozen feature extractor "
+                      "with a new trained head; loaded in safe mode, nothing downloaded.",
 }
 
 
@@ -160,14 +192,39 @@ def build_member(spec: MemberSpec, schema: Schema, counts: dict, random_state: i
     sampler = make_sampler(spec.sampler, dict(spec.sampler_params), context)
     weights = class_weights(counts, ratio) if spec.sampler == "class_weight" else None
     augmenter = None
-    if spec.augment is not None:
+    if spec.augment is not None and spec.augment.method == "image":
+        if schema.image is None:
+            raise InputError("image augmentation needs image data", f"member {spec.name} trains on a table",
+                             "Use +jitter or +mixup for tables, or load images (a folder of class folders).")
+        augmenter = ImageAugmenter(transforms=tuple(spec.augment.transforms), factor=spec.augment.factor,
+                                   ratio=spec.augment.ratio, image_shape=schema.image.shape, random_state=seed)
+    elif spec.augment is not None:
         augmenter = TabularAugmenter(method=spec.augment.method, ratio=spec.augment.ratio, noise=spec.augment.noise,
                                      alpha=spec.augment.alpha, categorical_features=cat_positions, random_state=seed)
 
     params = dict(spec.learner_params)
-    if spec.learner == "hgb":
+    if spec.learner in ("keras_cnn", "keras_transfer"):
+        if schema.image is None:
+            raise InputError(f"{spec.learner} needs image data", f"member {spec.name} trains on a table",
+                             "Use keras_mlp for tables, or load images (a folder of class folders).")
+        params.setdefault("image_shape", schema.image.shape)
         encode = "passthrough"
-        learner = _hgb(params, weights, seed, threads, categorical=cat_positions)
+        learner = LEARNERS[spec.learner](params, weights, seed, threads)
+    elif spec.learner == "keras_mlp":
+        # Categories one-hot; numbers as they are: the network normalises them with its training rows' statistics.
+        encode = ColumnTransformer([
+            ("numeric", "passthrough", list(range(n_num))),
+            ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), cat_positions),
+        ])
+        learner = LEARNERS[spec.learner](params, weights, seed, threads)
+    elif spec.learner == "hgb":
+        encode = "passthrough"
+        # Histogram boosting bins a categorical feature by its codes and allows at most 255
+        # of them (max_bins); a feature with more categories is binned as ordered codes instead.
+        native = [position for position, column in zip(cat_positions, [c for c in schema.columns
+                                                                          if c.kind == "categorical"])
+                  if len(set(column.categories) | {MISSING_CATEGORY}) <= params.get("max_bins", 255)]
+        learner = _hgb(params, weights, seed, threads, categorical=native)
     else:
         scale = StandardScaler() if spec.learner == "logreg" else "passthrough"
         encode = ColumnTransformer([

@@ -12,7 +12,6 @@ import os
 
 import numpy as np
 import pandas as pd
-import skops.io as sio
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -22,10 +21,11 @@ from pydantic import BaseModel
 from tasks import data as tables
 from tasks.errors import InputError
 from tasks.evaluate import evaluate as score
+from tasks.images import ImageOptions, read_data
 from tasks.members import MemberSpec, build_member
 from tasks.report import ENSEMBLE, artifact_markdown
 from tasks.resample import run_sampler
-from tasks.store import TRUSTED_TYPES, code_version, save_model
+from tasks.store import code_version, dump_member, load_member, save_model
 from tasks.train import fit_member
 from tasks.vote import VotingEnsemble
 
@@ -66,14 +66,14 @@ def _frame(ref: tables.TableRef, schema: tables.Schema) -> tuple[pd.DataFrame, p
 
 
 @task(name="load", retries=2, retry_delay_seconds=2, retry_condition_fn=_not_input_error, cache_policy=NO_CACHE)
-def load(path: str, target: str, workspace: str) -> Loaded:
-    """Read CSV or Parquet, check target and features, and keep a copy in the workspace."""
-    frame = tables.read_file(path)
+def load(path: str, target: str, workspace: str, images: ImageOptions | None = None) -> Loaded:
+    """Read CSV, Parquet or images, check target and features, and keep a copy in the workspace."""
+    frame, image = read_data(path, target, images)
     X, y = tables.split_target(frame, target)
     schema = tables.infer_schema(X, y, target)
     ref = tables.write_table(frame, workspace, "data")
-    get_run_logger().info("Loaded %s rows × %s features from %s (%s classes)", len(frame), X.shape[1], path,
-                          len(schema.classes))
+    what = f"images of {image.height}×{image.width}×{image.channels}" if image else f"× {X.shape[1]} features"
+    get_run_logger().info("Loaded %s rows %s from %s (%s classes)", len(frame), what, path, len(schema.classes))
     return Loaded(table=ref, table_schema=schema)
 
 
@@ -131,8 +131,14 @@ def augment(augmenter, rows, labels):
 
 
 def member_key(context, parameters: dict) -> str:
-    """A member is reused when its training rows, spec, seed and the code are the same."""
-    return _member_digest(parameters["spec"], parameters["train"], parameters["random_state"])
+    """A member is reused when its training rows, spec, seed, code and workspace are the same.
+
+    The workspace is part of the key so that a reused member's file is the one in this
+    run's workspace, never another store's.
+    """
+    digest = _member_digest(parameters["spec"], parameters["train"], parameters["random_state"])
+    place = hashlib.sha256(os.path.abspath(parameters["workspace"]).encode()).hexdigest()[:12]
+    return f"{digest}-{place}"
 
 
 def _member_digest(spec: MemberSpec, train: tables.TableRef, random_state: int) -> str:
@@ -152,9 +158,7 @@ def train_member(spec: MemberSpec, train: tables.TableRef, schema: tables.Schema
     pipeline, seconds = fit_member(spec, X, y, schema, random_state, threads, resample=resample, augment=augment)
     path = _member_path(workspace, _member_digest(spec, train, random_state))
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    staging = f"{path}.{os.getpid()}.tmp"
-    sio.dump(pipeline, staging)
-    os.replace(staging, path)
+    dump_member(pipeline, path)
     return TrainedMember(spec=spec, path=path, seconds=seconds)
 
 
@@ -166,7 +170,7 @@ def vote(members: list[TrainedMember], validation: tables.TableRef, schema: tabl
         if not os.path.exists(member.path):
             raise InputError("a reused (cached) member's file must still exist", f"{member.path!r} is gone",
                              "Retrain it: run again with PREFECT_TASKS_REFRESH_CACHE=true.")
-    fitted = [sio.load(member.path, trusted=TRUSTED_TYPES) for member in members]
+    fitted = [load_member(member.path) for member in members]
     X_val, y_val = _frame(validation, schema)
     ensemble = VotingEnsemble(members=[m.spec for m in members], voting=voting,
                               threshold_objective=threshold_objective, random_state=random_state)

@@ -2,16 +2,19 @@
 
     <store>/versions/<version>/manifest.json    schema, classes, members, weights, metrics, provenance
                               members/NN.skops  each member's fitted pipeline (skops: no pickle)
+                              members/NN.keras  a Keras member's network (Keras's native format)
                               report.json, report.md, *.png
     <store>/champion                            the promoted version's name (moves only on promotion)
 
 A version is written under <store>/.staging and renamed into place when complete, so
 a crash leaves either the whole version or nothing. Loading never runs code from a
-file: skops restores only the types listed in `TRUSTED_TYPES`.
+file: skops restores only the types listed in `TRUSTED_TYPES`, and Keras networks load
+in safe mode (no Lambda layers, no custom code).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -37,7 +40,59 @@ TRUSTED_TYPES = [
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
     "sklearn.utils.validation.check_array",
+    "tasks.keras_images.KerasCNN",  # Keras members without their networks, saved apart as .keras (dump_member)
+    "tasks.keras_images.KerasTransfer",
+    "tasks.keras_members.KerasMLP",
 ]
+
+
+def _network_path(path: Path) -> Path:
+    return path.with_suffix(".keras")
+
+
+def dump_member(pipeline, path: str | os.PathLike) -> list[Path]:
+    """Write a fitted member: its pipeline with skops, a Keras network beside it as `.keras`.
+
+    Each file is written under a temporary name and renamed into place, the network
+    first, so a member's `.skops` file never exists without its network. Returns the
+    files written.
+    """
+    from tasks.keras_members import KerasClassifier, save_network
+
+    path = Path(path)
+    written = []
+    learner = pipeline.steps[-1][1]
+    if isinstance(learner, KerasClassifier):
+        network = _network_path(path)
+        staging = network.with_name(f"{network.stem}.{os.getpid()}.{uuid.uuid4().hex[:6]}.keras")
+        save_network(learner, staging)
+        os.replace(staging, network)
+        written.append(network)
+        # skops cannot hold a Keras model: save a shallow copy of the pipeline whose learner lacks it.
+        stripped = copy.copy(learner)
+        stripped.__dict__.pop("model_", None)
+        pipeline = copy.copy(pipeline)
+        pipeline.steps = [*pipeline.steps[:-1], (pipeline.steps[-1][0], stripped)]
+    staging = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
+    sio.dump(pipeline, staging)
+    os.replace(staging, path)
+    return [path, *written]
+
+
+def load_member(path: str | os.PathLike):
+    """Load a member written by `dump_member`, refusing any type outside `TRUSTED_TYPES`."""
+    path = Path(path)
+    untrusted = set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES)
+    if untrusted:
+        raise InputError("a saved member may hold only trusted types", f"{str(path)!r} holds {sorted(untrusted)}",
+                         "Do not load files from unknown sources; retrain the model.")
+    pipeline = sio.load(path, trusted=TRUSTED_TYPES)
+    learner = pipeline.steps[-1][1]
+    if type(learner).__module__.startswith("tasks.keras_"):
+        from tasks.keras_members import load_network
+
+        learner.model_ = load_network(_network_path(path))
+    return pipeline
 
 
 def code_version() -> str:
@@ -81,7 +136,7 @@ def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict
         member_files = []
         for i, (spec, member) in enumerate(zip(ensemble.specs_, ensemble.members_)):
             name = f"members/{i:02d}.skops"
-            sio.dump(member, staging / name)
+            dump_member(member, staging / name)
             member_files.append(name)
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -132,18 +187,16 @@ def read_manifest(version_dir: str | os.PathLike) -> dict:
 
 
 def load_model(version_dir: str | os.PathLike) -> VotingEnsemble:
-    """Load a saved ensemble; refuses any type outside skops' defaults and `TRUSTED_TYPES`."""
+    """Load a saved ensemble; refuses any type outside skops' defaults and `TRUSTED_TYPES`.
+
+    Keras networks load with safe mode on; TensorFlow is imported only when the version has one.
+    """
     version_dir = Path(version_dir)
     manifest = read_manifest(version_dir)
     ensemble = VotingEnsemble(members=[m["spec"] for m in manifest["members"]], **manifest["ensemble"])
     members = []
     for entry in manifest["members"]:
-        path = version_dir / entry["file"]
-        untrusted = set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES)
-        if untrusted:
-            raise InputError("a saved member may hold only trusted types", f"{str(path)!r} holds {sorted(untrusted)}",
-                             "Do not load files from unknown sources; retrain the model.")
-        members.append(sio.load(path, trusted=TRUSTED_TYPES))
+        members.append(load_member(version_dir / entry["file"]))
     schema = Schema.model_validate(manifest["schema"])
     ensemble.schema_ = schema
     ensemble.classes_ = np.asarray(schema.classes)

@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits
 
 from tasks.data import Schema
 from tasks.errors import InputError
-from tasks.members import SAMPLING_STEPS, MemberSpec, build_member
+from tasks.members import KERAS_LEARNERS, SAMPLING_STEPS, MemberSpec, build_member
 from tasks.resample import run_sampler
 
 
@@ -38,10 +38,10 @@ def plan_concurrency(n_members: int, max_concurrency: int | None = None) -> tupl
 
 def encode_labels(y, schema: Schema) -> np.ndarray:
     """Class labels as their positions in `schema.classes`."""
-    codes = pd.Categorical(np.asarray(y), categories=schema.classes).codes
+    codes = pd.Index(schema.classes).get_indexer(np.asarray(y))  # -1 where a label is not a class
     if (codes < 0).any():
         unknown = pd.unique(np.asarray(y)[codes < 0])
-        raise InputError("labels must be among the schema's classes", f"found {list(unknown)[:5]}",
+        raise InputError("labels must be among the schema's classes", f"found {unknown.tolist()[:5]}",
                          "Infer the schema from the same data.")
     return codes.astype(np.int64)
 
@@ -60,6 +60,10 @@ def fit_member(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, 
     Returns the fitted pipeline, without its samplers, and the seconds it took.
     """
     codes = encode_labels(y, schema)
+    held_out = None
+    if spec.learner in KERAS_LEARNERS:
+        # Early stopping watches rows held out before resampling: no copy of a row it fits may judge it.
+        X, codes, held_out = _hold_out(spec, X, codes, random_state)
     counts = {int(code): int(n) for code, n in pd.Series(codes).value_counts().sort_index().items()}
     pipeline = build_member(spec, schema, counts, random_state=random_state, threads=threads)
     steps = dict(pipeline.steps)
@@ -74,7 +78,13 @@ def fit_member(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, 
                 rows, labels = augment(steps["augment"], rows, labels)
             if steps["encode"] != "passthrough":
                 rows = steps["encode"].fit_transform(rows)
-            steps["learn"].fit(rows, labels)
+            fit_params = {}
+            if held_out is not None:
+                stop_rows = steps["prepare"].transform(held_out[0])
+                if steps["encode"] != "passthrough":
+                    stop_rows = steps["encode"].transform(stop_rows)
+                fit_params["validation_data"] = (stop_rows, held_out[1])
+            steps["learn"].fit(rows, labels, **fit_params)
         except InputError:
             raise
         except (ValueError, RuntimeError) as error:
@@ -88,3 +98,15 @@ def fit_member(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, 
         if name in SAMPLING_STEPS:
             pipeline.steps[position] = (name, None)
     return pipeline, time.perf_counter() - started
+
+
+def _hold_out(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, random_state: int):
+    """Split a Keras member's rows into those it fits and those that stop its training early."""
+    from tasks.keras_members import stratified_holdout
+
+    fraction = float(spec.learner_params.get("validation_fraction", 0.1))
+    split = stratified_holdout(codes, fraction, random_state + spec.seed)
+    if split is None:
+        return X, codes, None
+    keep, held = split
+    return X.iloc[keep], codes[keep], (X.iloc[held], codes[held])

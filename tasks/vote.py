@@ -7,15 +7,17 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 
 from tasks.data import Schema, check_features, check_finite, check_labels, coerce, infer_schema, stratified_indices
 from tasks.errors import InputError, preview
 from tasks.evaluate import objective_score
 from tasks.members import MemberSpec
-from tasks.train import fit_member, plan_concurrency
+from tasks.train import encode_labels, fit_member, plan_concurrency
 
 Voting = Literal["hard", "soft", "weighted"]
 Objective = Literal["balanced_accuracy", "f1", "g_mean", "none"]
@@ -51,7 +53,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
     voting : {"hard", "soft", "weighted"}, default="weighted"
         Majority of labels, mean of probabilities, or mean weighted by each member's
         validation balanced accuracy above chance.
-    threshold_objective : {"balanced_accuracy", "f1", "g_mean", "none"}, default="balanced_accuracy"
+    threshold_objective : {"balanced_accuracy", "f1", "g_mean", "none"}, default="g_mean"
         For two classes (soft or weighted voting), the score the decision threshold
         on the rarer class's probability is tuned for on the validation split.
     validation_size : float, default=0.2
@@ -79,7 +81,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         Each member's validation metrics that its weight came from.
     """
 
-    def __init__(self, members=None, voting: Voting = "weighted", threshold_objective: Objective = "balanced_accuracy",
+    def __init__(self, members=None, voting: Voting = "weighted", threshold_objective: Objective = "g_mean",
                  validation_size: float = 0.2, random_state: int = 0, n_jobs: int | None = None,
                  unknown_categories: Literal["error", "ignore"] = "error"):
         self.members = members
@@ -113,9 +115,12 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         train, validation = stratified_indices(y.to_numpy(), [self.validation_size], self.random_state)
         specs = self._specs()
         workers, threads = plan_concurrency(len(specs), self.n_jobs)
-        fitted = Parallel(n_jobs=workers, backend="threading")(
-            delayed(fit_member)(spec, X.iloc[train], y.iloc[train], schema, self.random_state, threads)
-            for spec in specs)
+        # Thread limits are process-wide: members setting them side by side restore each
+        # other's values out of order, so the limits found before fit are restored here.
+        with threadpool_limits(limits=threads):
+            fitted = Parallel(n_jobs=workers, backend="threading")(
+                delayed(fit_member)(spec, X.iloc[train], y.iloc[train], schema, self.random_state, threads)
+                for spec in specs)
         return self.combine([pipeline for pipeline, _ in fitted], specs, schema,
                             X.iloc[validation], y.iloc[validation])
 
@@ -133,7 +138,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = len(schema.columns)
         if not schema.positional:
             self.feature_names_in_ = np.asarray(schema.names, dtype=object)
-        y_val = np.asarray(y_val)
+        y_val = self.classes_[encode_labels(y_val, schema)]  # the labels as predict returns them
         probas = [self._member_proba(member, X_val) for member in self.members_]
         self.validation_scores_ = [
             {"balanced_accuracy": float(objective_score("balanced_accuracy", y_val, self.classes_[p.argmax(1)]))}
@@ -230,6 +235,9 @@ def _as_frame(X, names: list[str] | None = None) -> pd.DataFrame:
     """A DataFrame as it is, or an array with positional column names (or `names`, if they fit)."""
     if isinstance(X, pd.DataFrame):
         return X.rename(columns=str)
+    if sparse.issparse(X):
+        raise InputError("X must be a dense table", f"it is a sparse {type(X).__name__} of shape {X.shape}",
+                         "Convert it with X.toarray(), or pass a DataFrame.")
     array = np.asarray(X)
     if array.ndim != 2:
         raise InputError("X must be a table (2-D)", f"it has shape {array.shape}",

@@ -1,0 +1,202 @@
+"""tasks.data: reading tables, describing columns, coercing values, stratified splits and class profiles."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tasks.data import (
+    MISSING_CATEGORY,
+    TableRef,
+    check_split_sizes,
+    class_profile,
+    coerce,
+    column_kind,
+    fingerprint,
+    infer_schema,
+    read_file,
+    read_table,
+    split_target,
+    stratified_indices,
+    write_table,
+)
+
+SMALL = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": ["x", "y", "x"], "label": [0, 1, 0]})
+
+
+@pytest.mark.parametrize("name, write", [
+    ("t.csv", lambda frame, path: frame.to_csv(path, index=False)),
+    ("t.parquet", lambda frame, path: frame.to_parquet(path, index=False)),
+    ("t.pq", lambda frame, path: frame.to_parquet(path, index=False)),
+    ("T.PARQUET", lambda frame, path: frame.to_parquet(path, index=False)),
+])
+def test_read_file_reads_csv_and_parquet_by_extension(tmp_path, name, write):
+    write(SMALL, tmp_path / name)
+
+    frame = read_file(str(tmp_path / name))
+
+    pd.testing.assert_frame_equal(frame, SMALL, check_dtype=False)
+
+
+def test_read_file_accepts_a_file_url(tmp_path):
+    SMALL.to_csv(tmp_path / "t.csv", index=False)
+
+    assert read_file(f"file://{tmp_path / 't.csv'}").shape == (3, 3)
+
+
+def test_split_target_separates_features_from_labels():
+    X, y = split_target(SMALL, "label")
+
+    assert list(X.columns) == ["a", "b"]
+    assert y.tolist() == [0, 1, 0]
+    assert "label" in SMALL.columns  # the input is not modified
+
+
+@pytest.mark.parametrize("values, kind", [
+    ([1, 2, 3], "numeric"),
+    ([1.5, None, 3.0], "numeric"),
+    ([True, False, True], "numeric"),
+    (["a", "b", None], "categorical"),
+    (pd.Categorical(["a", "b", "a"]), "categorical"),
+    (np.array([1, "a", 2.5], dtype=object), "categorical"),
+])
+def test_column_kind_numbers_and_booleans_are_numeric_the_rest_categorical(values, kind):
+    assert column_kind(pd.Series(values, name="f")) == kind
+
+
+def test_infer_schema_lists_columns_sorted_categories_and_classes():
+    X = pd.DataFrame({
+        "age": [30, 40, None],
+        "city": ["Oslo", None, "Bergen"],
+        "member": [True, False, True],
+        "grade": pd.Categorical(["b", "a", "b"]),
+    })
+
+    schema = infer_schema(X, pd.Series([1, 0, 1], name="churn"))
+
+    assert schema.target == "churn"
+    assert [(c.name, c.kind, c.categories) for c in schema.columns] == [
+        ("age", "numeric", []),
+        ("city", "categorical", ["Bergen", "Oslo"]),  # missing is not a category seen in training
+        ("member", "numeric", []),
+        ("grade", "categorical", ["a", "b"]),
+    ]
+    assert schema.classes == [0, 1]
+    assert schema.categorical == ["city", "grade"]
+
+
+def test_infer_schema_orders_mixed_type_classes_by_type_then_value():
+    schema = infer_schema(pd.DataFrame({"f": range(5)}), pd.Series(["b", 2, "a", 1, 2], name="y"))
+
+    assert schema.classes == [1, 2, "a", "b"]
+
+
+def test_coerce_gives_floats_and_text_with_a_missing_marker():
+    X = pd.DataFrame({"n": ["1.5", None, "3"], "c": [3, None, 4]}, dtype=object)
+    schema = infer_schema(pd.DataFrame({"n": [1.0, 2.0, 3.0], "c": ["3", "4", "4"]}), pd.Series([0, 1, 0]))
+
+    out = coerce(X, schema)
+
+    assert out["n"].tolist()[0::2] == [1.5, 3.0] and np.isnan(out["n"][1])
+    assert out["n"].dtype == float
+    assert out["c"].tolist() == ["3", MISSING_CATEGORY, "4"]
+
+
+def test_fingerprint_follows_values_and_dtypes_not_the_index():
+    frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+
+    assert fingerprint(frame) == fingerprint(frame.copy())
+    assert fingerprint(frame) == fingerprint(frame.set_index(pd.Index([10, 20])))
+    assert fingerprint(frame) != fingerprint(frame.assign(a=[1, 3]))
+    assert fingerprint(frame) != fingerprint(frame.astype({"a": float}))
+    assert len(fingerprint(frame)) == 16
+
+
+def test_write_table_is_content_addressed_and_leaves_no_staging_file(tmp_path):
+    first = write_table(SMALL, str(tmp_path), "train")
+    second = write_table(SMALL.copy(), str(tmp_path), "train")
+
+    assert first == second
+    assert first == TableRef(path=f"{tmp_path}/tables/train-{fingerprint(SMALL)}.parquet",
+                             fingerprint=fingerprint(SMALL), n_rows=3)
+    assert os.listdir(tmp_path / "tables") == [os.path.basename(first.path)]
+    pd.testing.assert_frame_equal(read_table(first), SMALL)
+
+
+def test_stratified_indices_keeps_every_class_in_every_part_with_exact_sizes():
+    y = np.array(["a"] * 10 + ["b"] * 5 + ["c"] * 3)
+
+    train, validation, test = stratified_indices(y, [0.2, 0.2], random_state=0)
+
+    # a: 2 + 2 held out of 10; b: round(1.0) = 1 each of 5; c: 1 each, leaving one to train on.
+    assert [len(train), len(validation), len(test)] == [10, 4, 4]
+    assert {label: int((y[train] == label).sum()) for label in "abc"} == {"a": 6, "b": 3, "c": 1}
+    assert {label: int((y[validation] == label).sum()) for label in "abc"} == {"a": 2, "b": 1, "c": 1}
+    assert {label: int((y[test] == label).sum()) for label in "abc"} == {"a": 2, "b": 1, "c": 1}
+    assert sorted(np.concatenate([train, validation, test]).tolist()) == list(range(18))
+
+
+def test_stratified_indices_shrinks_the_largest_part_to_keep_a_training_row():
+    y = np.array([0] * 4 + [1] * 4)
+
+    train, validation, test = stratified_indices(y, [0.45, 0.45])
+
+    # round(4 * 0.45) = 2 for each part would leave no row to train on; the first part gives one back.
+    assert [len(train), len(validation), len(test)] == [2, 2, 4]
+
+
+def test_stratified_indices_is_reproducible_and_follows_the_seed():
+    y = np.array([0] * 30 + [1] * 10)
+
+    same = [part.tolist() for part in stratified_indices(y, [0.25], random_state=3)]
+
+    assert same == [part.tolist() for part in stratified_indices(y, [0.25], random_state=3)]
+    assert same != [part.tolist() for part in stratified_indices(y, [0.25], random_state=4)]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    counts=st.lists(st.integers(3, 30), min_size=2, max_size=4),
+    fractions=st.sampled_from([[0.2], [0.5], [0.1, 0.1], [0.2, 0.3], [0.4, 0.45]]),
+    seed=st.integers(0, 2**16),
+)
+def test_stratified_indices_partitions_rows_with_every_class_in_every_part(counts, fractions, seed):
+    y = np.repeat(np.arange(len(counts)), counts)
+    y = np.random.default_rng(seed).permutation(y)
+
+    parts = stratified_indices(y, fractions, random_state=seed)
+
+    assert len(parts) == len(fractions) + 1
+    assert sorted(np.concatenate(parts).tolist()) == list(range(len(y)))
+    for part in parts:
+        assert part.tolist() == sorted(part.tolist())
+        assert set(y[part].tolist()) == set(range(len(counts)))
+
+
+@pytest.mark.parametrize("test_size, validation_size", [(0.2, 0.2), (0.01, 0.01), (0.5, 0.39)])
+def test_check_split_sizes_accepts_shares_that_leave_training_rows(test_size, validation_size):
+    check_split_sizes(test_size, validation_size)
+
+
+def test_class_profile_gives_exact_counts_shares_ratio_and_weights():
+    profile = class_profile(["a"] * 6 + ["b"] * 3 + ["c"])
+
+    assert profile == {
+        "counts": {"a": 6, "b": 3, "c": 1},
+        "shares": {"a": 0.6, "b": 0.3, "c": 0.1},
+        "imbalance_ratio": 6.0,
+        "minority": "c",
+        "majority": "a",
+        "class_weight": {"a": 0.5556, "b": 1.1111, "c": 3.3333},  # 10 / (3 × count)
+    }
+
+
+def test_class_profile_returns_plain_python_values_for_json():
+    profile = class_profile(np.array([1, 1, 1, 0]))
+
+    assert profile["counts"] == {1: 3, 0: 1}
+    assert type(profile["minority"]) is int and type(next(iter(profile["counts"]))) is int
+    assert profile["imbalance_ratio"] == 3.0

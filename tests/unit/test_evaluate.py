@@ -1,0 +1,90 @@
+"""tasks.evaluate: imbalance-aware metrics on hand-made predictions with known answers."""
+
+import numpy as np
+import pytest
+from pytest import approx
+
+from tasks.evaluate import SUMMARY, evaluate, objective_score
+
+# Two classes: 4 of class 0, 2 of class 1; one mistake each way.
+Y2_TRUE = [0, 0, 0, 0, 1, 1]
+Y2_PRED = [0, 0, 0, 1, 1, 0]
+P2 = [[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.4, 0.6], [0.1, 0.9], [0.6, 0.4]]
+
+# Three classes of 2 rows: 'a' half right, 'b' all right, 'c' half right.
+Y3_TRUE = ["a", "a", "b", "b", "c", "c"]
+Y3_PRED = ["a", "b", "b", "b", "c", "a"]
+P3 = [[.7, .2, .1], [.3, .6, .1], [.1, .8, .1], [.2, .7, .1], [.1, .1, .8], [.5, .1, .4]]
+
+
+def test_two_classes_give_exact_per_class_scores_and_confusion_matrix():
+    result = evaluate(Y2_TRUE, Y2_PRED, P2, [0, 1])
+
+    assert result["confusion_matrix"] == [[3, 1], [1, 1]]
+    assert result["per_class"] == {
+        "0": {"precision": 0.75, "recall": 0.75, "f1": 0.75, "support": 4, "average_precision": approx(0.95)},
+        "1": {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2, "average_precision": approx(5 / 6)},
+    }
+    assert result["classes"] == [0, 1] and result["n_rows"] == 6
+
+
+def test_two_classes_give_exact_overall_scores():
+    result = evaluate(Y2_TRUE, Y2_PRED, P2, [0, 1])
+
+    assert result["balanced_accuracy"] == approx((0.75 + 0.5) / 2)
+    assert result["g_mean"] == approx(np.sqrt(0.75 * 0.5))
+    assert result["macro_f1"] == approx(0.625)
+    assert result["mcc"] == approx((1 * 3 - 1 * 1) / np.sqrt(2 * 2 * 4 * 4))
+    assert result["roc_auc"] == approx(7 / 8)  # 0.4 is ranked below one negative, 0.6
+    assert result["average_precision"] == result["per_class"]["1"]["average_precision"]  # the minority's
+
+
+def test_three_classes_give_exact_scores():
+    result = evaluate(Y3_TRUE, Y3_PRED, P3, ["a", "b", "c"])
+
+    assert result["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+    assert {c: (r["precision"], r["recall"], r["support"]) for c, r in result["per_class"].items()} == {
+        "a": (0.5, 0.5, 2), "b": (approx(2 / 3), 1.0, 2), "c": (1.0, 0.5, 2)}
+    assert [result["per_class"][c]["f1"] for c in "abc"] == [0.5, approx(0.8), approx(2 / 3)]
+    assert result["balanced_accuracy"] == approx(2 / 3)
+    assert result["g_mean"] == approx(0.25 ** (1 / 3))
+    assert result["macro_f1"] == approx((0.5 + 0.8 + 2 / 3) / 3)
+    assert result["mcc"] == approx((4 * 6 - 12) / np.sqrt(22 * 24))
+    assert result["roc_auc"] == approx((7 / 8 + 1 + 1) / 3)  # one-vs-rest, macro
+    assert result["average_precision"] == approx((5 / 6 + 1 + 1) / 3)
+
+
+def test_hard_votes_leave_out_the_probability_metrics():
+    result = evaluate(Y2_TRUE, Y2_PRED, None, [0, 1])
+
+    assert result["roc_auc"] is None and result["average_precision"] is None
+    assert {r["average_precision"] for r in result["per_class"].values()} == {None}
+    assert set(SUMMARY) <= set(result)
+
+
+@pytest.mark.filterwarnings("ignore:Recall is ill-defined")  # the absent class has no true rows
+def test_a_class_absent_from_the_rows_has_zero_support_and_no_ranking_metrics():
+    proba = np.hstack([np.asarray(P3) * 0.9, np.full((6, 1), 0.1)])
+
+    result = evaluate(Y3_TRUE, Y3_PRED, proba, ["a", "b", "c", "d"])
+
+    assert result["per_class"]["d"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0,
+                                        "average_precision": None}
+    assert result["confusion_matrix"][3] == [0, 0, 0, 0]
+    assert result["roc_auc"] is None and result["average_precision"] is None
+    assert result["per_class"]["a"]["average_precision"] == approx(5 / 6)
+
+
+@pytest.mark.parametrize("name, positive, expected", [
+    ("balanced_accuracy", None, 0.625),
+    ("g_mean", None, np.sqrt(0.375)),
+    ("f1", None, 0.625),  # macro
+    ("f1", 1, 0.5),  # the positive class only
+])
+def test_objective_score_by_name(name, positive, expected):
+    assert objective_score(name, Y2_TRUE, Y2_PRED, positive=positive) == approx(expected)
+
+
+def test_objective_score_refuses_an_unknown_objective():
+    with pytest.raises(ValueError, match="unknown objective 'accuracy'"):
+        objective_score("accuracy", Y2_TRUE, Y2_PRED)

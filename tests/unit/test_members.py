@@ -1,0 +1,206 @@
+"""tasks.members and tasks.train: member specs, the pipelines built from them, and fitting one member."""
+
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from imblearn import over_sampling, under_sampling
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from tasks import train as train_module
+from tasks.augment import TabularAugmenter
+from tasks.data import coerce, infer_schema, stratified_indices
+from tasks.members import AugmentSpec, MemberSpec, build_member
+from tasks.resample import class_weights, over_targets, run_sampler, under_targets
+from tasks.train import encode_labels, fit_member, plan_concurrency
+
+
+def table_with_row_ids(counts, seed: int = 0):
+    """Features led by `row_id`, the row's position, which passes unchanged through a member's preparation."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.array(["no", "yes", "maybe"][:len(counts)], dtype=object), counts)
+    X = pd.DataFrame({
+        "row_id": np.arange(len(y), dtype=float),
+        "num": rng.normal(size=len(y)) + (y == "yes"),
+        "colour": rng.choice(["red", "green", "blue"], size=len(y)),
+    })
+    schema = infer_schema(X, pd.Series(y, name="label"), target="label")
+    return coerce(X, schema), pd.Series(y, name="label"), schema
+
+
+@pytest.mark.parametrize("text, fields", [
+    ("smote:hgb", dict(sampler="smote", learner="hgb", sampling_strategy="auto", augment=None)),
+    ("random_under@0.5:rf", dict(sampler="random_under", learner="rf", sampling_strategy=0.5, augment=None)),
+    ("smote@0.5+mixup:hgb", dict(sampler="smote", learner="hgb", sampling_strategy=0.5,
+                                 augment=AugmentSpec(method="mixup"))),
+    ("none+jitter:logreg", dict(sampler="none", learner="logreg", sampling_strategy="auto",
+                                augment=AugmentSpec(method="jitter"))),
+])
+def test_parse_reads_the_short_form_and_name_writes_it_back(text, fields):
+    spec = MemberSpec.parse(text)
+
+    assert spec.model_dump(include=set(fields)) == {k: (v.model_dump() if isinstance(v, AugmentSpec) else v)
+                                                     for k, v in fields.items()}
+    assert spec.name == text
+
+
+def test_name_marks_a_seed_offset():
+    assert MemberSpec(sampler="none", learner="rf", seed=2).name == "none:rf#2"
+
+
+def test_a_spec_survives_a_round_trip_through_its_dump():
+    spec = MemberSpec(sampler="smote", learner="hgb", sampling_strategy=0.5, sampler_params={"k_neighbors": 3},
+                      augment={"method": "mixup", "ratio": 0.7}, learner_params={"max_iter": 30}, seed=1)
+
+    assert MemberSpec.model_validate(spec.model_dump()) == spec
+
+
+def test_class_weight_member_weights_the_learner_and_adds_no_sampler():
+    _, _, schema = table_with_row_ids([20, 5])
+
+    pipeline = build_member(MemberSpec(sampler="class_weight", learner="logreg", sampling_strategy=0.5), schema,
+                            {0: 20, 1: 5})
+
+    steps = dict(pipeline.steps)
+    assert list(steps) == ["prepare", "resample", "augment", "encode", "learn"]
+    assert steps["resample"] is None and steps["augment"] is None
+    assert isinstance(steps["learn"], LogisticRegression)
+    assert steps["learn"].class_weight == class_weights({0: 20, 1: 5}, 0.5) == {0: 1.0, 1: 2.0}
+    assert isinstance(steps["encode"].transformers[0][1], StandardScaler)
+
+
+def test_smote_member_on_mixed_features_uses_smote_nc_sized_by_the_ratio():
+    _, _, schema = table_with_row_ids([20, 5])
+
+    pipeline = build_member(MemberSpec(sampler="smote", learner="hgb", sampling_strategy=0.5), schema,
+                            {0: 20, 1: 5}, random_state=3)
+
+    steps = dict(pipeline.steps)
+    assert isinstance(steps["resample"], over_sampling.SMOTENC)
+    assert steps["resample"].categorical_features == [2]  # row_id, num, then colour
+    assert steps["resample"].sampling_strategy == over_targets({0: 20, 1: 5}, 0.5) == {0: 20, 1: 10}
+    assert steps["resample"].random_state == 3
+    assert steps["encode"] == "passthrough"
+    assert isinstance(steps["learn"], HistGradientBoostingClassifier)
+    assert steps["learn"].categorical_features == [2]
+    assert steps["learn"].class_weight is None
+
+
+def test_under_sampling_member_with_augmentation_and_seed_offset():
+    _, _, schema = table_with_row_ids([20, 5])
+    spec = MemberSpec(sampler="random_under", learner="rf", sampling_strategy=0.5,
+                      augment={"method": "jitter", "ratio": 1.0}, learner_params={"n_estimators": 20}, seed=2)
+
+    steps = dict(build_member(spec, schema, {0: 20, 1: 5}, random_state=10, threads=2).steps)
+
+    assert isinstance(steps["resample"], under_sampling.RandomUnderSampler)
+    assert steps["resample"].sampling_strategy == under_targets({0: 20, 1: 5}, 0.5) == {0: 10, 1: 5}
+    assert isinstance(steps["augment"], TabularAugmenter)
+    assert (steps["augment"].categorical_features, steps["augment"].random_state) == ([2], 12)
+    assert isinstance(steps["learn"], RandomForestClassifier)
+    assert (steps["learn"].n_estimators, steps["learn"].n_jobs, steps["learn"].random_state) == (20, 2, 12)
+
+
+def test_encode_labels_gives_positions_in_the_schema_classes():
+    _, _, schema = table_with_row_ids([3, 3, 3])
+
+    assert schema.classes == ["maybe", "no", "yes"]
+    assert encode_labels(["yes", "no", "maybe", "yes"], schema).tolist() == [2, 1, 0, 2]
+
+
+def test_fit_member_learns_class_codes_and_drops_its_samplers():
+    X, y, schema = table_with_row_ids([30, 10])
+    spec = MemberSpec(sampler="smote", learner="hgb", augment={"method": "mixup"}, learner_params={"max_iter": 20})
+
+    pipeline, seconds = fit_member(spec, X, y, schema)
+
+    steps = dict(pipeline.steps)
+    assert steps["resample"] is None and steps["augment"] is None
+    assert pipeline.classes_.tolist() == [0, 1]
+    assert set(pipeline.predict(X).tolist()) <= {0, 1}
+    assert pipeline.predict_proba(X).shape == (40, 2)
+    assert seconds >= 0
+
+
+@pytest.mark.parametrize("text, targets", [
+    ("random_over@0.5:logreg", lambda counts: over_targets(counts, 0.5)),
+    ("random_under@0.5:logreg", lambda counts: under_targets(counts, 0.5)),
+    ("random_over+jitter:logreg", lambda counts: over_targets(counts, 1.0)),
+])
+def test_fit_member_resamples_to_the_spec_ratio(text, targets):
+    X, y, schema = table_with_row_ids([30, 8, 12])
+    seen = []
+
+    def counting(sampler, rows, labels):
+        rows, labels = run_sampler(sampler, rows, labels)
+        seen.append(dict(Counter(labels.tolist())))
+        return rows, labels
+
+    fit_member(MemberSpec.parse(text), X, y, schema, resample=counting, augment=counting)
+
+    codes = dict(Counter(encode_labels(y, schema).tolist()))
+    assert seen[0] == targets(codes)
+    assert seen[-1] == targets(codes)  # jitter's default ratio of 0.5 asks for nothing more
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    counts=st.lists(st.integers(6, 30), min_size=2, max_size=3),
+    text=st.sampled_from(["random_over+jitter:logreg", "random_under+jitter:logreg", "random_over@0.5+mixup:logreg",
+                          "class_weight+jitter:logreg", "tomek+mixup:logreg"]),
+    seed=st.integers(0, 1000),
+)
+def test_fit_member_resamples_and_augments_only_training_rows(counts, text, seed):
+    X, y, schema = table_with_row_ids(counts, seed)
+    train, validation, test = stratified_indices(y.to_numpy(), [0.2, 0.2], random_state=seed)
+    received = {"resample": [], "augment": []}
+
+    def spy(step):
+        def record(sampler, rows, labels):
+            received[step].append(rows[:, 0].copy())  # row_id comes first after preparation
+            return run_sampler(sampler, rows, labels)
+        return record
+
+    fit_member(MemberSpec.parse(text), X.iloc[train], y.iloc[train], schema, random_state=seed,
+               resample=spy("resample"), augment=spy("augment"))
+
+    held_out = set(validation.tolist()) | set(test.tolist())
+    for ids in received["resample"]:
+        assert sorted(ids.tolist()) == train.tolist()  # every training row once, nothing else
+    for ids in received["augment"]:
+        assert set(ids.tolist()) <= set(train.tolist()) and not set(ids.tolist()) & held_out
+    assert received["augment"], "every spec here augments"
+
+
+@pytest.mark.parametrize("cores, n_members, max_concurrency, expected", [
+    (8, 3, None, (3, 2)),
+    (8, 20, None, (8, 1)),
+    (8, 5, 2, (2, 4)),
+    (2, 5, None, (2, 1)),
+    (1, 5, 4, (1, 1)),
+])
+def test_plan_concurrency_never_oversubscribes_the_cores(monkeypatch, cores, n_members, max_concurrency, expected):
+    monkeypatch.setattr(train_module, "available_cores", lambda: cores)
+
+    workers, threads = plan_concurrency(n_members, max_concurrency)
+
+    assert (workers, threads) == expected
+    assert workers * threads <= cores
+
+
+def test_hgb_bins_a_categorical_feature_with_more_than_255_categories_as_codes():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"zip": [f"z{i}" for i in rng.integers(0, 400, 2000)], "colour": rng.choice(["r", "g"], 2000),
+                      "x": rng.normal(size=2000)})
+    y = pd.Series(np.where(rng.random(2000) < 0.1, "yes", "no"))
+    schema = infer_schema(X, y)
+    pipeline, _ = fit_member(MemberSpec.parse("class_weight:hgb"), coerce(X, schema), y, schema)
+
+    learner = pipeline.named_steps["learn"]
+    assert learner.is_categorical_.tolist() == [False, False, True]  # x, zip (400 codes), colour
+    assert pipeline.predict_proba(coerce(X.head(3), schema)).shape == (3, 2)

@@ -1,0 +1,165 @@
+"""tasks.store: versions appear complete or not at all, load as saved, and the champion moves atomically."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import skops.io
+from imblearn.pipeline import Pipeline
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.linear_model import LogisticRegression
+
+from tasks import store as store_module
+from tasks.errors import InputError
+from tasks.store import champion, load_model, promote, read_manifest, save_model
+
+
+class Doubler(TransformerMixin, BaseEstimator):
+    """A harmless custom transformer: skops must still refuse to load a type it does not know."""
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return np.asarray(X) * 2
+
+
+def only_version(store) -> str:
+    (name,) = os.listdir(store / "versions")
+    return name
+
+
+def test_a_saved_version_loads_with_identical_predictions(fitted_binary, binary_table, tmp_path):
+    X = binary_table.drop(columns="label")
+
+    loaded = load_model(save_model(fitted_binary, tmp_path))
+
+    np.testing.assert_array_equal(loaded.predict_proba(X), fitted_binary.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict(X), fitted_binary.predict(X))
+    assert (loaded.threshold_, loaded.positive_class_) == (fitted_binary.threshold_, fitted_binary.positive_class_)
+    assert loaded.get_params()["voting"] == fitted_binary.voting
+    assert [s.name for s in loaded.specs_] == [s.name for s in fitted_binary.specs_]
+
+
+def test_a_version_holds_manifest_members_and_report_files(fitted_binary, tmp_path):
+    version = save_model(fitted_binary, tmp_path, metrics={"ensemble": {"macro_f1": 0.5}},
+                         extra={"data": {"fingerprint": "abc"}}, files={"report.md": "# hi\n", "plot.png": b"\x89PNG"})
+
+    assert version.parent == tmp_path / "versions"
+    assert sorted(os.listdir(version)) == ["manifest.json", "members", "plot.png", "report.md"]
+    assert sorted(os.listdir(version / "members")) == ["00.skops", "01.skops"]
+    manifest = read_manifest(version)
+    assert manifest["metrics"] == {"ensemble": {"macro_f1": 0.5}} and manifest["data"] == {"fingerprint": "abc"}
+    assert [m["file"] for m in manifest["members"]] == ["members/00.skops", "members/01.skops"]
+    assert sum(m["weight"] for m in manifest["members"]) == pytest.approx(1.0)
+    assert os.listdir(tmp_path / ".staging") == []  # nothing half-written is left behind
+
+
+def test_a_crash_while_saving_leaves_no_version_and_keeps_the_champion(fitted_binary, binary_table, tmp_path,
+                                                                        monkeypatch):
+    earlier = save_model(fitted_binary, tmp_path)
+    promote(tmp_path, earlier)
+    pointer = (tmp_path / "champion").read_text()
+    real_dump, calls = skops.io.dump, []
+
+    def dump_then_crash(obj, file, **kwargs):
+        calls.append(file)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real_dump(obj, file, **kwargs)
+
+    monkeypatch.setattr(skops.io, "dump", dump_then_crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_model(fitted_binary, tmp_path)
+
+    assert os.listdir(tmp_path / "versions") == [earlier.name]
+    assert os.listdir(tmp_path / ".staging") == []
+    assert (tmp_path / "champion").read_text() == pointer
+    assert champion(tmp_path) == earlier
+    X = binary_table.drop(columns="label")
+    np.testing.assert_array_equal(load_model(earlier).predict_proba(X), fitted_binary.predict_proba(X))
+
+
+def test_champion_is_none_until_a_version_is_promoted(fitted_binary, tmp_path):
+    version = save_model(fitted_binary, tmp_path)
+
+    assert champion(tmp_path) is None
+    promote(tmp_path, version)
+    assert champion(tmp_path) == version
+    assert (tmp_path / "champion").read_text() == version.name + "\n"
+
+
+def test_promote_replaces_the_pointer_in_one_rename(fitted_binary, tmp_path, monkeypatch):
+    first, second = save_model(fitted_binary, tmp_path), save_model(fitted_binary, tmp_path)
+    promote(tmp_path, first)
+    renames = []
+
+    def recording_replace(source, target):
+        renames.append((os.path.dirname(source), open(source).read(), (tmp_path / "champion").read_text()))
+        real_replace(source, target)
+
+    real_replace = os.replace
+    monkeypatch.setattr(store_module.os, "replace", recording_replace)
+    promote(tmp_path, second)
+
+    # The new name is written in full beside the pointer first; until the rename the old one stands.
+    assert renames == [(str(tmp_path), second.name + "\n", first.name + "\n")]
+    assert champion(tmp_path) == second
+    assert sorted(os.listdir(tmp_path)) == [".staging", "champion", "versions"]
+
+
+def test_a_failed_promotion_keeps_the_old_champion(fitted_binary, tmp_path, monkeypatch):
+    first, second = save_model(fitted_binary, tmp_path), save_model(fitted_binary, tmp_path)
+    promote(tmp_path, first)
+
+    def crash(source, target):
+        raise OSError("power cut")
+
+    monkeypatch.setattr(store_module.os, "replace", crash)
+    with pytest.raises(OSError, match="power cut"):
+        promote(tmp_path, second)
+
+    assert champion(tmp_path) == first
+
+
+def test_promote_refuses_a_directory_that_is_not_a_version(fitted_binary, tmp_path):
+    version = save_model(fitted_binary, tmp_path)
+    promote(tmp_path, version)
+
+    with pytest.raises(InputError, match="has no manifest.json"):
+        promote(tmp_path, tmp_path / "versions" / "nonsense")
+
+    assert champion(tmp_path) == version
+
+
+def test_load_refuses_a_member_holding_an_untrusted_type(fitted_binary, tmp_path):
+    version = save_model(fitted_binary, tmp_path)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 2)), np.repeat([0, 1], 10)
+    skops.io.dump(Pipeline([("double", Doubler()), ("learn", LogisticRegression())]).fit(X, y),
+                  version / "members" / "01.skops")
+
+    with pytest.raises(InputError, match="a saved member may hold only trusted types") as caught:
+        load_model(version)
+
+    assert "Doubler" in caught.value.value and "01.skops" in caught.value.value
+    assert caught.value.hint == "Do not load files from unknown sources; retrain the model."
+
+
+def test_load_refuses_a_manifest_of_another_format(fitted_binary, tmp_path):
+    version = save_model(fitted_binary, tmp_path)
+    manifest = json.loads((version / "manifest.json").read_text())
+    (version / "manifest.json").write_text(json.dumps({**manifest, "format_version": 99}))
+
+    with pytest.raises(InputError, match="reads model format 1: .* has format 99"):
+        load_model(version)
+
+
+def test_a_copied_version_directory_loads_anywhere(fitted_binary, binary_table, tmp_path):
+    version = save_model(fitted_binary, tmp_path / "store")
+    moved = shutil.copytree(version, tmp_path / "elsewhere")
+
+    X = binary_table.drop(columns="label")
+    np.testing.assert_array_equal(load_model(moved).predict(X), fitted_binary.predict(X))

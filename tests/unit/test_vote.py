@@ -1,0 +1,318 @@
+"""tasks.vote: the voting ensemble as a scikit-learn classifier, its weights, threshold and held-out rows."""
+
+import copy
+import json
+import subprocess
+import sys
+from functools import partial
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pandas as pd
+import pytest
+import sklearn
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.fixes import parse_version
+
+from tasks import vote as vote_module
+from tasks.data import infer_schema
+from tasks.members import MemberSpec
+from tasks.resample import run_sampler
+from tasks.train import fit_member
+from tasks.vote import VotingEnsemble, default_ensemble, default_members, tune_threshold
+
+# Each check listed fails by design; the reason says why.
+EXPECTED_FAILED_CHECKS = {
+    "check_n_features_in_after_fitting":
+        "scoring matches columns by name (x0, x1, ... for arrays) and names the missing ones in its own InputError",
+    "check_complex_data":
+        "complex features are refused by an InputError that names the column and its dtype",
+    "check_classifiers_regression_target":
+        "float labels are valid classes; a continuous target fails the 2-rows-per-class rule of the validation split",
+    "check_supervised_y_2d":
+        "y must be 1-D: a column vector is refused with an InputError rather than raveled with a warning",
+    "check_fit2d_1sample":
+        "one row holds one class: refused by the InputError 'the target needs at least two classes'",
+    "check_fit2d_predict1d":
+        "a 1-D X is refused by the InputError 'X must be a table (2-D)', whose hint shows the reshape",
+    "check_requires_y_none":
+        "y=None is refused by the InputError 'y must be one column of labels'",
+}
+STRICT = {"xfail_strict": True} if parse_version(sklearn.__version__) >= parse_version("1.8") else {}
+
+
+@parametrize_with_checks(
+    [VotingEnsemble(members=[{"sampler": "class_weight", "learner": "logreg"},
+                             {"sampler": "random_over", "learner": "hgb", "learner_params": {"max_iter": 20}}])],
+    expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS, **STRICT)
+def test_ensemble_follows_the_scikit_learn_estimator_contract(estimator, check):
+    check(estimator)
+
+
+class FixedMember:
+    """A stand-in for a fitted member: fixed class-code probabilities for the rows it is shown."""
+
+    def __init__(self, proba, classes=(0, 1)):
+        self.proba = np.asarray(proba, dtype=float)
+        self.classes_ = np.asarray(classes)
+
+    def predict_proba(self, X):
+        return self.proba[:len(X)]
+
+
+def adopt(members, y_val, **params) -> VotingEnsemble:
+    """An ensemble that adopts fixed members and is weighed on validation labels `y_val`."""
+    X_val = pd.DataFrame({"f": np.arange(len(y_val), dtype=float)})
+    schema = infer_schema(X_val, pd.Series(y_val, name="label"))
+    specs = [MemberSpec() for _ in members]
+    return VotingEnsemble(**params).combine(members, specs, schema, X_val, pd.Series(y_val))
+
+
+PERFECT = FixedMember([[.9, .1], [.8, .2], [.2, .8], [.1, .9]])  # balanced accuracy 1.0
+CONSTANT = FixedMember([[.9, .1]] * 4)  # always class 0: 0.5, chance
+HALF_RIGHT = FixedMember([[.9, .1], [.4, .6], [.2, .8], [.1, .9]])  # 0.75
+
+
+def test_weighted_voting_weighs_members_by_balanced_accuracy_above_chance():
+    ensemble = adopt([PERFECT, CONSTANT, HALF_RIGHT], [0, 0, 1, 1])
+
+    assert [s["balanced_accuracy"] for s in ensemble.validation_scores_] == [1.0, 0.5, 0.75]
+    np.testing.assert_allclose(ensemble.weights_, [2 / 3, 0, 1 / 3])  # 0.5 : 0 : 0.25
+
+
+def test_weighted_voting_falls_back_to_equal_weights_when_no_member_beats_chance():
+    ensemble = adopt([CONSTANT, CONSTANT], [0, 0, 1, 1])
+
+    np.testing.assert_allclose(ensemble.weights_, [0.5, 0.5])
+
+
+def test_soft_voting_weighs_members_equally():
+    ensemble = adopt([PERFECT, CONSTANT, HALF_RIGHT], [0, 0, 1, 1], voting="soft")
+
+    np.testing.assert_allclose(ensemble.weights_, [1 / 3] * 3)
+    np.testing.assert_allclose(ensemble.predict_proba(pd.DataFrame({"f": [0.0]})), [[(.9 + .9 + .9) / 3, .1]])
+
+
+def test_hard_voting_counts_labels_and_offers_no_probabilities():
+    ensemble = adopt([PERFECT, CONSTANT, HALF_RIGHT], [0, 0, 1, 1], voting="hard")
+
+    assert ensemble.predict(pd.DataFrame({"f": [0.0, 1.0, 2.0, 3.0]})).tolist() == [0, 0, 1, 1]
+    assert not hasattr(ensemble, "predict_proba")
+    assert ensemble.threshold_ is None
+
+
+def test_threshold_is_tuned_on_the_rarer_class_of_the_validation_rows():
+    member = FixedMember([[.9, .1], [.8, .2], [.7, .3], [.6, .4]])
+
+    ensemble = adopt([member], [0, 0, 0, 1])
+
+    assert ensemble.positive_class_ == 1
+    assert ensemble.threshold_ == pytest.approx(0.4)  # the only cut that catches the one 1 and no 0
+    assert ensemble.predict(pd.DataFrame({"f": [0.0, 1.0, 2.0, 3.0]})).tolist() == [0, 0, 0, 1]
+
+
+@pytest.mark.parametrize("params", [{"threshold_objective": "none"}, {"voting": "hard"}])
+def test_no_threshold_when_switched_off_or_voting_hard(params):
+    assert adopt([PERFECT], [0, 0, 1, 1], **params).threshold_ is None
+
+
+def test_no_threshold_for_three_classes(fitted_multiclass):
+    assert fitted_multiclass.threshold_ is None and fitted_multiclass.positive_class_ is None
+    assert fitted_multiclass.classes_.tolist() == ["class0", "class1", "class2"]
+
+
+@pytest.mark.parametrize("scores, y_true, objective, expected", [
+    ([.1, .2, .3, .4, .6, .7], [0, 0, 0, 1, 1, 1], "balanced_accuracy", 0.4),  # best cuts lie in (0.3, 0.4]
+    ([.1, .2, .8, .9], [0, 0, 1, 1], "balanced_accuracy", 0.5),  # 0.5 is among the best: kept
+    ([.1, .2, .3, .35, .9], [0, 0, 1, 0, 1], "f1", 0.3),
+    ([.5, .5, .5, .5], [0, 1, 0, 1], "g_mean", 0.5),  # a flat objective keeps the usual rule
+])
+def test_tune_threshold_picks_the_best_cut_closest_to_one_half(scores, y_true, objective, expected):
+    cut = tune_threshold(np.array(scores), np.array(y_true), 1, np.array([0, 1]), objective)
+
+    assert cut == pytest.approx(expected)
+
+
+def test_a_member_that_never_saw_a_class_gives_it_zero_probability():
+    blind = FixedMember([[.7, .3]] * 3, classes=(0, 2))  # trained without class code 1
+    ensemble = adopt([blind], ["a", "b", "c"], voting="soft")
+
+    np.testing.assert_allclose(ensemble.predict_proba(pd.DataFrame({"f": [0.0, 1.0, 2.0]})), [[.7, 0, .3]] * 3)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n_classes=st.integers(2, 4),
+    n_members=st.integers(1, 4),
+    voting=st.sampled_from(["soft", "weighted"]),
+    seed=st.integers(0, 2**16),
+)
+def test_ensemble_probabilities_sum_to_one_for_any_members(n_classes, n_members, voting, seed):
+    rng = np.random.default_rng(seed)
+    y_val = np.arange(12) % n_classes
+    members = []
+    for _ in range(n_members):
+        seen = np.sort(rng.choice(n_classes, size=rng.integers(1, n_classes + 1), replace=False))
+        members.append(FixedMember(rng.dirichlet(np.ones(len(seen)), size=12), classes=seen))
+
+    ensemble = adopt(members, y_val, voting=voting)
+    proba = ensemble.predict_proba(pd.DataFrame({"f": np.zeros(12)}))
+
+    assert ensemble.weights_.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert (proba >= 0).all()
+
+
+values = st.floats(-1e6, 1e6) | st.just(float("nan"))  # missing values are imputed
+rows = st.lists(st.tuples(values, values, st.sampled_from(["red", "blue", "green", None])), min_size=1, max_size=20)
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=rows)
+def test_fitted_ensembles_give_probabilities_that_sum_to_one(fitted_binary, fitted_multiclass, rows):
+    X = pd.DataFrame(rows, columns=["num", "size", "colour"])
+
+    for ensemble in (fitted_binary, fitted_multiclass):
+        proba = ensemble.predict_proba(X)
+        assert proba.shape == (len(X), len(ensemble.classes_))
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        assert set(ensemble.predict(X).tolist()) <= set(ensemble.classes_.tolist())
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    counts=st.lists(st.integers(5, 25), min_size=2, max_size=3),
+    validation_size=st.sampled_from([0.2, 0.3, 0.5]),
+    random_state=st.integers(0, 1000),
+)
+def test_fit_never_resamples_or_augments_a_validation_row(counts, validation_size, random_state):
+    y = pd.Series(np.repeat(["x", "y", "z"][:len(counts)], counts), name="label")
+    X = pd.DataFrame({"row_id": np.arange(len(y), dtype=float), "num": np.random.default_rng(0).normal(size=len(y))})
+    received, validation_ids = {"resample": [], "augment": []}, []
+
+    def spy(step):
+        def record(sampler, rows, labels):
+            received[step].append(set(rows[:, 0].tolist()))  # row_id is the first prepared column
+            return run_sampler(sampler, rows, labels)
+        return record
+
+    def recording_combine(self, fitted, specs, schema, X_val, y_val):
+        validation_ids.extend(int(i) for i in X_val["row_id"])
+        return original_combine(self, fitted, specs, schema, X_val, y_val)
+
+    original_combine = VotingEnsemble.combine
+    members = [{"sampler": "random_over", "learner": "logreg", "augment": {"method": "jitter", "ratio": 1.0}},
+               {"sampler": "random_under", "learner": "logreg", "augment": {"method": "mixup", "ratio": 1.0}}]
+    with mock.patch.object(vote_module, "fit_member", partial(fit_member, resample=spy("resample"),
+                                                                   augment=spy("augment"))), \
+            mock.patch.object(VotingEnsemble, "combine", recording_combine):
+        VotingEnsemble(members=members, validation_size=validation_size, random_state=random_state,
+                       n_jobs=1).fit(X, y)
+
+    assert validation_ids and set(y.iloc[validation_ids]) == set(y)  # every class has held-out rows
+    training_ids = set(range(len(y))) - set(validation_ids)
+    assert received["resample"] == [training_ids, training_ids]  # each member's sampler: the training rows
+    assert len(received["augment"]) == 2
+    assert all(ids <= training_ids for ids in received["augment"])
+
+
+# Members fitted side by side each limit the process-wide thread pools and restore them on exit.
+# The script forces the order that breaks naive restoring: the first member enters, the second
+# enters (so takes the first's limit for the original), the first exits, the second exits last.
+# It runs in a fresh interpreter: once the main thread has set a limit (as this suite does),
+# OpenBLAS ignores limits set from worker threads, which hides the leak.
+STAGGERED_FIT = """
+import json, threading
+from threadpoolctl import threadpool_info
+from tasks import train, vote
+from tasks.resample import run_sampler
+from tasks.train import fit_member
+
+first_inside, second_inside, first_done = (threading.Event() for _ in range(3))
+
+def first_waits(sampler, rows, labels):
+    first_inside.set()
+    assert second_inside.wait(30)
+    return run_sampler(sampler, rows, labels)
+
+def second_waits(sampler, rows, labels):
+    second_inside.set()
+    assert first_done.wait(30)
+    return run_sampler(sampler, rows, labels)
+
+def staggered(spec, *args, **kwargs):
+    if spec.learner == "logreg":
+        fitted = fit_member(spec, *args, resample=first_waits, **kwargs)
+        first_done.set()
+        return fitted
+    assert first_inside.wait(30)
+    return fit_member(spec, *args, resample=second_waits, **kwargs)
+
+train.available_cores = lambda: 2  # two workers, one thread each
+vote.fit_member = staggered
+X, y = [[i % 7, i % 3] for i in range(40)], [i % 2 for i in range(40)]
+members = [{"sampler": "random_over", "learner": "logreg"}, {"sampler": "random_over", "learner": "hgb"}]
+before = [lib["num_threads"] for lib in threadpool_info()]
+vote.VotingEnsemble(members=members).fit(X, y)
+print(json.dumps([before, [lib["num_threads"] for lib in threadpool_info()]]))
+"""
+
+
+def test_fit_leaves_the_process_thread_limits_as_it_found_them():
+    result = subprocess.run([sys.executable, "-c", STAGGERED_FIT], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parents[2])
+
+    assert result.returncode == 0, result.stderr
+    before, after = json.loads(result.stdout)
+    assert after == before
+
+
+def test_unknown_categories_ignore_scores_them_as_missing(fitted_binary):
+    ignoring = copy.deepcopy(fitted_binary).set_params(unknown_categories="ignore")  # a scoring-time setting
+    X = pd.DataFrame({"num": [0.5, 0.5], "size": [3.0, 3.0], "colour": ["purple", None]})
+
+    proba = ignoring.predict_proba(X)
+
+    np.testing.assert_allclose(proba[0], proba[1])
+
+
+def test_columns_are_matched_by_name_and_a_target_column_is_ignored(fitted_binary, binary_table):
+    X = binary_table.drop(columns="label")
+    shuffled = binary_table[["label", "colour", "size", "num"]]
+
+    np.testing.assert_array_equal(fitted_binary.predict_proba(shuffled), fitted_binary.predict_proba(X))
+    assert fitted_binary.feature_names_in_.tolist() == ["num", "size", "colour"]
+    assert fitted_binary.n_features_in_ == 3
+
+
+def test_an_ensemble_fitted_on_an_array_scores_arrays_by_position(fast_members):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), np.repeat([0, 1], [28, 12])
+    X[y == 1] += 1.5
+
+    ensemble = VotingEnsemble(members=fast_members, n_jobs=1).fit(X, y)
+
+    assert ensemble.schema_.positional and not hasattr(ensemble, "feature_names_in_")
+    assert ensemble.predict(X[:5]).dtype == y.dtype
+    assert ensemble.score(X, y) > 0.7
+
+
+def test_labels_stored_as_objects_are_learned_and_returned_as_they_are(fast_members, binary_table):
+    X = binary_table.drop(columns="label")
+    y = pd.Series(np.where(binary_table["label"] == "rare", 1, 0).astype(object))
+
+    ensemble = VotingEnsemble(members=fast_members, n_jobs=1).fit(X, y)
+
+    assert ensemble.classes_.tolist() == [0, 1] and ensemble.positive_class_ == 1
+    assert set(ensemble.predict(X).tolist()) == {0, 1}
+
+
+def test_default_ensemble_uses_the_default_members():
+    ensemble = default_ensemble(random_state=3, voting="soft")
+
+    assert (ensemble.members, ensemble.random_state, ensemble.voting) == (None, 3, "soft")
+    assert [m.name for m in ensemble._specs()] == [m.name for m in default_members()] == [
+        "class_weight:hgb", "random_under:rf", "smote@0.5:hgb", "class_weight:logreg", "none:rf"]
