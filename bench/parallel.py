@@ -5,7 +5,8 @@
 Fits the default recipe's members on each dataset three ways and records wall time:
   sequential   one member at a time, each free to use every core;
   naive        all members at once (as many threads as cores), each free to use every core;
-  planned      what the flow does: min(members, cores) at once, cores // that threads each.
+  planned      what the flow does: min(members, cores) at once, costliest first, cores // that
+               OpenMP/BLAS threads each (forests use every core: their threads sleep when idle).
 Also records the peak resident memory of the process. Results go to bench/results/parallel.json
 and bench/results/parallel.md.
 """
@@ -22,10 +23,11 @@ from datetime import date
 from pathlib import Path
 
 from joblib import Parallel, delayed
+from threadpoolctl import threadpool_limits
 
 from bench.datasets import load
 from tasks.data import coerce, infer_schema
-from tasks.train import available_cores, fit_member, plan_concurrency
+from tasks.train import available_cores, fit_member, longest_first, plan_concurrency
 from tasks.vote import default_members
 
 RESULTS = Path(__file__).parent / "results"
@@ -34,10 +36,14 @@ RESULTS = Path(__file__).parent / "results"
 def _fit_all(X, y, schema, workers: int, threads: int | None) -> float:
     """Fit every default member with `workers` at once; threads=None leaves each unrestricted."""
     specs = default_members()
-    cores = available_cores()
     started = time.perf_counter()
-    Parallel(n_jobs=workers, backend="threading")(
-        delayed(fit_member)(spec, X, y, schema, 0, threads or cores) for spec in specs)
+    if threads is None:
+        Parallel(n_jobs=workers, backend="threading")(
+            delayed(fit_member)(spec, X, y, schema, 0, available_cores()) for spec in specs)
+    else:
+        with threadpool_limits(limits=threads):  # as the flow and VotingEnsemble.fit do
+            Parallel(n_jobs=workers, backend="threading")(
+                delayed(fit_member)(specs[i], X, y, schema, 0, threads) for i in longest_first(specs))
     return time.perf_counter() - started
 
 

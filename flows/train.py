@@ -21,13 +21,14 @@ from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
+from threadpoolctl import threadpool_limits
 
 from tasks import steps
 from tasks.images import ImageOptions
 from tasks.members import MemberSpec
 from tasks.report import tables
 from tasks.store import code_version
-from tasks.train import plan_concurrency
+from tasks.train import longest_first, plan_concurrency
 from tasks.vote import default_members
 
 
@@ -67,20 +68,7 @@ def train(config: TrainConfig) -> dict:
 
     workers, threads = plan_concurrency(len(config.members), config.max_concurrency)
     logger.info("Training %s members, %s at a time with %s thread(s) each", len(config.members), workers, threads)
-    # A sliding window of `workers` members: each may use `threads` cores, so the
-    # members running side by side never ask for more cores than there are.
-    waiting, running, trained = list(enumerate(config.members)), {}, {}
-    while waiting or running:
-        while waiting and len(running) < workers:
-            position, spec = waiting.pop(0)
-            future = steps.train_member.submit(spec, splits.train, schema, config.random_state, threads, workspace)
-            running[future] = position
-        future = next(as_completed(list(running)))
-        member = future.result()
-        trained[running.pop(future)] = member
-        logger.info("Member %s/%s done: %s (%.1f s)", len(trained), len(config.members), member.spec.name,
-                    member.seconds)
-    trained = [trained[position] for position in range(len(config.members))]
+    trained = _train_members(config, splits.train, schema, workers, threads, workspace)
 
     ensemble = steps.vote(trained, splits.validation, schema, config.voting, config.threshold_objective,
                           config.random_state)
@@ -93,6 +81,31 @@ def train(config: TrainConfig) -> dict:
     logger.info("Saved model version %s", version)
     return {"version": version, "results": results, "profile": profile, "flow_run_id": str(flow_run.id),
             "test_split": splits.test.model_dump()}
+
+
+def _train_members(config: TrainConfig, train_split, schema, workers: int, threads: int, workspace: str) -> list:
+    """Run the train-member tasks in a sliding window of `workers`, costliest first.
+
+    Each member may use `threads` cores, so the members running side by side never ask
+    for more cores than there are; starting the slow ones first keeps the run from ending
+    with one slow member alone on its share. Thread limits are process-wide, so the
+    limit is also held here, around all of them, and restored once at the end.
+    """
+    logger = get_run_logger()
+    waiting = [(i, config.members[i]) for i in longest_first(config.members)]
+    running, trained = {}, {}
+    with threadpool_limits(limits=threads):
+        while waiting or running:
+            while waiting and len(running) < workers:
+                position, spec = waiting.pop(0)
+                future = steps.train_member.submit(spec, train_split, schema, config.random_state, threads, workspace)
+                running[future] = position
+            future = next(as_completed(list(running)))
+            member = future.result()
+            trained[running.pop(future)] = member
+            logger.info("Member %s/%s done: %s (%.1f s)", len(trained), len(config.members), member.spec.name,
+                        member.seconds)
+    return [trained[position] for position in range(len(config.members))]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -118,9 +118,14 @@ def _logreg(params: dict, weights, random_state: int, threads: int):
 
 
 def _rf(params: dict, weights, random_state: int, threads: int):
+    # A forest's trees are built by joblib threads that sleep when idle, unlike OpenMP's
+    # spinning workers, so a forest may use every core beside other members: it then
+    # never runs alone on one core at the end of a run (bench/results/parallel.md).
+    from tasks.train import available_cores
+
     return RandomForestClassifier(n_estimators=params.pop("n_estimators", 300),
                                   min_samples_leaf=params.pop("min_samples_leaf", 1), class_weight=weights,
-                                  n_jobs=threads, random_state=random_state, **params)
+                                  n_jobs=params.pop("n_jobs", available_cores()), random_state=random_state, **params)
 
 
 def _hgb(params: dict, weights, random_state: int, threads: int, categorical=()):

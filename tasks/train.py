@@ -36,6 +36,19 @@ def plan_concurrency(n_members: int, max_concurrency: int | None = None) -> tupl
     return workers, max(1, cores // workers)
 
 
+# Rough relative cost of fitting each learner with one thread; only the order matters.
+LEARNER_COST = {"logreg": 1, "hgb": 2, "rf": 3, "keras_mlp": 3, "keras_cnn": 4, "keras_transfer": 4}
+
+
+def longest_first(specs: list[MemberSpec]) -> list[int]:
+    """Positions of `specs`, the costliest learners first.
+
+    Started in this order, the last member to finish is a cheap one, so no core sits
+    idle for long while one slow member runs alone on its share of the threads.
+    """
+    return sorted(range(len(specs)), key=lambda i: -LEARNER_COST.get(specs[i].learner, 2))
+
+
 def encode_labels(y, schema: Schema) -> np.ndarray:
     """Class labels as their positions in `schema.classes`."""
     codes = pd.Index(schema.classes).get_indexer(np.asarray(y))  # -1 where a label is not a class

@@ -17,7 +17,7 @@ from tasks.data import Schema, check_features, check_finite, check_labels, coerc
 from tasks.errors import InputError, preview
 from tasks.evaluate import objective_score
 from tasks.members import MemberSpec
-from tasks.train import encode_labels, fit_member, plan_concurrency
+from tasks.train import encode_labels, fit_member, longest_first, plan_concurrency
 
 Voting = Literal["hard", "soft", "weighted"]
 Objective = Literal["balanced_accuracy", "f1", "g_mean", "none"]
@@ -118,9 +118,11 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         # Thread limits are process-wide: members setting them side by side restore each
         # other's values out of order, so the limits found before fit are restored here.
         with threadpool_limits(limits=threads):
-            fitted = Parallel(n_jobs=workers, backend="threading")(
-                delayed(fit_member)(spec, X.iloc[train], y.iloc[train], schema, self.random_state, threads)
-                for spec in specs)
+            order = longest_first(specs)
+            fitted_in_order = Parallel(n_jobs=workers, backend="threading")(
+                delayed(fit_member)(specs[i], X.iloc[train], y.iloc[train], schema, self.random_state, threads)
+                for i in order)
+        fitted = [result for _, result in sorted(zip(order, fitted_in_order), key=lambda pair: pair[0])]
         return self.combine([pipeline for pipeline, _ in fitted], specs, schema,
                             X.iloc[validation], y.iloc[validation])
 
