@@ -71,6 +71,9 @@ def _training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold-objective", choices=["balanced_accuracy", "f1", "g_mean", "none"])
     parser.add_argument("--random-state", type=int)
     parser.add_argument("--max-concurrency", type=int, help="members trained at once (default: one per core)")
+    parser.add_argument("--dask-address", metavar="ADDRESS",
+                        help="train the members on this Dask scheduler (e.g. tcp://10.0.0.5:8786); the store "
+                             "must be on storage every worker can read")
     parser.add_argument("--image-size", metavar="HEIGHTxWIDTH", help="images: resize all to this size, e.g. 28x28")
     parser.add_argument("--image-channels", type=int, choices=[1, 3], help="images: convert all to grey (1) or RGB (3)")
     parser.add_argument("--image-column", metavar="COL", help="tables of images: the column of PNG/JPEG bytes")
@@ -81,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    if getattr(args, "dask_address", None):  # read when flows.train is imported, below
+        os.environ["IMBALANCE_FLOWS_DASK_ADDRESS"] = args.dask_address
     from pydantic import ValidationError
 
     from tasks.errors import InputError

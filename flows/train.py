@@ -55,7 +55,23 @@ class TrainConfig(BaseModel):
                                              "an image-bytes column): size, channels, column.")
 
 
-@flow(name="train", task_runner=ThreadPoolTaskRunner(max_workers=max(1, os.cpu_count() or 1)), log_prints=True)
+DASK_ADDRESS = "IMBALANCE_FLOWS_DASK_ADDRESS"
+
+
+def task_runner():
+    """Threads on this machine, or the Dask cluster whose scheduler IMBALANCE_FLOWS_DASK_ADDRESS names.
+
+    On Dask, the workspace (`workspace` or <store>/.work) must be storage every worker can read.
+    """
+    address = os.environ.get(DASK_ADDRESS)
+    if address:
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=address)
+    return ThreadPoolTaskRunner(max_workers=max(1, os.cpu_count() or 1))
+
+
+@flow(name="train", task_runner=task_runner(), log_prints=True)
 def train(config: TrainConfig) -> dict:
     """Train an imbalance-aware voting ensemble and save it as a new model version."""
     logger = get_run_logger()

@@ -1,0 +1,56 @@
+"""The same training flow with its members on a Dask cluster (a scheduler and two worker processes)."""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import ROOT, run_cli, wait_for
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(prefect_api, tmp_path_factory):
+    """`dask scheduler` and `dask worker` processes on 127.0.0.1; yields the address and the workers' log."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    logs = tmp_path_factory.mktemp("dask")
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    dask = str(Path(sys.executable).with_name("dask"))
+    scheduler_log, worker_log = open(logs / "scheduler.log", "w"), open(logs / "workers.log", "w")
+    scheduler = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                  "--dashboard-address", ":0"], cwd=ROOT, env=env, stdout=scheduler_log,
+                                 stderr=subprocess.STDOUT)
+    workers = subprocess.Popen([dask, "worker", address, "--nworkers", "2", "--nthreads", "1",
+                                "--dashboard-address", ":0"], cwd=ROOT, env=env, stdout=worker_log,
+                               stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: (logs / "workers.log").read_text().count("Registered to") >= 2, timeout=120,
+                 what="two Dask workers")
+        yield address, logs / "workers.log"
+    finally:
+        for process in (workers, scheduler):
+            process.terminate()
+            process.wait(timeout=60)
+        scheduler_log.close()
+        worker_log.close()
+
+
+def test_members_train_on_dask_workers(dask_cluster, prefect_api, churn_small, tmp_path):
+    address, worker_log = dask_cluster
+    result = run_cli("train", churn_small, "--target", "churn", "--store", tmp_path / "store",
+                     "--member", "class_weight:logreg", "--member", "random_under:hgb", "--dask-address", address,
+                     api_url=prefect_api)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert Path(result.stdout.strip().splitlines()[-1], "manifest.json").is_file()
+    # The members' task runs were executed, and logged, by the worker processes.
+    log = worker_log.read_text()
+    assert "train class_weight:logreg" in log and "train random_under:hgb" in log
