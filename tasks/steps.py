@@ -190,10 +190,11 @@ def evaluate(ensemble: VotingEnsemble, test: tables.TableRef, title: str) -> dic
     frame = tables.read_table(test)
     X, y = frame.drop(columns=[ensemble.schema_.target]), frame[ensemble.schema_.target].to_numpy()
     results = {}
-    for spec, proba in zip(ensemble.specs_, ensemble.member_probas(X)):
+    probas = ensemble.member_probas(X)  # once, for the members and for their vote
+    for spec, proba in zip(ensemble.specs_, probas):
         results[spec.name] = score(y, ensemble.classes_[proba.argmax(1)], proba, ensemble.classes_)
-    proba = ensemble.predict_proba(X) if ensemble.voting != "hard" else None
-    results[ENSEMBLE] = score(y, ensemble.predict(X), proba, ensemble.classes_)
+    proba = ensemble.average(probas) if ensemble.voting != "hard" else None
+    results[ENSEMBLE] = score(y, ensemble.vote(probas), proba, ensemble.classes_)
     create_markdown_artifact(key="members-vs-ensemble", markdown=artifact_markdown(results, title),
                              description="Per-class metrics of every member and the ensemble, test split")
     return results

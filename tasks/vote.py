@@ -150,7 +150,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         if len(self.classes_) == 2 and self.voting != "hard" and self.threshold_objective != "none":
             self.positive_class_ = _rarer(y_val, self.classes_)
             column = int(np.flatnonzero(self.classes_ == self.positive_class_)[0])
-            self.threshold_ = tune_threshold(self._average(probas)[:, column], y_val, self.positive_class_,
+            self.threshold_ = tune_threshold(self.average(probas)[:, column], y_val, self.positive_class_,
                                              self.classes_, self.threshold_objective)
         return self
 
@@ -168,7 +168,8 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         proba[:, member.classes_] = member.predict_proba(X)  # members learn class codes
         return proba
 
-    def _average(self, probas: list[np.ndarray]) -> np.ndarray:
+    def average(self, probas: list[np.ndarray]) -> np.ndarray:
+        """The ensemble's probabilities: the members' weighted mean."""
         return np.tensordot(self.weights_, np.stack(probas), axes=1)
 
     def _prepare(self, X) -> pd.DataFrame:
@@ -189,16 +190,19 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
     @available_if(_has_proba)
     def predict_proba(self, X) -> np.ndarray:
         """Weighted mean of the members' class probabilities (soft and weighted voting)."""
-        return self._average(self.member_probas(X))
+        return self.average(self.member_probas(X))
 
     def predict(self, X) -> np.ndarray:
         """The class voted for; for two classes, the tuned threshold decides."""
-        probas = self.member_probas(X)
+        return self.vote(self.member_probas(X))
+
+    def vote(self, probas: list[np.ndarray]) -> np.ndarray:
+        """The labels the members' probabilities (from `member_probas`) vote for."""
         if self.voting == "hard":
             votes = np.stack([proba.argmax(1) for proba in probas], axis=1)
             tally = np.apply_along_axis(np.bincount, 1, votes, weights=self.weights_, minlength=len(self.classes_))
             return self.classes_[tally.argmax(1)]
-        proba = self._average(probas)
+        proba = self.average(probas)
         if self.threshold_ is not None:
             column = int(np.flatnonzero(self.classes_ == self.positive_class_)[0])
             other = self.classes_[1 - column]
