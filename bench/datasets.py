@@ -123,8 +123,6 @@ dropped; labels converted to stripped ``str``; index reset.
 
 from __future__ import annotations
 
-import io
-import pkgutil
 from typing import Callable
 
 import numpy as np

@@ -26,7 +26,6 @@ from threadpoolctl import threadpool_limits
 from tasks import steps
 from tasks.images import ImageOptions
 from tasks.members import MemberSpec
-from tasks.report import tables
 from tasks.store import code_version
 from tasks.train import longest_first, plan_concurrency
 from tasks.vote import default_members

@@ -134,7 +134,7 @@ def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict
     (staging / "members").mkdir(parents=True)
     try:
         member_files = []
-        for i, (spec, member) in enumerate(zip(ensemble.specs_, ensemble.members_)):
+        for i, member in enumerate(ensemble.members_):
             name = f"members/{i:02d}.skops"
             dump_member(member, staging / name)
             member_files.append(name)

@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from tasks.store import champion, load_model
 from tests.e2e.conftest import ROOT, prefect_server, run_deployment, wait_for

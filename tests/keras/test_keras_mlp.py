@@ -5,7 +5,6 @@ import sys
 import textwrap
 
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn.metrics import balanced_accuracy_score
 
@@ -16,7 +15,7 @@ from tasks.errors import InputError
 from tasks.keras_members import KerasMLP, stratified_holdout
 from tasks.members import build_member
 from tasks.resample import class_weights
-from tasks.store import dump_member, load_member, load_model, save_model
+from tasks.store import dump_member, load_member, save_model
 from tasks.train import fit_member
 from tests.conftest import ROOT
 from tests.keras.conftest import FEW_EPOCHS
