@@ -145,6 +145,7 @@ def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict
             "schema": ensemble.schema_.model_dump(),
             "ensemble": {key: _plain(value) for key, value in ensemble.get_params().items() if key != "members"},
             "threshold": ensemble.threshold_,
+            "class_prior": ensemble.class_prior_.tolist(),
             "positive_class": _plain(ensemble.positive_class_),
             "members": [
                 {"name": spec.name, "spec": spec.model_dump(), "file": file, "weight": float(weight),
@@ -205,6 +206,7 @@ def load_model(version_dir: str | os.PathLike) -> VotingEnsemble:
     ensemble.weights_ = np.asarray([m["weight"] for m in manifest["members"]])
     ensemble.validation_scores_ = [m["validation"] for m in manifest["members"]]
     ensemble.threshold_ = manifest["threshold"]
+    ensemble.class_prior_ = np.asarray(manifest["class_prior"])
     ensemble.positive_class_ = manifest["positive_class"]
     ensemble.n_features_in_ = len(schema.columns)
     if not schema.positional:

@@ -316,3 +316,16 @@ def test_default_ensemble_uses_the_default_members():
     assert (ensemble.members, ensemble.random_state, ensemble.voting) == (None, 3, "soft")
     assert [m.name for m in ensemble._specs()] == [m.name for m in default_members()] == [
         "class_weight:hgb", "random_under:rf", "smote@0.5:hgb", "class_weight:logreg", "none:rf"]
+
+
+def test_several_classes_vote_with_a_partial_class_prior_correction(fitted_multiclass):
+    from tests.unit.conftest import mixed_table
+
+    X = mixed_table((30, 12, 8), seed=1).drop(columns="label")
+    proba, prior = fitted_multiclass.predict_proba(X), fitted_multiclass.class_prior_
+
+    np.testing.assert_allclose(prior.sum(), 1.0)
+    expected = fitted_multiclass.classes_[(proba / np.sqrt(prior)).argmax(1)]
+    assert fitted_multiclass.predict(X).tolist() == expected.tolist()
+    plain = copy.deepcopy(fitted_multiclass).set_params(class_prior_power=0.0)
+    assert plain.predict(X).tolist() == fitted_multiclass.classes_[proba.argmax(1)].tolist()
