@@ -1,20 +1,13 @@
 """The same training flow with its members on a Dask cluster (a scheduler and two worker processes)."""
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ROOT, run_cli, wait_for
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.e2e.conftest import ROOT, _free_port, run_cli, wait_for
 
 
 @pytest.fixture(scope="module")
