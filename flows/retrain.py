@@ -55,8 +55,9 @@ def score_champion(champion_dir: str, holdout: TableRef) -> dict | None:
         get_run_logger().warning("The champion's target %r is not in the new data", target)
         return None
     try:
-        predicted = model.predict(frame)
-        proba = model.predict_proba(frame) if model.voting != "hard" else None
+        probas = model.member_probas(frame)  # once, for the vote and the probabilities
+        predicted = model.vote(probas)
+        proba = model.average(probas) if model.voting != "hard" else None
     except InputError as error:
         get_run_logger().warning("The champion cannot score the new data: %s", error)
         return None

@@ -32,9 +32,10 @@ def iter_chunks(path: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
 
 def score_frame(model: VotingEnsemble, frame: pd.DataFrame, version: str | None = None) -> pd.DataFrame:
     """The predicted label and (soft voting) one probability column per class."""
-    out = pd.DataFrame({f"predicted_{model.schema_.target}": model.predict(frame)}, index=frame.index)
+    probas = model.member_probas(frame)  # once, for the label and the probabilities
+    out = pd.DataFrame({f"predicted_{model.schema_.target}": model.vote(probas)}, index=frame.index)
     if model.voting != "hard":
-        for label, column in zip(model.classes_, model.predict_proba(frame).T):
+        for label, column in zip(model.classes_, model.average(probas).T):
             out[f"proba_{label}"] = column
     if version is not None:
         out["model_version"] = version
