@@ -69,6 +69,9 @@ def _training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", help="model store directory (default: models)")
     parser.add_argument("--voting", choices=["hard", "soft", "weighted"])
     parser.add_argument("--threshold-objective", choices=["balanced_accuracy", "f1", "g_mean", "none"])
+    parser.add_argument("--validation", choices=["out_of_fold", "holdout"],
+                        help="weights and threshold from out-of-fold predictions of the training rows (default), "
+                             "or from a held-out validation split")
     parser.add_argument("--random-state", type=int)
     parser.add_argument("--max-concurrency", type=int, help="members trained at once (default: one per core)")
     parser.add_argument("--dask-address", metavar="ADDRESS",
@@ -149,7 +152,8 @@ def _train_config(args):
 
     config = _read_config(args.config) if args.config else {}
     overrides = {"data": args.data, "target": args.target, "store": args.store, "voting": args.voting,
-                 "threshold_objective": args.threshold_objective, "random_state": args.random_state,
+                 "threshold_objective": args.threshold_objective, "validation": args.validation,
+                 "random_state": args.random_state,
                  "max_concurrency": args.max_concurrency}
     config.update({key: value for key, value in overrides.items() if value is not None})
     if args.member:

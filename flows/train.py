@@ -42,7 +42,14 @@ class TrainConfig(BaseModel):
         "weighted", description="Majority of labels, mean of probabilities, or mean weighted by validation score.")
     threshold_objective: Literal["balanced_accuracy", "f1", "g_mean", "none"] = Field(
         "g_mean", description="Two classes only: the score the decision threshold is tuned for.")
-    validation_size: float = Field(0.2, gt=0, lt=0.5, description="Share of each class for weights and threshold.")
+    validation: Literal["out_of_fold", "holdout"] = Field(
+        "out_of_fold", description="Where member weights and the threshold come from: out-of-fold predictions of "
+                                   "every training row (forests: out of bag; other members: cross-fitted), or a "
+                                   "held-out validation split.")
+    validation_size: float = Field(0.2, gt=0, lt=0.5, description="Holdout only: share of each class held out "
+                                                                  "for weights and threshold.")
+    folds: int = Field(5, ge=2, le=20, description="Out of fold only: cross-fitting folds for members that are "
+                                                   "not forests.")
     test_size: float = Field(0.2, gt=0, lt=0.5, description="Share of each class kept untouched for the report.")
     random_state: int = Field(0, description="Seed for the splits, the samplers and the learners.")
     store: str = Field("models", description="Model store directory; each run adds a version under versions/.")
@@ -77,7 +84,9 @@ def train(config: TrainConfig) -> dict:
     workspace = config.workspace or os.path.join(config.store, ".work")
     loaded = steps.load(config.data, config.target, workspace, config.images)
     schema = loaded.table_schema
-    splits = steps.split(loaded, config.validation_size, config.test_size, config.random_state, workspace)
+    holdout = config.validation == "holdout"
+    splits = steps.split(loaded, config.validation_size if holdout else 0.0, config.test_size, config.random_state,
+                         workspace)
     profile = steps.stratify(splits, schema, config.members)
     logger.info("Train split: %s", profile["train"]["counts"])
 
@@ -85,8 +94,8 @@ def train(config: TrainConfig) -> dict:
     logger.info("Training %s members, %s at a time with %s thread(s) each", len(config.members), workers, threads)
     trained = _train_members(config, splits.train, schema, workers, threads, workspace)
 
-    ensemble = steps.vote(trained, splits.validation, schema, config.voting, config.threshold_objective,
-                          config.random_state)
+    ensemble = steps.vote(trained, splits.validation or splits.train, schema, config.voting,
+                          config.threshold_objective, config.random_state, config.validation, config.folds)
     title = f"Members vs ensemble: {Path(config.data).name}, target {config.target!r}"
     results = steps.evaluate(ensemble, splits.test, title)
     extra = {"data": {"source": config.data, "fingerprint": loaded.table.fingerprint, "rows": loaded.table.n_rows,
@@ -113,7 +122,8 @@ def _train_members(config: TrainConfig, train_split, schema, workers: int, threa
         while waiting or running:
             while waiting and len(running) < workers:
                 position, spec = waiting.pop(0)
-                future = steps.train_member.submit(spec, train_split, schema, config.random_state, threads, workspace)
+                future = steps.train_member.submit(spec, train_split, schema, config.random_state, threads, workspace,
+                                                   config.folds if config.validation == "out_of_fold" else None)
                 running[future] = position
             future = next(as_completed(list(running)))
             member = future.result()

@@ -309,8 +309,8 @@ def stratified_indices(y, fractions: list[float], random_state: int = 0) -> list
 
 
 def check_split_sizes(test_size: float, validation_size: float) -> None:
-    """The test and validation shares must leave data for training."""
-    for name, value in (("test_size", test_size), ("validation_size", validation_size)):
+    """The test and validation shares must leave data for training (validation_size 0: no validation split)."""
+    for name, value in (("test_size", test_size), ("validation_size", validation_size or 0.5)):
         if not 0 < value < 1:
             raise InputError(f"{name} must lie strictly between 0 and 1", f"it is {value}", "Use e.g. 0.2.")
     if test_size + validation_size >= 0.9:

@@ -123,7 +123,7 @@ def _rf(params: dict, weights, random_state: int, threads: int):
     # never runs alone on one core at the end of a run (bench/results/parallel.md).
     from tasks.train import available_cores
 
-    return RandomForestClassifier(n_estimators=params.pop("n_estimators", 300),
+    return RandomForestClassifier(n_estimators=params.pop("n_estimators", 100),
                                   min_samples_leaf=params.pop("min_samples_leaf", 1), class_weight=weights,
                                   n_jobs=params.pop("n_jobs", available_cores()), random_state=random_state, **params)
 
@@ -151,7 +151,7 @@ LEARNERS = {"logreg": _logreg, "rf": _rf, "hgb": _hgb, "keras_mlp": _keras("Kera
             "keras_cnn": _keras("KerasCNN"), "keras_transfer": _keras("KerasTransfer")}
 LEARNER_SUMMARY = {
     "logreg": "Logistic regression on standardised numeric and one-hot categorical features.",
-    "rf": "Random forest (300 trees) on one-hot categorical features.",
+    "rf": "Random forest (100 trees) on one-hot categorical features.",
     "hgb": "Histogram gradient boosting with native categorical support.",
     "keras_mlp": "Keras dense network (64-32), normalised with training statistics, one-hot categories, early "
                  "stopping; learner_params: loss (crossentropy | focal), focal_gamma, hidden_units, dropout, "

@@ -208,3 +208,8 @@ def run_sampler(sampler, X, y):
     if sampler is None:
         return X, y
     return sampler.fit_resample(X, y)
+
+
+def is_under_sampler(name: str) -> bool:
+    """Whether a strategy only keeps some of the given rows (under-sampling or cleaning)."""
+    return name in STRATEGIES and STRATEGIES[name].kind in ("under", "clean")

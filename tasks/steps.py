@@ -26,7 +26,7 @@ from tasks.members import MemberSpec, build_member
 from tasks.report import ENSEMBLE, artifact_markdown
 from tasks.resample import run_sampler
 from tasks.store import code_version, dump_member, load_member, save_model
-from tasks.train import fit_member
+from tasks.train import fit_member, fit_out_of_fold
 from tasks.vote import VotingEnsemble
 
 
@@ -41,7 +41,7 @@ class Splits(BaseModel):
     """The three stratified splits, by reference."""
 
     train: tables.TableRef
-    validation: tables.TableRef
+    validation: tables.TableRef | None  # None: members are judged out of fold on the training rows
     test: tables.TableRef
 
 
@@ -51,6 +51,7 @@ class TrainedMember(BaseModel):
     spec: MemberSpec
     path: str
     seconds: float
+    out_of_fold: str | None = None  # .npy of its out-of-fold probabilities of the training rows
 
 
 def _not_input_error(task, task_run, state) -> bool:
@@ -79,12 +80,15 @@ def load(path: str, target: str, workspace: str, images: ImageOptions | None = N
 
 @task(name="split", cache_policy=NO_CACHE)
 def split(loaded: Loaded, validation_size: float, test_size: float, random_state: int, workspace: str) -> Splits:
-    """Stratified train / validation / test split; every class appears in each."""
+    """Stratified train / validation / test split (validation_size 0: train / test); every class appears in each."""
     tables.check_split_sizes(test_size, validation_size)
     frame = tables.read_table(loaded.table)
-    train, validation, test = tables.stratified_indices(frame[loaded.table_schema.target].to_numpy(),
-                                                        [validation_size, test_size], random_state)
-    return Splits(**{name: tables.write_table(frame.iloc[rows], workspace, name)
+    labels = frame[loaded.table_schema.target].to_numpy()
+    if validation_size:
+        train, validation, test = tables.stratified_indices(labels, [validation_size, test_size], random_state)
+    else:
+        (train, test), validation = tables.stratified_indices(labels, [test_size], random_state), None
+    return Splits(**{name: None if rows is None else tables.write_table(frame.iloc[rows], workspace, name)
                      for name, rows in (("train", train), ("validation", validation), ("test", test))})
 
 
@@ -92,18 +96,19 @@ def split(loaded: Loaded, validation_size: float, test_size: float, random_state
 def stratify(splits: Splits, schema: tables.Schema, members: list[MemberSpec]) -> dict:
     """Class counts, shares, imbalance ratio and class weights; check every member fits the data."""
     profiles = {name: tables.class_profile(tables.read_table(getattr(splits, name))[schema.target])
-                for name in ("train", "validation", "test")}
+                for name in ("train", "validation", "test") if getattr(splits, name) is not None}
     train_counts = {i: profiles["train"]["counts"][label] for i, label in enumerate(schema.classes)}
     for spec in members:  # Building a member checks its sampler against the class sizes.
         build_member(spec, schema, train_counts)
-    rows = "\n".join(f"| {label} | {profiles['train']['counts'][label]} | {profiles['train']['shares'][label]:.1%} | "
-                     f"{profiles['validation']['counts'][label]} | {profiles['test']['counts'][label]} | "
-                     f"{profiles['train']['class_weight'][label]:.2f} |" for label in schema.classes)
+    names = [name for name in ("train", "validation", "test") if name in profiles]
+    rows = "\n".join(f"| {label} | {profiles['train']['shares'][label]:.1%} | "
+                     + " | ".join(str(profiles[name]["counts"][label]) for name in names)
+                     + f" | {profiles['train']['class_weight'][label]:.2f} |" for label in schema.classes)
     create_markdown_artifact(
         key="class-balance", description="Class counts per split",
         markdown=f"Imbalance ratio (train): **{profiles['train']['imbalance_ratio']}**\n\n"
-                 "| class | train | share | validation | test | balanced weight |\n|---|---:|---:|---:|---:|---:|\n"
-                 + rows)
+                 f"| class | share | {' | '.join(names)} | balanced weight |\n|---|---:|"
+                 + "---:|" * len(names) + "---:|\n" + rows)
     return profiles
 
 
@@ -136,13 +141,14 @@ def member_key(context, parameters: dict) -> str:
     The workspace is part of the key so that a reused member's file is the one in this
     run's workspace, never another store's.
     """
-    digest = _member_digest(parameters["spec"], parameters["train"], parameters["random_state"])
+    digest = _member_digest(parameters["spec"], parameters["train"], parameters["random_state"],
+                            parameters.get("folds"))
     place = hashlib.sha256(os.path.abspath(parameters["workspace"]).encode()).hexdigest()[:12]
     return f"{digest}-{place}"
 
 
-def _member_digest(spec: MemberSpec, train: tables.TableRef, random_state: int) -> str:
-    payload = json.dumps([spec.model_dump(mode="json"), train.fingerprint, random_state, code_version()])
+def _member_digest(spec: MemberSpec, train: tables.TableRef, random_state: int, folds: int | None = None) -> str:
+    payload = json.dumps([spec.model_dump(mode="json"), train.fingerprint, random_state, folds, code_version()])
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
@@ -152,30 +158,51 @@ def _member_path(workspace: str, key: str) -> str:
 
 @task(name="train-member", cache_key_fn=member_key, persist_result=True, task_run_name="train {spec.name}")
 def train_member(spec: MemberSpec, train: tables.TableRef, schema: tables.Schema, random_state: int,
-                 threads: int, workspace: str) -> TrainedMember:
-    """Fit one member on the training split; its resampling and augmentation show as subtasks."""
+                 threads: int, workspace: str, folds: int | None = None) -> TrainedMember:
+    """Fit one member on the training split; its resampling and augmentation show as subtasks.
+
+    With `folds`, it also predicts every training row out of fold (see `fit_out_of_fold`).
+    """
     X, y = _frame(train, schema)
-    pipeline, seconds = fit_member(spec, X, y, schema, random_state, threads, resample=resample, augment=augment)
-    path = _member_path(workspace, _member_digest(spec, train, random_state))
+    path = _member_path(workspace, _member_digest(spec, train, random_state, folds))
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    if folds is None:
+        pipeline, seconds = fit_member(spec, X, y, schema, random_state, threads, resample=resample, augment=augment)
+        out_of_fold = None
+    else:
+        pipeline, seconds, proba = fit_out_of_fold(spec, X, y, schema, random_state, threads, folds,
+                                                   resample=resample, augment=augment)
+        out_of_fold = path.removesuffix(".skops") + ".oof.npy"
+        np.save(out_of_fold, proba)
     dump_member(pipeline, path)
-    return TrainedMember(spec=spec, path=path, seconds=seconds)
+    return TrainedMember(spec=spec, path=path, seconds=seconds, out_of_fold=out_of_fold)
 
 
 @task(name="vote", cache_policy=NO_CACHE)
-def vote(members: list[TrainedMember], validation: tables.TableRef, schema: tables.Schema, voting: str,
-         threshold_objective: str, random_state: int) -> VotingEnsemble:
-    """Combine the members; the validation split sets their weights and the decision threshold."""
+def vote(members: list[TrainedMember], rows: tables.TableRef, schema: tables.Schema, voting: str,
+         threshold_objective: str, random_state: int, validation: str = "holdout", folds: int = 5) -> VotingEnsemble:
+    """Combine the members; rows they did not see set their weights and the decision threshold.
+
+    `rows` is the validation split (holdout), or the training split the members'
+    out-of-fold probabilities were computed for (out_of_fold).
+    """
     for member in members:
-        if not os.path.exists(member.path):
-            raise InputError("a reused (cached) member's file must still exist", f"{member.path!r} is gone",
-                             "Retrain it: run again with PREFECT_TASKS_REFRESH_CACHE=true.")
+        for path in (member.path, member.out_of_fold):
+            if path is not None and not os.path.exists(path):
+                raise InputError("a reused (cached) member's files must still exist", f"{path!r} is gone",
+                                 "Retrain it: run again with PREFECT_TASKS_REFRESH_CACHE=true.")
     fitted = [load_member(member.path) for member in members]
-    X_val, y_val = _frame(validation, schema)
-    ensemble = VotingEnsemble(members=[m.spec for m in members], voting=voting,
-                              threshold_objective=threshold_objective, random_state=random_state)
-    ensemble.combine(fitted, [m.spec for m in members], schema, X_val, y_val)
+    X_rows, y_rows = _frame(rows, schema)
+    specs = [m.spec for m in members]
+    ensemble = VotingEnsemble(members=specs, voting=voting, threshold_objective=threshold_objective,
+                              validation=validation, folds=folds, random_state=random_state)
+    if validation == "out_of_fold":
+        ensemble.combine_out_of_fold(fitted, specs, schema, y_rows, [np.load(m.out_of_fold) for m in members])
+    else:
+        ensemble.combine(fitted, specs, schema, X_rows, y_rows)
     logger = get_run_logger()
+    logger.info("Weights and threshold from %s rows the members did not see (%s)", len(y_rows),
+                "out of fold" if validation == "out_of_fold" else "validation split")
     for member, weight in zip(members, ensemble.weights_):
         logger.info("weight %.3f  %s", weight, member.spec.name)
     if ensemble.threshold_ is not None:

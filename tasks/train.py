@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -13,7 +14,7 @@ from threadpoolctl import threadpool_limits
 from tasks.data import Schema
 from tasks.errors import InputError
 from tasks.members import KERAS_LEARNERS, SAMPLING_STEPS, MemberSpec, build_member
-from tasks.resample import run_sampler
+from tasks.resample import is_under_sampler, run_sampler
 
 
 def available_cores() -> int:
@@ -60,7 +61,8 @@ def encode_labels(y, schema: Schema) -> np.ndarray:
 
 
 def fit_member(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, random_state: int = 0,
-               threads: int = 1, resample: Callable = run_sampler, augment: Callable = run_sampler):
+               threads: int = 1, resample: Callable = run_sampler, augment: Callable = run_sampler,
+               out_of_bag: bool = False):
     """Build and fit one member's pipeline on (already coerced) training rows.
 
     The steps run in the order an imbalanced-learn Pipeline would run them:
@@ -70,6 +72,7 @@ def fit_member(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, 
 
     Members learn class codes (positions in `schema.classes`), not the labels
     themselves, so that every learner and sampler sees the same small integers.
+    With `out_of_bag`, a bagged learner also keeps its out-of-bag probabilities.
     Returns the fitted pipeline, without its samplers, and the seconds it took.
     """
     codes = encode_labels(y, schema)
@@ -80,6 +83,8 @@ def fit_member(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, 
     counts = {int(code): int(n) for code, n in pd.Series(codes).value_counts().sort_index().items()}
     pipeline = build_member(spec, schema, counts, random_state=random_state, threads=threads)
     steps = dict(pipeline.steps)
+    if out_of_bag:
+        steps["learn"].set_params(oob_score=True)
     started = time.perf_counter()
     with threadpool_limits(limits=threads):
         try:
@@ -123,3 +128,84 @@ def _hold_out(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, random_state
         return X, codes, None
     keep, held = split
     return X.iloc[keep], codes[keep], (X.iloc[held], codes[held])
+
+
+def fit_out_of_fold(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, random_state: int = 0,
+                    threads: int = 1, folds: int = 5, resample: Callable = run_sampler,
+                    augment: Callable = run_sampler) -> tuple:
+    """Fit a member on all rows, and predict every row with a model that never saw it.
+
+    Those out-of-fold probabilities weigh the member and tune the threshold without
+    holding rows back from training. A forest gives them for free: each row is scored
+    by the trees whose bootstrap left it out, and rows an under-sampler dropped by the
+    whole forest. Any other member is cross-fitted: refitted on `folds` − 1 parts of the
+    rows to predict the remaining part, so it costs `folds` more fits.
+
+    Returns the pipeline fitted on all rows, the seconds it took (cross-fitting
+    included) and the probabilities, one row per row of X, in class-code order.
+    """
+    started = time.perf_counter()
+    n_classes = len(schema.classes)
+    if _out_of_bag_capable(spec):
+        kept = {}
+
+        def tracking(sampler, rows, labels):
+            out = resample(sampler, rows, labels)
+            kept["rows"] = getattr(sampler, "sample_indices_", None)
+            return out
+
+        pipeline, _ = fit_member(spec, X, y, schema, random_state, threads, resample=tracking, augment=augment,
+                                 out_of_bag=True)
+        proba = _out_of_bag_proba(pipeline, X, kept.get("rows", np.arange(len(X))), n_classes)
+        if proba is not None:
+            return pipeline, time.perf_counter() - started, proba
+    else:
+        pipeline, _ = fit_member(spec, X, y, schema, random_state, threads, resample=resample, augment=augment)
+    proba = cross_fit_proba(spec, X, y, schema, random_state, threads, folds)
+    return pipeline, time.perf_counter() - started, proba
+
+
+def cross_fit_proba(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, random_state: int = 0,
+                    threads: int = 1, folds: int = 5) -> np.ndarray:
+    """Out-of-fold probabilities of a member refitted on stratified folds of the rows."""
+    from sklearn.model_selection import StratifiedKFold
+
+    codes = encode_labels(y, schema)
+    smallest = int(np.bincount(codes, minlength=len(schema.classes)).min())
+    splitter = StratifiedKFold(n_splits=max(2, min(folds, smallest)), shuffle=True, random_state=random_state)
+    proba = np.zeros((len(X), len(schema.classes)))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        parts = list(splitter.split(np.zeros(len(codes)), codes))
+    for fit_rows, held_rows in parts:
+        model, _ = fit_member(spec, X.iloc[fit_rows], y.iloc[fit_rows], schema, random_state, threads)
+        proba[held_rows] = _proba(model, X.iloc[held_rows], len(schema.classes))
+    return proba
+
+
+def _out_of_bag_capable(spec: MemberSpec) -> bool:
+    """A bagged forest that trains on a subset of the given rows (no synthetic ones)."""
+    return (spec.learner == "rf" and spec.augment is None and spec.learner_params.get("bootstrap", True)
+            and (spec.sampler in ("none", "class_weight") or is_under_sampler(spec.sampler)))
+
+
+def _out_of_bag_proba(pipeline, X: pd.DataFrame, kept, n_classes: int) -> np.ndarray | None:
+    """Out-of-bag probabilities for the rows the forest saw; its plain ones for rows it never saw."""
+    forest = pipeline.steps[-1][1]
+    oob = getattr(forest, "oob_decision_function_", None)
+    if kept is None or oob is None or len(kept) != len(oob) or len(np.unique(kept)) != len(kept):
+        return None  # the sampler did not just pick rows: cross-fit instead
+    proba = np.zeros((len(X), n_classes))
+    proba[np.asarray(kept)[:, None], forest.classes_[None, :]] = oob
+    missing = np.isnan(proba).any(axis=1)  # a row in every bootstrap sample: none left it out
+    proba[missing] = 1.0 / n_classes
+    unseen = np.setdiff1d(np.arange(len(X)), kept)
+    if len(unseen):
+        proba[unseen] = _proba(pipeline, X.iloc[unseen], n_classes)
+    return proba
+
+
+def _proba(model, X: pd.DataFrame, n_classes: int) -> np.ndarray:
+    out = np.zeros((len(X), n_classes))
+    out[:, model.classes_] = model.predict_proba(X)  # members learn class codes
+    return out

@@ -13,24 +13,28 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from tasks.data import Schema, check_features, check_finite, check_labels, coerce, infer_schema, stratified_indices
+from tasks.data import Schema, _plain, check_features, check_finite, check_labels, coerce, infer_schema, stratified_indices
 from tasks.errors import InputError, preview
 from tasks.evaluate import objective_score
 from tasks.members import MemberSpec
-from tasks.train import encode_labels, fit_member, longest_first, plan_concurrency
+from tasks.train import encode_labels, fit_member, fit_out_of_fold, longest_first, plan_concurrency
 
 Voting = Literal["hard", "soft", "weighted"]
+Validation = Literal["out_of_fold", "holdout"]
 Objective = Literal["balanced_accuracy", "f1", "g_mean", "none"]
 
 
 def default_members() -> list[MemberSpec]:
-    """The default recipe: diverse learners, each seeing the imbalance differently."""
+    """The default recipe: diverse learners, each seeing the imbalance differently.
+
+    A plain forest, a forest on a balanced under-sample and a class-weighted linear
+    model; all three give out-of-fold probabilities cheaply (two out of the bag, one
+    by cross-fitting a fast learner). Chosen by bench/recipe_search.py.
+    """
     return [
-        MemberSpec(sampler="class_weight", learner="hgb"),
-        MemberSpec(sampler="random_under", learner="rf"),
-        MemberSpec(sampler="smote", learner="hgb", sampling_strategy=0.5),
-        MemberSpec(sampler="class_weight", learner="logreg"),
         MemberSpec(sampler="none", learner="rf"),
+        MemberSpec(sampler="random_under", learner="rf"),
+        MemberSpec(sampler="class_weight", learner="logreg"),
     ]
 
 
@@ -42,9 +46,11 @@ def default_ensemble(random_state: int = 0, **params) -> "VotingEnsemble":
 class VotingEnsemble(ClassifierMixin, BaseEstimator):
     """Members trained on the same rows, each handling imbalance its own way, voting.
 
-    `fit` holds out a stratified validation split; members are fitted side by side
-    on the rest; the validation split then sets each member's weight and, for two
-    classes, the decision threshold. Nothing of the validation split is resampled.
+    `fit` fits the members side by side on all rows and predicts every row out of
+    fold (out of the bag for forests, by cross-fitting otherwise); those predictions
+    set each member's weight and, for two classes, the decision threshold. With
+    validation="holdout" a stratified split is held out for that instead. Rows that
+    judge a member are never among those it was fitted or resampled on.
 
     Parameters
     ----------
@@ -56,8 +62,15 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
     threshold_objective : {"balanced_accuracy", "f1", "g_mean", "none"}, default="g_mean"
         For two classes (soft or weighted voting), the score the decision threshold
         on the rarer class's probability is tuned for on the validation split.
+    validation : {"out_of_fold", "holdout"}, default="out_of_fold"
+        Where weights and threshold come from: every training row, predicted by a
+        model that did not see it, or a held-out split of `validation_size` (members
+        then train on the rest only). Out of fold costs no extra fits for forests and
+        `folds` extra fits for any other member.
     validation_size : float, default=0.2
-        Share of each class held out for weights and threshold.
+        Share of each class held out, for validation="holdout".
+    folds : int, default=5
+        Cross-fitting folds for out-of-fold predictions of members that are not forests.
     random_state : int, default=0
     n_jobs : int, default=None
         Members fitted at once; None uses every core, with each member's threads
@@ -90,12 +103,15 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, members=None, voting: Voting = "weighted", threshold_objective: Objective = "g_mean",
-                 validation_size: float = 0.2, random_state: int = 0, n_jobs: int | None = None,
-                 class_prior_power: float = 0.5, unknown_categories: Literal["error", "ignore"] = "error"):
+                 validation: Validation = "out_of_fold", validation_size: float = 0.2, folds: int = 5,
+                 random_state: int = 0, n_jobs: int | None = None, class_prior_power: float = 0.5,
+                 unknown_categories: Literal["error", "ignore"] = "error"):
         self.members = members
         self.voting = voting
         self.threshold_objective = threshold_objective
+        self.validation = validation
         self.validation_size = validation_size
+        self.folds = folds
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.class_prior_power = class_prior_power
@@ -110,7 +126,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         return specs
 
     def fit(self, X, y):
-        """Fit the members on all but a validation split, then weigh them on it."""
+        """Fit the members, then weigh them (and tune the threshold) on rows they did not see."""
         positional = not isinstance(X, pd.DataFrame)
         X, y = _as_frame(X), _as_series(y)
         if len(X) != len(y):
@@ -118,30 +134,64 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
                              "Pass the labels of exactly the rows of X.")
         check_labels(y)
         check_features(X)
+        check_validation(self.validation, self.folds)
         schema = infer_schema(X, y)
         schema.positional = positional
         X = coerce(X, schema)
-        train, validation = stratified_indices(y.to_numpy(), [self.validation_size], self.random_state)
         specs = self._specs()
+        if self.validation == "holdout":
+            train, validation = stratified_indices(y.to_numpy(), [self.validation_size], self.random_state)
+            fitted = self._fit_members(specs, lambda spec, threads: fit_member(
+                spec, X.iloc[train], y.iloc[train], schema, self.random_state, threads))
+            return self.combine([pipeline for pipeline, _ in fitted], specs, schema,
+                                X.iloc[validation], y.iloc[validation])
+        labels, counts = np.unique(y.to_numpy(), return_counts=True)
+        if counts.min() < 2:
+            raise InputError("each class needs at least 2 rows for out-of-fold validation",
+                             f"class {_plain(labels[counts.argmin()])!r} has {counts.min()}",
+                             "Collect more rows of it, merge it into a related class, or drop its rows.")
+        fitted = self._fit_members(specs, lambda spec, threads: fit_out_of_fold(
+            spec, X, y, schema, self.random_state, threads, self.folds))
+        return self.combine_out_of_fold([pipeline for pipeline, _, _ in fitted], specs, schema, y,
+                                        [proba for _, _, proba in fitted])
+
+    def _fit_members(self, specs: list[MemberSpec], fit) -> list:
+        """`fit(spec, threads)` for every member, side by side, in the members' order."""
         workers, threads = plan_concurrency(len(specs), self.n_jobs)
         # Thread limits are process-wide: members setting them side by side restore each
         # other's values out of order, so the limits found before fit are restored here.
         with threadpool_limits(limits=threads):
             order = longest_first(specs)
             fitted_in_order = Parallel(n_jobs=workers, backend="threading")(
-                delayed(fit_member)(specs[i], X.iloc[train], y.iloc[train], schema, self.random_state, threads)
-                for i in order)
-        fitted = [result for _, result in sorted(zip(order, fitted_in_order), key=lambda pair: pair[0])]
-        return self.combine([pipeline for pipeline, _ in fitted], specs, schema,
-                            X.iloc[validation], y.iloc[validation])
+                delayed(fit)(specs[i], threads) for i in order)
+        return [result for _, result in sorted(zip(order, fitted_in_order), key=lambda pair: pair[0])]
 
     def combine(self, fitted: list, specs: list[MemberSpec], schema: Schema, X_val: pd.DataFrame,
                 y_val: pd.Series) -> "VotingEnsemble":
         """Adopt members fitted elsewhere and set weights and threshold on validation rows.
 
         This is how the training flow, which fits members as separate tasks, builds
-        the very ensemble that `fit` builds.
+        the very ensemble that `fit` builds with validation="holdout".
         """
+        self._adopt(fitted, specs, schema)
+        return self._settle([self._member_proba(member, X_val) for member in self.members_], y_val)
+
+    def combine_out_of_fold(self, fitted: list, specs: list[MemberSpec], schema: Schema, y: pd.Series,
+                            probas: list[np.ndarray]) -> "VotingEnsemble":
+        """Adopt members fitted on rows `y`, with their out-of-fold probabilities of those rows.
+
+        `probas` are in class-code order (as `tasks.train.fit_out_of_fold` gives them),
+        one array of shape (len(y), n_classes) per member.
+        """
+        self._adopt(fitted, specs, schema)
+        for spec, proba in zip(specs, probas):
+            if np.shape(proba) != (len(y), len(schema.classes)):
+                raise InputError("out-of-fold probabilities must have one row per training row and one "
+                                 "column per class", f"member {spec.name} has shape {np.shape(proba)}, "
+                                 f"expected {(len(y), len(schema.classes))}", "Pass fit_out_of_fold's output.")
+        return self._settle([np.asarray(p, dtype=float) for p in probas], y)
+
+    def _adopt(self, fitted: list, specs: list[MemberSpec], schema: Schema) -> None:
         self.schema_ = schema
         self.classes_ = np.asarray(schema.classes)
         self.specs_ = list(specs)
@@ -149,13 +199,15 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = len(schema.columns)
         if not schema.positional:
             self.feature_names_in_ = np.asarray(schema.names, dtype=object)
-        y_val = self.classes_[encode_labels(y_val, schema)]  # the labels as predict returns them
-        probas = [self._member_proba(member, X_val) for member in self.members_]
+
+    def _settle(self, probas: list[np.ndarray], y_val) -> "VotingEnsemble":
+        """Weights, class prior and threshold from the members' probabilities of rows they did not see."""
+        y_val = self.classes_[encode_labels(y_val, self.schema_)]  # the labels as predict returns them
         self.validation_scores_ = [
             {"balanced_accuracy": float(objective_score("balanced_accuracy", y_val, self.classes_[p.argmax(1)]))}
             for p in probas]
         self.weights_ = self._weights()
-        # The validation split is stratified, so its class shares are the training data's.
+        # Judged rows are stratified (or all of them), so their class shares are the training data's.
         self.class_prior_ = np.array([np.mean(y_val == label) for label in self.classes_])
         self.positive_class_, self.threshold_ = None, None
         if len(self.classes_) == 2 and self.voting != "hard" and self.threshold_objective != "none":
@@ -230,17 +282,42 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
 def tune_threshold(scores: np.ndarray, y_true: np.ndarray, positive, classes: np.ndarray, objective: str) -> float:
     """The cut on the positive class's probability that maximises `objective` on these rows.
 
-    Ties go to the cut closest to 0.5, so that a flat objective keeps the usual rule.
+    Candidate cuts are 201 quantiles of the scores and 0.5; ties go to the cut closest
+    to 0.5, so that a flat objective keeps the usual rule. Every cut is scored at once
+    from the class-wise counts of rows at or above it.
     """
-    other = classes[classes != positive][0]
+    scores = np.asarray(scores, dtype=float)
+    is_positive = np.asarray(y_true) == positive
     candidates = np.unique(np.concatenate([np.quantile(scores, np.linspace(0, 1, 201)), [0.5]]))
-    best, best_score = 0.5, -np.inf
-    for cut in sorted(candidates, key=lambda c: abs(c - 0.5)):
-        predicted = np.where(scores >= cut, positive, other)
-        score = objective_score(objective, y_true, predicted, positive=positive if objective == "f1" else None)
-        if score > best_score + 1e-12:
-            best, best_score = float(cut), score
-    return best
+    candidates = candidates[np.argsort(np.abs(candidates - 0.5), kind="stable")]
+    n_pos, n_neg = int(is_positive.sum()), int((~is_positive).sum())
+    tp = n_pos - np.searchsorted(np.sort(scores[is_positive]), candidates, side="left")
+    fp = n_neg - np.searchsorted(np.sort(scores[~is_positive]), candidates, side="left")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tpr = tp / n_pos if n_pos else np.zeros(len(candidates))
+        tnr = (n_neg - fp) / n_neg if n_neg else np.zeros(len(candidates))
+        if objective == "balanced_accuracy":
+            values = (tpr + tnr) / 2 if n_pos and n_neg else np.maximum(tpr, tnr)
+        elif objective == "g_mean":
+            values = np.sqrt(tpr * tnr) if n_pos and n_neg else np.maximum(tpr, tnr)
+        elif objective == "f1":
+            denominator = tp + fp + n_pos  # 2·tp + fp + fn
+            values = np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
+        else:
+            raise ValueError(f"unknown threshold objective {objective!r}")
+    # The first maximum in closeness-to-0.5 order, up to rounding noise.
+    best = int(np.flatnonzero(values >= values.max() - 1e-12)[0])
+    return float(candidates[best])
+
+
+def check_validation(validation: str, folds) -> None:
+    """The validation scheme must be a known one, with at least two cross-fitting folds."""
+    if validation not in ("out_of_fold", "holdout"):
+        raise InputError("validation must be 'out_of_fold' or 'holdout'", f"it is {validation!r}",
+                         "Use out_of_fold (the default) or holdout with a validation_size.")
+    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 2:
+        raise InputError("folds must be a whole number of at least 2", f"it is {folds!r}",
+                         "Use the default 5, or 3 to cross-fit faster.")
 
 
 def _rarer(y, classes):

@@ -14,14 +14,15 @@ import pytest
 import sklearn
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.metrics import balanced_accuracy_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.fixes import parse_version
 
 from tasks import vote as vote_module
-from tasks.data import infer_schema
+from tasks.data import coerce, infer_schema
 from tasks.members import MemberSpec
 from tasks.resample import run_sampler
-from tasks.train import fit_member
+from tasks.train import encode_labels, fit_member, fit_out_of_fold
 from tasks.vote import VotingEnsemble, default_ensemble, default_members, tune_threshold
 
 # Each check listed fails by design; the reason says why.
@@ -209,14 +210,52 @@ def test_fit_never_resamples_or_augments_a_validation_row(counts, validation_siz
     with mock.patch.object(vote_module, "fit_member", partial(fit_member, resample=spy("resample"),
                                                                    augment=spy("augment"))), \
             mock.patch.object(VotingEnsemble, "combine", recording_combine):
-        VotingEnsemble(members=members, validation_size=validation_size, random_state=random_state,
-                       n_jobs=1).fit(X, y)
+        VotingEnsemble(members=members, validation="holdout", validation_size=validation_size,
+                       random_state=random_state, n_jobs=1).fit(X, y)
 
     assert validation_ids and set(y.iloc[validation_ids]) == set(y)  # every class has held-out rows
     training_ids = set(range(len(y))) - set(validation_ids)
     assert received["resample"] == [training_ids, training_ids]  # each member's sampler: the training rows
     assert len(received["augment"]) == 2
     assert all(ids <= training_ids for ids in received["augment"])
+
+
+@pytest.mark.parametrize("member", ["none:rf", "random_under:rf", "smote:rf"])  # out of bag ×2, cross-fitted
+def test_out_of_fold_probabilities_come_from_models_that_never_saw_the_row(member):
+    # Labels are coin flips: a forest predicts the rows it saw well in sample (an
+    # under-sampled one sees only some), a model that did not see a row can only guess.
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(400, 5)), columns=list("abcde"))
+    y = pd.Series(rng.choice(["common", "rare"], size=400, p=[0.75, 0.25]))
+    spec = MemberSpec.parse(member)
+    schema = infer_schema(X, y)
+    pipeline, _, proba = fit_out_of_fold(spec, coerce(X, schema), y, schema, random_state=0, folds=4)
+    codes = encode_labels(y, schema)
+
+    in_sample = balanced_accuracy_score(codes, pipeline.predict_proba(coerce(X, schema)).argmax(1))
+    out_of_fold = balanced_accuracy_score(codes, proba.argmax(1))
+    assert proba.shape == (400, 2) and np.allclose(proba.sum(1), 1)
+    assert in_sample > 0.8 and out_of_fold < 0.62
+
+    ensemble = VotingEnsemble(members=[spec], folds=4).fit(X, y)
+    assert ensemble.validation_scores_[0]["balanced_accuracy"] == pytest.approx(out_of_fold)
+
+
+def test_out_of_fold_ensemble_fits_members_on_every_row():
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"f": rng.normal(size=120)})
+    y = pd.Series(np.where(X["f"] + rng.normal(scale=.5, size=120) > 1, "rare", "common"))
+    seen = []
+
+    def spy(sampler, rows, labels):
+        seen.append(len(rows))
+        return run_sampler(sampler, rows, labels)
+
+    with mock.patch.object(vote_module, "fit_out_of_fold", partial(fit_out_of_fold, resample=spy)):
+        ensemble = VotingEnsemble(members=[{"sampler": "random_under", "learner": "rf"}]).fit(X, y)
+
+    assert seen == [120]  # the final member's sampler saw all rows: none was held back
+    assert ensemble.threshold_ is not None and 0 < ensemble.threshold_ < 1
 
 
 # Members fitted side by side each limit the process-wide thread pools and restore them on exit.
@@ -229,7 +268,7 @@ import json, threading
 from threadpoolctl import threadpool_info
 from tasks import train, vote
 from tasks.resample import run_sampler
-from tasks.train import fit_member
+from tasks.train import encode_labels, fit_member, fit_out_of_fold
 
 first_inside, second_inside, first_done = (threading.Event() for _ in range(3))
 
@@ -315,7 +354,7 @@ def test_default_ensemble_uses_the_default_members():
 
     assert (ensemble.members, ensemble.random_state, ensemble.voting) == (None, 3, "soft")
     assert [m.name for m in ensemble._specs()] == [m.name for m in default_members()] == [
-        "class_weight:hgb", "random_under:rf", "smote@0.5:hgb", "class_weight:logreg", "none:rf"]
+        "none:rf", "random_under:rf", "class_weight:logreg"]
 
 
 def test_several_classes_vote_with_a_partial_class_prior_correction(fitted_multiclass):
