@@ -97,3 +97,29 @@ def test_bad_input_fails_the_run_with_the_rule(churn_small, tmp_path, change, me
     with pytest.raises(InputError, match=message):
         train(config)
     assert not (tmp_path / "store" / "versions").exists()
+
+
+@pytest.mark.parametrize("validation", ["out_of_fold", "holdout"])
+def test_flow_judges_members_as_configured_and_matches_fit(churn_small, tmp_path, validation):
+    # out_of_fold: no validation split, members train on every training row; holdout: a
+    # validation split is written and the members never train on it.
+    result = train(_config(churn_small, tmp_path / "store", validation=validation))
+    tables = {path.name.split("-")[0] for path in (tmp_path / "store" / ".work" / "tables").glob("*.parquet")}
+    manifest = json.loads(open(os.path.join(result["version"], "manifest.json")).read())
+    assert manifest["ensemble"]["validation"] == validation
+    assert ("validation" in tables) == (validation == "holdout")
+
+    # The flow's vote is the one VotingEnsemble.fit makes from the same training rows.
+    frame = pd.read_parquet(next((tmp_path / "store" / ".work" / "tables").glob("train-*.parquet")))
+    if validation == "holdout":
+        frame = pd.concat([frame, pd.read_parquet(next(
+            (tmp_path / "store" / ".work" / "tables").glob("validation-*.parquet")))])
+    flow_model = load_model(result["version"])
+    assert flow_model.weights_ == pytest.approx([m["weight"] for m in manifest["members"]])
+    if validation == "out_of_fold":
+        from tasks.vote import VotingEnsemble
+
+        direct = VotingEnsemble(members=FAST, validation="out_of_fold").fit(frame.drop(columns="churn"),
+                                                                             frame["churn"])
+        assert direct.weights_ == pytest.approx(flow_model.weights_)
+        assert direct.threshold_ == pytest.approx(flow_model.threshold_)

@@ -32,7 +32,7 @@ EXPECTED_FAILED_CHECKS = {
     "check_complex_data":
         "complex features are refused by an InputError that names the column and its dtype",
     "check_classifiers_regression_target":
-        "float labels are valid classes; a continuous target fails the 2-rows-per-class rule of the validation split",
+        "float labels are valid classes; a continuous target fails the 2-rows-per-class rule of out-of-fold validation",
     "check_supervised_y_2d":
         "y must be 1-D: a column vector is refused with an InputError rather than raveled with a warning",
     "check_fit2d_1sample":
