@@ -99,7 +99,7 @@ RECIPES: dict[str, list[str]] = {
     "all-logreg": [m for m in POOL if not m.endswith(":logreg")],
 }
 RECIPE_NOTES = {
-    "current_default": "tasks.vote.default_members() today",
+    "current_default": "the default chosen here, before members were judged out of fold (bench/out_of_fold.py)",
     "current_default-logreg": "does the logistic member help?",
     "current_default-none_rf": "does the plain forest help?",
     "hgb_trio": "boosting only, three views of the imbalance",

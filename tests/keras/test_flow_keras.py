@@ -43,7 +43,7 @@ def test_tabular_flow_trains_keras_members_beside_scikit_learn_ones(churn_small,
     assert set(result["results"]) == {m.name for m in members} | {"ensemble"}
     assert result["results"]["ensemble"]["balanced_accuracy"] > 0.6
     work = sorted(p.suffix for p in (tmp_path / ".work" / "members").iterdir())
-    assert work == [".keras", ".keras", ".skops", ".skops", ".skops"]
+    assert work == [".keras", ".keras", ".npy", ".npy", ".npy", ".skops", ".skops", ".skops"]  # + out-of-fold probabilities
     test = pd.read_parquet(next((tmp_path / ".work" / "tables").glob("test-*.parquet")))
     from tasks.store import load_model
 
