@@ -279,6 +279,21 @@ def read_table(ref: TableRef) -> pd.DataFrame:
     return pd.read_parquet(ref.path)
 
 
+def _sorted_labels(y: np.ndarray) -> list:
+    return sorted(pd.unique(y), key=lambda c: (str(type(c)), c))
+
+
+def check_rows_per_class(y, needed: int, purpose: str) -> None:
+    """Every class must have at least `needed` rows for `purpose`; the first short class is named."""
+    y = np.asarray(y)
+    for label in _sorted_labels(y):
+        count = int(np.sum(y == label))
+        if count < needed:
+            raise InputError(f"each class needs at least {needed} rows for {purpose}",
+                             f"class {_plain(label)!r} has {count}",
+                             "Collect more rows of it, merge it into a related class, or drop its rows.")
+
+
 def stratified_indices(y, fractions: list[float], random_state: int = 0) -> list[np.ndarray]:
     """Split row positions by class: the rest first, then one part per fraction.
 
@@ -289,14 +304,9 @@ def stratified_indices(y, fractions: list[float], random_state: int = 0) -> list
     rng = np.random.default_rng(random_state)
     parts: list[list[np.ndarray]] = [[] for _ in range(len(fractions) + 1)]
     needed = len(fractions) + 1
-    for label in sorted(pd.unique(y), key=lambda c: (str(type(c)), c)):
+    check_rows_per_class(y, needed, f"a stratified {needed}-way split")
+    for label in _sorted_labels(y):
         rows = rng.permutation(np.flatnonzero(y == label))
-        if len(rows) < needed:
-            raise InputError(
-                f"each class needs at least {needed} rows for a stratified {needed}-way split",
-                f"class {_plain(label)!r} has {len(rows)}",
-                "Collect more rows of it, merge it into a related class, or drop its rows.",
-            )
         sizes = [max(1, int(round(len(rows) * f))) for f in fractions]
         while sum(sizes) > len(rows) - 1:  # Keep at least one row for training.
             sizes[int(np.argmax(sizes))] -= 1
@@ -310,7 +320,8 @@ def stratified_indices(y, fractions: list[float], random_state: int = 0) -> list
 
 def check_split_sizes(test_size: float, validation_size: float) -> None:
     """The test and validation shares must leave data for training (validation_size 0: no validation split)."""
-    for name, value in (("test_size", test_size), ("validation_size", validation_size or 0.5)):
+    shares = [("test_size", test_size)] + ([("validation_size", validation_size)] if validation_size else [])
+    for name, value in shares:
         if not 0 < value < 1:
             raise InputError(f"{name} must lie strictly between 0 and 1", f"it is {value}", "Use e.g. 0.2.")
     if test_size + validation_size >= 0.9:

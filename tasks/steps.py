@@ -192,13 +192,14 @@ def vote(members: list[TrainedMember], rows: tables.TableRef, schema: tables.Sch
                 raise InputError("a reused (cached) member's files must still exist", f"{path!r} is gone",
                                  "Retrain it: run again with PREFECT_TASKS_REFRESH_CACHE=true.")
     fitted = [load_member(member.path) for member in members]
-    X_rows, y_rows = _frame(rows, schema)
     specs = [m.spec for m in members]
     ensemble = VotingEnsemble(members=specs, voting=voting, threshold_objective=threshold_objective,
                               validation=validation, folds=folds, random_state=random_state)
-    if validation == "out_of_fold":
+    if validation == "out_of_fold":  # the members' own predictions of these rows: only the labels are read
+        y_rows = tables.read_table(rows)[schema.target]
         ensemble.combine_out_of_fold(fitted, specs, schema, y_rows, [np.load(m.out_of_fold) for m in members])
     else:
+        X_rows, y_rows = _frame(rows, schema)
         ensemble.combine(fitted, specs, schema, X_rows, y_rows)
     logger = get_run_logger()
     logger.info("Weights and threshold from %s rows the members did not see (%s)", len(y_rows),

@@ -179,7 +179,7 @@ def cross_fit_proba(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Sch
         parts = list(splitter.split(np.zeros(len(codes)), codes))
     for fit_rows, held_rows in parts:
         model, _ = fit_member(spec, X.iloc[fit_rows], y.iloc[fit_rows], schema, random_state, threads)
-        proba[held_rows] = _proba(model, X.iloc[held_rows], len(schema.classes))
+        proba[held_rows] = member_proba(model, X.iloc[held_rows], len(schema.classes))
     return proba
 
 
@@ -201,11 +201,12 @@ def _out_of_bag_proba(pipeline, X: pd.DataFrame, kept, n_classes: int) -> np.nda
     proba[missing] = 1.0 / n_classes
     unseen = np.setdiff1d(np.arange(len(X)), kept)
     if len(unseen):
-        proba[unseen] = _proba(pipeline, X.iloc[unseen], n_classes)
+        proba[unseen] = member_proba(pipeline, X.iloc[unseen], n_classes)
     return proba
 
 
-def _proba(model, X: pd.DataFrame, n_classes: int) -> np.ndarray:
+def member_proba(model, X: pd.DataFrame, n_classes: int) -> np.ndarray:
+    """A fitted member's probabilities in class-code order; a class it never saw gets 0."""
     out = np.zeros((len(X), n_classes))
     out[:, model.classes_] = model.predict_proba(X)  # members learn class codes
     return out

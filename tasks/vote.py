@@ -13,11 +13,12 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from tasks.data import Schema, _plain, check_features, check_finite, check_labels, coerce, infer_schema, stratified_indices
+from tasks.data import (Schema, check_features, check_finite, check_labels, check_rows_per_class, coerce, infer_schema,
+                        stratified_indices)
 from tasks.errors import InputError, preview
 from tasks.evaluate import objective_score
 from tasks.members import MemberSpec
-from tasks.train import encode_labels, fit_member, fit_out_of_fold, longest_first, plan_concurrency
+from tasks.train import encode_labels, fit_member, fit_out_of_fold, longest_first, member_proba, plan_concurrency
 
 Voting = Literal["hard", "soft", "weighted"]
 Validation = Literal["out_of_fold", "holdout"]
@@ -29,7 +30,7 @@ def default_members() -> list[MemberSpec]:
 
     A plain forest, a forest on a balanced under-sample and a class-weighted linear
     model; all three give out-of-fold probabilities cheaply (two out of the bag, one
-    by cross-fitting a fast learner). Chosen by bench/recipe_search.py.
+    by cross-fitting a fast learner). Chosen by bench/out_of_fold.py.
     """
     return [
         MemberSpec(sampler="none", learner="rf"),
@@ -145,11 +146,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
                 spec, X.iloc[train], y.iloc[train], schema, self.random_state, threads))
             return self.combine([pipeline for pipeline, _ in fitted], specs, schema,
                                 X.iloc[validation], y.iloc[validation])
-        labels, counts = np.unique(y.to_numpy(), return_counts=True)
-        if counts.min() < 2:
-            raise InputError("each class needs at least 2 rows for out-of-fold validation",
-                             f"class {_plain(labels[counts.argmin()])!r} has {counts.min()}",
-                             "Collect more rows of it, merge it into a related class, or drop its rows.")
+        check_rows_per_class(y.to_numpy(), 2, "out-of-fold validation")
         fitted = self._fit_members(specs, lambda spec, threads: fit_out_of_fold(
             spec, X, y, schema, self.random_state, threads, self.folds))
         return self.combine_out_of_fold([pipeline for pipeline, _, _ in fitted], specs, schema, y,
@@ -227,9 +224,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
 
     def _member_proba(self, member, X: pd.DataFrame) -> np.ndarray:
         """A member's probabilities in the ensemble's class order (absent classes get 0)."""
-        proba = np.zeros((len(X), len(self.classes_)))
-        proba[:, member.classes_] = member.predict_proba(X)  # members learn class codes
-        return proba
+        return member_proba(member, X, len(self.classes_))
 
     def average(self, probas: list[np.ndarray]) -> np.ndarray:
         """The ensemble's probabilities: the members' weighted mean."""
