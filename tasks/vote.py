@@ -23,6 +23,8 @@ from tasks.train import encode_labels, fit_member, fit_out_of_fold, longest_firs
 Voting = Literal["hard", "soft", "weighted"]
 Validation = Literal["out_of_fold", "holdout"]
 Objective = Literal["balanced_accuracy", "f1", "g_mean", "none"]
+WEIGHT_STEPS = 5  # member weights are searched in fifths
+EXHAUSTIVE_MEMBERS = 6  # up to 252 weightings tried; more members are weighed greedily
 
 
 def default_members() -> list[MemberSpec]:
@@ -58,8 +60,10 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
     members : list of MemberSpec or dict, default=None
         The members; None means `default_members()`.
     voting : {"hard", "soft", "weighted"}, default="weighted"
-        Majority of labels, mean of probabilities, or mean weighted by each member's
-        validation balanced accuracy above chance.
+        Majority of labels, mean of probabilities, or weighted mean: the weights, in
+        fifths, that make the best vote (threshold objective, balanced accuracy where it
+        is "none") on the rows that judge the members, starting from and tied towards
+        each member's balanced accuracy above chance on them.
     threshold_objective : {"balanced_accuracy", "f1", "g_mean", "none"}, default="g_mean"
         For two classes (soft or weighted voting), the score the decision threshold
         on the rarer class's probability is tuned for on the validation split.
@@ -199,28 +203,69 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
 
     def _settle(self, probas: list[np.ndarray], y_val) -> "VotingEnsemble":
         """Weights, class prior and threshold from the members' probabilities of rows they did not see."""
-        y_val = self.classes_[encode_labels(y_val, self.schema_)]  # the labels as predict returns them
+        codes = encode_labels(y_val, self.schema_)
+        y_val = self.classes_[codes]  # the labels as predict returns them
         self.validation_scores_ = [
             {"balanced_accuracy": float(objective_score("balanced_accuracy", y_val, self.classes_[p.argmax(1)]))}
             for p in probas]
-        self.weights_ = self._weights()
         # Judged rows are stratified (or all of them), so their class shares are the training data's.
         self.class_prior_ = np.array([np.mean(y_val == label) for label in self.classes_])
         self.positive_class_, self.threshold_ = None, None
         if len(self.classes_) == 2 and self.voting != "hard" and self.threshold_objective != "none":
             self.positive_class_ = _rarer(y_val, self.classes_)
-            column = int(np.flatnonzero(self.classes_ == self.positive_class_)[0])
-            self.threshold_ = tune_threshold(self.average(probas)[:, column], y_val, self.positive_class_,
-                                             self.classes_, self.threshold_objective)
+        self.weights_ = self._score_weights()
+        if self.voting == "weighted" and len(probas) > 1:
+            self.weights_ = self._search_weights(probas, codes, self.weights_)
+        if self.positive_class_ is not None:
+            self.threshold_ = self._best_cut(self.average(probas), codes)[0]
         return self
 
-    def _weights(self) -> np.ndarray:
+    def _score_weights(self) -> np.ndarray:
+        """Each member's validation balanced accuracy above chance (weighted voting), or equal weights."""
         n = len(self.members_)
         if self.voting != "weighted":
             return np.ones(n) / n
         chance = 1.0 / len(self.classes_)
         above = np.array([max(s["balanced_accuracy"] - chance, 0.0) for s in self.validation_scores_])
         return above / above.sum() if above.sum() > 0 else np.ones(n) / n
+
+    def _best_cut(self, proba: np.ndarray, codes: np.ndarray) -> tuple[float, float]:
+        """The tuned threshold for these ensemble probabilities, and the objective it reaches."""
+        column = int(np.flatnonzero(self.classes_ == self.positive_class_)[0])
+        return best_cut(proba[:, column], codes == column, self.threshold_objective)
+
+    def _judge(self, proba: np.ndarray, codes: np.ndarray) -> float:
+        """The objective the ensemble's vote reaches on judged rows, its threshold tuned on them too."""
+        if self.positive_class_ is not None:
+            return self._best_cut(proba, codes)[1]
+        objective = "balanced_accuracy" if self.threshold_objective == "none" else self.threshold_objective
+        votes = (proba / self.class_prior_ ** self.class_prior_power).argmax(1)
+        return code_objective(objective, codes, votes, len(self.classes_))
+
+    def _search_weights(self, probas: list[np.ndarray], codes: np.ndarray, start: np.ndarray) -> np.ndarray:
+        """Weights in steps of 1/WEIGHT_STEPS that make the best vote on the judged rows.
+
+        Every such weighting is tried (21 for three members, 252 for six); with more than
+        `EXHAUSTIVE_MEMBERS` members, the same steps are given out greedily, one at a time,
+        to the member that helps most. `start` (balanced accuracy above chance) is kept
+        unless a weighting votes better; among tied weightings the one closest to it wins.
+        """
+        stacked = np.stack(probas)
+        judge = lambda weights: self._judge(np.tensordot(weights, stacked, axes=1), codes)  # noqa: E731
+        n = len(probas)
+        if n <= EXHAUSTIVE_MEMBERS:
+            grid = _weight_grid(n, WEIGHT_STEPS)
+            values = np.array([judge(weights) for weights in grid])
+            tied = grid[values >= values.max() - 1e-12]
+            best = tied[np.abs(tied - start).sum(axis=1).argmin()]
+        else:
+            steps = np.zeros(n)
+            for _ in range(WEIGHT_STEPS):
+                values = np.array([judge((steps + np.eye(n)[i]) / (steps.sum() + 1)) for i in range(n)])
+                tied = np.flatnonzero(values >= values.max() - 1e-12)
+                steps[tied[np.argmax(start[tied])]] += 1
+            best = steps / steps.sum()
+        return start if judge(start) >= judge(best) - 1e-12 else best
 
     def _member_proba(self, member, X: pd.DataFrame) -> np.ndarray:
         """A member's probabilities in the ensemble's class order (absent classes get 0)."""
@@ -278,11 +323,18 @@ def tune_threshold(scores: np.ndarray, y_true: np.ndarray, positive, classes: np
     """The cut on the positive class's probability that maximises `objective` on these rows.
 
     Candidate cuts are 201 quantiles of the scores and 0.5; ties go to the cut closest
-    to 0.5, so that a flat objective keeps the usual rule. Every cut is scored at once
-    from the class-wise counts of rows at or above it.
+    to 0.5, so that a flat objective keeps the usual rule.
+    """
+    return best_cut(scores, np.asarray(y_true) == positive, objective)[0]
+
+
+def best_cut(scores: np.ndarray, is_positive: np.ndarray, objective: str) -> tuple[float, float]:
+    """`tune_threshold`'s cut and the objective it reaches there.
+
+    Every cut is scored at once from the class-wise counts of rows at or above it.
     """
     scores = np.asarray(scores, dtype=float)
-    is_positive = np.asarray(y_true) == positive
+    is_positive = np.asarray(is_positive, dtype=bool)
     candidates = np.unique(np.concatenate([np.quantile(scores, np.linspace(0, 1, 201)), [0.5]]))
     candidates = candidates[np.argsort(np.abs(candidates - 0.5), kind="stable")]
     n_pos, n_neg = int(is_positive.sum()), int((~is_positive).sum())
@@ -302,7 +354,37 @@ def tune_threshold(scores: np.ndarray, y_true: np.ndarray, positive, classes: np
             raise ValueError(f"unknown threshold objective {objective!r}")
     # The first maximum in closeness-to-0.5 order, up to rounding noise.
     best = int(np.flatnonzero(values >= values.max() - 1e-12)[0])
-    return float(candidates[best])
+    return float(candidates[best]), float(values[best])
+
+
+def code_objective(objective: str, codes: np.ndarray, votes: np.ndarray, n_classes: int) -> float:
+    """Balanced accuracy, G-mean or macro-F1 of predicted class codes, from one confusion matrix.
+
+    The scores of `tasks.evaluate.objective_score` for several classes, without its
+    input checks, for the many weightings `VotingEnsemble` tries. Classes absent from
+    `codes` are left out.
+    """
+    matrix = np.bincount(codes * n_classes + votes, minlength=n_classes ** 2).reshape(n_classes, n_classes)
+    support, predicted, hits = matrix.sum(1), matrix.sum(0), np.diag(matrix)
+    present = support > 0
+    recall = hits[present] / support[present]
+    if objective == "balanced_accuracy":
+        return float(recall.mean())
+    if objective == "g_mean":
+        return float(np.prod(recall) ** (1 / len(recall)))
+    if objective == "f1":
+        denominator = support + predicted
+        return float(np.mean(np.where(denominator > 0, 2 * hits / np.maximum(denominator, 1), 0.0)))
+    raise ValueError(f"unknown objective {objective!r}")
+
+
+def _weight_grid(n: int, steps: int) -> np.ndarray:
+    """Every weighting of `n` members in whole steps of 1/`steps` (each row sums to 1)."""
+    from itertools import combinations
+
+    # Stars and bars: `steps` units shared among n members.
+    rows = [np.diff([-1, *bars, steps + n - 1]) - 1 for bars in combinations(range(steps + n - 1), n - 1)]
+    return np.array(rows, dtype=float) / steps
 
 
 def check_validation(validation: str, folds) -> None:

@@ -77,11 +77,59 @@ CONSTANT = FixedMember([[.9, .1]] * 4)  # always class 0: 0.5, chance
 HALF_RIGHT = FixedMember([[.9, .1], [.4, .6], [.2, .8], [.1, .9]])  # 0.75
 
 
-def test_weighted_voting_weighs_members_by_balanced_accuracy_above_chance():
+def test_weighted_voting_keeps_balanced_accuracy_above_chance_when_no_weighting_votes_better():
     ensemble = adopt([PERFECT, CONSTANT, HALF_RIGHT], [0, 0, 1, 1])
 
     assert [s["balanced_accuracy"] for s in ensemble.validation_scores_] == [1.0, 0.5, 0.75]
-    np.testing.assert_allclose(ensemble.weights_, [2 / 3, 0, 1 / 3])  # 0.5 : 0 : 0.25
+    np.testing.assert_allclose(ensemble.weights_, [2 / 3, 0, 1 / 3])  # 0.5 : 0 : 0.25, already a perfect vote
+
+
+def _judged(ensemble, probas, y, weights):
+    """The objective a weighting's vote reaches on rows y (threshold tuned there too)."""
+    codes = np.asarray(y)
+    return ensemble._judge(np.tensordot(np.asarray(weights), np.stack(probas), axes=1), codes)
+
+
+@pytest.mark.parametrize("n_classes, n_members", [(2, 3), (3, 3), (2, 6), (3, 7)])
+def test_weighted_voting_picks_the_best_voting_weights_in_fifths(n_classes, n_members):
+    rng = np.random.default_rng(n_classes * 10 + n_members)
+    y = np.repeat(np.arange(n_classes), [60, 25, 15][:n_classes])
+    # Members of different skill: noisy one-hot of the truth, mixed with noise.
+    probas = []
+    for skill in np.linspace(0.1, 0.8, n_members):
+        raw = skill * np.eye(n_classes)[y] + rng.random((len(y), n_classes))
+        probas.append(raw / raw.sum(1, keepdims=True))
+
+    ensemble = adopt([FixedMember(p, range(n_classes)) for p in probas], y)
+
+    weights = ensemble.weights_
+    assert weights.sum() == pytest.approx(1) and (weights >= 0).all()
+    chosen = _judged(ensemble, probas, y, weights)
+    start = ensemble._score_weights()
+    assert chosen >= _judged(ensemble, probas, y, start) - 1e-12
+    assert chosen >= max(_judged(ensemble, probas, y, np.eye(n_members)[i]) for i in range(n_members)) - 1e-12 \
+        or n_members > 6  # greedy beyond six members: steps of the best single member first, not a guarantee
+    if n_members <= 6 and not np.allclose(weights, start):
+        np.testing.assert_allclose(weights * 5, np.round(weights * 5), atol=1e-9)  # in fifths
+        from tasks.vote import _weight_grid
+
+        assert chosen >= max(_judged(ensemble, probas, y, w) for w in _weight_grid(n_members, 5)) - 1e-12
+
+
+def test_weighted_voting_drops_a_member_that_only_spoils_the_vote():
+    y = np.array([0] * 6 + [1] * 4)
+    good = FixedMember(np.where(y[:, None] == [0, 1], 0.6, 0.4))  # right on every row, not sure of it
+    # Better than chance (balanced accuracy 0.71), but sure of itself where it is wrong.
+    noisy = FixedMember(np.array([[.99, .01]] * 4 + [[.01, .99]] * 2 + [[.99, .01]] * 1 + [[.01, .99]] * 3))
+
+    ensemble = adopt([good, noisy], y, threshold_objective="none")
+
+    start = ensemble._score_weights()
+    assert start[1] > 0.25  # weighed by balanced accuracy alone, the noisy member would spoil 3 votes:
+    assert (ensemble.vote([good.proba, noisy.proba]) == y).all()
+    ensemble.weights_ = start
+    assert (ensemble.vote([good.proba, noisy.proba]) != y).sum() == 3
+    assert ensemble.predict(pd.DataFrame({"f": np.arange(10.0)})).tolist() == y.tolist()
 
 
 def test_weighted_voting_falls_back_to_equal_weights_when_no_member_beats_chance():
