@@ -229,14 +229,23 @@ def infer_schema(X: pd.DataFrame, y: pd.Series, target: str | None = None) -> Sc
 
 
 def _as_text(series: pd.Series) -> pd.Series:
-    return series.astype(object).where(series.notna(), None).map(lambda v: v if v is None else str(v))
+    """Values as Python strings, missing ones as None (each distinct value converted once)."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    text = np.array([str(value) for value in uniques] + [None], dtype=object)  # code -1 (missing) → None
+    return pd.Series(text[codes], index=series.index, name=series.name, dtype=object)
 
 
 def coerce(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     """Give every column the type the members expect: floats, or text with a missing marker."""
+    # Columns already held as numbers become floats in one block (wide tables have hundreds).
+    ready = [c.name for c in schema.columns if c.kind == "numeric" and (
+        pd.api.types.is_bool_dtype(X[c.name]) or pd.api.types.is_numeric_dtype(X[c.name]))]
+    block = pd.DataFrame(X[ready].to_numpy(dtype=float, na_value=np.nan), columns=ready, index=X.index)
     out = {}
     for column in schema.columns:
         values = X[column.name]
+        if column.name in block:
+            continue
         if column.kind == "numeric":
             numbers = pd.to_numeric(values, errors="coerce").astype(float)
             bad = numbers.isna() & values.notna()
@@ -247,7 +256,7 @@ def coerce(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:
             out[column.name] = numbers
         else:
             out[column.name] = _as_text(values).fillna(MISSING_CATEGORY).astype(object)
-    return pd.DataFrame(out, index=X.index)
+    return pd.concat([block, pd.DataFrame(out, index=X.index)], axis=1)[schema.names]
 
 
 def fingerprint(frame: pd.DataFrame) -> str:

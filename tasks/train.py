@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 import warnings
 from typing import Callable
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from tasks.data import Schema
 from tasks.errors import InputError
 from tasks.members import KERAS_LEARNERS, SAMPLING_STEPS, MemberSpec, build_member
 from tasks.resample import is_under_sampler, run_sampler
+
+
+_controllers: dict = {}  # finding the thread pools reads the process's memory map: do it once per set of modules
+
+
+def limit_threads(threads: int):
+    """A context in which native thread pools (BLAS, OpenMP) use at most `threads` threads."""
+    key = len(sys.modules)  # an import since the last look may have loaded a library with its own pool
+    if key not in _controllers:
+        _controllers.clear()
+        _controllers[key] = ThreadpoolController()
+    return _controllers[key].limit(limits=threads)
 
 
 def available_cores() -> int:
@@ -86,7 +99,7 @@ def fit_member(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, 
     if out_of_bag:
         steps["learn"].set_params(oob_score=True)
     started = time.perf_counter()
-    with threadpool_limits(limits=threads):
+    with limit_threads(threads):
         try:
             rows = steps["prepare"].fit_transform(X)
             labels = codes

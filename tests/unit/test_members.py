@@ -204,3 +204,50 @@ def test_hgb_bins_a_categorical_feature_with_more_than_255_categories_as_codes()
     learner = pipeline.named_steps["learn"]
     assert learner.is_categorical_.tolist() == [False, False, True]  # x, zip (400 codes), colour
     assert pipeline.predict_proba(coerce(X.head(3), schema)).shape == (3, 2)
+
+
+def test_preparation_imputes_medians_and_codes_categories_as_an_ordinal_encoder_would():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OrdinalEncoder
+
+    from tasks.prepare import TablePrep
+
+    rng = np.random.default_rng(3)
+    train = pd.DataFrame({"a": rng.normal(size=50), "b": rng.integers(0, 9, 50).astype(float),
+                          "c": rng.choice(["x", "y", "(missing)"], 50).astype(object)})
+    train.loc[::7, "a"] = np.nan
+    score = pd.DataFrame({"a": [np.nan, 1.0], "b": [np.nan, 2.0], "c": ["z", "y"]}).astype({"c": object})
+    known = [["(missing)", "x", "y"]]
+    reference = ColumnTransformer([
+        ("numeric", SimpleImputer(strategy="median"), ["a", "b"]),
+        ("categorical", OrdinalEncoder(categories=known, handle_unknown="use_encoded_value", unknown_value=-1),
+         ["c"])]).fit(train)
+
+    prep = TablePrep(numeric=["a", "b"], categorical=["c"], categories=known).fit(train)
+
+    np.testing.assert_array_equal(prep.transform(train), reference.transform(train))
+    np.testing.assert_array_equal(prep.transform(score), reference.transform(score))  # "z" is unknown: -1
+    assert prep.transform(score)[0, 2] == -1
+
+
+def test_preparation_imputes_zero_for_a_feature_with_no_value_in_its_rows():
+    from tasks.prepare import TablePrep
+
+    rows = pd.DataFrame({"a": [np.nan, np.nan], "b": [1.0, 3.0]})
+
+    prep = TablePrep(numeric=["a", "b"]).fit(rows)
+
+    np.testing.assert_array_equal(prep.transform(rows), [[0.0, 1.0], [0.0, 3.0]])
+
+
+@pytest.mark.parametrize("features, solver", [(3, "newton-cholesky"), (300, "lbfgs")])
+def test_linear_member_uses_newton_steps_only_when_rows_far_outnumber_columns(features, solver):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(200, features)), columns=[f"f{i}" for i in range(features)])
+    y = pd.Series(np.repeat(["a", "b"], [150, 50]), name="label")
+    schema = infer_schema(X, y, target="label")
+
+    pipeline = build_member(MemberSpec(sampler="class_weight", learner="logreg"), schema, {0: 150, 1: 50})
+
+    assert pipeline.named_steps["learn"].solver == solver

@@ -1,0 +1,48 @@
+"""A member's first step: coerced table → numbers (numeric features imputed, categories coded)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+
+class TablePrep(TransformerMixin, BaseEstimator):
+    """Numeric features with missing values set to the training median; categories as codes.
+
+    The output has the numeric features first, then the categorical ones, as floats.
+    A category's code is its position in `categories` (sorted, the missing marker
+    among them), as scikit-learn's OrdinalEncoder gives it; a category not in the list
+    gets -1. It does the work of a ColumnTransformer of SimpleImputer and
+    OrdinalEncoder on the already coerced table (see `tasks.data.coerce`) in one
+    vectorised pass, which matters because a member is fitted several times when it is
+    cross-fitted.
+
+    Parameters
+    ----------
+    numeric : list of str
+    categorical : list of str
+    categories : list of list of str
+        For each categorical feature, its known categories in code order.
+    """
+
+    def __init__(self, numeric=(), categorical=(), categories=()):
+        self.numeric = numeric
+        self.categorical = categorical
+        self.categories = categories
+
+    def fit(self, X: pd.DataFrame, y=None):
+        values = X[list(self.numeric)].to_numpy(dtype=float)
+        with np.errstate(all="ignore"):
+            # A feature with no value in these rows (possible in a cross-fitting fold) is imputed with 0.
+            medians = np.nanmedian(values, axis=0) if len(values) else np.full(values.shape[1], np.nan)
+        self.medians_ = np.nan_to_num(medians, nan=0.0)
+        self.n_features_in_ = len(self.numeric) + len(self.categorical)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        numbers = X[list(self.numeric)].to_numpy(dtype=float)
+        numbers = np.where(np.isnan(numbers), self.medians_, numbers)
+        codes = [pd.Index(known).get_indexer(X[name]) for name, known in
+                 zip(self.categorical, self.categories)]
+        return np.column_stack([numbers, *codes]).astype(float) if codes else numbers
