@@ -116,7 +116,8 @@ def _train_members(config: TrainConfig, train_split, schema, workers: int, threa
     limit is also held here, around all of them, and restored once at the end.
     """
     logger = get_run_logger()
-    waiting = [(i, config.members[i]) for i in longest_first(config.members)]
+    folds = config.folds if config.validation == "out_of_fold" else None
+    waiting = [(i, config.members[i]) for i in longest_first(config.members, folds)]
     running, trained = {}, {}
     with threadpool_limits(limits=threads):
         while waiting or running:

@@ -54,13 +54,17 @@ def plan_concurrency(n_members: int, max_concurrency: int | None = None) -> tupl
 LEARNER_COST = {"logreg": 1, "hgb": 2, "rf": 3, "keras_mlp": 3, "keras_cnn": 4, "keras_transfer": 4}
 
 
-def longest_first(specs: list[MemberSpec]) -> list[int]:
-    """Positions of `specs`, the costliest learners first.
+def longest_first(specs: list[MemberSpec], folds: int | None = None) -> list[int]:
+    """Positions of `specs`, the costliest first; with `folds`, cross-fitted members count `folds` + 1 fits.
 
     Started in this order, the last member to finish is a cheap one, so no core sits
     idle for long while one slow member runs alone on its share of the threads.
     """
-    return sorted(range(len(specs)), key=lambda i: -LEARNER_COST.get(specs[i].learner, 2))
+    def cost(spec: MemberSpec) -> int:
+        fits = 1 if folds is None or _out_of_bag_capable(spec) else folds + 1
+        return LEARNER_COST.get(spec.learner, 2) * fits
+
+    return sorted(range(len(specs)), key=lambda i: -cost(specs[i]))
 
 
 def encode_labels(y, schema: Schema) -> np.ndarray:
@@ -109,6 +113,8 @@ def fit_member(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, 
                 rows, labels = augment(steps["augment"], rows, labels)
             if steps["encode"] != "passthrough":
                 rows = steps["encode"].fit_transform(rows)
+            if _small_forest(spec, rows):
+                steps["learn"].set_params(n_jobs=1)
             fit_params = {}
             if held_out is not None:
                 stop_rows = steps["prepare"].transform(held_out[0])
@@ -129,6 +135,15 @@ def fit_member(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, 
         if name in SAMPLING_STEPS:
             pipeline.steps[position] = (name, None)
     return pipeline, time.perf_counter() - started
+
+
+SMALL_FOREST_CELLS = 10_000  # rows × features below which a forest grows its trees in one thread
+
+
+def _small_forest(spec: MemberSpec, rows) -> bool:
+    """A forest whose trees take less time to grow than to hand to threads (bench/results/parallel.md)."""
+    return (spec.learner == "rf" and "n_jobs" not in spec.learner_params
+            and rows.shape[0] * rows.shape[1] < SMALL_FOREST_CELLS)
 
 
 def _hold_out(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, random_state: int):

@@ -162,7 +162,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         # Thread limits are process-wide: members setting them side by side restore each
         # other's values out of order, so the limits found before fit are restored here.
         with threadpool_limits(limits=threads):
-            order = longest_first(specs)
+            order = longest_first(specs, self.folds if self.validation == "out_of_fold" else None)
             fitted_in_order = Parallel(n_jobs=workers, backend="threading")(
                 delayed(fit)(specs[i], threads) for i in order)
         return [result for _, result in sorted(zip(order, fitted_in_order), key=lambda pair: pair[0])]
