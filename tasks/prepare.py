@@ -33,10 +33,10 @@ class TablePrep(TransformerMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y=None):
         values = X[list(self.numeric)].to_numpy(dtype=float)
-        with np.errstate(all="ignore"):
-            # A feature with no value in these rows (possible in a cross-fitting fold) is imputed with 0.
-            medians = np.nanmedian(values, axis=0) if len(values) else np.full(values.shape[1], np.nan)
-        self.medians_ = np.nan_to_num(medians, nan=0.0)
+        empty = np.isnan(values).all(axis=0)  # no value in these rows (possible in a cross-fitting fold): 0
+        medians = np.zeros(values.shape[1])
+        medians[~empty] = np.nanmedian(values[:, ~empty], axis=0)
+        self.medians_ = medians
         self.n_features_in_ = len(self.numeric) + len(self.categorical)
         return self
 

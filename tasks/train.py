@@ -121,7 +121,10 @@ def fit_member(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, 
                 if steps["encode"] != "passthrough":
                     stop_rows = steps["encode"].transform(stop_rows)
                 fit_params["validation_data"] = (stop_rows, held_out[1])
-            steps["learn"].fit(rows, labels, **fit_params)
+            with warnings.catch_warnings():
+                # Rows in every bootstrap sample have no out-of-bag vote; _out_of_bag_proba handles them.
+                warnings.filterwarnings("ignore", message="Some inputs do not have OOB scores", category=UserWarning)
+                steps["learn"].fit(rows, labels, **fit_params)
         except InputError:
             raise
         except (ValueError, RuntimeError) as error:
