@@ -295,8 +295,12 @@ def _sorted_labels(y: np.ndarray) -> list:
 def check_rows_per_class(y, needed: int, purpose: str) -> None:
     """Every class must have at least `needed` rows for `purpose`; the first short class is named."""
     y = np.asarray(y)
-    for label in _sorted_labels(y):
-        count = int(np.sum(y == label))
+    check_class_counts({label: int(np.sum(y == label)) for label in _sorted_labels(y)}, needed, purpose)
+
+
+def check_class_counts(counts: dict, needed: int, purpose: str) -> None:
+    """`check_rows_per_class` for rows already counted by class."""
+    for label, count in counts.items():
         if count < needed:
             raise InputError(f"each class needs at least {needed} rows for {purpose}",
                              f"class {_plain(label)!r} has {count}",

@@ -12,6 +12,7 @@ from flows.train import TrainConfig, train
 from tasks.errors import InputError
 from tasks.members import MemberSpec
 from tasks.store import load_model
+from tasks.vote import default_members
 
 FAST = [
     MemberSpec(sampler="class_weight", learner="logreg"),
@@ -123,3 +124,18 @@ def test_flow_judges_members_as_configured_and_matches_fit(churn_small, tmp_path
                                                                              frame["churn"])
         assert direct.weights_ == pytest.approx(flow_model.weights_)
         assert direct.threshold_ == pytest.approx(flow_model.threshold_)
+
+
+def test_out_of_fold_run_refuses_a_class_with_one_training_row(churn_small, tmp_path):
+    import pandas as pd
+
+    frame = pd.read_csv(churn_small)
+    rare = frame[frame["churn"] == "yes"].head(2)  # two rows: one goes to test, one stays for training
+    path = tmp_path / "two_rare.csv"
+    pd.concat([frame[frame["churn"] == "no"], rare]).to_csv(path, index=False)
+    config = _config(path, tmp_path / "store").model_copy(update={"members": default_members()})
+
+    with pytest.raises(InputError, match="each class needs at least 2 rows for out-of-fold validation: class 'yes' "
+                                         "has 1"):
+        train(config)
+    assert not (tmp_path / "store" / "versions").exists()
