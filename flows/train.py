@@ -40,7 +40,8 @@ class TrainConfig(BaseModel):
     members: list[MemberSpec] = Field(default_factory=default_members,
                                       description="The ensemble's members; the default recipe if left as is.")
     voting: Literal["hard", "soft", "weighted"] = Field(
-        "weighted", description="Majority of labels, mean of probabilities, or mean weighted by validation score.")
+        "weighted", description="Majority of labels, mean of probabilities, or weighted mean (weights in fifths "
+                                "that vote best on the rows judging the members).")
     threshold_objective: Literal["balanced_accuracy", "f1", "g_mean", "none"] = Field(
         "g_mean", description="Two classes only: the score the decision threshold is tuned for.")
     validation: Literal["out_of_fold", "holdout"] = Field(
