@@ -105,7 +105,12 @@ def served(prefect_api, churn_small, tmp_path_factory):
 def run_deployment(served, name: str, config: dict, timeout=300) -> dict:
     """Start a run the way the UI does (POST create_flow_run) and wait until it is final."""
     client, deployment = served["client"], served["deployments"][name]
-    run = client.post(f"/deployments/{deployment['id']}/create_flow_run", json={"parameters": {"config": config}})
+    for attempt in range(5):
+        # The server answers 503 while its SQLite database is busy; Prefect's own client retries those too.
+        run = client.post(f"/deployments/{deployment['id']}/create_flow_run", json={"parameters": {"config": config}})
+        if run.status_code != 503:
+            break
+        time.sleep(2 ** attempt)
     run.raise_for_status()
 
     def final():
