@@ -7,6 +7,9 @@ Fits the default recipe's members on each dataset three ways and records wall ti
   naive        all members at once (as many threads as cores), each free to use every core;
   planned      what the flow does: min(members, cores) at once, costliest first, cores // that
                OpenMP/BLAS threads each (forests use every core: their threads sleep when idle).
+Then, for the forest members alone, one thread against every core (joblib threads, one tree
+each at a time) by the size of the table the forest grows on: the reason forests on fewer than
+`tasks.train.SMALL_FOREST_CELLS` cells (rows × features) use one thread.
 Also records the peak resident memory of the process. Results go to bench/results/parallel.json
 and bench/results/parallel.md.
 """
@@ -27,7 +30,7 @@ from threadpoolctl import threadpool_limits
 
 from bench.datasets import load
 from tasks.data import coerce, infer_schema
-from tasks.train import available_cores, fit_member, longest_first, plan_concurrency
+from tasks.train import SMALL_FOREST_CELLS, available_cores, fit_member, longest_first, plan_concurrency
 from tasks.vote import default_members
 
 RESULTS = Path(__file__).parent / "results"
@@ -47,6 +50,26 @@ def _fit_all(X, y, schema, workers: int, threads: int | None) -> float:
     return time.perf_counter() - started
 
 
+def forest_threads(X, y, schema, repeats: int) -> list[dict]:
+    """Median fit seconds of each forest member with one thread and with every core."""
+    import numpy as np
+
+    rows = []
+    for spec in default_members():
+        if spec.learner != "rf":
+            continue
+        fitted_rows = len(y) if spec.sampler == "none" else y.value_counts().min() * y.nunique()
+        seconds = {}
+        for jobs in (1, available_cores()):
+            pinned = spec.model_copy(update={"learner_params": {**spec.learner_params, "n_jobs": jobs}})
+            seconds[jobs] = statistics.median(
+                [fit_member(pinned, X, y, schema, 0, jobs)[1] for _ in range(repeats)])
+        rows.append({"member": spec.name, "cells": int(fitted_rows * X.shape[1]),
+                     "one_thread": round(seconds[1], 3), "all_cores": round(seconds[available_cores()], 3),
+                     "one_thread_faster": bool(np.less(seconds[1], seconds[available_cores()]))})
+    return rows
+
+
 def run(datasets: list[str], repeats: int) -> dict:
     cores = available_cores()
     workers, threads = plan_concurrency(len(default_members()))
@@ -61,7 +84,8 @@ def run(datasets: list[str], repeats: int) -> dict:
             for mode, (n_workers, n_threads) in modes.items():
                 timings[mode].append(_fit_all(X, y, schema, n_workers, n_threads))
         results[name] = {"rows": len(X), "features": X.shape[1],
-                         **{mode: round(statistics.median(values), 2) for mode, values in timings.items()}}
+                         **{mode: round(statistics.median(values), 2) for mode, values in timings.items()},
+                         "forests": forest_threads(X, y, schema, repeats)}
         print(name, results[name], flush=True)
     return {
         "machine": f"{platform.machine()}, {cores} cores, Python {platform.python_version()}",
@@ -77,7 +101,8 @@ def run(datasets: list[str], repeats: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--datasets", nargs="+", default=["hpc", "caravan", "lending_club"])
+    parser.add_argument("--datasets", nargs="+",
+                        default=["hpc", "caravan", "lending_club", "default", "hypothyroid", "abalone9_18", "glass"])
     args = parser.parse_args()
     report = run(args.datasets, args.repeats)
     RESULTS.mkdir(exist_ok=True)
@@ -94,6 +119,16 @@ def main() -> None:
         "| dataset | rows×features | sequential (all cores each) | naive (all at once, all cores each) | planned |",
         "|---|---|---:|---:|---:|",
         *rows,
+        "",
+        "## Forests: one thread or every core",
+        "",
+        f"Each forest member fitted alone (median of {args.repeats}), by the cells (rows × features) it grows "
+        f"its trees on; the product uses one thread below {SMALL_FOREST_CELLS:,} cells.",
+        "",
+        "| dataset | member | cells | one thread (s) | every core (s) |",
+        "|---|---|---:|---:|---:|",
+        *[f"| {name} | `{f['member']}` | {f['cells']:,} | {f['one_thread']} | {f['all_cores']} |"
+          for name, r in sorted(report["seconds_median"].items()) for f in r["forests"]],
         "",
         f"Peak resident memory of the benchmark process: {report['peak_rss_mb']} MB.",
         "",
