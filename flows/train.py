@@ -23,7 +23,6 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 from threadpoolctl import threadpool_limits
 
-from tasks import data as tables
 from tasks import steps
 from tasks.images import ImageOptions
 from tasks.members import MemberSpec
@@ -89,10 +88,8 @@ def train(config: TrainConfig) -> dict:
     holdout = config.validation == "holdout"
     splits = steps.split(loaded, config.validation_size if holdout else 0.0, config.test_size, config.random_state,
                          workspace)
-    profile = steps.stratify(splits, schema, config.members)
+    profile = steps.stratify(splits, schema, config.members, out_of_fold=not holdout)
     logger.info("Train split: %s", profile["train"]["counts"])
-    if not holdout:  # each member is refitted on parts of the training rows: every class must be in two
-        tables.check_class_counts(profile["train"]["counts"], 2, "out-of-fold validation")
 
     workers, threads = plan_concurrency(len(config.members), config.max_concurrency)
     logger.info("Training %s members, %s at a time with %s thread(s) each", len(config.members), workers, threads)

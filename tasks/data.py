@@ -229,7 +229,13 @@ def infer_schema(X: pd.DataFrame, y: pd.Series, target: str | None = None) -> Sc
 
 
 def _as_text(series: pd.Series) -> pd.Series:
-    """Values as Python strings, missing ones as None (each distinct value converted once)."""
+    """Values as Python strings, missing ones as None.
+
+    Text columns convert each distinct value once; mixed ones value by value, since values
+    that are equal but print differently (1, 1.0, True) must keep their own text.
+    """
+    if pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
+        return series.astype(object).where(series.notna(), None).map(lambda v: v if v is None else str(v))
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     text = np.array([str(value) for value in uniques] + [None], dtype=object)  # code -1 (missing) → None
     return pd.Series(text[codes], index=series.index, name=series.name, dtype=object)
@@ -295,12 +301,8 @@ def _sorted_labels(y: np.ndarray) -> list:
 def check_rows_per_class(y, needed: int, purpose: str) -> None:
     """Every class must have at least `needed` rows for `purpose`; the first short class is named."""
     y = np.asarray(y)
-    check_class_counts({label: int(np.sum(y == label)) for label in _sorted_labels(y)}, needed, purpose)
-
-
-def check_class_counts(counts: dict, needed: int, purpose: str) -> None:
-    """`check_rows_per_class` for rows already counted by class."""
-    for label, count in counts.items():
+    for label in _sorted_labels(y):
+        count = int(np.sum(y == label))
         if count < needed:
             raise InputError(f"each class needs at least {needed} rows for {purpose}",
                              f"class {_plain(label)!r} has {count}",

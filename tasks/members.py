@@ -112,11 +112,14 @@ class MemberSpec(BaseModel):
                    augment=AugmentSpec(method=augment) if augment else None)
 
 
-def _logreg(params: dict, weights, random_state: int, threads: int, width: int = 0, rows: int = 0):
+def _logreg(params: dict, weights, random_state: int, threads: int, width: int = 0, rows: int = 0,
+            n_classes: int = 2):
     # Newton steps on the exact Hessian converge in a few iterations when there are many
-    # more rows than (one-hot) columns: about twice as fast as L-BFGS on such benchmark data,
-    # and to the same optimum; with wide data the Hessian is too costly and L-BFGS is kept.
-    solver = "newton-cholesky" if 0 < width <= 200 and rows >= 10 * width else "lbfgs"
+    # more rows than (one-hot) columns: about twice as fast as L-BFGS on the benchmark data,
+    # and to the same optimum. The Hessian has (columns × (classes - 1))² entries, so with
+    # wide data or many classes it costs more than it saves and L-BFGS is kept.
+    size = width * max(n_classes - 1, 1)
+    solver = "newton-cholesky" if 0 < size <= 200 and rows >= 10 * width else "lbfgs"
     return LogisticRegression(max_iter=params.pop("max_iter", 2000), solver=params.pop("solver", solver),
                               class_weight=weights, random_state=random_state, **params)
 
@@ -242,6 +245,7 @@ def build_member(spec: MemberSpec, schema: Schema, counts: dict, random_state: i
             ("categorical", OneHotEncoder(handle_unknown="ignore"), cat_positions),
         ])
         width = n_num + sum(len(known) for known in prepare.categories)  # columns after one-hot coding, at most
-        learner = _logreg(params, weights, seed, threads, width=width, rows=sum(counts.values()))
+        learner = _logreg(params, weights, seed, threads, width=width, rows=sum(counts.values()),
+                          n_classes=len(schema.classes))
     return Pipeline([("prepare", prepare), ("resample", sampler), ("augment", augmenter),
                      ("encode", encode), ("learn", learner)])

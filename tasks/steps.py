@@ -93,10 +93,16 @@ def split(loaded: Loaded, validation_size: float, test_size: float, random_state
 
 
 @task(name="stratify", cache_policy=NO_CACHE)
-def stratify(splits: Splits, schema: tables.Schema, members: list[MemberSpec]) -> dict:
-    """Class counts, shares, imbalance ratio and class weights; check every member fits the data."""
-    profiles = {name: tables.class_profile(tables.read_table(getattr(splits, name))[schema.target])
-                for name in ("train", "validation", "test") if getattr(splits, name) is not None}
+def stratify(splits: Splits, schema: tables.Schema, members: list[MemberSpec], out_of_fold: bool = False) -> dict:
+    """Class counts, shares, imbalance ratio and class weights; check every member fits the data.
+
+    With `out_of_fold`, every class needs two training rows: members are refitted on parts of them.
+    """
+    labels = {name: tables.read_table(getattr(splits, name))[schema.target]
+              for name in ("train", "validation", "test") if getattr(splits, name) is not None}
+    if out_of_fold:
+        tables.check_rows_per_class(labels["train"], 2, "out-of-fold validation")
+    profiles = {name: tables.class_profile(rows) for name, rows in labels.items()}
     train_counts = {i: profiles["train"]["counts"][label] for i, label in enumerate(schema.classes)}
     for spec in members:  # Building a member checks its sampler against the class sizes.
         build_member(spec, schema, train_counts)

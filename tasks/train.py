@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 import warnings
 from typing import Callable
@@ -18,16 +19,22 @@ from tasks.members import KERAS_LEARNERS, SAMPLING_STEPS, MemberSpec, build_memb
 from tasks.resample import is_under_sampler, run_sampler
 
 
+# Rows in every bootstrap sample have no out-of-bag vote; _out_of_bag_proba handles them.
+warnings.filterwarnings("ignore", message="Some inputs do not have OOB scores", category=UserWarning)
+
 _controllers: dict = {}  # finding the thread pools reads the process's memory map: do it once per set of modules
+_controllers_lock = threading.Lock()
 
 
 def limit_threads(threads: int):
     """A context in which native thread pools (BLAS, OpenMP) use at most `threads` threads."""
     key = len(sys.modules)  # an import since the last look may have loaded a library with its own pool
-    if key not in _controllers:
-        _controllers.clear()
-        _controllers[key] = ThreadpoolController()
-    return _controllers[key].limit(limits=threads)
+    with _controllers_lock:
+        controller = _controllers.get(key)
+        if controller is None:
+            _controllers.clear()
+            controller = _controllers[key] = ThreadpoolController()
+    return controller.limit(limits=threads)
 
 
 def available_cores() -> int:
@@ -113,7 +120,8 @@ def fit_member(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, 
                 rows, labels = augment(steps["augment"], rows, labels)
             if steps["encode"] != "passthrough":
                 rows = steps["encode"].fit_transform(rows)
-            if _small_forest(spec, rows):
+            small_forest, jobs = _small_forest(spec, rows), getattr(steps["learn"], "n_jobs", None)
+            if small_forest:
                 steps["learn"].set_params(n_jobs=1)
             fit_params = {}
             if held_out is not None:
@@ -121,10 +129,9 @@ def fit_member(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, 
                 if steps["encode"] != "passthrough":
                     stop_rows = steps["encode"].transform(stop_rows)
                 fit_params["validation_data"] = (stop_rows, held_out[1])
-            with warnings.catch_warnings():
-                # Rows in every bootstrap sample have no out-of-bag vote; _out_of_bag_proba handles them.
-                warnings.filterwarnings("ignore", message="Some inputs do not have OOB scores", category=UserWarning)
-                steps["learn"].fit(rows, labels, **fit_params)
+            steps["learn"].fit(rows, labels, **fit_params)
+            if small_forest:
+                steps["learn"].set_params(n_jobs=jobs)  # the saved forest scores big batches on every core
         except InputError:
             raise
         except (ValueError, RuntimeError) as error:

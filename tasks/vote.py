@@ -360,9 +360,10 @@ def best_cut(scores: np.ndarray, is_positive: np.ndarray, objective: str) -> tup
 def code_objective(objective: str, codes: np.ndarray, votes: np.ndarray, n_classes: int) -> float:
     """Balanced accuracy, G-mean or macro-F1 of predicted class codes, from one confusion matrix.
 
-    The scores of `tasks.evaluate.objective_score` for several classes, without its
-    input checks, for the many weightings `VotingEnsemble` tries. Classes absent from
-    `codes` are left out.
+    The scores of `tasks.evaluate.objective_score`, without its input checks, for the
+    many weightings `VotingEnsemble` tries on rows where every class is present (as the
+    stratified splits and out-of-fold rows are). A class absent from `codes` is left out
+    of balanced accuracy and G-mean, and counts as F1 0.
     """
     matrix = np.bincount(codes * n_classes + votes, minlength=n_classes ** 2).reshape(n_classes, n_classes)
     support, predicted, hits = matrix.sum(1), matrix.sum(0), np.diag(matrix)

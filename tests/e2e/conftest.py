@@ -108,7 +108,7 @@ def run_deployment(served, name: str, config: dict, timeout=300) -> dict:
     for attempt in range(5):
         # The server answers 503 while its SQLite database is busy; Prefect's own client retries those too.
         run = client.post(f"/deployments/{deployment['id']}/create_flow_run", json={"parameters": {"config": config}})
-        if run.status_code != 503:
+        if run.status_code != 503 or attempt == 4:
             break
         time.sleep(2 ** attempt)
     run.raise_for_status()

@@ -241,13 +241,51 @@ def test_preparation_imputes_zero_for_a_feature_with_no_value_in_its_rows():
     np.testing.assert_array_equal(prep.transform(rows), [[0.0, 1.0], [0.0, 3.0]])
 
 
-@pytest.mark.parametrize("features, solver", [(3, "newton-cholesky"), (300, "lbfgs")])
-def test_linear_member_uses_newton_steps_only_when_rows_far_outnumber_columns(features, solver):
+@pytest.mark.parametrize("features, classes, solver", [(3, 2, "newton-cholesky"), (300, 2, "lbfgs"),
+                                                       (20, 4, "newton-cholesky"), (20, 12, "lbfgs")])
+def test_linear_member_uses_newton_steps_only_for_a_small_hessian_and_many_rows(features, classes, solver):
     rng = np.random.default_rng(0)
-    X = pd.DataFrame(rng.normal(size=(200, features)), columns=[f"f{i}" for i in range(features)])
-    y = pd.Series(np.repeat(["a", "b"], [150, 50]), name="label")
+    X = pd.DataFrame(rng.normal(size=(2400, features)), columns=[f"f{i}" for i in range(features)])
+    y = pd.Series(np.arange(2400) % classes, name="label").astype(str)
     schema = infer_schema(X, y, target="label")
 
-    pipeline = build_member(MemberSpec(sampler="class_weight", learner="logreg"), schema, {0: 150, 1: 50})
+    pipeline = build_member(MemberSpec(sampler="class_weight", learner="logreg"), schema,
+                            {code: 2400 // classes for code in range(classes)})
 
     assert pipeline.named_steps["learn"].solver == solver
+
+
+def test_a_small_forest_grows_in_one_thread_and_is_saved_with_every_core():
+    X, y, schema = table_with_row_ids([60, 20])  # 80 rows × 3 features: far below SMALL_FOREST_CELLS
+    seen = {}
+    original = RandomForestClassifier.fit
+
+    def spy(self, *args, **kwargs):
+        seen["n_jobs"] = self.n_jobs
+        return original(self, *args, **kwargs)
+
+    RandomForestClassifier.fit = spy
+    try:
+        pipeline, _ = fit_member(MemberSpec(sampler="none", learner="rf"), X, y, schema)
+    finally:
+        RandomForestClassifier.fit = original
+
+    assert seen["n_jobs"] == 1
+    assert pipeline.named_steps["learn"].n_jobs == train_module.available_cores()
+
+
+def test_cross_fitted_members_start_first_when_judged_out_of_fold():
+    specs = [MemberSpec(sampler="none", learner="rf"), MemberSpec(sampler="random_under", learner="rf"),
+             MemberSpec(sampler="class_weight", learner="logreg")]
+
+    assert train_module.longest_first(specs)[-1] == 2  # one fit each: the linear model is cheapest
+    assert train_module.longest_first(specs, folds=5)[0] == 2  # six fits: it goes first
+
+
+def test_mixed_category_values_keep_their_own_text():
+    X = pd.DataFrame({"c": pd.Series([1, 1.0, "a", True, None, "a"], dtype=object)})
+
+    schema = infer_schema(X, pd.Series([0, 1, 0, 1, 0, 1]))
+
+    assert schema.columns[0].categories == ["1", "1.0", "True", "a"]
+    assert coerce(X, schema)["c"].tolist() == ["1", "1.0", "a", "True", "(missing)", "a"]
