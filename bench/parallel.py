@@ -9,7 +9,7 @@ Fits the default recipe's members on each dataset three ways and records wall ti
                OpenMP/BLAS threads each (forests use every core: their threads sleep when idle).
 Then, for the forest members alone, one thread against every core (joblib threads, one tree
 each at a time) by the size of the table the forest grows on: the reason forests on fewer than
-`tasks.train.SMALL_FOREST_CELLS` cells (rows × features) use one thread.
+`tasks.train.SMALL_FOREST_WORK` (rows × √features) use one thread.
 Also records the peak resident memory of the process. Results go to bench/results/parallel.json
 and bench/results/parallel.md.
 """
@@ -30,7 +30,7 @@ from threadpoolctl import threadpool_limits
 
 from bench.datasets import load
 from tasks.data import coerce, infer_schema
-from tasks.train import SMALL_FOREST_CELLS, available_cores, fit_member, longest_first, plan_concurrency
+from tasks.train import SMALL_FOREST_WORK, available_cores, fit_member, longest_first, plan_concurrency
 from tasks.vote import default_members
 
 RESULTS = Path(__file__).parent / "results"
@@ -64,7 +64,8 @@ def forest_threads(X, y, schema, repeats: int) -> list[dict]:
             pinned = spec.model_copy(update={"learner_params": {**spec.learner_params, "n_jobs": jobs}})
             seconds[jobs] = statistics.median(
                 [fit_member(pinned, X, y, schema, 0, jobs)[1] for _ in range(repeats)])
-        rows.append({"member": spec.name, "cells": int(fitted_rows * X.shape[1]),
+        rows.append({"member": spec.name, "rows": int(fitted_rows), "features": X.shape[1],
+                     "work": round(float(fitted_rows * np.sqrt(X.shape[1]))),
                      "one_thread": round(seconds[1], 3), "all_cores": round(seconds[available_cores()], 3),
                      "one_thread_faster": bool(np.less(seconds[1], seconds[available_cores()]))})
     return rows
@@ -102,7 +103,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--datasets", nargs="+",
-                        default=["hpc", "caravan", "lending_club", "default", "hypothyroid", "abalone9_18", "glass"])
+                        default=["hpc", "caravan", "lending_club", "default", "hypothyroid", "abalone9_18", "glass",
+                                 "hepatic_injury"])
     args = parser.parse_args()
     report = run(args.datasets, args.repeats)
     RESULTS.mkdir(exist_ok=True)
@@ -122,12 +124,13 @@ def main() -> None:
         "",
         "## Forests: one thread or every core",
         "",
-        f"Each forest member fitted alone (median of {args.repeats}), by the cells (rows × features) it grows "
-        f"its trees on; the product uses one thread below {SMALL_FOREST_CELLS:,} cells.",
+        f"Each forest member fitted alone (median of {args.repeats}), by the rows it grows its trees on and "
+        f"rows × √features; the product uses one thread below {SMALL_FOREST_WORK:,}.",
         "",
-        "| dataset | member | cells | one thread (s) | every core (s) |",
-        "|---|---|---:|---:|---:|",
-        *[f"| {name} | `{f['member']}` | {f['cells']:,} | {f['one_thread']} | {f['all_cores']} |"
+        "| dataset | member | rows × features | rows × √features | one thread (s) | every core (s) |",
+        "|---|---|---|---:|---:|---:|",
+        *[f"| {name} | `{f['member']}` | {f['rows']} × {f['features']} | {f['work']:,} | {f['one_thread']} | "
+          f"{f['all_cores']} |"
           for name, r in sorted(report["seconds_median"].items()) for f in r["forests"]],
         "",
         f"Peak resident memory of the benchmark process: {report['peak_rss_mb']} MB.",

@@ -147,13 +147,19 @@ def fit_member(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, 
     return pipeline, time.perf_counter() - started
 
 
-SMALL_FOREST_CELLS = 10_000  # rows × features below which a forest grows its trees in one thread
+# Below this rows × √features a forest grows its trees in one thread. A tree's work grows with
+# the rows and the features tried at each split (√features, the forest's default).
+SMALL_FOREST_WORK = 4_500
+
+
+def forest_work(rows) -> float:
+    """The size of a forest's job, rows × √features, for the one-thread rule."""
+    return rows.shape[0] * np.sqrt(rows.shape[1])
 
 
 def _small_forest(spec: MemberSpec, rows) -> bool:
     """A forest whose trees take less time to grow than to hand to threads (bench/results/parallel.md)."""
-    return (spec.learner == "rf" and "n_jobs" not in spec.learner_params
-            and rows.shape[0] * rows.shape[1] < SMALL_FOREST_CELLS)
+    return spec.learner == "rf" and "n_jobs" not in spec.learner_params and forest_work(rows) < SMALL_FOREST_WORK
 
 
 def _hold_out(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, random_state: int):

@@ -256,7 +256,7 @@ def test_linear_member_uses_newton_steps_only_for_a_small_hessian_and_many_rows(
 
 
 def test_a_small_forest_grows_in_one_thread_and_is_saved_with_every_core():
-    X, y, schema = table_with_row_ids([60, 20])  # 80 rows × 3 features: far below SMALL_FOREST_CELLS
+    X, y, schema = table_with_row_ids([60, 20])  # 80 rows × 3 features: far below SMALL_FOREST_WORK
     seen = {}
     original = RandomForestClassifier.fit
 
