@@ -204,6 +204,13 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
     def _settle(self, probas: list[np.ndarray], y_val) -> "VotingEnsemble":
         """Weights, class prior and threshold from the members' probabilities of rows they did not see."""
         codes = encode_labels(y_val, self.schema_)
+        absent = np.flatnonzero(np.bincount(codes, minlength=len(self.classes_)) == 0)
+        if len(absent):
+            # No judged row of a class: its prior would be 0 (a division by zero in the vote)
+            # and nothing would say how well the members find it.
+            raise InputError("the rows that judge the members must include every class",
+                             f"no row of class {preview(self.classes_[absent].tolist(), 5)} among {len(codes)}",
+                             "Judge on a stratified split (tasks.data.stratified_indices) or on all training rows.")
         y_val = self.classes_[codes]  # the labels as predict returns them
         self.validation_scores_ = [
             {"balanced_accuracy": float(objective_score("balanced_accuracy", y_val, self.classes_[p.argmax(1)]))}

@@ -20,6 +20,7 @@ from sklearn.utils.fixes import parse_version
 
 from tasks import vote as vote_module
 from tasks.data import coerce, infer_schema
+from tasks.errors import InputError
 from tasks.members import MemberSpec
 from tasks.resample import run_sampler
 from tasks.train import encode_labels, fit_member, fit_out_of_fold
@@ -416,3 +417,12 @@ def test_several_classes_vote_with_a_partial_class_prior_correction(fitted_multi
     assert fitted_multiclass.predict(X).tolist() == expected.tolist()
     plain = copy.deepcopy(fitted_multiclass).set_params(class_prior_power=0.0)
     assert plain.predict(X).tolist() == fitted_multiclass.classes_[proba.argmax(1)].tolist()
+
+
+def test_judging_rows_without_a_class_are_refused_naming_the_class():
+    X = pd.DataFrame({"f": np.arange(6, dtype=float)})
+    schema = infer_schema(X, pd.Series(["a", "a", "b", "b", "c", "c"], name="label"))
+    member = FixedMember([[.8, .1, .1]] * 4, classes=(0, 1, 2))
+    with pytest.raises(InputError, match="must include every class") as caught:
+        VotingEnsemble().combine([member], [MemberSpec()], schema, X.iloc[:4], pd.Series(["a", "a", "b", "b"]))
+    assert "'c'" in str(caught.value) and "stratified" in str(caught.value)
