@@ -14,14 +14,14 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder
 
 from tasks.augment import METHODS, TabularAugmenter
 from tasks.image_augment import TRANSFORMS as IMAGE_TRANSFORMS
 from tasks.image_augment import ImageAugmenter
 from tasks.data import MISSING_CATEGORY, Schema
 from tasks.errors import InputError, preview
-from tasks.prepare import TablePrep
+from tasks.prepare import LinearPrep, TablePrep
 from tasks.resample import STRATEGIES, Context, class_weights, get_strategy, make_sampler
 
 SamplerName = Literal[tuple(STRATEGIES)]  # type: ignore[valid-type]
@@ -240,11 +240,9 @@ def build_member(spec: MemberSpec, schema: Schema, counts: dict, random_state: i
         encode = "passthrough"
         learner = LEARNERS[spec.learner](params, weights, seed, threads)
     else:
-        encode = ColumnTransformer([
-            ("numeric", StandardScaler(), list(range(n_num))),
-            ("categorical", OneHotEncoder(handle_unknown="ignore"), cat_positions),
-        ])
-        width = n_num + sum(len(known) for known in prepare.categories)  # columns after one-hot coding, at most
+        sizes = [len(known) for known in prepare.categories]
+        encode = LinearPrep(n_numeric=n_num, sizes=sizes)
+        width = n_num + sum(sizes)  # columns after one-hot coding
         learner = _logreg(params, weights, seed, threads, width=width, rows=sum(counts.values()),
                           n_classes=len(schema.classes))
     return Pipeline([("prepare", prepare), ("resample", sampler), ("augment", augmenter),

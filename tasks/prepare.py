@@ -1,9 +1,11 @@
-"""A member's first step: coerced table → numbers (numeric features imputed, categories coded)."""
+"""A member's first steps: coerced table → numbers (numeric features imputed, categories coded),
+and for linear members those numbers standardised and one-hot coded."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 
 
@@ -46,3 +48,58 @@ class TablePrep(TransformerMixin, BaseEstimator):
         codes = [pd.Index(known).get_indexer(X[name]) for name, known in
                  zip(self.categorical, self.categories)]
         return np.column_stack([numbers, *codes]).astype(float) if codes else numbers
+
+
+class LinearPrep(TransformerMixin, BaseEstimator):
+    """A linear member's view of `TablePrep`'s output: numbers standardised, categories one-hot.
+
+    The first `n_numeric` columns are scaled to mean 0 and standard deviation 1 on the
+    training rows (a constant column is only centred), as StandardScaler does. Each
+    following column holds a categorical feature's codes 0 … size − 1 and becomes `size`
+    indicator columns, all 0 for an unknown category (code -1), as
+    OneHotEncoder(handle_unknown="ignore") does. Every known category keeps its column,
+    whether the training rows hold it or not, so the width is the schema's. The result is
+    sparse (CSR) when less than 30 % of it is non-zero, as a ColumnTransformer would give
+    it, so that a feature with thousands of categories does not fill memory.
+
+    Parameters
+    ----------
+    n_numeric : int
+    sizes : list of int
+        For each categorical feature, its number of known categories.
+    """
+
+    def __init__(self, n_numeric=0, sizes=()):
+        self.n_numeric = n_numeric
+        self.sizes = sizes
+
+    def fit(self, X, y=None):
+        numbers = np.asarray(X, dtype=float)[:, :self.n_numeric]
+        self.mean_ = numbers.mean(axis=0)
+        std = numbers.std(axis=0)
+        constant = std < 10 * np.finfo(float).eps * np.maximum(1.0, np.abs(self.mean_))
+        self.scale_ = np.where(constant, 1.0, std)
+        self.n_features_in_ = self.n_numeric + len(self.sizes)
+        return self
+
+    def transform(self, X):
+        X = np.asarray(X, dtype=float)
+        n_rows, n = len(X), self.n_numeric
+        numbers = (X[:, :n] - self.mean_) / self.scale_
+        if not len(self.sizes):
+            return numbers
+        codes = X[:, n:].astype(np.int64)
+        rows, features = np.nonzero(codes >= 0)  # row by row, as CSR wants them
+        columns = n + np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)[features] \
+            + codes[rows, features]
+        width = n + int(np.sum(self.sizes))
+        if numbers.size + len(rows) < 0.3 * n_rows * width:
+            number_rows, number_columns = np.divmod(np.arange(numbers.size), max(n, 1))
+            return sparse.csr_matrix(
+                (np.concatenate([numbers.ravel(), np.ones(len(rows))]),
+                 (np.concatenate([number_rows, rows]), np.concatenate([number_columns, columns]))),
+                shape=(n_rows, width))
+        out = np.zeros((n_rows, width))
+        out[:, :n] = numbers
+        out[rows, columns] = 1.0
+        return out

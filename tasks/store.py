@@ -43,6 +43,7 @@ TRUSTED_TYPES = [
     "tasks.keras_images.KerasCNN",  # Keras members without their networks, saved apart as .keras (dump_member)
     "tasks.keras_images.KerasTransfer",
     "tasks.keras_members.KerasMLP",
+    "tasks.prepare.LinearPrep",
     "tasks.prepare.TablePrep",
 ]
 

@@ -10,12 +10,12 @@ from hypothesis import strategies as st
 from imblearn import over_sampling, under_sampling
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 
 from tasks import train as train_module
 from tasks.augment import TabularAugmenter
 from tasks.data import coerce, infer_schema, stratified_indices
 from tasks.members import AugmentSpec, MemberSpec, build_member
+from tasks.prepare import LinearPrep
 from tasks.resample import class_weights, over_targets, run_sampler, under_targets
 from tasks.train import encode_labels, fit_member, plan_concurrency
 
@@ -71,7 +71,7 @@ def test_class_weight_member_weights_the_learner_and_adds_no_sampler():
     assert steps["resample"] is None and steps["augment"] is None
     assert isinstance(steps["learn"], LogisticRegression)
     assert steps["learn"].class_weight == class_weights({0: 20, 1: 5}, 0.5) == {0: 1.0, 1: 2.0}
-    assert isinstance(steps["encode"].transformers[0][1], StandardScaler)
+    assert isinstance(steps["encode"], LinearPrep) and steps["encode"].get_params() == {"n_numeric": 2, "sizes": [4]}
 
 
 def test_smote_member_on_mixed_features_uses_smote_nc_sized_by_the_ratio():
@@ -229,6 +229,32 @@ def test_preparation_imputes_medians_and_codes_categories_as_an_ordinal_encoder_
     np.testing.assert_array_equal(prep.transform(train), reference.transform(train))
     np.testing.assert_array_equal(prep.transform(score), reference.transform(score))  # "z" is unknown: -1
     assert prep.transform(score)[0, 2] == -1
+
+
+
+@pytest.mark.parametrize("categories", [3, 40])  # dense, then sparse (most of it zeros)
+def test_linear_preparation_scales_and_one_hot_codes_as_scaler_and_encoder_would(categories):
+    from scipy import sparse
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    rng = np.random.default_rng(4)
+    train = np.column_stack([rng.normal(3, 2, 60), np.full(60, 7.0), rng.integers(0, categories, 60),
+                             rng.integers(0, 2, 60)]).astype(float)
+    train[:, 2][train[:, 2] == 1] = 0  # code 1 is known but absent from the training rows
+    score = np.array([[1.0, 7.0, 1, 1], [0.0, 7.0, -1, 0]])  # code 1 unseen in training, -1 unknown
+    known = [list(range(categories)), [0, 1]]
+    reference = ColumnTransformer([
+        ("numeric", StandardScaler(), [0, 1]),
+        ("categorical", OneHotEncoder(categories=known, handle_unknown="ignore"), [2, 3])]).fit(train)
+
+    prep = LinearPrep(n_numeric=2, sizes=[categories, 2]).fit(train)
+
+    for rows in (train, score):
+        ours, theirs = prep.transform(rows), reference.transform(rows)
+        assert sparse.issparse(ours) == sparse.issparse(theirs) == (categories == 40)
+        np.testing.assert_allclose(sparse.csr_matrix(ours).toarray(), sparse.csr_matrix(theirs).toarray())
+    assert prep.scale_[1] == 1.0  # a constant column is only centred
 
 
 def test_preparation_imputes_zero_for_a_feature_with_no_value_in_its_rows():
