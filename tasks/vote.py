@@ -16,7 +16,6 @@ from threadpoolctl import threadpool_limits
 from tasks.data import (Schema, check_features, check_finite, check_labels, check_rows_per_class, coerce, infer_schema,
                         stratified_indices)
 from tasks.errors import InputError, preview
-from tasks.evaluate import objective_score
 from tasks.members import MemberSpec
 from tasks.train import encode_labels, fit_member, fit_out_of_fold, longest_first, member_proba, plan_concurrency
 
@@ -213,7 +212,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
                              "Judge on a stratified split (tasks.data.stratified_indices) or on all training rows.")
         y_val = self.classes_[codes]  # the labels as predict returns them
         self.validation_scores_ = [
-            {"balanced_accuracy": float(objective_score("balanced_accuracy", y_val, self.classes_[p.argmax(1)]))}
+            {"balanced_accuracy": code_objective("balanced_accuracy", codes, p.argmax(1), len(self.classes_))}
             for p in probas]
         # Judged rows are stratified (or all of them), so their class shares are the training data's.
         self.class_prior_ = np.array([np.mean(y_val == label) for label in self.classes_])
@@ -342,7 +341,8 @@ def best_cut(scores: np.ndarray, is_positive: np.ndarray, objective: str) -> tup
     """
     scores = np.asarray(scores, dtype=float)
     is_positive = np.asarray(is_positive, dtype=bool)
-    candidates = np.unique(np.concatenate([np.quantile(scores, np.linspace(0, 1, 201)), [0.5]]))
+    ordered = np.sort(scores)  # np.quantile partitions a sorted array several times faster
+    candidates = np.unique(np.concatenate([np.quantile(ordered, np.linspace(0, 1, 201)), [0.5]]))
     candidates = candidates[np.argsort(np.abs(candidates - 0.5), kind="stable")]
     n_pos, n_neg = int(is_positive.sum()), int((~is_positive).sum())
     tp = n_pos - np.searchsorted(np.sort(scores[is_positive]), candidates, side="left")
