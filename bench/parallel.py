@@ -10,6 +10,10 @@ Fits the default recipe's members on each dataset three ways and records wall ti
 Then, for the forest members alone, one thread against every core (joblib threads, one tree
 each at a time) by the size of the table the forest grows on: the reason forests on fewer than
 `tasks.train.SMALL_FOREST_WORK` (rows × √features) use one thread.
+Last, the whole default ensemble as users fit it (`tasks.default_ensemble().fit`, members judged
+out of fold): its members in threads as shipped, one member at a time (`n_jobs=1`), and in
+worker processes (joblib's loky backend, swapped in here only to measure it), with the cost of
+starting those workers on the first fit.
 Also records the peak resident memory of the process. Results go to bench/results/parallel.json
 and bench/results/parallel.md.
 """
@@ -71,6 +75,37 @@ def forest_threads(X, y, schema, repeats: int) -> list[dict]:
     return rows
 
 
+def ensemble_backends(datasets: list[str], repeats: int) -> dict:
+    """Median fit seconds of the default ensemble: threads (as shipped), one at a time, processes."""
+    import tasks.vote as vote
+    from tasks.vote import default_ensemble
+
+    def fit_seconds(X, y, **params) -> float:
+        started = time.perf_counter()
+        default_ensemble(**params).fit(X, y)
+        return time.perf_counter() - started
+
+    threading_parallel = vote.Parallel
+    loaded = {name: load(name) for name in datasets}
+    results, first_process_fit = {}, None
+    for name, (X, y) in loaded.items():
+        timings = {"threads": [], "one_at_a_time": [], "processes": []}
+        for _ in range(repeats):
+            timings["threads"].append(fit_seconds(X, y))
+            timings["one_at_a_time"].append(fit_seconds(X, y, n_jobs=1))
+            vote.Parallel = lambda n_jobs, backend: threading_parallel(n_jobs=n_jobs, backend="loky")
+            try:
+                timings["processes"].append(fit_seconds(X, y))
+            finally:
+                vote.Parallel = threading_parallel
+            if first_process_fit is None:
+                first_process_fit = {"dataset": name, "first_fit": round(timings["processes"][0], 2)}
+        results[name] = {mode: round(statistics.median(values), 2) for mode, values in timings.items()}
+        print(name, results[name], flush=True)
+    first_process_fit["warm_median"] = results[first_process_fit["dataset"]]["processes"]
+    return {"seconds_median": results, "first_process_fit": first_process_fit}
+
+
 def run(datasets: list[str], repeats: int) -> dict:
     cores = available_cores()
     workers, threads = plan_concurrency(len(default_members()))
@@ -95,6 +130,7 @@ def run(datasets: list[str], repeats: int) -> dict:
         "members": [spec.name for spec in default_members()],
         "planned": {"workers": workers, "threads_per_member": threads},
         "seconds_median": results,
+        "ensemble": ensemble_backends(datasets, repeats),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
@@ -132,6 +168,22 @@ def main() -> None:
         *[f"| {name} | `{f['member']}` | {f['rows']} × {f['features']} | {f['work']:,} | {f['one_thread']} | "
           f"{f['all_cores']} |"
           for name, r in sorted(report["seconds_median"].items()) for f in r["forests"]],
+        "",
+        "## The whole default ensemble: threads or processes",
+        "",
+        f"`tasks.default_ensemble().fit(X, y)` as users call it (members judged out of fold; median of "
+        f"{args.repeats}): its members side by side in threads as shipped, one at a time (`n_jobs=1`), and in "
+        "worker processes (joblib's loky backend, swapped in for this measurement only; workers already started).",
+        "",
+        "| dataset | threads (shipped) | one at a time | processes |",
+        "|---|---:|---:|---:|",
+        *[f"| {name} | {r['threads']} | {r['one_at_a_time']} | {r['processes']} |"
+          for name, r in report["ensemble"]["seconds_median"].items()],
+        "",
+        f"Starting the worker processes: the first fit in this process "
+        f"({report['ensemble']['first_process_fit']['dataset']}) took "
+        f"{report['ensemble']['first_process_fit']['first_fit']} s against "
+        f"{report['ensemble']['first_process_fit']['warm_median']} s once they were running.",
         "",
         f"Peak resident memory of the benchmark process: {report['peak_rss_mb']} MB.",
         "",
