@@ -54,13 +54,14 @@ class LinearPrep(TransformerMixin, BaseEstimator):
     """A linear member's view of `TablePrep`'s output: numbers standardised, categories one-hot.
 
     The first `n_numeric` columns are scaled to mean 0 and standard deviation 1 on the
-    training rows (a constant column is only centred), as StandardScaler does. Each
-    following column holds a categorical feature's codes 0 … size − 1 and becomes `size`
-    indicator columns, all 0 for an unknown category (code -1), as
-    OneHotEncoder(handle_unknown="ignore") does. Every known category keeps its column,
-    whether the training rows hold it or not, so the width is the schema's. The result is
-    sparse (CSR) when less than 30 % of it is non-zero, as a ColumnTransformer would give
-    it, so that a feature with thousands of categories does not fill memory.
+    training rows, as StandardScaler does (a column constant up to rounding is only
+    centred, by its test). Each following column holds a categorical feature's codes
+    0 … size − 1 and becomes `size` indicator columns, all 0 for an unknown category
+    (code -1), as OneHotEncoder(handle_unknown="ignore") does. Every known category keeps
+    its column, whether the training rows hold it or not, so the width is the schema's.
+    The output is sparse (CSR) when less than 30 % of the training rows' output is
+    non-zero, decided at fit as a ColumnTransformer decides it, so that a feature with
+    thousands of categories does not fill memory.
 
     Parameters
     ----------
@@ -74,16 +75,35 @@ class LinearPrep(TransformerMixin, BaseEstimator):
         self.sizes = sizes
 
     def fit(self, X, y=None):
-        numbers = np.asarray(X, dtype=float)[:, :self.n_numeric]
+        X = self._check(X, fitted=False)
+        numbers = X[:, :self.n_numeric]
         self.mean_ = numbers.mean(axis=0)
-        std = numbers.std(axis=0)
-        constant = std < 10 * np.finfo(float).eps * np.maximum(1.0, np.abs(self.mean_))
-        self.scale_ = np.where(constant, 1.0, std)
-        self.n_features_in_ = self.n_numeric + len(self.sizes)
+        variance = numbers.var(axis=0)
+        # StandardScaler's test: a variance within rounding error of the mean's size is 0.
+        eps, n_rows = np.finfo(float).eps, len(X)
+        constant = variance <= n_rows * eps * variance + (n_rows * self.mean_ * eps) ** 2
+        self.scale_ = np.where(constant, 1.0, np.sqrt(variance))
+        known = int((X[:, self.n_numeric:] >= 0).sum())
+        width = self.n_numeric + int(np.sum(self.sizes))
+        self.sparse_output_ = bool(len(self.sizes)) and numbers.size + known < 0.3 * n_rows * width
         return self
 
-    def transform(self, X):
+    def _check(self, X, fitted: bool = True) -> np.ndarray:
         X = np.asarray(X, dtype=float)
+        expected = self.n_numeric + len(self.sizes)
+        if X.ndim != 2 or X.shape[1] != expected:
+            raise ValueError(f"LinearPrep expects {expected} columns ({self.n_numeric} numbers, "
+                             f"{len(self.sizes)} category codes), got shape {X.shape}")
+        codes = X[:, self.n_numeric:]
+        bad = (codes != np.floor(codes)) | (codes < -1) | (codes >= np.asarray(self.sizes))  # NaN too
+        if bad.any():
+            raise ValueError(f"category codes must be whole numbers from -1 (unknown) to size − 1, "
+                             f"got {codes[bad][:5].tolist()}")
+        self.n_features_in_ = expected
+        return X
+
+    def transform(self, X):
+        X = self._check(X)
         n_rows, n = len(X), self.n_numeric
         numbers = (X[:, :n] - self.mean_) / self.scale_
         if not len(self.sizes):
@@ -93,7 +113,7 @@ class LinearPrep(TransformerMixin, BaseEstimator):
         columns = n + np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)[features] \
             + codes[rows, features]
         width = n + int(np.sum(self.sizes))
-        if numbers.size + len(rows) < 0.3 * n_rows * width:
+        if self.sparse_output_:
             number_rows, number_columns = np.divmod(np.arange(numbers.size), max(n, 1))
             return sparse.csr_matrix(
                 (np.concatenate([numbers.ravel(), np.ones(len(rows))]),

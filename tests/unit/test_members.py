@@ -315,3 +315,27 @@ def test_mixed_category_values_keep_their_own_text():
 
     assert schema.columns[0].categories == ["1", "1.0", "True", "a"]
     assert coerce(X, schema)["c"].tolist() == ["1", "1.0", "a", "True", "(missing)", "a"]
+
+
+def test_linear_preparation_keeps_the_output_type_of_its_training_rows_and_refuses_bad_codes():
+    from scipy import sparse
+
+    prep = LinearPrep(n_numeric=1, sizes=[3]).fit(np.array([[0.0, 0], [1.0, 1], [2.0, 2], [3.0, 0]]))
+
+    assert not sparse.issparse(prep.transform(np.array([[1.0, -1], [2.0, -1]])))  # unknown rows: still dense
+    for codes in ([[1.0, 3]], [[1.0, 0.5]], [[1.0, np.nan]], [[1.0, -2]]):
+        with pytest.raises(ValueError, match="category codes must be whole numbers"):
+            prep.transform(np.array(codes))
+    with pytest.raises(ValueError, match="expects 2 columns"):
+        prep.transform(np.array([[1.0]]))
+
+
+def test_linear_preparation_only_centres_a_column_constant_up_to_rounding():
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(5)
+    rows = np.column_stack([0.3 + rng.normal(0, 1e-14, 1000), rng.normal(0, 1e-17, 1000)])
+
+    prep = LinearPrep(n_numeric=2).fit(rows)
+
+    np.testing.assert_allclose(prep.transform(rows), StandardScaler().fit_transform(rows), atol=1e-12)
