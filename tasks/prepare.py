@@ -75,7 +75,8 @@ class LinearPrep(TransformerMixin, BaseEstimator):
         self.sizes = sizes
 
     def fit(self, X, y=None):
-        X = self._check(X, fitted=False)
+        X = self._check(X)
+        self.n_features_in_ = X.shape[1]
         numbers = X[:, :self.n_numeric]
         self.mean_ = numbers.mean(axis=0)
         variance = numbers.var(axis=0)
@@ -88,7 +89,7 @@ class LinearPrep(TransformerMixin, BaseEstimator):
         self.sparse_output_ = bool(len(self.sizes)) and numbers.size + known < 0.3 * n_rows * width
         return self
 
-    def _check(self, X, fitted: bool = True) -> np.ndarray:
+    def _check(self, X) -> np.ndarray:
         X = np.asarray(X, dtype=float)
         expected = self.n_numeric + len(self.sizes)
         if X.ndim != 2 or X.shape[1] != expected:
@@ -99,7 +100,6 @@ class LinearPrep(TransformerMixin, BaseEstimator):
         if bad.any():
             raise ValueError(f"category codes must be whole numbers from -1 (unknown) to size − 1, "
                              f"got {codes[bad][:5].tolist()}")
-        self.n_features_in_ = expected
         return X
 
     def transform(self, X):

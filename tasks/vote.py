@@ -203,7 +203,8 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
     def _settle(self, probas: list[np.ndarray], y_val) -> "VotingEnsemble":
         """Weights, class prior and threshold from the members' probabilities of rows they did not see."""
         codes = encode_labels(y_val, self.schema_)
-        absent = np.flatnonzero(np.bincount(codes, minlength=len(self.classes_)) == 0)
+        counts = np.bincount(codes, minlength=len(self.classes_))
+        absent = np.flatnonzero(counts == 0)
         if len(absent):
             # No judged row of a class: its prior would be 0 (a division by zero in the vote)
             # and nothing would say how well the members find it.
@@ -215,7 +216,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
             {"balanced_accuracy": code_objective("balanced_accuracy", codes, p.argmax(1), len(self.classes_))}
             for p in probas]
         # Judged rows are stratified (or all of them), so their class shares are the training data's.
-        self.class_prior_ = np.array([np.mean(y_val == label) for label in self.classes_])
+        self.class_prior_ = counts / len(codes)
         self.positive_class_, self.threshold_ = None, None
         if len(self.classes_) == 2 and self.voting != "hard" and self.threshold_objective != "none":
             self.positive_class_ = _rarer(y_val, self.classes_)
