@@ -102,7 +102,7 @@ def train(config: TrainConfig) -> dict:
     extra = {"data": {"source": config.data, "fingerprint": loaded.table.fingerprint, "rows": loaded.table.n_rows,
                       "profile": profile}, "parameters": config.model_dump(mode="json"),
              "code_version": code_version()}
-    version = steps.save(ensemble, config.store, results, extra, title)
+    version = steps.save(ensemble, config.store, results, extra, title, [splits.train, splits.validation])
     logger.info("Saved model version %s", version)
     return {"version": version, "results": results, "profile": profile, "flow_run_id": str(flow_run.id),
             "test_split": splits.test.model_dump()}

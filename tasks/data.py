@@ -265,6 +265,17 @@ def coerce(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     return pd.concat([block, pd.DataFrame(out, index=X.index)], axis=1)[schema.names]
 
 
+def row_hashes(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
+    """One 64-bit fingerprint per row of features and label, the same whatever file the row came from.
+
+    Values are hashed as the members see them (numbers as floats, categories as text),
+    so a row read from a larger CSV, where a column's type may have widened, still matches.
+    """
+    features = coerce(frame[schema.names], schema)
+    canonical = features.assign(**{"\0target": _as_text(frame[schema.target]).fillna("").to_numpy()})
+    return pd.util.hash_pandas_object(canonical, index=False).to_numpy(dtype=np.uint64)
+
+
 def fingerprint(frame: pd.DataFrame) -> str:
     """A content hash of a table (values, column names and dtypes)."""
     digest = hashlib.sha256()

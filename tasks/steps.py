@@ -235,11 +235,15 @@ def evaluate(ensemble: VotingEnsemble, test: tables.TableRef, title: str) -> dic
 
 
 @task(name="save", cache_policy=NO_CACHE)
-def save(ensemble: VotingEnsemble, store: str, results: dict, extra: dict, header: str) -> str:
-    """Write the model version (complete or absent) with its report."""
+def save(ensemble: VotingEnsemble, store: str, results: dict, extra: dict, header: str,
+         trained_on: list[tables.TableRef | None] = ()) -> str:
+    """Write the model version (complete or absent) with its report and its training rows' fingerprints."""
     from tasks.report import report_files
 
-    return str(save_model(ensemble, store, metrics=results, extra=extra, files=report_files(results, header)))
+    frames = [tables.read_table(ref) for ref in trained_on if ref is not None]
+    rows = pd.concat(frames, ignore_index=True) if frames else None
+    return str(save_model(ensemble, store, metrics=results, extra=extra, files=report_files(results, header),
+                          training_rows=rows))
 
 
 __all__ = ["Loaded", "Splits", "TrainedMember", "augment", "evaluate", "load", "resample", "save",

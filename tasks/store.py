@@ -3,8 +3,11 @@
     <store>/versions/<version>/manifest.json    schema, classes, members, weights, metrics, provenance
                               members/NN.skops  each member's fitted pipeline (skops: no pickle)
                               members/NN.keras  a Keras member's network (Keras's native format)
+                              training_rows.npy  a fingerprint of every row it was trained on
                               report.json, report.md, *.png
     <store>/champion                            the promoted version's name (moves only on promotion)
+    <store>/decisions/NNNNNN-<time>.json        champion/challenger decisions, numbered in order
+    <store>/.lock                               held while a decision is taken and the pointer moved
 
 A version is written under <store>/.staging and renamed into place when complete, so
 a crash leaves either the whole version or nothing. Loading never runs code from a
@@ -14,6 +17,7 @@ in safe mode (no Lambda layers, no custom code).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -26,12 +30,15 @@ from pathlib import Path
 import numpy as np
 import skops.io as sio
 
-from tasks.data import Schema
+import pandas as pd
+
+from tasks.data import Schema, row_hashes
 from tasks.errors import InputError
 from tasks.members import MemberSpec
 from tasks.vote import VotingEnsemble
 
 FORMAT_VERSION = 1
+TRAINING_ROWS = "training_rows.npy"
 # Types a saved member may contain beyond skops' own defaults. Anything else is refused.
 TRUSTED_TYPES = [
     "functools.partial",
@@ -115,7 +122,8 @@ def new_version_name() -> str:
 
 
 def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict | None = None,
-               extra: dict | None = None, files: dict[str, bytes | str] | None = None) -> Path:
+               extra: dict | None = None, files: dict[str, bytes | str] | None = None,
+               training_rows: pd.DataFrame | None = None) -> Path:
     """Write a fitted ensemble as a new version; return its directory.
 
     Parameters
@@ -130,6 +138,9 @@ def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict
         More provenance for the manifest (data fingerprint, parameters, ...).
     files : dict
         Report files to write beside the manifest, by file name.
+    training_rows : DataFrame
+        The rows the ensemble was trained on (features and target). A fingerprint of each
+        is kept, so that a later challenger can judge this version on rows it never saw.
     """
     root = Path(store)
     staging = root / ".staging" / uuid.uuid4().hex
@@ -158,6 +169,9 @@ def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict
             "metrics": metrics or {},
             **(extra or {}),
         }
+        if training_rows is not None:
+            np.save(staging / TRAINING_ROWS, row_hashes(training_rows, ensemble.schema_), allow_pickle=False)
+            manifest["training_rows"] = {"file": TRAINING_ROWS, "rows": len(training_rows)}
         _write_json(staging / "manifest.json", manifest)
         for name, content in (files or {}).items():
             mode = "wb" if isinstance(content, bytes) else "w"
@@ -232,6 +246,24 @@ def promote(store: str | os.PathLike, version_dir: str | os.PathLike) -> None:
     staging = pointer.with_name(f".champion.{uuid.uuid4().hex}")
     staging.write_text(version_dir.name + "\n")
     os.replace(staging, pointer)
+
+
+@contextlib.contextmanager
+def store_lock(store: str | os.PathLike):
+    """Hold the store's lock (an exclusive lock on <store>/.lock) for the duration of the block.
+
+    Processes on one machine, or on a file system with working POSIX locks, take their
+    decisions one at a time; the lock is released when the holder ends, even by SIGKILL.
+    """
+    import fcntl
+
+    Path(store).mkdir(parents=True, exist_ok=True)
+    with open(Path(store) / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _write_json(path: Path, data) -> None:

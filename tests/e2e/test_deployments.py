@@ -1,6 +1,5 @@
 """Deployments end to end against a real Prefect server: schedule, runs through the API, champion/challenger."""
 
-import json
 import os
 import signal
 import subprocess
@@ -9,8 +8,9 @@ import time
 from pathlib import Path
 
 
+from tasks.champion import decisions
 from tasks.store import champion, load_model
-from tests.e2e.conftest import ROOT, prefect_server, run_deployment, wait_for
+from tests.e2e.conftest import CLI, ROOT, prefect_server, run_deployment, wait_for
 
 WEAK = [{"sampler": "none", "learner": "logreg"}]
 STRONG = [{"sampler": "smote", "learner": "hgb", "sampling_strategy": 0.5}]
@@ -40,10 +40,49 @@ def test_champion_challenger_promotes_only_a_better_model(served):
 
     assert run_deployment(served, "retrain", retrain_config(served, WEAK))["type"] == "COMPLETED"
     assert champion(store) == second  # a worse challenger is not promoted
-    decisions = [json.loads(p.read_text()) for p in sorted((store / "decisions").glob("*.json"))]
-    assert [d["promoted"] for d in decisions] == [True, True, False]
-    assert all(d["challenger_metrics"]["balanced_accuracy"] is not None for d in decisions)
-    assert decisions[2]["champion_metrics"]["balanced_accuracy"] > decisions[2]["challenger_metrics"]["balanced_accuracy"]
+    recorded = decisions(store)
+    assert [d["promoted"] for d in recorded] == [True, True, False]
+    assert [d["sequence"] for d in recorded] == [1, 2, 3]
+    assert all(d["challenger_metrics"]["balanced_accuracy"] is not None for d in recorded)
+    assert recorded[2]["champion_metrics"]["balanced_accuracy"] > recorded[2]["challenger_metrics"]["balanced_accuracy"]
+
+
+def test_a_schedule_makes_the_server_create_runs_that_serve_executes(tmp_path, churn_small):
+    """Not only registered: the server's scheduler creates SCHEDULED runs, and `serve` runs one when it is due."""
+    import httpx
+
+    (tmp_path / "home").mkdir()
+    store = tmp_path / "models"
+    with prefect_server(tmp_path / "home") as api:
+        env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_HOME": str(tmp_path / "home")}
+        log = open(tmp_path / "serve.log", "w")
+        serving = subprocess.Popen([CLI, "serve", "--data", str(churn_small), "--target", "churn", "--store",
+                                    str(store), "--cron", "* * * * *"], cwd=ROOT, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        client = httpx.Client(base_url=api, timeout=30)
+        try:
+            deployment = wait_for(lambda: (r := client.get("/deployments/name/retrain/retrain")).is_success and r.json(),
+                                  what="the retrain deployment")
+
+            def runs(*states):
+                found = client.post("/flow_runs/filter", json={"flow_runs": {
+                    "deployment_id": {"any_": [deployment["id"]]}, "state": {"type": {"any_": list(states)}}}}).json()
+                return [run for run in found if run["auto_scheduled"]]
+
+            scheduled = wait_for(lambda: runs("SCHEDULED"), timeout=180, what="the scheduler's runs")
+            assert all(run["state"]["name"] == "Scheduled" for run in scheduled)
+            done = wait_for(lambda: runs("COMPLETED", "FAILED", "CRASHED"), timeout=400, interval=2,
+                            what="a scheduled run to be executed by serve")
+            assert done[0]["state_type"] == "COMPLETED", (tmp_path / "serve.log").read_text()[-3000:]
+            assert champion(store) is not None
+        finally:
+            os.killpg(serving.pid, signal.SIGTERM)
+            try:
+                serving.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(serving.pid, signal.SIGKILL)
+                serving.wait(timeout=30)
+            log.close()
 
 
 def test_predict_deployment_scores_with_the_champion(served, churn_small, tmp_path):

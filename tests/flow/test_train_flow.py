@@ -45,7 +45,8 @@ def test_flow_saves_a_complete_version_with_report_and_artifacts(churn_small, tm
 
     version = result["version"]
     files = sorted(os.listdir(version))
-    assert files == ["confusion_matrix.png", "manifest.json", "members", "report.json", "report.md"]
+    assert files == ["confusion_matrix.png", "manifest.json", "members", "report.json", "report.md",
+                     "training_rows.npy"]
     manifest = json.loads(open(os.path.join(version, "manifest.json")).read())
     assert [m["name"] for m in manifest["members"]] == [m.name for m in FAST]
     assert manifest["data"]["fingerprint"] and manifest["code_version"]

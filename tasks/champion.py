@@ -1,0 +1,159 @@
+"""Champion and challenger, judged fairly: on rows neither was trained on, one promotion at a time.
+
+Data that grows over time holds the rows the champion was trained on; scoring the
+champion on them flatters it (a forest all but memorises its training rows), and a
+better challenger would then never be promoted. So every saved version keeps a
+fingerprint of each row it was trained on (`training_rows.npy`, see `tasks.data.row_hashes`),
+and the challenger's untouched test split is cut down to the rows that are not
+among the champion's.
+
+Two retrains that finish together must not both promote, the worse one last: the
+comparison, the decision record and the pointer move all happen under the store's
+lock, against the champion as it is at that moment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tasks.data import Schema, row_hashes
+from tasks.errors import InputError
+from tasks.evaluate import SUMMARY
+from tasks.evaluate import evaluate as score
+from tasks.store import TRAINING_ROWS, champion, load_model, promote, store_lock
+
+METRICS = SUMMARY
+
+
+def training_rows(version_dir: str | os.PathLike) -> np.ndarray | None:
+    """The fingerprints of the rows a saved version was trained on, or None if it kept none."""
+    path = Path(version_dir) / TRAINING_ROWS
+    return np.load(path, allow_pickle=False) if path.is_file() else None
+
+
+def unseen_rows(frame: pd.DataFrame, version_dir: str | os.PathLike, schema: Schema) -> tuple[pd.DataFrame, int | None]:
+    """The rows of `frame` that the version was not trained on, and how many were dropped (None: unknown)."""
+    seen = training_rows(version_dir)
+    if seen is None:
+        return frame, None
+    try:
+        fresh = ~np.isin(row_hashes(frame, schema), seen)
+    except (InputError, KeyError):  # the champion cannot read these columns: it cannot be scored either
+        return frame, None
+    return frame[fresh], int((~fresh).sum())
+
+
+def metrics_of(model, frame: pd.DataFrame) -> dict | None:
+    """A model's summary metrics on labelled rows, or None when it cannot score them."""
+    target = model.schema_.target
+    if target not in frame.columns:
+        return None
+    try:
+        probas = model.member_probas(frame)  # once, for the vote and the probabilities
+        predicted = model.vote(probas)
+        proba = model.average(probas) if model.voting != "hard" else None
+    except InputError:
+        return None
+    full = score(frame[target].to_numpy(), predicted, proba, model.classes_)
+    return {name: full[name] for name in METRICS}
+
+
+def decide(challenger: float | None, incumbent: float | None, margin: float) -> tuple[bool, str]:
+    """Promote when there is no champion, when it cannot be scored, or when the challenger wins by `margin`."""
+    if incumbent is None:
+        return True, "no comparable champion"
+    if challenger is None:
+        return False, "the challenger has no value for the metric"
+    if challenger >= incumbent + margin:
+        return True, f"challenger {challenger:.4f} ≥ champion {incumbent:.4f} + margin {margin}"
+    return False, f"challenger {challenger:.4f} < champion {incumbent:.4f} + margin {margin}"
+
+
+def check_judging_rows(labels: pd.Series, classes, needed: int, holdout_rows: int, excluded: int | None) -> None:
+    """Refuse a comparison that rests on too few rows of some class."""
+    counts = labels.value_counts()
+    short = {getattr(label, "item", lambda: label)(): int(counts.get(label, 0)) for label in classes
+             if counts.get(label, 0) < needed}
+    if short:
+        dropped = f"; {excluded} of the {holdout_rows} holdout rows were the champion's training rows" if excluded else ""
+        raise InputError(f"champion and challenger are judged on rows neither was trained on, at least {needed} "
+                         "of every class",
+                         f"{len(labels)} such rows remain, with {short}{dropped}",
+                         "Retrain when more fresh labelled rows have arrived, or lower min_rows_per_class.")
+
+
+def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout: pd.DataFrame, metric: str,
+          margin: float = 0.0, min_rows_per_class: int = 10) -> dict:
+    """Compare the challenger with the current champion on fresh rows; promote it if it wins; record why.
+
+    Parameters
+    ----------
+    store : path
+        The model store holding both versions.
+    challenger_dir : path
+        The challenger's saved version; `holdout` is its untouched test split.
+    holdout : DataFrame
+        Labelled rows the challenger was not trained on. Rows the champion was trained on
+        are left out, so both are judged on rows neither has seen.
+    metric, margin : str, float
+        The challenger is promoted if it scores at least the champion's `metric` + `margin`.
+    min_rows_per_class : int
+        Fewer rows of some class left to judge on is refused with an `InputError`.
+
+    Returns
+    -------
+    dict
+        The decision as recorded under <store>/decisions, with its `sequence` number there.
+    """
+    challenger_dir = Path(challenger_dir)
+    with store_lock(store):
+        incumbent = champion(store)
+        challenger = load_model(challenger_dir)
+        rows, excluded = holdout, None
+        if incumbent is not None:
+            rows, excluded = unseen_rows(holdout, incumbent, challenger.schema_)
+        check_judging_rows(rows[challenger.schema_.target], challenger.classes_, min_rows_per_class, len(holdout),
+                           excluded)
+        challenger_metrics = metrics_of(challenger, rows)
+        champion_metrics = None if incumbent is None else metrics_of(load_model(incumbent), rows)
+        promoted, reason = decide(challenger_metrics[metric],
+                                  None if champion_metrics is None else champion_metrics[metric], margin)
+        decision = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "metric": metric,
+                    "margin": margin, "promoted": promoted, "reason": reason, "challenger": str(challenger_dir),
+                    "champion": str(incumbent) if incumbent else None, "judged_rows": len(rows),
+                    "holdout_rows": len(holdout), "excluded_champion_rows": excluded,
+                    "challenger_metrics": challenger_metrics, "champion_metrics": champion_metrics}
+        decision["record"] = str(_record(store, decision))
+        if promoted:
+            promote(store, challenger_dir)
+    return decision
+
+
+def _record(store: str | os.PathLike, decision: dict) -> Path:
+    """Write the decision as decisions/<sequence>-<time>.json; called under the store's lock, so the order holds."""
+    folder = Path(store) / "decisions"
+    folder.mkdir(parents=True, exist_ok=True)
+    numbers = [int(path.name.split("-", 1)[0]) for path in folder.glob("*.json") if path.name[:6].isdigit()]
+    decision["sequence"] = max(numbers, default=0) + 1
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = folder / f"{decision['sequence']:06d}-{stamp}.json"
+    staging = folder / f".{path.name}.{uuid.uuid4().hex[:6]}.tmp"
+    staging.write_text(json.dumps(decision, indent=2))
+    os.replace(staging, path)
+    return path
+
+
+def decisions(store: str | os.PathLike) -> list[dict]:
+    """The recorded decisions, in the order they were taken."""
+    folder = Path(store) / "decisions"
+    return [json.loads(path.read_text()) for path in sorted(folder.glob("[0-9]*.json"))] if folder.is_dir() else []
+
+
+__all__ = ["decide", "decisions", "judge", "metrics_of", "training_rows", "unseen_rows"]

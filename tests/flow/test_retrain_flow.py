@@ -1,0 +1,37 @@
+"""The retrain flow on data that grows: the champion is judged on rows it never saw, so a better challenger wins."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from flows.retrain import RetrainConfig, retrain
+from flows.train import TrainConfig
+from tasks.champion import decisions, metrics_of
+from tasks.store import champion, load_model
+from tasks.vote import default_members
+
+
+def test_a_retrain_on_grown_data_judges_on_unseen_rows_and_promotes_the_better_challenger(bundled, tmp_path):
+    churn = pd.read_parquet(bundled / "churn.parquet")
+    first, grown = tmp_path / "first.parquet", tmp_path / "grown.parquet"
+    churn.iloc[:4000].to_parquet(first)
+    churn.to_parquet(grown)  # rows 0–4,999: the champion's 4,000 and 1,000 new ones
+    store = tmp_path / "models"
+
+    def run(data):
+        return retrain(RetrainConfig(train=TrainConfig(data=str(data), target="churn", store=str(store),
+                                                       members=default_members())))
+
+    assert run(first)["promoted"]
+    incumbent = champion(store)
+    decision = run(grown)
+
+    holdout = decision["holdout_rows"]
+    assert holdout == 1000 and decision["excluded_champion_rows"] > 200  # many holdout rows trained the champion
+    assert decision["judged_rows"] == holdout - decision["excluded_champion_rows"]
+    # On its own training rows the champion looks far better than on the unseen rows it is judged on.
+    flattering = metrics_of(load_model(incumbent), churn.iloc[:4000])["balanced_accuracy"]
+    assert decision["champion_metrics"]["balanced_accuracy"] < flattering - 0.05
+    assert decision["promoted"], decision["reason"]
+    assert champion(store) == Path(decision["challenger"])
+    assert [d["sequence"] for d in decisions(store)] == [1, 2]

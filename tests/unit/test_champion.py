@@ -1,0 +1,155 @@
+"""tasks.champion: champion and challenger judged on rows neither saw, one promotion at a time."""
+
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_classification
+
+from tasks.champion import decisions, judge, metrics_of, unseen_rows
+from tasks.data import infer_schema, row_hashes, split_target
+from tasks.errors import InputError
+from tasks.store import champion, load_model, promote, read_manifest, save_model
+from tasks.vote import VotingEnsemble
+
+MEMBERS = [{"sampler": "class_weight", "learner": "logreg"}]
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    """2,400 rows, 5 features, 15 % 'rare'; separable enough that clean labels beat noisy ones by far."""
+    X, y = make_classification(n_samples=2400, n_features=5, n_informative=4, n_redundant=0, weights=[0.85],
+                               class_sep=1.5, random_state=0)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(5)])
+    frame["label"] = np.where(y == 1, "rare", "common")
+    return frame
+
+
+def fit_and_save(frame: pd.DataFrame, store, flip: float = 0.0, seed: int = 0):
+    """Fit on `frame` (with a share `flip` of labels swapped) and save it with its training rows."""
+    rng = np.random.default_rng(seed)
+    frame = frame.copy()
+    swap = rng.random(len(frame)) < flip
+    frame.loc[swap, "label"] = np.where(frame.loc[swap, "label"] == "rare", "common", "rare")
+    X, y = split_target(frame, "label")
+    model = VotingEnsemble(members=MEMBERS, validation="holdout", random_state=seed).fit(X, y)
+    return save_model(model, store, training_rows=frame)
+
+
+def test_row_hashes_match_rows_across_files_and_tell_rows_apart(table):
+    schema = infer_schema(*split_target(table, "label"), "label")
+    widened = table.copy()
+    widened["f0"] = widened["f0"].astype("float32").astype(float)  # a different value: must not match
+    as_text_label = table.astype({"label": "category"})
+
+    hashes = row_hashes(table, schema)
+
+    assert len(np.unique(hashes)) == len(table)
+    np.testing.assert_array_equal(row_hashes(as_text_label, schema), hashes)
+    assert not np.isin(row_hashes(widened, schema), hashes).all()
+    relabelled = table.assign(label=np.where(table["label"] == "rare", "common", "rare"))
+    assert not np.isin(row_hashes(relabelled, schema), hashes).any()
+
+
+def test_integer_columns_read_back_as_floats_keep_their_fingerprint():
+    frame = pd.DataFrame({"count": [1, 2, 3, 4], "kind": ["a", "b", "a", "b"], "y": [0, 1, 0, 1]})
+    schema = infer_schema(*split_target(frame, "y"), "y")
+    wider = frame.astype({"count": float})  # as in a larger file where the column has blanks
+
+    np.testing.assert_array_equal(row_hashes(wider, schema), row_hashes(frame, schema))
+
+
+def test_a_saved_version_keeps_the_fingerprints_of_its_training_rows(table, tmp_path):
+    version = fit_and_save(table.iloc[:1000], tmp_path)
+
+    assert read_manifest(version)["training_rows"] == {"file": "training_rows.npy", "rows": 1000}
+    fresh, dropped = unseen_rows(table.iloc[800:1200], version, load_model(version).schema_)
+    assert dropped == 200
+    assert fresh.index.tolist() == list(range(1000, 1200))
+
+
+def test_the_champion_is_judged_only_on_rows_it_was_not_trained_on(table, tmp_path):
+    store = tmp_path / "store"
+    first = fit_and_save(table.iloc[:1600], store)
+    promote(store, first)
+    challenger = fit_and_save(table.iloc[:2000], store, seed=1)
+    holdout = table.iloc[1200:2400]  # 400 of these rows trained the champion, none the challenger's judge
+
+    decision = judge(store, challenger, holdout, "balanced_accuracy")
+
+    assert (decision["holdout_rows"], decision["excluded_champion_rows"], decision["judged_rows"]) == (1200, 400, 800)
+    unseen = table.iloc[1600:2400]
+    assert decision["champion_metrics"] == metrics_of(load_model(first), unseen)
+    assert decision["challenger_metrics"] == metrics_of(load_model(challenger), unseen)
+    assert decisions(store) == [{key: value for key, value in decision.items() if key != "record"}]
+
+
+def test_a_champion_without_a_record_of_its_rows_is_judged_on_the_whole_holdout(table, tmp_path):
+    X, y = split_target(table.iloc[:1600], "label")
+    old = save_model(VotingEnsemble(members=MEMBERS, validation="holdout").fit(X, y), tmp_path)  # no training_rows
+    promote(tmp_path, old)
+    challenger = fit_and_save(table.iloc[:2000], tmp_path)
+
+    decision = judge(tmp_path, challenger, table.iloc[1200:2400], "balanced_accuracy")
+
+    assert (decision["excluded_champion_rows"], decision["judged_rows"]) == (None, 1200)
+
+
+def test_too_few_fresh_rows_of_a_class_is_refused_and_the_champion_stays(table, tmp_path):
+    first = fit_and_save(table, tmp_path)
+    promote(tmp_path, first)
+    challenger = fit_and_save(table, tmp_path, seed=1)
+
+    fresh = table[table["label"] == "common"].iloc[:60].assign(f0=-9.0)  # new rows, none of them rare
+
+    with pytest.raises(InputError, match=r"at least 10 of every class: 60 such rows remain, with \{'rare': 0\}; "
+                                         r"2340 of the 2400 holdout rows were the champion's training rows\. "
+                                         r"Retrain when more fresh labelled rows have arrived"):
+        judge(tmp_path, challenger, pd.concat([table.iloc[60:], fresh]), "balanced_accuracy")
+    assert champion(tmp_path) == first
+    assert decisions(tmp_path) == []
+
+
+def test_a_worse_challenger_that_finishes_last_does_not_replace_a_better_one(table, tmp_path):
+    """Both beat the old champion; the second is compared with the champion as it is under the lock."""
+    train, holdout = table.iloc[:1800], table.iloc[1800:]
+    old = fit_and_save(train, tmp_path, flip=0.45)
+    promote(tmp_path, old)
+    better, worse = fit_and_save(train, tmp_path, seed=1), fit_and_save(train, tmp_path, flip=0.25, seed=2)
+
+    first = judge(tmp_path, better, holdout, "balanced_accuracy")
+    second = judge(tmp_path, worse, holdout, "balanced_accuracy")
+
+    assert first["promoted"] and first["champion"] == str(old)
+    assert not second["promoted"] and second["champion"] == str(better)
+    assert champion(tmp_path) == better
+    assert [d["sequence"] for d in decisions(tmp_path)] == [1, 2]
+
+
+def test_racing_retrains_leave_the_best_challenger_as_champion(table, tmp_path):
+    train, holdout = table.iloc[:1800], table.iloc[1800:]
+    old = fit_and_save(train, tmp_path, flip=0.45)
+    promote(tmp_path, old)
+    challengers = [fit_and_save(train, tmp_path, flip=flip, seed=seed) for seed, flip in ((1, 0.25), (2, 0.0))]
+    start = threading.Barrier(len(challengers))
+    errors = []
+
+    def run(version):
+        start.wait()
+        try:
+            judge(tmp_path, version, holdout, "balanced_accuracy")
+        except Exception as error:  # surfaced below: a thread's exception would otherwise be lost
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(version,)) for version in challengers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert champion(tmp_path) == challengers[1]
+    recorded = decisions(tmp_path)
+    assert [d["sequence"] for d in recorded] == [1, 2]
+    assert recorded[1]["champion"] == (str(old) if not recorded[0]["promoted"] else recorded[0]["challenger"])
