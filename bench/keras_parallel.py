@@ -48,8 +48,8 @@ def one(mode: str, intra: int, inter: int, rows: int, epochs: int, repeats: int)
     """Time `repeats` fits of two members in this (fresh) process; returns seconds per pair."""
     from joblib import Parallel, delayed
 
-    from tasks.keras_members import KerasMLP, configure_threads
-    from tasks.train import available_cores
+    from imbalance_flows.tasks.cores import available_cores
+    from imbalance_flows.tasks.keras_members import KerasMLP, configure_threads
 
     intra = available_cores() if intra < 0 else intra
     configure_threads(intra, inter)
@@ -72,7 +72,7 @@ def one(mode: str, intra: int, inter: int, rows: int, epochs: int, repeats: int)
 
 
 def run(rows: int, epochs: int, repeats: int) -> dict:
-    from tasks.train import available_cores
+    from imbalance_flows.tasks.cores import available_cores
 
     results = []
     for label, mode, intra, inter in CONFIGURATIONS:

@@ -101,7 +101,7 @@ def fit_fold(dataset: str, fold: int) -> tuple[str, int, float]:
     from threadpoolctl import threadpool_limits
 
     from bench.datasets import load
-    from tasks.train import encode_labels, fit_out_of_fold
+    from imbalance_flows.tasks.train import encode_labels, fit_out_of_fold
 
     warnings.filterwarnings("ignore")
     path = os.path.join(POOL_DIR, f"{dataset}-fold{fold}.npz")
@@ -162,30 +162,45 @@ WEIGHTINGS = {
 }
 
 
+def _vote_value(ensemble, proba: np.ndarray, codes: np.ndarray) -> float:
+    """What the ensemble's weight search maximises (its documented objective) for these probabilities."""
+    from imbalance_flows.tasks.weights import best_cut, code_objective
+
+    if ensemble.positive_class_ is not None:
+        column = list(ensemble.classes_).index(ensemble.positive_class_)
+        return best_cut(proba[:, column], codes == column, ensemble.threshold_objective)[1]
+    objective = "balanced_accuracy" if ensemble.threshold_objective == "none" else ensemble.threshold_objective
+    votes = (proba / ensemble.class_prior_ ** ensemble.class_prior_power).argmax(1)
+    return code_objective(objective, codes, votes, len(ensemble.classes_))
+
+
 def reweigh(ensemble, weighting: str, oof: list[np.ndarray], codes: np.ndarray) -> None:
     """Give a combined ensemble other weights (see WEIGHTINGS), its threshold retuned for them."""
-    import tasks.vote as vote
+    from imbalance_flows.tasks.weights import EXHAUSTIVE_MEMBERS, best_cut, search_weights, weight_grid
 
-    start = ensemble._score_weights()
+    chance = 1.0 / len(ensemble.classes_)
+    above = np.array([max(s["balanced_accuracy"] - chance, 0.0) for s in ensemble.validation_scores_])
+    start = above / above.sum() if above.sum() > 0 else np.ones(len(oof)) / len(oof)
+
+    def search(probas, rows_codes, steps=5, exhaustive=EXHAUSTIVE_MEMBERS):
+        stacked = np.stack(probas)
+        return search_weights(lambda w: _vote_value(ensemble, np.tensordot(w, stacked, axes=1), rows_codes),
+                              len(probas), start, steps=steps, exhaustive_members=exhaustive)
+
     if weighting == "score_weights":
         weights = start
     elif weighting in ("tenths", "greedy20"):
-        saved = vote.WEIGHT_STEPS, vote.EXHAUSTIVE_MEMBERS
-        vote.WEIGHT_STEPS, vote.EXHAUSTIVE_MEMBERS = (10, saved[1]) if weighting == "tenths" else (20, 0)
-        try:
-            weights = ensemble._search_weights(oof, codes, start)
-        finally:
-            vote.WEIGHT_STEPS, vote.EXHAUSTIVE_MEMBERS = saved
+        weights = search(oof, codes, *((10, EXHAUSTIVE_MEMBERS) if weighting == "tenths" else (20, 0)))
     elif weighting.startswith("bagged"):
         rng = np.random.default_rng(0)
         draws = []
         for _ in range(int(weighting.removeprefix("bagged"))):
             rows = np.concatenate([rng.choice(np.flatnonzero(codes == k), int((codes == k).sum()))
                                    for k in np.unique(codes)])
-            draws.append(ensemble._search_weights([p[rows] for p in oof], codes[rows], start))
+            draws.append(search([p[rows] for p in oof], codes[rows]))
         weights = np.mean(draws, axis=0)
     else:
-        grid = vote._weight_grid(len(oof), 5)
+        grid = weight_grid(len(oof), 5)
         row_weight = (1.0 / np.bincount(codes)[codes] if weighting == "balanced_logloss"
                       else np.ones(len(codes)))
         losses = [-(row_weight * np.log(np.clip(np.tensordot(w, np.stack(oof), axes=1)[np.arange(len(codes)),
@@ -194,14 +209,16 @@ def reweigh(ensemble, weighting: str, oof: list[np.ndarray], codes: np.ndarray) 
         weights = grid[int(np.argmin(losses))]
     ensemble.weights_ = np.asarray(weights, dtype=float)
     if ensemble.positive_class_ is not None:
-        ensemble.threshold_ = ensemble._best_cut(ensemble.average(oof), codes)[0]
+        column = list(ensemble.classes_).index(ensemble.positive_class_)
+        ensemble.threshold_ = best_cut(ensemble.average(oof)[:, column], codes == column,
+                                       ensemble.threshold_objective)[0]
 
 
 def score(datasets: list[str]) -> pd.DataFrame:
     """Every recipe on every (data set, fold), decided by the product's own voting code."""
-    from tasks.data import Schema
-    from tasks.evaluate import evaluate
-    from tasks.vote import VotingEnsemble
+    from imbalance_flows.tasks.evaluate import evaluate
+    from imbalance_flows.tasks.schema import Schema
+    from imbalance_flows.tasks.vote import VotingEnsemble
 
     rows = []
     for dataset in datasets:

@@ -33,9 +33,10 @@ from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from bench.datasets import load
-from tasks.data import coerce, infer_schema
-from tasks.train import SMALL_FOREST_WORK, available_cores, fit_member, longest_first, plan_concurrency
-from tasks.vote import default_members
+from imbalance_flows.tasks.cores import available_cores, plan_concurrency
+from imbalance_flows.tasks.schema import coerce, infer_schema
+from imbalance_flows.tasks.spec import default_members
+from imbalance_flows.tasks.train import SMALL_FOREST_WORK, fit_member, longest_first
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -77,22 +78,28 @@ def forest_threads(X, y, schema, repeats: int) -> list[dict]:
 
 def ensemble_backends(datasets: list[str], repeats: int) -> dict:
     """Median fit seconds of the default ensemble: threads (as shipped), one at a time, processes."""
-    import tasks.vote as vote
-    from tasks.vote import default_ensemble
+    from joblib.externals.loky import get_reusable_executor
+
+    from imbalance_flows.tasks.train import fit_out_of_fold, run_members
+    from imbalance_flows.tasks.vote import VotingEnsemble, default_ensemble
 
     def fit_seconds(X, y, **params) -> float:
         started = time.perf_counter()
         default_ensemble(**params).fit(X, y)
         return time.perf_counter() - started
 
-    threading_parallel = vote.Parallel
-
     def in_processes(X, y) -> float:
-        vote.Parallel = lambda n_jobs, backend: threading_parallel(n_jobs=n_jobs, backend="loky")
-        try:
-            return fit_seconds(X, y)
-        finally:
-            vote.Parallel = threading_parallel
+        """The same plan (`run_members`), its members fitted in loky worker processes, then combined."""
+        started = time.perf_counter()
+        schema = infer_schema(X, y)
+        rows = coerce(X, schema)
+        pool = get_reusable_executor(max_workers=available_cores())
+        specs = default_members()
+        fitted = run_members(specs, lambda spec, threads: pool.submit(fit_out_of_fold, spec, rows, y, schema, 0,
+                                                                       threads), folds=5)
+        VotingEnsemble(members=specs).combine_out_of_fold([f[0] for f in fitted], specs, schema, y,
+                                                          [f[2] for f in fitted])
+        return time.perf_counter() - started
 
     loaded = {name: load(name) for name in datasets}
     first = next(iter(loaded))

@@ -82,7 +82,7 @@ LABELS = {"balanced_accuracy": "balanced acc.", "g_mean": "G-mean", "macro_f1": 
 
 
 def member_names() -> list[str]:
-    from tasks.vote import default_members
+    from imbalance_flows.tasks.spec import default_members
 
     return [f"member {spec.name}" for spec in default_members()]
 
@@ -110,8 +110,8 @@ def learner_names(with_spe: bool) -> list[str]:
 
 def product_model(name: str):
     """The default ensemble, or one default member alone, as the product builds them."""
-    from tasks import default_ensemble, default_members
-    from tasks.vote import VotingEnsemble
+    from imbalance_flows import default_ensemble, default_members
+    from imbalance_flows.tasks.vote import VotingEnsemble
 
     if name == DEFAULT:
         return default_ensemble(random_state=SEED)
@@ -176,7 +176,7 @@ def timed_fit(model, X, y) -> tuple[float, float]:
 
 
 def score(y_test, predicted, proba, classes) -> dict:
-    from tasks.evaluate import evaluate
+    from imbalance_flows.tasks.evaluate import evaluate
 
     result = evaluate(np.asarray(y_test), np.asarray(predicted), proba, classes)
     return {key: result[key] for key in (*METRICS, "per_class", "confusion_matrix")}

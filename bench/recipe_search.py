@@ -12,7 +12,7 @@ every recipe would refit the same members over and over, so this script
    on the whole outer-train part and cached beside them;
 2. scores recipes offline from those probabilities: weights as ``VotingEnsemble`` set
    them then (balanced accuracy above chance, now the start of its weight search), the
-   two-class threshold with ``tasks.vote.tune_threshold``, metrics with
+   two-class threshold with ``imbalance_flows.tasks.weights.best_cut``, metrics with
    ``tasks.evaluate.evaluate``; for several classes, argmax, and optionally per-class
    multiplicative "prior" weights tuned on the validation rows;
 3. ranks every candidate per data set and averages the ranks, and picks a recommended
@@ -139,7 +139,7 @@ ORDER = {  # rough cost order, largest first, so two workers finish together
 
 
 def member_spec(name: str):
-    from tasks.members import MemberSpec
+    from imbalance_flows.tasks.spec import MemberSpec
 
     text, _, seed = name.partition("#")
     spec = MemberSpec.parse(text)
@@ -153,8 +153,8 @@ def outer_split(X, y, fold: int, schema=None):
     """Outer-train and outer-test rows of fold `fold`, coerced as VotingEnsemble would."""
     from sklearn.model_selection import StratifiedKFold
 
-    from tasks.data import coerce, infer_schema
-    from tasks.vote import check_categories
+    from imbalance_flows.tasks.checks import check_categories
+    from imbalance_flows.tasks.schema import coerce, infer_schema
 
     train, test = list(StratifiedKFold(N_FOLDS, shuffle=True, random_state=0).split(X, y))[fold]
     X_train, y_train = X.iloc[train].reset_index(drop=True), y.iloc[train].reset_index(drop=True)
@@ -206,8 +206,8 @@ def fit_fold(dataset: str, fold: int, pool: list[str], pool_dir: str) -> dict:
     from threadpoolctl import threadpool_limits
 
     from bench.datasets import load
-    from tasks.data import stratified_indices
-    from tasks.train import encode_labels, fit_member
+    from imbalance_flows.tasks.data import stratified_indices
+    from imbalance_flows.tasks.train import encode_labels, fit_member
 
     warnings.filterwarnings("ignore")
     started = time.perf_counter()
@@ -315,7 +315,7 @@ def tune_prior(proba: np.ndarray, y: np.ndarray, K: int, passes: int = 3) -> np.
 
 
 def summary_metrics(y_test, predicted, proba, K) -> dict:
-    from tasks.evaluate import evaluate
+    from imbalance_flows.tasks.evaluate import evaluate
 
     result = evaluate(y_test, predicted, proba, np.arange(K))
     return {m: result[m] for m in METRICS}
@@ -337,15 +337,14 @@ def recipes_to_score() -> dict[str, list[str]]:
 
 
 def rarer(y: np.ndarray, K: int) -> int:
-    """tasks.vote._rarer on codes: the class with fewest rows, the first of equals."""
+    """The ensemble's positive class on codes: the class with fewest rows, the first of equals."""
     counts = [(int(np.sum(y == c)), c) for c in range(K)]
     return min(counts)[1]
 
 
 def score_dataset(dataset: str, pool_dir: str) -> dict:
     """Metrics of every candidate on every fold of one data set."""
-    from tasks.evaluate import objective_score
-    from tasks.vote import tune_threshold
+    from imbalance_flows.tasks.weights import best_cut, code_objective
 
     warnings.filterwarnings("ignore")
     recipes = recipes_to_score()
@@ -357,7 +356,7 @@ def score_dataset(dataset: str, pool_dir: str) -> dict:
         val = {m: cache[f"val__{m}"] for m in POOL}
         test = {m: cache[f"test__{m}"] for m in POOL}
         seconds = {m: float(cache[f"sec__{m}"]) for m in POOL}
-        val_ba = {m: float(objective_score("balanced_accuracy", y_val, val[m].argmax(1))) for m in POOL}
+        val_ba = {m: code_objective("balanced_accuracy", y_val, val[m].argmax(1), K) for m in POOL}
         for recipe, members in recipes.items():
             votings = ("soft",) if len(members) == 1 else VOTINGS
             for voting in votings:
@@ -373,8 +372,7 @@ def score_dataset(dataset: str, pool_dir: str) -> dict:
                         if objective == "none":
                             predicted, threshold = p_test.argmax(1), None
                         else:
-                            threshold = tune_threshold(p_val[:, positive], y_val, positive, np.arange(K),
-                                                       objective)
+                            threshold = best_cut(p_val[:, positive], y_val == positive, objective)[0]
                             predicted = np.where(p_test[:, positive] >= threshold, positive, 1 - positive)
                         rows.append({**base, "objective": objective, "threshold": threshold,
                                      **summary_metrics(y_test, predicted, p_test, K)})
@@ -405,7 +403,7 @@ def makespan(seconds: list[float], workers: int) -> float:
 
 def load_pool(datasets: list[str], pool_dir: str) -> dict:
     """Every fold's cached validation/test probabilities, for the fast greedy search."""
-    from tasks.evaluate import objective_score
+    from imbalance_flows.tasks.weights import code_objective
 
     data = {}
     for d in datasets:
@@ -415,7 +413,7 @@ def load_pool(datasets: list[str], pool_dir: str) -> dict:
             data[d, fold] = {
                 "K": len(cache["classes"]), "y_val": y_val, "y_test": cache["y_test"],
                 "val": {m: cache[f"val__{m}"] for m in POOL}, "test": {m: cache[f"test__{m}"] for m in POOL},
-                "val_ba": {m: float(objective_score("balanced_accuracy", y_val, cache[f"val__{m}"].argmax(1)))
+                "val_ba": {m: code_objective("balanced_accuracy", y_val, cache[f"val__{m}"].argmax(1), len(cache["classes"]))
                            for m in POOL},
             }
     return data
@@ -424,7 +422,7 @@ def load_pool(datasets: list[str], pool_dir: str) -> dict:
 def fast_scores(members: tuple, dataset: str, data: dict, voting: str = "weighted",
                 objective: str = "balanced_accuracy") -> tuple[float, float]:
     """Mean over folds of test balanced accuracy and G-mean (no evaluate(): for the greedy search)."""
-    from tasks.vote import tune_threshold
+    from imbalance_flows.tasks.weights import best_cut
 
     ba, gm = [], []
     for fold in range(N_FOLDS):
@@ -435,7 +433,7 @@ def fast_scores(members: tuple, dataset: str, data: dict, voting: str = "weighte
         if K == 2:
             p_val = np.tensordot(w, np.stack([f["val"][m] for m in members]), axes=1)
             positive = rarer(y_val, K)
-            cut = tune_threshold(p_val[:, positive], y_val, positive, np.arange(K), objective)
+            cut = best_cut(p_val[:, positive], y_val == positive, objective)[0]
             predicted = np.where(p_test[:, positive] >= cut, positive, 1 - positive)
         else:
             predicted = p_test.argmax(1)

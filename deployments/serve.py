@@ -1,50 +1,70 @@
 """Serve the train, retrain and predict deployments from one process, for a single machine.
 
-    python deployments/serve.py [--data tasks/bundled/hpc.parquet --target class] [--cron "0 3 * * 1"]
-                                [--timezone Europe/Berlin] [--store models]
+    imbalance-flows serve [--data tasks/bundled/hpc.parquet --target class] [--cron "0 3 * * 1"]
+                          [--timezone Europe/Berlin] [--store models]
 
 Needs a Prefect server (`prefect server start`) and PREFECT_API_URL pointing at it. Runs
 started from the UI or `prefect deployment run` are picked up within seconds; the retrain
-deployment also runs on its cron schedule.
+deployment also runs on its cron schedule. The deployments are those of `prefect.yaml`
+beside this file (names, descriptions, tags, schedules, parameters): one definition for
+both ways of deploying; the options here override its data, target, store and schedule.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from pathlib import Path
+from importlib.resources import files
 
-if __package__ in (None, ""):  # `python deployments/serve.py` puts deployments/ first on the path.
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-DEFAULT_DATA = "tasks/bundled/hpc.parquet"
-DEFAULT_TARGET = "class"
-WEEKLY = "0 3 * * 1"  # Mondays at 03:00
+import yaml
 
 
-def build(data: str = DEFAULT_DATA, target: str = DEFAULT_TARGET, store: str = "models", cron: str = WEEKLY,
-          timezone: str = "UTC") -> list:
-    """The three deployments, with their defaults filled in for the UI's Run form."""
+def definitions() -> dict:
+    """The deployments of prefect.yaml, by name."""
+    text = files("imbalance_flows.deployments").joinpath("prefect.yaml").read_text()
+    return {deployment["name"]: deployment for deployment in yaml.safe_load(text)["deployments"]}
+
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """serve's options, with prefect.yaml's values as their defaults."""
+    train = definitions()["train"]["parameters"]["config"]
+    (schedule,) = definitions()["retrain"]["schedules"]
+    parser.add_argument("--data", default=train["data"], help="default data of the three deployments")
+    parser.add_argument("--target", default=train["target"], help="default target column")
+    parser.add_argument("--store", default=train["store"], help="model store directory")
+    parser.add_argument("--cron", default=schedule["cron"], help=f"retrain schedule (default {schedule['cron']!r})")
+    parser.add_argument("--timezone", default=schedule.get("timezone", "UTC"),
+                        help="time zone of the schedule, e.g. Europe/Berlin")
+
+
+def _flow(entrypoint: str):
+    """The flow object of a prefect.yaml entrypoint such as flows/train.py:train."""
+    path, name = entrypoint.split(":")
+    return getattr(importlib.import_module("imbalance_flows." + path.removesuffix(".py").replace("/", ".")), name)
+
+
+def build(data: str, target: str, store: str, cron: str, timezone: str = "UTC") -> list:
+    """The deployments of prefect.yaml, their defaults filled in for the UI's Run form."""
     from prefect.schedules import Cron
 
-    from flows.predict import PredictConfig, predict
-    from flows.retrain import RetrainConfig, retrain
-    from flows.train import TrainConfig, train
+    from imbalance_flows.flows.config import PredictConfig, RetrainConfig, TrainConfig
 
-    train_config = TrainConfig(data=data, target=target, store=store)
-    return [
-        train.to_deployment(
-            name="train", parameters={"config": train_config.model_dump(mode="json")}, tags=["imbalance-flows"],
-            description="Train a voting ensemble on a table and save it as a new model version."),
-        retrain.to_deployment(
-            name="retrain", schedule=Cron(cron, timezone=timezone), tags=["imbalance-flows"],
-            parameters={"config": RetrainConfig(train=train_config).model_dump(mode="json")},
-            description="Train a challenger on the latest data; promote it only if it beats the champion."),
-        predict.to_deployment(
-            name="predict", tags=["imbalance-flows"],
-            parameters={"config": PredictConfig(data=data, out="scores.parquet", store=store).model_dump(mode="json")},
-            description="Score a file with the champion (or a named version) into Parquet."),
-    ]
+    configs = {"train": TrainConfig, "retrain": RetrainConfig, "predict": PredictConfig}
+    common = {"data": data, "target": target, "store": store}
+    deployments = []
+    for name, definition in definitions().items():
+        config = dict(definition["parameters"]["config"])
+        if name == "retrain":
+            config["train"] = {**config["train"], **common}
+        else:
+            config.update({key: value for key, value in common.items() if key in configs[name].model_fields})
+        schedules = [Cron(cron, timezone=timezone)] if definition.get("schedules") else None
+        deployments.append(_flow(definition["entrypoint"]).to_deployment(
+            name=name, description=definition["description"], tags=definition.get("tags"), schedules=schedules,
+            parameters={"config": configs[name].model_validate(config).model_dump(mode="json")}))
+    return deployments
 
 
 def serve(**options) -> None:
@@ -56,14 +76,10 @@ def serve(**options) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=DEFAULT_DATA, help="default data of the three deployments")
-    parser.add_argument("--target", default=DEFAULT_TARGET, help="default target column")
-    parser.add_argument("--store", default="models", help="model store directory")
-    parser.add_argument("--cron", default=WEEKLY, help="retrain schedule (cron; default weekly, Monday 03:00)")
-    parser.add_argument("--timezone", default="UTC", help="time zone of the schedule, e.g. Europe/Berlin")
+    add_options(parser)
     args = parser.parse_args(argv)
     serve(data=args.data, target=args.target, store=args.store, cron=args.cron, timezone=args.timezone)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -7,32 +7,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Literal
 
-if __package__ in (None, ""):  # `python flows/predict.py` puts flows/ first on the path, not the project.
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from prefect import flow, task
+from prefect import flow
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
-from pydantic import BaseModel, Field
 
-from tasks.errors import InputError
-from tasks.score import score_file
-from tasks.store import champion, load_model
-
-
-class PredictConfig(BaseModel):
-    """Parameters of one batch-scoring run."""
-
-    data: str = Field(description="CSV or Parquet to score: a path, an fsspec URL, or a glob of partitions.")
-    out: str = Field(description="Output file, .parquet or .csv; written only when complete.")
-    store: str = Field("models", description="Model store directory.")
-    version: str = Field("champion", description="'champion', a version name under <store>/versions, or a path.")
-    chunk_rows: int = Field(50_000, ge=1, description="Rows read and scored at a time.")
-    unknown_categories: Literal["error", "ignore"] = Field(
-        "error", description="Categories unseen in training: refuse, or treat as missing.")
+from imbalance_flows.flows import steps
+from imbalance_flows.flows.config import PredictConfig
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.store import champion
 
 
 def resolve_version(store: str, version: str) -> Path:
@@ -47,19 +30,11 @@ def resolve_version(store: str, version: str) -> Path:
     return candidate if candidate.is_dir() else Path(store) / "versions" / version
 
 
-@task(name="score", cache_policy=NO_CACHE)
-def score(model_dir: str, data: str, out: str, chunk_rows: int, unknown_categories: str) -> int:
-    """Load the model once and score every chunk of the data."""
-    model = load_model(model_dir)
-    model.set_params(unknown_categories=unknown_categories)
-    return score_file(model, data, out, version=Path(model_dir).name, chunk_rows=chunk_rows)
-
-
 @flow(name="predict", log_prints=True)
 def predict(config: PredictConfig) -> dict:
     """Score a file with a saved model; per-class probabilities, the label and the model version."""
     model_dir = resolve_version(config.store, config.version)
-    rows = score(str(model_dir), config.data, config.out, config.chunk_rows, config.unknown_categories)
+    rows = steps.score(str(model_dir), config.data, config.out, config.chunk_rows, config.unknown_categories)
     get_run_logger().info("Scored %s rows with %s into %s", rows, model_dir.name, config.out)
     create_markdown_artifact(key="batch-scoring", description="Batch scoring",
                              markdown=f"Scored **{rows}** rows of `{config.data}` with model `{model_dir.name}` "
@@ -68,6 +43,6 @@ def predict(config: PredictConfig) -> dict:
 
 
 if __name__ == "__main__":
-    from flows.cli import main
+    from imbalance_flows.flows.options import main
 
-    sys.exit(main(["predict", *sys.argv[1:]]))
+    sys.exit(main("predict", predict))

@@ -13,40 +13,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Literal
 
-if __package__ in (None, ""):  # `python flows/retrain.py` puts flows/ first on the path, not the project.
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from prefect import flow, task
+from prefect import flow
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
-from pydantic import BaseModel, Field
 
-from flows.train import TrainConfig, train
-from tasks import champion as champion_challenger
-from tasks.data import TableRef, read_table
-from tasks.evaluate import SUMMARY
-
-Metric = Literal["balanced_accuracy", "g_mean", "macro_f1", "mcc", "roc_auc", "average_precision"]
-
-
-class RetrainConfig(BaseModel):
-    """Parameters of a retraining run."""
-
-    train: TrainConfig = Field(description="How to train the challenger (data may be a glob of partitions).")
-    metric: Metric = Field("balanced_accuracy", description="The metric on the fresh holdout that decides.")
-    margin: float = Field(0.0, ge=0, le=1, description="How much the challenger must beat the champion by.")
-    min_rows_per_class: int = Field(
-        10, ge=1, description="Fewest rows of each class, unseen by champion and challenger, to judge them on; "
-                              "fewer refuses the comparison.")
-
-
-@task(name="judge", cache_policy=NO_CACHE)
-def judge(store: str, challenger: str, holdout: TableRef, metric: str, margin: float, min_rows_per_class: int) -> dict:
-    """Score challenger and champion on holdout rows neither was trained on; promote under the store's lock."""
-    return champion_challenger.judge(store, challenger, read_table(holdout), metric, margin, min_rows_per_class)
+from imbalance_flows.flows import steps
+from imbalance_flows.flows.config import RetrainConfig
+from imbalance_flows.flows.train import train
+from imbalance_flows.tasks.evaluate import SUMMARY
+from imbalance_flows.tasks.tables import TableRef
 
 
 def _table(decision: dict) -> str:
@@ -71,7 +47,7 @@ def retrain(config: RetrainConfig) -> dict:
     """Train a challenger; promote it only if it beats the champion on fresh rows neither was trained on."""
     logger = get_run_logger()
     trained = train(config.train)
-    decision = judge(config.train.store, trained["version"], TableRef.model_validate(trained["test_split"]),
+    decision = steps.judge(config.train.store, trained["version"], TableRef.model_validate(trained["test_split"]),
                      config.metric, config.margin, config.min_rows_per_class)
     create_markdown_artifact(key="champion-challenger", markdown=_table(decision),
                              description="Champion/challenger decision")
@@ -81,6 +57,6 @@ def retrain(config: RetrainConfig) -> dict:
 
 
 if __name__ == "__main__":
-    from flows.cli import main
+    from imbalance_flows.flows.options import main
 
-    sys.exit(main(["retrain", *sys.argv[1:]]))
+    sys.exit(main("retrain", retrain))

@@ -7,78 +7,23 @@ Run it in-process for debugging (an ephemeral Prefect API starts on its own):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import Literal
-
-if __package__ in (None, ""):  # `python flows/train.py` puts flows/ first on the path, not the project.
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prefect import flow
 from prefect.futures import as_completed
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
-from prefect.task_runners import ThreadPoolTaskRunner
-from pydantic import BaseModel, Field
-from threadpoolctl import threadpool_limits
 
-from tasks import steps
-from tasks.images import ImageOptions
-from tasks.members import MemberSpec
-from tasks.store import code_version
-from tasks.train import longest_first, plan_concurrency
-from tasks.vote import default_members
+from imbalance_flows.flows import steps
+from imbalance_flows.flows.config import TrainConfig
+from imbalance_flows.tasks.store import code_version
+from imbalance_flows.tasks.train import plan_concurrency, run_members
 
 
-class TrainConfig(BaseModel):
-    """Parameters of one training run."""
-
-    data: str = Field(description="CSV or Parquet file: a local path or an fsspec URL (s3://, gs://, file://).")
-    target: str = Field(description="Name of the column that holds the class labels.")
-    members: list[MemberSpec] = Field(default_factory=default_members,
-                                      description="The ensemble's members; the default recipe if left as is.")
-    voting: Literal["hard", "soft", "weighted"] = Field(
-        "weighted", description="Majority of labels, mean of probabilities, or weighted mean (weights in fifths "
-                                "that vote best on the rows judging the members).")
-    threshold_objective: Literal["balanced_accuracy", "f1", "g_mean", "none"] = Field(
-        "g_mean", description="Two classes only: the score the decision threshold is tuned for.")
-    validation: Literal["out_of_fold", "holdout"] = Field(
-        "out_of_fold", description="Where member weights and the threshold come from: out-of-fold predictions of "
-                                   "every training row (forests: out of bag; other members: cross-fitted), or a "
-                                   "held-out validation split.")
-    validation_size: float = Field(0.2, gt=0, lt=0.5, description="Holdout only: share of each class held out "
-                                                                  "for weights and threshold.")
-    folds: int = Field(5, ge=2, le=20, description="Out of fold only: cross-fitting folds for members that are "
-                                                   "not forests.")
-    test_size: float = Field(0.2, gt=0, lt=0.5, description="Share of each class kept untouched for the report.")
-    random_state: int = Field(0, description="Seed for the splits, the samplers and the learners.")
-    store: str = Field("models", description="Model store directory; each run adds a version under versions/.")
-    workspace: str | None = Field(None, description="Where splits and fitted members are kept between tasks "
-                                                    "(shared storage for Dask workers); default <store>/.work.")
-    max_concurrency: int | None = Field(None, ge=1, description="Members trained at once; default: one per core.")
-    images: ImageOptions = Field(default_factory=ImageOptions,
-                                 description="Images only (data is a folder of class folders, or a table with "
-                                             "an image-bytes column): size, channels, column.")
-
-
-DASK_ADDRESS = "IMBALANCE_FLOWS_DASK_ADDRESS"
-
-
-def task_runner():
-    """Threads on this machine, or the Dask cluster whose scheduler IMBALANCE_FLOWS_DASK_ADDRESS names.
-
-    On Dask, the workspace (`workspace` or <store>/.work) must be storage every worker can read.
-    """
-    address = os.environ.get(DASK_ADDRESS)
-    if address:
-        from prefect_dask import DaskTaskRunner
-
-        return DaskTaskRunner(address=address)
-    return ThreadPoolTaskRunner(max_workers=max(1, os.cpu_count() or 1))
-
-
-@flow(name="train", task_runner=task_runner(), log_prints=True)
+@flow(name="train", log_prints=True)
 def train(config: TrainConfig) -> dict:
     """Train an imbalance-aware voting ensemble and save it as a new model version."""
     logger = get_run_logger()
@@ -90,10 +35,7 @@ def train(config: TrainConfig) -> dict:
                          workspace)
     profile = steps.stratify(splits, schema, config.members, out_of_fold=not holdout)
     logger.info("Train split: %s", profile["train"]["counts"])
-
-    workers, threads = plan_concurrency(len(config.members), config.max_concurrency)
-    logger.info("Training %s members, %s at a time with %s thread(s) each", len(config.members), workers, threads)
-    trained = _train_members(config, splits.train, schema, workers, threads, workspace)
+    trained = _train_members(config, splits.train, schema, workspace)
 
     ensemble = steps.vote(trained, splits.validation or splits.train, schema, config.voting,
                           config.threshold_objective, config.random_state, config.validation, config.folds)
@@ -108,39 +50,43 @@ def train(config: TrainConfig) -> dict:
             "test_split": splits.test.model_dump()}
 
 
-def _train_members(config: TrainConfig, train_split, schema, workers: int, threads: int, workspace: str) -> list:
-    """Run the train-member tasks in a sliding window of `workers`, costliest first.
+def _member_runner(config: TrainConfig):
+    """The task runner of the member tasks: the flow's own threads, or the Dask cluster of `dask_address`.
 
-    Each member may use `threads` cores, so the members running side by side never ask
-    for more cores than there are; starting the slow ones first keeps the run from ending
-    with one slow member alone on its share. Thread limits are process-wide, so the
-    limit is also held here, around all of them, and restored once at the end.
+    Chosen per run, from the run's parameters, so a deployment's run can be sent to Dask from the UI.
     """
+    if not config.dask_address:
+        return contextlib.nullcontext(None)
+    from prefect_dask import DaskTaskRunner
+
+    return DaskTaskRunner(address=config.dask_address)
+
+
+def _train_members(config: TrainConfig, train_split, schema, workspace: str) -> list:
+    """One train-member task run per member, planned by `run_members` as `VotingEnsemble.fit` plans its threads."""
     logger = get_run_logger()
     folds = config.folds if config.validation == "out_of_fold" else None
-    waiting = [(i, config.members[i]) for i in longest_first(config.members, folds)]
-    running, trained = {}, {}
-    with threadpool_limits(limits=threads):
-        while waiting or running:
-            while waiting and len(running) < workers:
-                position, spec = waiting.pop(0)
-                future = steps.train_member.submit(spec, train_split, schema, config.random_state, threads, workspace,
-                                                   config.folds if config.validation == "out_of_fold" else None)
-                running[future] = position
-            future = next(as_completed(list(running)))
-            member = future.result()
-            trained[running.pop(future)] = member
-            logger.info("Member %s/%s done: %s (%.1f s)", len(trained), len(config.members), member.spec.name,
-                        member.seconds)
-    return [trained[position] for position in range(len(config.members))]
+    workers, threads = plan_concurrency(len(config.members), config.max_concurrency)
+    where = f"on the Dask cluster at {config.dask_address}" if config.dask_address else "here"
+    logger.info("Training %s members %s, %s at a time with %s thread(s) each", len(config.members), where, workers,
+                threads)
 
+    def done(position, member, finished, total):
+        logger.info("Member %s/%s done: %s (%.1f s)", finished, total, member.spec.name, member.seconds)
 
-def main(argv: list[str] | None = None) -> int:
-    """`python flows/train.py DATA --target COL [...]`: the CLI's train command, in this process."""
-    from flows.cli import main as cli_main
+    with _member_runner(config) as runner:
+        def submit(spec, threads):
+            parameters = {"spec": spec, "train": train_split, "schema": schema, "random_state": config.random_state,
+                          "threads": threads, "workspace": workspace, "folds": folds}
+            if runner is None:
+                return steps.train_member.submit(**parameters)
+            return runner.submit(steps.train_member, parameters)
 
-    return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])
+        return run_members(config.members, submit, n_jobs=config.max_concurrency, folds=folds,
+                           wait_first=lambda futures: next(as_completed(futures)), on_done=done)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from imbalance_flows.flows.options import main
+
+    sys.exit(main("train", train))

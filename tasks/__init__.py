@@ -1,11 +1,6 @@
-"""imbalance-flows' steps as plain functions and classes, usable without Prefect.
+"""The work of imbalance-flows as plain functions and classes, one concept a module, without Prefect.
 
-The Prefect tasks that wrap them live in `tasks.steps`.
+Load, split and stratify (`data`), resample and augment, build members (`members`) and fit
+them (`train`), vote (`vote`), evaluate and report, and keep versions (`store`). The
+Prefect tasks and flows that run them live in `imbalance_flows.flows`.
 """
-
-from tasks.errors import InputError
-from tasks.members import AugmentSpec, MemberSpec
-from tasks.vote import VotingEnsemble, default_ensemble, default_members
-
-__version__ = "0.1.0"
-__all__ = ["AugmentSpec", "InputError", "MemberSpec", "VotingEnsemble", "default_ensemble", "default_members"]

@@ -10,10 +10,11 @@ import numpy as np
 from imblearn.over_sampling.base import BaseOverSampler
 from sklearn.utils import check_random_state
 
-from tasks.errors import InputError
-from tasks.resample import over_targets
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.resample import over_targets
+from imbalance_flows.tasks.spec import TABLE_AUGMENTS
 
-METHODS = ("jitter", "mixup")
+METHODS = TABLE_AUGMENTS
 
 
 class TabularAugmenter(BaseOverSampler):

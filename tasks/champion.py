@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks.data import Schema, row_hashes
-from tasks.errors import InputError
-from tasks.evaluate import SUMMARY
-from tasks.evaluate import evaluate as score
-from tasks.store import TRAINING_ROWS, champion, load_model, promote, store_lock
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.evaluate import SUMMARY
+from imbalance_flows.tasks.evaluate import evaluate as score
+from imbalance_flows.tasks.schema import Schema, row_hashes
+from imbalance_flows.tasks.store import TRAINING_ROWS, champion, load_model, promote, store_lock
 
 METRICS = SUMMARY
 

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
-from imblearn.metrics import geometric_mean_score
-from sklearn.metrics import (
-    average_precision_score,
-    balanced_accuracy_score,
-    confusion_matrix,
-    f1_score,
-    matthews_corrcoef,
-    precision_recall_fscore_support,
-    roc_auc_score,
-)
 
 SUMMARY = ("balanced_accuracy", "g_mean", "macro_f1", "mcc", "roc_auc", "average_precision")
+Metric = Literal[SUMMARY]  # type: ignore[valid-type]  # the metrics a champion/challenger decision may use
 
 
 def evaluate(y_true, y_pred, proba, classes) -> dict:
@@ -36,6 +29,18 @@ def evaluate(y_true, y_pred, proba, classes) -> dict:
         Overall metrics (see `SUMMARY`), a `per_class` dict of precision, recall,
         F1, support and average precision, and the `confusion_matrix` (rows: true).
     """
+    # Imported here: the metric names above are read by the command line, which must start fast.
+    from imblearn.metrics import geometric_mean_score
+    from sklearn.metrics import (
+        average_precision_score,
+        balanced_accuracy_score,
+        confusion_matrix,
+        f1_score,
+        matthews_corrcoef,
+        precision_recall_fscore_support,
+        roc_auc_score,
+    )
+
     y_true, y_pred, classes = np.asarray(y_true), np.asarray(y_pred), np.asarray(classes)
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=classes, zero_division=0)
@@ -72,16 +77,3 @@ def evaluate(y_true, y_pred, proba, classes) -> dict:
             "support": int(support[i]), "average_precision": per_class_ap[i],
         }
     return result
-
-
-def objective_score(name: str, y_true, y_pred, positive=None) -> float:
-    """The score a threshold or a member weight is chosen by."""
-    if name == "balanced_accuracy":
-        return balanced_accuracy_score(y_true, y_pred)
-    if name == "g_mean":
-        return geometric_mean_score(y_true, y_pred, average="multiclass")
-    if name == "f1":
-        if positive is not None:
-            return f1_score(y_true, y_pred, pos_label=positive, average="binary", zero_division=0)
-        return f1_score(y_true, y_pred, average="macro", zero_division=0)
-    raise ValueError(f"unknown objective {name!r}")

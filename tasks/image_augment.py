@@ -13,10 +13,11 @@ import numpy as np
 from imblearn.over_sampling.base import BaseOverSampler
 from sklearn.utils import check_random_state
 
-from tasks.errors import InputError
-from tasks.resample import over_targets
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.resample import over_targets
+from imbalance_flows.tasks.spec import IMAGE_TRANSFORMS
 
-TRANSFORMS = ("flip", "rotation", "translation", "zoom", "contrast")
+TRANSFORMS = IMAGE_TRANSFORMS
 
 
 class ImageAugmenter(BaseOverSampler):
@@ -49,7 +50,7 @@ class ImageAugmenter(BaseOverSampler):
         self.random_state = random_state
 
     def _layers(self, seed: int):
-        from tasks.keras_members import keras_module
+        from imbalance_flows.tasks.keras_members import keras_module
 
         keras = keras_module()
         layers, f = keras.layers, float(self.factor)

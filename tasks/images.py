@@ -25,29 +25,18 @@ import io
 import logging
 import os
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field
 
-from tasks.data import ImageInfo, pixel_names, read_file
-from tasks.errors import InputError, preview
+from imbalance_flows.tasks.errors import InputError, preview
+from imbalance_flows.tasks.schema import ImageInfo, pixel_names
+from imbalance_flows.tasks.spec import ImageOptions
+from imbalance_flows.tasks.tables import read_file
 
 SUFFIXES = (".png", ".jpg", ".jpeg")
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 logger = logging.getLogger(__name__)
-
-
-class ImageOptions(BaseModel):
-    """How to read images (ignored for ordinary tables)."""
-
-    size: tuple[int, int] | None = Field(
-        None, description="Resize every image to (height, width); needed when the images differ in size.")
-    channels: Literal[1, 3] | None = Field(
-        None, description="1 (grey) or 3 (RGB); needed when the images differ. Alpha is dropped.")
-    column: str | None = Field(
-        None, description="Tables only: the column holding encoded image bytes (PNG/JPEG); default: found.")
 
 
 def is_image_folder(path: str) -> bool:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.errors import InputError
-from tasks.keras_members import KerasClassifier, load_network
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.keras_members import KerasClassifier, load_network
 
 
 def _common(self, loss, focal_gamma, epochs, batch_size, learning_rate, validation_fraction, patience, class_weight,

@@ -28,7 +28,7 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from tasks.errors import InputError
+from imbalance_flows.tasks.errors import InputError
 
 LOSSES = ("crossentropy", "focal")
 logger = logging.getLogger(__name__)

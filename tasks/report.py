@@ -6,7 +6,7 @@ import base64
 import io
 import json
 
-from tasks.evaluate import SUMMARY
+from imbalance_flows.tasks.evaluate import SUMMARY
 
 ENSEMBLE = "ensemble"
 

@@ -16,9 +16,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-from imblearn import combine, over_sampling, under_sampling
-
-from tasks.errors import InputError, preview
+from imbalance_flows.tasks.errors import InputError, preview
 
 
 @dataclass(frozen=True)
@@ -97,6 +95,8 @@ def _k_neighbors(params: dict, ctx: Context, name: str = "k_neighbors", default:
 
 def _smote(params: dict, ctx: Context, sampling_strategy=None):
     """SMOTE for numeric data, SMOTE-NC for mixed, SMOTE-N for all-categorical features."""
+    from imblearn import over_sampling
+
     k = _k_neighbors(params, ctx)
     targets = sampling_strategy if sampling_strategy is not None else over_targets(ctx.counts, ctx.ratio)
     common = dict(sampling_strategy=targets, k_neighbors=k, random_state=ctx.random_state)
@@ -108,6 +108,7 @@ def _smote(params: dict, ctx: Context, sampling_strategy=None):
 
 
 def _kmeans_smote(params: dict, ctx: Context):
+    from imblearn import over_sampling
     from sklearn.cluster import MiniBatchKMeans
 
     n_rows = sum(ctx.counts.values())
@@ -119,9 +120,18 @@ def _kmeans_smote(params: dict, ctx: Context):
     )
 
 
-def _cleaning(cls, **extra):
+def _imblearn():
+    """imbalanced-learn's sampler modules, imported when a sampler is first built: listing strategies stays cheap."""
+    import imblearn.combine
+    import imblearn.over_sampling
+    import imblearn.under_sampling
+
+    return imblearn
+
+
+def _cleaning(name: str, **extra):
     def build(params: dict, ctx: Context):
-        return cls(sampling_strategy="auto", **extra, **params)
+        return getattr(_imblearn().under_sampling, name)(sampling_strategy="auto", **extra, **params)
     return build
 
 
@@ -129,19 +139,19 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in [
     Strategy("none", "none", "Train on the data as it is."),
     Strategy("class_weight", "weight", "Weight rows inversely to their class size (no rows added or removed)."),
     Strategy("random_over", "over", "Duplicate random rows of the smaller classes.",
-             build=lambda p, c: over_sampling.RandomOverSampler(
+             build=lambda p, c: _imblearn().over_sampling.RandomOverSampler(
                  sampling_strategy=over_targets(c.counts, c.ratio), random_state=c.random_state)),
     Strategy("smote", "over", "SMOTE: new rows between a row and its class neighbours "
              "(SMOTE-NC or SMOTE-N when features are categorical).",
              {"k_neighbors": "neighbours to interpolate with ('auto': 5, fewer for tiny classes)"}, _smote),
     Strategy("adasyn", "over", "ADASYN: like SMOTE, more new rows where the class is hard to learn.",
              {"n_neighbors": "neighbours ('auto': 5, fewer for tiny classes)"},
-             lambda p, c: over_sampling.ADASYN(
+             lambda p, c: _imblearn().over_sampling.ADASYN(
                  sampling_strategy=over_targets(c.counts, c.ratio),
                  n_neighbors=_k_neighbors(p, c, "n_neighbors"), random_state=c.random_state), interpolates=True),
     Strategy("borderline_smote", "over", "Borderline-SMOTE: SMOTE on rows near the class border.",
              {"k_neighbors": "neighbours to interpolate with", "m_neighbors": "neighbours that decide the border"},
-             lambda p, c: over_sampling.BorderlineSMOTE(
+             lambda p, c: _imblearn().over_sampling.BorderlineSMOTE(
                  sampling_strategy=over_targets(c.counts, c.ratio), k_neighbors=_k_neighbors(p, c),
                  m_neighbors=p.get("m_neighbors", 10), random_state=c.random_state), interpolates=True),
     Strategy("kmeans_smote", "over", "K-Means SMOTE: cluster first, then SMOTE inside sparse minority clusters.",
@@ -149,26 +159,26 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in [
               "cluster_balance_threshold": "minority share a cluster needs to be used"},
              _kmeans_smote, interpolates=True),
     Strategy("random_under", "under", "Drop random rows of the larger classes.",
-             build=lambda p, c: under_sampling.RandomUnderSampler(
+             build=lambda p, c: _imblearn().under_sampling.RandomUnderSampler(
                  sampling_strategy=under_targets(c.counts, c.ratio), random_state=c.random_state)),
     Strategy("cluster_centroids", "under", "Replace the larger classes by k-means cluster representatives.",
-             build=lambda p, c: under_sampling.ClusterCentroids(
+             build=lambda p, c: _imblearn().under_sampling.ClusterCentroids(
                  sampling_strategy=under_targets(c.counts, c.ratio), random_state=c.random_state,
                  voting="hard" if c.categorical else p.get("voting", "auto"))),
     Strategy("near_miss", "under", "NearMiss: keep the larger classes' rows closest to the smaller ones.",
              {"version": "1, 2 or 3", "n_neighbors": "neighbours used to rank rows"},
-             lambda p, c: under_sampling.NearMiss(
+             lambda p, c: _imblearn().under_sampling.NearMiss(
                  sampling_strategy=under_targets(c.counts, c.ratio), version=p.get("version", 1),
                  n_neighbors=p.get("n_neighbors", 3))),
     Strategy("tomek", "clean", "Remove Tomek links (cleaning; the ratio does not apply).",
-             build=_cleaning(under_sampling.TomekLinks)),
+             build=_cleaning("TomekLinks")),
     Strategy("enn", "clean", "Edited nearest neighbours: remove rows their neighbours disagree with.",
-             {"n_neighbors": "neighbours that vote"}, _cleaning(under_sampling.EditedNearestNeighbours)),
+             {"n_neighbors": "neighbours that vote"}, _cleaning("EditedNearestNeighbours")),
     Strategy("smote_tomek", "combined", "SMOTE, then remove Tomek links.", {"k_neighbors": "as for smote"},
-             lambda p, c: combine.SMOTETomek(smote=_smote(p, c), random_state=c.random_state)),
+             lambda p, c: _imblearn().combine.SMOTETomek(smote=_smote(p, c), random_state=c.random_state)),
     Strategy("smote_enn", "combined", "SMOTE, then clean with edited nearest neighbours.",
              {"k_neighbors": "as for smote"},
-             lambda p, c: combine.SMOTEENN(smote=_smote(p, c), random_state=c.random_state)),
+             lambda p, c: _imblearn().combine.SMOTEENN(smote=_smote(p, c), random_state=c.random_state)),
 ]}
 
 

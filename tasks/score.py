@@ -10,9 +10,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks.data import expand, file_format
-from tasks.errors import InputError
-from tasks.vote import VotingEnsemble
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.tables import expand, file_format
+from imbalance_flows.tasks.vote import VotingEnsemble
 
 OUTPUT_FORMATS = (".csv", ".parquet")
 

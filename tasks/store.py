@@ -11,7 +11,7 @@
 
 A version is written under <store>/.staging and renamed into place when complete, so
 a crash leaves either the whole version or nothing. Loading never runs code from a
-file: skops restores only the types listed in `TRUSTED_TYPES`, and Keras networks load
+file: skops restores only the types listed in `trusted_types()`, and Keras networks load
 in safe mode (no Lambda layers, no custom code).
 """
 
@@ -19,40 +19,55 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import json
 import os
 import shutil
 import subprocess
 import uuid
+import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import skops.io as sio
 
-import pandas as pd
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.schema import row_hashes
+from imbalance_flows.tasks.vote import VotingEnsemble
 
-from tasks.data import Schema, row_hashes
-from tasks.errors import InputError
-from tasks.members import MemberSpec
-from tasks.vote import VotingEnsemble
-
-FORMAT_VERSION = 1
+# Format 2: the project's types are named imbalance_flows.tasks.*; format 1 (before the package had
+# one import name) named them tasks.*, and is read by renaming them (see `_renamed`).
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 TRAINING_ROWS = "training_rows.npy"
-# Types a saved member may contain beyond skops' own defaults. Anything else is refused.
-TRUSTED_TYPES = [
-    "functools.partial",
-    "imblearn.pipeline.Pipeline",
-    "numpy.dtype",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.tree._tree.Tree",
-    "sklearn.utils.validation.check_array",
-    "tasks.keras_images.KerasCNN",  # Keras members without their networks, saved apart as .keras (dump_member)
-    "tasks.keras_images.KerasTransfer",
-    "tasks.keras_members.KerasMLP",
-    "tasks.prepare.LinearPrep",
-    "tasks.prepare.TablePrep",
-]
+
+
+def trusted_types() -> list[str]:
+    """The types a saved member may contain beyond skops' own defaults; anything else is refused.
+
+    Derived from the classes themselves, so a moved or renamed class cannot leave a stale
+    name behind. Keras members are saved without their networks (those are `.keras` files
+    beside them, see `dump_member`), so only the project's wrapper classes appear here.
+    """
+    import functools
+
+    from imblearn.pipeline import Pipeline
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+    from sklearn.tree._tree import Tree
+    from sklearn.utils.validation import check_array
+
+    from imbalance_flows.tasks import keras_images  # noqa: F401  (defines the image learners' classes)
+    from imbalance_flows.tasks.keras_members import KerasClassifier
+    from imbalance_flows.tasks.prepare import LinearPrep, TablePrep
+
+    def subclasses(cls) -> list:
+        return [sub for child in cls.__subclasses__() for sub in (child, *subclasses(child))]
+
+    classes = [functools.partial, np.dtype, Pipeline, TreePredictor, Tree, check_array, LinearPrep, TablePrep,
+               *subclasses(KerasClassifier)]
+    return sorted({f"{cls.__module__}.{cls.__qualname__}" for cls in classes})
 
 
 def _network_path(path: Path) -> Path:
@@ -66,7 +81,7 @@ def dump_member(pipeline, path: str | os.PathLike) -> list[Path]:
     first, so a member's `.skops` file never exists without its network. Returns the
     files written.
     """
-    from tasks.keras_members import KerasClassifier, save_network
+    from imbalance_flows.tasks.keras_members import KerasClassifier, save_network
 
     path = Path(path)
     written = []
@@ -88,26 +103,61 @@ def dump_member(pipeline, path: str | os.PathLike) -> list[Path]:
     return [path, *written]
 
 
-def load_member(path: str | os.PathLike):
-    """Load a member written by `dump_member`, refusing any type outside `TRUSTED_TYPES`."""
+def load_member(path: str | os.PathLike, format_version: int = FORMAT_VERSION):
+    """Load a member written by `dump_member`, refusing any type outside `trusted_types()`."""
+    from imbalance_flows.tasks.keras_members import KerasClassifier
+
     path = Path(path)
-    untrusted = set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES)
+    data = path.read_bytes()
+    if format_version == 1:
+        data = _renamed(data)
+    trusted = trusted_types()
+    untrusted = set(sio.get_untrusted_types(data=data)) - set(trusted)
     if untrusted:
         raise InputError("a saved member may hold only trusted types", f"{str(path)!r} holds {sorted(untrusted)}",
                          "Do not load files from unknown sources; retrain the model.")
-    pipeline = sio.load(path, trusted=TRUSTED_TYPES)
+    pipeline = sio.loads(data, trusted=trusted)
     learner = pipeline.steps[-1][1]
-    if type(learner).__module__.startswith("tasks.keras_"):
-        from tasks.keras_members import load_network
+    if isinstance(learner, KerasClassifier):
+        from imbalance_flows.tasks.keras_members import load_network
 
         learner.model_ = load_network(_network_path(path))
     return pipeline
 
 
+def _renamed(data: bytes) -> bytes:
+    """A format-1 member file with the project's types under today's names (tasks.* → imbalance_flows.tasks.*)."""
+    def rename(node):
+        if isinstance(node, dict):
+            module = node.get("__module__")
+            if isinstance(module, str) and (module == "tasks" or module.startswith("tasks.")):
+                node["__module__"] = "imbalance_flows." + module
+            for value in node.values():
+                rename(value)
+        elif isinstance(node, list):
+            for value in node:
+                rename(value)
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename == "schema.json":
+                schema = json.loads(content)
+                rename(schema)
+                content = json.dumps(schema).encode()
+            target.writestr(item, content)
+    return out.getvalue()
+
+
 def code_version() -> str:
     """The package version, plus the git commit when running from a checkout."""
-    from tasks import __version__
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        __version__ = version("imbalance-flows")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        __version__ = "0+unknown"
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
                                 cwd=Path(__file__).parent).stdout.strip()
@@ -196,38 +246,22 @@ def read_manifest(version_dir: str | os.PathLike) -> dict:
     except (OSError, ValueError) as error:
         raise InputError("a model's manifest.json must be valid JSON", f"{str(path)!r} is not ({error})",
                          "The version is damaged: retrain, or use another version.") from error
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise InputError(f"this version of imbalance-flows reads model format {FORMAT_VERSION}",
+    if manifest.get("format_version") not in READABLE_FORMATS:
+        raise InputError(f"this version of imbalance-flows reads model formats {', '.join(map(str, READABLE_FORMATS))}",
                          f"{str(version_dir)!r} has format {manifest.get('format_version')!r}",
                          "Load it with the imbalance-flows version that saved it, or retrain.")
     return manifest
 
 
 def load_model(version_dir: str | os.PathLike) -> VotingEnsemble:
-    """Load a saved ensemble; refuses any type outside skops' defaults and `TRUSTED_TYPES`.
+    """Load a saved ensemble; refuses any type outside skops' defaults and `trusted_types()`.
 
     Keras networks load with safe mode on; TensorFlow is imported only when the version has one.
     """
     version_dir = Path(version_dir)
     manifest = read_manifest(version_dir)
-    ensemble = VotingEnsemble(members=[m["spec"] for m in manifest["members"]], **manifest["ensemble"])
-    members = []
-    for entry in manifest["members"]:
-        members.append(load_member(version_dir / entry["file"]))
-    schema = Schema.model_validate(manifest["schema"])
-    ensemble.schema_ = schema
-    ensemble.classes_ = np.asarray(schema.classes)
-    ensemble.specs_ = [MemberSpec.model_validate(m["spec"]) for m in manifest["members"]]
-    ensemble.members_ = members
-    ensemble.weights_ = np.asarray([m["weight"] for m in manifest["members"]])
-    ensemble.validation_scores_ = [m["validation"] for m in manifest["members"]]
-    ensemble.threshold_ = manifest["threshold"]
-    ensemble.class_prior_ = np.asarray(manifest["class_prior"])
-    ensemble.positive_class_ = manifest["positive_class"]
-    ensemble.n_features_in_ = len(schema.columns)
-    if not schema.positional:
-        ensemble.feature_names_in_ = np.asarray(schema.names, dtype=object)
-    return ensemble
+    members = [load_member(version_dir / entry["file"], manifest["format_version"]) for entry in manifest["members"]]
+    return VotingEnsemble.from_manifest(manifest, members)
 
 
 def champion(store: str | os.PathLike) -> Path | None:

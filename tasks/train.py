@@ -2,63 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import sys
-import threading
+import concurrent.futures
 import time
 import warnings
 from typing import Callable
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import ThreadpoolController
+from threadpoolctl import threadpool_limits
 
-from tasks.data import Schema
-from tasks.errors import InputError
-from tasks.members import KERAS_LEARNERS, SAMPLING_STEPS, MemberSpec, build_member
-from tasks.resample import is_under_sampler, run_sampler
-
-
-# Rows in every bootstrap sample have no out-of-bag vote; _out_of_bag_proba handles them.
-warnings.filterwarnings("ignore", message="Some inputs do not have OOB scores", category=UserWarning)
-
-_controllers: dict = {}  # finding the thread pools reads the process's memory map: do it once per set of modules
-_controllers_lock = threading.Lock()
-
-
-def limit_threads(threads: int):
-    """A context in which native thread pools (BLAS, OpenMP) use at most `threads` threads."""
-    key = len(sys.modules)  # an import since the last look may have loaded a library with its own pool
-    with _controllers_lock:
-        controller = _controllers.get(key)
-        if controller is None:
-            _controllers.clear()
-            controller = _controllers[key] = ThreadpoolController()
-    return controller.limit(limits=threads)
-
-
-def available_cores() -> int:
-    """Cores this process may use (affinity-aware where the platform tells)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS and Windows have no affinity call.
-        return os.cpu_count() or 1
-
-
-def plan_concurrency(n_members: int, max_concurrency: int | None = None) -> tuple[int, int]:
-    """How many members to fit at once, and how many threads each may use.
-
-    Each of scikit-learn's boosting and forest learners would take every core on its own;
-    running several side by side without a limit makes all of them slower. So the cores
-    are divided: `workers` × `threads` never exceeds the cores available.
-    """
-    cores = available_cores()
-    workers = max(1, min(n_members, max_concurrency or cores, cores))
-    return workers, max(1, cores // workers)
-
-
-# Rough relative cost of fitting each learner with one thread; only the order matters.
-LEARNER_COST = {"logreg": 1, "hgb": 2, "rf": 3, "keras_mlp": 3, "keras_cnn": 4, "keras_transfer": 4}
+from imbalance_flows.tasks.cores import limit_threads, plan_concurrency
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.learners import LEARNERS
+from imbalance_flows.tasks.members import SAMPLING_STEPS, build_member
+from imbalance_flows.tasks.resample import is_under_sampler, run_sampler
+from imbalance_flows.tasks.schema import Schema
+from imbalance_flows.tasks.spec import MemberSpec
 
 
 def longest_first(specs: list[MemberSpec], folds: int | None = None) -> list[int]:
@@ -69,9 +28,57 @@ def longest_first(specs: list[MemberSpec], folds: int | None = None) -> list[int
     """
     def cost(spec: MemberSpec) -> int:
         fits = 1 if folds is None or _out_of_bag_capable(spec) else folds + 1
-        return LEARNER_COST.get(spec.learner, 2) * fits
+        return LEARNERS[spec.learner].cost * fits  # the registry's rough one-thread cost
 
     return sorted(range(len(specs)), key=lambda i: -cost(specs[i]))
+
+
+def first_done(futures: list):
+    """The first of some `concurrent.futures` futures to finish."""
+    done, _ = concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_COMPLETED)
+    return next(future for future in futures if future in done)
+
+
+def run_members(specs: list[MemberSpec], submit: Callable, *, n_jobs: int | None = None, folds: int | None = None,
+                wait_first: Callable = first_done, on_done: Callable | None = None) -> list:
+    """Fit every member, side by side, the costliest first; return their results in the members' order.
+
+    The one plan of how members share the cores, used by `VotingEnsemble.fit` (threads)
+    and by the training flow (Prefect task runs, on threads or Dask workers):
+    `plan_concurrency` says how many members run at once and with how many threads
+    each, so members side by side never ask for more cores than there are; starting
+    the slow ones first keeps a run from ending with one slow member alone on its share.
+
+    Parameters
+    ----------
+    specs : list of MemberSpec
+    submit : callable
+        `submit(spec, threads)` starts fitting one member and returns a future.
+    n_jobs : int or None
+        Members fitted at once (see `plan_concurrency`).
+    folds : int or None
+        Out-of-fold judging: cross-fitted members cost `folds` + 1 fits (for the order).
+    wait_first : callable
+        `wait_first(futures)` returns the first of them to finish (Prefect futures need their own).
+    on_done : callable
+        `on_done(position, result, done, total)`, called as each member finishes.
+    """
+    workers, threads = plan_concurrency(len(specs), n_jobs)
+    waiting = longest_first(specs, folds)
+    running, results = {}, {}
+    # Thread limits are process-wide: members setting them side by side restore each
+    # other's values out of order, so the limit is held here, around all of them.
+    with threadpool_limits(limits=threads):
+        while waiting or running:
+            while waiting and len(running) < workers:
+                position = waiting.pop(0)
+                running[submit(specs[position], threads)] = position
+            future = wait_first(list(running))
+            position = running.pop(future)
+            results[position] = future.result()
+            if on_done is not None:
+                on_done(position, results[position], len(results), len(specs))
+    return [results[position] for position in range(len(specs))]
 
 
 def encode_labels(y, schema: Schema) -> np.ndarray:
@@ -101,7 +108,7 @@ def fit_member(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, 
     """
     codes = encode_labels(y, schema)
     held_out = None
-    if spec.learner in KERAS_LEARNERS:
+    if LEARNERS[spec.learner].keras:
         # Early stopping watches rows held out before resampling: no copy of a row it fits may judge it.
         X, codes, held_out = _hold_out(spec, X, codes, random_state)
     counts = {int(code): int(n) for code, n in pd.Series(codes).value_counts().sort_index().items()}
@@ -129,7 +136,10 @@ def fit_member(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, 
                 if steps["encode"] != "passthrough":
                     stop_rows = steps["encode"].transform(stop_rows)
                 fit_params["validation_data"] = (stop_rows, held_out[1])
-            steps["learn"].fit(rows, labels, **fit_params)
+            with warnings.catch_warnings():
+                # Rows in every bootstrap sample have no out-of-bag vote; _out_of_bag_proba handles them.
+                warnings.filterwarnings("ignore", message="Some inputs do not have OOB scores", category=UserWarning)
+                steps["learn"].fit(rows, labels, **fit_params)
             if small_forest:
                 steps["learn"].set_params(n_jobs=jobs)  # the saved forest scores big batches on every core
         except InputError:
@@ -164,7 +174,7 @@ def _small_forest(spec: MemberSpec, rows) -> bool:
 
 def _hold_out(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, random_state: int):
     """Split a Keras member's rows into those it fits and those that stop its training early."""
-    from tasks.keras_members import stratified_holdout
+    from imbalance_flows.tasks.keras_members import stratified_holdout
 
     fraction = float(spec.learner_params.get("validation_fraction", 0.1))
     split = stratified_holdout(codes, fraction, random_state + spec.seed)

@@ -2,46 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import numbers
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
-from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
 
-from tasks.data import (Schema, check_features, check_finite, check_labels, check_rows_per_class, coerce, infer_schema,
-                        stratified_indices)
-from tasks.errors import InputError, preview
-from tasks.members import MemberSpec
-from tasks.train import encode_labels, fit_member, fit_out_of_fold, longest_first, member_proba, plan_concurrency
+from imbalance_flows.tasks.checks import as_frame, as_series, check_categories, check_columns, check_validation
+from imbalance_flows.tasks.choices import Objective, UnknownCategories, Validation, Voting
+from imbalance_flows.tasks.data import (
+    check_features,
+    check_finite,
+    check_labels,
+    check_rows_per_class,
+    stratified_indices,
+)
+from imbalance_flows.tasks.errors import InputError, preview
+from imbalance_flows.tasks.schema import Schema, coerce, infer_schema
+from imbalance_flows.tasks.spec import MemberSpec, default_members
+from imbalance_flows.tasks.train import encode_labels, fit_member, fit_out_of_fold, member_proba, run_members
+from imbalance_flows.tasks.weights import best_cut, code_objective, search_weights
 
-Voting = Literal["hard", "soft", "weighted"]
-Validation = Literal["out_of_fold", "holdout"]
-Objective = Literal["balanced_accuracy", "f1", "g_mean", "none"]
-WEIGHT_STEPS = 5  # member weights are searched in fifths
-EXHAUSTIVE_MEMBERS = 6  # up to 252 weightings tried; more members are weighed greedily
 
+def default_ensemble(random_state=0, **params) -> "VotingEnsemble":
+    """The default ensemble, unfitted; `params` override any of VotingEnsemble's.
 
-def default_members() -> list[MemberSpec]:
-    """The default recipe: diverse learners, each seeing the imbalance differently.
-
-    A plain forest, a forest on a balanced under-sample and a class-weighted linear
-    model; all three give out-of-fold probabilities cheaply (two out of the bag, one
-    by cross-fitting a fast learner). Chosen by bench/out_of_fold.py.
+    `random_state` is None, an int or a `numpy.random.RandomState`, as in scikit-learn.
     """
-    return [
-        MemberSpec(sampler="none", learner="rf"),
-        MemberSpec(sampler="random_under", learner="rf"),
-        MemberSpec(sampler="class_weight", learner="logreg"),
-    ]
-
-
-def default_ensemble(random_state: int = 0, **params) -> "VotingEnsemble":
-    """The default ensemble, unfitted; `params` override any of VotingEnsemble's."""
     return VotingEnsemble(random_state=random_state, **params)
 
 
@@ -75,10 +66,13 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         Share of each class held out, for validation="holdout".
     folds : int, default=5
         Cross-fitting folds for out-of-fold predictions of members that are not forests.
-    random_state : int, default=0
+    random_state : int, RandomState instance or None, default=0
+        Seeds the splits, the samplers and the learners. An int makes `fit` reproducible;
+        None or a RandomState draws a fresh seed at each `fit`, as scikit-learn does.
     n_jobs : int, default=None
-        Members fitted at once; None uses every core, with each member's threads
-        limited so that the cores are not oversubscribed.
+        Members fitted at once, as scikit-learn's `n_jobs`: None or -1 every core, -2 all
+        but one, a positive number at most that many; each member's threads are limited so
+        that the cores are not oversubscribed.
     class_prior_power : float, default=0.5
         Without a tuned threshold (several classes), the vote goes to the class with the
         largest probability divided by its share of the training rows to this power:
@@ -108,8 +102,8 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
 
     def __init__(self, members=None, voting: Voting = "weighted", threshold_objective: Objective = "g_mean",
                  validation: Validation = "out_of_fold", validation_size: float = 0.2, folds: int = 5,
-                 random_state: int = 0, n_jobs: int | None = None, class_prior_power: float = 0.5,
-                 unknown_categories: Literal["error", "ignore"] = "error"):
+                 random_state=0, n_jobs: int | None = None, class_prior_power: float = 0.5,
+                 unknown_categories: UnknownCategories = "error"):
         self.members = members
         self.voting = voting
         self.threshold_objective = threshold_objective
@@ -120,6 +114,31 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.class_prior_power = class_prior_power
         self.unknown_categories = unknown_categories
+
+    @classmethod
+    def from_manifest(cls, manifest: dict, members: list) -> "VotingEnsemble":
+        """The fitted ensemble a saved manifest describes, around its loaded member pipelines.
+
+        Parameters
+        ----------
+        manifest : dict
+            A saved version's manifest.json (see `tasks.store.save_model`).
+        members : list
+            The members' fitted pipelines, in the manifest's order.
+        """
+        entries = manifest["members"]
+        if len(members) != len(entries):
+            raise InputError("a saved version needs one member file per manifest entry",
+                             f"{len(members)} files for {len(entries)} entries", "Retrain, or use another version.")
+        ensemble = cls(members=[entry["spec"] for entry in entries], **manifest["ensemble"])
+        ensemble._adopt(members, [MemberSpec.model_validate(entry["spec"]) for entry in entries],
+                        Schema.model_validate(manifest["schema"]))
+        ensemble.weights_ = np.asarray([entry["weight"] for entry in entries])
+        ensemble.validation_scores_ = [entry["validation"] for entry in entries]
+        ensemble.threshold_ = manifest["threshold"]
+        ensemble.class_prior_ = np.asarray(manifest["class_prior"])
+        ensemble.positive_class_ = manifest["positive_class"]
+        return ensemble
 
     def _specs(self) -> list[MemberSpec]:
         specs = default_members() if self.members is None else [
@@ -132,7 +151,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         """Fit the members, then weigh them (and tune the threshold) on rows they did not see."""
         positional = not isinstance(X, pd.DataFrame)
-        X, y = _as_frame(X), _as_series(y)
+        X, y = as_frame(X), as_series(y)
         if len(X) != len(y):
             raise InputError("X and y must have the same number of rows", f"{len(X)} and {len(y)}",
                              "Pass the labels of exactly the rows of X.")
@@ -143,28 +162,24 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         schema.positional = positional
         X = coerce(X, schema)
         specs = self._specs()
+        seed = _seed(self.random_state)
         if self.validation == "holdout":
-            train, validation = stratified_indices(y.to_numpy(), [self.validation_size], self.random_state)
+            train, validation = stratified_indices(y.to_numpy(), [self.validation_size], seed)
             fitted = self._fit_members(specs, lambda spec, threads: fit_member(
-                spec, X.iloc[train], y.iloc[train], schema, self.random_state, threads))
+                spec, X.iloc[train], y.iloc[train], schema, seed, threads))
             return self.combine([pipeline for pipeline, _ in fitted], specs, schema,
                                 X.iloc[validation], y.iloc[validation])
         check_rows_per_class(y.to_numpy(), 2, "out-of-fold validation")
         fitted = self._fit_members(specs, lambda spec, threads: fit_out_of_fold(
-            spec, X, y, schema, self.random_state, threads, self.folds))
+            spec, X, y, schema, seed, threads, self.folds))
         return self.combine_out_of_fold([pipeline for pipeline, _, _ in fitted], specs, schema, y,
                                         [proba for _, _, proba in fitted])
 
     def _fit_members(self, specs: list[MemberSpec], fit) -> list:
-        """`fit(spec, threads)` for every member, side by side, in the members' order."""
-        workers, threads = plan_concurrency(len(specs), self.n_jobs)
-        # Thread limits are process-wide: members setting them side by side restore each
-        # other's values out of order, so the limits found before fit are restored here.
-        with threadpool_limits(limits=threads):
-            order = longest_first(specs, self.folds if self.validation == "out_of_fold" else None)
-            fitted_in_order = Parallel(n_jobs=workers, backend="threading")(
-                delayed(fit)(specs[i], threads) for i in order)
-        return [result for _, result in sorted(zip(order, fitted_in_order), key=lambda pair: pair[0])]
+        """`fit(spec, threads)` for every member, in threads, planned by `run_members` as the flow plans them."""
+        with ThreadPoolExecutor(max_workers=len(specs), thread_name_prefix="member") as pool:
+            return run_members(specs, lambda spec, threads: pool.submit(fit, spec, threads), n_jobs=self.n_jobs,
+                               folds=self.folds if self.validation == "out_of_fold" else None)
 
     def combine(self, fitted: list, specs: list[MemberSpec], schema: Schema, X_val: pd.DataFrame,
                 y_val: pd.Series) -> "VotingEnsemble":
@@ -250,29 +265,10 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         return code_objective(objective, codes, votes, len(self.classes_))
 
     def _search_weights(self, probas: list[np.ndarray], codes: np.ndarray, start: np.ndarray) -> np.ndarray:
-        """Weights in steps of 1/WEIGHT_STEPS that make the best vote on the judged rows.
-
-        Every such weighting is tried (21 for three members, 252 for six); with more than
-        `EXHAUSTIVE_MEMBERS` members, the same steps are given out greedily, one at a time,
-        to the member that helps most. `start` (balanced accuracy above chance) is kept
-        unless a weighting votes better; among tied weightings the one closest to it wins.
-        """
+        """The weighting whose vote is best on the judged rows (see `tasks.weights.search_weights`)."""
         stacked = np.stack(probas)
-        judge = lambda weights: self._judge(np.tensordot(weights, stacked, axes=1), codes)  # noqa: E731
-        n = len(probas)
-        if n <= EXHAUSTIVE_MEMBERS:
-            grid = _weight_grid(n, WEIGHT_STEPS)
-            values = np.array([judge(weights) for weights in grid])
-            tied = grid[values >= values.max() - 1e-12]
-            best = tied[np.abs(tied - start).sum(axis=1).argmin()]
-        else:
-            steps = np.zeros(n)
-            for _ in range(WEIGHT_STEPS):
-                values = np.array([judge((steps + np.eye(n)[i]) / (steps.sum() + 1)) for i in range(n)])
-                tied = np.flatnonzero(values >= values.max() - 1e-12)
-                steps[tied[np.argmax(start[tied])]] += 1
-            best = steps / steps.sum()
-        return start if judge(start) >= judge(best) - 1e-12 else best
+        return search_weights(lambda weights: self._judge(np.tensordot(weights, stacked, axes=1), codes),
+                              len(probas), start)
 
     def _member_proba(self, member, X: pd.DataFrame) -> np.ndarray:
         """A member's probabilities in the ensemble's class order (absent classes get 0)."""
@@ -284,7 +280,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
 
     def _prepare(self, X) -> pd.DataFrame:
         check_is_fitted(self, "members_")
-        X = _as_frame(X, names=None if isinstance(X, pd.DataFrame) else self.schema_.names)
+        X = as_frame(X, names=None if isinstance(X, pd.DataFrame) else self.schema_.names)
         X = check_columns(X, self.schema_)
         check_finite(X)
         return coerce(check_categories(X, self.schema_, self.unknown_categories), self.schema_)
@@ -326,145 +322,17 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         return tags
 
 
-def tune_threshold(scores: np.ndarray, y_true: np.ndarray, positive, classes: np.ndarray, objective: str) -> float:
-    """The cut on the positive class's probability that maximises `objective` on these rows.
-
-    Candidate cuts are 201 quantiles of the scores and 0.5; ties go to the cut closest
-    to 0.5, so that a flat objective keeps the usual rule.
-    """
-    return best_cut(scores, np.asarray(y_true) == positive, objective)[0]
-
-
-def best_cut(scores: np.ndarray, is_positive: np.ndarray, objective: str) -> tuple[float, float]:
-    """`tune_threshold`'s cut and the objective it reaches there.
-
-    Every cut is scored at once from the class-wise counts of rows at or above it.
-    """
-    scores = np.asarray(scores, dtype=float)
-    is_positive = np.asarray(is_positive, dtype=bool)
-    ordered = np.sort(scores)  # np.quantile partitions a sorted array several times faster
-    candidates = np.unique(np.concatenate([np.quantile(ordered, np.linspace(0, 1, 201)), [0.5]]))
-    candidates = candidates[np.argsort(np.abs(candidates - 0.5), kind="stable")]
-    n_pos, n_neg = int(is_positive.sum()), int((~is_positive).sum())
-    tp = n_pos - np.searchsorted(np.sort(scores[is_positive]), candidates, side="left")
-    fp = n_neg - np.searchsorted(np.sort(scores[~is_positive]), candidates, side="left")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tpr = tp / n_pos if n_pos else np.zeros(len(candidates))
-        tnr = (n_neg - fp) / n_neg if n_neg else np.zeros(len(candidates))
-        if objective == "balanced_accuracy":
-            values = (tpr + tnr) / 2 if n_pos and n_neg else np.maximum(tpr, tnr)
-        elif objective == "g_mean":
-            values = np.sqrt(tpr * tnr) if n_pos and n_neg else np.maximum(tpr, tnr)
-        elif objective == "f1":
-            denominator = tp + fp + n_pos  # 2·tp + fp + fn
-            values = np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
-        else:
-            raise ValueError(f"unknown threshold objective {objective!r}")
-    # The first maximum in closeness-to-0.5 order, up to rounding noise.
-    best = int(np.flatnonzero(values >= values.max() - 1e-12)[0])
-    return float(candidates[best]), float(values[best])
-
-
-def code_objective(objective: str, codes: np.ndarray, votes: np.ndarray, n_classes: int) -> float:
-    """Balanced accuracy, G-mean or macro-F1 of predicted class codes, from one confusion matrix.
-
-    The scores of `tasks.evaluate.objective_score`, without its input checks, for the
-    many weightings `VotingEnsemble` tries on rows where every class is present (as the
-    stratified splits and out-of-fold rows are). A class absent from `codes` is left out
-    of balanced accuracy and G-mean, and counts as F1 0.
-    """
-    matrix = np.bincount(codes * n_classes + votes, minlength=n_classes ** 2).reshape(n_classes, n_classes)
-    support, predicted, hits = matrix.sum(1), matrix.sum(0), np.diag(matrix)
-    present = support > 0
-    recall = hits[present] / support[present]
-    if objective == "balanced_accuracy":
-        return float(recall.mean())
-    if objective == "g_mean":
-        return float(np.prod(recall) ** (1 / len(recall)))
-    if objective == "f1":
-        denominator = support + predicted
-        return float(np.mean(np.where(denominator > 0, 2 * hits / np.maximum(denominator, 1), 0.0)))
-    raise ValueError(f"unknown objective {objective!r}")
-
-
-def _weight_grid(n: int, steps: int) -> np.ndarray:
-    """Every weighting of `n` members in whole steps of 1/`steps` (each row sums to 1)."""
-    from itertools import combinations
-
-    # Stars and bars: `steps` units shared among n members.
-    rows = [np.diff([-1, *bars, steps + n - 1]) - 1 for bars in combinations(range(steps + n - 1), n - 1)]
-    return np.array(rows, dtype=float) / steps
-
-
-def check_validation(validation: str, folds) -> None:
-    """The validation scheme must be a known one, with at least two cross-fitting folds."""
-    if validation not in ("out_of_fold", "holdout"):
-        raise InputError("validation must be 'out_of_fold' or 'holdout'", f"it is {validation!r}",
-                         "Use out_of_fold (the default) or holdout with a validation_size.")
-    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 2:
-        raise InputError("folds must be a whole number of at least 2", f"it is {folds!r}",
-                         "Use the default 5, or 3 to cross-fit faster.")
+def _seed(random_state) -> int:
+    """An int seed from scikit-learn's `random_state` (None, an int or a RandomState)."""
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return int(random_state)
+    try:
+        return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    except ValueError as error:
+        raise InputError("random_state must be None, an int or a numpy RandomState", f"it is {random_state!r}",
+                         "Use e.g. random_state=0 for reproducible fits.") from error
 
 
 def _rarer(y, classes):
     counts = [(int(np.sum(np.asarray(y) == c)), i) for i, c in enumerate(classes)]
     return classes[min(counts)[1]]
-
-
-def _as_frame(X, names: list[str] | None = None) -> pd.DataFrame:
-    """A DataFrame as it is, or an array with positional column names (or `names`, if they fit)."""
-    if isinstance(X, pd.DataFrame):
-        return X.rename(columns=str)
-    if sparse.issparse(X):
-        raise InputError("X must be a dense table", f"it is a sparse {type(X).__name__} of shape {X.shape}",
-                         "Convert it with X.toarray(), or pass a DataFrame.")
-    array = np.asarray(X)
-    if array.ndim != 2:
-        raise InputError("X must be a table (2-D)", f"it has shape {array.shape}",
-                         "Pass a DataFrame, or reshape a single feature with X.reshape(-1, 1).")
-    if names is None or len(names) != array.shape[1]:
-        names = [f"x{i}" for i in range(array.shape[1])]
-    return pd.DataFrame(array, columns=names)
-
-
-def _as_series(y) -> pd.Series:
-    if isinstance(y, pd.Series):
-        return y.reset_index(drop=True)
-    array = np.asarray(y)
-    if array.ndim != 1:
-        raise InputError("y must be one column of labels", f"it has shape {array.shape}", "Pass a 1-D array or Series.")
-    return pd.Series(array, name="target")
-
-
-def check_columns(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    """The columns to score must be exactly the training features (the target may be present)."""
-    names = schema.names
-    missing = [n for n in names if n not in X.columns]
-    extra = [c for c in X.columns if c not in names and c != schema.target]
-    if missing:
-        raise InputError("the data to score must have every feature the model was trained on",
-                         f"missing {preview(missing)}", "Add these columns (NaN is fine where a value is unknown).")
-    if extra:
-        raise InputError("the data to score must have only the model's features",
-                         f"unexpected {preview(extra)}", f"Drop them; the model uses {preview(names)}.")
-    return X[names]
-
-
-def check_categories(X: pd.DataFrame, schema: Schema, unknown: str) -> pd.DataFrame:
-    """Refuse categories never seen in training, or (unknown='ignore') treat them as missing."""
-    X = X.copy() if unknown == "ignore" else X
-    for column in schema.columns:
-        if column.kind != "categorical":
-            continue
-        text = X[column.name].astype(object).where(X[column.name].notna(), None)
-        values = text.map(lambda v: v if v is None else str(v))
-        unseen = values.notna() & ~values.isin(column.categories)
-        if unseen.any() and unknown == "error":
-            raise InputError(
-                f"categorical feature {column.name!r} must hold categories seen in training",
-                f"{preview(sorted(values[unseen].unique()), 5)} are new (known: {preview(column.categories, 5)})",
-                "Fix the values, or score with unknown_categories='ignore' (CLI: --unknown-categories ignore) "
-                "to treat them as missing.")
-        if unseen.any():
-            X[column.name] = values.where(~unseen, None)
-    return X

@@ -7,9 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-
-from tasks.champion import decisions
-from tasks.store import champion, load_model
+from imbalance_flows.tasks.champion import decisions
+from imbalance_flows.tasks.store import champion, load_model
 from tests.e2e.conftest import CLI, ROOT, prefect_server, run_deployment, wait_for
 
 WEAK = [{"sampler": "none", "learner": "logreg"}]

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from flows.retrain import RetrainConfig, retrain
-from flows.train import TrainConfig
-from tasks.champion import decisions, metrics_of
-from tasks.store import champion, load_model
-from tasks.vote import default_members
+from imbalance_flows.flows.config import RetrainConfig, TrainConfig
+from imbalance_flows.flows.retrain import retrain
+from imbalance_flows.tasks.champion import decisions, metrics_of
+from imbalance_flows.tasks.spec import default_members
+from imbalance_flows.tasks.store import champion, load_model
 
 
 def test_a_retrain_on_grown_data_judges_on_unseen_rows_and_promotes_the_better_challenger(bundled, tmp_path):

@@ -8,11 +8,11 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from flows.train import TrainConfig, train
-from tasks.errors import InputError
-from tasks.members import MemberSpec
-from tasks.store import load_model
-from tasks.vote import default_members
+from imbalance_flows.flows.config import TrainConfig
+from imbalance_flows.flows.train import train
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.spec import MemberSpec, default_members
+from imbalance_flows.tasks.store import load_model
 
 FAST = [
     MemberSpec(sampler="class_weight", learner="logreg"),
@@ -119,7 +119,7 @@ def test_flow_judges_members_as_configured_and_matches_fit(churn_small, tmp_path
     flow_model = load_model(result["version"])
     assert flow_model.weights_ == pytest.approx([m["weight"] for m in manifest["members"]])
     if validation == "out_of_fold":
-        from tasks.vote import VotingEnsemble
+        from imbalance_flows.tasks.vote import VotingEnsemble
 
         direct = VotingEnsemble(members=FAST, validation="out_of_fold").fit(frame.drop(columns="churn"),
                                                                              frame["churn"])

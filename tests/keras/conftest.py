@@ -29,7 +29,7 @@ def blobs() -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="session")
 def digits_folder(tmp_path_factory):
     """scikit-learn's digits as class folders of PNGs, digits 3, 8, 9 rare (20 images each)."""
-    from tasks.bundled.make_digits import make_digits
+    from imbalance_flows.tasks.bundled.make_digits import make_digits
 
     root = tmp_path_factory.mktemp("digits")
     make_digits(root, rare=(3, 8, 9), keep=20)

@@ -8,10 +8,11 @@ import textwrap
 import pandas as pd
 import pytest
 
-from flows.train import TrainConfig, train
-from tasks.errors import InputError
-from tasks.images import ImageOptions, load_folder
-from tasks.members import AugmentSpec, MemberSpec
+from imbalance_flows.flows.config import TrainConfig
+from imbalance_flows.flows.train import train
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.images import load_folder
+from imbalance_flows.tasks.spec import AugmentSpec, ImageOptions, MemberSpec
 from tests.conftest import ROOT
 from tests.keras.conftest import FEW_EPOCHS
 
@@ -24,7 +25,7 @@ def _reload_and_predict(version, frame: pd.DataFrame, target: str, tmp_path) -> 
     script = textwrap.dedent(f"""
         import json
         import pandas as pd
-        from tasks.store import load_model
+        from imbalance_flows.tasks.store import load_model
         frame = pd.read_parquet({str(tmp_path / 'score.parquet')!r})
         print(json.dumps(load_model({str(version)!r}).predict(frame.drop(columns={target!r})).tolist()))
     """)
@@ -45,7 +46,7 @@ def test_tabular_flow_trains_keras_members_beside_scikit_learn_ones(churn_small,
     work = sorted(p.suffix for p in (tmp_path / ".work" / "members").iterdir())
     assert work == [".keras", ".keras", ".npy", ".npy", ".npy", ".skops", ".skops", ".skops"]  # + out-of-fold probabilities
     test = pd.read_parquet(next((tmp_path / ".work" / "tables").glob("test-*.parquet")))
-    from tasks.store import load_model
+    from imbalance_flows.tasks.store import load_model
 
     assert _reload_and_predict(version, test, "churn", tmp_path) == load_model(version).predict(test).tolist()
 

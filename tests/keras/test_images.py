@@ -9,13 +9,14 @@ import pytest
 from PIL import Image
 from sklearn.metrics import balanced_accuracy_score
 
-from tasks import AugmentSpec, MemberSpec, VotingEnsemble
-from tasks.data import coerce, infer_schema
-from tasks.errors import InputError
-from tasks.image_augment import ImageAugmenter
-from tasks.images import ImageOptions, load_folder, load_table_images, parse_size, read_data
-from tasks.members import build_member
-from tasks.train import fit_member
+from imbalance_flows import AugmentSpec, MemberSpec, VotingEnsemble
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.image_augment import ImageAugmenter
+from imbalance_flows.tasks.images import load_folder, load_table_images, parse_size, read_data
+from imbalance_flows.tasks.members import build_member
+from imbalance_flows.tasks.schema import coerce, infer_schema
+from imbalance_flows.tasks.spec import ImageOptions
+from imbalance_flows.tasks.train import fit_member
 from tests.keras.conftest import FEW_EPOCHS
 
 
@@ -150,7 +151,7 @@ def test_cnn_with_augmentation_votes_with_a_forest_on_pixels(digits_folder):
 
 
 def test_transfer_member_keeps_the_users_model_frozen(digits_folder, tmp_path):
-    from tasks.keras_members import keras_module
+    from imbalance_flows.tasks.keras_members import keras_module
 
     keras = keras_module()
     inputs = keras.Input(shape=(8, 8, 1))
@@ -189,7 +190,7 @@ def test_a_transfer_base_that_is_not_a_keras_model_is_refused(digits_folder, tmp
 
 
 def test_a_base_model_of_another_input_shape_is_refused(digits_folder, tmp_path):
-    from tasks.keras_members import keras_module
+    from imbalance_flows.tasks.keras_members import keras_module
 
     keras = keras_module()
     inputs = keras.Input(shape=(28, 28, 1))

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score
 
-from flows.cli import main as cli
-from tasks import MemberSpec, VotingEnsemble
-from tasks.data import coerce, infer_schema
-from tasks.errors import InputError
-from tasks.keras_members import KerasMLP, stratified_holdout
-from tasks.members import build_member
-from tasks.resample import class_weights
-from tasks.store import dump_member, load_member, save_model
-from tasks.train import fit_member
+from imbalance_flows import MemberSpec, VotingEnsemble
+from imbalance_flows.cli import main as cli
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.keras_members import KerasMLP, stratified_holdout
+from imbalance_flows.tasks.members import build_member
+from imbalance_flows.tasks.resample import class_weights
+from imbalance_flows.tasks.schema import coerce, infer_schema
+from imbalance_flows.tasks.store import dump_member, load_member, save_model
+from imbalance_flows.tasks.train import fit_member
 from tests.conftest import ROOT
 from tests.keras.conftest import FEW_EPOCHS
 
@@ -102,7 +102,7 @@ def test_saved_version_with_keras_members_loads_and_predicts_in_a_fresh_process(
     script = textwrap.dedent(f"""
         import sys
         import numpy as np, pandas as pd
-        from tasks.store import load_model
+        from imbalance_flows.tasks.store import load_model
         model = load_model({str(version)!r})
         proba = model.predict_proba(pd.read_parquet({str(tmp_path / 'X.parquet')!r}))
         assert np.array_equal(proba, np.load({str(tmp_path / 'proba.npy')!r})), "probabilities differ"
@@ -158,13 +158,13 @@ def test_a_tabular_run_without_keras_members_does_not_import_tensorflow():
     script = textwrap.dedent("""
         import sys
         import pandas as pd
-        from tasks import default_ensemble
-        from tasks.store import save_model, load_model
+        from imbalance_flows import default_ensemble
+        from imbalance_flows.tasks.store import save_model, load_model
         import tempfile
         frame = pd.read_parquet("tasks/bundled/hpc.parquet").sample(400, random_state=0)
         model = default_ensemble(random_state=0).fit(frame.drop(columns="class"), frame["class"])
         load_model(save_model(model, tempfile.mkdtemp())).predict(frame.drop(columns="class"))
-        import flows.train, tasks.steps  # the flow's modules too
+        import imbalance_flows.flows.train, imbalance_flows.flows.steps  # the flow's modules too
         print(sorted(name for name in ("tensorflow", "keras") if name in sys.modules))
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from tasks.vote import VotingEnsemble
+from imbalance_flows.tasks.vote import VotingEnsemble
 
 # Two members that fit in well under a second: one weighting, one over-sampling.
 FAST_MEMBERS = [

@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.augment import TabularAugmenter
-from tasks.resample import over_targets
+from imbalance_flows.tasks.augment import TabularAugmenter
+from imbalance_flows.tasks.resample import over_targets
 
 N_NUMERIC, CATEGORICAL = 2, [2, 3]  # as after a member's preparation: numeric columns first, then codes
 

@@ -7,11 +7,12 @@ import pandas as pd
 import pytest
 from sklearn.datasets import make_classification
 
-from tasks.champion import decisions, judge, metrics_of, unseen_rows
-from tasks.data import infer_schema, row_hashes, split_target
-from tasks.errors import InputError
-from tasks.store import champion, load_model, promote, read_manifest, save_model
-from tasks.vote import VotingEnsemble
+from imbalance_flows.tasks.champion import decisions, judge, metrics_of, unseen_rows
+from imbalance_flows.tasks.data import split_target
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.schema import infer_schema, row_hashes
+from imbalance_flows.tasks.store import champion, load_model, promote, read_manifest, save_model
+from imbalance_flows.tasks.vote import VotingEnsemble
 
 MEMBERS = [{"sampler": "class_weight", "learner": "logreg"}]
 

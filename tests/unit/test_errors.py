@@ -9,14 +9,17 @@ import pytest
 from pydantic import ValidationError
 from scipy import sparse
 
-from tasks.augment import TabularAugmenter
-from tasks.data import check_features, check_split_sizes, infer_schema, read_file, split_target, stratified_indices
-from tasks.errors import InputError, preview
-from tasks.members import MemberSpec, build_member
-from tasks.resample import Context, get_strategy, make_sampler
-from tasks.store import load_model
-from tasks.train import encode_labels, fit_member
-from tasks.vote import VotingEnsemble
+from imbalance_flows.tasks.augment import TabularAugmenter
+from imbalance_flows.tasks.data import check_features, check_split_sizes, split_target, stratified_indices
+from imbalance_flows.tasks.errors import InputError, preview
+from imbalance_flows.tasks.members import build_member
+from imbalance_flows.tasks.resample import Context, get_strategy, make_sampler
+from imbalance_flows.tasks.schema import infer_schema
+from imbalance_flows.tasks.spec import MemberSpec
+from imbalance_flows.tasks.store import load_model
+from imbalance_flows.tasks.tables import read_file
+from imbalance_flows.tasks.train import encode_labels, fit_member
+from imbalance_flows.tasks.vote import VotingEnsemble
 
 NUMERIC = infer_schema(pd.DataFrame({"a": [1.0, 2.0], "b": [0.5, 1.5]}), pd.Series(["no", "yes"]))
 MIXED = infer_schema(pd.DataFrame({"a": [1.0, 2.0], "colour": ["red", "blue"]}), pd.Series(["no", "yes"]))
@@ -100,7 +103,7 @@ BAD_INPUTS = [
                  "each class needs at least 2 rows for a stratified 2-way split", "class 'rare' has 1",
                  "Collect more rows of it", id="class-of-one-row-holdout"),
     pytest.param(lambda e: VotingEnsemble(validation="cross").fit(pd.DataFrame({"a": range(6)}), [0, 1] * 3),
-                 "validation must be 'out_of_fold' or 'holdout'", "it is 'cross'", "Use out_of_fold",
+                 "validation must be one of ['out_of_fold', 'holdout']", "it is 'cross'", "Use out_of_fold",
                  id="unknown-validation"),
     pytest.param(lambda e: VotingEnsemble(folds=1).fit(pd.DataFrame({"a": range(6)}), [0, 1] * 3),
                  "folds must be a whole number of at least 2", "it is 1", "Use the default 5",

@@ -1,5 +1,6 @@
 """tasks.members and tasks.train: member specs, the pipelines built from them, and fitting one member."""
 
+import typing
 from collections import Counter
 
 import numpy as np
@@ -11,13 +12,18 @@ from imblearn import over_sampling, under_sampling
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
-from tasks import train as train_module
-from tasks.augment import TabularAugmenter
-from tasks.data import coerce, infer_schema, stratified_indices
-from tasks.members import AugmentSpec, MemberSpec, build_member
-from tasks.prepare import LinearPrep
-from tasks.resample import class_weights, over_targets, run_sampler, under_targets
-from tasks.train import encode_labels, fit_member, plan_concurrency
+from imbalance_flows.tasks import cores as cores_module
+from imbalance_flows.tasks import train as train_module
+from imbalance_flows.tasks.augment import TabularAugmenter
+from imbalance_flows.tasks.data import stratified_indices
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.learners import ENCODINGS, LEARNERS, load_estimator
+from imbalance_flows.tasks.members import build_member
+from imbalance_flows.tasks.prepare import LinearPrep
+from imbalance_flows.tasks.resample import class_weights, over_targets, run_sampler, under_targets
+from imbalance_flows.tasks.schema import ImageInfo, coerce, infer_schema
+from imbalance_flows.tasks.spec import KERAS_LEARNERS, AugmentSpec, LearnerName, MemberSpec
+from imbalance_flows.tasks.train import encode_labels, fit_member, plan_concurrency
 
 
 def table_with_row_ids(counts, seed: int = 0):
@@ -103,7 +109,8 @@ def test_under_sampling_member_with_augmentation_and_seed_offset():
     assert isinstance(steps["augment"], TabularAugmenter)
     assert (steps["augment"].categorical_features, steps["augment"].random_state) == ([2], 12)
     assert isinstance(steps["learn"], RandomForestClassifier)
-    assert (steps["learn"].n_estimators, steps["learn"].n_jobs, steps["learn"].random_state) == (20, 2, 12)
+    assert (steps["learn"].n_estimators, steps["learn"].random_state) == (20, 12)
+    assert steps["learn"].n_jobs == cores_module.available_cores()  # a forest's idle threads sleep: every core
 
 
 def test_encode_labels_gives_positions_in_the_schema_classes():
@@ -185,7 +192,7 @@ def test_fit_member_resamples_and_augments_only_training_rows(counts, text, seed
     (1, 5, 4, (1, 1)),
 ])
 def test_plan_concurrency_never_oversubscribes_the_cores(monkeypatch, cores, n_members, max_concurrency, expected):
-    monkeypatch.setattr(train_module, "available_cores", lambda: cores)
+    monkeypatch.setattr(cores_module, "available_cores", lambda: cores)
 
     workers, threads = plan_concurrency(n_members, max_concurrency)
 
@@ -211,7 +218,7 @@ def test_preparation_imputes_medians_and_codes_categories_as_an_ordinal_encoder_
     from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import OrdinalEncoder
 
-    from tasks.prepare import TablePrep
+    from imbalance_flows.tasks.prepare import TablePrep
 
     rng = np.random.default_rng(3)
     train = pd.DataFrame({"a": rng.normal(size=50), "b": rng.integers(0, 9, 50).astype(float),
@@ -258,7 +265,7 @@ def test_linear_preparation_scales_and_one_hot_codes_as_scaler_and_encoder_would
 
 
 def test_preparation_imputes_zero_for_a_feature_with_no_value_in_its_rows():
-    from tasks.prepare import TablePrep
+    from imbalance_flows.tasks.prepare import TablePrep
 
     rows = pd.DataFrame({"a": [np.nan, np.nan], "b": [1.0, 3.0]})
 
@@ -297,7 +304,7 @@ def test_a_small_forest_grows_in_one_thread_and_is_saved_with_every_core():
         RandomForestClassifier.fit = original
 
     assert seen["n_jobs"] == 1
-    assert pipeline.named_steps["learn"].n_jobs == train_module.available_cores()
+    assert pipeline.named_steps["learn"].n_jobs == cores_module.available_cores()
 
 
 def test_cross_fitted_members_start_first_when_judged_out_of_fold():
@@ -339,3 +346,90 @@ def test_linear_preparation_only_centres_a_column_constant_up_to_rounding():
     prep = LinearPrep(n_numeric=2).fit(rows)
 
     np.testing.assert_allclose(prep.transform(rows), StandardScaler().fit_transform(rows), atol=1e-12)
+
+
+TABLE_LEARNERS = [name for name, learner in LEARNERS.items() if not learner.images and not learner.keras]
+IMAGE_LEARNERS = [name for name, learner in LEARNERS.items() if learner.images]
+
+
+def test_learner_names_costs_and_summaries_come_from_the_registry(capsys):
+    from imbalance_flows.cli import main
+
+    assert typing.get_args(LearnerName) == tuple(LEARNERS)
+    assert MemberSpec.model_json_schema()["properties"]["learner"]["enum"] == list(LEARNERS)
+    assert KERAS_LEARNERS == tuple(name for name, learner in LEARNERS.items() if learner.keras)
+    for name, learner in LEARNERS.items():
+        assert learner.name == name and learner.summary and learner.cost > 0 and learner.encoding in ENCODINGS
+        assert (learner.estimator is not None) == learner.keras  # Keras learners are the project's own classes
+        assert not learner.images or learner.encoding == "images"
+        assert name in MemberSpec.model_fields["learner"].description
+    assert main(["strategies"]) == 0
+    printed = capsys.readouterr().out
+    assert all(f"{name:<18} {learner.summary}" in printed for name, learner in LEARNERS.items())
+
+
+def test_fitting_order_follows_the_registry_costs():
+    specs = [MemberSpec(sampler="none", learner=name) for name in LEARNERS]
+
+    order = train_module.longest_first(specs)
+
+    costs = [learner.cost for learner in LEARNERS.values()]
+    assert [LEARNERS[specs[position].learner].cost for position in order] == sorted(costs, reverse=True)
+
+
+@pytest.mark.parametrize("name", TABLE_LEARNERS)
+def test_every_table_learner_builds_and_fits_a_member(name):
+    X, y, schema = table_with_row_ids([30, 10])
+    spec = MemberSpec(sampler="class_weight", learner=name)
+
+    pipeline, _ = fit_member(spec, X, y, schema, random_state=4)
+
+    learner = pipeline.named_steps["learn"]
+    assert learner.random_state == 4 and learner.class_weight == class_weights({0: 30, 1: 10}, 1.0)
+    assert (pipeline.named_steps["encode"] == "passthrough") == (LEARNERS[name].encoding == "codes")
+    assert pipeline.predict_proba(X).shape == (40, 2)
+
+
+@pytest.mark.parametrize("name", KERAS_LEARNERS)
+def test_every_keras_learner_builds_its_own_estimator_without_fitting(name):
+    X, _, schema = table_with_row_ids([30, 10])
+    if LEARNERS[name].images:
+        pixels = pd.DataFrame(np.zeros((40, 16)), columns=[f"p{i}" for i in range(16)])
+        schema = infer_schema(pixels, pd.Series(np.repeat(["no", "yes"], [30, 10]))).model_copy(
+            update={"image": ImageInfo(height=4, width=4, channels=1)})
+
+    pipeline = build_member(MemberSpec(sampler="class_weight", learner=name), schema, {0: 30, 1: 10},
+                            random_state=2, threads=3)
+
+    learner = pipeline.named_steps["learn"]
+    assert type(learner) is load_estimator(LEARNERS[name].estimator)
+    assert (learner.random_state, learner.threads, learner.class_weight) == (2, 3, {0: 1.0, 1: 3.0})
+    if LEARNERS[name].images:
+        assert learner.image_shape == (4, 4, 1) and pipeline.named_steps["encode"] == "passthrough"
+    else:
+        assert pipeline.named_steps["encode"].transformers[1][2] == [2]  # colour one-hot, numbers as they are
+
+
+@pytest.mark.parametrize("name", IMAGE_LEARNERS)
+def test_every_image_learner_refuses_a_table(name):
+    _, _, schema = table_with_row_ids([30, 10])
+
+    with pytest.raises(InputError, match=f"{name} needs image data: member none:{name} trains on a table"):
+        build_member(MemberSpec(sampler="none", learner=name), schema, {0: 30, 1: 10})
+
+
+def test_a_keras_learner_refuses_an_unknown_parameter_when_built():
+    _, _, schema = table_with_row_ids([30, 10])
+
+    with pytest.raises(InputError, match="the learner parameters of KerasMLP must be among .*got \\['bogus'\\]"):
+        build_member(MemberSpec(learner="keras_mlp", learner_params={"bogus": 1}), schema, {0: 30, 1: 10})
+
+
+@pytest.mark.parametrize("max_bins, native", [(3, None), (4, [2])])  # colour: 3 colours and "(missing)"
+def test_hgb_treats_a_category_natively_only_within_max_bins(max_bins, native):
+    _, _, schema = table_with_row_ids([30, 10])
+
+    pipeline = build_member(MemberSpec(learner="hgb", learner_params={"max_bins": max_bins}), schema,
+                            {0: 30, 1: 10})
+
+    assert pipeline.named_steps["learn"].categorical_features == native

@@ -2,8 +2,8 @@
 
 import json
 
-from tasks.evaluate import evaluate
-from tasks.report import ENSEMBLE, artifact_markdown, per_class_table, report_files, summary_table
+from imbalance_flows.tasks.evaluate import evaluate
+from imbalance_flows.tasks.report import ENSEMBLE, artifact_markdown, per_class_table, report_files, summary_table
 
 RESULTS = {
     "smote:hgb": evaluate([0, 0, 0, 0, 1, 1], [0, 0, 0, 1, 1, 0], None, [0, 1]),

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from imblearn import over_sampling
 
-from tasks.resample import (
+from imbalance_flows.tasks.resample import (
     STRATEGIES,
     Context,
     class_weights,

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.data import read_file
-from tasks.errors import InputError
-from tasks.score import iter_chunks, score_file
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.score import iter_chunks, score_file
+from imbalance_flows.tasks.tables import read_file
 
 
 def test_a_glob_reads_every_partition_in_name_order(binary_table, tmp_path):

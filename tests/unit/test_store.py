@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +12,9 @@ from imblearn.pipeline import Pipeline
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LogisticRegression
 
-from tasks import store as store_module
-from tasks.errors import InputError
-from tasks.store import champion, load_model, promote, read_manifest, save_model
+from imbalance_flows.tasks import store as store_module
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.store import champion, load_model, promote, read_manifest, save_model
 
 
 class Doubler(TransformerMixin, BaseEstimator):
@@ -153,7 +154,7 @@ def test_load_refuses_a_manifest_of_another_format(fitted_binary, tmp_path):
     manifest = json.loads((version / "manifest.json").read_text())
     (version / "manifest.json").write_text(json.dumps({**manifest, "format_version": 99}))
 
-    with pytest.raises(InputError, match="reads model format 1: .* has format 99"):
+    with pytest.raises(InputError, match="reads model formats 1, 2: .* has format 99"):
         load_model(version)
 
 
@@ -163,3 +164,39 @@ def test_a_copied_version_directory_loads_anywhere(fitted_binary, binary_table, 
 
     X = binary_table.drop(columns="label")
     np.testing.assert_array_equal(load_model(moved).predict(X), fitted_binary.predict(X))
+
+
+FORMAT_1 = Path(__file__).parent / "data" / "format1_model"
+
+
+def test_a_model_saved_before_the_package_had_one_name_still_loads_and_predicts_the_same():
+    """Format 1 named the project's types tasks.*; they are read under imbalance_flows.tasks.*."""
+    import pandas as pd
+
+    from tests.unit.conftest import mixed_table
+
+    table = mixed_table((40, 12))
+    expected = pd.read_csv(FORMAT_1.parent / "format1_expected.csv")
+
+    loaded = load_model(FORMAT_1)
+
+    assert read_manifest(FORMAT_1)["format_version"] == 1
+    proba = loaded.predict_proba(table.drop(columns="label"))
+    np.testing.assert_allclose(proba, expected[[f"proba_{c}" for c in loaded.classes_]].to_numpy(), atol=1e-9)
+    assert loaded.predict(table.drop(columns="label")).tolist() == expected["predicted"].tolist()
+
+
+def test_trusted_types_are_derived_from_the_classes_and_name_the_package():
+    from imbalance_flows.tasks.store import trusted_types
+
+    trusted = trusted_types()
+    assert {"imbalance_flows.tasks.prepare.LinearPrep", "imbalance_flows.tasks.prepare.TablePrep",
+            "imbalance_flows.tasks.keras_members.KerasMLP", "imbalance_flows.tasks.keras_images.KerasCNN",
+            "imbalance_flows.tasks.keras_images.KerasTransfer", "sklearn.tree._tree.Tree"} <= set(trusted)
+    assert not [name for name in trusted if name.startswith("tasks.")]
+
+
+def test_a_new_version_is_written_in_the_current_format(fitted_binary, tmp_path):
+    from imbalance_flows.tasks.store import FORMAT_VERSION
+
+    assert read_manifest(save_model(fitted_binary, tmp_path))["format_version"] == FORMAT_VERSION == 2

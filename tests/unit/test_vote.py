@@ -18,13 +18,15 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.fixes import parse_version
 
-from tasks import vote as vote_module
-from tasks.data import coerce, infer_schema
-from tasks.errors import InputError
-from tasks.members import MemberSpec
-from tasks.resample import run_sampler
-from tasks.train import encode_labels, fit_member, fit_out_of_fold
-from tasks.vote import VotingEnsemble, default_ensemble, default_members, tune_threshold
+from imbalance_flows.tasks import vote as vote_module
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.resample import run_sampler
+from imbalance_flows.tasks.schema import coerce, infer_schema
+from imbalance_flows.tasks.spec import MemberSpec, default_members
+from imbalance_flows.tasks.train import encode_labels, fit_member, fit_out_of_fold
+from imbalance_flows.tasks.vote import VotingEnsemble, default_ensemble
+from imbalance_flows.tasks.weights import best_cut, code_objective, weight_grid
+from tests.unit.conftest import FAST_MEMBERS
 
 # Each check listed fails by design; the reason says why.
 EXPECTED_FAILED_CHECKS = {
@@ -86,9 +88,21 @@ def test_weighted_voting_keeps_balanced_accuracy_above_chance_when_no_weighting_
 
 
 def _judged(ensemble, probas, y, weights):
-    """The objective a weighting's vote reaches on rows y (threshold tuned there too)."""
-    codes = np.asarray(y)
-    return ensemble._judge(np.tensordot(np.asarray(weights), np.stack(probas), axes=1), codes)
+    """The objective a weighting's vote reaches on rows y (threshold tuned there too), as the docstring says."""
+    codes, proba = np.asarray(y), np.tensordot(np.asarray(weights), np.stack(probas), axes=1)
+    if ensemble.positive_class_ is not None:
+        column = list(ensemble.classes_).index(ensemble.positive_class_)
+        return best_cut(proba[:, column], codes == column, ensemble.threshold_objective)[1]
+    votes = (proba / ensemble.class_prior_ ** ensemble.class_prior_power).argmax(1)
+    objective = "balanced_accuracy" if ensemble.threshold_objective == "none" else ensemble.threshold_objective
+    return code_objective(objective, codes, votes, len(ensemble.classes_))
+
+
+def _start(ensemble):
+    """Each member's balanced accuracy above chance, normalised: where the weight search starts."""
+    above = np.array([max(s["balanced_accuracy"] - 1 / len(ensemble.classes_), 0)
+                      for s in ensemble.validation_scores_])
+    return above / above.sum()
 
 
 @pytest.mark.parametrize("n_classes, n_members", [(2, 3), (3, 3), (2, 6), (3, 7)])
@@ -106,14 +120,23 @@ def test_weighted_voting_picks_the_best_voting_weights_in_fifths(n_classes, n_me
     weights = ensemble.weights_
     assert weights.sum() == pytest.approx(1) and (weights >= 0).all()
     chosen = _judged(ensemble, probas, y, weights)
-    start = ensemble._score_weights()
+    start = _start(ensemble)
     assert chosen >= _judged(ensemble, probas, y, start) - 1e-12
-    assert chosen >= max(_judged(ensemble, probas, y, np.eye(n_members)[i]) for i in range(n_members)) - 1e-12 \
-        or n_members > 6  # greedy beyond six members: steps of the best single member first, not a guarantee
-    if n_members <= 6:  # every weighting in fifths was tried: none votes better
-        from tasks.vote import _weight_grid
-
-        assert chosen >= max(_judged(ensemble, probas, y, w) for w in _weight_grid(n_members, 5)) - 1e-12
+    if n_members <= 6:  # every weighting in fifths was tried: none votes better, no single member either
+        assert chosen >= max(_judged(ensemble, probas, y, w) for w in weight_grid(n_members, 5)) - 1e-12
+        assert chosen >= max(_judged(ensemble, probas, y, np.eye(n_members)[i]) for i in range(n_members)) - 1e-12
+    else:  # beyond six members, fifths are handed out one at a time to the member that helps the vote most
+        given = np.zeros(n_members)
+        for _ in range(5):
+            values = [_judged(ensemble, probas, y, (given + np.eye(n_members)[i]) / (given.sum() + 1))
+                      for i in range(n_members)]
+            tied = [i for i, value in enumerate(values) if value >= max(values) - 1e-12]
+            given[max(tied, key=lambda i: start[i])] += 1
+        greedy = given / given.sum()
+        expected = start if _judged(ensemble, probas, y, start) >= _judged(ensemble, probas, y, greedy) - 1e-12 \
+            else greedy
+        np.testing.assert_allclose(weights, expected)
+        assert given.max() >= 1 and chosen > 1 / n_classes  # a vote better than chance, from the members' skill
     if not np.allclose(weights, start):
         np.testing.assert_allclose(weights * 5, np.round(weights * 5), atol=1e-9)  # in fifths
 
@@ -180,8 +203,8 @@ def test_no_threshold_for_three_classes(fitted_multiclass):
     ([.1, .2, .3, .35, .9], [0, 0, 1, 0, 1], "f1", 0.3),
     ([.5, .5, .5, .5], [0, 1, 0, 1], "g_mean", 0.5),  # a flat objective keeps the usual rule
 ])
-def test_tune_threshold_picks_the_best_cut_closest_to_one_half(scores, y_true, objective, expected):
-    cut = tune_threshold(np.array(scores), np.array(y_true), 1, np.array([0, 1]), objective)
+def test_best_cut_picks_the_best_cut_closest_to_one_half(scores, y_true, objective, expected):
+    cut, _ = best_cut(np.array(scores), np.array(y_true) == 1, objective)
 
     assert cut == pytest.approx(expected)
 
@@ -315,9 +338,9 @@ def test_out_of_fold_ensemble_fits_members_on_every_row():
 STAGGERED_FIT = """
 import json, threading
 from threadpoolctl import threadpool_info
-from tasks import train, vote
-from tasks.resample import run_sampler
-from tasks.train import encode_labels, fit_member, fit_out_of_fold
+from imbalance_flows.tasks import cores, vote
+from imbalance_flows.tasks.resample import run_sampler
+from imbalance_flows.tasks.train import encode_labels, fit_member, fit_out_of_fold
 
 first_inside, second_inside, first_done = (threading.Event() for _ in range(3))
 
@@ -339,7 +362,7 @@ def staggered(spec, *args, **kwargs):
     assert first_inside.wait(30)
     return fit_member(spec, *args, resample=second_waits, **kwargs)
 
-train.available_cores = lambda: 2  # two workers, one thread each
+cores.available_cores = lambda: 2  # two workers, one thread each
 vote.fit_member = staggered
 X, y = [[i % 7, i % 3] for i in range(40)], [i % 2 for i in range(40)]
 members = [{"sampler": "random_over", "learner": "logreg"}, {"sampler": "random_over", "learner": "hgb"}]
@@ -426,3 +449,36 @@ def test_judging_rows_without_a_class_are_refused_naming_the_class():
     with pytest.raises(InputError, match="must include every class") as caught:
         VotingEnsemble().combine([member], [MemberSpec()], schema, X.iloc[:4], pd.Series(["a", "a", "b", "b"]))
     assert "'c'" in str(caught.value) and "stratified" in str(caught.value)
+
+
+@pytest.mark.parametrize("random_state", [None, 0, np.random.RandomState(0)], ids=["None", "int", "RandomState"])
+def test_random_state_takes_none_an_int_or_a_random_state(binary_table, random_state):
+    X, y = binary_table.drop(columns="label"), binary_table["label"]
+    model = default_ensemble(random_state=random_state, members=FAST_MEMBERS).fit(X, y)
+    assert set(model.predict(X)) <= {"common", "rare"}
+
+
+def test_a_random_state_instance_draws_reproducibly_and_an_int_repeats(binary_table):
+    X, y = binary_table.drop(columns="label"), binary_table["label"]
+
+    def proba(random_state):
+        return default_ensemble(random_state=random_state, members=FAST_MEMBERS).fit(X, y).predict_proba(X)
+
+    np.testing.assert_array_equal(proba(np.random.RandomState(3)), proba(np.random.RandomState(3)))
+    np.testing.assert_array_equal(proba(7), proba(7))
+
+
+@pytest.mark.parametrize("n_jobs, cores, expected_workers", [
+    (None, 4, 3), (-1, 4, 3), (-2, 4, 3), (-3, 4, 2), (-4, 4, 1), (-9, 4, 1), (1, 4, 1), (2, 4, 2)])
+def test_n_jobs_follows_the_scikit_learn_glossary(n_jobs, cores, expected_workers):
+    from imbalance_flows.tasks.cores import plan_concurrency
+
+    workers, threads = plan_concurrency(3, n_jobs, cores=cores)
+    assert workers == expected_workers and workers * threads <= cores
+
+
+def test_n_jobs_zero_is_refused_with_the_rule():
+    from imbalance_flows.tasks.cores import plan_concurrency
+
+    with pytest.raises(InputError, match="n_jobs must be a positive number .*: it is 0. Use None or -1"):
+        plan_concurrency(3, 0, cores=2)

@@ -1,4 +1,4 @@
-"""The Prefect tasks: thin wrappers that add retries, caching, logs and artifacts.
+"""The Prefect tasks of all three flows: thin wrappers that add retries, caching, logs and artifacts.
 
 Each task reads and writes tables by reference (Parquet paths in the run's
 workspace), so the same flow runs on threads, processes or Dask workers.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,23 +19,34 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 from pydantic import BaseModel
 
-from tasks import data as tables
-from tasks.errors import InputError
-from tasks.evaluate import evaluate as score
-from tasks.images import ImageOptions, read_data
-from tasks.members import MemberSpec, build_member
-from tasks.report import ENSEMBLE, artifact_markdown
-from tasks.resample import run_sampler
-from tasks.store import code_version, dump_member, load_member, save_model
-from tasks.train import fit_member, fit_out_of_fold
-from tasks.vote import VotingEnsemble
+from imbalance_flows.tasks import champion as champion_challenger
+from imbalance_flows.tasks import tables
+from imbalance_flows.tasks.data import (
+    check_rows_per_class,
+    check_split_sizes,
+    class_profile,
+    split_target,
+    stratified_indices,
+)
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.evaluate import evaluate as metrics_of
+from imbalance_flows.tasks.images import read_data
+from imbalance_flows.tasks.members import build_member
+from imbalance_flows.tasks.report import ENSEMBLE, artifact_markdown
+from imbalance_flows.tasks.resample import run_sampler
+from imbalance_flows.tasks.schema import Schema, coerce, infer_schema
+from imbalance_flows.tasks.score import score_file
+from imbalance_flows.tasks.spec import ImageOptions, MemberSpec
+from imbalance_flows.tasks.store import code_version, dump_member, load_member, load_model, save_model
+from imbalance_flows.tasks.train import fit_member, fit_out_of_fold
+from imbalance_flows.tasks.vote import VotingEnsemble
 
 
 class Loaded(BaseModel):
     """A loaded table, written to the workspace, and its schema."""
 
     table: tables.TableRef
-    table_schema: tables.Schema
+    table_schema: Schema
 
 
 class Splits(BaseModel):
@@ -61,17 +73,17 @@ def _not_input_error(task, task_run, state) -> bool:
     return isinstance(error, Exception) and not isinstance(error, InputError)
 
 
-def _frame(ref: tables.TableRef, schema: tables.Schema) -> tuple[pd.DataFrame, pd.Series]:
+def _frame(ref: tables.TableRef, schema: Schema) -> tuple[pd.DataFrame, pd.Series]:
     frame = tables.read_table(ref)
-    return tables.coerce(frame, schema), frame[schema.target]
+    return coerce(frame, schema), frame[schema.target]
 
 
 @task(name="load", retries=2, retry_delay_seconds=2, retry_condition_fn=_not_input_error, cache_policy=NO_CACHE)
 def load(path: str, target: str, workspace: str, images: ImageOptions | None = None) -> Loaded:
     """Read CSV, Parquet or images, check target and features, and keep a copy in the workspace."""
     frame, image = read_data(path, target, images)
-    X, y = tables.split_target(frame, target)
-    schema = tables.infer_schema(X, y, target)
+    X, y = split_target(frame, target)
+    schema = infer_schema(X, y, target)
     ref = tables.write_table(frame, workspace, "data")
     what = f"images of {image.height}×{image.width}×{image.channels}" if image else f"× {X.shape[1]} features"
     get_run_logger().info("Loaded %s rows %s from %s (%s classes)", len(frame), what, path, len(schema.classes))
@@ -81,19 +93,19 @@ def load(path: str, target: str, workspace: str, images: ImageOptions | None = N
 @task(name="split", cache_policy=NO_CACHE)
 def split(loaded: Loaded, validation_size: float, test_size: float, random_state: int, workspace: str) -> Splits:
     """Stratified train / validation / test split (validation_size 0: train / test); every class appears in each."""
-    tables.check_split_sizes(test_size, validation_size)
+    check_split_sizes(test_size, validation_size)
     frame = tables.read_table(loaded.table)
     labels = frame[loaded.table_schema.target].to_numpy()
     if validation_size:
-        train, validation, test = tables.stratified_indices(labels, [validation_size, test_size], random_state)
+        train, validation, test = stratified_indices(labels, [validation_size, test_size], random_state)
     else:
-        (train, test), validation = tables.stratified_indices(labels, [test_size], random_state), None
+        (train, test), validation = stratified_indices(labels, [test_size], random_state), None
     return Splits(**{name: None if rows is None else tables.write_table(frame.iloc[rows], workspace, name)
                      for name, rows in (("train", train), ("validation", validation), ("test", test))})
 
 
 @task(name="stratify", cache_policy=NO_CACHE)
-def stratify(splits: Splits, schema: tables.Schema, members: list[MemberSpec], out_of_fold: bool = False) -> dict:
+def stratify(splits: Splits, schema: Schema, members: list[MemberSpec], out_of_fold: bool = False) -> dict:
     """Class counts, shares, imbalance ratio and class weights; check every member fits the data.
 
     With `out_of_fold`, every class needs two training rows: members are refitted on parts of them.
@@ -101,8 +113,8 @@ def stratify(splits: Splits, schema: tables.Schema, members: list[MemberSpec], o
     labels = {name: tables.read_table(getattr(splits, name))[schema.target]
               for name in ("train", "validation", "test") if getattr(splits, name) is not None}
     if out_of_fold:
-        tables.check_rows_per_class(labels["train"], 2, "out-of-fold validation")
-    profiles = {name: tables.class_profile(rows) for name, rows in labels.items()}
+        check_rows_per_class(labels["train"], 2, "out-of-fold validation")
+    profiles = {name: class_profile(rows) for name, rows in labels.items()}
     train_counts = {i: profiles["train"]["counts"][label] for i, label in enumerate(schema.classes)}
     for spec in members:  # Building a member checks its sampler against the class sizes.
         build_member(spec, schema, train_counts)
@@ -163,7 +175,7 @@ def _member_path(workspace: str, key: str) -> str:
 
 
 @task(name="train-member", cache_key_fn=member_key, persist_result=True, task_run_name="train {spec.name}")
-def train_member(spec: MemberSpec, train: tables.TableRef, schema: tables.Schema, random_state: int,
+def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, random_state: int,
                  threads: int, workspace: str, folds: int | None = None) -> TrainedMember:
     """Fit one member on the training split; its resampling and augmentation show as subtasks.
 
@@ -185,7 +197,7 @@ def train_member(spec: MemberSpec, train: tables.TableRef, schema: tables.Schema
 
 
 @task(name="vote", cache_policy=NO_CACHE)
-def vote(members: list[TrainedMember], rows: tables.TableRef, schema: tables.Schema, voting: str,
+def vote(members: list[TrainedMember], rows: tables.TableRef, schema: Schema, voting: str,
          threshold_objective: str, random_state: int, validation: str = "holdout", folds: int = 5) -> VotingEnsemble:
     """Combine the members; rows they did not see set their weights and the decision threshold.
 
@@ -226,9 +238,9 @@ def evaluate(ensemble: VotingEnsemble, test: tables.TableRef, title: str) -> dic
     results = {}
     probas = ensemble.member_probas(X)  # once, for the members and for their vote
     for spec, proba in zip(ensemble.specs_, probas):
-        results[spec.name] = score(y, ensemble.classes_[proba.argmax(1)], proba, ensemble.classes_)
+        results[spec.name] = metrics_of(y, ensemble.classes_[proba.argmax(1)], proba, ensemble.classes_)
     proba = ensemble.average(probas) if ensemble.voting != "hard" else None
-    results[ENSEMBLE] = score(y, ensemble.vote(probas), proba, ensemble.classes_)
+    results[ENSEMBLE] = metrics_of(y, ensemble.vote(probas), proba, ensemble.classes_)
     create_markdown_artifact(key="members-vs-ensemble", markdown=artifact_markdown(results, title),
                              description="Per-class metrics of every member and the ensemble, test split")
     return results
@@ -238,7 +250,7 @@ def evaluate(ensemble: VotingEnsemble, test: tables.TableRef, title: str) -> dic
 def save(ensemble: VotingEnsemble, store: str, results: dict, extra: dict, header: str,
          trained_on: list[tables.TableRef | None] = ()) -> str:
     """Write the model version (complete or absent) with its report and its training rows' fingerprints."""
-    from tasks.report import report_files
+    from imbalance_flows.tasks.report import report_files
 
     frames = [tables.read_table(ref) for ref in trained_on if ref is not None]
     rows = pd.concat(frames, ignore_index=True) if frames else None
@@ -246,5 +258,21 @@ def save(ensemble: VotingEnsemble, store: str, results: dict, extra: dict, heade
                           training_rows=rows))
 
 
-__all__ = ["Loaded", "Splits", "TrainedMember", "augment", "evaluate", "load", "resample", "save",
+@task(name="judge", cache_policy=NO_CACHE)
+def judge(store: str, challenger: str, holdout: tables.TableRef, metric: str, margin: float,
+          min_rows_per_class: int) -> dict:
+    """Score challenger and champion on holdout rows neither was trained on; promote under the store's lock."""
+    return champion_challenger.judge(store, challenger, tables.read_table(holdout), metric, margin,
+                                     min_rows_per_class)
+
+
+@task(name="score", cache_policy=NO_CACHE)
+def score(model_dir: str, data: str, out: str, chunk_rows: int, unknown_categories: str) -> int:
+    """Load the model once and score every chunk of the data."""
+    model = load_model(model_dir)
+    model.set_params(unknown_categories=unknown_categories)
+    return score_file(model, data, out, version=Path(model_dir).name, chunk_rows=chunk_rows)
+
+
+__all__ = ["Loaded", "Splits", "TrainedMember", "augment", "evaluate", "judge", "load", "resample", "save", "score",
            "split", "stratify", "train_member", "vote"]

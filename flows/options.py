@@ -1,0 +1,202 @@
+"""The flows from a command line: `imbalance-flows train|retrain|predict …` and `python flows/<flow>.py …`.
+
+Choices and help come from the flows' pydantic models (`flows.config`), so the command
+line, a config file and the UI's Run form accept the same values. Bad input ends in one
+`error:` line (the rule, the value, a way out) and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import typing
+from pathlib import Path
+
+EPILOG = "Errors name the rule, the value that broke it and a way out; the exit status is then 2."
+FLOWS = {
+    "train": ("train an ensemble and save it as a new model version",
+              "Run the training flow: load, split, stratify, train the members in parallel, vote, evaluate and save. "
+              "Prints the members-vs-ensemble report and, on its last line, the saved version."),
+    "retrain": ("train a challenger and promote it only if it beats the champion",
+                "Run the retrain flow: train on the latest data (a path, URL or glob), score challenger and champion "
+                "on fresh holdout rows neither was trained on, promote the challenger if it wins by --margin."),
+    "predict": ("score a file with a saved model",
+                "Write the predicted label, one probability column per class and the model version."),
+}
+
+
+def _field(model, name: str) -> dict:
+    """argparse keywords for a pydantic field: its help, and its choices when it is a Literal."""
+    field = model.model_fields[name]
+    keywords = {"help": field.description or ""}
+    if typing.get_origin(field.annotation) is typing.Literal:
+        keywords["choices"] = list(typing.get_args(field.annotation))
+    return keywords
+
+
+def add_options(command: str, parser: argparse.ArgumentParser) -> None:
+    """The options of one flow's command."""
+    from imbalance_flows.flows.config import PredictConfig, RetrainConfig
+
+    if command == "predict":
+        parser.add_argument("model", help="a saved version's directory, a version name, or 'champion'")
+        parser.add_argument("data", help=_field(PredictConfig, "data")["help"])
+        parser.add_argument("--out", required=True, help=_field(PredictConfig, "out")["help"])
+        parser.add_argument("--store", default="models", help=_field(PredictConfig, "store")["help"])
+        parser.add_argument("--chunk-rows", type=int, default=50_000, help=_field(PredictConfig, "chunk_rows")["help"])
+        parser.add_argument("--unknown-categories", default="error", **_field(PredictConfig, "unknown_categories"))
+        return
+    _training_options(parser)
+    if command == "retrain":
+        parser.add_argument("--metric", default="balanced_accuracy", **_field(RetrainConfig, "metric"))
+        parser.add_argument("--margin", type=float, default=0.0, **_field(RetrainConfig, "margin"))
+        parser.add_argument("--min-rows-per-class", type=int, default=10,
+                            **_field(RetrainConfig, "min_rows_per_class"))
+
+
+def _training_options(parser: argparse.ArgumentParser) -> None:
+    from imbalance_flows.flows.config import TrainConfig
+
+    parser.add_argument("data", nargs="?", help="CSV or Parquet file (local path, fsspec URL or glob), or a "
+                                                "folder of class folders of images (ROOT/<class>/*.png|jpg)")
+    parser.add_argument("--target", **_field(TrainConfig, "target"))
+    parser.add_argument("--member", action="append", metavar="SAMPLER[@RATIO][+AUGMENT]:LEARNER",
+                        help="a member, repeatable (e.g. --member smote:hgb --member random_under@0.5:rf); "
+                             "default: the built-in recipe")
+    parser.add_argument("--config", metavar="FILE", help="YAML or JSON file with the training flow's parameters")
+    parser.add_argument("--store", **_field(TrainConfig, "store"))
+    for name in ("voting", "threshold_objective", "validation"):
+        parser.add_argument(f"--{name.replace('_', '-')}", **_field(TrainConfig, name))
+    for name, kind in (("test_size", float), ("validation_size", float), ("folds", int), ("random_state", int),
+                       ("max_concurrency", int)):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, **_field(TrainConfig, name))
+    parser.add_argument("--dask-address", metavar="ADDRESS", **_field(TrainConfig, "dask_address"))
+    parser.add_argument("--image-size", metavar="HEIGHTxWIDTH", help="images: resize all to this size, e.g. 28x28")
+    parser.add_argument("--image-channels", type=int, choices=[1, 3], help="images: convert all to grey (1) or RGB (3)")
+    parser.add_argument("--image-column", metavar="COL", help="tables of images: the column of PNG/JPEG bytes")
+
+
+def read_config(path: str) -> dict:
+    """A YAML or JSON file of parameters, refused clearly when it is missing, unreadable or not a mapping."""
+    from imbalance_flows.tasks.errors import InputError
+
+    if not os.path.isfile(path):
+        raise InputError("the config file must exist", f"{path!r} was not found", "Check the path.")
+    text = Path(path).read_text()
+    if not path.endswith((".yaml", ".yml", ".json")):
+        raise InputError("the config file must be YAML or JSON", f"{path!r}", "Name it .yaml, .yml or .json.")
+    try:
+        if path.endswith(".json"):
+            config = json.loads(text)
+        else:
+            import yaml
+
+            config = yaml.safe_load(text)
+    except (ValueError, ImportError) as error:
+        raise InputError("the config file must parse", f"{path!r} does not ({error})", "Fix its syntax.") from error
+    if not isinstance(config, dict):
+        raise InputError("the config file must hold a mapping of parameters", f"{path!r} holds {type(config).__name__}",
+                         "Write one `name: value` per parameter, e.g. `target: class`.")
+    return config
+
+
+def train_config(args):
+    """The training flow's parameters from --config, then the command line on top."""
+    from imbalance_flows.flows.config import TrainConfig
+    from imbalance_flows.tasks.errors import InputError
+    from imbalance_flows.tasks.spec import MemberSpec
+
+    config = read_config(args.config) if args.config else {}
+    names = ("data", "target", "store", "voting", "threshold_objective", "validation", "test_size",
+             "validation_size", "folds", "random_state", "max_concurrency", "dask_address")
+    config.update({name: getattr(args, name) for name in names if getattr(args, name) is not None})
+    if args.member:
+        config["members"] = [MemberSpec.parse(text) for text in args.member]
+    if args.image_size or args.image_channels or args.image_column:
+        from imbalance_flows.tasks.images import parse_size
+
+        config["images"] = {**config.get("images", {}), **{key: value for key, value in (
+            ("size", parse_size(args.image_size) if args.image_size else None), ("channels", args.image_channels),
+            ("column", args.image_column)) if value is not None}}
+    for required, where in (("data", "DATA"), ("target", "--target COL")):
+        if required not in config:
+            raise InputError(f"training needs {required!r}", "none was given",
+                             f"Pass it on the command line ({where}) or in --config.")
+    return TrainConfig.model_validate(config)
+
+
+def config(command: str, args):
+    """The flow's parameters from the command line, validated before anything heavy is imported."""
+    from imbalance_flows.flows.config import PredictConfig, RetrainConfig
+
+    if command == "train":
+        return train_config(args)
+    if command == "retrain":
+        return RetrainConfig(train=train_config(args), metric=args.metric, margin=args.margin,
+                             min_rows_per_class=args.min_rows_per_class)
+    return PredictConfig(data=args.data, out=args.out, store=args.store, version=args.model,
+                         chunk_rows=args.chunk_rows, unknown_categories=args.unknown_categories)
+
+
+def run(command: str, load_flow, args) -> int:
+    """Run the flow `load_flow()` returns with the command line's parameters, and print what it produced."""
+    parameters = config(command, args)
+    result = load_flow()(parameters)
+    if command == "train":
+        from imbalance_flows.tasks.report import tables
+
+        print()
+        print(tables(result["results"], "test"))
+        print()
+        print(result["version"])
+    elif command == "retrain":
+        print(f"{'Promoted' if result['promoted'] else 'Not promoted'}: {result['reason']} "
+              f"(judged on {result['judged_rows']} rows)")
+        print(result["challenger"])
+    else:
+        print(f"Scored {result['rows']} rows with {result['version']} into {result['out']}")
+    return 0
+
+
+def guarded(call) -> int:
+    """Call `call()`; a broken rule becomes one `error:` line on stderr and exit status 2, never a traceback."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    from pydantic import ValidationError
+
+    from imbalance_flows.tasks.errors import InputError
+
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(name).addFilter(_NoTracebackForInputErrors())
+    try:
+        return call()
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+    except ValidationError as error:
+        for problem in error.errors():
+            where = ".".join(str(part) for part in problem["loc"]) or "config"
+            print(f"error: {where}: {problem['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+    return 2
+
+
+class _NoTracebackForInputErrors(logging.Filter):
+    """Prefect logs a failed run with its traceback; for a broken rule the message says it all."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from imbalance_flows.tasks.errors import InputError
+
+        if record.exc_info and isinstance(record.exc_info[1], InputError):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def main(command: str, flow, argv: list[str] | None = None) -> int:
+    """`python flows/<command>.py …`: `flow` in this process, with the same options as `imbalance-flows`."""
+    description = FLOWS[command][1]
+    parser = argparse.ArgumentParser(prog=f"python flows/{command}.py", description=description, epilog=EPILOG)
+    add_options(command, parser)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    return guarded(lambda: run(command, lambda: flow, args))

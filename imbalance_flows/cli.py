@@ -1,0 +1,130 @@
+"""The `imbalance-flows` command: train, retrain, predict, report, strategies and serve.
+
+Only the chosen command's options are built, and heavy modules are imported only by the
+command that needs them, so `--help` and input errors answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from imbalance_flows.flows.options import EPILOG, FLOWS, add_options, guarded, run
+
+COMMANDS = {
+    **{name: summary for name, (summary, _) in FLOWS.items()},
+    "report": "print a saved model's report",
+    "strategies": "list the resampling strategies and learners with their parameters",
+    "serve": "serve the train, retrain and predict deployments (needs a server)",
+}
+
+
+def _parser(command: str | None) -> argparse.ArgumentParser:
+    """The parser, with the options of `command` (the one about to run) filled in."""
+    parser = argparse.ArgumentParser(
+        prog="imbalance-flows", epilog=EPILOG,
+        description="Train, score and inspect voting ensembles for class-imbalanced data, as Prefect flows.")
+    parser.add_argument("--version", action="store_true", help="print the installed version and exit")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, summary in COMMANDS.items():
+        description = FLOWS[name][1] if name in FLOWS else None
+        sub = commands.add_parser(name, help=summary, description=description, epilog=EPILOG)
+        if name == command:
+            _options(name, sub)
+    return parser
+
+
+def _options(command: str, parser: argparse.ArgumentParser) -> None:
+    if command in FLOWS:
+        add_options(command, parser)
+    elif command == "report":
+        parser.add_argument("model", help="a saved version's directory")
+    elif command == "serve":
+        from imbalance_flows.deployments.serve import add_options as add_serve_options
+
+        parser.epilog = "Set PREFECT_API_URL to a running `prefect server start`."
+        add_serve_options(parser)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((word for word in argv if not word.startswith("-")), None)
+    args = _parser(command if command in COMMANDS else None).parse_args(argv)
+    if args.version:
+        print(_version())
+        return 0
+    if args.command is None:
+        _parser(None).print_help(sys.stderr)
+        return 2
+    if args.command in FLOWS:
+        return guarded(lambda: run(args.command, lambda: _flow(args.command), args))
+    return guarded(lambda: {"report": _report, "strategies": _strategies, "serve": _serve}[args.command](args))
+
+
+def _flow(command: str):
+    """The flow a command runs, imported only then (Prefect takes a second or two to import)."""
+    import importlib
+
+    return getattr(importlib.import_module(f"imbalance_flows.flows.{command}"), command)
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return f"imbalance-flows {version('imbalance-flows')}"
+
+
+def _serve(args) -> int:
+    from imbalance_flows.deployments.serve import serve
+    from imbalance_flows.tasks.errors import InputError
+
+    if not os.environ.get("PREFECT_API_URL"):
+        raise InputError("serving needs a running Prefect server", "PREFECT_API_URL is not set",
+                         "Start one with `prefect server start` and set "
+                         "PREFECT_API_URL=http://127.0.0.1:4200/api.")
+    serve(data=args.data, target=args.target, store=args.store, cron=args.cron, timezone=args.timezone)
+    return 0
+
+
+def _report(args) -> int:
+    from imbalance_flows.tasks.report import tables
+    from imbalance_flows.tasks.store import read_manifest
+
+    manifest = read_manifest(args.model)
+    print(f"Model {Path(args.model).resolve().name}: trained {manifest['created']} on "
+          f"{manifest.get('data', {}).get('source', '?')} (target {manifest['schema']['target']!r}), "
+          f"code {manifest['code_version']}")
+    print(f"Voting: {manifest['ensemble']['voting']}; threshold: {manifest['threshold']} "
+          f"on P({manifest['positive_class']})" if manifest["threshold"] is not None
+          else f"Voting: {manifest['ensemble']['voting']}")
+    for member in manifest["members"]:
+        print(f"  weight {member['weight']:.3f}  {member['name']}")
+    print()
+    print(tables(manifest["metrics"], "test"))
+    return 0
+
+
+def _strategies(args) -> int:
+    from imbalance_flows.tasks.learners import LEARNERS
+    from imbalance_flows.tasks.resample import STRATEGIES
+
+    print("Resampling strategies (SAMPLER in --member SAMPLER:LEARNER):")
+    for strategy in STRATEGIES.values():
+        print(f"  {strategy.name:<18} {strategy.kind:<9} {strategy.summary}")
+        for name, text in strategy.params.items():
+            print(f"  {'':<18} {'':<9}   {name}: {text}")
+    print("\nAugmentation (+AUGMENT): jitter (noise scaled to each feature's spread), "
+          "mixup (blend two rows of a class); image (images only: Keras preprocessing layers, by default "
+          "rotation, translation, zoom and contrast; flip on request).")
+    print("\nLearners (LEARNER):")
+    for learner in LEARNERS.values():
+        print(f"  {learner.name:<18} {learner.summary}")
+    print("\n@RATIO sets how far to rebalance: 1 (= auto) fully; 0.5 brings smaller classes to half the largest.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

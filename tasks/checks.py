@@ -1,0 +1,80 @@
+"""What the ensemble accepts: tables and labels as scikit-learn passes them, and data to score that fits its schema."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from imbalance_flows.tasks.choices import Validation, names
+from imbalance_flows.tasks.errors import InputError, preview
+from imbalance_flows.tasks.schema import Schema
+
+
+def check_validation(validation: str, folds) -> None:
+    """The validation scheme must be a known one, with at least two cross-fitting folds."""
+    if validation not in names(Validation):
+        raise InputError(f"validation must be one of {preview(names(Validation))}", f"it is {validation!r}",
+                         "Use out_of_fold (the default) or holdout with a validation_size.")
+    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 2:
+        raise InputError("folds must be a whole number of at least 2", f"it is {folds!r}",
+                         "Use the default 5, or 3 to cross-fit faster.")
+
+
+def as_frame(X, names: list[str] | None = None) -> pd.DataFrame:
+    """A DataFrame as it is, or an array with positional column names (or `names`, if they fit)."""
+    if isinstance(X, pd.DataFrame):
+        return X.rename(columns=str)
+    if sparse.issparse(X):
+        raise InputError("X must be a dense table", f"it is a sparse {type(X).__name__} of shape {X.shape}",
+                         "Convert it with X.toarray(), or pass a DataFrame.")
+    array = np.asarray(X)
+    if array.ndim != 2:
+        raise InputError("X must be a table (2-D)", f"it has shape {array.shape}",
+                         "Pass a DataFrame, or reshape a single feature with X.reshape(-1, 1).")
+    if names is None or len(names) != array.shape[1]:
+        names = [f"x{i}" for i in range(array.shape[1])]
+    return pd.DataFrame(array, columns=names)
+
+
+def as_series(y) -> pd.Series:
+    if isinstance(y, pd.Series):
+        return y.reset_index(drop=True)
+    array = np.asarray(y)
+    if array.ndim != 1:
+        raise InputError("y must be one column of labels", f"it has shape {array.shape}", "Pass a 1-D array or Series.")
+    return pd.Series(array, name="target")
+
+
+def check_columns(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """The columns to score must be exactly the training features (the target may be present)."""
+    names = schema.names
+    missing = [n for n in names if n not in X.columns]
+    extra = [c for c in X.columns if c not in names and c != schema.target]
+    if missing:
+        raise InputError("the data to score must have every feature the model was trained on",
+                         f"missing {preview(missing)}", "Add these columns (NaN is fine where a value is unknown).")
+    if extra:
+        raise InputError("the data to score must have only the model's features",
+                         f"unexpected {preview(extra)}", f"Drop them; the model uses {preview(names)}.")
+    return X[names]
+
+
+def check_categories(X: pd.DataFrame, schema: Schema, unknown: str) -> pd.DataFrame:
+    """Refuse categories never seen in training, or (unknown='ignore') treat them as missing."""
+    X = X.copy() if unknown == "ignore" else X
+    for column in schema.columns:
+        if column.kind != "categorical":
+            continue
+        text = X[column.name].astype(object).where(X[column.name].notna(), None)
+        values = text.map(lambda v: v if v is None else str(v))
+        unseen = values.notna() & ~values.isin(column.categories)
+        if unseen.any() and unknown == "error":
+            raise InputError(
+                f"categorical feature {column.name!r} must hold categories seen in training",
+                f"{preview(sorted(values[unseen].unique()), 5)} are new (known: {preview(column.categories, 5)})",
+                "Fix the values, or score with unknown_categories='ignore' (CLI: --unknown-categories ignore) "
+                "to treat them as missing.")
+        if unseen.any():
+            X[column.name] = values.where(~unseen, None)
+    return X

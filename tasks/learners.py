@@ -1,0 +1,161 @@
+"""The learners a member can use: one registry entry each, like the samplers' `STRATEGIES`.
+
+An entry says everything the rest of the code needs to know about a learner: how a
+member encodes the features for it, whether it needs images or TensorFlow, how much a
+fit roughly costs, its help text, and how to build it. Adding a learner is adding an
+entry here (and its test); `build_member`, the command line and the fitting order read
+the registry and need no change.
+
+Nothing heavy is imported at module level (no scikit-learn, pandas, imbalanced-learn or
+TensorFlow): the command line's help lists the learners without paying for them. The
+builders import what they build.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+from imbalance_flows.tasks.errors import InputError, preview
+
+# How a member encodes the prepared features (numbers imputed, categories as codes) for its learner:
+#   codes             passed through: trees split category codes as they are
+#   one_hot           LinearPrep: numbers standardised, categories one-hot (linear models)
+#   one_hot_unscaled  numbers passed through, categories one-hot (a network that normalises its inputs)
+#   images            passed through: pixel values, one column each
+ENCODINGS = ("codes", "one_hot", "one_hot_unscaled", "images")
+
+
+@dataclass(frozen=True)
+class LearnerContext:
+    """What a builder may need to know about the member and the rows it will be fitted on."""
+
+    weights: dict | None = None  # class code -> weight, for the class_weight sampler; None otherwise
+    random_state: int = 0
+    threads: int = 1  # threads the learner may use beside the other members
+    rows: int = 0  # training rows, before resampling
+    n_classes: int = 2
+    n_numeric: int = 0  # numeric features come first after preparation
+    categorical_sizes: tuple[int, ...] = ()  # categories of each categorical feature, "(missing)" included
+
+    @property
+    def categorical(self) -> list[int]:
+        """Positions of the categorical features after preparation (after the numeric ones)."""
+        return list(range(self.n_numeric, self.n_numeric + len(self.categorical_sizes)))
+
+    @property
+    def width(self) -> int:
+        """Columns after one-hot coding."""
+        return self.n_numeric + sum(self.categorical_sizes)
+
+
+@dataclass(frozen=True)
+class Learner:
+    """A named learner, how its features are encoded, and how to build it unfitted."""
+
+    name: str
+    summary: str  # one line of help, shown by `imbalance-flows strategies`
+    cost: int  # rough relative cost of one fit with one thread; only the order matters (longest first)
+    encoding: str  # one of ENCODINGS
+    build: Callable[[dict, LearnerContext], object]  # (learner params, context) -> unfitted estimator
+    images: bool = False  # needs image data (a table is refused)
+    keras: bool = False  # needs TensorFlow (imported only when built)
+    estimator: str | None = None  # "module:Class" of the project's own estimator class (Keras learners)
+
+    def __post_init__(self):
+        if self.encoding not in ENCODINGS:
+            raise InputError(f"a learner's encoding must be one of {preview(ENCODINGS)}",
+                             f"{self.name} has {self.encoding!r}", "See ENCODINGS in tasks/learners.py.")
+
+
+def load_estimator(path: str) -> type:
+    """The class named by a "module:Class" path, e.g. "imbalance_flows.tasks.keras_members:KerasMLP"."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _logreg(params: dict, context: LearnerContext):
+    from sklearn.linear_model import LogisticRegression
+
+    # Newton steps on the exact Hessian converge in a few iterations when there are many
+    # more rows than (one-hot) columns: about twice as fast as L-BFGS on the benchmark data,
+    # and to the same optimum. The Hessian has (columns × (classes - 1))² entries, so with
+    # wide data or many classes it costs more than it saves and L-BFGS is kept.
+    width = context.width
+    size = width * max(context.n_classes - 1, 1)
+    solver = "newton-cholesky" if 0 < size <= 200 and context.rows >= 10 * width else "lbfgs"
+    return LogisticRegression(max_iter=params.pop("max_iter", 2000), solver=params.pop("solver", solver),
+                              class_weight=context.weights, random_state=context.random_state, **params)
+
+
+def _rf(params: dict, context: LearnerContext):
+    from sklearn.ensemble import RandomForestClassifier
+
+    from imbalance_flows.tasks.cores import available_cores
+
+    # A forest's trees are built by joblib threads that sleep when idle, unlike OpenMP's
+    # spinning workers, so a forest may use every core beside other members: it then
+    # never runs alone on one core at the end of a run (bench/results/parallel.md).
+    return RandomForestClassifier(n_estimators=params.pop("n_estimators", 100),
+                                  min_samples_leaf=params.pop("min_samples_leaf", 1), class_weight=context.weights,
+                                  n_jobs=params.pop("n_jobs", available_cores()), random_state=context.random_state,
+                                  **params)
+
+
+def _hgb(params: dict, context: LearnerContext):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    # Histogram boosting bins a categorical feature by its codes and allows at most 255
+    # of them (max_bins); a feature with more categories is binned as ordered codes instead.
+    native = [position for position, size in zip(context.categorical, context.categorical_sizes)
+              if size <= params.get("max_bins", 255)]
+    return HistGradientBoostingClassifier(class_weight=context.weights, random_state=context.random_state,
+                                          categorical_features=native or None, **params)
+
+
+def _keras(estimator: str) -> Callable[[dict, LearnerContext], object]:
+    """A builder that imports the Keras estimator only when a member uses it (TensorFlow is slow to import)."""
+    name = estimator.partition(":")[2]
+
+    def build(params: dict, context: LearnerContext):
+        estimator_class = load_estimator(estimator)
+        known = estimator_class().get_params()
+        unknown = set(params) - set(known)
+        if unknown:
+            raise InputError(f"the learner parameters of {name} must be among {preview(known)}",
+                             f"got {preview(sorted(unknown))}", "Run `imbalance-flows strategies` to list them.")
+        return estimator_class(**{"class_weight": context.weights, "random_state": context.random_state,
+                      "threads": context.threads, **params})
+    return build
+
+
+def _keras_learner(name: str, estimator: str, **fields) -> Learner:
+    """A Keras learner's entry: its builder comes from its estimator class."""
+    return Learner(name=name, estimator=estimator, keras=True, build=_keras(estimator), **fields)
+
+
+LEARNERS: dict[str, Learner] = {learner.name: learner for learner in [
+    Learner("logreg", "Logistic regression on standardised numeric and one-hot categorical features.",
+            cost=1, encoding="one_hot", build=_logreg),
+    # Trees split category codes as they are; one-hot columns would widen the data
+    # (22 → 119 features on lending_club) and slow every split for no gain in the benchmark.
+    Learner("rf", "Random forest (100 trees); categories as ordinal codes.", cost=3, encoding="codes", build=_rf),
+    Learner("hgb", "Histogram gradient boosting with native categorical support.", cost=2, encoding="codes",
+            build=_hgb),
+    # Categories one-hot; numbers as they are: the network normalises them with its training rows' statistics.
+    _keras_learner(
+        "keras_mlp", "imbalance_flows.tasks.keras_members:KerasMLP", cost=3, encoding="one_hot_unscaled",
+        summary="Keras dense network (64-32), normalised with training statistics, one-hot categories, early "
+                "stopping; learner_params: loss (crossentropy | focal), focal_gamma, hidden_units, dropout, "
+                "epochs, batch_size, learning_rate, validation_fraction, patience."),
+    _keras_learner(
+        "keras_cnn", "imbalance_flows.tasks.keras_images:KerasCNN", cost=4, encoding="images", images=True,
+        summary="Keras convolutional network for images (data loaded from class folders or image bytes); "
+                "learner_params: filters, dropout, loss, epochs, batch_size, ...; pairs with +image augmentation."),
+    _keras_learner(
+        "keras_transfer", "imbalance_flows.tasks.keras_images:KerasTransfer", cost=4, encoding="images",
+        images=True,
+        summary="A user's .keras model (learner_params: base_model=PATH) as a frozen feature extractor "
+                "with a new trained head; loaded in safe mode, nothing downloaded."),
+]}

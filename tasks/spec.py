@@ -1,0 +1,131 @@
+"""What a member is, as users write it: a resampling strategy, optional augmentation and a learner.
+
+Validated here, against the registries of strategies (`tasks.resample`) and learners
+(`tasks.learners`), before any data is read. Cheap to import (pydantic only), so the
+command line and the flows' parameter forms can use it without loading scikit-learn.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from imbalance_flows.tasks.errors import InputError, preview
+from imbalance_flows.tasks.learners import LEARNERS
+from imbalance_flows.tasks.resample import STRATEGIES, get_strategy
+
+SamplerName = Literal[tuple(STRATEGIES)]  # type: ignore[valid-type]
+LearnerName = Literal[tuple(LEARNERS)]  # type: ignore[valid-type]
+KERAS_LEARNERS = tuple(name for name, learner in LEARNERS.items() if learner.keras)  # TensorFlow only for these
+TABLE_AUGMENTS = ("jitter", "mixup")
+IMAGE_TRANSFORMS = ("flip", "rotation", "translation", "zoom", "contrast")
+AUGMENT_METHODS = (*TABLE_AUGMENTS, "image")
+_LEARNER_NAMES = [f"{name} (images)" if learner.images else name for name, learner in LEARNERS.items()]
+_LEARNER_HELP = (", ".join(_LEARNER_NAMES[:-1]) + f" or {_LEARNER_NAMES[-1]}; "
+                 "`imbalance-flows strategies` describes each.")
+
+
+class AugmentSpec(BaseModel):
+    """Synthetic minority rows added after resampling (training split only)."""
+
+    method: Literal[AUGMENT_METHODS] = Field(  # type: ignore[valid-type]
+        "jitter", description="Noise jitter or within-class mixup (tables); image: Keras preprocessing layers.")
+    ratio: float = Field(0.5, gt=0, le=1, description="Grow each class to at least this share of the largest.")
+    noise: float = Field(0.1, gt=0, le=1, description="Jitter scale, as a share of each feature's spread.")
+    alpha: float = Field(0.4, gt=0, description="Mixup's Beta(alpha, alpha) parameter.")
+    transforms: list[Literal[IMAGE_TRANSFORMS]] = Field(  # type: ignore[valid-type]
+        ["rotation", "translation", "zoom", "contrast"],
+        description="Image augmentation only: the transforms that keep the class (no flip for digits or text).")
+    factor: float = Field(0.1, gt=0, le=0.5, description="Image augmentation only: strength of each transform.")
+
+
+class MemberSpec(BaseModel):
+    """One ensemble member: a resampling strategy, optional augmentation, and a learner."""
+
+    sampler: SamplerName = Field("none", description="How the member sees the imbalance.")
+    learner: LearnerName = Field("hgb", description=_LEARNER_HELP)
+    sampling_strategy: float | Literal["auto"] = Field(
+        "auto", description="How far to rebalance: 'auto' = fully; r in (0, 1] = smaller classes to r × largest.")
+    sampler_params: dict[str, Any] = Field(default_factory=dict, description="Extra sampler parameters.")
+    augment: AugmentSpec | None = Field(None, description="Synthetic minority rows after resampling.")
+    learner_params: dict[str, Any] = Field(default_factory=dict, description="Extra learner parameters.")
+    seed: int = Field(0, description="Offset added to the run's random_state, so copies of a member differ.")
+
+    @field_validator("sampler", mode="before")
+    @classmethod
+    def _known_sampler(cls, value):
+        get_strategy(value)
+        return value
+
+    @field_validator("learner", mode="before")
+    @classmethod
+    def _known_learner(cls, value):
+        if value not in LEARNERS:
+            raise InputError("the learner must be a known one", f"{value!r} is not among {preview(LEARNERS)}",
+                             "Run `imbalance-flows strategies` to list them.")
+        return value
+
+    @model_validator(mode="after")
+    def _ratio_applies(self):
+        if self.sampling_strategy != "auto":
+            kind = STRATEGIES[self.sampler].kind
+            if kind in ("none", "clean"):
+                raise InputError(f"sampling_strategy does not apply to {self.sampler!r}",
+                                 f"it is {self.sampling_strategy}", "Leave it at 'auto' for this strategy.")
+            if not 0 < self.sampling_strategy <= 1:
+                raise InputError("sampling_strategy must be 'auto' or a number in (0, 1]",
+                                 f"it is {self.sampling_strategy}", "Use 1.0 (fully balanced) or less, e.g. 0.5.")
+        return self
+
+    @property
+    def name(self) -> str:
+        augment = f"+{self.augment.method}" if self.augment else ""
+        ratio = "" if self.sampling_strategy == "auto" else f"@{self.sampling_strategy:g}"
+        seed = f"#{self.seed}" if self.seed else ""
+        return f"{self.sampler}{ratio}{augment}:{self.learner}{seed}"
+
+    @classmethod
+    def parse(cls, text: str) -> "MemberSpec":
+        """Read the command line's short form, SAMPLER[@RATIO][+AUGMENT]:LEARNER, e.g. smote@0.5+mixup:hgb."""
+        sampler, sep, learner = text.partition(":")
+        if not sep or not sampler or not learner:
+            raise InputError("a member is written SAMPLER[@RATIO][+AUGMENT]:LEARNER", f"got {text!r}",
+                             "For example --member smote:hgb or --member random_under@0.5+jitter:rf.")
+        sampler, _, augment = sampler.partition("+")
+        sampler, _, ratio = sampler.partition("@")
+        if augment and augment not in AUGMENT_METHODS:
+            raise InputError("the augmentation must be one of " + ", ".join(AUGMENT_METHODS),
+                             f"got {augment!r} in {text!r}", "Write e.g. smote+jitter:hgb.")
+        try:
+            ratio_value = float(ratio) if ratio else "auto"
+        except ValueError:
+            raise InputError("the ratio after @ must be a number in (0, 1]", f"got {ratio!r} in {text!r}",
+                             "Write e.g. random_under@0.5:rf.") from None
+        return cls(sampler=sampler, learner=learner, sampling_strategy=ratio_value,
+                   augment=AugmentSpec(method=augment) if augment else None)
+
+
+class ImageOptions(BaseModel):
+    """How to read images (ignored for ordinary tables)."""
+
+    size: tuple[int, int] | None = Field(
+        None, description="Resize every image to (height, width); needed when the images differ in size.")
+    channels: Literal[1, 3] | None = Field(
+        None, description="1 (grey) or 3 (RGB); needed when the images differ. Alpha is dropped.")
+    column: str | None = Field(
+        None, description="Tables only: the column holding encoded image bytes (PNG/JPEG); default: found.")
+
+
+def default_members() -> list[MemberSpec]:
+    """The default recipe: diverse learners, each seeing the imbalance differently.
+
+    A plain forest, a forest on a balanced under-sample and a class-weighted linear
+    model; all three give out-of-fold probabilities cheaply (two out of the bag, one
+    by cross-fitting a fast learner). Chosen by bench/out_of_fold.py.
+    """
+    return [
+        MemberSpec(sampler="none", learner="rf"),
+        MemberSpec(sampler="random_under", learner="rf"),
+        MemberSpec(sampler="class_weight", learner="logreg"),
+    ]

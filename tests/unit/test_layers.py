@@ -1,0 +1,58 @@
+"""The package's shape: one import name, layers that point one way (import-linter), and cheap imports."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LINT = Path(sys.executable).with_name("lint-imports")
+MAPPED = ("tasks", "flows", "deployments")  # the repository's folders, imbalance_flows.<folder> when installed
+
+
+def installed_layout(tmp_path: Path) -> Path:
+    """imbalance_flows/ as the wheel lays it out, of links to the checkout (grimp walks folders, not finders)."""
+    package = tmp_path / "imbalance_flows"
+    package.mkdir()
+    for module in (ROOT / "imbalance_flows").glob("*.py"):
+        (package / module.name).symlink_to(module)
+    for folder in MAPPED:
+        (package / folder).symlink_to(ROOT / folder, target_is_directory=True)
+    return tmp_path
+
+
+def test_the_import_contracts_hold(tmp_path):
+    """cli → deployments → flows → tasks, no Prefect in tasks, no cycles (pyproject's [tool.importlinter])."""
+    env = {**os.environ, "PYTHONPATH": str(installed_layout(tmp_path))}
+    result = subprocess.run([str(LINT), str(ROOT / "pyproject.toml"), "--no-cache"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert re.search(r"Contracts: 3 kept, 0 broken", result.stdout), result.stdout[-2000:]
+
+
+def test_code_imports_the_package_by_its_one_name():
+    """No module imports `tasks`, `flows` or `deployments` as top-level packages: installed, they do not exist."""
+    pattern = re.compile(rf"^\s*(from|import)\s+({'|'.join(MAPPED)})(\.|\s|$)", re.MULTILINE)
+    offenders = [str(path.relative_to(ROOT)) for folder in (*MAPPED, "imbalance_flows", "tests", "bench")
+                 for path in (ROOT / folder).rglob("*.py") if pattern.search(path.read_text())]
+    assert offenders == []
+
+
+def test_help_and_a_bad_input_answer_without_the_heavy_modules():
+    """`imbalance-flows --help` and an input error load neither scikit-learn, pandas nor Prefect."""
+    probe = ("import sys, contextlib, io\n"
+             "from imbalance_flows.cli import main\n"
+             "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+             "    try:\n"
+             "        main(sys.argv[1:])\n"
+             "    except SystemExit:\n"
+             "        pass\n"
+             "heavy = sorted(m for m in ('sklearn', 'pandas', 'prefect', 'imblearn', 'tensorflow') if m in sys.modules)\n"
+             "print(heavy)\n")
+    for argv in (["--help"], ["strategies", "--bogus"], []):
+        started = time.perf_counter()
+        result = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120)
+        assert result.stdout.strip().splitlines()[-1] == "[]", (argv, result.stdout, result.stderr)
+        assert time.perf_counter() - started < 60  # the answer itself is measured in the README, not here
