@@ -4,7 +4,7 @@
 class that split is tiny (about 8 positives on yeast4), so weights and the threshold were
 noisy, and the members never trained on those rows. This script measures the alternative the
 product now uses by default (``VotingEnsemble(validation="out_of_fold")``): every member trains
-on all outer-train rows, and `tasks.train.fit_out_of_fold` predicts every one of those rows
+on all outer-train rows, and `imbalance_flows.tasks.train.fit_out_of_fold` predicts every one of those rows
 with a model that did not see it (forests: out of the bag; other members: cross-fitted in 5
 folds, which costs 5 more fits).
 
@@ -337,7 +337,7 @@ def write_markdown(path: str, result: dict, meta: dict) -> None:
         f"when cached), scoring {meta['score_minutes']:.1f} min.", "",
         "Protocol: the outer folds of `bench/recipe_search.py` (StratifiedKFold(5, shuffle=True, "
         "random_state=0), 16 data sets). Each member is fitted on all outer-train rows by "
-        "`tasks.train.fit_out_of_fold` (forests of 100 trees, judged out of the bag; other members "
+        "`imbalance_flows.tasks.train.fit_out_of_fold` (forests of 100 trees, judged out of the bag; other members "
         "cross-fitted in 5 folds); `VotingEnsemble.combine_out_of_fold` sets weights, class prior and the "
         "G-mean threshold from those out-of-fold probabilities, `VotingEnsemble.vote` decides. Holdout rows: the "
         "same recipes judged on the recipe search's 20 % validation split (members fitted on the other 80 %, "

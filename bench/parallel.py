@@ -9,8 +9,8 @@ Fits the default recipe's members on each dataset three ways and records wall ti
                OpenMP/BLAS threads each (forests use every core: their threads sleep when idle).
 Then, for the forest members alone, one thread against every core (joblib threads, one tree
 each at a time) by the size of the table the forest grows on: the reason forests on fewer than
-`tasks.train.SMALL_FOREST_WORK` (rows × √features) use one thread.
-Last, the whole default ensemble as users fit it (`tasks.default_ensemble().fit`, members judged
+`imbalance_flows.tasks.train.SMALL_FOREST_WORK` (rows × √features) use one thread.
+Last, the whole default ensemble as users fit it (`imbalance_flows.default_ensemble().fit`, members judged
 out of fold): its members in threads as shipped, one member at a time (`n_jobs=1`), and in
 worker processes (joblib's loky backend, swapped in here only to measure it), with the cost of
 starting those workers on the first fit.
@@ -182,7 +182,7 @@ def main() -> None:
         "",
         "## The whole default ensemble: threads or processes",
         "",
-        f"`tasks.default_ensemble().fit(X, y)` as users call it (members judged out of fold; median of "
+        f"`imbalance_flows.default_ensemble().fit(X, y)` as users call it (members judged out of fold; median of "
         f"{args.repeats}): its members side by side in threads as shipped, one at a time (`n_jobs=1`), and in "
         "worker processes (joblib's loky backend, swapped in for this measurement only, its workers started "
         "before the timed fits). Peak memory below is this process's; the workers' is not counted.",

@@ -5,7 +5,7 @@ Every learner is fitted on the outer-train part of a stratified 5-fold split
 (``StratifiedKFold(5, shuffle=True, random_state=0)``) of each of the 16 offline data sets of
 ``bench/datasets.py`` and scored on the outer-test part, all in the same run:
 
-* ``default ensemble`` -- ``tasks.default_ensemble(random_state=0)`` exactly as users get it:
+* ``default ensemble`` -- ``imbalance_flows.default_ensemble(random_state=0)`` exactly as users get it:
   ``fit(X, y)`` on the DataFrames as loaded (categoricals and NaN handled by the product), every
   core (``n_jobs=None``). Scoring switches ``unknown_categories`` to ``"ignore"`` after the fit (a
   scoring-only setting: a test-fold category never seen in training is then read as missing
@@ -543,7 +543,7 @@ def write_markdown(path: str, report: dict) -> None:
         "minority class's for two classes and the macro mean over classes (one-vs-rest) for several; ROC-AUC "
         "one-vs-rest macro for several classes.",
         "",
-        "Learners: **default ensemble** = `tasks.default_ensemble(random_state=0)` fitted on the DataFrames as "
+        "Learners: **default ensemble** = `imbalance_flows.default_ensemble(random_state=0)` fitted on the DataFrames as "
         "loaded (it imputes and codes categories itself); `member …` = "
         "`VotingEnsemble(members=[spec], random_state=0)` for each spec of `default_members()` (fitted on all "
         "outer-train rows, G-mean threshold from out-of-fold predictions, as in the ensemble); baselines with `random_state=0` and library "

@@ -5,7 +5,7 @@ every recipe would refit the same members over and over, so this script
 
 1. fits a POOL of candidate members once per (data set, outer fold), exactly as
    ``VotingEnsemble.fit`` would fit them (schema and coercion on the outer-train rows,
-   the same inner stratified validation split, ``tasks.train.fit_member``), and caches
+   the same inner stratified validation split, ``imbalance_flows.tasks.train.fit_member``), and caches
    each member's class probabilities on the inner-validation and outer-test rows plus
    its fit seconds under ``bench/results/pool/<data set>-fold<k>.npz``; baselines
    (plain RF / HGB, imbalanced-learn's BalancedRandomForest and EasyEnsemble) are fitted
@@ -665,7 +665,7 @@ def write_markdown(path: str, result: dict, meta: dict) -> None:
         "`bench/datasets.py` ({}). *Protocol*: StratifiedKFold(5, shuffle=True, random_state=0) outer folds; "
         "inside each outer-train part exactly what `VotingEnsemble.fit` does (infer_schema + coerce, "
         "stratified_indices(y, [0.2], random_state=0) inner validation split, members fitted with "
-        "`tasks.train.fit_member(..., random_state=0, threads=1)` on the inner-train rows). Every pool "
+        "`imbalance_flows.tasks.train.fit_member(..., random_state=0, threads=1)` on the inner-train rows). Every pool "
         "member is fitted once per fold; recipes are scored offline from the cached probabilities "
         "(`bench/results/pool/`). Baselines are fitted on the whole outer-train part and predict by argmax. "
         "Random forests have 300 trees (the member default); the plain RF / balanced RF baselines have their "

@@ -3,7 +3,7 @@
 Data that grows over time holds the rows the champion was trained on; scoring the
 champion on them flatters it (a forest all but memorises its training rows), and a
 better challenger would then never be promoted. So every saved version keeps a
-fingerprint of each row it was trained on (`training_rows.npy`, see `tasks.data.row_hashes`),
+fingerprint of each row it was trained on (`training_rows.npy`, see `imbalance_flows.tasks.schema.row_hashes`),
 and the challenger's untouched test split is cut down to the rows that are not
 among the champion's.
 

@@ -1,7 +1,7 @@
 """Load images as a table: one row per image, one column per pixel value.
 
 Images become rows of a DataFrame whose feature columns are named
-`px_<row>_<column>_<channel>` (see `tasks.data.pixel_names`), values 0–255, plus
+`px_<row>_<column>_<channel>` (see `imbalance_flows.tasks.schema.pixel_names`), values 0–255, plus
 the target column. That one representation lets the rest of the project work on
 images unchanged: splits, samplers, Parquet in the workspace, schema checks,
 scikit-learn learners on flattened pixels; the schema recognises the column names

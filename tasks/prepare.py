@@ -16,7 +16,7 @@ class TablePrep(TransformerMixin, BaseEstimator):
     A category's code is its position in `categories` (sorted, the missing marker
     among them), as scikit-learn's OrdinalEncoder gives it; a category not in the list
     gets -1. It does the work of a ColumnTransformer of SimpleImputer and
-    OrdinalEncoder on the already coerced table (see `tasks.data.coerce`) in one
+    OrdinalEncoder on the already coerced table (see `imbalance_flows.tasks.schema.coerce`) in one
     vectorised pass, which matters because a member is fitted several times when it is
     cross-fitted.
 

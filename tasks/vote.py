@@ -122,7 +122,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         manifest : dict
-            A saved version's manifest.json (see `tasks.store.save_model`).
+            A saved version's manifest.json (see `imbalance_flows.tasks.store.save_model`).
         members : list
             The members' fitted pipelines, in the manifest's order.
         """
@@ -195,7 +195,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
                             probas: list[np.ndarray]) -> "VotingEnsemble":
         """Adopt members fitted on rows `y`, with their out-of-fold probabilities of those rows.
 
-        `probas` are in class-code order (as `tasks.train.fit_out_of_fold` gives them),
+        `probas` are in class-code order (as `imbalance_flows.tasks.train.fit_out_of_fold` gives them),
         one array of shape (len(y), n_classes) per member.
         """
         self._adopt(fitted, specs, schema)
@@ -225,7 +225,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
             # and nothing would say how well the members find it.
             raise InputError("the rows that judge the members must include every class",
                              f"no row of class {preview(self.classes_[absent].tolist(), 5)} among {len(codes)}",
-                             "Judge on a stratified split (tasks.data.stratified_indices) or on all training rows.")
+                             "Judge on a stratified split (imbalance_flows.tasks.data.stratified_indices) or on all training rows.")
         y_val = self.classes_[codes]  # the labels as predict returns them
         self.validation_scores_ = [
             {"balanced_accuracy": code_objective("balanced_accuracy", codes, p.argmax(1), len(self.classes_))}

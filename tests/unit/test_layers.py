@@ -51,8 +51,24 @@ def test_help_and_a_bad_input_answer_without_the_heavy_modules():
              "        pass\n"
              "heavy = sorted(m for m in ('sklearn', 'pandas', 'prefect', 'imblearn', 'tensorflow') if m in sys.modules)\n"
              "print(heavy)\n")
-    for argv in (["--help"], ["strategies", "--bogus"], []):
+    for argv in (["--help"], ["train", "--help"], ["strategies", "--bogus"], [], ["train", "data.csv"],
+                 ["train", "data.csv", "--target", "y", "--member", "bogus:rf"], ["strategies"]):
         started = time.perf_counter()
         result = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120)
         assert result.stdout.strip().splitlines()[-1] == "[]", (argv, result.stdout, result.stderr)
         assert time.perf_counter() - started < 60  # the answer itself is measured in the README, not here
+
+
+def test_the_wheel_installs_one_top_level_package_with_its_data(tmp_path):
+    """Nothing but imbalance_flows goes to site-packages; the bundled data and prefect.yaml travel inside it."""
+    import zipfile
+
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(tmp_path)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (wheel,) = tmp_path.glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {name.split("/")[0] for name in names} == {"imbalance_flows", wheel.name.split("-py3")[0] + ".dist-info"}
+    assert {"imbalance_flows/cli.py", "imbalance_flows/tasks/vote.py", "imbalance_flows/flows/train.py",
+            "imbalance_flows/deployments/serve.py", "imbalance_flows/deployments/prefect.yaml",
+            "imbalance_flows/tasks/bundled/hpc.parquet", "imbalance_flows/tasks/bundled/churn.parquet"} <= set(names)
