@@ -16,7 +16,7 @@ folds, which costs 5 more fits).
 2. Each recipe of ``RECIPES`` is scored through the product's own code:
    ``VotingEnsemble.combine_out_of_fold`` sets weights, class prior and threshold from the
    cached out-of-fold probabilities, ``VotingEnsemble.vote`` decides on the test rows,
-   `tasks.evaluate.evaluate` scores.
+   `imbalance_flows.tasks.evaluate.evaluate` scores.
 3. The rule: among recipes whose mean average precision is at least plain RandomForest's,
    the best mean of the average ranks on balanced accuracy and G-mean, within a cost cap.
    The cap first written, an estimated fit time (two members at a time, longest first, from

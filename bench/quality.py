@@ -10,7 +10,7 @@ Every learner is fitted on the outer-train part of a stratified 5-fold split
   core (``n_jobs=None``). Scoring switches ``unknown_categories`` to ``"ignore"`` after the fit (a
   scoring-only setting: a test-fold category never seen in training is then read as missing
   instead of refused; the fit is unchanged);
-* ``member <spec>`` -- each spec of ``tasks.default_members()`` alone, through the product's own
+* ``member <spec>`` -- each spec of ``imbalance_flows.default_members()`` alone, through the product's own
   code: ``VotingEnsemble(members=[spec], random_state=0)`` (fitted on all outer-train rows, with
   the G-mean threshold from out-of-fold predictions, as the ensemble);
 * baselines with ``random_state=0`` and library defaults otherwise, in a Pipeline whose
@@ -23,7 +23,7 @@ Every learner is fitted on the outer-train part of a stratified 5-fold split
   scikit-learn than the product, see ``SPE_SETUP``). It is fed the same preprocessed numbers as
   the baselines; its fit seconds are measured inside that process, plus the preprocessing.
 
-Metrics per fold with ``tasks.evaluate.evaluate`` (balanced accuracy, G-mean of the per-class
+Metrics per fold with ``imbalance_flows.tasks.evaluate.evaluate`` (balanced accuracy, G-mean of the per-class
 recalls, macro-F1, MCC, average precision -- the minority class's for two classes, macro over
 classes one-vs-rest otherwise -- and ROC-AUC, one-vs-rest macro for several classes), plus fit
 wall and CPU seconds. Per data set: the mean over folds; across data sets: the average rank of
@@ -539,7 +539,7 @@ def write_markdown(path: str, report: dict) -> None:
         f"Protocol: `StratifiedKFold({meta['n_folds']}, shuffle=True, random_state=0)` on the "
         f"{len(per_dataset)} data sets of `bench/datasets.py`; every learner fitted on the outer-train part, "
         "scored on the outer-test part; per data set the mean over folds; ranks over data sets (1 = best, ties "
-        "averaged) among the learners below. Metrics from `tasks.evaluate.evaluate`: average precision is the "
+        "averaged) among the learners below. Metrics from `imbalance_flows.tasks.evaluate.evaluate`: average precision is the "
         "minority class's for two classes and the macro mean over classes (one-vs-rest) for several; ROC-AUC "
         "one-vs-rest macro for several classes.",
         "",

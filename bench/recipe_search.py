@@ -13,7 +13,7 @@ every recipe would refit the same members over and over, so this script
 2. scores recipes offline from those probabilities: weights as ``VotingEnsemble`` set
    them then (balanced accuracy above chance, now the start of its weight search), the
    two-class threshold with ``imbalance_flows.tasks.weights.best_cut``, metrics with
-   ``tasks.evaluate.evaluate``; for several classes, argmax, and optionally per-class
+   ``imbalance_flows.tasks.evaluate.evaluate``; for several classes, argmax, and optionally per-class
    multiplicative "prior" weights tuned on the validation rows;
 3. ranks every candidate per data set and averages the ranks, and picks a recommended
    default recipe by a fixed rule (see ``recommend``);

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from importlib.resources import files
 
@@ -27,11 +28,18 @@ def definitions() -> dict:
 
 
 
+def data_path(path: str) -> str:
+    """A data path of prefect.yaml: tasks/bundled/... lies in a checkout, and inside the package when installed."""
+    if os.path.exists(path) or not path.startswith("tasks/bundled/"):
+        return path
+    return str(files("imbalance_flows.tasks.bundled").joinpath(path.removeprefix("tasks/bundled/")))
+
+
 def add_options(parser: argparse.ArgumentParser) -> None:
     """serve's options, with prefect.yaml's values as their defaults."""
     train = definitions()["train"]["parameters"]["config"]
     (schedule,) = definitions()["retrain"]["schedules"]
-    parser.add_argument("--data", default=train["data"], help="default data of the three deployments")
+    parser.add_argument("--data", default=data_path(train["data"]), help="default data of the three deployments")
     parser.add_argument("--target", default=train["target"], help="default target column")
     parser.add_argument("--store", default=train["store"], help="model store directory")
     parser.add_argument("--cron", default=schedule["cron"], help=f"retrain schedule (default {schedule['cron']!r})")
@@ -52,7 +60,7 @@ def build(data: str, target: str, store: str, cron: str, timezone: str = "UTC") 
     from imbalance_flows.flows.config import PredictConfig, RetrainConfig, TrainConfig
 
     configs = {"train": TrainConfig, "retrain": RetrainConfig, "predict": PredictConfig}
-    common = {"data": data, "target": target, "store": store}
+    common = {"data": data_path(data), "target": target, "store": store}
     deployments = []
     for name, definition in definitions().items():
         config = dict(definition["parameters"]["config"])

@@ -6,7 +6,7 @@ registries and types in `imbalance_flows.tasks`; the command line reads its choi
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from imbalance_flows.tasks.choices import Objective, UnknownCategories, Validation, Voting
 from imbalance_flows.tasks.evaluate import Metric
@@ -15,6 +15,8 @@ from imbalance_flows.tasks.spec import ImageOptions, MemberSpec, default_members
 
 class TrainConfig(BaseModel):
     """Parameters of one training run."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is refused, not ignored
 
     data: str = Field(description="CSV or Parquet file: a local path or an fsspec URL (s3://, gs://, file://).")
     target: str = Field(description="Name of the column that holds the class labels.")
@@ -50,6 +52,8 @@ class TrainConfig(BaseModel):
 class RetrainConfig(BaseModel):
     """Parameters of a retraining run."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is refused, not ignored
+
     train: TrainConfig = Field(description="How to train the challenger (data may be a glob of partitions).")
     metric: Metric = Field("balanced_accuracy", description="The metric on the fresh holdout that decides.")
     margin: float = Field(0.0, ge=0, le=1, description="How much the challenger must beat the champion by.")
@@ -60,6 +64,8 @@ class RetrainConfig(BaseModel):
 
 class PredictConfig(BaseModel):
     """Parameters of one batch-scoring run."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is refused, not ignored
 
     data: str = Field(description="CSV or Parquet to score: a path, an fsspec URL, or a glob of partitions.")
     out: str = Field(description="Output file, .parquet or .csv; written only when complete.")

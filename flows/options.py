@@ -110,6 +110,13 @@ def train_config(args):
     from imbalance_flows.tasks.spec import MemberSpec
 
     config = read_config(args.config) if args.config else {}
+    unknown = sorted(set(config) - set(TrainConfig.model_fields))
+    if unknown:
+        from imbalance_flows.tasks.learners import close_names
+
+        raise InputError("the keys of a config file must be parameters of the training flow",
+                         f"{args.config!r} has {unknown}",
+                         close_names(unknown, TrainConfig.model_fields) + "`imbalance-flows train --help` lists them.")
     names = ("data", "target", "store", "voting", "threshold_objective", "validation", "test_size",
              "validation_size", "folds", "random_state", "max_concurrency", "dask_address")
     config.update({name: getattr(args, name) for name in names if getattr(args, name) is not None})
@@ -147,10 +154,15 @@ def run(command: str, load_flow, args) -> int:
     result = load_flow()(parameters)
     if command == "train":
         from imbalance_flows.tasks.report import tables
+        from imbalance_flows.tasks.store import champion
 
         print()
         print(tables(result["results"], "test"))
         print()
+        if champion(parameters.store) is None:
+            print(f"No champion in {parameters.store!r} yet: `imbalance-flows models promote "
+                  f"{Path(result['version']).name} --store {parameters.store}` makes this version the one "
+                  "`predict champion` scores with.")
         print(result["version"])
     elif command == "retrain":
         print(f"{'Promoted' if result['promoted'] else 'Not promoted'}: {result['reason']} "

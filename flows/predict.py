@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
@@ -14,20 +13,7 @@ from prefect.logging import get_run_logger
 
 from imbalance_flows.flows import steps
 from imbalance_flows.flows.config import PredictConfig
-from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.store import champion
-
-
-def resolve_version(store: str, version: str) -> Path:
-    """The directory of the model to score with."""
-    if version == "champion":
-        path = champion(store)
-        if path is None:
-            raise InputError("scoring with the champion needs a promoted model", f"{store!r} has no champion yet",
-                             "Run the retrain flow once (it promotes its first model), or pass a version.")
-        return path
-    candidate = Path(version)
-    return candidate if candidate.is_dir() else Path(store) / "versions" / version
+from imbalance_flows.tasks.versions import resolve_version
 
 
 @flow(name="predict", log_prints=True)

@@ -20,6 +20,10 @@ _HOMES = {"AugmentSpec": "imbalance_flows.tasks.spec", "MemberSpec": "imbalance_
 
 
 def __getattr__(name: str):
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("imbalance-flows")
     if name in _HOMES:
         return getattr(importlib.import_module(_HOMES[name]), name)
     raise AttributeError(f"module 'imbalance_flows' has no attribute {name!r}")

@@ -16,6 +16,7 @@ from imbalance_flows.flows.options import EPILOG, FLOWS, add_options, guarded, r
 COMMANDS = {
     **{name: summary for name, (summary, _) in FLOWS.items()},
     "report": "print a saved model's report",
+    "models": "list the store's versions, promote one by hand, prune old ones",
     "strategies": "list the resampling strategies and learners with their parameters",
     "serve": "serve the train, retrain and predict deployments (needs a server)",
 }
@@ -26,7 +27,8 @@ def _parser(command: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imbalance-flows", epilog=EPILOG,
         description="Train, score and inspect voting ensembles for class-imbalanced data, as Prefect flows.")
-    parser.add_argument("--version", action="store_true", help="print the installed version and exit")
+    parser.add_argument("--version", action="store_true", dest="show_version",
+                        help="print the installed version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, summary in COMMANDS.items():
         description = FLOWS[name][1] if name in FLOWS else None
@@ -40,7 +42,20 @@ def _options(command: str, parser: argparse.ArgumentParser) -> None:
     if command in FLOWS:
         add_options(command, parser)
     elif command == "report":
-        parser.add_argument("model", help="a saved version's directory")
+        parser.add_argument("model", help="a saved version's directory, a version name, or 'champion'")
+        parser.add_argument("--store", default="models", help="model store, for 'champion' or a version name")
+    elif command == "models":
+        actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+        for name, summary in (("list", "every version: date, data, balanced accuracy and G-mean, the champion"),
+                              ("promote", "make VERSION the champion (recorded as a decision, like a retrain's)"),
+                              ("prune", "delete all but the newest --keep versions (never the champion) and "
+                                        "the run workspace")):
+            action = actions.add_parser(name, help=summary, description=summary, epilog=EPILOG)
+            action.add_argument("--store", default="models", help="model store directory (default: models)")
+            if name == "promote":
+                action.add_argument("version", help="a version name, a version's directory")
+            if name == "prune":
+                action.add_argument("--keep", type=int, required=True, help="versions to keep besides the champion")
     elif command == "serve":
         from imbalance_flows.deployments.serve import add_options as add_serve_options
 
@@ -53,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((word for word in argv if not word.startswith("-")), None)
     args = _parser(command if command in COMMANDS else None).parse_args(argv)
-    if args.version:
+    if args.show_version:
         print(_version())
         return 0
     if args.command is None:
@@ -61,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command in FLOWS:
         return guarded(lambda: run(args.command, lambda: _flow(args.command), args))
-    return guarded(lambda: {"report": _report, "strategies": _strategies, "serve": _serve}[args.command](args))
+    return guarded(lambda: {"report": _report, "strategies": _strategies, "serve": _serve,
+                            "models": _models}[args.command](args))
 
 
 def _flow(command: str):
@@ -89,12 +105,36 @@ def _serve(args) -> int:
     return 0
 
 
+def _models(args) -> int:
+    from imbalance_flows.tasks import versions
+
+    if args.action == "promote":
+        decision = versions.promote_by_hand(args.store, args.version)
+        print(f"Promoted {Path(decision['challenger']).name} (champion before: "
+              f"{Path(decision['champion']).name if decision['champion'] else 'none'}); decision {decision['sequence']}")
+    elif args.action == "prune":
+        removed = versions.prune(args.store, args.keep)
+        print(f"Removed {len(removed)}: {', '.join(removed) or 'nothing'}")
+    else:
+        rows = versions.list_versions(args.store)
+        if not rows:
+            print(f"No versions in {args.store!r} yet: `imbalance-flows train DATA --target COL --store {args.store}`.")
+        for row in rows:
+            metrics = " ".join(f"{name} {row[name]:.3f}" for name in ("balanced_accuracy", "g_mean")
+                               if row[name] is not None)
+            print(f"{'*' if row['champion'] else ' '} {row['name']}  {row['created']}  {row['data']} "
+                  f"(target {row['target']!r})  {metrics}")
+    return 0
+
+
 def _report(args) -> int:
     from imbalance_flows.tasks.report import tables
     from imbalance_flows.tasks.store import read_manifest
+    from imbalance_flows.tasks.versions import resolve_version
 
-    manifest = read_manifest(args.model)
-    print(f"Model {Path(args.model).resolve().name}: trained {manifest['created']} on "
+    version = resolve_version(args.store, args.model)
+    manifest = read_manifest(version)
+    print(f"Model {version.resolve().name}: trained {manifest['created']} on "
           f"{manifest.get('data', {}).get('source', '?')} (target {manifest['schema']['target']!r}), "
           f"code {manifest['code_version']}")
     print(f"Voting: {manifest['ensemble']['voting']}; threshold: {manifest['threshold']} "
@@ -102,8 +142,9 @@ def _report(args) -> int:
           else f"Voting: {manifest['ensemble']['voting']}")
     for member in manifest["members"]:
         print(f"  weight {member['weight']:.3f}  {member['name']}")
-    print()
-    print(tables(manifest["metrics"], "test"))
+    if manifest.get("metrics"):
+        print()
+        print(tables(manifest["metrics"], "test"))
     return 0
 
 

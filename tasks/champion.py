@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,9 +28,10 @@ from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluate import SUMMARY
 from imbalance_flows.tasks.evaluate import evaluate as score
 from imbalance_flows.tasks.schema import Schema, row_hashes
-from imbalance_flows.tasks.store import TRAINING_ROWS, champion, load_model, promote, store_lock
+from imbalance_flows.tasks.store import TRAINING_ROWS, champion, load_model, promote, read_manifest, store_lock
 
 METRICS = SUMMARY
+NUMBERED = re.compile(r"\d{6}-")  # decisions/NNNNNN-<time>.json
 
 
 def training_rows(version_dir: str | os.PathLike) -> np.ndarray | None:
@@ -38,31 +40,47 @@ def training_rows(version_dir: str | os.PathLike) -> np.ndarray | None:
     return np.load(path, allow_pickle=False) if path.is_file() else None
 
 
-def unseen_rows(frame: pd.DataFrame, version_dir: str | os.PathLike, schema: Schema) -> tuple[pd.DataFrame, int | None]:
-    """The rows of `frame` that the version was not trained on, and how many were dropped (None: unknown)."""
+def unseen_rows(frame: pd.DataFrame, version_dir: str | os.PathLike,
+                schema: Schema | None = None) -> tuple[pd.DataFrame, int | None]:
+    """The rows of `frame` that the version was not trained on, and how many were dropped (None: unknown).
+
+    Rows are fingerprinted with the version's own schema (its columns, in its order, as it
+    coerced them), so added, reordered or retyped columns in newer data still match.
+    """
     seen = training_rows(version_dir)
     if seen is None:
         return frame, None
+    if schema is None:
+        schema = Schema.model_validate(read_manifest(version_dir)["schema"])
     try:
         fresh = ~np.isin(row_hashes(frame, schema), seen)
-    except (InputError, KeyError):  # the champion cannot read these columns: it cannot be scored either
+    except (InputError, KeyError):  # the version cannot read these columns: it cannot be scored either
         return frame, None
     return frame[fresh], int((~fresh).sum())
 
 
 def metrics_of(model, frame: pd.DataFrame) -> dict | None:
-    """A model's summary metrics on labelled rows, or None when it cannot score them."""
+    """A model's summary metrics on labelled rows, or None when it cannot score them (see `why_unscored`)."""
+    return _scored(model, frame)[0]
+
+
+def why_unscored(model, frame: pd.DataFrame) -> str | None:
+    """Why a model cannot score these rows (its target or a feature is missing, ...), or None when it can."""
+    return _scored(model, frame)[1]
+
+
+def _scored(model, frame: pd.DataFrame) -> tuple[dict | None, str | None]:
     target = model.schema_.target
     if target not in frame.columns:
-        return None
+        return None, f"its target {target!r} is not among the columns"
     try:
         probas = model.member_probas(frame)  # once, for the vote and the probabilities
         predicted = model.vote(probas)
         proba = model.average(probas) if model.voting != "hard" else None
-    except InputError:
-        return None
+    except InputError as error:
+        return None, str(error)
     full = score(frame[target].to_numpy(), predicted, proba, model.classes_)
-    return {name: full[name] for name in METRICS}
+    return {name: full[name] for name in METRICS}, None
 
 
 def decide(challenger: float | None, incumbent: float | None, margin: float) -> tuple[bool, str]:
@@ -116,31 +134,37 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout: 
     with store_lock(store):
         incumbent = champion(store)
         challenger = load_model(challenger_dir)
-        rows, excluded = holdout, None
+        rows, excluded, champion_metrics, champion_error = holdout, None, None, None
         if incumbent is not None:
-            rows, excluded = unseen_rows(holdout, incumbent, challenger.schema_)
-        check_judging_rows(rows[challenger.schema_.target], challenger.classes_, min_rows_per_class, len(holdout),
-                           excluded)
+            rows, excluded = unseen_rows(holdout, incumbent)
+        # Duplicate rows in the data can put copies of the challenger's own training rows in its holdout.
+        rows, _ = unseen_rows(rows, challenger_dir, challenger.schema_)
+        if incumbent is not None:
+            check_judging_rows(rows[challenger.schema_.target], challenger.classes_, min_rows_per_class,
+                               len(holdout), excluded)
+            champion_metrics, champion_error = _scored(load_model(incumbent), rows)
         challenger_metrics = metrics_of(challenger, rows)
-        champion_metrics = None if incumbent is None else metrics_of(load_model(incumbent), rows)
         promoted, reason = decide(challenger_metrics[metric],
                                   None if champion_metrics is None else champion_metrics[metric], margin)
+        if champion_error:
+            reason = f"{reason}: the champion cannot score the new data ({champion_error})"
         decision = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "metric": metric,
                     "margin": margin, "promoted": promoted, "reason": reason, "challenger": str(challenger_dir),
                     "champion": str(incumbent) if incumbent else None, "judged_rows": len(rows),
                     "holdout_rows": len(holdout), "excluded_champion_rows": excluded,
-                    "challenger_metrics": challenger_metrics, "champion_metrics": champion_metrics}
-        decision["record"] = str(_record(store, decision))
+                    "challenger_metrics": challenger_metrics, "champion_metrics": champion_metrics,
+                    "champion_error": champion_error}
+        decision["record"] = str(record_decision(store, decision))
         if promoted:
             promote(store, challenger_dir)
     return decision
 
 
-def _record(store: str | os.PathLike, decision: dict) -> Path:
+def record_decision(store: str | os.PathLike, decision: dict) -> Path:
     """Write the decision as decisions/<sequence>-<time>.json; called under the store's lock, so the order holds."""
     folder = Path(store) / "decisions"
     folder.mkdir(parents=True, exist_ok=True)
-    numbers = [int(path.name.split("-", 1)[0]) for path in folder.glob("*.json") if path.name[:6].isdigit()]
+    numbers = [int(path.name[:6]) for path in folder.glob("*.json") if NUMBERED.match(path.name)]
     decision["sequence"] = max(numbers, default=0) + 1
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     path = folder / f"{decision['sequence']:06d}-{stamp}.json"
@@ -153,7 +177,11 @@ def _record(store: str | os.PathLike, decision: dict) -> Path:
 def decisions(store: str | os.PathLike) -> list[dict]:
     """The recorded decisions, in the order they were taken."""
     folder = Path(store) / "decisions"
-    return [json.loads(path.read_text()) for path in sorted(folder.glob("[0-9]*.json"))] if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    # Decisions recorded before they were numbered are named by their time alone: they came first.
+    paths = sorted(folder.glob("[0-9]*.json"), key=lambda path: (bool(NUMBERED.match(path.name)), path.name))
+    return [json.loads(path.read_text()) for path in paths]
 
 
 __all__ = ["decide", "decisions", "judge", "metrics_of", "training_rows", "unseen_rows"]

@@ -7,6 +7,8 @@ from typing import Literal
 import numpy as np
 
 SUMMARY = ("balanced_accuracy", "g_mean", "macro_f1", "mcc", "roc_auc", "average_precision")
+FEW_TEST_ROWS = 30  # a class with fewer test rows is flagged: its per-class figures rest on few rows
+Z_95 = 1.959964  # the normal quantile of a two-sided 95 % interval
 Metric = Literal[SUMMARY]  # type: ignore[valid-type]  # the metrics a champion/challenger decision may use
 
 
@@ -71,9 +73,45 @@ def evaluate(y_true, y_pred, proba, classes) -> dict:
             result["roc_auc"] = float(roc_auc_score(y_true, proba, labels=classes, multi_class="ovr",
                                                     average="macro"))
             result["average_precision"] = float(np.mean(per_class_ap))
+    hits = np.diag(np.asarray(result["confusion_matrix"]))
     for i, label in enumerate(classes.tolist()):
         result["per_class"][str(label)] = {
             "precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
             "support": int(support[i]), "average_precision": per_class_ap[i],
+            "recall_interval": wilson_interval(int(hits[i]), int(support[i])),
+            "few_rows": bool(support[i] < FEW_TEST_ROWS),
         }
+    result["balanced_accuracy_interval"] = balanced_accuracy_interval(hits, support)
+    result["few_rows_classes"] = [str(label) for label, n in zip(classes.tolist(), support) if n < FEW_TEST_ROWS]
     return result
+
+
+def wilson_interval(successes: int, n: int, z: float = Z_95) -> list[float] | None:
+    """The Wilson score interval (95 %) of a proportion, e.g. a class's recall: hits among its rows.
+
+    Unlike the normal approximation it stays inside [0, 1] and is honest for few rows
+    or a recall of 0 or 1. None when there are no rows.
+    """
+    if n == 0:
+        return None
+    share = successes / n
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [float(max(0.0, centre - half)), float(min(1.0, centre + half))]
+
+
+def balanced_accuracy_interval(hits, support, draws: int = 2000, seed: int = 0) -> list[float] | None:
+    """A 95 % interval of balanced accuracy by a stratified bootstrap of the test rows.
+
+    Resampling a class's rows with replacement makes its hits binomial (its rows, its
+    recall), so the bootstrap is drawn exactly and cheaply, class by class, with a fixed seed.
+    """
+    hits, support = np.asarray(hits, dtype=float), np.asarray(support)
+    present = support > 0
+    if not present.any():
+        return None
+    rng = np.random.default_rng(seed)
+    recalls = rng.binomial(support[present], hits[present] / support[present],
+                           size=(draws, int(present.sum()))) / support[present]
+    low, high = np.quantile(recalls.mean(axis=1), [0.025, 0.975])
+    return [float(low), float(high)]

@@ -1,6 +1,6 @@
 """Keras members for images: a small convolutional network, and transfer from a user's model.
 
-Rows arrive flattened (one pixel value per column, see tasks.images); each network
+Rows arrive flattened (one pixel value per column, see imbalance_flows.tasks.images); each network
 starts with a Reshape to (height, width, channels), so these members take the same
 2-D input as every other member and vote with, say, a forest on the same pixels.
 """

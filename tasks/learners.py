@@ -61,12 +61,38 @@ class Learner:
     build: Callable[[dict, LearnerContext], object]  # (learner params, context) -> unfitted estimator
     images: bool = False  # needs image data (a table is refused)
     keras: bool = False  # needs TensorFlow (imported only when built)
-    estimator: str | None = None  # "module:Class" of the project's own estimator class (Keras learners)
+    estimator: str | None = None  # "module:Class" of the estimator it builds, whose parameters users may set
+    reserved: tuple[str, ...] = ()  # parameters the member sets itself (class weights, seed, ...)
 
     def __post_init__(self):
         if self.encoding not in ENCODINGS:
             raise InputError(f"a learner's encoding must be one of {preview(ENCODINGS)}",
                              f"{self.name} has {self.encoding!r}", "See ENCODINGS in tasks/learners.py.")
+
+    def parameters(self) -> list[str]:
+        """The names `learner_params` may set: the estimator's own, less those the member sets."""
+        if self.estimator is None:
+            return []
+        return sorted(set(load_estimator(self.estimator)().get_params()) - set(self.reserved))
+
+    def check_params(self, params: dict) -> None:
+        """Refuse unknown learner parameters by name, with the valid names closest to each."""
+        if not params:
+            return
+        valid = self.parameters()
+        unknown = sorted(set(params) - set(valid))
+        if unknown:
+            raise InputError(f"the learner parameters of {self.name} must be among {preview(valid, 40)}",
+                             f"got {preview(unknown)}", close_names(unknown, valid)
+                             + "Run `imbalance-flows strategies` to list the learners.")
+
+
+def close_names(unknown: list[str], valid) -> str:
+    """A hint with the valid names closest to misspelt ones ("Did you mean 'n_estimators'? "), or nothing."""
+    import difflib
+
+    guesses = [match for name in unknown for match in difflib.get_close_matches(name, list(valid), n=1)]
+    return f"Did you mean {', '.join(map(repr, guesses))}? " if guesses else ""
 
 
 def load_estimator(path: str) -> type:
@@ -116,15 +142,8 @@ def _hgb(params: dict, context: LearnerContext):
 
 def _keras(estimator: str) -> Callable[[dict, LearnerContext], object]:
     """A builder that imports the Keras estimator only when a member uses it (TensorFlow is slow to import)."""
-    name = estimator.partition(":")[2]
-
     def build(params: dict, context: LearnerContext):
         estimator_class = load_estimator(estimator)
-        known = estimator_class().get_params()
-        unknown = set(params) - set(known)
-        if unknown:
-            raise InputError(f"the learner parameters of {name} must be among {preview(known)}",
-                             f"got {preview(sorted(unknown))}", "Run `imbalance-flows strategies` to list them.")
         return estimator_class(**{"class_weight": context.weights, "random_state": context.random_state,
                       "threads": context.threads, **params})
     return build
@@ -137,12 +156,15 @@ def _keras_learner(name: str, estimator: str, **fields) -> Learner:
 
 LEARNERS: dict[str, Learner] = {learner.name: learner for learner in [
     Learner("logreg", "Logistic regression on standardised numeric and one-hot categorical features.",
-            cost=1, encoding="one_hot", build=_logreg),
+            cost=1, encoding="one_hot", build=_logreg, estimator="sklearn.linear_model:LogisticRegression",
+            reserved=("class_weight", "random_state")),
     # Trees split category codes as they are; one-hot columns would widen the data
     # (22 → 119 features on lending_club) and slow every split for no gain in the benchmark.
-    Learner("rf", "Random forest (100 trees); categories as ordinal codes.", cost=3, encoding="codes", build=_rf),
+    Learner("rf", "Random forest (100 trees); categories as ordinal codes.", cost=3, encoding="codes", build=_rf,
+            estimator="sklearn.ensemble:RandomForestClassifier", reserved=("class_weight", "random_state")),
     Learner("hgb", "Histogram gradient boosting with native categorical support.", cost=2, encoding="codes",
-            build=_hgb),
+            build=_hgb, estimator="sklearn.ensemble:HistGradientBoostingClassifier",
+            reserved=("class_weight", "random_state", "categorical_features")),
     # Categories one-hot; numbers as they are: the network normalises them with its training rows' statistics.
     _keras_learner(
         "keras_mlp", "imbalance_flows.tasks.keras_members:KerasMLP", cost=3, encoding="one_hot_unscaled",

@@ -6,7 +6,7 @@ import base64
 import io
 import json
 
-from imbalance_flows.tasks.evaluate import SUMMARY
+from imbalance_flows.tasks.evaluate import FEW_TEST_ROWS, SUMMARY
 
 ENSEMBLE = "ensemble"
 
@@ -35,12 +35,33 @@ def per_class_table(results: dict[str, dict], metric: str) -> str:
 
 
 def tables(results: dict[str, dict], split: str) -> str:
-    """The full members-vs-ensemble comparison as Markdown."""
+    """The full members-vs-ensemble comparison as Markdown, with how far the test rows can be trusted."""
     n = next(iter(results.values()))["n_rows"]
-    parts = [f"### Overall, {split} split ({n} rows)", summary_table(results)]
+    parts = [f"### Overall, {split} split ({n} rows)", summary_table(results), *uncertainty(results)]
     for metric in ("recall", "precision", "f1"):
         parts += [f"### {metric.capitalize()} per class, {split} split", per_class_table(results, metric)]
     return "\n\n".join(parts)
+
+
+def uncertainty(results: dict[str, dict]) -> list[str]:
+    """Intervals of the ensemble's balanced accuracy and recalls, and a flag on classes with few test rows."""
+    result = results.get(ENSEMBLE) or next(iter(results.values()))
+    lines = []
+    interval = result.get("balanced_accuracy_interval")
+    if interval:
+        recalls = "; ".join(f"{label} {_cell(c['recall'])} [{_cell(c['recall_interval'][0])}–"
+                            f"{_cell(c['recall_interval'][1])}]" for label, c in result["per_class"].items()
+                            if c.get("recall_interval"))
+        lines.append(f"95 % intervals: balanced accuracy {_cell(result['balanced_accuracy'])} "
+                     f"[{_cell(interval[0])}–{_cell(interval[1])}] (stratified bootstrap of the test rows); "
+                     f"recall per class (Wilson): {recalls}.")
+    few = result.get("few_rows_classes") or []
+    if few:
+        counts = ", ".join(f"{label!r} has {result['per_class'][label]['support']}" for label in few)
+        lines.append(f"**Few test rows:** {counts} (fewer than {FEW_TEST_ROWS}): the figures of "
+                     f"{'this class' if len(few) == 1 else 'these classes'}, and any ranking of the models on "
+                     f"them, rest on few rows; see the intervals.")
+    return lines
 
 
 def confusion_png(result: dict, title: str) -> bytes:

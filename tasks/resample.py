@@ -192,15 +192,24 @@ def get_strategy(name: str) -> Strategy:
     return STRATEGIES[name]
 
 
-def make_sampler(name: str, params: dict, ctx: Context):
-    """Build the sampler for a strategy, or None when it adds or removes no rows."""
+def check_sampler_params(name: str, params: dict) -> None:
+    """Refuse parameters a strategy does not take, with the valid names closest to each."""
+    from imbalance_flows.tasks.learners import close_names
+
     strategy = get_strategy(name)
-    unknown = set(params) - set(strategy.params)
+    unknown = sorted(set(params) - set(strategy.params))
     if unknown:
         raise InputError(
             f"the parameters of {name!r} must be among {preview(strategy.params) if strategy.params else '[]'}",
-            f"got {preview(sorted(unknown))}", "Run `imbalance-flows strategies` to see what each one takes.",
+            f"got {preview(unknown)}",
+            close_names(unknown, strategy.params) + "Run `imbalance-flows strategies` to see what each one takes.",
         )
+
+
+def make_sampler(name: str, params: dict, ctx: Context):
+    """Build the sampler for a strategy, or None when it adds or removes no rows."""
+    strategy = get_strategy(name)
+    check_sampler_params(name, params)
     if not 0 < ctx.ratio <= 1:
         raise InputError("sampling_strategy must be 'auto' or a number in (0, 1]", f"it is {ctx.ratio}",
                          "Use 1.0 (fully balanced) or less, e.g. 0.5.")

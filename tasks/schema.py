@@ -24,7 +24,7 @@ class Column(BaseModel):
 
 
 class ImageInfo(BaseModel):
-    """The shape of the images whose pixels the feature columns hold, row by row (see tasks.images)."""
+    """The shape of the images whose pixels the feature columns hold, row by row (see imbalance_flows.tasks.images)."""
 
     height: int
     width: int

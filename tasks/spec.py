@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from imbalance_flows.tasks.errors import InputError, preview
 from imbalance_flows.tasks.learners import LEARNERS
-from imbalance_flows.tasks.resample import STRATEGIES, get_strategy
+from imbalance_flows.tasks.resample import STRATEGIES, check_sampler_params, get_strategy
 
 SamplerName = Literal[tuple(STRATEGIES)]  # type: ignore[valid-type]
 LearnerName = Literal[tuple(LEARNERS)]  # type: ignore[valid-type]
@@ -26,8 +26,20 @@ _LEARNER_HELP = (", ".join(_LEARNER_NAMES[:-1]) + f" or {_LEARNER_NAMES[-1]}; "
                  "`imbalance-flows strategies` describes each.")
 
 
+def require_keras(member: str) -> None:
+    """Keras members and image augmentation need TensorFlow, an optional extra; say how to install it."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("keras") is None:
+        raise InputError("Keras members and image augmentation need TensorFlow (the `keras` extra)",
+                         f"member {member} asks for it and TensorFlow is not installed",
+                         "Install it with pip install 'imbalance-flows[keras]', or choose a scikit-learn learner.")
+
+
 class AugmentSpec(BaseModel):
     """Synthetic minority rows added after resampling (training split only)."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is refused, not ignored
 
     method: Literal[AUGMENT_METHODS] = Field(  # type: ignore[valid-type]
         "jitter", description="Noise jitter or within-class mixup (tables); image: Keras preprocessing layers.")
@@ -42,6 +54,8 @@ class AugmentSpec(BaseModel):
 
 class MemberSpec(BaseModel):
     """One ensemble member: a resampling strategy, optional augmentation, and a learner."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is refused, not ignored
 
     sampler: SamplerName = Field("none", description="How the member sees the imbalance.")
     learner: LearnerName = Field("hgb", description=_LEARNER_HELP)
@@ -65,6 +79,15 @@ class MemberSpec(BaseModel):
             raise InputError("the learner must be a known one", f"{value!r} is not among {preview(LEARNERS)}",
                              "Run `imbalance-flows strategies` to list them.")
         return value
+
+    @model_validator(mode="after")
+    def _parameters_known(self):
+        """Misspelt parameters are refused when the spec is read, before any data is."""
+        check_sampler_params(self.sampler, self.sampler_params)
+        if LEARNERS[self.learner].keras or (self.augment is not None and self.augment.method == "image"):
+            require_keras(self.name)
+        LEARNERS[self.learner].check_params(self.learner_params)
+        return self
 
     @model_validator(mode="after")
     def _ratio_applies(self):
@@ -108,6 +131,8 @@ class MemberSpec(BaseModel):
 
 class ImageOptions(BaseModel):
     """How to read images (ignored for ordinary tables)."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is refused, not ignored
 
     size: tuple[int, int] | None = Field(
         None, description="Resize every image to (height, width); needed when the images differ in size.")

@@ -206,7 +206,7 @@ def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "code_version": code_version(),
             "schema": ensemble.schema_.model_dump(),
-            "ensemble": {key: _plain(value) for key, value in ensemble.get_params().items() if key != "members"},
+            "ensemble": {key: _parameter(value) for key, value in ensemble.get_params().items() if key != "members"},
             "threshold": ensemble.threshold_,
             "class_prior": ensemble.class_prior_.tolist(),
             "positive_class": _plain(ensemble.positive_class_),
@@ -303,6 +303,13 @@ def store_lock(store: str | os.PathLike):
 def _write_json(path: Path, data) -> None:
     with open(path, "w") as handle:
         json.dump(data, handle, indent=2, default=_plain)
+
+
+def _parameter(value):
+    """An estimator parameter as the manifest keeps it; a RandomState (a seed drawn at fit) is kept as None."""
+    if isinstance(value, np.random.RandomState):
+        return None
+    return _plain(value)
 
 
 def _plain(value):

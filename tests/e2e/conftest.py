@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +15,32 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).with_name("imbalance-flows"))
+
+
+def scaled(seconds: float) -> float:
+    """A deadline that grows with the machine's load: a busy 2-core machine starts a server several times slower."""
+    try:
+        load = os.getloadavg()[0] / (os.cpu_count() or 1)
+    except OSError:  # no load average on this platform
+        load = 1.0
+    return seconds * max(1.0, load)
+
+
+def start(args: list, **options) -> subprocess.Popen:
+    """Start a process in its own process group, so that it and every child it starts can be ended together."""
+    return subprocess.Popen([str(arg) for arg in args], start_new_session=True, **options)
+
+
+def stop(process: subprocess.Popen, grace: float = 30) -> None:
+    """End a process started by `start` and its whole group: SIGTERM, then SIGKILL after `grace` seconds."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _free_port() -> int:
@@ -31,10 +58,11 @@ def prefect_server(home: Path):
            "PREFECT_UI_API_URL": url}
     env.pop("PREFECT_API_URL", None)
     log = open(home / "server.log", "w")
-    server = subprocess.Popen([str(Path(sys.executable).with_name("prefect")), "server", "start", "--host",
-                               "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = start([Path(sys.executable).with_name("prefect"), "server", "start", "--host", "127.0.0.1", "--port",
+                    port], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 120
+        # A fresh database on a busy machine has taken well over a minute to answer.
+        deadline = time.monotonic() + scaled(300)
         while True:
             try:
                 with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
@@ -47,8 +75,7 @@ def prefect_server(home: Path):
             time.sleep(0.5)
         yield url
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)
         log.close()
 
 
@@ -60,16 +87,28 @@ def prefect_api(tmp_path_factory):
 
 
 def run_cli(*args, api_url=None, cwd=ROOT, timeout=300) -> subprocess.CompletedProcess:
-    """Run `imbalance-flows ARGS`; against `api_url` when given, else with Prefect's ephemeral API."""
+    """Run `imbalance-flows ARGS`; against `api_url` when given, else with Prefect's ephemeral API.
+
+    The command runs in its own process group: on a timeout it is ended with the temporary
+    Prefect server it may have started, which would otherwise be left running.
+    """
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env.pop("PREFECT_API_URL", None)
     if api_url:
         env["PREFECT_API_URL"] = api_url
-    return subprocess.run([CLI, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    process = start([CLI, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = process.communicate(timeout=scaled(timeout))
+    except subprocess.TimeoutExpired:
+        stop(process, grace=10)
+        raise
+    finally:
+        stop(process, grace=10)  # children left behind by a command that has ended
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def wait_for(condition, timeout=180, interval=1.0, what="condition"):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     while time.monotonic() < deadline:
         value = condition()
         if value:
@@ -84,9 +123,9 @@ def served(prefect_api, churn_small, tmp_path_factory):
     store = tmp_path_factory.mktemp("served") / "models"
     env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     log = open(store.parent / "serve.log", "w")
-    process = subprocess.Popen([CLI, "serve", "--data", str(churn_small), "--target", "churn", "--store", str(store),
-                                "--cron", "0 3 * * 1", "--timezone", "Europe/Berlin"],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = start([CLI, "serve", "--data", churn_small, "--target", "churn", "--store", store,
+                     "--cron", "0 3 * * 1", "--timezone", "Europe/Berlin"],
+                    cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     client = httpx.Client(base_url=prefect_api, timeout=30)
 
     def deployments():
@@ -97,8 +136,7 @@ def served(prefect_api, churn_small, tmp_path_factory):
         yield {"client": client, "store": store, "deployments": wait_for(deployments, what="deployments"),
                "api": prefect_api}
     finally:
-        process.terminate()
-        process.wait(timeout=60)
+        stop(process, grace=60)
         log.close()
 
 

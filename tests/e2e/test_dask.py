@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ROOT, _free_port, run_cli, wait_for
+from tests.e2e.conftest import ROOT, _free_port, run_cli, start, stop, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -19,20 +19,17 @@ def dask_cluster(prefect_api, tmp_path_factory):
     env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     dask = str(Path(sys.executable).with_name("dask"))
     scheduler_log, worker_log = open(logs / "scheduler.log", "w"), open(logs / "workers.log", "w")
-    scheduler = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                                  "--dashboard-address", ":0"], cwd=ROOT, env=env, stdout=scheduler_log,
-                                 stderr=subprocess.STDOUT)
-    workers = subprocess.Popen([dask, "worker", address, "--nworkers", "2", "--nthreads", "1",
-                                "--dashboard-address", ":0"], cwd=ROOT, env=env, stdout=worker_log,
-                               stderr=subprocess.STDOUT)
+    scheduler = start([dask, "scheduler", "--host", "127.0.0.1", "--port", port, "--dashboard-address", ":0"],
+                      cwd=ROOT, env=env, stdout=scheduler_log, stderr=subprocess.STDOUT)
+    workers = start([dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--dashboard-address", ":0"],
+                    cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: (logs / "workers.log").read_text().count("Registered to") >= 2, timeout=120,
                  what="two Dask workers")
         yield address, logs / "workers.log"
     finally:
         for process in (workers, scheduler):
-            process.terminate()
-            process.wait(timeout=60)
+            stop(process, grace=60)
         scheduler_log.close()
         worker_log.close()
 

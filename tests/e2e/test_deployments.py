@@ -9,7 +9,7 @@ from pathlib import Path
 
 from imbalance_flows.tasks.champion import decisions
 from imbalance_flows.tasks.store import champion, load_model
-from tests.e2e.conftest import CLI, ROOT, prefect_server, run_deployment, wait_for
+from tests.e2e.conftest import CLI, ROOT, prefect_server, run_deployment, start, stop, wait_for
 
 WEAK = [{"sampler": "none", "learner": "logreg"}]
 STRONG = [{"sampler": "smote", "learner": "hgb", "sampling_strategy": 0.5}]
@@ -55,9 +55,8 @@ def test_a_schedule_makes_the_server_create_runs_that_serve_executes(tmp_path, c
     with prefect_server(tmp_path / "home") as api:
         env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_HOME": str(tmp_path / "home")}
         log = open(tmp_path / "serve.log", "w")
-        serving = subprocess.Popen([CLI, "serve", "--data", str(churn_small), "--target", "churn", "--store",
-                                    str(store), "--cron", "* * * * *"], cwd=ROOT, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        serving = start([CLI, "serve", "--data", churn_small, "--target", "churn", "--store", store, "--cron",
+                         "* * * * *"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         client = httpx.Client(base_url=api, timeout=30)
         try:
             deployment = wait_for(lambda: (r := client.get("/deployments/name/retrain/retrain")).is_success and r.json(),
@@ -75,12 +74,7 @@ def test_a_schedule_makes_the_server_create_runs_that_serve_executes(tmp_path, c
             assert done[0]["state_type"] == "COMPLETED", (tmp_path / "serve.log").read_text()[-3000:]
             assert champion(store) is not None
         finally:
-            os.killpg(serving.pid, signal.SIGTERM)
-            try:
-                serving.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(serving.pid, signal.SIGKILL)
-                serving.wait(timeout=30)
+            stop(serving)
             log.close()
 
 
@@ -135,8 +129,8 @@ def test_prefect_yaml_deploys_to_a_process_pool_that_a_worker_runs(tmp_path, chu
         assert [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in retrain["schedules"]] == [("0 3 * * 1", "UTC")]
         assert retrain["work_pool_name"] == "imbalance-flows"
 
-        worker = subprocess.Popen([*prefect, "worker", "start", "--pool", "imbalance-flows"], cwd=ROOT, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        worker = start([*prefect, "worker", "start", "--pool", "imbalance-flows"], cwd=ROOT, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             train = client.get("/deployments/name/train/train").json()
             config = {"data": str(churn_small), "target": "churn", "store": str(tmp_path / "store"),
@@ -148,9 +142,4 @@ def test_prefect_yaml_deploys_to_a_process_pool_that_a_worker_runs(tmp_path, chu
             assert state["type"] == "COMPLETED"
             assert len(list((tmp_path / "store" / "versions").iterdir())) == 1
         finally:
-            worker.terminate()
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:  # a worker may sit out SIGTERM while it polls; its run was checked
-                worker.kill()
-                worker.wait(timeout=30)
+            stop(worker)  # a worker may sit out SIGTERM while it polls; its run was checked: SIGKILL then

@@ -67,7 +67,7 @@ def test_empty_class_folders_and_other_files_are_skipped_and_logged(tmp_path, ca
     (tmp_path / "empty").mkdir()
     (tmp_path / "a" / "notes.txt").write_text("not an image")
     (tmp_path / "README.md").write_text("about")
-    with caplog.at_level(logging.WARNING, logger="tasks.images"):
+    with caplog.at_level(logging.WARNING, logger="imbalance_flows.tasks.images"):
         frame, _ = load_folder(tmp_path, "y")
     assert sorted(frame["y"]) == ["a", "b"]
     assert "Skipped class folder 'empty'" in caplog.text

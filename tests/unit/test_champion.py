@@ -74,8 +74,8 @@ def test_the_champion_is_judged_only_on_rows_it_was_not_trained_on(table, tmp_pa
     store = tmp_path / "store"
     first = fit_and_save(table.iloc[:1600], store)
     promote(store, first)
-    challenger = fit_and_save(table.iloc[:2000], store, seed=1)
-    holdout = table.iloc[1200:2400]  # 400 of these rows trained the champion, none the challenger's judge
+    challenger = fit_and_save(table.iloc[:1200], store, seed=1)
+    holdout = table.iloc[1200:2400]  # 400 of these rows trained the champion, none the challenger
 
     decision = judge(store, challenger, holdout, "balanced_accuracy")
 
@@ -90,7 +90,7 @@ def test_a_champion_without_a_record_of_its_rows_is_judged_on_the_whole_holdout(
     X, y = split_target(table.iloc[:1600], "label")
     old = save_model(VotingEnsemble(members=MEMBERS, validation="holdout").fit(X, y), tmp_path)  # no training_rows
     promote(tmp_path, old)
-    challenger = fit_and_save(table.iloc[:2000], tmp_path)
+    challenger = fit_and_save(table.iloc[:1200], tmp_path)
 
     decision = judge(tmp_path, challenger, table.iloc[1200:2400], "balanced_accuracy")
 
@@ -154,3 +154,53 @@ def test_racing_retrains_leave_the_best_challenger_as_champion(table, tmp_path):
     recorded = decisions(tmp_path)
     assert [d["sequence"] for d in recorded] == [1, 2]
     assert recorded[1]["champion"] == (str(old) if not recorded[0]["promoted"] else recorded[0]["challenger"])
+
+
+def test_added_or_reordered_columns_in_newer_data_still_find_the_champions_rows(table, tmp_path):
+    """Rows are fingerprinted with the champion's own schema, not the challenger's."""
+    store = tmp_path / "store"
+    promote(store, fit_and_save(table.iloc[:1600], store))
+    grown = table.assign(region=np.where(np.arange(len(table)) % 2, "north", "south"))
+    grown = grown[["region", *reversed(table.columns.tolist())]]  # a new column first, the others reversed
+    challenger = fit_and_save(grown.iloc[:1200], store, seed=1)
+
+    decision = judge(store, challenger, grown.iloc[1200:2400], "balanced_accuracy")
+
+    assert (decision["excluded_champion_rows"], decision["judged_rows"]) == (400, 800)
+
+
+def test_the_first_challenger_is_promoted_however_few_its_rows(table, tmp_path):
+    """The rule on rows per class guards a comparison; with no champion there is none to guard."""
+    challenger = fit_and_save(table.iloc[:1800], tmp_path)
+    rest = table.iloc[1800:]
+    holdout = pd.concat([rest[rest["label"] == "common"].iloc[:50], rest[rest["label"] == "rare"].iloc[:3]])
+
+    decision = judge(tmp_path, challenger, holdout, "balanced_accuracy")
+
+    assert decision["promoted"] and champion(tmp_path) == challenger
+
+
+def test_a_champion_that_cannot_score_the_new_data_says_why_in_the_decision(table, tmp_path):
+    promote(tmp_path, fit_and_save(table.iloc[:1600], tmp_path))
+    renamed = table.rename(columns={"f4": "f4_new"})
+    challenger = fit_and_save(renamed.iloc[:1200], tmp_path, seed=1)
+
+    decision = judge(tmp_path, challenger, renamed.iloc[1600:], "balanced_accuracy")
+
+    assert decision["promoted"] and decision["champion_metrics"] is None
+    assert "the champion cannot score the new data" in decision["reason"]
+    assert "f4" in decision["champion_error"]
+
+
+def test_decisions_recorded_before_they_were_numbered_come_first_and_numbering_goes_on(table, tmp_path):
+    import json
+
+    folder = tmp_path / "decisions"
+    folder.mkdir()
+    (folder / "20250101T030000Z-abc123.json").write_text(json.dumps({"reason": "old"}))
+    challenger = fit_and_save(table.iloc[:1800], tmp_path)
+
+    decision = judge(tmp_path, challenger, table.iloc[1800:], "balanced_accuracy")
+
+    assert decision["sequence"] == 1
+    assert [d["reason"] for d in decisions(tmp_path)] == ["old", decision["reason"]]

@@ -12,8 +12,9 @@ from scipy import sparse
 from imbalance_flows.tasks.augment import TabularAugmenter
 from imbalance_flows.tasks.data import check_features, check_split_sizes, split_target, stratified_indices
 from imbalance_flows.tasks.errors import InputError, preview
+from imbalance_flows.tasks.learners import LEARNERS
 from imbalance_flows.tasks.members import build_member
-from imbalance_flows.tasks.resample import Context, get_strategy, make_sampler
+from imbalance_flows.tasks.resample import Context, check_sampler_params, get_strategy, make_sampler
 from imbalance_flows.tasks.schema import infer_schema
 from imbalance_flows.tasks.spec import MemberSpec
 from imbalance_flows.tasks.store import load_model
@@ -139,9 +140,12 @@ BAD_INPUTS = [
     pytest.param(lambda e: build_member(MemberSpec(sampler="smote"), NUMERIC, {0: 20, 1: 1}),
                  "interpolating samplers need at least 2 training rows of each class they grow", "class 'yes' has 1",
                  "Use random_over for this class", id="smote-single-row-class"),
-    pytest.param(lambda e: build_member(MemberSpec(sampler="smote", sampler_params={"k": 3}), NUMERIC, {0: 20, 1: 9}),
-                 "the parameters of 'smote' must be among ['k_neighbors']", "got ['k']",
-                 "see what each one takes", id="unknown-sampler-parameter"),
+    pytest.param(lambda e: check_sampler_params("smote", {"k_neighbour": 3}),
+                 "the parameters of 'smote' must be among ['k_neighbors']", "got ['k_neighbour']",
+                 "Did you mean 'k_neighbors'? Run `imbalance-flows strategies`", id="unknown-sampler-parameter"),
+    pytest.param(lambda e: LEARNERS["rf"].check_params({"n_estimator": 50}),
+                 "the learner parameters of rf must be among ['bootstrap', ", "got ['n_estimator']",
+                 "Did you mean 'n_estimators'? Run `imbalance-flows strategies`", id="unknown-learner-parameter"),
     pytest.param(lambda e: build_member(MemberSpec(sampler="adasyn"), MIXED, {0: 20, 1: 9}),
                  "adasyn interpolates between rows and needs numeric features only",
                  "the data has 1 categorical features", "Use smote (it switches to SMOTE-NC", id="adasyn-categorical"),

@@ -23,8 +23,10 @@ def test_two_classes_give_exact_per_class_scores_and_confusion_matrix():
 
     assert result["confusion_matrix"] == [[3, 1], [1, 1]]
     assert result["per_class"] == {
-        "0": {"precision": 0.75, "recall": 0.75, "f1": 0.75, "support": 4, "average_precision": approx(0.95)},
-        "1": {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2, "average_precision": approx(5 / 6)},
+        "0": {"precision": 0.75, "recall": 0.75, "f1": 0.75, "support": 4, "average_precision": approx(0.95),
+              "recall_interval": approx([0.3006, 0.9544], abs=1e-4), "few_rows": True},  # Wilson, 3 of 4
+        "1": {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2, "average_precision": approx(5 / 6),
+              "recall_interval": approx([0.0945, 0.9055], abs=1e-4), "few_rows": True},  # Wilson, 1 of 2
     }
     assert result["classes"] == [0, 1] and result["n_rows"] == 6
 
@@ -70,7 +72,7 @@ def test_a_class_absent_from_the_rows_has_zero_support_and_no_ranking_metrics():
     result = evaluate(Y3_TRUE, Y3_PRED, proba, ["a", "b", "c", "d"])
 
     assert result["per_class"]["d"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0,
-                                        "average_precision": None}
+                                        "average_precision": None, "recall_interval": None, "few_rows": True}
     assert result["confusion_matrix"][3] == [0, 0, 0, 0]
     assert result["roc_auc"] is None and result["average_precision"] is None
     assert result["per_class"]["a"]["average_precision"] == approx(5 / 6)
@@ -93,3 +95,37 @@ def test_code_objective_agrees_with_the_metrics_of_the_report(name, expected):
 def test_code_objective_refuses_an_unknown_objective():
     with pytest.raises(ValueError, match="unknown objective 'accuracy'"):
         code_objective("accuracy", np.asarray(Y2_TRUE), np.asarray(Y2_PRED), 2)
+
+
+@pytest.mark.parametrize("hits, n, expected", [
+    (8, 10, (0.4902, 0.9433)),  # the textbook Wilson interval of 8/10
+    (0, 4, (0.0, 0.4899)),  # no hit among 4 rows: still an interval, not [0, 0]
+    (4, 4, (0.5101, 1.0)),
+])
+def test_wilson_interval_of_a_recall(hits, n, expected):
+    from imbalance_flows.tasks.evaluate import wilson_interval
+
+    assert wilson_interval(hits, n) == pytest.approx(list(expected), abs=1e-4)
+
+
+def test_balanced_accuracy_interval_holds_the_value_and_narrows_with_more_rows():
+    from imbalance_flows.tasks.evaluate import balanced_accuracy_interval
+
+    few = balanced_accuracy_interval([3, 90], [4, 100])
+    many = balanced_accuracy_interval([75, 900], [100, 1000])
+    assert few[0] <= (3 / 4 + 90 / 100) / 2 <= few[1] and many[0] <= 0.825 <= many[1]
+    assert many[1] - many[0] < (few[1] - few[0]) / 2
+    assert balanced_accuracy_interval([3, 90], [4, 100]) == few  # seeded: the same rows give the same interval
+
+
+def test_classes_with_few_test_rows_are_flagged_with_their_intervals():
+    y_true = ["common"] * 60 + ["rare"] * 4
+    y_pred = ["common"] * 58 + ["rare"] * 2 + ["rare"] * 3 + ["common"]
+
+    result = evaluate(y_true, y_pred, None, ["common", "rare"])
+
+    assert result["few_rows_classes"] == ["rare"]
+    assert result["per_class"]["rare"]["few_rows"] and not result["per_class"]["common"]["few_rows"]
+    low, high = result["per_class"]["rare"]["recall_interval"]
+    assert low < 0.75 < high and high - low > 0.4  # 3 of 4: a wide interval
+    assert result["balanced_accuracy_interval"][0] < result["balanced_accuracy"] < result["balanced_accuracy_interval"][1]

@@ -360,7 +360,7 @@ def test_learner_names_costs_and_summaries_come_from_the_registry(capsys):
     assert KERAS_LEARNERS == tuple(name for name, learner in LEARNERS.items() if learner.keras)
     for name, learner in LEARNERS.items():
         assert learner.name == name and learner.summary and learner.cost > 0 and learner.encoding in ENCODINGS
-        assert (learner.estimator is not None) == learner.keras  # Keras learners are the project's own classes
+        assert learner.estimator is not None  # whose parameters a spec's learner_params are checked against
         assert not learner.images or learner.encoding == "images"
         assert name in MemberSpec.model_fields["learner"].description
     assert main(["strategies"]) == 0
@@ -418,11 +418,31 @@ def test_every_image_learner_refuses_a_table(name):
         build_member(MemberSpec(sampler="none", learner=name), schema, {0: 30, 1: 10})
 
 
-def test_a_keras_learner_refuses_an_unknown_parameter_when_built():
-    _, _, schema = table_with_row_ids([30, 10])
+def test_a_keras_learner_refuses_an_unknown_parameter_when_the_spec_is_read():
+    with pytest.raises(ValueError, match="the learner parameters of keras_mlp must be among .*got \\['bogus'\\]"):
+        MemberSpec(learner="keras_mlp", learner_params={"bogus": 1})
 
-    with pytest.raises(InputError, match="the learner parameters of KerasMLP must be among .*got \\['bogus'\\]"):
-        build_member(MemberSpec(learner="keras_mlp", learner_params={"bogus": 1}), schema, {0: 30, 1: 10})
+
+@pytest.mark.parametrize("spec, message", [
+    ({"learner": "rf", "learner_params": {"n_estimator": 50}},
+     r"the learner parameters of rf must be among \[.*'n_estimators'.*\]: got \['n_estimator'\]\. "
+     r"Did you mean 'n_estimators'\?"),
+    ({"learner": "hgb", "learner_params": {"class_weight": "balanced"}},  # the member sets it: use class_weight
+     r"the learner parameters of hgb must be among .*: got \['class_weight'\]"),
+    ({"sampler": "smote", "sampler_params": {"k_neighbour": 3}},
+     r"the parameters of 'smote' must be among \['k_neighbors'\]: got \['k_neighbour'\]\. Did you mean "
+     r"'k_neighbors'\?"),
+    ({"learner": "logreg", "learner_param": {"C": 1}}, r"learner_param\s+Extra inputs are not permitted"),
+])
+def test_misspelt_parameters_are_refused_when_the_spec_is_read(spec, message):
+    with pytest.raises(ValueError, match=message):
+        MemberSpec.model_validate(spec)
+
+
+def test_real_parameters_of_every_table_learner_are_accepted():
+    for name, params in (("rf", {"n_estimators": 5, "max_depth": 3}), ("hgb", {"max_iter": 5}),
+                         ("logreg", {"C": 0.5}), ("keras_mlp", {"epochs": 2})):
+        assert MemberSpec(learner=name, learner_params=params).learner_params == params
 
 
 @pytest.mark.parametrize("max_bins, native", [(3, None), (4, [2])])  # colour: 3 colours and "(missing)"
@@ -433,3 +453,15 @@ def test_hgb_treats_a_category_natively_only_within_max_bins(max_bins, native):
                             {0: 30, 1: 10})
 
     assert pipeline.named_steps["learn"].categorical_features == native
+
+
+def test_a_keras_member_without_tensorflow_names_the_extra_to_install(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorflow" else real(name, *a))
+    with pytest.raises(ValueError, match=r"Keras members and image augmentation need TensorFlow \(the `keras` extra\): "
+                                         r"member class_weight:keras_mlp asks for it and TensorFlow is not installed\. "
+                                         r"Install it with pip install 'imbalance-flows\[keras\]'"):
+        MemberSpec.parse("class_weight:keras_mlp")
+    assert MemberSpec.parse("class_weight:rf").learner == "rf"  # scikit-learn members need no TensorFlow

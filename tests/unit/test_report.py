@@ -41,3 +41,18 @@ def test_report_files_are_json_markdown_and_a_png():
 
 def test_artifact_markdown_embeds_the_plot():
     assert "![confusion matrix](data:image/png;base64,iVBOR" in artifact_markdown(RESULTS, "## Model")
+
+
+def test_the_report_flags_a_class_with_few_test_rows_and_gives_intervals():
+    from imbalance_flows.tasks.evaluate import evaluate
+    from imbalance_flows.tasks.report import tables
+
+    y_true = ["common"] * 60 + ["rare"] * 4
+    y_pred = ["common"] * 58 + ["rare"] * 2 + ["rare"] * 3 + ["common"]
+    result = evaluate(y_true, y_pred, None, ["common", "rare"])
+
+    text = tables({"ensemble": result}, "test")
+
+    assert "**Few test rows:** 'rare' has 4 (fewer than 30)" in text
+    assert "balanced accuracy 0.858 [" in text and "(stratified bootstrap of the test rows)" in text
+    assert "rare 0.750 [0.301–0.954]" in text  # Wilson interval of 3 of 4

@@ -482,3 +482,15 @@ def test_n_jobs_zero_is_refused_with_the_rule():
 
     with pytest.raises(InputError, match="n_jobs must be a positive number .*: it is 0. Use None or -1"):
         plan_concurrency(3, 0, cores=2)
+
+
+def test_an_ensemble_fitted_with_a_random_state_instance_saves_and_loads(binary_table, tmp_path):
+    from imbalance_flows.tasks.store import load_model, read_manifest, save_model
+
+    X, y = binary_table.drop(columns="label"), binary_table["label"]
+    model = default_ensemble(random_state=np.random.RandomState(1), members=FAST_MEMBERS).fit(X, y)
+
+    version = save_model(model, tmp_path)
+
+    assert read_manifest(version)["ensemble"]["random_state"] is None
+    np.testing.assert_array_equal(load_model(version).predict_proba(X), model.predict_proba(X))
