@@ -44,6 +44,10 @@ class TrainConfig(BaseModel):
     dask_address: str | None = Field(None, description="Train the members on this Dask scheduler (e.g. "
                                                        "tcp://10.0.0.5:8786), with the workspace on storage every "
                                                        "worker reads; none: threads on this machine.")
+    id_columns: list[str] = Field(default_factory=list, description="Identifier columns (transaction_id, "
+                                  "patient_id): not features; written first beside the scores, to join them back.")
+    drop_columns: list[str] = Field(default_factory=list, description="Columns left out of training (and "
+                                                                      "ignored in data to score).")
     images: ImageOptions = Field(default_factory=ImageOptions,
                                  description="Images only (data is a folder of class folders, or a table with "
                                              "an image-bytes column): size, channels, column.")
@@ -72,5 +76,7 @@ class PredictConfig(BaseModel):
     store: str = Field("models", description="Model store directory.")
     version: str = Field("champion", description="'champion', a version name under <store>/versions, or a path.")
     chunk_rows: int = Field(50_000, ge=1, description="Rows read and scored at a time.")
+    passthrough: list[str] = Field(default_factory=list, description="Columns of the scored file copied to the "
+                                   "output beside the scores (a timestamp, a key); the model's id columns always are.")
     unknown_categories: UnknownCategories = Field(
         "error", description="Categories unseen in training: refuse, or treat as missing.")

@@ -48,6 +48,8 @@ def add_options(command: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--store", default="models", help=_field(PredictConfig, "store")["help"])
         parser.add_argument("--chunk-rows", type=int, default=50_000, help=_field(PredictConfig, "chunk_rows")["help"])
         parser.add_argument("--unknown-categories", default="error", **_field(PredictConfig, "unknown_categories"))
+        parser.add_argument("--passthrough", action="append", metavar="COL", default=[],
+                            **_field(PredictConfig, "passthrough"))
         return
     _training_options(parser)
     if command == "retrain":
@@ -74,6 +76,10 @@ def _training_options(parser: argparse.ArgumentParser) -> None:
                        ("max_concurrency", int)):
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, **_field(TrainConfig, name))
     parser.add_argument("--dask-address", metavar="ADDRESS", **_field(TrainConfig, "dask_address"))
+    parser.add_argument("--id-column", action="append", metavar="COL", dest="id_columns",
+                        **_field(TrainConfig, "id_columns"))
+    parser.add_argument("--drop", action="append", metavar="COL", dest="drop_columns",
+                        **_field(TrainConfig, "drop_columns"))
     parser.add_argument("--image-size", metavar="HEIGHTxWIDTH", help="images: resize all to this size, e.g. 28x28")
     parser.add_argument("--image-channels", type=int, choices=[1, 3], help="images: convert all to grey (1) or RGB (3)")
     parser.add_argument("--image-column", metavar="COL", help="tables of images: the column of PNG/JPEG bytes")
@@ -118,7 +124,8 @@ def train_config(args):
                          f"{args.config!r} has {unknown}",
                          close_names(unknown, TrainConfig.model_fields) + "`imbalance-flows train --help` lists them.")
     names = ("data", "target", "store", "voting", "threshold_objective", "validation", "test_size",
-             "validation_size", "folds", "random_state", "max_concurrency", "dask_address")
+             "validation_size", "folds", "random_state", "max_concurrency", "dask_address", "id_columns",
+             "drop_columns")
     config.update({name: getattr(args, name) for name in names if getattr(args, name) is not None})
     if args.member:
         config["members"] = [MemberSpec.parse(text) for text in args.member]
@@ -145,7 +152,8 @@ def config(command: str, args):
         return RetrainConfig(train=train_config(args), metric=args.metric, margin=args.margin,
                              min_rows_per_class=args.min_rows_per_class)
     return PredictConfig(data=args.data, out=args.out, store=args.store, version=args.model,
-                         chunk_rows=args.chunk_rows, unknown_categories=args.unknown_categories)
+                         chunk_rows=args.chunk_rows, unknown_categories=args.unknown_categories,
+                         passthrough=args.passthrough)
 
 
 def run(command: str, load_flow, args) -> int:

@@ -20,7 +20,8 @@ from imbalance_flows.tasks.versions import resolve_version
 def predict(config: PredictConfig) -> dict:
     """Score a file with a saved model; per-class probabilities, the label and the model version."""
     model_dir = resolve_version(config.store, config.version)
-    rows = steps.score(str(model_dir), config.data, config.out, config.chunk_rows, config.unknown_categories)
+    rows = steps.score(str(model_dir), config.data, config.out, config.chunk_rows, config.unknown_categories,
+                       config.passthrough)
     get_run_logger().info("Scored %s rows with %s into %s", rows, model_dir.name, config.out)
     create_markdown_artifact(key="batch-scoring", description="Batch scoring",
                              markdown=f"Scored **{rows}** rows of `{config.data}` with model `{model_dir.name}` "

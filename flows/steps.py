@@ -25,6 +25,8 @@ from imbalance_flows.tasks.data import (
     check_rows_per_class,
     check_split_sizes,
     class_profile,
+    identifier_like,
+    set_aside,
     split_target,
     stratified_indices,
 )
@@ -79,11 +81,18 @@ def _frame(ref: tables.TableRef, schema: Schema) -> tuple[pd.DataFrame, pd.Serie
 
 
 @task(name="load", retries=2, retry_delay_seconds=2, retry_condition_fn=_not_input_error, cache_policy=NO_CACHE)
-def load(path: str, target: str, workspace: str, images: ImageOptions | None = None) -> Loaded:
+def load(path: str, target: str, workspace: str, images: ImageOptions | None = None, id_columns: list[str] = (),
+         drop_columns: list[str] = ()) -> Loaded:
     """Read CSV, Parquet or images, check target and features, and keep a copy in the workspace."""
     frame, image = read_data(path, target, images)
+    frame = set_aside(frame, target, id_columns, drop_columns)
     X, y = split_target(frame, target)
+    for name in identifier_like(X):
+        get_run_logger().warning("Column %r holds a different value in every row: it looks like an identifier and "
+                                 "is trained on as a feature. Mark it with --id-column %s (id_columns), or leave it "
+                                 "out with --drop %s.", name, name, name)
     schema = infer_schema(X, y, target)
+    schema.id_columns, schema.dropped = list(id_columns), list(drop_columns)
     ref = tables.write_table(frame, workspace, "data")
     what = f"images of {image.height}×{image.width}×{image.channels}" if image else f"× {X.shape[1]} features"
     get_run_logger().info("Loaded %s rows %s from %s (%s classes)", len(frame), what, path, len(schema.classes))
@@ -130,26 +139,28 @@ def stratify(splits: Splits, schema: Schema, members: list[MemberSpec], out_of_f
     return profiles
 
 
-def _counts(labels) -> dict:
+def _counts(labels, classes: list | None = None) -> dict:
+    """Rows per class, by class name (members learn class codes: positions in `classes`)."""
     values, counts = np.unique(labels, return_counts=True)
-    return dict(zip(values.tolist(), counts.tolist()))
+    names = [classes[code] if classes is not None and 0 <= code < len(classes) else code for code in values.tolist()]
+    return dict(zip(names, counts.tolist()))
 
 
 @task(name="resample", cache_policy=NO_CACHE)
-def resample(sampler, rows, labels):
+def resample(sampler, rows, labels, classes: list | None = None):
     """Resample a member's training rows (inside its fit, so never validation or test)."""
-    before = _counts(labels)
+    before = _counts(labels, classes)
     rows, labels = run_sampler(sampler, rows, labels)
-    get_run_logger().info("%s: class codes %s → %s", type(sampler).__name__, before, _counts(labels))
+    get_run_logger().info("%s: %s → %s", type(sampler).__name__, before, _counts(labels, classes))
     return rows, labels
 
 
 @task(name="augment", cache_policy=NO_CACHE)
-def augment(augmenter, rows, labels):
+def augment(augmenter, rows, labels, classes: list | None = None):
     """Add synthetic minority rows to a member's training rows."""
-    before = _counts(labels)
+    before = _counts(labels, classes)
     rows, labels = run_sampler(augmenter, rows, labels)
-    get_run_logger().info("%s: class codes %s → %s", augmenter.method, before, _counts(labels))
+    get_run_logger().info("%s: %s → %s", augmenter.method, before, _counts(labels, classes))
     return rows, labels
 
 
@@ -184,12 +195,17 @@ def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, rando
     X, y = _frame(train, schema)
     path = _member_path(workspace, _member_digest(spec, train, random_state, folds))
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    # The subtasks carry the member's name and log class names, not codes.
+    steps = {name: lambda sampler, rows, labels, step=step, name=name: step.with_options(
+                 task_run_name=f"{name} {spec.name}")(sampler, rows, labels, schema.classes)
+             for name, step in (("resample", resample), ("augment", augment))}
     if folds is None:
-        pipeline, seconds = fit_member(spec, X, y, schema, random_state, threads, resample=resample, augment=augment)
+        pipeline, seconds = fit_member(spec, X, y, schema, random_state, threads, resample=steps["resample"],
+                                       augment=steps["augment"])
         out_of_fold = None
     else:
         pipeline, seconds, proba = fit_out_of_fold(spec, X, y, schema, random_state, threads, folds,
-                                                   resample=resample, augment=augment)
+                                                   resample=steps["resample"], augment=steps["augment"])
         out_of_fold = path.removesuffix(".skops") + ".oof.npy"
         np.save(out_of_fold, proba)
     dump_member(pipeline, path)
@@ -267,11 +283,13 @@ def judge(store: str, challenger: str, holdout: tables.TableRef, metric: str, ma
 
 
 @task(name="score", cache_policy=NO_CACHE)
-def score(model_dir: str, data: str, out: str, chunk_rows: int, unknown_categories: str) -> int:
+def score(model_dir: str, data: str, out: str, chunk_rows: int, unknown_categories: str,
+          passthrough: list[str] = ()) -> int:
     """Load the model once and score every chunk of the data."""
     model = load_model(model_dir)
     model.set_params(unknown_categories=unknown_categories)
-    return score_file(model, data, out, version=Path(model_dir).name, chunk_rows=chunk_rows)
+    return score_file(model, data, out, version=Path(model_dir).name, chunk_rows=chunk_rows,
+                      passthrough=list(passthrough))
 
 
 __all__ = ["Loaded", "Splits", "TrainedMember", "augment", "evaluate", "judge", "load", "resample", "save", "score",

@@ -28,7 +28,8 @@ def train(config: TrainConfig) -> dict:
     """Train an imbalance-aware voting ensemble and save it as a new model version."""
     logger = get_run_logger()
     workspace = config.workspace or os.path.join(config.store, ".work")
-    loaded = steps.load(config.data, config.target, workspace, config.images)
+    loaded = steps.load(config.data, config.target, workspace, config.images, config.id_columns,
+                        config.drop_columns)
     schema = loaded.table_schema
     holdout = config.validation == "holdout"
     splits = steps.split(loaded, config.validation_size if holdout else 0.0, config.test_size, config.random_state,

@@ -14,10 +14,7 @@ lock, against the champion as it is at that moment.
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,10 +25,18 @@ from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluate import SUMMARY
 from imbalance_flows.tasks.evaluate import evaluate as score
 from imbalance_flows.tasks.schema import Schema, row_hashes
-from imbalance_flows.tasks.store import TRAINING_ROWS, champion, load_model, promote, read_manifest, store_lock
+from imbalance_flows.tasks.store import (
+    TRAINING_ROWS,
+    champion,
+    decisions,
+    load_model,
+    promote,
+    read_manifest,
+    record_decision,
+    store_lock,
+)
 
 METRICS = SUMMARY
-NUMBERED = re.compile(r"\d{6}-")  # decisions/NNNNNN-<time>.json
 
 
 def training_rows(version_dir: str | os.PathLike) -> np.ndarray | None:
@@ -160,28 +165,4 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout: 
     return decision
 
 
-def record_decision(store: str | os.PathLike, decision: dict) -> Path:
-    """Write the decision as decisions/<sequence>-<time>.json; called under the store's lock, so the order holds."""
-    folder = Path(store) / "decisions"
-    folder.mkdir(parents=True, exist_ok=True)
-    numbers = [int(path.name[:6]) for path in folder.glob("*.json") if NUMBERED.match(path.name)]
-    decision["sequence"] = max(numbers, default=0) + 1
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = folder / f"{decision['sequence']:06d}-{stamp}.json"
-    staging = folder / f".{path.name}.{uuid.uuid4().hex[:6]}.tmp"
-    staging.write_text(json.dumps(decision, indent=2))
-    os.replace(staging, path)
-    return path
-
-
-def decisions(store: str | os.PathLike) -> list[dict]:
-    """The recorded decisions, in the order they were taken."""
-    folder = Path(store) / "decisions"
-    if not folder.is_dir():
-        return []
-    # Decisions recorded before they were numbered are named by their time alone: they came first.
-    paths = sorted(folder.glob("[0-9]*.json"), key=lambda path: (bool(NUMBERED.match(path.name)), path.name))
-    return [json.loads(path.read_text()) for path in paths]
-
-
-__all__ = ["decide", "decisions", "judge", "metrics_of", "training_rows", "unseen_rows"]
+__all__ = ["decide", "decisions", "judge", "metrics_of", "training_rows", "unseen_rows", "why_unscored"]

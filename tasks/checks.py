@@ -50,13 +50,15 @@ def check_columns(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     """The columns to score must be exactly the training features (the target may be present)."""
     names = schema.names
     missing = [n for n in names if n not in X.columns]
-    extra = [c for c in X.columns if c not in names and c != schema.target]
+    ignored = {schema.target, *schema.id_columns, *schema.dropped}
+    extra = [c for c in X.columns if c not in names and c not in ignored]
     if missing:
         raise InputError("the data to score must have every feature the model was trained on",
                          f"missing {preview(missing)}", "Add these columns (NaN is fine where a value is unknown).")
     if extra:
         raise InputError("the data to score must have only the model's features",
-                         f"unexpected {preview(extra)}", f"Drop them; the model uses {preview(names)}.")
+                         f"unexpected {preview(extra)}", f"Drop them, or copy them to the output with --passthrough; "
+                                                         f"the model uses {preview(names)}.")
     return X[names]
 
 

@@ -137,3 +137,33 @@ def class_profile(y) -> dict:
 def _plain(value):
     """NumPy scalars to plain Python, so profiles and manifests serialise as JSON."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+def set_aside(frame: pd.DataFrame, target: str, id_columns=(), drop_columns=()) -> pd.DataFrame:
+    """The table without its identifier and dropped columns, refusing names that are not columns or the target."""
+    named = [*id_columns, *drop_columns]
+    missing = [name for name in named if name not in frame.columns]
+    if missing:
+        raise InputError("id and dropped columns must be columns of the data", f"{preview(missing)} are not "
+                         f"among {preview(list(frame.columns))}", "Check the spelling of --id-column and --drop.")
+    if target in named:
+        raise InputError("the target cannot be an id or dropped column", f"{target!r} is marked so",
+                         "Remove it from --id-column / --drop.")
+    return frame.drop(columns=named)
+
+
+def identifier_like(X: pd.DataFrame, minimum_rows: int = 20) -> list[str]:
+    """Columns that look like identifiers: whole numbers or text, a different value in every row.
+
+    Trained on, such a column is a category of as many levels as rows (or a meaningless
+    number), and every new identifier is unseen at scoring time.
+    """
+    if len(X) < minimum_rows:
+        return []
+    found = []
+    for name in X.columns:
+        column = X[name]
+        kind = pd.api.types.infer_dtype(column, skipna=False)
+        if kind in ("integer", "string") and column.notna().all() and column.is_unique:
+            found.append(str(name))
+    return found

@@ -60,6 +60,8 @@ class Schema(BaseModel):
     classes: list[str | int | float | bool]
     positional: bool = False  # fitted on an array: columns are named x0, x1, ... by position
     image: ImageInfo | None = None  # set when the columns are the pixels of images of this shape
+    id_columns: list[str] = []  # identifiers: not features; written first beside the scores, to join them back
+    dropped: list[str] = []  # columns left out of training: ignored where they appear in data to score
 
     @property
     def names(self) -> list[str]:

@@ -30,10 +30,19 @@ def iter_chunks(path: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
             yield from pd.read_csv(file, chunksize=chunk_rows)
 
 
-def score_frame(model: VotingEnsemble, frame: pd.DataFrame, version: str | None = None) -> pd.DataFrame:
-    """The predicted label and (soft voting) one probability column per class."""
-    probas = model.member_probas(frame)  # once, for the label and the probabilities
-    out = pd.DataFrame({f"predicted_{model.schema_.target}": model.vote(probas)}, index=frame.index)
+def score_frame(model: VotingEnsemble, frame: pd.DataFrame, version: str | None = None,
+                passthrough: list[str] = ()) -> pd.DataFrame:
+    """The model's id columns and `passthrough` columns first, then the predicted label and one probability per class."""
+    carried = [*[name for name in model.schema_.id_columns if name in frame.columns],
+               *[name for name in passthrough if name not in model.schema_.id_columns]]
+    missing = [name for name in carried if name not in frame.columns]
+    if missing:
+        raise InputError("passthrough columns must be columns of the data to score", f"{missing} are not",
+                         "Check the spelling of --passthrough.")
+    features = frame.drop(columns=[name for name in passthrough if name not in model.schema_.names])
+    probas = model.member_probas(features)  # once, for the label and the probabilities
+    out = frame[carried].copy()
+    out[f"predicted_{model.schema_.target}"] = model.vote(probas)
     if model.voting != "hard":
         for label, column in zip(model.classes_, model.average(probas).T):
             out[f"proba_{label}"] = column
@@ -43,7 +52,7 @@ def score_frame(model: VotingEnsemble, frame: pd.DataFrame, version: str | None 
 
 
 def score_file(model: VotingEnsemble, data: str, out: str, version: str | None = None,
-               chunk_rows: int = 50_000) -> int:
+               chunk_rows: int = 50_000, passthrough: list[str] = ()) -> int:
     """Score `data` into `out` (.csv or .parquet) chunk by chunk; returns the rows scored.
 
     The output appears only when complete: it is written beside its final name first.
@@ -58,7 +67,7 @@ def score_file(model: VotingEnsemble, data: str, out: str, version: str | None =
     rows, writer = 0, None
     try:
         for chunk in iter_chunks(data, chunk_rows):
-            scored = score_frame(model, chunk, version)
+            scored = score_frame(model, chunk, version, passthrough)
             if out.endswith(".csv"):
                 scored.to_csv(staging, mode="a", header=rows == 0, index=False)
             else:

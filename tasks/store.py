@@ -22,26 +22,30 @@ import copy
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import uuid
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import skops.io as sio
 
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.schema import row_hashes
-from imbalance_flows.tasks.vote import VotingEnsemble
+
+if TYPE_CHECKING:  # imported where used: reading manifests and moving the pointer stay cheap (`models list`)
+    import pandas as pd
+
+    from imbalance_flows.tasks.vote import VotingEnsemble
 
 # Format 2: the project's types are named imbalance_flows.tasks.*; format 1 (before the package had
 # one import name) named them tasks.*, and is read by renaming them (see `_renamed`).
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)
 TRAINING_ROWS = "training_rows.npy"
+NUMBERED = re.compile(r"\d{6}-")  # decisions/NNNNNN-<time>.json
 
 
 def trusted_types() -> list[str]:
@@ -98,6 +102,8 @@ def dump_member(pipeline, path: str | os.PathLike) -> list[Path]:
         pipeline = copy.copy(pipeline)
         pipeline.steps = [*pipeline.steps[:-1], (pipeline.steps[-1][0], stripped)]
     staging = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
+    import skops.io as sio
+
     sio.dump(pipeline, staging)
     os.replace(staging, path)
     return [path, *written]
@@ -105,6 +111,8 @@ def dump_member(pipeline, path: str | os.PathLike) -> list[Path]:
 
 def load_member(path: str | os.PathLike, format_version: int = FORMAT_VERSION):
     """Load a member written by `dump_member`, refusing any type outside `trusted_types()`."""
+    import skops.io as sio
+
     from imbalance_flows.tasks.keras_members import KerasClassifier
 
     path = Path(path)
@@ -220,6 +228,8 @@ def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict
             **(extra or {}),
         }
         if training_rows is not None:
+            from imbalance_flows.tasks.schema import row_hashes
+
             np.save(staging / TRAINING_ROWS, row_hashes(training_rows, ensemble.schema_), allow_pickle=False)
             manifest["training_rows"] = {"file": TRAINING_ROWS, "rows": len(training_rows)}
         _write_json(staging / "manifest.json", manifest)
@@ -261,6 +271,8 @@ def load_model(version_dir: str | os.PathLike) -> VotingEnsemble:
     version_dir = Path(version_dir)
     manifest = read_manifest(version_dir)
     members = [load_member(version_dir / entry["file"], manifest["format_version"]) for entry in manifest["members"]]
+    from imbalance_flows.tasks.vote import VotingEnsemble
+
     return VotingEnsemble.from_manifest(manifest, members)
 
 
@@ -280,6 +292,30 @@ def promote(store: str | os.PathLike, version_dir: str | os.PathLike) -> None:
     staging = pointer.with_name(f".champion.{uuid.uuid4().hex}")
     staging.write_text(version_dir.name + "\n")
     os.replace(staging, pointer)
+
+
+def record_decision(store: str | os.PathLike, decision: dict) -> Path:
+    """Write the decision as decisions/<sequence>-<time>.json; called under the store's lock, so the order holds."""
+    folder = Path(store) / "decisions"
+    folder.mkdir(parents=True, exist_ok=True)
+    numbers = [int(path.name[:6]) for path in folder.glob("*.json") if NUMBERED.match(path.name)]
+    decision["sequence"] = max(numbers, default=0) + 1
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = folder / f"{decision['sequence']:06d}-{stamp}.json"
+    staging = folder / f".{path.name}.{uuid.uuid4().hex[:6]}.tmp"
+    staging.write_text(json.dumps(decision, indent=2))
+    os.replace(staging, path)
+    return path
+
+
+def decisions(store: str | os.PathLike) -> list[dict]:
+    """The recorded decisions, in the order they were taken."""
+    folder = Path(store) / "decisions"
+    if not folder.is_dir():
+        return []
+    # Decisions recorded before they were numbered are named by their time alone: they came first.
+    paths = sorted(folder.glob("[0-9]*.json"), key=lambda path: (bool(NUMBERED.match(path.name)), path.name))
+    return [json.loads(path.read_text()) for path in paths]
 
 
 @contextlib.contextmanager

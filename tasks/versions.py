@@ -8,9 +8,8 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from imbalance_flows.tasks.champion import record_decision
 from imbalance_flows.tasks.errors import InputError, preview
-from imbalance_flows.tasks.store import champion, promote, read_manifest, store_lock
+from imbalance_flows.tasks.store import champion, promote, read_manifest, record_decision, store_lock
 
 
 def resolve_version(store: str | os.PathLike, model: str | os.PathLike) -> Path:

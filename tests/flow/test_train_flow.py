@@ -140,3 +140,36 @@ def test_out_of_fold_run_refuses_a_class_with_one_training_row(churn_small, tmp_
                                          "has 1"):
         train(config)
     assert not (tmp_path / "store" / "versions").exists()
+
+
+def test_id_columns_are_not_features_and_lead_the_scores(churn_small, tmp_path, caplog):
+    """An identifier marked with id_columns is set aside at load and written first by batch scoring."""
+    from imbalance_flows.flows.config import PredictConfig
+    from imbalance_flows.flows.predict import predict
+
+    frame = pd.read_csv(churn_small)
+    frame.insert(0, "customer_id", [f"c{i:05d}" for i in range(len(frame))])
+    data = tmp_path / "with_ids.csv"
+    frame.to_csv(data, index=False)
+
+    result = train(_config(data, tmp_path / "store", id_columns=["customer_id"]))
+
+    model = load_model(result["version"])
+    assert model.schema_.id_columns == ["customer_id"] and "customer_id" not in model.schema_.names
+    out = tmp_path / "scores.csv"
+    predict(PredictConfig(data=str(data), out=str(out), store=str(tmp_path / "store"), version=result["version"]))
+    scores = pd.read_csv(out)
+    assert scores.columns[0] == "customer_id" and scores["customer_id"].tolist() == frame["customer_id"].tolist()
+
+
+def test_a_column_that_looks_like_an_identifier_is_named_in_a_warning(churn_small, tmp_path, caplog):
+    frame = pd.read_csv(churn_small)
+    frame["ticket"] = range(100_000, 100_000 + len(frame))
+    data = tmp_path / "with_ticket.csv"
+    frame.to_csv(data, index=False)
+
+    with caplog.at_level("WARNING"):
+        train(_config(data, tmp_path / "store", members=FAST[:1]))
+
+    assert "Column 'ticket' holds a different value in every row: it looks like an identifier" in caplog.text
+    assert "--id-column ticket" in caplog.text

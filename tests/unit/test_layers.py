@@ -41,7 +41,7 @@ def test_code_imports_the_package_by_its_one_name():
 
 
 def test_help_and_a_bad_input_answer_without_the_heavy_modules():
-    """`imbalance-flows --help` and an input error load neither scikit-learn, pandas nor Prefect."""
+    """`--help`, `strategies`, `models`, `report` and input errors load neither scikit-learn, pandas nor Prefect."""
     probe = ("import sys, contextlib, io\n"
              "from imbalance_flows.cli import main\n"
              "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
@@ -52,7 +52,8 @@ def test_help_and_a_bad_input_answer_without_the_heavy_modules():
              "heavy = sorted(m for m in ('sklearn', 'pandas', 'prefect', 'imblearn', 'tensorflow') if m in sys.modules)\n"
              "print(heavy)\n")
     for argv in (["--help"], ["train", "--help"], ["strategies", "--bogus"], [], ["train", "data.csv"],
-                 ["train", "data.csv", "--target", "y", "--member", "bogus:rf"], ["strategies"]):
+                 ["train", "data.csv", "--target", "y", "--member", "bogus:rf"], ["strategies"],
+                 ["models", "list", "--store", "no-such-store"], ["report", "no-such-model"]):
         started = time.perf_counter()
         result = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120)
         assert result.stdout.strip().splitlines()[-1] == "[]", (argv, result.stdout, result.stderr)
