@@ -159,7 +159,9 @@ def config(command: str, args):
 def run(command: str, load_flow, args) -> int:
     """Run the flow `load_flow()` returns with the command line's parameters, and print what it produced."""
     parameters = config(command, args)
-    result = load_flow()(parameters)
+    flow = load_flow()
+    _input_errors_once()
+    result = flow(parameters)
     if command == "train":
         from imbalance_flows.tasks.report import tables
         from imbalance_flows.tasks.store import champion
@@ -200,6 +202,27 @@ def guarded(call) -> int:
             where = ".".join(str(part) for part in problem["loc"]) or "config"
             print(f"error: {where}: {problem['msg'].removeprefix('Value error, ')}", file=sys.stderr)
     return 2
+
+
+def _input_errors_once() -> None:
+    """A broken rule inside a run is printed once, as the `error:` line, not also by each failed task and flow.
+
+    Only the terminal's handler is filtered: the run's logs in the UI keep the failure.
+    """
+    for handler in [*logging.getLogger().handlers, *logging.getLogger("prefect").handlers]:
+        if type(handler).__name__ == "APILogHandler":
+            continue
+        if not any(isinstance(existing, _InputErrorsToTheErrorLine) for existing in handler.filters):
+            handler.addFilter(_InputErrorsToTheErrorLine())
+
+
+class _InputErrorsToTheErrorLine(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        from imbalance_flows.tasks.errors import InputError
+
+        if record.exc_info and isinstance(record.exc_info[1], InputError):
+            return False
+        return "InputError" not in record.getMessage()
 
 
 class _NoTracebackForInputErrors(logging.Filter):

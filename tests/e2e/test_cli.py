@@ -111,3 +111,5 @@ def test_bad_input_exits_2_with_the_rule_and_no_traceback(args, message, bad_fil
     import re
 
     assert re.search(message, error[0]), error[0]
+    # Printed once: the failed task and flow runs do not repeat it on the terminal.
+    assert sum(error[0].removeprefix("error: ") in line for line in result.stderr.splitlines()) == 1, result.stderr

@@ -169,7 +169,7 @@ def test_a_column_that_looks_like_an_identifier_is_named_in_a_warning(churn_smal
     frame.to_csv(data, index=False)
 
     with caplog.at_level("WARNING"):
-        train(_config(data, tmp_path / "store", members=FAST[:1]))
+        train(_config(data, tmp_path / "store").model_copy(update={"members": FAST[:1]}))
 
     assert "Column 'ticket' holds a different value in every row: it looks like an identifier" in caplog.text
     assert "--id-column ticket" in caplog.text
