@@ -205,7 +205,8 @@ def guarded(call) -> int:
 
 
 def _input_errors_once() -> None:
-    """A broken rule inside a run is printed once, as the `error:` line, not also by each failed task and flow.
+    """A broken rule inside a run is printed once, as the `error:` line, not also by each failed task and flow;
+    and the command's own output ends the terminal's, not the temporary server's shutdown line.
 
     Only the terminal's handler is filtered: the run's logs in the UI keep the failure.
     """
@@ -222,7 +223,9 @@ class _InputErrorsToTheErrorLine(logging.Filter):
 
         if record.exc_info and isinstance(record.exc_info[1], InputError):
             return False
-        return "InputError" not in record.getMessage()
+        message = record.getMessage()
+        # The temporary server's last word would follow the command's own last line (the version saved).
+        return "InputError" not in message and not message.startswith("Stopping temporary server")
 
 
 class _NoTracebackForInputErrors(logging.Filter):

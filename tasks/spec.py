@@ -22,6 +22,12 @@ TABLE_AUGMENTS = ("jitter", "mixup")
 IMAGE_TRANSFORMS = ("flip", "rotation", "translation", "zoom", "contrast")
 AUGMENT_METHODS = (*TABLE_AUGMENTS, "image")
 _LEARNER_NAMES = [f"{name} (images)" if learner.images else name for name, learner in LEARNERS.items()]
+_SAMPLER_PARAMS_HELP = "Extra sampler parameters, by strategy: " + "; ".join(
+    f"{name}: {', '.join(strategy.params)}" for name, strategy in STRATEGIES.items() if strategy.params) + \
+    " (the others take none). Unknown keys are refused."
+_LEARNER_PARAMS_HELP = ("Extra learner parameters: those of the learner's estimator (e.g. rf: n_estimators, max_depth; "
+                        "hgb: max_iter, learning_rate; logreg: C; keras_mlp: epochs, hidden_units, loss), as "
+                        "`imbalance-flows strategies` lists them. Unknown keys are refused with the closest valid one.")
 _LEARNER_HELP = (", ".join(_LEARNER_NAMES[:-1]) + f" or {_LEARNER_NAMES[-1]}; "
                  "`imbalance-flows strategies` describes each.")
 
@@ -61,9 +67,9 @@ class MemberSpec(BaseModel):
     learner: LearnerName = Field("hgb", description=_LEARNER_HELP)
     sampling_strategy: float | Literal["auto"] = Field(
         "auto", description="How far to rebalance: 'auto' = fully; r in (0, 1] = smaller classes to r × largest.")
-    sampler_params: dict[str, Any] = Field(default_factory=dict, description="Extra sampler parameters.")
+    sampler_params: dict[str, Any] = Field(default_factory=dict, description=_SAMPLER_PARAMS_HELP)
     augment: AugmentSpec | None = Field(None, description="Synthetic minority rows after resampling.")
-    learner_params: dict[str, Any] = Field(default_factory=dict, description="Extra learner parameters.")
+    learner_params: dict[str, Any] = Field(default_factory=dict, description=_LEARNER_PARAMS_HELP)
     seed: int = Field(0, description="Offset added to the run's random_state, so copies of a member differ.")
 
     @field_validator("sampler", mode="before")
