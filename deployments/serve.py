@@ -48,9 +48,9 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _flow(entrypoint: str):
-    """The flow object of a prefect.yaml entrypoint such as flows/train.py:train."""
-    path, name = entrypoint.split(":")
-    return getattr(importlib.import_module("imbalance_flows." + path.removesuffix(".py").replace("/", ".")), name)
+    """The flow object of a prefect.yaml entrypoint, a module path such as imbalance_flows.flows.train:train."""
+    module, name = entrypoint.split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def build(data: str, target: str, store: str, cron: str, timezone: str = "UTC") -> list:
