@@ -71,7 +71,8 @@ def build(data: str, target: str, store: str, cron: str, timezone: str = "UTC") 
         schedules = [Cron(cron, timezone=timezone)] if definition.get("schedules") else None
         deployments.append(_flow(definition["entrypoint"]).to_deployment(
             name=name, description=definition["description"], tags=definition.get("tags"), schedules=schedules,
-            parameters={"config": configs[name].model_validate(config).model_dump(mode="json")}))
+            # None values stay out: the form shows those fields empty, and their default applies.
+            parameters={"config": configs[name].model_validate(config).model_dump(mode="json", exclude_none=True)}))
     return deployments
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from imbalance_flows.tasks.choices import Objective, UnknownCategories, Validation, Voting
 from imbalance_flows.tasks.evaluate import Metric
-from imbalance_flows.tasks.spec import ImageOptions, MemberSpec, default_members
+from imbalance_flows.tasks.spec import ImageOptions, MemberSpec, default_members, plain_optional
 
 
 class TrainConfig(BaseModel):
@@ -39,11 +39,14 @@ class TrainConfig(BaseModel):
     random_state: int = Field(0, description="Seed for the splits, the samplers and the learners.")
     store: str = Field("models", description="Model store directory; each run adds a version under versions/.")
     workspace: str | None = Field(None, description="Where splits and fitted members are kept between tasks "
-                                                    "(shared storage for Dask workers); default <store>/.work.")
-    max_concurrency: int | None = Field(None, ge=1, description="Members trained at once; default: one per core.")
+                                                    "(shared storage for Dask workers); default: the store's .work folder.",
+                                  json_schema_extra=plain_optional)
+    max_concurrency: int | None = Field(None, ge=1, description="Members trained at once; default: one per core.",
+                                        json_schema_extra=plain_optional)
     dask_address: str | None = Field(None, description="Train the members on this Dask scheduler (e.g. "
                                                        "tcp://10.0.0.5:8786), with the workspace on storage every "
-                                                       "worker reads; none: threads on this machine.")
+                                                       "worker reads; none: threads on this machine.",
+                                 json_schema_extra=plain_optional)
     id_columns: list[str] = Field(default_factory=list, description="Identifier columns (transaction_id, "
                                   "patient_id): not features; written first beside the scores, to join them back.")
     drop_columns: list[str] = Field(default_factory=list, description="Columns left out of training (and "

@@ -42,6 +42,18 @@ def require_keras(member: str) -> None:
                          "Install it with pip install 'imbalance-flows[keras]', or choose a scikit-learn learner.")
 
 
+def plain_optional(schema: dict) -> None:
+    """Show an optional field in the UI's form as its own type, left empty for the default, not as a type toggle.
+
+    Its JSON schema loses the `null` branch: the form then omits an empty field, and the
+    default (None) applies. Deployments therefore leave None values out of their parameters.
+    """
+    branches = schema.pop("anyOf", None)
+    if branches:
+        schema.update(next(branch for branch in branches if branch.get("type") != "null"))
+    schema.pop("default", None)
+
+
 class AugmentSpec(BaseModel):
     """Synthetic minority rows added after resampling (training split only)."""
 
@@ -141,11 +153,14 @@ class ImageOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt key is refused, not ignored
 
     size: tuple[int, int] | None = Field(
-        None, description="Resize every image to (height, width); needed when the images differ in size.")
+        None, description="Resize every image to (height, width); needed when the images differ in size.",
+        json_schema_extra=plain_optional)
     channels: Literal[1, 3] | None = Field(
-        None, description="1 (grey) or 3 (RGB); needed when the images differ. Alpha is dropped.")
+        None, description="1 (grey) or 3 (RGB); needed when the images differ. Alpha is dropped.",
+        json_schema_extra=plain_optional)
     column: str | None = Field(
-        None, description="Tables only: the column holding encoded image bytes (PNG/JPEG); default: found.")
+        None, description="Tables only: the column holding encoded image bytes (PNG/JPEG); default: found.",
+        json_schema_extra=plain_optional)
 
 
 def default_members() -> list[MemberSpec]:

@@ -53,6 +53,12 @@ def test_a_run_started_from_the_ui_form_completes_with_its_report(page, served):
     voting.press("ArrowDown")
     page.get_by_role("option", name="soft", exact=True).click()
     page.screenshot(path=SCREENSHOTS / "run-form.png", full_page=True)
+    # Optional fields show as their own type, left empty for the default: no type toggle to get past.
+    max_concurrency = _field(page, "Max Concurrency (Optional)", "input[@type='number']")
+    max_concurrency.scroll_into_view_if_needed()
+    assert max_concurrency.is_editable() and max_concurrency.input_value() == ""
+    assert _field(page, "Dask Address (Optional)", "textarea").is_editable()
+    page.screenshot(path=SCREENSHOTS / "run-form-optional.png")
     page.get_by_role("button", name="Submit").click()
 
     client = served["client"]
