@@ -39,7 +39,8 @@ class TrainConfig(BaseModel):
     random_state: int = Field(0, description="Seed for the splits, the samplers and the learners.")
     store: str = Field("models", description="Model store directory; each run adds a version under versions/.")
     workspace: str | None = Field(None, description="Where splits and fitted members are kept between tasks "
-                                                    "(shared storage for Dask workers); default: the store's .work folder.",
+                                                    "(shared storage for Dask workers); default: the store's "
+                                                    ".work folder.",
                                   json_schema_extra=plain_optional)
     max_concurrency: int | None = Field(None, ge=1, description="Members trained at once; default: one per core.",
                                         json_schema_extra=plain_optional)
