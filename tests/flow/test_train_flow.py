@@ -40,8 +40,9 @@ def _artifact_keys(flow_run_id: str) -> set[str]:
     return {artifact.key for artifact in artifacts}
 
 
-def test_flow_saves_a_complete_version_with_report_and_artifacts(churn_small, tmp_path):
-    result = train(_config(churn_small, tmp_path / "store"))
+def test_flow_saves_a_complete_version_with_report_and_artifacts(churn_small, tmp_path, caplog):
+    with caplog.at_level("INFO"):
+        result = train(_config(churn_small, tmp_path / "store"))
 
     version = result["version"]
     files = sorted(os.listdir(version))
@@ -53,6 +54,9 @@ def test_flow_saves_a_complete_version_with_report_and_artifacts(churn_small, tm
     assert set(manifest["metrics"]) == {m.name for m in FAST} | {"ensemble"}
     assert manifest["positive_class"] == "yes" and 0 < manifest["threshold"] < 1
     assert {"members-vs-ensemble", "class-balance"} <= _artifact_keys(result["flow_run_id"])
+    # Resampling shows as subtasks named after their member.
+    assert {"resample smote@0.5:hgb", "resample random_under:rf"} <= set(_task_states(result["flow_run_id"]))
+    assert "RandomUnderSampler: {'no': " in caplog.text  # classes by name, not by code
 
     # The report's ensemble numbers are those of the saved model on the test split.
     model = load_model(version)
