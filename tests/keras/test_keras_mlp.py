@@ -170,3 +170,15 @@ def test_a_tabular_run_without_keras_members_does_not_import_tensorflow():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_tabular_keras_run_prints_no_tensorflow_start_up_lines():
+    """TensorFlow is imported with its C++ log level raised: its start-up chatter stays off the terminal."""
+    probe = ("import io, contextlib, sys\n"
+             "from imbalance_flows.tasks.keras_members import KerasMLP\n"
+             "import numpy as np\n"
+             "X = np.random.default_rng(0).normal(size=(60, 3)); y = (X[:, 0] > 0).astype(int)\n"
+             "KerasMLP(epochs=1, random_state=0).fit(X, y)\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not [line for line in result.stderr.splitlines() if "tensorflow" in line.lower() or "oneDNN" in line]

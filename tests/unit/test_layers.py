@@ -73,3 +73,18 @@ def test_the_wheel_installs_one_top_level_package_with_its_data(tmp_path):
     assert {"imbalance_flows/cli.py", "imbalance_flows/tasks/vote.py", "imbalance_flows/flows/train.py",
             "imbalance_flows/deployments/serve.py", "imbalance_flows/deployments/prefect.yaml",
             "imbalance_flows/tasks/bundled/hpc.parquet", "imbalance_flows/tasks/bundled/churn.parquet"} <= set(names)
+
+
+def test_version_and_the_deployments_default_data_outside_a_checkout(tmp_path, monkeypatch, capsys):
+    """`--version` answers; prefect.yaml's tasks/bundled/... data is found inside the package from any folder."""
+    from imbalance_flows.cli import main
+    from imbalance_flows.deployments.serve import data_path, definitions
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("imbalance-flows ")
+    monkeypatch.chdir(tmp_path)  # not a checkout: the relative path does not exist here
+    default = definitions()["train"]["parameters"]["config"]["data"]
+    assert default.startswith("tasks/bundled/") and Path(data_path(default)).is_file()
+    assert {d["entrypoint"].split(":")[0] for d in definitions().values()} == {
+        "imbalance_flows.flows.train", "imbalance_flows.flows.retrain", "imbalance_flows.flows.predict"}
+
