@@ -24,6 +24,7 @@ import pandas as pd
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluate import SUMMARY
 from imbalance_flows.tasks.evaluate import evaluate as score
+from imbalance_flows.tasks.integrity import inside
 from imbalance_flows.tasks.schema import Schema, row_hashes
 from imbalance_flows.tasks.store import (
     TRAINING_ROWS,
@@ -41,7 +42,7 @@ METRICS = SUMMARY
 
 def training_rows(version_dir: str | os.PathLike) -> np.ndarray | None:
     """The fingerprints of the rows a saved version was trained on, or None if it kept none."""
-    path = Path(version_dir) / TRAINING_ROWS
+    path = inside(version_dir, TRAINING_ROWS)
     return np.load(path, allow_pickle=False) if path.is_file() else None
 
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.integrity import check_files, check_version_name, file_digests, inside
 
 if TYPE_CHECKING:  # imported where used: reading manifests and moving the pointer stay cheap (`models list`)
     import pandas as pd
@@ -129,7 +130,11 @@ def load_member(path: str | os.PathLike, format_version: int = FORMAT_VERSION):
     if isinstance(learner, KerasClassifier):
         from imbalance_flows.tasks.keras_members import load_network
 
-        learner.model_ = load_network(_network_path(path))
+        network = _network_path(path)
+        if network.is_symlink():
+            raise InputError("a saved version holds no symbolic links", f"{str(network)!r} is one",
+                             "Retrain; do not load this version.")
+        learner.model_ = load_network(network)
     return pipeline
 
 
@@ -232,11 +237,12 @@ def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict
 
             np.save(staging / TRAINING_ROWS, row_hashes(training_rows, ensemble.schema_), allow_pickle=False)
             manifest["training_rows"] = {"file": TRAINING_ROWS, "rows": len(training_rows)}
-        _write_json(staging / "manifest.json", manifest)
         for name, content in (files or {}).items():
             mode = "wb" if isinstance(content, bytes) else "w"
             with open(staging / name, mode) as handle:
                 handle.write(content)
+        manifest["files"] = file_digests(staging)  # checked on every load: a changed file is refused
+        _write_json(staging / "manifest.json", manifest)
         (root / "versions").mkdir(parents=True, exist_ok=True)
         final = root / "versions" / new_version_name()
         os.replace(staging, final)
@@ -270,7 +276,9 @@ def load_model(version_dir: str | os.PathLike) -> VotingEnsemble:
     """
     version_dir = Path(version_dir)
     manifest = read_manifest(version_dir)
-    members = [load_member(version_dir / entry["file"], manifest["format_version"]) for entry in manifest["members"]]
+    check_files(version_dir, manifest)
+    members = [load_member(inside(version_dir, entry["file"]), manifest["format_version"])
+               for entry in manifest["members"]]
     from imbalance_flows.tasks.vote import VotingEnsemble
 
     return VotingEnsemble.from_manifest(manifest, members)
@@ -281,7 +289,11 @@ def champion(store: str | os.PathLike) -> Path | None:
     pointer = Path(store) / "champion"
     if not pointer.is_file():
         return None
-    return Path(store) / "versions" / pointer.read_text().strip()
+    if pointer.is_symlink():
+        raise InputError("the champion pointer is a plain file naming a version", f"{str(pointer)!r} is a link",
+                         "Promote a version again with `imbalance-flows models promote VERSION`.")
+    name = check_version_name(pointer.read_text(errors="replace").strip(), f"{str(pointer)!r}")
+    return Path(store) / "versions" / name
 
 
 def promote(store: str | os.PathLike, version_dir: str | os.PathLike) -> None:

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from imbalance_flows.tasks.errors import InputError, preview
+from imbalance_flows.tasks.integrity import VERSION_NAME
 from imbalance_flows.tasks.store import champion, promote, read_manifest, record_decision, store_lock
 
 
@@ -24,9 +25,10 @@ def resolve_version(store: str | os.PathLike, model: str | os.PathLike) -> Path:
     candidate = Path(model)
     if (candidate / "manifest.json").is_file():
         return candidate
-    named = Path(store) / "versions" / str(model)
-    if "/" not in str(model) and (named / "manifest.json").is_file():
-        return named
+    if VERSION_NAME.fullmatch(str(model)) and ".." not in str(model):
+        named = Path(store) / "versions" / str(model)
+        if (named / "manifest.json").is_file():
+            return named
     known = [entry["name"] for entry in list_versions(store)][-5:]
     raise InputError("MODEL must be a saved version's directory, a version name in the store, or 'champion'",
                      f"{str(model)!r} is none of these (store {str(store)!r})",

@@ -27,6 +27,14 @@ class Doubler(TransformerMixin, BaseEstimator):
         return np.asarray(X) * 2
 
 
+def rewrite_digests(version) -> None:
+    """Record the current files' SHA-256 in the manifest, as someone editing a version by hand could."""
+    from imbalance_flows.tasks.integrity import file_digests
+
+    manifest = json.loads((version / "manifest.json").read_text())
+    (version / "manifest.json").write_text(json.dumps({**manifest, "files": file_digests(version)}))
+
+
 def only_version(store) -> str:
     (name,) = os.listdir(store / "versions")
     return name
@@ -141,6 +149,7 @@ def test_load_refuses_a_member_holding_an_untrusted_type(fitted_binary, tmp_path
     X, y = rng.normal(size=(20, 2)), np.repeat([0, 1], 10)
     skops.io.dump(Pipeline([("double", Doubler()), ("learn", LogisticRegression())]).fit(X, y),
                   version / "members" / "01.skops")
+    rewrite_digests(version)  # a writer who also rewrites the manifest: the type check still stands
 
     with pytest.raises(InputError, match="a saved member may hold only trusted types") as caught:
         load_model(version)
@@ -200,3 +209,60 @@ def test_a_new_version_is_written_in_the_current_format(fitted_binary, tmp_path)
     from imbalance_flows.tasks.store import FORMAT_VERSION
 
     assert read_manifest(save_model(fitted_binary, tmp_path))["format_version"] == FORMAT_VERSION == 2
+
+
+def test_a_version_records_the_sha256_of_every_file_and_refuses_a_changed_one(fitted_binary, tmp_path):
+    version = save_model(fitted_binary, tmp_path, files={"report.md": "# hi\n"})
+    recorded = read_manifest(version)["files"]
+    assert sorted(recorded) == ["members/00.skops", "members/01.skops", "report.md"]
+    assert all(len(value) == 64 for value in recorded.values())
+
+    with open(version / "members" / "00.skops", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(InputError, match=r"a saved version's files must be as they were saved: .*00\.skops' has "
+                                         r"changed \(its SHA-256 differs from the manifest's\)"):
+        load_model(version)
+
+
+@pytest.mark.parametrize("plant, message", [
+    (lambda v: (v / "members" / "model.pkl").write_bytes(b"cos\nsystem\n"),
+     r"members/ holds only the files it was saved with: .* also holds \['members/model.pkl'\]"),
+    (lambda v: _edit_manifest(v, lambda m: m["members"][0].update(file="/etc/passwd")),
+     r"a saved version names only files inside its own folder: .* names '/etc/passwd'"),
+    (lambda v: _edit_manifest(v, lambda m: m["members"][0].update(file="../../outside.skops")),
+     r"names '../../outside.skops'"),
+    (lambda v: _swap_for_link(v / "members" / "01.skops"), r"a saved version holds no symbolic links: .*01\.skops"),
+], ids=["a-dropped-pickle", "absolute-member-path", "member-path-with-dotdot", "member-file-a-link"])
+def test_files_outside_the_version_or_not_its_own_are_refused_before_anything_is_read(fitted_binary, tmp_path,
+                                                                                      plant, message):
+    version = save_model(fitted_binary, tmp_path / "store")
+    plant(version)
+    with pytest.raises(InputError, match=message):
+        load_model(version)
+
+
+def _edit_manifest(version, change) -> None:
+    manifest = json.loads((version / "manifest.json").read_text())
+    change(manifest)
+    (version / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _swap_for_link(path) -> None:
+    target = path.with_name("elsewhere.bin")
+    path.rename(target)
+    path.symlink_to(target)
+
+
+@pytest.mark.parametrize("pointer", ["../../etc", "/etc/passwd", "v1/../../x", ""])
+def test_a_champion_pointer_that_is_not_a_version_name_is_refused(tmp_path, pointer):
+    (tmp_path / "champion").write_text(pointer + "\n")
+    with pytest.raises(InputError, match="a version is named by letters, digits"):
+        champion(tmp_path)
+
+
+def test_a_version_name_with_dotdot_is_not_looked_up_in_the_store(fitted_binary, tmp_path):
+    from imbalance_flows.tasks.versions import resolve_version
+
+    save_model(fitted_binary, tmp_path)
+    with pytest.raises(InputError, match="is none of these"):
+        resolve_version(tmp_path, "..")

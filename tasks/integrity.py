@@ -1,0 +1,93 @@
+"""What a saved version may hold: files inside it, as they were saved.
+
+A store may be shared (a network drive, object storage), so a version is read as if
+anyone could have edited it: every file it names must lie inside the version's folder
+(no absolute paths, no `..`, no symbolic links), the champion pointer must name a
+version and nothing else, and each file must have the SHA-256 the manifest recorded when
+the version was written. Each check refuses, with the product's error, before the file
+is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+
+from imbalance_flows.tasks.errors import InputError, preview
+
+VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MANIFEST = "manifest.json"
+
+
+def check_version_name(name: str, where: str) -> str:
+    """A version name as the store writes them: letters, digits, `.`, `_`, `-`; never a path."""
+    if not VERSION_NAME.fullmatch(name) or ".." in name:
+        raise InputError("a version is named by letters, digits, '.', '_' and '-' only, never a path",
+                         f"{where} holds {name[:80]!r}",
+                         "Point it at a version listed by `imbalance-flows models list`, or retrain.")
+    return name
+
+
+def inside(version_dir: str | os.PathLike, relative: str) -> Path:
+    """The path of a file a manifest names, refused unless it is a plain file inside the version's folder."""
+    root = Path(version_dir)
+    parts = Path(relative).parts
+    if Path(relative).is_absolute() or not parts or ".." in parts:
+        raise InputError("a saved version names only files inside its own folder",
+                         f"{str(root / MANIFEST)!r} names {relative!r}", "Retrain; do not load this version.")
+    path = root / relative
+    for step in [root / Path(*parts[:i]) for i in range(1, len(parts) + 1)]:
+        if step.is_symlink():
+            raise InputError("a saved version holds no symbolic links", f"{str(step)!r} is one",
+                             "Retrain; do not load this version.")
+    return path
+
+
+def digest(path: Path) -> str:
+    """The SHA-256 of a file, read in blocks."""
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def file_digests(folder: str | os.PathLike) -> dict[str, str]:
+    """The SHA-256 of every file of a version being written, by its path inside the folder (the manifest aside)."""
+    folder = Path(folder)
+    return {path.relative_to(folder).as_posix(): digest(path) for path in sorted(folder.rglob("*"))
+            if path.is_file() and path.name != MANIFEST}
+
+
+def check_files(version_dir: str | os.PathLike, manifest: dict) -> None:
+    """Refuse a version whose files changed since it was saved, or whose members/ holds a file it never wrote.
+
+    Versions saved before digests were recorded (no `files` in the manifest) are checked for
+    paths only.
+    """
+    root = Path(version_dir)
+    recorded = manifest.get("files")
+    named = [entry["file"] for entry in manifest["members"]]
+    for relative in named:
+        inside(root, relative)
+    if recorded is None:
+        return
+    for relative, expected in recorded.items():
+        path = inside(root, relative)
+        if not path.is_file():
+            raise InputError("a saved version must have every file it was saved with",
+                             f"{str(path)!r} is missing", "Restore the version from a backup, or retrain.")
+        if digest(path) != expected:
+            raise InputError("a saved version's files must be as they were saved",
+                             f"{str(path)!r} has changed (its SHA-256 differs from the manifest's)",
+                             "Do not edit saved versions; restore it from a backup, or retrain.")
+    members = root / "members"
+    unknown = [path.relative_to(root).as_posix() for path in sorted(members.rglob("*"))
+               if members.is_dir() and (path.is_file() or path.is_symlink())
+               and path.relative_to(root).as_posix() not in recorded]
+    if unknown:
+        raise InputError("a saved version's members/ holds only the files it was saved with",
+                         f"{str(root)!r} also holds {preview(unknown)}",
+                         "Remove them (they are not part of the model), or retrain.")
