@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
+from prefect.serializers import JSONSerializer
 from pydantic import BaseModel
 
 from imbalance_flows.tasks import champion as champion_challenger
@@ -173,7 +175,25 @@ def member_key(context, parameters: dict) -> str:
     digest = _member_digest(parameters["spec"], parameters["train"], parameters["random_state"],
                             parameters.get("folds"))
     place = hashlib.sha256(os.path.abspath(parameters["workspace"]).encode()).hexdigest()[:12]
-    return f"{digest}-{place}"
+    path = _member_path(parameters["workspace"], digest)
+    folds = parameters.get("folds")
+    files = [path] if folds is None else [path, _out_of_fold_path(path)]
+    key = f"{digest}-{place}"
+    if not all(os.path.exists(file) for file in files) and _cached(key):
+        # Its files are gone (the store or its workspace was deleted): a cache miss, so the member is refitted,
+        # to the same files, which the cached reference then names again.
+        return f"{key}-refit-{uuid.uuid4().hex}"
+    return key
+
+
+def _cached(key: str) -> bool:
+    """Whether Prefect's result store holds a result under `key`."""
+    from prefect.results import get_result_store
+
+    try:
+        return get_result_store().exists(key)
+    except Exception:  # a result store that cannot tell: the files' absence alone decides
+        return True
 
 
 def _member_digest(spec: MemberSpec, train: tables.TableRef, random_state: int, folds: int | None = None) -> str:
@@ -181,13 +201,23 @@ def _member_digest(spec: MemberSpec, train: tables.TableRef, random_state: int, 
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
+def _out_of_fold_path(member_path: str) -> str:
+    return member_path.removesuffix(".skops") + ".oof.npy"
+
+
+# The cache keeps only a reference to the member's files, as plain JSON: decoding it imports no
+# class and runs no code (Prefect's default, a cloudpickle, would run whatever a changed file holds).
+REFERENCE = JSONSerializer(object_encoder=None, object_decoder=None)
+
+
 def _member_path(workspace: str, key: str) -> str:
     return os.path.join(workspace, "members", f"{key}.skops")
 
 
-@task(name="train-member", cache_key_fn=member_key, persist_result=True, task_run_name="train {spec.name}")
+@task(name="train-member", cache_key_fn=member_key, persist_result=True, result_serializer=REFERENCE,
+      task_run_name="train {spec.name}")
 def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, random_state: int,
-                 threads: int, workspace: str, folds: int | None = None) -> TrainedMember:
+                 threads: int, workspace: str, folds: int | None = None) -> dict:
     """Fit one member on the training split; its resampling and augmentation show as subtasks.
 
     With `folds`, it also predicts every training row out of fold (see `fit_out_of_fold`).
@@ -206,20 +236,22 @@ def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, rando
     else:
         pipeline, seconds, proba = fit_out_of_fold(spec, X, y, schema, random_state, threads, folds,
                                                    resample=steps["resample"], augment=steps["augment"])
-        out_of_fold = path.removesuffix(".skops") + ".oof.npy"
+        out_of_fold = _out_of_fold_path(path)
         np.save(out_of_fold, proba)
     dump_member(pipeline, path)
-    return TrainedMember(spec=spec, path=path, seconds=seconds, out_of_fold=out_of_fold)
+    return TrainedMember(spec=spec, path=path, seconds=seconds, out_of_fold=out_of_fold).model_dump(mode="json")
 
 
 @task(name="vote", cache_policy=NO_CACHE)
-def vote(members: list[TrainedMember], rows: tables.TableRef, schema: Schema, voting: str,
+def vote(members: list[dict], rows: tables.TableRef, schema: Schema, voting: str,
          threshold_objective: str, random_state: int, validation: str = "holdout", folds: int = 5) -> VotingEnsemble:
     """Combine the members; rows they did not see set their weights and the decision threshold.
 
-    `rows` is the validation split (holdout), or the training split the members'
-    out-of-fold probabilities were computed for (out_of_fold).
+    `members` are train-member results (references to their files); `rows` is the validation
+    split (holdout), or the training split the members' out-of-fold probabilities were
+    computed for (out_of_fold).
     """
+    members = [TrainedMember.model_validate(member) for member in members]
     for member in members:
         for path in (member.path, member.out_of_fold):
             if path is not None and not os.path.exists(path):

@@ -73,7 +73,8 @@ def _train_members(config: TrainConfig, train_split, schema, workspace: str) -> 
                 threads)
 
     def done(position, member, finished, total):
-        logger.info("Member %s/%s done: %s (%.1f s)", finished, total, member.spec.name, member.seconds)
+        trained = steps.TrainedMember.model_validate(member)  # the task returns a plain reference
+        logger.info("Member %s/%s done: %s (%.1f s)", finished, total, trained.spec.name, trained.seconds)
 
     with _member_runner(config) as runner:
         def submit(spec, threads):

@@ -74,6 +74,45 @@ def test_rerun_reuses_finished_members(churn_small, tmp_path):
     assert first["version"] != second["version"]
 
 
+def test_a_cache_whose_member_files_are_gone_is_a_miss_and_the_members_are_refitted(churn_small, tmp_path):
+    import shutil
+
+    train(_config(churn_small, tmp_path / "store"))
+    shutil.rmtree(tmp_path / "store")  # the store and its workspace are deleted; Prefect's cache is not
+
+    again = train(_config(churn_small, tmp_path / "store"))
+
+    states = _task_states(again["flow_run_id"])
+    assert [states[f"train {m.name}"] for m in FAST] == ["Completed"] * len(FAST)
+    load_model(again["version"])
+
+
+def test_the_member_cache_holds_plain_json_that_runs_no_code(churn_small, tmp_path):
+    """A cached member is a reference to its files, read as JSON: a planted payload is data, never code."""
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
+
+    marker = tmp_path / "ran"
+    storage = PREFECT_LOCAL_STORAGE_PATH.value()
+    before = {path: path.stat().st_mtime_ns for path in storage.glob("*") if path.is_file()}
+    train(_config(churn_small, tmp_path / "store"))
+    written = [path for path in storage.glob("*") if path.is_file() and before.get(path) != path.stat().st_mtime_ns]
+    records = [json.loads(path.read_text()) for path in written]
+    members = [r for r in records if isinstance(r.get("result"), str) and "members" in r["result"]]
+    assert len(members) == len(FAST)
+    assert all(r["metadata"]["serializer"]["type"] == "json" for r in members)
+    for path in written:  # plant what a pickle payload would run, in every record of this run
+        record = json.loads(path.read_text())
+        if record in members:
+            reference = json.loads(record["result"])
+            reference["spec"] = {"__class__": "os.system", "data": f"touch {marker}"}
+            record["result"] = json.dumps(reference)
+            path.write_text(json.dumps(record))
+
+    with pytest.raises(Exception):  # the planted reference is refused as data ...
+        train(_config(churn_small, tmp_path / "store"))
+    assert not marker.exists()  # ... and ran nothing
+
+
 def test_a_run_that_fails_midway_saves_nothing_and_resumes(churn_small, tmp_path):
     store = tmp_path / "store"
     good = train(_config(churn_small, store))["version"]
