@@ -11,6 +11,7 @@ is read.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import re
 from pathlib import Path
@@ -19,6 +20,8 @@ from imbalance_flows.tasks.errors import InputError, preview
 
 VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
+STORE_KEY = "IMBALANCE_FLOWS_STORE_KEY"  # set it to sign every manifest written, and to refuse unsigned ones
 
 
 def check_version_name(name: str, where: str) -> str:
@@ -58,7 +61,34 @@ def file_digests(folder: str | os.PathLike) -> dict[str, str]:
     """The SHA-256 of every file of a version being written, by its path inside the folder (the manifest aside)."""
     folder = Path(folder)
     return {path.relative_to(folder).as_posix(): digest(path) for path in sorted(folder.rglob("*"))
-            if path.is_file() and path.name != MANIFEST}
+            if path.is_file() and path.name not in (MANIFEST, SIGNATURE)}
+
+
+def _key() -> bytes | None:
+    key = os.environ.get(STORE_KEY)
+    return key.encode() if key else None
+
+
+def sign(version_dir: str | os.PathLike) -> None:
+    """With a store key set, sign the manifest (HMAC-SHA256) beside it; it records every file's SHA-256."""
+    key = _key()
+    if key is not None:
+        manifest = (Path(version_dir) / MANIFEST).read_bytes()
+        (Path(version_dir) / SIGNATURE).write_text(hmac.new(key, manifest, hashlib.sha256).hexdigest() + "\n")
+
+
+def check_signature(version_dir: str | os.PathLike) -> None:
+    """With a store key set, refuse a version whose manifest is unsigned or signed with another key."""
+    key = _key()
+    if key is None:
+        return
+    root = Path(version_dir)
+    signature = inside(root, SIGNATURE)
+    expected = hmac.new(key, (root / MANIFEST).read_bytes(), hashlib.sha256).hexdigest()
+    if not signature.is_file() or not hmac.compare_digest(signature.read_text().strip(), expected):
+        state = "signed with another key, or its manifest was edited" if signature.is_file() else "unsigned"
+        raise InputError(f"with {STORE_KEY} set, a version must be signed with that key", f"{str(root)!r} is {state}",
+                         "Load only versions written by someone holding the store's key, or retrain.")
 
 
 def check_files(version_dir: str | os.PathLike, manifest: dict) -> None:

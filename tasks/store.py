@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.integrity import check_files, check_version_name, file_digests, inside
+from imbalance_flows.tasks.integrity import (check_files, check_signature, check_version_name, file_digests, inside,
+                                             sign)
 
 if TYPE_CHECKING:  # imported where used: reading manifests and moving the pointer stay cheap (`models list`)
     import pandas as pd
@@ -243,6 +244,7 @@ def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict
                 handle.write(content)
         manifest["files"] = file_digests(staging)  # checked on every load: a changed file is refused
         _write_json(staging / "manifest.json", manifest)
+        sign(staging)
         (root / "versions").mkdir(parents=True, exist_ok=True)
         final = root / "versions" / new_version_name()
         os.replace(staging, final)
@@ -275,6 +277,7 @@ def load_model(version_dir: str | os.PathLike) -> VotingEnsemble:
     Keras networks load with safe mode on; TensorFlow is imported only when the version has one.
     """
     version_dir = Path(version_dir)
+    check_signature(version_dir)
     manifest = read_manifest(version_dir)
     check_files(version_dir, manifest)
     members = [load_member(inside(version_dir, entry["file"]), manifest["format_version"])

@@ -266,3 +266,21 @@ def test_a_version_name_with_dotdot_is_not_looked_up_in_the_store(fitted_binary,
     save_model(fitted_binary, tmp_path)
     with pytest.raises(InputError, match="is none of these"):
         resolve_version(tmp_path, "..")
+
+
+def test_with_a_store_key_versions_are_signed_and_unsigned_or_resigned_ones_refused(fitted_binary, tmp_path,
+                                                                                     monkeypatch):
+    monkeypatch.setenv("IMBALANCE_FLOWS_STORE_KEY", "s3cret")
+    signed = save_model(fitted_binary, tmp_path)
+    load_model(signed)  # written with the key: loads
+
+    monkeypatch.delenv("IMBALANCE_FLOWS_STORE_KEY")
+    unsigned = save_model(fitted_binary, tmp_path)
+    rewrite_digests(signed)  # someone without the key edits a signed version's manifest
+    monkeypatch.setenv("IMBALANCE_FLOWS_STORE_KEY", "s3cret")
+
+    with pytest.raises(InputError, match="with IMBALANCE_FLOWS_STORE_KEY set, a version must be signed with that "
+                                         "key: .* is unsigned"):
+        load_model(unsigned)
+    with pytest.raises(InputError, match="is signed with another key"):
+        load_model(signed)
