@@ -113,3 +113,18 @@ def test_bad_input_exits_2_with_the_rule_and_no_traceback(args, message, bad_fil
     assert re.search(message, error[0]), error[0]
     # Printed once: the failed task and flow runs do not repeat it on the terminal.
     assert sum(error[0].removeprefix("error: ") in line for line in result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_in_a_terminal_the_last_line_is_the_saved_version(churn_small, tmp_path):
+    """stdout and stderr as one stream, as a terminal shows them: Prefect's shutdown line does not follow."""
+    import os
+
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    result = subprocess.run([str(Path(sys.executable).with_name("imbalance-flows")), "train", str(churn_small),
+                             "--target", "churn", "--member", "class_weight:logreg", "--store", str(tmp_path)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:]
+    last = result.stdout.strip().splitlines()[-1]
+    assert Path(last).parent == tmp_path / "versions", result.stdout[-1500:]
