@@ -224,8 +224,11 @@ class _InputErrorsToTheErrorLine(logging.Filter):
         if record.exc_info and isinstance(record.exc_info[1], InputError):
             return False
         message = record.getMessage()
-        # The temporary server's last word would follow the command's own last line (the version saved).
-        return "InputError" not in message and not message.startswith("Stopping temporary server")
+        # A failed run's own lines repeat the error; the temporary server's last word would follow the
+        # command's own last line (the version saved).
+        failed = message.startswith(("Finished in state Failed", "Task run failed with exception: InputError",
+                                     "Encountered exception during execution: InputError"))
+        return not (failed and "InputError" in message) and not message.startswith("Stopping temporary server")
 
 
 class _NoTracebackForInputErrors(logging.Filter):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import uuid
 from pathlib import Path
@@ -179,11 +180,31 @@ def member_key(context, parameters: dict) -> str:
     folds = parameters.get("folds")
     files = [path] if folds is None else [path, _out_of_fold_path(path)]
     key = f"{digest}-{place}"
+    if not _plain_reference(key):
+        # Prefect rebuilds a record's serializer from the record itself: one that is not our plain JSON
+        # (an edited file asking for pickle) is never read, and the member is refitted instead.
+        logging.getLogger(__name__).warning("The cached record %s is not a plain JSON reference: refitting the "
+                                            "member instead of reading it.", key)
+        return f"{key}-refit-{uuid.uuid4().hex}"
     if not all(os.path.exists(file) for file in files) and _cached(key):
         # Its files are gone (the store or its workspace was deleted): a cache miss, so the member is refitted,
         # to the same files, which the cached reference then names again.
         return f"{key}-refit-{uuid.uuid4().hex}"
     return key
+
+
+def _plain_reference(key: str) -> bool:
+    """Whether a member's record in Prefect's local result storage, if there is one, asks only for plain JSON."""
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
+
+    path = Path(PREFECT_LOCAL_STORAGE_PATH.value()) / key
+    if not path.is_file():
+        return True
+    try:
+        serializer = json.loads(path.read_text())["metadata"]["serializer"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return serializer == REFERENCE.model_dump(mode="json")
 
 
 def _cached(key: str) -> bool:

@@ -277,8 +277,8 @@ def load_model(version_dir: str | os.PathLike) -> VotingEnsemble:
     Keras networks load with safe mode on; TensorFlow is imported only when the version has one.
     """
     version_dir = Path(version_dir)
-    check_signature(version_dir)
     manifest = read_manifest(version_dir)
+    check_signature(version_dir)
     check_files(version_dir, manifest)
     members = [load_member(inside(version_dir, entry["file"]), manifest["format_version"])
                for entry in manifest["members"]]

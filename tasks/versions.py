@@ -35,10 +35,18 @@ def resolve_version(store: str | os.PathLike, model: str | os.PathLike) -> Path:
                      f"Recent versions: {preview(known)}; `imbalance-flows models list --store DIR` lists them all.")
 
 
+def _current(store: str | os.PathLike) -> Path | None:
+    """The champion, or None when the pointer is missing or unreadable (so that promoting can repair it)."""
+    try:
+        return champion(store)
+    except InputError:
+        return None
+
+
 def list_versions(store: str | os.PathLike) -> list[dict]:
     """Every complete version of the store, oldest first: name, date, data, headline metrics, champion or not."""
     root = Path(store) / "versions"
-    current = champion(store)
+    current = _current(store)
     rows = []
     for path in sorted(root.iterdir()) if root.is_dir() else []:
         try:
@@ -61,7 +69,7 @@ def promote_by_hand(store: str | os.PathLike, model: str | os.PathLike) -> dict:
         raise InputError("only a version of this store can be promoted", f"{str(version)!r} is not under "
                          f"{str(Path(store) / 'versions')!r}", "Pass a version name from `models list`.")
     with store_lock(store):
-        before = champion(store)
+        before = _current(store)  # a broken pointer is replaced, not an obstacle
         decision = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "metric": None,
                     "margin": None, "promoted": True, "reason": "promoted by hand", "challenger": str(version),
                     "champion": str(before) if before else None, "judged_rows": None, "holdout_rows": None,
@@ -75,14 +83,15 @@ def prune(store: str | os.PathLike, keep: int) -> list[str]:
     """Delete all but the newest `keep` versions (never the champion) and the run workspace; return what went."""
     if keep < 0:
         raise InputError("--keep must be 0 or more", f"it is {keep}", "Use e.g. --keep 5.")
-    versions = list_versions(store)
-    others = [v for v in versions if not v["champion"]]
-    doomed = others[:max(0, len(others) - keep)]
-    for version in doomed:
-        shutil.rmtree(version["path"])
-    removed = [version["name"] for version in doomed]
-    workspace = Path(store) / ".work"
-    if workspace.is_dir():
-        shutil.rmtree(workspace)
-        removed.append(".work")
+    with store_lock(store):  # no promotion can pick a version while it is being deleted
+        champion(store)  # an unreadable pointer is refused here: pruning could otherwise delete the champion
+        others = [v for v in list_versions(store) if not v["champion"]]
+        doomed = others[:max(0, len(others) - keep)]
+        for version in doomed:
+            shutil.rmtree(version["path"])
+        removed = [version["name"] for version in doomed]
+        workspace = Path(store) / ".work"
+        if workspace.is_dir():
+            shutil.rmtree(workspace)
+            removed.append(".work")
     return removed

@@ -112,6 +112,24 @@ def test_the_member_cache_holds_plain_json_that_runs_no_code(churn_small, tmp_pa
         train(_config(churn_small, tmp_path / "store"))
     assert not marker.exists()  # ... and ran nothing
 
+    # A record edited to ask for pickle (Prefect rebuilds the serializer from the record) is never read.
+    import base64
+    import pickle
+
+    class Planted:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    for path in written:
+        record = json.loads(path.read_text())
+        if isinstance(record.get("result"), str) and "members" in record["result"]:
+            record["metadata"]["serializer"] = {"type": "pickle", "picklelib": "cloudpickle"}
+            record["result"] = base64.b64encode(pickle.dumps(Planted())).decode()
+            path.write_text(json.dumps(record))
+    again = train(_config(churn_small, tmp_path / "store"))
+    assert not marker.exists()
+    assert [_task_states(again["flow_run_id"])[f"train {m.name}"] for m in FAST] == ["Completed"] * len(FAST)
+
 
 def test_a_run_that_fails_midway_saves_nothing_and_resumes(churn_small, tmp_path):
     store = tmp_path / "store"

@@ -284,3 +284,10 @@ def test_with_a_store_key_versions_are_signed_and_unsigned_or_resigned_ones_refu
         load_model(unsigned)
     with pytest.raises(InputError, match="is signed with another key"):
         load_model(signed)
+
+
+def test_with_a_store_key_a_folder_without_a_manifest_is_refused_clearly(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMBALANCE_FLOWS_STORE_KEY", "s3cret")
+    (tmp_path / "pruned").mkdir()
+    with pytest.raises(InputError, match="MODEL must be a saved model version's directory"):
+        load_model(tmp_path / "pruned")

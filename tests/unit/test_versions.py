@@ -111,3 +111,16 @@ def test_a_misspelt_learner_parameter_in_a_config_is_one_error_line_before_any_w
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and error[0].startswith("error: members.0: the learner parameters of rf must be among")
     assert "got ['n_estimator']. Did you mean 'n_estimators'?" in error[0]
+
+
+def test_a_broken_champion_pointer_is_repaired_by_promoting_and_blocks_pruning(store):
+    root, saved = store
+    (root / "champion").write_text("../../etc\n")
+
+    assert not any(row["champion"] for row in list_versions(root))
+    with pytest.raises(InputError, match="a version is named by letters"):
+        prune(root, keep=0)  # with no readable champion, pruning could delete it
+    assert len(list_versions(root)) == 3
+
+    promote_by_hand(root, saved[1].name)
+    assert champion(root) == root / "versions" / saved[1].name
