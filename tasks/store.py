@@ -34,8 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.integrity import (check_files, check_signature, check_version_name, file_digests, inside,
-                                             sign)
+from imbalance_flows.tasks.integrity import check_files, check_signature, check_version_name, file_digests, inside, sign
 
 if TYPE_CHECKING:  # imported where used: reading manifests and moving the pointer stay cheap (`models list`)
     import pandas as pd
