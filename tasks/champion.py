@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from imbalance_flows.tasks.data import plain
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluate import SUMMARY
 from imbalance_flows.tasks.evaluate import evaluate as score
@@ -66,13 +67,8 @@ def unseen_rows(frame: pd.DataFrame, version_dir: str | os.PathLike,
 
 
 def metrics_of(model, frame: pd.DataFrame) -> dict | None:
-    """A model's summary metrics on labelled rows, or None when it cannot score them (see `why_unscored`)."""
+    """A model's summary metrics on labelled rows, or None when it cannot score them."""
     return _scored(model, frame)[0]
-
-
-def why_unscored(model, frame: pd.DataFrame) -> str | None:
-    """Why a model cannot score these rows (its target or a feature is missing, ...), or None when it can."""
-    return _scored(model, frame)[1]
 
 
 def _scored(model, frame: pd.DataFrame) -> tuple[dict | None, str | None]:
@@ -103,7 +99,7 @@ def decide(challenger: float | None, incumbent: float | None, margin: float) -> 
 def check_judging_rows(labels: pd.Series, classes, needed: int, holdout_rows: int, excluded: int | None) -> None:
     """Refuse a comparison that rests on too few rows of some class."""
     counts = labels.value_counts()
-    short = {getattr(label, "item", lambda: label)(): int(counts.get(label, 0)) for label in classes
+    short = {plain(label): int(counts.get(label, 0)) for label in classes
              if counts.get(label, 0) < needed}
     if short:
         dropped = f"; {excluded} of the {holdout_rows} holdout rows were the champion's training rows" if excluded else ""
@@ -166,4 +162,4 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout: 
     return decision
 
 
-__all__ = ["decide", "decisions", "judge", "metrics_of", "training_rows", "unseen_rows", "why_unscored"]
+__all__ = ["decide", "decisions", "judge", "metrics_of", "training_rows", "unseen_rows"]

@@ -78,7 +78,7 @@ def check_rows_per_class(y, needed: int, purpose: str) -> None:
         count = int(np.sum(y == label))
         if count < needed:
             raise InputError(f"each class needs at least {needed} rows for {purpose}",
-                             f"class {_plain(label)!r} has {count}",
+                             f"class {plain(label)!r} has {count}",
                              "Collect more rows of it, merge it into a related class, or drop its rows.")
 
 
@@ -125,16 +125,16 @@ def class_profile(y) -> dict:
     counts = counts.sort_values(ascending=False, kind="stable")
     n, k = int(counts.sum()), len(counts)
     return {
-        "counts": {_plain(c): int(v) for c, v in counts.items()},
-        "shares": {_plain(c): round(v / n, 4) for c, v in counts.items()},
+        "counts": {plain(c): int(v) for c, v in counts.items()},
+        "shares": {plain(c): round(v / n, 4) for c, v in counts.items()},
         "imbalance_ratio": round(float(counts.max() / counts.min()), 2),
-        "minority": _plain(counts.index[-1]),
-        "majority": _plain(counts.index[0]),
-        "class_weight": {_plain(c): round(n / (k * v), 4) for c, v in counts.items()},
+        "minority": plain(counts.index[-1]),
+        "majority": plain(counts.index[0]),
+        "class_weight": {plain(c): round(n / (k * v), 4) for c, v in counts.items()},
     }
 
 
-def _plain(value):
+def plain(value):
     """NumPy scalars to plain Python, so profiles and manifests serialise as JSON."""
     return value.item() if isinstance(value, np.generic) else value
 
