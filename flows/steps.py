@@ -36,7 +36,7 @@ from imbalance_flows.tasks.data import (
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluate import evaluate as metrics_of
 from imbalance_flows.tasks.images import read_data
-from imbalance_flows.tasks.members import build_member
+from imbalance_flows.tasks.members import check_member
 from imbalance_flows.tasks.report import ENSEMBLE, artifact_markdown
 from imbalance_flows.tasks.resample import run_sampler
 from imbalance_flows.tasks.schema import Schema, coerce, infer_schema
@@ -128,8 +128,8 @@ def stratify(splits: Splits, schema: Schema, members: list[MemberSpec], out_of_f
         check_rows_per_class(labels["train"], 2, "out-of-fold validation")
     profiles = {name: class_profile(rows) for name, rows in labels.items()}
     train_counts = {i: profiles["train"]["counts"][label] for i, label in enumerate(schema.classes)}
-    for spec in members:  # Building a member checks its sampler against the class sizes.
-        build_member(spec, schema, train_counts)
+    for spec in members:
+        check_member(spec, schema, train_counts)
     names = [name for name in ("train", "validation", "test") if name in profiles]
     rows = "\n".join(f"| {label} | {profiles['train']['shares'][label]:.1%} | "
                      + " | ".join(str(profiles[name]["counts"][label]) for name in names)
@@ -165,6 +165,9 @@ def augment(augmenter, rows, labels, classes: list | None = None):
     rows, labels = run_sampler(augmenter, rows, labels)
     get_run_logger().info("%s: %s → %s", augmenter.method, before, _counts(labels, classes))
     return rows, labels
+
+
+SAMPLING = {"resample": resample, "augment": augment}
 
 
 def member_key(context, parameters: dict) -> str:
@@ -246,17 +249,15 @@ def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, rando
     X, y = _frame(train, schema)
     path = _member_path(workspace, _member_digest(spec, train, random_state, folds))
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    # The subtasks carry the member's name and log class names, not codes.
-    steps = {name: lambda sampler, rows, labels, step=step, name=name: step.with_options(
-                 task_run_name=f"{name} {spec.name}")(sampler, rows, labels, schema.classes)
-             for name, step in (("resample", resample), ("augment", augment))}
+    def watch(step: str, sampler, rows, labels):
+        # Each sampling step is a subtask carrying the member's name; it logs class names, not codes.
+        return SAMPLING[step].with_options(task_run_name=f"{step} {spec.name}")(sampler, rows, labels, schema.classes)
+
     if folds is None:
-        pipeline, seconds = fit_member(spec, X, y, schema, random_state, threads, resample=steps["resample"],
-                                       augment=steps["augment"])
+        pipeline, seconds = fit_member(spec, X, y, schema, random_state, threads, watch)
         out_of_fold = None
     else:
-        pipeline, seconds, proba = fit_out_of_fold(spec, X, y, schema, random_state, threads, folds,
-                                                   resample=steps["resample"], augment=steps["augment"])
+        pipeline, seconds, proba = fit_out_of_fold(spec, X, y, schema, random_state, threads, folds, watch)
         out_of_fold = _out_of_fold_path(path)
         np.save(out_of_fold, proba)
     dump_member(pipeline, path)

@@ -133,17 +133,20 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
             return np.eye(len(self.classes_), dtype=np.float32)[positions]
         return positions
 
-    def fit(self, X, y, validation_data=None):
+    # In a pipeline, the rows that stop training early are routed to the learner (see fit_member).
+    __metadata_request__fit = {"X_val": True, "y_val": True}
+
+    def fit(self, X, y, X_val=None, y_val=None):
         """Fit on rows `X` (2-D) and class codes `y`, stopping early on a held-out part.
 
         Parameters
         ----------
         X : array-like or sparse matrix of shape (n_rows, n_features)
         y : array-like of shape (n_rows,)
-        validation_data : tuple (X_val, y_val), optional
+        X_val, y_val : array-like, optional
             Rows that decide when to stop. Without them, `validation_fraction` of each
-            class is held out of `X` (the training flow passes rows held out before
-            any resampling, so that no copy of a training row decides the stop).
+            class is held out of `X` (a member passes rows held out before any
+            resampling, so that no copy of a training row decides the stop).
         """
         keras = keras_module()
         self._check_params()
@@ -154,11 +157,11 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
             raise InputError("a Keras member needs rows of at least two classes",
                              f"it got only class {self.classes_.tolist()}", "Check the member's sampler.")
         self.n_features_in_ = X.shape[1]
-        if validation_data is None:
+        if X_val is None:
             split = stratified_holdout(y, self.validation_fraction, self.random_state)
             if split is not None:
                 fit_rows, held = split
-                validation_data = (X[held], y[held])
+                X_val, y_val = X[held], y[held]
                 X, y = X[fit_rows], y[fit_rows]
         positions = np.searchsorted(self.classes_, y)
         weights = None
@@ -176,8 +179,8 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss=self._loss(keras, binary))
 
         monitor, fit_kwargs = "loss", {}
-        if validation_data is not None:
-            X_val, y_val = _dense(validation_data[0]), np.asarray(validation_data[1])
+        if X_val is not None:
+            X_val, y_val = _dense(X_val), np.asarray(y_val)
             known = np.isin(y_val, self.classes_)
             X_val, y_val = X_val[known], np.searchsorted(self.classes_, y_val[known])
             if len(y_val):

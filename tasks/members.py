@@ -3,11 +3,15 @@
 A member's pipeline is
     prepare (impute; code categories) → resample → augment → encode → learner,
 an imbalanced-learn Pipeline, so resampling and augmentation act only during fit.
+`check_member` says before any training whether a member can be fitted on the data.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 from imblearn.pipeline import Pipeline
+from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import OneHotEncoder
 
@@ -16,11 +20,23 @@ from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.image_augment import ImageAugmenter
 from imbalance_flows.tasks.learners import LEARNERS, LearnerContext
 from imbalance_flows.tasks.prepare import LinearPrep, TablePrep
-from imbalance_flows.tasks.resample import Context, class_weights, make_sampler
+from imbalance_flows.tasks.resample import Context, check_sampler, class_weights, make_sampler
 from imbalance_flows.tasks.schema import MISSING_CATEGORY, Schema
 from imbalance_flows.tasks.spec import MemberSpec
 
 SAMPLING_STEPS = ("resample", "augment")
+
+
+def check_member(spec: MemberSpec, schema: Schema, counts: dict) -> None:
+    """Refuse, before any training, a member that cannot be fitted on data with these class `counts`.
+
+    The checks that need the data: images for an image learner or augmentation, and the
+    sampler against the class sizes and feature kinds (SMOTE's neighbours, ...). Parameter
+    names were checked when the spec was made.
+    """
+    _require_images(spec, schema)
+    context = _learner_context(spec, schema, counts)
+    check_sampler(spec.sampler, dict(spec.sampler_params), _sampler_context(spec, schema, counts, context))
 
 
 def build_member(spec: MemberSpec, schema: Schema, counts: dict, random_state: int = 0,
@@ -45,33 +61,93 @@ def build_member(spec: MemberSpec, schema: Schema, counts: dict, random_state: i
         prepare → resample → augment → encode → learn; the learner as its `LEARNERS` entry builds it.
     """
     entry = LEARNERS[spec.learner]
-    numeric = [c.name for c in schema.columns if c.kind == "numeric"]
-    categorical = [c.name for c in schema.columns if c.kind == "categorical"]
-    seed = random_state + spec.seed
-    ratio = 1.0 if spec.sampling_strategy == "auto" else float(spec.sampling_strategy)
-
-    prepare = TablePrep(numeric=numeric, categorical=categorical,
-                        categories=[sorted({*c.categories, MISSING_CATEGORY}) for c in schema.columns
-                                    if c.kind == "categorical"])
-    sizes = tuple(len(known) for known in prepare.categories)
-    weights = class_weights(counts, ratio) if spec.sampler == "class_weight" else None
-    context = LearnerContext(weights=weights, random_state=seed, threads=threads, rows=sum(counts.values()),
-                             n_classes=len(schema.classes), n_numeric=len(numeric), categorical_sizes=sizes)
-    sampler = make_sampler(spec.sampler, dict(spec.sampler_params),
-                           Context(counts=counts, categorical=context.categorical,
-                                   n_features=len(numeric) + len(categorical), ratio=ratio, random_state=seed,
-                                   labels=tuple(schema.classes)))
-    augmenter = _augmenter(spec, schema, context.categorical, seed)
-
+    _require_images(spec, schema)
+    context = _learner_context(spec, schema, counts, random_state + spec.seed, threads)
+    sampler = make_sampler(spec.sampler, dict(spec.sampler_params), _sampler_context(spec, schema, counts, context))
     params = dict(spec.learner_params)
     if entry.images:
-        if schema.image is None:
-            raise InputError(f"{spec.learner} needs image data", f"member {spec.name} trains on a table",
-                             "Use keras_mlp for tables, or load images (a folder of class folders).")
         params.setdefault("image_shape", schema.image.shape)
-    learner = entry.build(params, context)
-    return Pipeline([("prepare", prepare), ("resample", sampler), ("augment", augmenter),
-                     ("encode", _encoder(entry.encoding, len(numeric), list(sizes))), ("learn", learner)])
+    return Pipeline([("prepare", _prepare(schema)), ("resample", sampler),
+                     ("augment", _augmenter(spec, schema, context.categorical, context.random_state)),
+                     ("encode", _encoder(entry.encoding, context.n_numeric, list(context.categorical_sizes))),
+                     ("learn", entry.build(params, context))])
+
+
+class Watched(BaseEstimator):
+    """A sampling step run through `watch(step, sampler, X, y)`, so that a caller sees it run.
+
+    The training flow watches with a Prefect task, so each member's resampling and
+    augmentation show in the UI with the class counts before and after.
+    """
+
+    def __init__(self, step: str, sampler, watch: Callable):
+        self.step = step
+        self.sampler = sampler
+        self.watch = watch
+
+    def fit_resample(self, X, y):
+        self.done_ = True
+        return self.watch(self.step, self.sampler, X, y)
+
+    def fit(self, X, y):
+        self.fit_resample(X, y)
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return getattr(self, "done_", False)
+
+
+def watch_sampling(pipeline: Pipeline, watch: Callable) -> Pipeline:
+    """Route the pipeline's sampling steps through `watch` (see `Watched`)."""
+    for position, (name, step) in enumerate(pipeline.steps):
+        if name in SAMPLING_STEPS and step is not None:
+            pipeline.steps[position] = (name, Watched(name, step, watch))
+    return pipeline
+
+
+def drop_sampling(pipeline: Pipeline) -> Pipeline:
+    """The fitted pipeline without its samplers: they act only during fit, and their state
+    (neighbour trees, kept rows) would only make saved members larger and harder to trust."""
+    for position, (name, _) in enumerate(pipeline.steps):
+        if name in SAMPLING_STEPS:
+            pipeline.steps[position] = (name, None)
+    return pipeline
+
+
+def _require_images(spec: MemberSpec, schema: Schema) -> None:
+    if schema.image is not None:
+        return
+    if LEARNERS[spec.learner].images:
+        raise InputError(f"{spec.learner} needs image data", f"member {spec.name} trains on a table",
+                         "Use keras_mlp for tables, or load images (a folder of class folders).")
+    if spec.augment is not None and spec.augment.method == "image":
+        raise InputError("image augmentation needs image data", f"member {spec.name} trains on a table",
+                         "Use +jitter or +mixup for tables, or load images (a folder of class folders).")
+
+
+def _prepare(schema: Schema) -> TablePrep:
+    return TablePrep(numeric=[c.name for c in schema.columns if c.kind == "numeric"],
+                     categorical=[c.name for c in schema.columns if c.kind == "categorical"],
+                     categories=[sorted({*c.categories, MISSING_CATEGORY}) for c in schema.columns
+                                 if c.kind == "categorical"])
+
+
+def _learner_context(spec: MemberSpec, schema: Schema, counts: dict, seed: int = 0,
+                     threads: int = 1) -> LearnerContext:
+    categorical = [c for c in schema.columns if c.kind == "categorical"]
+    weights = class_weights(counts, _ratio(spec)) if spec.sampler == "class_weight" else None
+    return LearnerContext(weights=weights, random_state=seed, threads=threads, rows=sum(counts.values()),
+                          n_classes=len(schema.classes), n_numeric=len(schema.columns) - len(categorical),
+                          categorical_sizes=tuple(len({*c.categories, MISSING_CATEGORY}) for c in categorical))
+
+
+def _sampler_context(spec: MemberSpec, schema: Schema, counts: dict, context: LearnerContext) -> Context:
+    return Context(counts=counts, categorical=context.categorical, n_features=len(schema.columns),
+                   ratio=_ratio(spec), random_state=context.random_state, labels=tuple(schema.classes))
+
+
+def _ratio(spec: MemberSpec) -> float:
+    return 1.0 if spec.sampling_strategy == "auto" else float(spec.sampling_strategy)
 
 
 def _augmenter(spec: MemberSpec, schema: Schema, categorical: list[int], seed: int):
@@ -79,9 +155,6 @@ def _augmenter(spec: MemberSpec, schema: Schema, categorical: list[int], seed: i
     if spec.augment is None:
         return None
     if spec.augment.method == "image":
-        if schema.image is None:
-            raise InputError("image augmentation needs image data", f"member {spec.name} trains on a table",
-                             "Use +jitter or +mixup for tables, or load images (a folder of class folders).")
         return ImageAugmenter(transforms=tuple(spec.augment.transforms), factor=spec.augment.factor,
                               ratio=spec.augment.ratio, image_shape=schema.image.shape, random_state=seed)
     return TabularAugmenter(method=spec.augment.method, ratio=spec.augment.ratio, noise=spec.augment.noise,

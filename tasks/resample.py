@@ -44,6 +44,7 @@ class Strategy:
     params: dict[str, str] = field(default_factory=dict)
     build: Callable[[dict, Context], object] | None = None
     interpolates: bool = False  # makes new rows between neighbours (numeric features only)
+    neighbours: tuple[str, int] | None = None  # (parameter, default) of the neighbours it interpolates with
 
 
 def over_targets(counts: dict, ratio: float) -> dict:
@@ -143,21 +144,24 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in [
                  sampling_strategy=over_targets(c.counts, c.ratio), random_state=c.random_state)),
     Strategy("smote", "over", "SMOTE: new rows between a row and its class neighbours "
              "(SMOTE-NC or SMOTE-N when features are categorical).",
-             {"k_neighbors": "neighbours to interpolate with ('auto': 5, fewer for tiny classes)"}, _smote),
+             {"k_neighbors": "neighbours to interpolate with ('auto': 5, fewer for tiny classes)"}, _smote,
+             neighbours=("k_neighbors", 5)),
     Strategy("adasyn", "over", "ADASYN: like SMOTE, more new rows where the class is hard to learn.",
              {"n_neighbors": "neighbours ('auto': 5, fewer for tiny classes)"},
              lambda p, c: _imblearn().over_sampling.ADASYN(
                  sampling_strategy=over_targets(c.counts, c.ratio),
-                 n_neighbors=_k_neighbors(p, c, "n_neighbors"), random_state=c.random_state), interpolates=True),
+                 n_neighbors=_k_neighbors(p, c, "n_neighbors"), random_state=c.random_state), interpolates=True,
+             neighbours=("n_neighbors", 5)),
     Strategy("borderline_smote", "over", "Borderline-SMOTE: SMOTE on rows near the class border.",
              {"k_neighbors": "neighbours to interpolate with", "m_neighbors": "neighbours that decide the border"},
              lambda p, c: _imblearn().over_sampling.BorderlineSMOTE(
                  sampling_strategy=over_targets(c.counts, c.ratio), k_neighbors=_k_neighbors(p, c),
-                 m_neighbors=p.get("m_neighbors", 10), random_state=c.random_state), interpolates=True),
+                 m_neighbors=p.get("m_neighbors", 10), random_state=c.random_state), interpolates=True,
+             neighbours=("k_neighbors", 5)),
     Strategy("kmeans_smote", "over", "K-Means SMOTE: cluster first, then SMOTE inside sparse minority clusters.",
              {"n_clusters": "k-means clusters", "k_neighbors": "neighbours inside a cluster",
               "cluster_balance_threshold": "minority share a cluster needs to be used"},
-             _kmeans_smote, interpolates=True),
+             _kmeans_smote, interpolates=True, neighbours=("k_neighbors", 2)),
     Strategy("random_under", "under", "Drop random rows of the larger classes.",
              build=lambda p, c: _imblearn().under_sampling.RandomUnderSampler(
                  sampling_strategy=under_targets(c.counts, c.ratio), random_state=c.random_state)),
@@ -175,10 +179,12 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in [
     Strategy("enn", "clean", "Edited nearest neighbours: remove rows their neighbours disagree with.",
              {"n_neighbors": "neighbours that vote"}, _cleaning("EditedNearestNeighbours")),
     Strategy("smote_tomek", "combined", "SMOTE, then remove Tomek links.", {"k_neighbors": "as for smote"},
-             lambda p, c: _imblearn().combine.SMOTETomek(smote=_smote(p, c), random_state=c.random_state)),
+             lambda p, c: _imblearn().combine.SMOTETomek(smote=_smote(p, c), random_state=c.random_state),
+             neighbours=("k_neighbors", 5)),
     Strategy("smote_enn", "combined", "SMOTE, then clean with edited nearest neighbours.",
              {"k_neighbors": "as for smote"},
-             lambda p, c: _imblearn().combine.SMOTEENN(smote=_smote(p, c), random_state=c.random_state)),
+             lambda p, c: _imblearn().combine.SMOTEENN(smote=_smote(p, c), random_state=c.random_state),
+             neighbours=("k_neighbors", 5)),
 ]}
 
 
@@ -206,8 +212,8 @@ def check_sampler_params(name: str, params: dict) -> None:
         )
 
 
-def make_sampler(name: str, params: dict, ctx: Context):
-    """Build the sampler for a strategy, or None when it adds or removes no rows."""
+def check_sampler(name: str, params: dict, ctx: Context) -> None:
+    """Refuse a strategy that cannot run on the training rows `ctx` describes, without building it."""
     strategy = get_strategy(name)
     check_sampler_params(name, params)
     if not 0 < ctx.ratio <= 1:
@@ -219,6 +225,14 @@ def make_sampler(name: str, params: dict, ctx: Context):
             f"the data has {len(ctx.categorical)} categorical features",
             "Use smote (it switches to SMOTE-NC for categorical features) or random_over for this member.",
         )
+    if strategy.neighbours is not None:
+        _k_neighbors(params, ctx, *strategy.neighbours)
+
+
+def make_sampler(name: str, params: dict, ctx: Context):
+    """Build the sampler for a strategy, or None when it adds or removes no rows."""
+    check_sampler(name, params, ctx)
+    strategy = STRATEGIES[name]
     return strategy.build(params, ctx) if strategy.build else None
 
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.integrity import check_files, check_signature, check_version_name, file_digests, inside, sign
+from imbalance_flows.tasks.trees import check_trees
 
 if TYPE_CHECKING:  # imported where used: reading manifests and moving the pointer stay cheap (`models list`)
     import pandas as pd
@@ -117,15 +118,25 @@ def load_member(path: str | os.PathLike, format_version: int = FORMAT_VERSION):
     from imbalance_flows.tasks.keras_members import KerasClassifier
 
     path = Path(path)
-    data = path.read_bytes()
-    if format_version == 1:
-        data = _renamed(data)
     trusted = trusted_types()
-    untrusted = set(sio.get_untrusted_types(data=data)) - set(trusted)
+    try:
+        data = path.read_bytes()
+        if format_version == 1:
+            data = _renamed(data)
+        untrusted = set(sio.get_untrusted_types(data=data)) - set(trusted)
+        pipeline = None if untrusted else sio.loads(data, trusted=trusted)
+    except (zipfile.BadZipFile, ValueError, KeyError, TypeError, AttributeError) as error:  # not skops' zip
+        raise InputError("a saved member must be a skops file", f"{str(path)!r} is not one ({type(error).__name__})",
+                         "Do not load files from unknown sources; retrain the model.") from error
     if untrusted:
         raise InputError("a saved member may hold only trusted types", f"{str(path)!r} holds {sorted(untrusted)}",
                          "Do not load files from unknown sources; retrain the model.")
-    pipeline = sio.loads(data, trusted=trusted)
+    from imblearn.pipeline import Pipeline
+
+    if not isinstance(pipeline, Pipeline) or not pipeline.steps:
+        raise InputError("a saved member must hold a member's pipeline",
+                         f"{str(path)!r} holds a {type(pipeline).__name__}", "Do not load files from unknown sources; retrain the model.")
+    check_trees(pipeline, str(path))
     learner = pipeline.steps[-1][1]
     if isinstance(learner, KerasClassifier):
         from imbalance_flows.tasks.keras_members import load_network

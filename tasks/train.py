@@ -9,13 +9,14 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+from sklearn import config_context
 from threadpoolctl import threadpool_limits
 
 from imbalance_flows.tasks.cores import limit_threads, plan_concurrency
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.learners import LEARNERS
-from imbalance_flows.tasks.members import SAMPLING_STEPS, build_member
-from imbalance_flows.tasks.resample import is_under_sampler, run_sampler
+from imbalance_flows.tasks.members import Watched, build_member, drop_sampling, watch_sampling
+from imbalance_flows.tasks.resample import is_under_sampler
 from imbalance_flows.tasks.schema import Schema
 from imbalance_flows.tasks.spec import MemberSpec
 
@@ -92,68 +93,61 @@ def encode_labels(y, schema: Schema) -> np.ndarray:
 
 
 def fit_member(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, random_state: int = 0,
-               threads: int = 1, resample: Callable = run_sampler, augment: Callable = run_sampler,
-               out_of_bag: bool = False):
-    """Build and fit one member's pipeline on (already coerced) training rows.
+               threads: int = 1, watch: Callable | None = None, out_of_bag: bool = False):
+    """Build one member's pipeline and fit it, as it is, on (already coerced) training rows.
 
-    The steps run in the order an imbalanced-learn Pipeline would run them:
-    prepare → resample → augment → encode → learn. `resample` and `augment` apply a
-    sampler to the training rows; the training flow passes its Prefect tasks here
-    so that each step shows in the UI, plain calls use `run_sampler` directly.
+    The pipeline (prepare → resample → augment → encode → learn) resamples and augments
+    only the rows it is fitted on. With `watch`, each sampling step runs as
+    `watch(step, sampler, rows, labels)` (the training flow passes a Prefect task, so
+    the steps show in the UI); a Keras member stops early on rows held out before any
+    resampling, passed through the pipeline's own preparation.
 
     Members learn class codes (positions in `schema.classes`), not the labels
     themselves, so that every learner and sampler sees the same small integers.
     With `out_of_bag`, a bagged learner also keeps its out-of-bag probabilities.
     Returns the fitted pipeline, without its samplers, and the seconds it took.
     """
-    codes = encode_labels(y, schema)
-    held_out = None
+    pipeline, seconds = _fit(spec, X, encode_labels(y, schema), schema, random_state, threads, watch, out_of_bag)
+    return drop_sampling(pipeline), seconds
+
+
+def _fit(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, schema: Schema, random_state: int, threads: int,
+         watch: Callable | None, out_of_bag: bool):
+    """`fit_member`, samplers kept (their kept rows give a forest's out-of-bag rows)."""
+    fit_params = {}
     if LEARNERS[spec.learner].keras:
         # Early stopping watches rows held out before resampling: no copy of a row it fits may judge it.
-        X, codes, held_out = _hold_out(spec, X, codes, random_state)
+        X, codes, fit_params = _hold_out(spec, X, codes, random_state)
     counts = {int(code): int(n) for code, n in pd.Series(codes).value_counts().sort_index().items()}
     pipeline = build_member(spec, schema, counts, random_state=random_state, threads=threads)
-    steps = dict(pipeline.steps)
+    if watch is not None:
+        watch_sampling(pipeline, watch)
+    learner = pipeline.steps[-1][1]
     if out_of_bag:
-        steps["learn"].set_params(oob_score=True)
+        learner.set_params(oob_score=True)
+    small_forest, jobs = _small_forest(spec, X), getattr(learner, "n_jobs", None)
+    if small_forest:
+        learner.set_params(n_jobs=1)
     started = time.perf_counter()
-    with limit_threads(threads):
-        try:
-            rows = steps["prepare"].fit_transform(X)
-            labels = codes
-            if steps["resample"] is not None:
-                rows, labels = resample(steps["resample"], rows, labels)
-            if steps["augment"] is not None:
-                rows, labels = augment(steps["augment"], rows, labels)
-            if steps["encode"] != "passthrough":
-                rows = steps["encode"].fit_transform(rows)
-            small_forest, jobs = _small_forest(spec, rows), getattr(steps["learn"], "n_jobs", None)
-            if small_forest:
-                steps["learn"].set_params(n_jobs=1)
-            fit_params = {}
-            if held_out is not None:
-                stop_rows = steps["prepare"].transform(held_out[0])
-                if steps["encode"] != "passthrough":
-                    stop_rows = steps["encode"].transform(stop_rows)
-                fit_params["validation_data"] = (stop_rows, held_out[1])
-            with warnings.catch_warnings():
-                # Rows in every bootstrap sample have no out-of-bag vote; _out_of_bag_proba handles them.
-                warnings.filterwarnings("ignore", message="Some inputs do not have OOB scores", category=UserWarning)
-                steps["learn"].fit(rows, labels, **fit_params)
-            if small_forest:
-                steps["learn"].set_params(n_jobs=jobs)  # the saved forest scores big batches on every core
-        except InputError:
-            raise
-        except (ValueError, RuntimeError) as error:
-            # Samplers refuse some data shapes (ADASYN with no majority neighbours,
-            # K-Means SMOTE with no usable cluster): name the member, keep their reason.
-            raise InputError(f"member {spec.name} could not be fitted", str(error).strip().rstrip("."),
-                             "Change its sampler parameters or drop this member.") from error
-    for position, (name, _) in enumerate(pipeline.steps):
-        # Samplers act only during fit; their state (neighbour trees, kept rows) would
-        # only make saved members larger and harder to trust.
-        if name in SAMPLING_STEPS:
-            pipeline.steps[position] = (name, None)
+    try:
+        # The held-out rows go through the steps before the learner: routing passes them on.
+        with limit_threads(threads), config_context(enable_metadata_routing=bool(fit_params)), \
+                warnings.catch_warnings():
+            # Rows in every bootstrap sample have no out-of-bag vote; _out_of_bag_proba handles them.
+            warnings.filterwarnings("ignore", message="Some inputs do not have OOB scores", category=UserWarning)
+            pipeline.set_params(transform_input=["X_val"] if fit_params else None)
+            pipeline.fit(X, codes, **fit_params)
+    except InputError:
+        raise
+    except (ValueError, RuntimeError) as error:
+        # Samplers refuse some data shapes (ADASYN with no majority neighbours,
+        # K-Means SMOTE with no usable cluster): name the member, keep their reason.
+        raise InputError(f"member {spec.name} could not be fitted", str(error).strip().rstrip("."),
+                         "Change its sampler or learner parameters, or drop this member.") from error
+    finally:
+        pipeline.set_params(transform_input=None)
+    if small_forest:
+        learner.set_params(n_jobs=jobs)  # the saved forest scores big batches on every core
     return pipeline, time.perf_counter() - started
 
 
@@ -167,26 +161,25 @@ def forest_work(rows) -> float:
     return rows.shape[0] * np.sqrt(rows.shape[1])
 
 
-def _small_forest(spec: MemberSpec, rows) -> bool:
+def _small_forest(spec: MemberSpec, rows: pd.DataFrame) -> bool:
     """A forest whose trees take less time to grow than to hand to threads (bench/results/parallel.md)."""
     return spec.learner == "rf" and "n_jobs" not in spec.learner_params and forest_work(rows) < SMALL_FOREST_WORK
 
 
 def _hold_out(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, random_state: int):
-    """Split a Keras member's rows into those it fits and those that stop its training early."""
+    """A Keras member's rows to fit, their codes, and the rows that stop its training early (as fit params)."""
     from imbalance_flows.tasks.keras_members import stratified_holdout
 
     fraction = float(spec.learner_params.get("validation_fraction", 0.1))
     split = stratified_holdout(codes, fraction, random_state + spec.seed)
     if split is None:
-        return X, codes, None
+        return X, codes, {}
     keep, held = split
-    return X.iloc[keep], codes[keep], (X.iloc[held], codes[held])
+    return X.iloc[keep], codes[keep], {"X_val": X.iloc[held], "y_val": codes[held]}
 
 
 def fit_out_of_fold(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, random_state: int = 0,
-                    threads: int = 1, folds: int = 5, resample: Callable = run_sampler,
-                    augment: Callable = run_sampler) -> tuple:
+                    threads: int = 1, folds: int = 5, watch: Callable | None = None) -> tuple:
     """Fit a member on all rows, and predict every row with a model that never saw it.
 
     Those out-of-fold probabilities weigh the member and tune the threshold without
@@ -201,20 +194,15 @@ def fit_out_of_fold(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Sch
     started = time.perf_counter()
     n_classes = len(schema.classes)
     if _out_of_bag_capable(spec):
-        kept = {}
-
-        def tracking(sampler, rows, labels):
-            out = resample(sampler, rows, labels)
-            kept["rows"] = getattr(sampler, "sample_indices_", None)
-            return out
-
-        pipeline, _ = fit_member(spec, X, y, schema, random_state, threads, resample=tracking, augment=augment,
-                                 out_of_bag=True)
-        proba = _out_of_bag_proba(pipeline, X, kept.get("rows", np.arange(len(X))), n_classes)
+        pipeline, _ = _fit(spec, X, encode_labels(y, schema), schema, random_state, threads, watch, out_of_bag=True)
+        sampler = pipeline.named_steps["resample"]
+        sampler = sampler.sampler if isinstance(sampler, Watched) else sampler
+        kept = np.arange(len(X)) if sampler is None else getattr(sampler, "sample_indices_", None)
+        proba = _out_of_bag_proba(drop_sampling(pipeline), X, kept, n_classes)
         if proba is not None:
             return pipeline, time.perf_counter() - started, proba
     else:
-        pipeline, _ = fit_member(spec, X, y, schema, random_state, threads, resample=resample, augment=augment)
+        pipeline, _ = fit_member(spec, X, y, schema, random_state, threads, watch)
     proba = cross_fit_proba(spec, X, y, schema, random_state, threads, folds)
     return pipeline, time.perf_counter() - started, proba
 

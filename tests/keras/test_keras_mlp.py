@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import textwrap
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from imbalance_flows.tasks.members import build_member
 from imbalance_flows.tasks.resample import class_weights
 from imbalance_flows.tasks.schema import coerce, infer_schema
 from imbalance_flows.tasks.store import dump_member, load_member, save_model
-from imbalance_flows.tasks.train import fit_member
+from imbalance_flows.tasks.train import encode_labels, fit_member
 from tests.conftest import ROOT
 from tests.keras.conftest import FEW_EPOCHS
 
@@ -63,7 +64,24 @@ def test_member_pipeline_one_hot_encodes_categories_and_stops_on_rows_held_befor
     X, y = churn_600
     schema = infer_schema(X, y)
     spec = MemberSpec(sampler="random_over", learner="keras_mlp", learner_params=FEW_EPOCHS)
-    pipeline, _ = fit_member(spec, coerce(X, schema), y, schema)
+    seen, stops = [], []
+
+    def watch(step, sampler, rows, labels):
+        seen.append(len(rows))
+        return sampler.fit_resample(rows, labels)
+
+    original = KerasMLP.fit
+
+    def fit(self, X, y, X_val=None, y_val=None):
+        stops.append(None if X_val is None else X_val.shape)
+        return original(self, X, y, X_val, y_val)
+
+    with mock.patch.object(KerasMLP, "fit", fit):
+        pipeline, _ = fit_member(spec, coerce(X, schema), y, schema, watch=watch)
+
+    _, held = stratified_holdout(encode_labels(y, schema), 0.1, 0)
+    assert seen == [len(X) - len(held)]  # the stopping rows were set aside before resampling
+    assert stops == [(len(held), pipeline.named_steps["learn"].n_features_in_)]  # ... and prepared like the rest
 
     assert pipeline.named_steps["encode"].transformers_[1][1].__class__.__name__ == "OneHotEncoder"
     learner = pipeline.named_steps["learn"]

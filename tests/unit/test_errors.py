@@ -13,7 +13,7 @@ from imbalance_flows.tasks.augment import TabularAugmenter
 from imbalance_flows.tasks.data import check_features, check_split_sizes, split_target, stratified_indices
 from imbalance_flows.tasks.errors import InputError, preview
 from imbalance_flows.tasks.learners import LEARNERS
-from imbalance_flows.tasks.members import build_member
+from imbalance_flows.tasks.members import build_member, check_member
 from imbalance_flows.tasks.resample import Context, check_sampler_params, get_strategy, make_sampler
 from imbalance_flows.tasks.schema import infer_schema
 from imbalance_flows.tasks.spec import MemberSpec
@@ -129,7 +129,7 @@ BAD_INPUTS = [
     pytest.param(lambda e: get_strategy("smoot"),
                  "the resampling strategy must be a known one", "'smoot' is not among ['none', 'class_weight'",
                  "Run `imbalance-flows strategies`", id="unknown-strategy"),
-    pytest.param(lambda e: build_member(MemberSpec(sampler="smote", sampler_params={"k_neighbors": 5}), NUMERIC,
+    pytest.param(lambda e: check_member(MemberSpec(sampler="smote", sampler_params={"k_neighbors": 5}), NUMERIC,
                                         {0: 20, 1: 4}),
                  "`k_neighbors`=5 needs at least 6 training rows of every class it grows", "class 'yes' has 4",
                  "Lower k_neighbors to 3 (or 'auto'), or use random_over for this member",
@@ -137,7 +137,7 @@ BAD_INPUTS = [
     pytest.param(lambda e: build_member(MemberSpec(sampler="smote", sampler_params={"k_neighbors": 0}), NUMERIC,
                                         {0: 20, 1: 4}),
                  "`k_neighbors` must be a positive integer or 'auto'", "it is 0", "Use e.g. 5", id="smote-k-zero"),
-    pytest.param(lambda e: build_member(MemberSpec(sampler="smote"), NUMERIC, {0: 20, 1: 1}),
+    pytest.param(lambda e: check_member(MemberSpec(sampler="smote_enn"), NUMERIC, {0: 20, 1: 1}),
                  "interpolating samplers need at least 2 training rows of each class they grow", "class 'yes' has 1",
                  "Use random_over for this class", id="smote-single-row-class"),
     pytest.param(lambda e: check_sampler_params("smote", {"k_neighbour": 3}),
@@ -146,7 +146,7 @@ BAD_INPUTS = [
     pytest.param(lambda e: LEARNERS["rf"].check_params({"n_estimator": 50}),
                  "the learner parameters of rf must be among ['bootstrap', ", "got ['n_estimator']",
                  "Did you mean 'n_estimators'? Run `imbalance-flows strategies`", id="unknown-learner-parameter"),
-    pytest.param(lambda e: build_member(MemberSpec(sampler="adasyn"), MIXED, {0: 20, 1: 9}),
+    pytest.param(lambda e: check_member(MemberSpec(sampler="adasyn"), MIXED, {0: 20, 1: 9}),
                  "adasyn interpolates between rows and needs numeric features only",
                  "the data has 1 categorical features", "Use smote (it switches to SMOTE-NC", id="adasyn-categorical"),
     pytest.param(lambda e: make_sampler("random_over", {}, Context(counts={0: 5, 1: 2}, categorical=[],
@@ -155,7 +155,7 @@ BAD_INPUTS = [
                  id="ratio-above-one"),
     pytest.param(lambda e: fit_member(MemberSpec(sampler="adasyn", learner="logreg"), *separated(), NUMERIC),
                  "member adasyn:logreg could not be fitted", "Not any neigbours belong to the majority class",
-                 "Change its sampler parameters or drop this member", id="sampler-fails-while-fitting"),
+                 "Change its sampler or learner parameters, or drop this member", id="sampler-fails-while-fitting"),
     pytest.param(lambda e: TabularAugmenter(method="swap").fit_resample(np.zeros((4, 1)), [0, 0, 0, 1]),
                  "the augmentation method must be one of jitter, mixup", "it is 'swap'", "Use jitter or mixup",
                  id="unknown-augmentation-method"),

@@ -20,7 +20,7 @@ from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.learners import ENCODINGS, LEARNERS, load_estimator
 from imbalance_flows.tasks.members import build_member
 from imbalance_flows.tasks.prepare import LinearPrep
-from imbalance_flows.tasks.resample import class_weights, over_targets, run_sampler, under_targets
+from imbalance_flows.tasks.resample import class_weights, over_targets, under_targets
 from imbalance_flows.tasks.schema import ImageInfo, coerce, infer_schema
 from imbalance_flows.tasks.spec import KERAS_LEARNERS, AugmentSpec, LearnerName, MemberSpec
 from imbalance_flows.tasks.train import encode_labels, fit_member, plan_concurrency
@@ -143,12 +143,12 @@ def test_fit_member_resamples_to_the_spec_ratio(text, targets):
     X, y, schema = table_with_row_ids([30, 8, 12])
     seen = []
 
-    def counting(sampler, rows, labels):
-        rows, labels = run_sampler(sampler, rows, labels)
+    def counting(step, sampler, rows, labels):
+        rows, labels = sampler.fit_resample(rows, labels)
         seen.append(dict(Counter(labels.tolist())))
         return rows, labels
 
-    fit_member(MemberSpec.parse(text), X, y, schema, resample=counting, augment=counting)
+    fit_member(MemberSpec.parse(text), X, y, schema, watch=counting)
 
     codes = dict(Counter(encode_labels(y, schema).tolist()))
     assert seen[0] == targets(codes)
@@ -167,14 +167,11 @@ def test_fit_member_resamples_and_augments_only_training_rows(counts, text, seed
     train, validation, test = stratified_indices(y.to_numpy(), [0.2, 0.2], random_state=seed)
     received = {"resample": [], "augment": []}
 
-    def spy(step):
-        def record(sampler, rows, labels):
-            received[step].append(rows[:, 0].copy())  # row_id comes first after preparation
-            return run_sampler(sampler, rows, labels)
-        return record
+    def record(step, sampler, rows, labels):
+        received[step].append(rows[:, 0].copy())  # row_id comes first after preparation
+        return sampler.fit_resample(rows, labels)
 
-    fit_member(MemberSpec.parse(text), X.iloc[train], y.iloc[train], schema, random_state=seed,
-               resample=spy("resample"), augment=spy("augment"))
+    fit_member(MemberSpec.parse(text), X.iloc[train], y.iloc[train], schema, random_state=seed, watch=record)
 
     held_out = set(validation.tolist()) | set(test.tolist())
     for ids in received["resample"]:

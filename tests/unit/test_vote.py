@@ -20,7 +20,6 @@ from sklearn.utils.fixes import parse_version
 
 from imbalance_flows.tasks import vote as vote_module
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.resample import run_sampler
 from imbalance_flows.tasks.schema import coerce, infer_schema
 from imbalance_flows.tasks.spec import MemberSpec, default_members
 from imbalance_flows.tasks.train import encode_labels, fit_member, fit_out_of_fold
@@ -266,11 +265,9 @@ def test_fit_never_resamples_or_augments_a_validation_row(counts, validation_siz
     X = pd.DataFrame({"row_id": np.arange(len(y), dtype=float), "num": np.random.default_rng(0).normal(size=len(y))})
     received, validation_ids = {"resample": [], "augment": []}, []
 
-    def spy(step):
-        def record(sampler, rows, labels):
-            received[step].append(set(rows[:, 0].tolist()))  # row_id is the first prepared column
-            return run_sampler(sampler, rows, labels)
-        return record
+    def record(step, sampler, rows, labels):
+        received[step].append(set(rows[:, 0].tolist()))  # row_id is the first prepared column
+        return sampler.fit_resample(rows, labels)
 
     def recording_combine(self, fitted, specs, schema, X_val, y_val):
         validation_ids.extend(int(i) for i in X_val["row_id"])
@@ -279,8 +276,7 @@ def test_fit_never_resamples_or_augments_a_validation_row(counts, validation_siz
     original_combine = VotingEnsemble.combine
     members = [{"sampler": "random_over", "learner": "logreg", "augment": {"method": "jitter", "ratio": 1.0}},
                {"sampler": "random_under", "learner": "logreg", "augment": {"method": "mixup", "ratio": 1.0}}]
-    with mock.patch.object(vote_module, "fit_member", partial(fit_member, resample=spy("resample"),
-                                                                   augment=spy("augment"))), \
+    with mock.patch.object(vote_module, "fit_member", partial(fit_member, watch=record)), \
             mock.patch.object(VotingEnsemble, "combine", recording_combine):
         VotingEnsemble(members=members, validation="holdout", validation_size=validation_size,
                        random_state=random_state, n_jobs=1).fit(X, y)
@@ -319,11 +315,11 @@ def test_out_of_fold_ensemble_fits_members_on_every_row():
     y = pd.Series(np.where(X["f"] + rng.normal(scale=.5, size=120) > 1, "rare", "common"))
     seen = []
 
-    def spy(sampler, rows, labels):
+    def spy(step, sampler, rows, labels):
         seen.append(len(rows))
-        return run_sampler(sampler, rows, labels)
+        return sampler.fit_resample(rows, labels)
 
-    with mock.patch.object(vote_module, "fit_out_of_fold", partial(fit_out_of_fold, resample=spy)):
+    with mock.patch.object(vote_module, "fit_out_of_fold", partial(fit_out_of_fold, watch=spy)):
         ensemble = VotingEnsemble(members=[{"sampler": "random_under", "learner": "rf"}]).fit(X, y)
 
     assert seen == [120]  # the final member's sampler saw all rows: none was held back
@@ -339,28 +335,27 @@ STAGGERED_FIT = """
 import json, threading
 from threadpoolctl import threadpool_info
 from imbalance_flows.tasks import cores, vote
-from imbalance_flows.tasks.resample import run_sampler
-from imbalance_flows.tasks.train import encode_labels, fit_member, fit_out_of_fold
+from imbalance_flows.tasks.train import fit_member
 
 first_inside, second_inside, first_done = (threading.Event() for _ in range(3))
 
-def first_waits(sampler, rows, labels):
+def first_waits(step, sampler, rows, labels):
     first_inside.set()
     assert second_inside.wait(30)
-    return run_sampler(sampler, rows, labels)
+    return sampler.fit_resample(rows, labels)
 
-def second_waits(sampler, rows, labels):
+def second_waits(step, sampler, rows, labels):
     second_inside.set()
     assert first_done.wait(30)
-    return run_sampler(sampler, rows, labels)
+    return sampler.fit_resample(rows, labels)
 
 def staggered(spec, *args, **kwargs):
     if spec.learner == "logreg":
-        fitted = fit_member(spec, *args, resample=first_waits, **kwargs)
+        fitted = fit_member(spec, *args, watch=first_waits, **kwargs)
         first_done.set()
         return fitted
     assert first_inside.wait(30)
-    return fit_member(spec, *args, resample=second_waits, **kwargs)
+    return fit_member(spec, *args, watch=second_waits, **kwargs)
 
 cores.available_cores = lambda: 2  # two workers, one thread each
 vote.fit_member = staggered

@@ -1,0 +1,196 @@
+"""Hostile model files: each is planted in a saved version, refused with the product's error, and runs nothing.
+
+The attacker here can also rewrite the manifest's SHA-256 digests (a shared store without a
+key), so each file must be refused by what it holds, not only because it changed.
+"""
+
+import io
+import json
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io as sio
+
+from imbalance_flows import VotingEnsemble, load_model
+from imbalance_flows.cli import main as cli
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.store import save_model, trusted_types
+from tests.unit.test_store import rewrite_digests
+
+
+class Payload:
+    """Unpickling this runs a shell command that creates the marker file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.fixture(scope="module")
+def trees_version(tmp_path_factory):
+    """A saved version whose members are a random forest and a histogram-boosting model."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(160, 4)), columns=list("abcd"))
+    y = pd.Series(np.where(X["a"] + rng.normal(scale=0.5, size=160) > 0.8, "rare", "common"))
+    members = [{"sampler": "none", "learner": "rf", "learner_params": {"n_estimators": 5}},
+               {"sampler": "random_over", "learner": "hgb", "learner_params": {"max_iter": 5}}]
+    ensemble = VotingEnsemble(members=members, random_state=0).fit(X, y)
+    return save_model(ensemble, tmp_path_factory.mktemp("store")), X
+
+
+def planted(trees_version, tmp_path, name: str, content: bytes):
+    """A copy of the version with members/<name> replaced by `content` and digests rewritten to match."""
+    import shutil
+
+    source, _ = trees_version
+    version = tmp_path / source.name
+    shutil.copytree(source, version)
+    (version / "members" / name).write_bytes(content)
+    rewrite_digests(version)
+    return version
+
+
+def skops_naming(function: str) -> bytes:
+    """A skops file whose only content is a reference to `function` ("module.name")."""
+    module = function.rsplit(".", 1)[0]
+    buffer = io.BytesIO()
+    stand_in = {"os.system": os.system, "builtins.eval": eval, "subprocess.Popen": subprocess.Popen}
+    sio.dump({"payload": stand_in[function]}, buffer)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as source, zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename == "schema.json":
+                schema = json.loads(content)
+                schema["content"]["payload"]["__module__"] = module
+                content = json.dumps(schema).encode()
+            target.writestr(item, content)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("function", ["os.system", "builtins.eval", "subprocess.Popen"])
+def test_a_member_naming_a_dangerous_function_is_refused(trees_version, tmp_path, function):
+    version = planted(trees_version, tmp_path, "00.skops", skops_naming(function))
+
+    with pytest.raises(InputError, match="a saved member may hold only trusted types") as caught:
+        load_model(version)
+
+    assert function in caught.value.value
+
+
+def test_a_pickle_in_place_of_a_member_is_refused_and_runs_nothing(trees_version, tmp_path):
+    marker = tmp_path / "ran"
+    version = planted(trees_version, tmp_path, "00.skops", pickle.dumps(Payload(marker)))
+
+    with pytest.raises(InputError, match="a saved member must be a skops file") as caught:
+        load_model(version)
+
+    assert "00.skops" in caught.value.value
+    assert not marker.exists()
+
+
+def test_a_pickle_dropped_beside_the_members_is_refused_and_runs_nothing(trees_version, tmp_path):
+    import shutil
+
+    marker = tmp_path / "ran"
+    source, _ = trees_version
+    version = tmp_path / source.name
+    shutil.copytree(source, version)
+    (version / "members" / "02.pkl").write_bytes(pickle.dumps(Payload(marker)))
+
+    with pytest.raises(InputError, match="members/ holds only the files it was saved with"):
+        load_model(version)
+    rewrite_digests(version)  # listed in the manifest, it is still no member: nothing reads it
+    assert load_model(version) is not None
+    assert not marker.exists()
+
+
+def _edited(trees_version, tmp_path, name: str, edit) -> object:
+    """The version with one member loaded, edited by `edit(pipeline)` and saved back."""
+    source, _ = trees_version
+    pipeline = sio.load(source / "members" / name, trusted=trusted_types())
+    edit(pipeline.steps[-1][1])
+    buffer = io.BytesIO()
+    sio.dump(pipeline, buffer)
+    return planted(trees_version, tmp_path, name, buffer.getvalue())
+
+
+def _tree_state(forest, change):
+    tree = forest.estimators_[0].tree_
+    state = tree.__getstate__()
+    change(state["nodes"])
+    tree.__setstate__(state)
+
+
+def _predictor(boosting, change):
+    change(boosting._predictors[0][0].nodes)
+
+
+HOSTILE_TREES = {
+    "forest-child-out-of-range": ("00.skops", lambda f: _tree_state(f, lambda n: n["left_child"].__setitem__(0, 10**6)),
+                                  "node 0 has left child 1000000"),
+    "forest-child-points-back": ("00.skops", lambda f: _tree_state(f, lambda n: n["right_child"].__setitem__(0, 0)),
+                                 "node 0 has right child 0"),
+    "forest-feature-out-of-range": ("00.skops", lambda f: _tree_state(f, lambda n: n["feature"].__setitem__(0, 40)),
+                                    "node 0 splits on feature 40 of 4"),
+    "forest-threshold-nan": ("00.skops", lambda f: _tree_state(f, lambda n: n["threshold"].__setitem__(0, np.nan)),
+                             "node 0 has threshold nan"),
+    "boosting-child-out-of-range": ("01.skops", lambda b: _predictor(b, lambda n: n["left"].__setitem__(0, 70000)),
+                                    "node 0 has left child 70000"),
+    "boosting-feature-out-of-range": ("01.skops",
+                                      lambda b: _predictor(b, lambda n: n["feature_idx"].__setitem__(0, 99)),
+                                      "node 0 splits on feature 99 of 4"),
+    "boosting-category-set-missing": ("01.skops", lambda b: _predictor(b, lambda n: (
+                                          n["is_categorical"].__setitem__(0, 1), n["bitset_idx"].__setitem__(0, 5))),
+                                      "node 0 uses category set 5 of 0"),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE_TREES)
+def test_a_tree_edited_to_read_out_of_bounds_is_refused_before_it_predicts(trees_version, tmp_path, case):
+    name, edit, problem = HOSTILE_TREES[case]
+    version = _edited(trees_version, tmp_path, name, edit)
+
+    with pytest.raises(InputError, match="a saved member's trees must be well formed") as caught:
+        load_model(version)
+
+    assert problem in caught.value.value and name in caught.value.value
+
+
+def test_the_out_of_range_tree_would_crash_the_process_without_the_check(trees_version, tmp_path, capsys):
+    # What the check prevents: the same file, loaded by skops alone, kills the interpreter when it predicts.
+    version = _edited(trees_version, tmp_path, "00.skops", HOSTILE_TREES["forest-child-out-of-range"][1])
+    _, X = trees_version
+    X.to_csv(tmp_path / "rows.csv", index=False)
+    script = textwrap.dedent(f"""
+        import pandas as pd, skops.io as sio
+        from imbalance_flows.tasks.store import trusted_types
+        pipeline = sio.load({str(version / "members" / "00.skops")!r}, trusted=trusted_types())
+        pipeline.steps[-1][1].estimators_[0].predict_proba(pd.read_csv({str(tmp_path / "rows.csv")!r}).to_numpy())
+    """)
+    crashed = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert crashed.returncode < 0  # killed by a signal (SIGSEGV or SIGBUS)
+
+    code = cli(["predict", str(version), str(tmp_path / "rows.csv"), "--out", str(tmp_path / "scores.csv")])
+    assert code == 2 and "error: a saved member's trees must be well formed" in capsys.readouterr().err
+    assert not (tmp_path / "scores.csv").exists()
+
+
+def test_a_skops_file_of_trusted_types_that_is_no_pipeline_is_refused(trees_version, tmp_path):
+    buffer = io.BytesIO()
+    sio.dump({"rows": np.zeros(3)}, buffer)
+    version = planted(trees_version, tmp_path, "01.skops", buffer.getvalue())
+
+    with pytest.raises(InputError, match="a saved member must hold a member's pipeline") as caught:
+        load_model(version)
+
+    assert "holds a dict" in caught.value.value
