@@ -35,12 +35,39 @@ def check_labels(y: pd.Series) -> None:
             "every row needs a class label", f"{int(empty.sum())} rows of {y.name!r} are empty or NaN (rows {rows})",
             "Drop those rows or fill in their labels.",
         )
+    check_label_types(y)
     classes = pd.unique(y)
     if len(classes) < 2:
         raise InputError(
             "the target needs at least two classes", f"{y.name!r} holds only {preview(classes.tolist())}",
             "Check the --target column, or add rows of the other classes.",
         )
+
+
+def _type_name(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, (int, np.integer)):
+        return "int"
+    if isinstance(value, (float, np.floating)):
+        return "float"
+    return "str" if isinstance(value, str) else type(value).__name__
+
+
+def check_label_types(y: pd.Series) -> None:
+    """Labels are all numbers, all booleans or all strings: mixed, `1` and `"1"` would be one class
+    in some places and two in others, and `True` would equal `1`."""
+    if y.dtype != object and not isinstance(y.dtype, pd.CategoricalDtype):
+        return
+    values = pd.unique(np.asarray(y, dtype=object))
+    names = {value: _type_name(value) for value in values}
+    kinds = {"number" if name in ("int", "float") else name for name in names.values()}
+    if len(kinds) > 1:
+        examples = {name: value for value, name in reversed(list(names.items()))}
+        raise InputError("the labels must all have one type (numbers, booleans or strings)",
+                         f"{y.name!r} holds {', '.join(sorted(examples))} "
+                         f"(e.g. {', '.join(repr(examples[name]) for name in sorted(examples))})",
+                         "Convert the labels to one type first, e.g. y.astype(str).")
 
 
 def check_features(X: pd.DataFrame) -> None:
