@@ -6,7 +6,7 @@ registries and types in `imbalance_flows.tasks`; the command line reads its choi
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from imbalance_flows.tasks.choices import Objective, UnknownCategories, Validation, Voting
 from imbalance_flows.tasks.evaluate import Metric
@@ -36,7 +36,8 @@ class TrainConfig(BaseModel):
     folds: int = Field(5, ge=2, le=20, description="Out of fold only: cross-fitting folds for members that are "
                                                    "not forests.")
     test_size: float = Field(0.2, gt=0, lt=0.5, description="Share of each class kept untouched for the report.")
-    random_state: int = Field(0, description="Seed for the splits, the samplers and the learners.")
+    random_state: int = Field(0, ge=0, le=2**32 - 1, description="Seed for the splits, the samplers and the "
+                                                                   "learners.")
     store: str = Field("models", description="Model store directory; each run adds a version under versions/.")
     workspace: str | None = Field(None, description="Where splits and fitted members are kept between tasks "
                                                     "(shared storage for Dask workers); default: the store's "
@@ -55,6 +56,13 @@ class TrainConfig(BaseModel):
     images: ImageOptions = Field(default_factory=ImageOptions,
                                  description="Images only (data is a folder of class folders, or a table with "
                                              "an image-bytes column): size, channels, column.")
+
+    @field_validator("members")
+    @classmethod
+    def _some_members(cls, members: list[MemberSpec]) -> list[MemberSpec]:
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        return members
 
 
 class RetrainConfig(BaseModel):

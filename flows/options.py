@@ -101,8 +101,9 @@ def read_config(path: str) -> dict:
             import yaml
 
             config = yaml.safe_load(text)
-    except (ValueError, ImportError) as error:
-        raise InputError("the config file must parse", f"{path!r} does not ({error})", "Fix its syntax.") from error
+    except Exception as error:  # JSON and YAML parsers raise their own types; all mean a syntax error
+        reason = " ".join(str(error).split())[:200]  # YAML's messages span lines
+        raise InputError("the config file must parse", f"{path!r} does not ({reason})", "Fix its syntax.") from error
     if not isinstance(config, dict):
         raise InputError("the config file must hold a mapping of parameters", f"{path!r} holds {type(config).__name__}",
                          "Write one `name: value` per parameter, e.g. `target: class`.")
@@ -199,8 +200,16 @@ def guarded(call) -> int:
         print(f"error: {error}", file=sys.stderr)
     except ValidationError as error:
         for problem in error.errors():
+            cause = problem.get("ctx", {}).get("error")
+            if isinstance(cause, InputError):  # a validator's own error says it all
+                print(f"error: {cause}", file=sys.stderr)
+                continue
             where = ".".join(str(part) for part in problem["loc"]) or "config"
-            print(f"error: {where}: {problem['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+            given = repr(problem.get("input"))
+            given = given if len(given) <= 80 else given[:77] + "..."
+            print(f"error: {where}: {problem['msg'].removeprefix('Value error, ')}: got {given}. "
+                  "Fix it in the config file or on the command line (--help describes each parameter).",
+                  file=sys.stderr)
     return 2
 
 

@@ -109,9 +109,10 @@ def split(loaded: Loaded, validation_size: float, test_size: float, random_state
     frame = tables.read_table(loaded.table)
     labels = frame[loaded.table_schema.target].to_numpy()
     if validation_size:
-        train, validation, test = stratified_indices(labels, [validation_size, test_size], random_state)
+        train, validation, test = stratified_indices(labels, [validation_size, test_size], random_state,
+                                                     " in the file")
     else:
-        (train, test), validation = stratified_indices(labels, [test_size], random_state), None
+        (train, test), validation = stratified_indices(labels, [test_size], random_state, " in the file"), None
     return Splits(**{name: None if rows is None else tables.write_table(frame.iloc[rows], workspace, name)
                      for name, rows in (("train", train), ("validation", validation), ("test", test))})
 
@@ -124,9 +125,11 @@ def stratify(splits: Splits, schema: Schema, members: list[MemberSpec], out_of_f
     """
     labels = {name: tables.read_table(getattr(splits, name))[schema.target]
               for name in ("train", "validation", "test") if getattr(splits, name) is not None}
-    if out_of_fold:
-        check_rows_per_class(labels["train"], 2, "out-of-fold validation")
     profiles = {name: class_profile(rows) for name, rows in labels.items()}
+    if out_of_fold:
+        totals = {label: sum(profile["counts"].get(label, 0) for profile in profiles.values())
+                  for label in schema.classes}
+        check_rows_per_class(labels["train"], 2, "out-of-fold validation", " in the training split", totals)
     train_counts = {i: profiles["train"]["counts"][label] for i, label in enumerate(schema.classes)}
     for spec in members:
         check_member(spec, schema, train_counts)

@@ -19,6 +19,7 @@ from prefect.runtime import flow_run
 
 from imbalance_flows.flows import steps
 from imbalance_flows.flows.config import TrainConfig
+from imbalance_flows.tasks.disk import writable_folder
 from imbalance_flows.tasks.store import code_version
 from imbalance_flows.tasks.train import plan_concurrency, run_members
 
@@ -28,6 +29,9 @@ def train(config: TrainConfig) -> dict:
     """Train an imbalance-aware voting ensemble and save it as a new model version."""
     logger = get_run_logger()
     workspace = config.workspace or os.path.join(config.store, ".work")
+    for folder in {config.store, workspace}:
+        writable_folder(folder, "the store must be a folder that can be written",
+                        "Pass --store a folder you can write to (a missing one is created).")
     loaded = steps.load(config.data, config.target, workspace, config.images, config.id_columns,
                         config.drop_columns)
     schema = loaded.table_schema

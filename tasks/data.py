@@ -71,14 +71,36 @@ def check_label_types(y: pd.Series) -> None:
 
 
 def check_features(X: pd.DataFrame) -> None:
-    """Reject features that no model can learn from: all missing, or infinite values."""
+    """Reject features that no model can learn from: all missing, infinite or huge values, numbers mixed with text."""
     for name in X.columns:
         if X[name].isna().all():
             raise InputError(
                 "a feature must have at least one value", f"{name!r} is empty (all NaN) in {len(X)} rows",
                 "Drop the column.",
             )
+        check_numbers_hold_no_text(X[name])
     check_finite(X)
+
+
+NUMBER_SHARE = 0.95  # a text column whose values are nearly all numbers is a numeric column with typos
+
+
+def check_numbers_hold_no_text(column: pd.Series) -> None:
+    """Refuse a column of numbers with a few text values ('n/a', '?'): it would silently become a category."""
+    if column.dtype != object and not pd.api.types.is_string_dtype(column):
+        return
+    present = column.dropna()
+    present = present[present.astype(str).str.strip() != ""]
+    numbers = pd.to_numeric(present, errors="coerce")
+    text = present[numbers.isna()]
+    if len(present) >= 20 and len(text) and len(text) <= (1 - NUMBER_SHARE) * len(present):
+        raise InputError("a column of numbers must hold only numbers",
+                         f"{column.name!r} has {len(text)} values that are not "
+                         f"({preview(pd.unique(text.astype(str)).tolist(), 5)})",
+                         "Blank them out (missing numbers are imputed), or drop the column.")
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def check_finite(X: pd.DataFrame) -> None:
@@ -86,11 +108,19 @@ def check_finite(X: pd.DataFrame) -> None:
     for name in X.columns:
         column = X[name]
         if column_kind(column) == "numeric" and not pd.api.types.is_bool_dtype(column):
-            infinite = np.isinf(column.to_numpy(dtype=float, na_value=np.nan))
+            values = column.to_numpy(dtype=float, na_value=np.nan)
+            infinite = np.isinf(values)
             if infinite.any():
                 raise InputError(
                     "numeric features must be finite", f"{name!r} has {int(infinite.sum())} infinite values",
                     "Replace them with NaN (they are then imputed) or with a large finite value.",
+                )
+            huge = np.abs(values) > FLOAT32_MAX  # trees and networks compute in 32-bit floats
+            if huge.any():
+                raise InputError(
+                    "numeric features must lie within ±3.4e+38 (32-bit floats)",
+                    f"{name!r} has {int(huge.sum())} value{'s' if huge.sum() > 1 else ''} beyond "
+                    f"(e.g. {values[huge][0]:.3g})", "Rescale the column (e.g. its logarithm) or clip it.",
                 )
 
 
@@ -98,18 +128,23 @@ def _sorted_labels(y: np.ndarray) -> list:
     return sorted(pd.unique(y), key=lambda c: (str(type(c)), c))
 
 
-def check_rows_per_class(y, needed: int, purpose: str) -> None:
-    """Every class must have at least `needed` rows for `purpose`; the first short class is named."""
+def check_rows_per_class(y, needed: int, purpose: str, where: str = "", totals: dict | None = None) -> None:
+    """Every class must have at least `needed` rows for `purpose`; the first short class is named.
+
+    `where` says which rows were counted (" in the file", " in the training split"); `totals`,
+    the rows of each class in the whole file, is quoted beside a split's count.
+    """
     y = np.asarray(y)
     for label in _sorted_labels(y):
         count = int(np.sum(y == label))
         if count < needed:
+            total = f" ({totals[label]} in the file)" if totals and label in totals else ""
             raise InputError(f"each class needs at least {needed} rows for {purpose}",
-                             f"class {plain(label)!r} has {count}",
+                             f"class {plain(label)!r} has {count}{where}{total}",
                              "Collect more rows of it, merge it into a related class, or drop its rows.")
 
 
-def stratified_indices(y, fractions: list[float], random_state: int = 0) -> list[np.ndarray]:
+def stratified_indices(y, fractions: list[float], random_state: int = 0, where: str = "") -> list[np.ndarray]:
     """Split row positions by class: the rest first, then one part per fraction.
 
     Every class appears in every part (at least one row each), so a rare class is
@@ -119,7 +154,7 @@ def stratified_indices(y, fractions: list[float], random_state: int = 0) -> list
     rng = np.random.default_rng(random_state)
     parts: list[list[np.ndarray]] = [[] for _ in range(len(fractions) + 1)]
     needed = len(fractions) + 1
-    check_rows_per_class(y, needed, f"a stratified {needed}-way split")
+    check_rows_per_class(y, needed, f"a stratified {needed}-way split", where)
     for label in _sorted_labels(y):
         rows = rng.permutation(np.flatnonzero(y == label))
         sizes = [max(1, int(round(len(rows) * f))) for f in fractions]

@@ -37,6 +37,17 @@ def check_member(spec: MemberSpec, schema: Schema, counts: dict) -> None:
     _require_images(spec, schema)
     context = _learner_context(spec, schema, counts)
     check_sampler(spec.sampler, dict(spec.sampler_params), _sampler_context(spec, schema, counts, context))
+    entry = LEARNERS[spec.learner]
+    if spec.learner_params and not (entry.keras or entry.images):
+        # scikit-learn checks parameter values only when fitting: check them now, not after the other members.
+        validate = getattr(entry.build(dict(spec.learner_params), context), "_validate_params", None)
+        try:
+            if validate is not None:
+                validate()
+        except ValueError as error:
+            raise InputError(f"the learner parameters of {spec.learner} must be valid",
+                             f"member {spec.name}: {str(error).strip().rstrip('.')}",
+                             "Fix its learner_params (`imbalance-flows strategies` lists each learner's).") from error
 
 
 def build_member(spec: MemberSpec, schema: Schema, counts: dict, random_state: int = 0,

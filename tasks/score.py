@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from imbalance_flows.tasks.disk import is_local, room_to_write, writable_folder
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.tables import expand, file_format
 from imbalance_flows.tasks.vote import VotingEnsemble
@@ -17,8 +18,13 @@ from imbalance_flows.tasks.vote import VotingEnsemble
 OUTPUT_FORMATS = (".csv", ".parquet")
 
 
-def iter_chunks(path: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Read CSV or Parquet files (a path, URL or glob) `chunk_rows` rows at a time."""
+def iter_chunks(path: str, chunk_rows: int, text_columns: list[str] = ()) -> Iterator[pd.DataFrame]:
+    """Read CSV or Parquet files (a path, URL or glob) `chunk_rows` rows at a time.
+
+    `text_columns` (a model's categorical features) are read from CSV as text, as in
+    training: guessed chunk by chunk, a code column with blanks would read as 1.0 in one
+    chunk and 1 in the next.
+    """
     import fsspec
 
     for file in expand(path):
@@ -27,7 +33,13 @@ def iter_chunks(path: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
                 for batch in pq.ParquetFile(handle).iter_batches(batch_size=chunk_rows):
                     yield batch.to_pandas()
         else:
-            yield from pd.read_csv(file, chunksize=chunk_rows)
+            local = file.removeprefix("file://")
+            if is_local(file) and os.path.getsize(local) == 0:
+                raise InputError("the data file must not be empty", f"{file!r} has 0 bytes",
+                                 "Point to a file with data.")
+            header = pd.read_csv(file, nrows=0).columns
+            types = {name: str for name in text_columns if name in header}
+            yield from pd.read_csv(file, chunksize=chunk_rows, dtype=types)
 
 
 def score_frame(model: VotingEnsemble, frame: pd.DataFrame, version: str | None = None,
@@ -62,22 +74,26 @@ def score_file(model: VotingEnsemble, data: str, out: str, version: str | None =
     if chunk_rows < 1:
         raise InputError("chunk_rows must be at least 1", f"it is {chunk_rows}", "Use e.g. 50000.")
     folder = os.path.dirname(os.path.abspath(out))
-    os.makedirs(folder, exist_ok=True)
+    writable_folder(folder, "the output's folder must be one that can be written",
+                    "Choose another --out (a missing folder is created).")
     staging = os.path.join(folder, f".{os.path.basename(out)}.{uuid.uuid4().hex}.tmp")
     rows, writer = 0, None
     try:
-        for chunk in iter_chunks(data, chunk_rows):
-            scored = score_frame(model, chunk, version, passthrough)
-            if out.endswith(".csv"):
-                scored.to_csv(staging, mode="a", header=rows == 0, index=False)
-            else:
-                table = pa.Table.from_pandas(scored, preserve_index=False)
-                writer = writer or pq.ParquetWriter(staging, table.schema)
-                writer.write_table(table)
-            rows += len(scored)
-        if writer is not None:
-            writer.close()
-            writer = None
+        with room_to_write(out):
+            for chunk in iter_chunks(data, chunk_rows, model.schema_.categorical):
+                if chunk.empty:  # a header-only file
+                    continue
+                scored = score_frame(model, chunk, version, passthrough)
+                if out.endswith(".csv"):
+                    scored.to_csv(staging, mode="a", header=rows == 0, index=False)
+                else:
+                    table = pa.Table.from_pandas(scored, preserve_index=False)
+                    writer = writer or pq.ParquetWriter(staging, table.schema)
+                    writer.write_table(table)
+                rows += len(scored)
+            if writer is not None:
+                writer.close()
+                writer = None
         if rows == 0:
             raise InputError("the data to score must have rows", f"{data!r} has none", "Point to a file with data.")
         os.replace(staging, out)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.disk import room_to_write
 from imbalance_flows.tasks.integrity import check_files, check_signature, check_version_name, file_digests, inside, sign
 from imbalance_flows.tasks.trees import check_trees
 
@@ -95,8 +96,12 @@ def dump_member(pipeline, path: str | os.PathLike) -> list[Path]:
     if isinstance(learner, KerasClassifier):
         network = _network_path(path)
         staging = network.with_name(f"{network.stem}.{os.getpid()}.{uuid.uuid4().hex[:6]}.keras")
-        save_network(learner, staging)
-        os.replace(staging, network)
+        try:
+            with room_to_write(network):
+                save_network(learner, staging)
+            os.replace(staging, network)
+        finally:
+            staging.unlink(missing_ok=True)
         written.append(network)
         # skops cannot hold a Keras model: save a shallow copy of the pipeline whose learner lacks it.
         stripped = copy.copy(learner)
@@ -106,8 +111,12 @@ def dump_member(pipeline, path: str | os.PathLike) -> list[Path]:
     staging = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
     import skops.io as sio
 
-    sio.dump(pipeline, staging)
-    os.replace(staging, path)
+    try:
+        with room_to_write(path):
+            sio.dump(pipeline, staging)
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
     return [path, *written]
 
 
@@ -218,49 +227,56 @@ def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict
     """
     root = Path(store)
     staging = root / ".staging" / uuid.uuid4().hex
-    (staging / "members").mkdir(parents=True)
     try:
-        member_files = []
-        for i, member in enumerate(ensemble.members_):
-            name = f"members/{i:02d}.skops"
-            dump_member(member, staging / name)
-            member_files.append(name)
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "code_version": code_version(),
-            "schema": ensemble.schema_.model_dump(),
-            "ensemble": {key: _parameter(value) for key, value in ensemble.get_params().items() if key != "members"},
-            "threshold": ensemble.threshold_,
-            "class_prior": ensemble.class_prior_.tolist(),
-            "positive_class": _plain(ensemble.positive_class_),
-            "members": [
-                {"name": spec.name, "spec": spec.model_dump(), "file": file, "weight": float(weight),
-                 "validation": score}
-                for spec, file, weight, score in zip(ensemble.specs_, member_files, ensemble.weights_,
-                                                     ensemble.validation_scores_)
-            ],
-            "metrics": metrics or {},
-            **(extra or {}),
-        }
-        if training_rows is not None:
-            from imbalance_flows.tasks.schema import row_hashes
-
-            np.save(staging / TRAINING_ROWS, row_hashes(training_rows, ensemble.schema_), allow_pickle=False)
-            manifest["training_rows"] = {"file": TRAINING_ROWS, "rows": len(training_rows)}
-        for name, content in (files or {}).items():
-            mode = "wb" if isinstance(content, bytes) else "w"
-            with open(staging / name, mode) as handle:
-                handle.write(content)
-        manifest["files"] = file_digests(staging)  # checked on every load: a changed file is refused
-        _write_json(staging / "manifest.json", manifest)
-        sign(staging)
-        (root / "versions").mkdir(parents=True, exist_ok=True)
-        final = root / "versions" / new_version_name()
-        os.replace(staging, final)
-        return final
+        with room_to_write(staging):
+            return _write_version(ensemble, root, staging, metrics, extra, files, training_rows)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_version(ensemble: VotingEnsemble, root: Path, staging: Path, metrics, extra, files,
+                   training_rows) -> Path:
+    """`save_model`'s writing: everything into `staging`, then one rename into versions/."""
+    (staging / "members").mkdir(parents=True)
+    member_files = []
+    for i, member in enumerate(ensemble.members_):
+        name = f"members/{i:02d}.skops"
+        dump_member(member, staging / name)
+        member_files.append(name)
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "code_version": code_version(),
+        "schema": ensemble.schema_.model_dump(),
+        "ensemble": {key: _parameter(value) for key, value in ensemble.get_params().items() if key != "members"},
+        "threshold": ensemble.threshold_,
+        "class_prior": ensemble.class_prior_.tolist(),
+        "positive_class": _plain(ensemble.positive_class_),
+        "members": [
+            {"name": spec.name, "spec": spec.model_dump(), "file": file, "weight": float(weight),
+             "validation": score}
+            for spec, file, weight, score in zip(ensemble.specs_, member_files, ensemble.weights_,
+                                                 ensemble.validation_scores_)
+        ],
+        "metrics": metrics or {},
+        **(extra or {}),
+    }
+    if training_rows is not None:
+        from imbalance_flows.tasks.schema import row_hashes
+
+        np.save(staging / TRAINING_ROWS, row_hashes(training_rows, ensemble.schema_), allow_pickle=False)
+        manifest["training_rows"] = {"file": TRAINING_ROWS, "rows": len(training_rows)}
+    for name, content in (files or {}).items():
+        mode = "wb" if isinstance(content, bytes) else "w"
+        with open(staging / name, mode) as handle:
+            handle.write(content)
+    manifest["files"] = file_digests(staging)  # checked on every load: a changed file is refused
+    _write_json(staging / "manifest.json", manifest)
+    sign(staging)
+    (root / "versions").mkdir(parents=True, exist_ok=True)
+    final = root / "versions" / new_version_name()
+    os.replace(staging, final)
+    return final
 
 
 def read_manifest(version_dir: str | os.PathLike) -> dict:

@@ -3,6 +3,7 @@ workspace copies written as Parquet, addressed by their content."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import uuid
@@ -10,9 +11,14 @@ import uuid
 import pandas as pd
 from pydantic import BaseModel
 
+from imbalance_flows.tasks.disk import is_local as _is_local
+from imbalance_flows.tasks.disk import room_to_write
 from imbalance_flows.tasks.errors import InputError
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst", ".zip")  # a CSV compressed as data.csv.gz is read as it is
+
+
 class TableRef(BaseModel):
     """A table on disk: where it is, what it holds, and a fingerprint of its content."""
 
@@ -23,18 +29,19 @@ class TableRef(BaseModel):
 
 def file_format(path: str) -> str:
     """"csv" or "parquet", from the file's extension."""
-    suffix = os.path.splitext(path.split("?")[0])[1].lower()
+    name = path.split("?")[0].lower()
+    if name.endswith(COMPRESSIONS):
+        name = os.path.splitext(name)[0]
+        if name.endswith(".csv"):
+            return "csv"
+    suffix = os.path.splitext(name)[1]
     if suffix not in FORMATS:
         raise InputError(
             "the data file must be CSV or Parquet",
             f"{path!r} ends in {suffix or 'no extension'!r}",
-            f"Use one of {sorted(FORMATS)} as the file extension.",
+            f"Use one of {sorted(FORMATS)} as the file extension (a CSV may be compressed: .csv.gz).",
         )
     return FORMATS[suffix]
-
-
-def _is_local(path: str) -> bool:
-    return "://" not in path or path.startswith("file://")
 
 
 def expand(path: str) -> list[str]:
@@ -73,16 +80,60 @@ def read_file(path: str) -> pd.DataFrame:
 
 def _read_one(path: str) -> pd.DataFrame:
     fmt = file_format(path)
+    local = path.removeprefix("file://") if _is_local(path) else None
+    if local is not None and os.path.getsize(local) == 0:
+        raise InputError("the data file must not be empty", f"{path!r} has 0 bytes", "Point to a file with data.")
     try:
-        return pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
+        frame = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
     except FileNotFoundError as error:
         raise InputError("the data file must exist", f"{path!r} was not found", "Check the URL.") from error
+    except UnicodeDecodeError as error:
+        raise InputError("a CSV file must be UTF-8 text", f"{path!r} has {_bad_byte(path, error)}",
+                         "Save it as UTF-8 (for a latin-1 file: iconv -f latin1 -t utf-8 in.csv > out.csv).") from error
     except Exception as error:  # Parsers raise many types; all mean the same to the user.
         reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
         raise InputError(
             f"the data file must be readable as {fmt.upper()}", f"{path!r} is not ({reason})",
             "Check that the file is complete and that its extension matches its content.",
         ) from error
+    if fmt == "csv":
+        check_header(path, frame)
+    return frame
+
+
+def _bad_byte(path: str, error: UnicodeDecodeError) -> str:
+    """Where a file stops being UTF-8: the first bad byte and its line."""
+    import fsspec
+
+    with fsspec.open(path, "rb", compression="infer") as handle:
+        data = handle.read()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as first:
+        line = data[:first.start].count(b"\n") + 1
+        return f"byte 0x{data[first.start]:02x} on line {line}"
+    return f"a byte that is not UTF-8 ({error.reason})"
+
+
+def check_header(path: str, frame: pd.DataFrame) -> None:
+    """Refuse a CSV whose header repeats a name (pandas would rename the copy `a.1`) or is not comma-separated."""
+    import csv
+
+    import fsspec
+
+    with fsspec.open(path, "rt", compression="infer", encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle), [])
+    seen = pd.Series(header).value_counts()
+    repeated = seen[seen > 1]
+    if len(repeated):
+        raise InputError("column names must be unique",
+                         f"{repeated.index[0]!r} appears {int(repeated.iloc[0])} times in the header of {path!r}",
+                         "Rename or drop the copies.")
+    if frame.shape[1] == 1 and any(sep in str(frame.columns[0]) for sep in (";", "\t", "|")):
+        sep = next(sep for sep in (";", "\t", "|") if sep in str(frame.columns[0]))
+        raise InputError("a CSV file must be comma-separated",
+                         f"the header of {path!r} is one column holding {sep!r}: {str(frame.columns[0])[:80]!r}",
+                         f"Save it with commas, e.g. pd.read_csv(path, sep={sep!r}).to_csv(new_path, index=False).")
 
 
 def fingerprint(frame: pd.DataFrame) -> str:
@@ -102,8 +153,13 @@ def write_table(frame: pd.DataFrame, workspace: str, name: str) -> TableRef:
         if not os.path.exists(local):
             os.makedirs(os.path.dirname(local), exist_ok=True)
             staging = f"{local}.{uuid.uuid4().hex}.tmp"
-            frame.to_parquet(staging, index=False)
-            os.replace(staging, local)
+            try:
+                with room_to_write(local, int(frame.memory_usage(deep=True).sum())):
+                    frame.to_parquet(staging, index=False)
+                os.replace(staging, local)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.remove(staging)
     else:
         frame.to_parquet(path, index=False)
     return TableRef(path=path, fingerprint=digest, n_rows=len(frame))

@@ -1,0 +1,238 @@
+"""Every bad input through the command line: one `error:` line (rule: value. way out), exit status 2, no traceback.
+
+Each row plants its file in a folder of bad inputs and runs the command in this process,
+against the session's Prefect server. Inputs that have a documented fallback instead of an
+error (a gzip CSV is read, reordered columns are matched by name, a missing output folder
+is created) are checked at the end.
+"""
+
+import gzip
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from imbalance_flows.cli import main as cli
+
+ROWS = 120
+
+
+def table(rows: int = ROWS, seed: int = 0) -> pd.DataFrame:
+    """A small learnable table: two numbers, a category, a code column and a label with a rare class."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=rows)
+    return pd.DataFrame({
+        "x": x, "z": rng.normal(size=rows), "colour": rng.choice(["red", "green", "blue"], size=rows),
+        "code": rng.choice(np.array(["A", 1, 2], dtype=object), size=rows),  # a code: categorical
+        "label": np.where(x + rng.normal(scale=0.5, size=rows) > 1.0, "rare", "common"),
+    })
+
+
+def write_bad_files(folder: Path) -> None:
+    good = table()
+    good.to_csv(folder / "good.csv", index=False)
+    (folder / "empty.csv").write_bytes(b"")
+    good.assign(colour=good["colour"].replace("red", "rouge écarlate")).to_csv(
+        folder / "latin1.csv", index=False, encoding="latin-1")
+    (folder / "duplicate.csv").write_text("x,x,label\n" + "".join(f"{i},{i},{'ab'[i % 2]}\n" for i in range(40)))
+    good.head(0).to_csv(folder / "header_only.csv", index=False)
+    good.to_csv(folder / "semicolon.csv", index=False, sep=";")
+    (folder / "garbage.parquet").write_bytes(b"PAR1 this is not parquet PAR1")
+    good.astype({"code": str}).to_parquet(folder / "whole.parquet")
+    (folder / "truncated.parquet").write_bytes((folder / "whole.parquet").read_bytes()[:300])
+    good.assign(label="only").to_csv(folder / "one_class.csv", index=False)
+    good.assign(label=["lone" if i == 0 else v for i, v in enumerate(good["label"])]).to_csv(
+        folder / "one_row_class.csv", index=False)
+    good.assign(label=["pair" if i < 2 else v for i, v in enumerate(good["label"])]).to_csv(
+        folder / "two_row_class.csv", index=False)
+    good.assign(label=good["label"].where(good.index % 10 != 3)).to_csv(folder / "nan_labels.csv", index=False)
+    good.assign(empty=np.nan).to_csv(folder / "all_nan_feature.csv", index=False)
+    good.assign(x=good["x"].where(good.index != 5, np.inf)).to_csv(folder / "inf.csv", index=False)
+    good.assign(x=good["x"].where(good.index != 5, 1e39)).to_csv(folder / "float32_overflow.csv", index=False)
+    good.assign(z=good["z"].astype(object).where(good.index % 40 != 7, "?")).to_csv(
+        folder / "numbers_with_text.csv", index=False)
+    good.to_csv(folder / "data.txt", index=False)
+    good[["label"]].to_csv(folder / "target_only.csv", index=False)
+    (folder / "unknown_key.yaml").write_text("target: label\nmembrs:\n  - sampler: smote\n")
+    (folder / "malformed.yaml").write_text("target: label\nmembers: [sampler: smote\n")
+    (folder / "no_members.yaml").write_text("members: []\n")
+    (folder / "list.yaml").write_text("- target\n- label\n")
+    (folder / "big_k.yaml").write_text("members:\n  - sampler: smote\n    sampler_params: {k_neighbors: 50}\n"
+                                       "    learner: logreg\n")
+    (folder / "learner_typo.yaml").write_text("members:\n  - learner: rf\n    learner_params: {n_estimator: 5}\n")
+    (folder / "learner_value.yaml").write_text("members:\n  - learner: rf\n    learner_params: {n_estimators: -5}\n")
+    good.drop(columns=["label", "z"]).to_csv(folder / "score_missing_column.csv", index=False)
+    good.drop(columns="label").assign(colour="purple").to_csv(folder / "score_new_category.csv", index=False)
+    good.drop(columns="label").assign(x="high").to_csv(folder / "score_text_in_numbers.csv", index=False)
+    good.drop(columns="label").assign(extra=1).to_csv(folder / "score_extra_column.csv", index=False)
+    (folder / "score_empty.csv").write_bytes(b"")
+    good.drop(columns="label").head(0).to_csv(folder / "score_header_only.csv", index=False)
+    (folder / "no_manifest").mkdir()
+    (folder / "a_file").write_text("not a folder")
+
+
+@pytest.fixture(scope="module")
+def bad(tmp_path_factory):
+    """The folder of bad inputs, and a model trained on the good table in its store."""
+    folder = tmp_path_factory.mktemp("bad")
+    write_bad_files(folder)
+    store = folder / "store"
+    assert cli(["train", str(folder / "good.csv"), "--target", "label", "--member", "class_weight:logreg",
+                "--store", str(store)]) == 0
+    model = next((store / "versions").iterdir())
+    for name, change in (("missing_member", lambda v: (v / "members" / "00.skops").unlink()),
+                         ("newer_format", lambda v: (v / "manifest.json").write_text(json.dumps(
+                             {**json.loads((v / "manifest.json").read_text()), "format_version": 99})))):
+        shutil.copytree(model, folder / name)
+        change(folder / name)
+    return folder, model
+
+
+TRAIN = ["train", "{d}/good.csv", "--target", "label", "--store", "{d}/store"]
+
+
+def train(data: str, *extra: str) -> list[str]:
+    return ["train", data, "--target", "label", "--store", "{d}/store", *extra]
+
+
+def member(text: str) -> list[str]:
+    return [*TRAIN, "--member", text]
+
+
+def predict(data: str, model: str = "{model}", out: str = "{d}/scores.csv") -> list[str]:
+    return ["predict", model, data, "--out", out]
+
+
+CASES = {
+    # Loading a table.
+    "missing-file": (train("{d}/nothing.csv"), r"the data file must exist: '.*nothing.csv' was not found"),
+    "not-csv-or-parquet": (train("{d}/data.txt"), r"the data file must be CSV or Parquet: .* ends in '.txt'"),
+    "empty-file": (train("{d}/empty.csv"), r"the data file must not be empty: '.*empty.csv' has 0 bytes"),
+    "latin-1-csv": (train("{d}/latin1.csv"), r"a CSV file must be UTF-8 text: '.*latin1.csv' has byte 0xe9 "
+                                             r"on line \d+\. Save it as UTF-8"),
+    "duplicate-columns": (train("{d}/duplicate.csv"), r"column names must be unique: 'x' appears 2 times"),
+    "header-only": (train("{d}/header_only.csv"), r"the data must have rows: '.*header_only.csv' has none"),
+    "semicolon-csv": (train("{d}/semicolon.csv"), r"a CSV file must be comma-separated: the header of "
+                                                  r"'.*semicolon.csv' is one column holding ';'"),
+    "garbage-parquet": (train("{d}/garbage.parquet"), r"the data file must be readable as PARQUET"),
+    "truncated-parquet": (train("{d}/truncated.parquet"), r"the data file must be readable as PARQUET"),
+    "no-target-column": (["train", "{d}/good.csv", "--target", "class", "--store", "{d}/store"],
+                         r"the target column must exist: 'class' is not among"),
+    "only-the-target": (train("{d}/target_only.csv"), r"the data must have features"),
+    # Labels.
+    "one-class": (train("{d}/one_class.csv"), r"the target needs at least two classes: 'label' holds only \['only'\]"),
+    "one-row-of-a-class": (train("{d}/one_row_class.csv"),
+                           r"each class needs at least 2 rows .*: class 'lone' has 1 in the file"),
+    "two-rows-of-a-class": (train("{d}/two_row_class.csv"),
+                            r"class 'pair' has 1 in the training split \(2 in the file\)"),
+    "nan-labels": (train("{d}/nan_labels.csv"), r"every row needs a class label: 12 rows of 'label' are empty"),
+    # Features.
+    "all-nan-feature": (train("{d}/all_nan_feature.csv"), r"a feature must have at least one value: 'empty'"),
+    "infinite-value": (train("{d}/inf.csv"), r"numeric features must be finite: 'x' has 1 infinite values"),
+    "beyond-float32": (train("{d}/float32_overflow.csv"),
+                       r"numeric features must lie within ±3.4e\+38 \(32-bit floats\): 'x' has 1 value beyond"),
+    "numbers-with-text": (train("{d}/numbers_with_text.csv"),
+                          r"a column of numbers must hold only numbers: 'z' has 3 values that are not \(\['\?'\]\)"),
+    # Configuration and options.
+    "config-unknown-key": (train("{d}/good.csv", "--config", "{d}/unknown_key.yaml"),
+                           r"the keys of a config file must be parameters of the training flow: .*\['membrs'\]"),
+    "config-malformed-yaml": (train("{d}/good.csv", "--config", "{d}/malformed.yaml"),
+                              r"the config file must parse: '.*malformed.yaml' does not"),
+    "config-not-a-mapping": (train("{d}/good.csv", "--config", "{d}/list.yaml"),
+                             r"the config file must hold a mapping of parameters: .* holds list"),
+    "config-missing": (train("{d}/good.csv", "--config", "{d}/none.yaml"), r"the config file must exist"),
+    "no-members": (train("{d}/good.csv", "--config", "{d}/no_members.yaml"),
+                   r"members: an ensemble needs at least one member: got \[\]"),
+    "negative-random-state": (train("{d}/good.csv", "--random-state", "-1"),
+                              r"random_state: .*greater than or equal to 0: got -1"),
+    "test-size-above-one": (train("{d}/good.csv", "--test-size", "1.5"), r"test_size: .*: got 1.5"),
+    "validation-size-negative": (train("{d}/good.csv", "--validation-size", "-0.1"), r"validation_size: .*: got -0.1"),
+    "member-without-learner": (member("smote"), r"a member is written SAMPLER\[@RATIO\]\[\+AUGMENT\]:LEARNER: "
+                                                r"got 'smote'"),
+    "member-empty-learner": (member("smote:"), r"a member is written .*got 'smote:'"),
+    "member-empty-sampler": (member(":rf"), r"a member is written .*got ':rf'"),
+    "member-ratio-above-one": (member("smote@2.5:rf"), r"sampling_strategy must be 'auto' or a number in \(0, 1\]: "
+                                                       r"it is 2.5"),
+    "member-ratio-negative": (member("smote@-1:rf"), r"sampling_strategy must be 'auto' or a number in \(0, 1\]: "
+                                                     r"it is -1"),
+    "member-unknown-augmentation": (member("smote+nosuch:rf"), r"the augmentation must be one of jitter, mixup"),
+    "member-unknown-strategy": (member("smotte:hgb"), r"the resampling strategy must be a known one"),
+    "member-unknown-learner": (member("smote:xgb"), r"the learner must be a known one"),
+    "smote-k-too-large": (train("{d}/good.csv", "--config", "{d}/big_k.yaml"),
+                          r"`k_neighbors`=50 needs at least 51 training rows of every class it grows"),
+    "learner-parameter-typo": (train("{d}/good.csv", "--config", "{d}/learner_typo.yaml"),
+                               r"Did you mean 'n_estimators'"),
+    "learner-parameter-value": (train("{d}/good.csv", "--config", "{d}/learner_value.yaml"),
+                                r"the learner parameters of rf must be valid: .*'n_estimators' .* Got -5"),
+    "store-under-a-file": (["train", "{d}/good.csv", "--target", "label", "--store", "{d}/a_file/store"],
+                           r"the store must be a folder that can be written: .*a_file/store"),
+    # Scoring.
+    "score-missing-column": (predict("{d}/score_missing_column.csv"), r"missing \['z'\]"),
+    "score-extra-column": (predict("{d}/score_extra_column.csv"), r"must have only the model's features: "
+                                                                  r"unexpected \['extra'\]\. .*--passthrough"),
+    "score-new-category": (predict("{d}/score_new_category.csv"), r"\['purple'\] are new"),
+    "score-text-in-numbers": (predict("{d}/score_text_in_numbers.csv"),
+                              r"numeric feature 'x' must hold numbers: found \['high'\]"),
+    "score-empty-file": (predict("{d}/score_empty.csv"), r"the data file must not be empty"),
+    "score-header-only": (predict("{d}/score_header_only.csv"), r"the data to score must have rows"),
+    "model-not-found": (predict("{d}/good.csv", model="{d}/no_such_model"),
+                        r"MODEL must be a saved version's directory, a version name in the store, or 'champion'"),
+    "model-without-manifest": (predict("{d}/good.csv", model="{d}/no_manifest"),
+                               r"MODEL must be a saved version's directory|has no manifest.json"),
+    "model-missing-member": (predict("{d}/good.csv", model="{d}/missing_member"),
+                             r"a saved version must have every file it was saved with: .*00.skops' is missing"),
+    "model-newer-format": (predict("{d}/good.csv", model="{d}/newer_format"),
+                           r"reads model formats 1, 2: .* has format 99"),
+    "output-not-csv-or-parquet": (predict("{d}/good.csv", out="{d}/scores.txt"),
+                                  r"the output file must end in .csv or .parquet"),
+    "output-under-a-file": (predict("{d}/good.csv", out="{d}/a_file/scores.csv"),
+                            r"the output's folder must be one that can be written: .*a_file"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_bad_input_gets_one_error_line_naming_the_rule_the_value_and_a_way_out(bad, case, capsys):
+    folder, model = bad
+    args, expected = CASES[case]
+    code = cli([arg.format(d=folder, model=model) for arg in args])
+    out, err = capsys.readouterr()
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert code == 2, (out + err)[-3000:]
+    assert "Traceback" not in err
+    assert len(errors) == 1, err[-3000:]
+    assert re.search(expected, errors[0]), errors[0]
+    assert re.fullmatch(r"error: [^:]+: .+\. [A-Z`].+", errors[0]) or errors[0].count(": ") >= 2, errors[0]
+
+
+def test_the_table_holds_at_least_forty_bad_inputs():
+    assert len(CASES) >= 40
+
+
+def test_inputs_with_a_documented_fallback_succeed(bad, capsys):
+    folder, model = bad
+    frame = pd.read_csv(folder / "good.csv")
+    with gzip.open(folder / "good.csv.gz", "wt") as handle:  # a compressed CSV is read as it is
+        frame.to_csv(handle, index=False)
+    assert cli(["train", str(folder / "good.csv.gz"), "--target", "label", "--member", "class_weight:logreg",
+                "--store", str(folder / "gz_store")]) == 0
+    features = frame.drop(columns="label")
+    features[features.columns[::-1]].to_csv(folder / "shuffled.csv", index=False)  # columns matched by name
+    out = folder / "new" / "folder" / "scores.csv"  # a missing output folder is created
+    assert cli(["predict", str(model), str(folder / "shuffled.csv"), "--out", str(out)]) == 0
+    assert len(pd.read_csv(out)) == ROWS
+
+
+def test_scoring_reads_columns_with_the_types_the_model_recorded(bad, tmp_path):
+    # A code column with blanks reads as 1.0 in one chunk and 1 in another when types are guessed per chunk.
+    folder, model = bad
+    frame = table(400, seed=3).drop(columns="label")
+    frame["code"] = np.random.default_rng(4).choice([1, 2], size=400).astype(object)  # no "A" in these rows
+    frame["code"] = frame["code"].where(frame.index < 350, "")
+    frame.to_csv(tmp_path / "codes.csv", index=False)
+    assert cli(["predict", str(model), str(tmp_path / "codes.csv"), "--out", str(tmp_path / "s.csv"),
+                "--chunk-rows", "100"]) == 0
+    assert len(pd.read_csv(tmp_path / "s.csv")) == 400
