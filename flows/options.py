@@ -11,7 +11,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import typing
 from pathlib import Path
 
@@ -185,32 +187,109 @@ def run(command: str, load_flow, args) -> int:
 
 
 def guarded(call) -> int:
-    """Call `call()`; a broken rule becomes one `error:` line on stderr and exit status 2, never a traceback."""
+    """Call `call()`; a broken rule becomes one `error:` line on stderr and exit status 2, never a traceback;
+    SIGTERM or Ctrl-C ends the command within seconds (see `_stop_now`)."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(name).addFilter(_NoTracebackForInputErrors())
+    previous = _stop_on_signals()
+    try:
+        return guarded_call(call)
+    except BaseException as error:
+        signum = _stop_signal(error)
+        if signum is None:
+            raise
+        _stop_now(signum)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 2  # pragma: no cover - _stop_now does not return
+
+
+def guarded_call(call) -> int:
+    """`guarded`'s error handling: a broken rule becomes one `error:` line and exit status 2."""
     from pydantic import ValidationError
 
     from imbalance_flows.tasks.errors import InputError
 
-    for name in ("prefect.flow_runs", "prefect.task_runs"):
-        logging.getLogger(name).addFilter(_NoTracebackForInputErrors())
     try:
         return call()
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
     except ValidationError as error:
         for problem in error.errors():
-            cause = problem.get("ctx", {}).get("error")
-            if isinstance(cause, InputError):  # a validator's own error says it all
-                print(f"error: {cause}", file=sys.stderr)
-                continue
             where = ".".join(str(part) for part in problem["loc"]) or "config"
+            cause = problem.get("ctx", {}).get("error")
+            if isinstance(cause, InputError):  # a validator's own error says the rest
+                print(f"error: {where}: {cause}", file=sys.stderr)
+                continue
             given = repr(problem.get("input"))
             given = given if len(given) <= 80 else given[:77] + "..."
             print(f"error: {where}: {problem['msg'].removeprefix('Value error, ')}: got {given}. "
                   "Fix it in the config file or on the command line (--help describes each parameter).",
                   file=sys.stderr)
     return 2
+
+
+class Stopped(BaseException):
+    """A run told to stop by SIGTERM or Ctrl-C (SIGINT); a BaseException, like KeyboardInterrupt."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stopped(signum, frame):
+    raise Stopped(signum)
+
+
+def _stop_on_signals() -> dict:
+    """Turn SIGTERM and SIGINT into `Stopped` (the main thread only); return the handlers they had."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous[signum] = signal.signal(signum, _raise_stopped)
+    return previous
+
+
+def _stop_signal(error: BaseException | None) -> int | None:
+    """The signal that stopped the command, if `error` (or what caused it) says one did."""
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, Stopped):
+            return error.signum
+        if isinstance(error, KeyboardInterrupt):
+            return signal.SIGINT
+        if type(error).__name__ == "TerminationSignal" and isinstance(getattr(error, "signal", None), int):
+            return error.signal  # Prefect's own SIGTERM handler, active while a flow runs
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return None
+
+
+STOP_GRACE_S = 10  # at most this long to stop the temporary Prefect server and flush the run's logs
+
+
+def _stop_now(signum: int) -> None:
+    """End the process at once, as a stopped command must: the flow run is already marked crashed by
+    Prefect's engine; member threads still fitting are abandoned (their files are written atomically),
+    and the temporary Prefect server is stopped. Exit status 128 + the signal, as a shell reports it."""
+    code = 128 + signum
+    for each in (signal.SIGTERM, signal.SIGINT):  # a second Ctrl-C ends it without waiting
+        signal.signal(each, lambda *_: os._exit(code))
+    name = signal.Signals(signum).name
+    print(f"error: the run was stopped by {name}: its flow run is marked crashed, the model store is as it was. "
+          "Run the same command again to go on (members already trained are reused).", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    watchdog = threading.Timer(STOP_GRACE_S, lambda: os._exit(code))
+    watchdog.daemon = True
+    watchdog.start()
+    import atexit
+
+    atexit._run_exitfuncs()  # Prefect's temporary server stops here; joining the member threads does not
+    os._exit(code)
 
 
 def _input_errors_once() -> None:

@@ -71,11 +71,15 @@ class TrainedMember(BaseModel):
     out_of_fold: str | None = None  # .npy of its out-of-fold probabilities of the training rows
 
 
-def _not_input_error(task, task_run, state) -> bool:
-    """Retry I/O trouble, never a broken rule: the same input would break it again."""
+def _io_trouble(task, task_run, state) -> bool:
+    """Retry I/O trouble (a network file system, an object store), never a broken rule or a bug:
+    the same input would break it again. A full disk is a broken rule (InputError): it stays full."""
     error = state.result(raise_on_failure=False)
-    # Anything else may be transient: a network file system, an object store.
-    return isinstance(error, Exception) and not isinstance(error, InputError)
+    return isinstance(error, OSError) and not isinstance(error, InputError)
+
+
+# I/O steps retry twice, after 2 then 8 seconds.
+IO_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 8], "retry_condition_fn": _io_trouble}
 
 
 def _frame(ref: tables.TableRef, schema: Schema) -> tuple[pd.DataFrame, pd.Series]:
@@ -83,7 +87,7 @@ def _frame(ref: tables.TableRef, schema: Schema) -> tuple[pd.DataFrame, pd.Serie
     return coerce(frame, schema), frame[schema.target]
 
 
-@task(name="load", retries=2, retry_delay_seconds=2, retry_condition_fn=_not_input_error, cache_policy=NO_CACHE)
+@task(name="load", cache_policy=NO_CACHE, **IO_RETRIES)
 def load(path: str, target: str, workspace: str, images: ImageOptions | None = None, id_columns: list[str] = (),
          drop_columns: list[str] = ()) -> Loaded:
     """Read CSV, Parquet or images, check target and features, and keep a copy in the workspace."""
@@ -319,7 +323,7 @@ def evaluate(ensemble: VotingEnsemble, test: tables.TableRef, title: str) -> dic
     return results
 
 
-@task(name="save", cache_policy=NO_CACHE)
+@task(name="save", cache_policy=NO_CACHE, **IO_RETRIES)
 def save(ensemble: VotingEnsemble, store: str, results: dict, extra: dict, header: str,
          trained_on: list[tables.TableRef | None] = ()) -> str:
     """Write the model version (complete or absent) with its report and its training rows' fingerprints."""
@@ -339,7 +343,7 @@ def judge(store: str, challenger: str, holdout: tables.TableRef, metric: str, ma
                                      min_rows_per_class)
 
 
-@task(name="score", cache_policy=NO_CACHE)
+@task(name="score", cache_policy=NO_CACHE, **IO_RETRIES)
 def score(model_dir: str, data: str, out: str, chunk_rows: int, unknown_categories: str,
           passthrough: list[str] = ()) -> int:
     """Load the model once and score every chunk of the data."""

@@ -19,7 +19,7 @@ from prefect.runtime import flow_run
 
 from imbalance_flows.flows import steps
 from imbalance_flows.flows.config import TrainConfig
-from imbalance_flows.tasks.disk import writable_folder
+from imbalance_flows.tasks.disk import remove_leftovers, writable_folder
 from imbalance_flows.tasks.store import code_version
 from imbalance_flows.tasks.train import plan_concurrency, run_members
 
@@ -32,6 +32,9 @@ def train(config: TrainConfig) -> dict:
     for folder in {config.store, workspace}:
         writable_folder(folder, "the store must be a folder that can be written",
                         "Pass --store a folder you can write to (a missing one is created).")
+    left = remove_leftovers(config.store)
+    if left:
+        logger.info("Removed %s temporary files left by runs that were killed: %s", len(left), ", ".join(left[:5]))
     loaded = steps.load(config.data, config.target, workspace, config.images, config.id_columns,
                         config.drop_columns)
     schema = loaded.table_schema

@@ -8,8 +8,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
+import socket
+import time
 import uuid
+from pathlib import Path
 
 from imbalance_flows.tasks.errors import InputError
 
@@ -58,3 +62,66 @@ def writable_folder(folder: str | os.PathLike, rule: str, hint: str) -> None:
     finally:
         with contextlib.suppress(OSError):
             os.remove(probe)
+
+
+# Temporary files and folders are named after their writer (host and process), so that a later run can
+# tell those of a writer that died (SIGKILL, power loss) from those of one still writing.
+LEFTOVER_AGE_S = 24 * 3600  # another host's leftovers are removed once this old
+_TAG = re.compile(r"(?P<host>[A-Za-z0-9-]+)~(?P<pid>\d+)-[0-9a-f]{6,}")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0]) or "host"
+
+
+def temporary(final: str | os.PathLike, suffix: str = ".tmp") -> Path:
+    """Where to write `final` before renaming it into place: a hidden name beside it that names its writer."""
+    final = Path(final)
+    return final.with_name(f".{final.name}.{_host()}~{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
+
+
+def staging_name() -> str:
+    """A staging folder's name, naming its writer like `temporary`."""
+    return f"{_host()}~{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def abandoned(path: Path) -> bool:
+    """Whether a temporary file or folder was left by a writer that is gone."""
+    match = _TAG.search(path.name)
+    if match is None:
+        return False
+    if match["host"] == _host():
+        return not _running(int(match["pid"]))
+    try:
+        return time.time() - path.lstat().st_mtime > LEFTOVER_AGE_S
+    except OSError:
+        return False
+
+
+def remove_leftovers(store: str | os.PathLike) -> list[str]:
+    """Remove what writers that died left in a store (staging folders, temporary files); return what went."""
+    root = Path(store)
+    if not is_local(str(root)) or not root.is_dir():
+        return []
+    candidates = [*(root / ".staging").glob("*"), *root.glob(".*"), *(root / "decisions").glob(".*"),
+                  *(root / ".work" / "tables").glob(".*"), *(root / ".work" / "members").glob(".*")]
+    removed = []
+    for path in candidates:
+        if abandoned(path):
+            with contextlib.suppress(OSError):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+                removed.append(path.relative_to(root).as_posix())
+    return sorted(removed)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from imbalance_flows.tasks.disk import is_local, room_to_write, writable_folder
+from imbalance_flows.tasks.disk import is_local, room_to_write, temporary, writable_folder
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.tables import expand, file_format
 from imbalance_flows.tasks.vote import VotingEnsemble
@@ -76,7 +75,7 @@ def score_file(model: VotingEnsemble, data: str, out: str, version: str | None =
     folder = os.path.dirname(os.path.abspath(out))
     writable_folder(folder, "the output's folder must be one that can be written",
                     "Choose another --out (a missing folder is created).")
-    staging = os.path.join(folder, f".{os.path.basename(out)}.{uuid.uuid4().hex}.tmp")
+    staging = str(temporary(os.path.join(folder, os.path.basename(out))))
     rows, writer = 0, None
     try:
         with room_to_write(out):

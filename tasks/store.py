@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from imbalance_flows.tasks.disk import room_to_write, staging_name, temporary
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.disk import room_to_write
 from imbalance_flows.tasks.integrity import check_files, check_signature, check_version_name, file_digests, inside, sign
 from imbalance_flows.tasks.trees import check_trees
 
@@ -95,7 +95,7 @@ def dump_member(pipeline, path: str | os.PathLike) -> list[Path]:
     learner = pipeline.steps[-1][1]
     if isinstance(learner, KerasClassifier):
         network = _network_path(path)
-        staging = network.with_name(f"{network.stem}.{os.getpid()}.{uuid.uuid4().hex[:6]}.keras")
+        staging = temporary(network, ".keras")
         try:
             with room_to_write(network):
                 save_network(learner, staging)
@@ -108,7 +108,7 @@ def dump_member(pipeline, path: str | os.PathLike) -> list[Path]:
         stripped.__dict__.pop("model_", None)
         pipeline = copy.copy(pipeline)
         pipeline.steps = [*pipeline.steps[:-1], (pipeline.steps[-1][0], stripped)]
-    staging = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
+    staging = temporary(path)
     import skops.io as sio
 
     try:
@@ -226,7 +226,7 @@ def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict
         is kept, so that a later challenger can judge this version on rows it never saw.
     """
     root = Path(store)
-    staging = root / ".staging" / uuid.uuid4().hex
+    staging = root / ".staging" / staging_name()
     try:
         with room_to_write(staging):
             return _write_version(ensemble, root, staging, metrics, extra, files, training_rows)
@@ -330,7 +330,7 @@ def promote(store: str | os.PathLike, version_dir: str | os.PathLike) -> None:
     version_dir = Path(version_dir)
     read_manifest(version_dir)
     pointer = Path(store) / "champion"
-    staging = pointer.with_name(f".champion.{uuid.uuid4().hex}")
+    staging = temporary(pointer)
     staging.write_text(version_dir.name + "\n")
     os.replace(staging, pointer)
 
@@ -343,7 +343,7 @@ def record_decision(store: str | os.PathLike, decision: dict) -> Path:
     decision["sequence"] = max(numbers, default=0) + 1
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     path = folder / f"{decision['sequence']:06d}-{stamp}.json"
-    staging = folder / f".{path.name}.{uuid.uuid4().hex[:6]}.tmp"
+    staging = temporary(path)
     staging.write_text(json.dumps(decision, indent=2))
     os.replace(staging, path)
     return path

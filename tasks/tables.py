@@ -6,13 +6,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import uuid
 
 import pandas as pd
 from pydantic import BaseModel
 
 from imbalance_flows.tasks.disk import is_local as _is_local
-from imbalance_flows.tasks.disk import room_to_write
+from imbalance_flows.tasks.disk import room_to_write, temporary
 from imbalance_flows.tasks.errors import InputError
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -152,7 +151,7 @@ def write_table(frame: pd.DataFrame, workspace: str, name: str) -> TableRef:
         local = path.removeprefix("file://")
         if not os.path.exists(local):
             os.makedirs(os.path.dirname(local), exist_ok=True)
-            staging = f"{local}.{uuid.uuid4().hex}.tmp"
+            staging = temporary(local)
             try:
                 with room_to_write(local, int(frame.memory_usage(deep=True).sum())):
                     frame.to_parquet(staging, index=False)

@@ -8,6 +8,7 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
+from imbalance_flows.tasks.disk import remove_leftovers
 from imbalance_flows.tasks.errors import InputError, preview
 from imbalance_flows.tasks.integrity import VERSION_NAME
 from imbalance_flows.tasks.store import champion, promote, read_manifest, record_decision, store_lock
@@ -89,7 +90,7 @@ def prune(store: str | os.PathLike, keep: int) -> list[str]:
         doomed = others[:max(0, len(others) - keep)]
         for version in doomed:
             shutil.rmtree(version["path"])
-        removed = [version["name"] for version in doomed]
+        removed = [version["name"] for version in doomed] + remove_leftovers(store)
         workspace = Path(store) / ".work"
         if workspace.is_dir():
             shutil.rmtree(workspace)

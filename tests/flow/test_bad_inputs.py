@@ -236,3 +236,40 @@ def test_scoring_reads_columns_with_the_types_the_model_recorded(bad, tmp_path):
     assert cli(["predict", str(model), str(tmp_path / "codes.csv"), "--out", str(tmp_path / "s.csv"),
                 "--chunk-rows", "100"]) == 0
     assert len(pd.read_csv(tmp_path / "s.csv")) == 400
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB file system of its own (tmpfs; needs the right to mount, as root in CI has)."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("mounting a small file system needs root")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+@pytest.mark.parametrize("left", [40_000, 300_000])  # full while writing the workspace, or the model version
+def test_a_full_disk_gives_one_error_line_naming_the_path_and_leaves_nothing_behind(bad, small_disk, capsys, left):
+    import os
+
+    folder, _ = bad
+    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+    (small_disk / "filler").write_bytes(b"\0" * max(0, free - left))
+    rows = table(3000, seed=5)
+    rows.to_csv(folder / "bigger.csv", index=False)
+    code = cli(["train", str(folder / "bigger.csv"), "--target", "label", "--member", "class_weight:logreg",
+                "--member", "random_over:rf", "--store", str(small_disk / "store")])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert code == 2 and "Traceback" not in err
+    assert len(errors) == 1 and re.match(r"error: the disk must have room for the files a run writes: writing "
+                                         rf"'{small_disk}/store/.+' ran out of space \(.*MB free there\)\. "
+                                         r"Free some space", errors[0]), errors
+    left_behind = [p.name for p in small_disk.rglob("*") if p.name.endswith(".tmp") or p.parent.name == ".staging"]
+    assert left_behind == []
+    assert not (small_disk / "store" / "versions").exists() or not any((small_disk / "store" / "versions").iterdir())

@@ -64,7 +64,7 @@ BAD_INPUTS = [
                  "the data file must be readable as PARQUET", "bad.parquet' is not (",
                  "Check that the file is complete and that its extension matches its content", id="corrupt-parquet"),
     pytest.param(lambda e: read_file(str(written(e.tmp / "empty.csv", ""))),
-                 "the data file must be readable as CSV", "empty.csv' is not (", "Check that the file is complete",
+                 "the data file must not be empty", "empty.csv' has 0 bytes", "Point to a file with data",
                  id="empty-csv-file"),
     pytest.param(lambda e: read_file(str(written(e.tmp / "header.csv", "a,label\n"))),
                  "the data must have rows", "header.csv' has none", "Point to a file with data", id="header-only"),

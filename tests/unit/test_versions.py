@@ -124,3 +124,49 @@ def test_a_broken_champion_pointer_is_repaired_by_promoting_and_blocks_pruning(s
 
     promote_by_hand(root, saved[1].name)
     assert champion(root) == root / "versions" / saved[1].name
+
+
+KILLED_WHILE_SAVING = """
+import os, signal, sys
+import skops.io
+from imbalance_flows import default_ensemble
+from imbalance_flows.tasks import store
+import pandas as pd, numpy as np
+
+rng = np.random.default_rng(0)
+X = pd.DataFrame({"a": rng.normal(size=80)})
+y = np.where(X["a"] > 0.8, "rare", "common")
+model = default_ensemble(random_state=0).set_params(members=[{"sampler": "class_weight", "learner": "logreg"}]).fit(X, y)
+real_dump = skops.io.dump
+
+def dump_then_die(obj, file, **kwargs):
+    real_dump(obj, file, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)  # the power goes out half-way through the save
+
+skops.io.dump = dump_then_die
+store.save_model(model, sys.argv[1])
+"""
+
+
+def test_what_a_killed_writer_leaves_is_removed_by_prune_but_not_a_live_writers(store, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from imbalance_flows.tasks.disk import staging_name, temporary
+
+    root, saved = store
+    killed = subprocess.run([sys.executable, "-c", KILLED_WHILE_SAVING, str(root)], capture_output=True)
+    assert killed.returncode == -signal.SIGKILL
+    (dead,) = os.listdir(root / ".staging")  # the half-written version: never visible among the versions
+    assert [row["name"] for row in list_versions(root)] == [v.name for v in saved]
+    live = root / ".staging" / staging_name()  # a save in progress in this process
+    live.mkdir()
+    live_file = temporary(root / "champion")
+    live_file.write_text("x")
+
+    removed = prune(root, keep=5)
+
+    assert removed == [f".staging/{dead}", ".work"]
+    assert sorted(os.listdir(root / ".staging")) == [live.name] and live_file.exists()

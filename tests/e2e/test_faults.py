@@ -1,0 +1,139 @@
+"""Faults: a run told to stop stops within seconds and leaves nothing running; a Prefect server that goes
+away mid-run ends the run clearly; in every case the store is as it was."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import CLI, ROOT, prefect_server, scaled, start, stop
+
+CHURN = ROOT / "tasks" / "bundled" / "churn.parquet"
+STOP_WITHIN_S = 15
+
+
+@pytest.fixture(scope="module")
+def slow_config(tmp_path_factory) -> Path:
+    """Two members slow enough (minutes) that the run is surely training when it is told to stop."""
+    path = tmp_path_factory.mktemp("config") / "slow.yaml"
+    path.write_text("members:\n"
+                    "  - {sampler: none, learner: rf, learner_params: {n_estimators: 4000}}\n"
+                    "  - {sampler: random_over, learner: rf, learner_params: {n_estimators: 4000}}\n")
+    return path
+
+
+def _children(pid: int) -> list[int]:
+    """Every process below `pid` (children, grandchildren, ...)."""
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        listed = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout.split()
+        found += [int(p) for p in listed]
+        frontier += [int(p) for p in listed]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _train_until_training(args: list, env: dict, log: Path) -> subprocess.Popen:
+    """Start `imbalance-flows train …` and return once its members are being trained."""
+    process = start([CLI, "train", CHURN, "--target", "churn", *args], env=env, stdout=log.open("w"),
+                    stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + scaled(300)
+    while "Training 2 members" not in log.read_text():
+        assert process.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, "the run never started training"
+        time.sleep(0.5)
+    time.sleep(2)  # inside the members' fits
+    return process
+
+
+def _environment(api_url: str | None) -> dict:
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
+    return env
+
+
+def _store_as_it_was(store: Path) -> None:
+    assert not (store / "versions").exists() or list((store / "versions").iterdir()) == []
+    assert not (store / "champion").exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_a_training_run_within_seconds_with_its_temporary_server(slow_config, tmp_path, sig):
+    log, store = tmp_path / "run.log", tmp_path / "store"
+    process = _train_until_training(["--config", slow_config, "--store", store], _environment(None), log)
+    try:
+        children = _children(process.pid)
+        assert children, "the temporary Prefect server runs as a child process"
+        told = time.monotonic()
+        os.kill(process.pid, sig)  # to the command alone, as `kill` or systemd would; Ctrl-C is the same signal
+        process.wait(timeout=scaled(60))
+        took = time.monotonic() - told
+        time.sleep(1)
+        output = log.read_text()
+        assert process.returncode == 128 + sig, output[-3000:]
+        assert took < scaled(STOP_WITHIN_S), f"took {took:.1f} s"
+        assert f"error: the run was stopped by {signal.Signals(sig).name}" in output
+        assert "Traceback" not in output, output[-3000:]
+        assert [pid for pid in children if _alive(pid)] == []  # no orphaned server
+        _store_as_it_was(store)
+    finally:
+        stop(process, grace=5)
+
+
+def _flow_runs(api_url: str) -> list[dict]:
+    request = urllib.request.Request(f"{api_url}/flow_runs/filter", data=b"{}", method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_a_stopped_run_is_marked_crashed_on_the_server_and_a_rerun_completes(slow_config, prefect_api, tmp_path):
+    log, store = tmp_path / "run.log", tmp_path / "store"
+    process = _train_until_training(["--config", slow_config, "--store", store], _environment(prefect_api), log)
+    try:
+        os.kill(process.pid, signal.SIGTERM)
+        process.wait(timeout=scaled(60))
+    finally:
+        stop(process, grace=5)
+    assert process.returncode == 128 + signal.SIGTERM, log.read_text()[-3000:]
+    runs = [run for run in _flow_runs(prefect_api) if run["name"] and run["parameters"].get("config", {}).get(
+        "store") == str(store)]
+    assert [run["state_type"] for run in runs] == ["CRASHED"], runs
+    _store_as_it_was(store)
+
+
+def test_a_prefect_server_that_goes_away_mid_run_ends_it_with_one_error_line(slow_config, tmp_path):
+    log, store = tmp_path / "run.log", tmp_path / "store"
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    with prefect_server(home) as api_url:
+        process = _train_until_training(["--config", slow_config, "--store", store], _environment(api_url), log)
+        server = [pid for pid in _children(os.getpid())
+                  if "server\x00start" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")]
+        assert server
+        for pid in server:
+            os.kill(pid, signal.SIGKILL)  # the server dies, as a machine or a container does
+        try:
+            process.wait(timeout=scaled(300))
+        finally:
+            stop(process, grace=5)
+    output = log.read_text()
+    errors = [line for line in output.splitlines() if line.startswith("error: ")]
+    assert process.returncode != 0
+    assert errors and "the Prefect API" in errors[-1] and "went away" in errors[-1], output[-3000:]
+    _store_as_it_was(store)
