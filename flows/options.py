@@ -162,6 +162,9 @@ def config(command: str, args):
 def run(command: str, load_flow, args) -> int:
     """Run the flow `load_flow()` returns with the command line's parameters, and print what it produced."""
     parameters = config(command, args)
+    # Prefect retries a request to an unreachable API 5 times, with backoff: minutes per request. A run
+    # whose server went away then takes a very long time to fail; three tries (seconds) end it clearly.
+    os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "3")
     flow = load_flow()
     _input_errors_once()
     result = flow(parameters)
@@ -208,7 +211,8 @@ def guarded(call) -> int:
 
 
 def guarded_call(call) -> int:
-    """`guarded`'s error handling: a broken rule becomes one `error:` line and exit status 2."""
+    """`guarded`'s error handling: a broken rule becomes one `error:` line and exit status 2; a Prefect API that
+    went away during the run, one `error:` line and exit status 1."""
     from pydantic import ValidationError
 
     from imbalance_flows.tasks.errors import InputError
@@ -229,14 +233,36 @@ def guarded_call(call) -> int:
             print(f"error: {where}: {problem['msg'].removeprefix('Value error, ')}: got {given}. "
                   "Fix it in the config file or on the command line (--help describes each parameter).",
                   file=sys.stderr)
+    except Exception as error:
+        lost = _api_lost(error)
+        if lost is None:
+            raise
+        where = os.environ.get("PREFECT_API_URL", "the temporary server")
+        print(f"error: the Prefect API ({where}) must stay reachable while a run lasts: it went away ({lost}). "
+              "Versions saved before are kept, nothing half-written is. Start the server again (or unset "
+              "PREFECT_API_URL to run with a temporary one) and run the same command again: members already "
+              "trained are reused.", file=sys.stderr)
+        return 1
     return 2
+
+
+def _api_lost(error: BaseException | None) -> str | None:
+    """How the connection to the Prefect API broke, if that is what `error` (or what caused it) is."""
+    import httpx
+
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, httpx.TransportError):
+            return f"{type(error).__name__}: {str(error)[:120] or 'no answer'}"
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return None
 
 
 class Stopped(BaseException):
     """A run told to stop by SIGTERM or Ctrl-C (SIGINT); a BaseException, like KeyboardInterrupt."""
 
     def __init__(self, signum: int):
-        super().__init__(signum)
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
         self.signum = signum
 
 
@@ -325,8 +351,8 @@ class _NoTracebackForInputErrors(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         from imbalance_flows.tasks.errors import InputError
 
-        if record.exc_info and isinstance(record.exc_info[1], InputError):
-            record.exc_info, record.exc_text = None, None
+        if record.exc_info and (isinstance(record.exc_info[1], InputError) or _api_lost(record.exc_info[1])):
+            record.exc_info, record.exc_text = None, None  # the error line says it all
         return True
 
 

@@ -13,18 +13,49 @@ import sys
 from pathlib import Path
 
 from prefect import flow
-from prefect.futures import as_completed
+from prefect.futures import wait
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from imbalance_flows.flows import steps
 from imbalance_flows.flows.config import TrainConfig
 from imbalance_flows.tasks.disk import remove_leftovers, writable_folder
 from imbalance_flows.tasks.store import code_version
-from imbalance_flows.tasks.train import plan_concurrency, run_members
+from imbalance_flows.tasks.train import POLL_S, plan_concurrency, run_members
 
 
-@flow(name="train", log_prints=True)
+class StoppableThreads(ThreadPoolTaskRunner):
+    """Prefect's thread pool, except that a run being stopped (SIGTERM, Ctrl-C) does not wait for the threads
+    still fitting members: the process is about to end, the flow run is marked crashed at once, and a member's
+    files are written atomically, so nothing half-done is kept. Any other ending waits as Prefect's does."""
+
+    def __exit__(self, exc_type, exc_value, traceback) -> None:
+        if exc_type is not None and not issubclass(exc_type, Exception) and self._executor is not None:
+            for event in self._cancel_events.values():
+                event.set()
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+            _mark_crashed(list(self._cancel_events), f"the run was stopped ({exc_type.__name__})")
+        super().__exit__(exc_type, exc_value, traceback)
+
+
+def _mark_crashed(task_run_ids: list, message: str) -> None:
+    """Mark the task runs still running crashed, so that none of them stays RUNNING in the UI for ever."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
+    try:
+        with get_client(sync_client=True) as client:
+            for task_run_id in task_run_ids:
+                with contextlib.suppress(Exception):  # a run that never reached the server
+                    if not client.read_task_run(task_run_id).state.is_final():
+                        client.set_task_run_state(task_run_id, Crashed(message=message), force=True)
+    except Exception:  # the server itself may be what went away; the process ends anyway
+        pass
+
+
+@flow(name="train", log_prints=True, task_runner=StoppableThreads())
 def train(config: TrainConfig) -> dict:
     """Train an imbalance-aware voting ensemble and save it as a new model version."""
     logger = get_run_logger()
@@ -92,7 +123,15 @@ def _train_members(config: TrainConfig, train_split, schema, workspace: str) -> 
             return runner.submit(steps.train_member, parameters)
 
         return run_members(config.members, submit, n_jobs=config.max_concurrency, folds=folds,
-                           wait_first=lambda futures: next(as_completed(futures)), on_done=done)
+                           wait_first=_first_done, on_done=done)
+
+
+def _first_done(futures: list):
+    """The first of some Prefect futures to finish, waking every `POLL_S` so that a signal is handled at once."""
+    while True:
+        done = wait(futures, timeout=POLL_S).done
+        if done:
+            return next(future for future in futures if future in done)
 
 
 if __name__ == "__main__":

@@ -34,10 +34,17 @@ def longest_first(specs: list[MemberSpec], folds: int | None = None) -> list[int
     return sorted(range(len(specs)), key=lambda i: -cost(specs[i]))
 
 
+# Waiting for members, the main thread wakes this often: a signal (SIGTERM, Ctrl-C) delivered to one of the
+# threads fitting them is handled only when the main thread runs, and a wait without a timeout may never end.
+POLL_S = 0.5
+
+
 def first_done(futures: list):
     """The first of some `concurrent.futures` futures to finish."""
-    done, _ = concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_COMPLETED)
-    return next(future for future in futures if future in done)
+    while True:
+        done, _ = concurrent.futures.wait(futures, timeout=POLL_S, return_when=concurrent.futures.FIRST_COMPLETED)
+        if done:
+            return next(future for future in futures if future in done)
 
 
 def run_members(specs: list[MemberSpec], submit: Callable, *, n_jobs: int | None = None, folds: int | None = None,
