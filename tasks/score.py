@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from imbalance_flows.tasks.disk import is_local, room_to_write, temporary, writable_folder
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.tables import expand, file_format
+from imbalance_flows.tasks.tables import expand, file_format, unreadable
 from imbalance_flows.tasks.vote import VotingEnsemble
 
 OUTPUT_FORMATS = (".csv", ".parquet")
@@ -24,21 +24,37 @@ def iter_chunks(path: str, chunk_rows: int, text_columns: list[str] = ()) -> Ite
     training: guessed chunk by chunk, a code column with blanks would read as 1.0 in one
     chunk and 1 in the next.
     """
-    import fsspec
 
     for file in expand(path):
-        if file_format(file) == "parquet":
-            with fsspec.open(file, "rb") as handle:
-                for batch in pq.ParquetFile(handle).iter_batches(batch_size=chunk_rows):
-                    yield batch.to_pandas()
-        else:
-            local = file.removeprefix("file://")
-            if is_local(file) and os.path.getsize(local) == 0:
-                raise InputError("the data file must not be empty", f"{file!r} has 0 bytes",
-                                 "Point to a file with data.")
-            header = pd.read_csv(file, nrows=0).columns
-            types = {name: str for name in text_columns if name in header}
-            yield from pd.read_csv(file, chunksize=chunk_rows, dtype=types)
+        fmt = file_format(file)
+        local = file.removeprefix("file://")
+        if is_local(file) and os.path.getsize(local) == 0:
+            raise InputError("the data file must not be empty", f"{file!r} has 0 bytes", "Point to a file with data.")
+        chunks = _parquet_chunks(file, chunk_rows) if fmt == "parquet" else _csv_chunks(file, chunk_rows, text_columns)
+        while True:
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                break
+            except InputError:
+                raise
+            except Exception as error:  # the parsers' many types: a damaged or foreign file
+                raise unreadable(file, fmt, error) from error
+            yield chunk
+
+
+def _parquet_chunks(file: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    import fsspec
+
+    with fsspec.open(file, "rb") as handle:
+        for batch in pq.ParquetFile(handle).iter_batches(batch_size=chunk_rows):
+            yield batch.to_pandas()
+
+
+def _csv_chunks(file: str, chunk_rows: int, text_columns: list[str]) -> Iterator[pd.DataFrame]:
+    header = pd.read_csv(file, nrows=0).columns
+    types = {name: str for name in text_columns if name in header}
+    yield from pd.read_csv(file, chunksize=chunk_rows, dtype=types)
 
 
 def score_frame(model: VotingEnsemble, frame: pd.DataFrame, version: str | None = None,

@@ -86,18 +86,21 @@ def _read_one(path: str) -> pd.DataFrame:
         frame = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
     except FileNotFoundError as error:
         raise InputError("the data file must exist", f"{path!r} was not found", "Check the URL.") from error
-    except UnicodeDecodeError as error:
-        raise InputError("a CSV file must be UTF-8 text", f"{path!r} has {_bad_byte(path, error)}",
-                         "Save it as UTF-8 (for a latin-1 file: iconv -f latin1 -t utf-8 in.csv > out.csv).") from error
     except Exception as error:  # Parsers raise many types; all mean the same to the user.
-        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-        raise InputError(
-            f"the data file must be readable as {fmt.upper()}", f"{path!r} is not ({reason})",
-            "Check that the file is complete and that its extension matches its content.",
-        ) from error
+        raise unreadable(path, fmt, error) from error
     if fmt == "csv":
         check_header(path, frame)
     return frame
+
+
+def unreadable(path: str, fmt: str, error: Exception) -> InputError:
+    """The product's error for a file its parser could not read."""
+    if isinstance(error, UnicodeDecodeError):
+        return InputError("a CSV file must be UTF-8 text", f"{path!r} has {_bad_byte(path, error)}",
+                          "Save it as UTF-8 (for a latin-1 file: iconv -f latin1 -t utf-8 in.csv > out.csv).")
+    reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+    return InputError(f"the data file must be readable as {fmt.upper()}", f"{path!r} is not ({reason})",
+                      "Check that the file is complete and that its extension matches its content.")
 
 
 def _bad_byte(path: str, error: UnicodeDecodeError) -> str:

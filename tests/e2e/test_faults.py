@@ -149,3 +149,41 @@ def test_a_prefect_server_that_goes_away_mid_run_ends_it_with_one_error_line(med
     assert len(errors) == 1 and "the Prefect API" in errors[0] and "went away" in errors[0], output[-3000:]
     assert "Traceback" not in output, output[-3000:]
     _store_as_it_was(store)
+
+
+def test_concurrent_trains_retrains_and_predicts_never_corrupt_the_store(prefect_api, churn_small, tmp_path):
+    from imbalance_flows import load_model
+    from imbalance_flows.tasks.store import champion, decisions
+
+    store, env = tmp_path / "store", _environment(prefect_api)
+    fast = ["--member", "class_weight:logreg", "--member", "random_under:hgb", "--store", store]
+
+    def launch(*args):
+        return start([CLI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def finish(processes):
+        outputs = []
+        for process in processes:
+            out, _ = process.communicate(timeout=scaled(600))
+            assert process.returncode == 0, out[-3000:]
+            outputs.append(out)
+        return outputs
+
+    finish([launch("train", churn_small, "--target", "churn", "--random-state", str(seed), *fast) for seed in (1, 2)])
+    assert len(list((store / "versions").iterdir())) == 2
+    racers = [launch("retrain", churn_small, "--target", "churn", "--random-state", str(seed), *fast)
+              for seed in (3, 4)]
+    scores = []
+    while any(process.poll() is None for process in racers):  # predicts race the retrains' promotions
+        if champion(store) is not None:
+            out = tmp_path / f"scores{len(scores)}.csv"
+            scores.append(launch("predict", "champion", churn_small, "--out", out, "--store", store))
+            finish(scores[-1:])
+        time.sleep(1)
+    finish(racers)
+
+    versions = sorted((store / "versions").iterdir())
+    assert len(versions) == 4 and all(load_model(version).members_ for version in versions)
+    assert champion(store) in versions
+    assert [d["sequence"] for d in decisions(store)] == [1, 2]
+    assert not (store / ".staging").exists() or list((store / ".staging").iterdir()) == []

@@ -70,6 +70,8 @@ def write_bad_files(folder: Path) -> None:
     good.drop(columns="label").assign(x="high").to_csv(folder / "score_text_in_numbers.csv", index=False)
     good.drop(columns="label").assign(extra=1).to_csv(folder / "score_extra_column.csv", index=False)
     (folder / "score_empty.csv").write_bytes(b"")
+    good.drop(columns="label").assign(colour="écarlate").to_csv(folder / "score_latin1.csv", index=False,
+                                                                 encoding="latin-1")
     good.drop(columns="label").head(0).to_csv(folder / "score_header_only.csv", index=False)
     (folder / "no_manifest").mkdir()
     (folder / "a_file").write_text("not a folder")
@@ -177,6 +179,8 @@ CASES = {
     "score-new-category": (predict("{d}/score_new_category.csv"), r"\['purple'\] are new"),
     "score-text-in-numbers": (predict("{d}/score_text_in_numbers.csv"),
                               r"numeric feature 'x' must hold numbers: found \['high'\]"),
+    "score-latin-1-csv": (predict("{d}/score_latin1.csv"), r"a CSV file must be UTF-8 text: .* has byte 0xe9"),
+    "score-garbage-parquet": (predict("{d}/garbage.parquet"), r"the data file must be readable as PARQUET"),
     "score-empty-file": (predict("{d}/score_empty.csv"), r"the data file must not be empty"),
     "score-header-only": (predict("{d}/score_header_only.csv"), r"the data to score must have rows"),
     "model-not-found": (predict("{d}/good.csv", model="{d}/no_such_model"),
