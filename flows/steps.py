@@ -6,11 +6,7 @@ workspace), so the same flow runs on threads, processes or Dask workers.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
 import os
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +15,9 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
-from prefect.serializers import JSONSerializer
 from pydantic import BaseModel
 
+from imbalance_flows.flows.member_cache import REFERENCE, member_digest, member_key, member_path, out_of_fold_path
 from imbalance_flows.tasks import champion as champion_challenger
 from imbalance_flows.tasks import tables
 from imbalance_flows.tasks.data import (
@@ -36,13 +32,14 @@ from imbalance_flows.tasks.data import (
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluate import evaluate as metrics_of
 from imbalance_flows.tasks.images import read_data
+from imbalance_flows.tasks.member_files import dump_member, load_member
 from imbalance_flows.tasks.members import check_member
 from imbalance_flows.tasks.report import ENSEMBLE, artifact_markdown
 from imbalance_flows.tasks.resample import run_sampler
 from imbalance_flows.tasks.schema import Schema, coerce, infer_schema
 from imbalance_flows.tasks.score import score_file
 from imbalance_flows.tasks.spec import ImageOptions, MemberSpec
-from imbalance_flows.tasks.store import code_version, dump_member, load_member, load_model, save_model
+from imbalance_flows.tasks.store import load_model, save_model
 from imbalance_flows.tasks.train import fit_member, fit_out_of_fold
 from imbalance_flows.tasks.vote import VotingEnsemble
 
@@ -177,74 +174,6 @@ def augment(augmenter, rows, labels, classes: list | None = None):
 SAMPLING = {"resample": resample, "augment": augment}
 
 
-def member_key(context, parameters: dict) -> str:
-    """A member is reused when its training rows, spec, seed, code and workspace are the same.
-
-    The workspace is part of the key so that a reused member's file is the one in this
-    run's workspace, never another store's.
-    """
-    digest = _member_digest(parameters["spec"], parameters["train"], parameters["random_state"],
-                            parameters.get("folds"))
-    place = hashlib.sha256(os.path.abspath(parameters["workspace"]).encode()).hexdigest()[:12]
-    path = _member_path(parameters["workspace"], digest)
-    folds = parameters.get("folds")
-    files = [path] if folds is None else [path, _out_of_fold_path(path)]
-    key = f"{digest}-{place}"
-    if not _plain_reference(key):
-        # Prefect rebuilds a record's serializer from the record itself: one that is not our plain JSON
-        # (an edited file asking for pickle) is never read, and the member is refitted instead.
-        logging.getLogger(__name__).warning("The cached record %s is not a plain JSON reference: refitting the "
-                                            "member instead of reading it.", key)
-        return f"{key}-refit-{uuid.uuid4().hex}"
-    if not all(os.path.exists(file) for file in files) and _cached(key):
-        # Its files are gone (the store or its workspace was deleted): a cache miss, so the member is refitted,
-        # to the same files, which the cached reference then names again.
-        return f"{key}-refit-{uuid.uuid4().hex}"
-    return key
-
-
-def _plain_reference(key: str) -> bool:
-    """Whether a member's record in Prefect's local result storage, if there is one, asks only for plain JSON."""
-    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
-
-    path = Path(PREFECT_LOCAL_STORAGE_PATH.value()) / key
-    if not path.is_file():
-        return True
-    try:
-        serializer = json.loads(path.read_text())["metadata"]["serializer"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    return serializer == REFERENCE.model_dump(mode="json")
-
-
-def _cached(key: str) -> bool:
-    """Whether Prefect's result store holds a result under `key`."""
-    from prefect.results import get_result_store
-
-    try:
-        return get_result_store().exists(key)
-    except Exception:  # a result store that cannot tell: the files' absence alone decides
-        return True
-
-
-def _member_digest(spec: MemberSpec, train: tables.TableRef, random_state: int, folds: int | None = None) -> str:
-    payload = json.dumps([spec.model_dump(mode="json"), train.fingerprint, random_state, folds, code_version()])
-    return hashlib.sha256(payload.encode()).hexdigest()[:20]
-
-
-def _out_of_fold_path(member_path: str) -> str:
-    return member_path.removesuffix(".skops") + ".oof.npy"
-
-
-# The cache keeps only a reference to the member's files, as plain JSON: decoding it imports no
-# class and runs no code (Prefect's default, a cloudpickle, would run whatever a changed file holds).
-REFERENCE = JSONSerializer(object_encoder=None, object_decoder=None)
-
-
-def _member_path(workspace: str, key: str) -> str:
-    return os.path.join(workspace, "members", f"{key}.skops")
-
-
 @task(name="train-member", cache_key_fn=member_key, persist_result=True, result_serializer=REFERENCE,
       task_run_name="train {spec.name}")
 def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, random_state: int,
@@ -254,7 +183,7 @@ def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, rando
     With `folds`, it also predicts every training row out of fold (see `fit_out_of_fold`).
     """
     X, y = _frame(train, schema)
-    path = _member_path(workspace, _member_digest(spec, train, random_state, folds))
+    path = member_path(workspace, member_digest(spec, train, random_state, folds))
     os.makedirs(os.path.dirname(path), exist_ok=True)
     def watch(step: str, sampler, rows, labels):
         # Each sampling step is a subtask carrying the member's name; it logs class names, not codes.
@@ -265,7 +194,7 @@ def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, rando
         out_of_fold = None
     else:
         pipeline, seconds, proba = fit_out_of_fold(spec, X, y, schema, random_state, threads, folds, watch)
-        out_of_fold = _out_of_fold_path(path)
+        out_of_fold = out_of_fold_path(path)
         np.save(out_of_fold, proba)
     dump_member(pipeline, path)
     return TrainedMember(spec=spec, path=path, seconds=seconds, out_of_fold=out_of_fold).model_dump(mode="json")

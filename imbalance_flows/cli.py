@@ -11,7 +11,8 @@ import os
 import sys
 from pathlib import Path
 
-from imbalance_flows.flows.options import EPILOG, FLOWS, add_options, guarded, run
+from imbalance_flows.flows.guard import guarded
+from imbalance_flows.flows.options import EPILOG, FLOWS, add_options, run
 
 COMMANDS = {
     **{name: summary for name, (summary, _) in FLOWS.items()},

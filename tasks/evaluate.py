@@ -34,13 +34,11 @@ def evaluate(y_true, y_pred, proba, classes) -> dict:
     # Imported here: the metric names above are read by the command line, which must start fast.
     from imblearn.metrics import geometric_mean_score
     from sklearn.metrics import (
-        average_precision_score,
         balanced_accuracy_score,
         confusion_matrix,
         f1_score,
         matthews_corrcoef,
         precision_recall_fscore_support,
-        roc_auc_score,
     )
 
     y_true, y_pred, classes = np.asarray(y_true), np.asarray(y_pred), np.asarray(classes)
@@ -58,21 +56,7 @@ def evaluate(y_true, y_pred, proba, classes) -> dict:
         "classes": classes.tolist(),
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=classes).tolist(),
     }
-    per_class_ap = [None] * len(classes)
-    if proba is not None:
-        proba = np.asarray(proba, dtype=float)
-        onehot = (y_true[:, None] == classes[None, :]).astype(int)
-        present = onehot.sum(axis=0) > 0
-        per_class_ap = [float(average_precision_score(onehot[:, i], proba[:, i])) if present[i] else None
-                        for i in range(len(classes))]
-        if len(classes) == 2:
-            result["roc_auc"] = float(roc_auc_score(onehot[:, 1], proba[:, 1]))
-            minority = int(np.argmin(onehot.sum(axis=0)))
-            result["average_precision"] = per_class_ap[minority]
-        elif present.all():
-            result["roc_auc"] = float(roc_auc_score(y_true, proba, labels=classes, multi_class="ovr",
-                                                    average="macro"))
-            result["average_precision"] = float(np.mean(per_class_ap))
+    per_class_ap = [None] * len(classes) if proba is None else _ranking_scores(result, y_true, proba, classes)
     hits = np.diag(np.asarray(result["confusion_matrix"]))
     for i, label in enumerate(classes.tolist()):
         result["per_class"][str(label)] = {
@@ -84,6 +68,27 @@ def evaluate(y_true, y_pred, proba, classes) -> dict:
     result["balanced_accuracy_interval"] = balanced_accuracy_interval(hits, support)
     result["few_rows_classes"] = [str(label) for label, n in zip(classes.tolist(), support) if n < FEW_TEST_ROWS]
     return result
+
+
+def _ranking_scores(result: dict, y_true: np.ndarray, proba, classes: np.ndarray) -> list:
+    """Set ROC-AUC and average precision in `result` from the probabilities; return each class's average precision.
+
+    Two classes: the minority class's; several: the macro means (one-vs-rest), only when every class is present.
+    """
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    proba = np.asarray(proba, dtype=float)
+    onehot = (y_true[:, None] == classes[None, :]).astype(int)
+    present = onehot.sum(axis=0) > 0
+    per_class_ap = [float(average_precision_score(onehot[:, i], proba[:, i])) if present[i] else None
+                    for i in range(len(classes))]
+    if len(classes) == 2:
+        result["roc_auc"] = float(roc_auc_score(onehot[:, 1], proba[:, 1]))
+        result["average_precision"] = per_class_ap[int(np.argmin(onehot.sum(axis=0)))]
+    elif present.all():
+        result["roc_auc"] = float(roc_auc_score(y_true, proba, labels=classes, multi_class="ovr", average="macro"))
+        result["average_precision"] = float(np.mean(per_class_ap))
+    return per_class_ap
 
 
 def wilson_interval(successes: int, n: int, z: float = Z_95) -> list[float] | None:

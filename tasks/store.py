@@ -18,15 +18,12 @@ in safe mode (no Lambda layers, no custom code).
 from __future__ import annotations
 
 import contextlib
-import copy
-import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import uuid
-import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,151 +33,15 @@ import numpy as np
 from imbalance_flows.tasks.disk import room_to_write, staging_name, temporary
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.integrity import check_files, check_signature, check_version_name, file_digests, inside, sign
-from imbalance_flows.tasks.trees import check_trees
+from imbalance_flows.tasks.member_files import FORMAT_VERSION, READABLE_FORMATS, dump_member, load_member
 
 if TYPE_CHECKING:  # imported where used: reading manifests and moving the pointer stay cheap (`models list`)
     import pandas as pd
 
     from imbalance_flows.tasks.vote import VotingEnsemble
 
-# Format 2: the project's types are named imbalance_flows.tasks.*; format 1 (before the package had
-# one import name) named them tasks.*, and is read by renaming them (see `_renamed`).
-FORMAT_VERSION = 2
-READABLE_FORMATS = (1, 2)
 TRAINING_ROWS = "training_rows.npy"
 NUMBERED = re.compile(r"\d{6}-")  # decisions/NNNNNN-<time>.json
-
-
-def trusted_types() -> list[str]:
-    """The types a saved member may contain beyond skops' own defaults; anything else is refused.
-
-    Derived from the classes themselves, so a moved or renamed class cannot leave a stale
-    name behind. Keras members are saved without their networks (those are `.keras` files
-    beside them, see `dump_member`), so only the project's wrapper classes appear here.
-    """
-    import functools
-
-    from imblearn.pipeline import Pipeline
-    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
-    from sklearn.tree._tree import Tree
-    from sklearn.utils.validation import check_array
-
-    from imbalance_flows.tasks import keras_images  # noqa: F401  (defines the image learners' classes)
-    from imbalance_flows.tasks.keras_members import KerasClassifier
-    from imbalance_flows.tasks.prepare import LinearPrep, TablePrep
-
-    def subclasses(cls) -> list:
-        return [sub for child in cls.__subclasses__() for sub in (child, *subclasses(child))]
-
-    classes = [functools.partial, np.dtype, Pipeline, TreePredictor, Tree, check_array, LinearPrep, TablePrep,
-               *subclasses(KerasClassifier)]
-    return sorted({f"{cls.__module__}.{cls.__qualname__}" for cls in classes})
-
-
-def _network_path(path: Path) -> Path:
-    return path.with_suffix(".keras")
-
-
-def dump_member(pipeline, path: str | os.PathLike) -> list[Path]:
-    """Write a fitted member: its pipeline with skops, a Keras network beside it as `.keras`.
-
-    Each file is written under a temporary name and renamed into place, the network
-    first, so a member's `.skops` file never exists without its network. Returns the
-    files written.
-    """
-    from imbalance_flows.tasks.keras_members import KerasClassifier, save_network
-
-    path = Path(path)
-    written = []
-    learner = pipeline.steps[-1][1]
-    if isinstance(learner, KerasClassifier):
-        network = _network_path(path)
-        staging = temporary(network, ".keras")
-        try:
-            with room_to_write(network):
-                save_network(learner, staging)
-            os.replace(staging, network)
-        finally:
-            staging.unlink(missing_ok=True)
-        written.append(network)
-        # skops cannot hold a Keras model: save a shallow copy of the pipeline whose learner lacks it.
-        stripped = copy.copy(learner)
-        stripped.__dict__.pop("model_", None)
-        pipeline = copy.copy(pipeline)
-        pipeline.steps = [*pipeline.steps[:-1], (pipeline.steps[-1][0], stripped)]
-    staging = temporary(path)
-    import skops.io as sio
-
-    try:
-        with room_to_write(path):
-            sio.dump(pipeline, staging)
-        os.replace(staging, path)
-    finally:
-        staging.unlink(missing_ok=True)
-    return [path, *written]
-
-
-def load_member(path: str | os.PathLike, format_version: int = FORMAT_VERSION):
-    """Load a member written by `dump_member`, refusing any type outside `trusted_types()`."""
-    import skops.io as sio
-
-    from imbalance_flows.tasks.keras_members import KerasClassifier
-
-    path = Path(path)
-    trusted = trusted_types()
-    try:
-        data = path.read_bytes()
-        if format_version == 1:
-            data = _renamed(data)
-        untrusted = set(sio.get_untrusted_types(data=data)) - set(trusted)
-        pipeline = None if untrusted else sio.loads(data, trusted=trusted)
-    except (zipfile.BadZipFile, ValueError, KeyError, TypeError, AttributeError) as error:  # not skops' zip
-        raise InputError("a saved member must be a skops file", f"{str(path)!r} is not one ({type(error).__name__})",
-                         "Do not load files from unknown sources; retrain the model.") from error
-    if untrusted:
-        raise InputError("a saved member may hold only trusted types", f"{str(path)!r} holds {sorted(untrusted)}",
-                         "Do not load files from unknown sources; retrain the model.")
-    from imblearn.pipeline import Pipeline
-
-    if not isinstance(pipeline, Pipeline) or not pipeline.steps:
-        raise InputError("a saved member must hold a member's pipeline",
-                         f"{str(path)!r} holds a {type(pipeline).__name__}", "Do not load files from unknown sources; retrain the model.")
-    check_trees(pipeline, str(path))
-    learner = pipeline.steps[-1][1]
-    if isinstance(learner, KerasClassifier):
-        from imbalance_flows.tasks.keras_members import load_network
-
-        network = _network_path(path)
-        if network.is_symlink():
-            raise InputError("a saved version holds no symbolic links", f"{str(network)!r} is one",
-                             "Retrain; do not load this version.")
-        learner.model_ = load_network(network)
-    return pipeline
-
-
-def _renamed(data: bytes) -> bytes:
-    """A format-1 member file with the project's types under today's names (tasks.* → imbalance_flows.tasks.*)."""
-    def rename(node):
-        if isinstance(node, dict):
-            module = node.get("__module__")
-            if isinstance(module, str) and (module == "tasks" or module.startswith("tasks.")):
-                node["__module__"] = "imbalance_flows." + module
-            for value in node.values():
-                rename(value)
-        elif isinstance(node, list):
-            for value in node:
-                rename(value)
-
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for item in source.infolist():
-            content = source.read(item.filename)
-            if item.filename == "schema.json":
-                schema = json.loads(content)
-                rename(schema)
-                content = json.dumps(schema).encode()
-            target.writestr(item, content)
-    return out.getvalue()
 
 
 def code_version() -> str:

@@ -13,10 +13,11 @@ from imbalance_flows import MemberSpec, VotingEnsemble
 from imbalance_flows.cli import main as cli
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.keras_members import KerasMLP, stratified_holdout
+from imbalance_flows.tasks.member_files import dump_member, load_member
 from imbalance_flows.tasks.members import build_member
 from imbalance_flows.tasks.resample import class_weights
 from imbalance_flows.tasks.schema import coerce, infer_schema
-from imbalance_flows.tasks.store import dump_member, load_member, save_model
+from imbalance_flows.tasks.store import save_model
 from imbalance_flows.tasks.train import encode_labels, fit_member
 from tests.conftest import ROOT
 from tests.keras.conftest import FEW_EPOCHS

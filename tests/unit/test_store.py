@@ -196,7 +196,7 @@ def test_a_model_saved_before_the_package_had_one_name_still_loads_and_predicts_
 
 
 def test_trusted_types_are_derived_from_the_classes_and_name_the_package():
-    from imbalance_flows.tasks.store import trusted_types
+    from imbalance_flows.tasks.member_files import trusted_types
 
     trusted = trusted_types()
     assert {"imbalance_flows.tasks.prepare.LinearPrep", "imbalance_flows.tasks.prepare.TablePrep",
@@ -206,7 +206,7 @@ def test_trusted_types_are_derived_from_the_classes_and_name_the_package():
 
 
 def test_a_new_version_is_written_in_the_current_format(fitted_binary, tmp_path):
-    from imbalance_flows.tasks.store import FORMAT_VERSION
+    from imbalance_flows.tasks.member_files import FORMAT_VERSION
 
     assert read_manifest(save_model(fitted_binary, tmp_path))["format_version"] == FORMAT_VERSION == 2
 

@@ -1,0 +1,180 @@
+"""How a command ends: one `error:` line for a broken rule (exit status 2) or a Prefect API that went away
+(exit status 1), never a traceback; and within seconds when told to stop (SIGTERM, Ctrl-C).
+
+Used by `imbalance-flows` and `python flows/<flow>.py`, around everything they do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+
+
+def guarded(call) -> int:
+    """Call `call()`; a broken rule becomes one `error:` line on stderr and exit status 2, never a traceback;
+    SIGTERM or Ctrl-C ends the command within seconds (see `_stop_now`)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(name).addFilter(_NoTracebackForInputErrors())
+    previous = _stop_on_signals()
+    try:
+        return _error_lines(call)
+    except BaseException as error:
+        signum = _stop_signal(error)
+        if signum is None:
+            raise
+        _stop_now(signum)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 2  # pragma: no cover - _stop_now does not return
+
+
+def _error_lines(call) -> int:
+    """`guarded`'s error handling: a broken rule becomes one `error:` line and exit status 2; a Prefect API that
+    went away during the run, one `error:` line and exit status 1."""
+    from pydantic import ValidationError
+
+    from imbalance_flows.tasks.errors import InputError
+
+    try:
+        return call()
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+    except ValidationError as error:
+        for problem in error.errors():
+            where = ".".join(str(part) for part in problem["loc"]) or "config"
+            cause = problem.get("ctx", {}).get("error")
+            if isinstance(cause, InputError):  # a validator's own error says the rest
+                print(f"error: {where}: {cause}", file=sys.stderr)
+                continue
+            given = repr(problem.get("input"))
+            given = given if len(given) <= 80 else given[:77] + "..."
+            print(f"error: {where}: {problem['msg'].removeprefix('Value error, ')}: got {given}. "
+                  "Fix it in the config file or on the command line (--help describes each parameter).",
+                  file=sys.stderr)
+    except Exception as error:
+        lost = _api_lost(error)
+        if lost is None:
+            raise
+        where = os.environ.get("PREFECT_API_URL", "the temporary server")
+        print(f"error: the Prefect API ({where}) must stay reachable while a run lasts: it went away ({lost}). "
+              "Versions saved before are kept, nothing half-written is. Start the server again (or unset "
+              "PREFECT_API_URL to run with a temporary one) and run the same command again: members already "
+              "trained are reused.", file=sys.stderr)
+        return 1
+    return 2
+
+
+def _api_lost(error: BaseException | None) -> str | None:
+    """How the connection to the Prefect API broke, if that is what `error` (or what caused it) is."""
+    import httpx
+
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, httpx.TransportError):
+            return f"{type(error).__name__}: {str(error)[:120] or 'no answer'}"
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return None
+
+
+class Stopped(BaseException):
+    """A run told to stop by SIGTERM or Ctrl-C (SIGINT); a BaseException, like KeyboardInterrupt."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+def _raise_stopped(signum, frame):
+    raise Stopped(signum)
+
+
+def _stop_on_signals() -> dict:
+    """Turn SIGTERM and SIGINT into `Stopped` (the main thread only); return the handlers they had."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous[signum] = signal.signal(signum, _raise_stopped)
+    return previous
+
+
+def _stop_signal(error: BaseException | None) -> int | None:
+    """The signal that stopped the command, if `error` (or what caused it) says one did."""
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, Stopped):
+            return error.signum
+        if isinstance(error, KeyboardInterrupt):
+            return signal.SIGINT
+        if type(error).__name__ == "TerminationSignal" and isinstance(getattr(error, "signal", None), int):
+            return error.signal  # Prefect's own SIGTERM handler, active while a flow runs
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return None
+
+
+STOP_GRACE_S = 10  # at most this long to stop the temporary Prefect server and flush the run's logs
+
+
+def _stop_now(signum: int) -> None:
+    """End the process at once, as a stopped command must: the flow run is already marked crashed by
+    Prefect's engine; member threads still fitting are abandoned (their files are written atomically),
+    and the temporary Prefect server is stopped. Exit status 128 + the signal, as a shell reports it."""
+    code = 128 + signum
+    for each in (signal.SIGTERM, signal.SIGINT):  # a second Ctrl-C ends it without waiting
+        signal.signal(each, lambda *_: os._exit(code))
+    name = signal.Signals(signum).name
+    print(f"error: the run was stopped by {name}: its flow run is marked crashed, the model store is as it was. "
+          "Run the same command again to go on (members already trained are reused).", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    watchdog = threading.Timer(STOP_GRACE_S, lambda: os._exit(code))
+    watchdog.daemon = True
+    watchdog.start()
+    import atexit
+
+    atexit._run_exitfuncs()  # Prefect's temporary server stops here; joining the member threads does not
+    os._exit(code)
+
+
+def input_errors_once() -> None:
+    """A broken rule inside a run is printed once, as the `error:` line, not also by each failed task and flow;
+    and the command's own output ends the terminal's, not the temporary server's shutdown line.
+
+    Only the terminal's handler is filtered: the run's logs in the UI keep the failure.
+    """
+    for handler in [*logging.getLogger().handlers, *logging.getLogger("prefect").handlers]:
+        if type(handler).__name__ == "APILogHandler":
+            continue
+        if not any(isinstance(existing, _InputErrorsToTheErrorLine) for existing in handler.filters):
+            handler.addFilter(_InputErrorsToTheErrorLine())
+
+
+class _InputErrorsToTheErrorLine(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        from imbalance_flows.tasks.errors import InputError
+
+        if record.exc_info and isinstance(record.exc_info[1], InputError):
+            return False
+        message = record.getMessage()
+        # A failed run's own lines repeat the error; the temporary server's last word would follow the
+        # command's own last line (the version saved).
+        failed = message.startswith(("Finished in state Failed", "Task run failed with exception: InputError",
+                                     "Encountered exception during execution: InputError"))
+        return not (failed and "InputError" in message) and not message.startswith("Stopping temporary server")
+
+
+class _NoTracebackForInputErrors(logging.Filter):
+    """Prefect logs a failed run with its traceback; for a broken rule the message says it all."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from imbalance_flows.tasks.errors import InputError
+
+        if record.exc_info and (isinstance(record.exc_info[1], InputError) or _api_lost(record.exc_info[1])):
+            record.exc_info, record.exc_text = None, None  # the error line says it all
+        return True
