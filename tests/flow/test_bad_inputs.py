@@ -277,3 +277,34 @@ def test_a_full_disk_gives_one_error_line_naming_the_path_and_leaves_nothing_beh
     left_behind = [p.name for p in small_disk.rglob("*") if p.name.endswith(".tmp") or p.parent.name == ".staging"]
     assert left_behind == []
     assert not (small_disk / "store" / "versions").exists() or not any((small_disk / "store" / "versions").iterdir())
+
+
+def _many_levels(rng) -> pd.DataFrame:
+    x = rng.normal(size=12_000)
+    return pd.DataFrame({"cat": [f"level {i}" for i in rng.integers(0, 10_000, 12_000)], "x": x,
+                         "label": np.where(x + rng.normal(size=12_000) > 1.5, "rare", "common")})
+
+
+def _wide(rng) -> pd.DataFrame:
+    frame = pd.DataFrame(rng.normal(size=(50, 1000)), columns=[f"c{i}" for i in range(1000)])
+    return frame.assign(label=["a"] * 40 + ["b"] * 10)
+
+
+def _odd_names(rng) -> pd.DataFrame:
+    x = rng.normal(size=200)
+    return pd.DataFrame({" spaced name ": x, "naïve çolumn ✓": rng.choice(["α", "β"], 200),
+                         "label": np.where(x > 0.5, "oui", "non")})
+
+
+@pytest.mark.parametrize("make", [_many_levels, _wide, _odd_names], ids=["10000-level-category",
+                                                                       "1000-columns-50-rows", "unicode-names"])
+def test_unusual_but_valid_tables_train_and_score(make, tmp_path):
+    frame = make(np.random.default_rng(0))
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    assert cli(["train", str(tmp_path / "data.csv"), "--target", "label", "--member", "class_weight:logreg",
+                "--member", "random_under:hgb", "--store", str(tmp_path / "store")]) == 0
+    frame.drop(columns="label").to_csv(tmp_path / "score.csv", index=False)
+    model = next((tmp_path / "store" / "versions").iterdir())
+    assert cli(["predict", str(model), str(tmp_path / "score.csv"), "--out", str(tmp_path / "s.csv")]) == 0
+    scored = pd.read_csv(tmp_path / "s.csv")
+    assert len(scored) == len(frame) and set(scored["predicted_label"]) <= set(frame["label"])
