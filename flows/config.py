@@ -91,4 +91,5 @@ class PredictConfig(BaseModel):
     passthrough: list[str] = Field(default_factory=list, description="Columns of the scored file copied to the "
                                    "output beside the scores (a timestamp, a key); the model's id columns always are.")
     unknown_categories: UnknownCategories = Field(
-        "error", description="Categories unseen in training: refuse, or treat as missing.")
+        "ignore", description="Categories unseen in training: treat as missing (counted in the run's report), "
+                              "or refuse the data.")

@@ -48,7 +48,7 @@ def add_options(command: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--out", required=True, help=_field(PredictConfig, "out")["help"])
         parser.add_argument("--store", default="models", help=_field(PredictConfig, "store")["help"])
         parser.add_argument("--chunk-rows", type=int, default=50_000, help=_field(PredictConfig, "chunk_rows")["help"])
-        parser.add_argument("--unknown-categories", default="error", **_field(PredictConfig, "unknown_categories"))
+        parser.add_argument("--unknown-categories", default="ignore", **_field(PredictConfig, "unknown_categories"))
         parser.add_argument("--passthrough", action="append", metavar="COL", default=[],
                             **_field(PredictConfig, "passthrough"))
         return
@@ -185,6 +185,9 @@ def run(command: str, load_flow, args) -> int:
         print(result["challenger"])
     else:
         print(f"Scored {result['rows']} rows with {result['version']} into {result['out']}")
+        for name, found in result["unseen_categories"].items():
+            print(f"  {name!r}: {found['rows']} rows held categories unseen in training, scored as missing "
+                  f"(e.g. {', '.join(list(found['values'])[:5])})")
     return 0
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from imbalance_flows.flows.member_cache import REFERENCE, member_digest, member_key, member_path, out_of_fold_path
 from imbalance_flows.tasks import champion as champion_challenger
 from imbalance_flows.tasks import tables
+from imbalance_flows.tasks.checks import describe_unseen
 from imbalance_flows.tasks.data import (
     check_rows_per_class,
     check_split_sizes,
@@ -274,12 +275,18 @@ def judge(store: str, challenger: str, holdout: tables.TableRef, metric: str, ma
 
 @task(name="score", cache_policy=NO_CACHE, **IO_RETRIES)
 def score(model_dir: str, data: str, out: str, chunk_rows: int, unknown_categories: str,
-          passthrough: list[str] = ()) -> int:
-    """Load the model once and score every chunk of the data."""
+          passthrough: list[str] = ()) -> dict:
+    """Load the model once and score every chunk of the data; count the categories never seen in training."""
     model = load_model(model_dir)
     model.set_params(unknown_categories=unknown_categories)
-    return score_file(model, data, out, version=Path(model_dir).name, chunk_rows=chunk_rows,
-                      passthrough=list(passthrough))
+    unseen = {}
+    rows = score_file(model, data, out, version=Path(model_dir).name, chunk_rows=chunk_rows,
+                      passthrough=list(passthrough), unseen=unseen)
+    for name, counts in unseen.items():
+        get_run_logger().warning("Categories unseen in training, scored as missing: %s", describe_unseen(name, counts))
+    return {"rows": rows, "unseen_categories": {name: {"rows": int(counts.sum()), "values": {
+        str(value): int(n) for value, n in counts.sort_values(ascending=False).head(20).items()}}
+        for name, counts in unseen.items()}}
 
 
 __all__ = ["Loaded", "Splits", "TrainedMember", "augment", "evaluate", "judge", "load", "resample", "save", "score",

@@ -15,12 +15,14 @@ lock, against the champion as it is at that moment.
 from __future__ import annotations
 
 import os
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from imbalance_flows.tasks.checks import UnseenCategoryWarning
 from imbalance_flows.tasks.data import plain
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluate import SUMMARY
@@ -75,8 +77,12 @@ def _scored(model, frame: pd.DataFrame) -> tuple[dict | None, str | None]:
     target = model.schema_.target
     if target not in frame.columns:
         return None, f"its target {target!r} is not among the columns"
+    # Fresh data brings categories neither model saw: both score them as missing, so they are still compared.
+    model.set_params(unknown_categories="ignore")
     try:
-        probas = model.member_probas(frame)  # once, for the vote and the probabilities
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnseenCategoryWarning)
+            probas = model.member_probas(frame)  # once, for the vote and the probabilities
         predicted = model.vote(probas)
         proba = model.average(probas) if model.voting != "hard" else None
     except InputError as error:

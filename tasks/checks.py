@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import sparse
@@ -62,21 +64,51 @@ def check_columns(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     return X[names]
 
 
-def check_categories(X: pd.DataFrame, schema: Schema, unknown: str) -> pd.DataFrame:
-    """Refuse categories never seen in training, or (unknown='ignore') treat them as missing."""
-    X = X.copy() if unknown == "ignore" else X
+class UnseenCategoryWarning(UserWarning):
+    """Categories never seen in training were treated as missing."""
+
+
+def unseen_categories(X: pd.DataFrame, schema: Schema) -> dict[str, pd.Series]:
+    """For each categorical column, the rows of each value never seen in training (a value_counts Series)."""
+    found = {}
     for column in schema.columns:
-        if column.kind != "categorical":
+        if column.kind != "categorical" or column.name not in X.columns:
             continue
-        text = X[column.name].astype(object).where(X[column.name].notna(), None)
-        values = text.map(lambda v: v if v is None else str(v))
+        values = _text(X[column.name])
         unseen = values.notna() & ~values.isin(column.categories)
-        if unseen.any() and unknown == "error":
-            raise InputError(
-                f"categorical feature {column.name!r} must hold categories seen in training",
-                f"{preview(sorted(values[unseen].unique()), 5)} are new (known: {preview(column.categories, 5)})",
-                "Fix the values, or score with unknown_categories='ignore' (CLI: --unknown-categories ignore) "
-                "to treat them as missing.")
         if unseen.any():
-            X[column.name] = values.where(~unseen, None)
+            found[column.name] = values[unseen].value_counts()
+    return found
+
+
+def describe_unseen(name: str, counts: pd.Series) -> str:
+    """'city': 3 rows of 2 new values ['Lyon', 'Nice']"""
+    return f"{name!r}: {int(counts.sum())} rows of {len(counts)} new values {preview(sorted(counts.index), 5)}"
+
+
+def check_categories(X: pd.DataFrame, schema: Schema, unknown: str) -> pd.DataFrame:
+    """Treat categories never seen in training as missing (unknown='ignore', with a warning), or refuse them."""
+    found = unseen_categories(X, schema)
+    if not found:
+        return X
+    if unknown == "error":
+        name, counts = next(iter(found.items()))
+        known = next(column.categories for column in schema.columns if column.name == name)
+        raise InputError(
+            f"categorical feature {name!r} must hold categories seen in training",
+            f"{preview(sorted(counts.index), 5)} are new (known: {preview(known, 5)})",
+            "Fix the values, or score with unknown_categories='ignore' (CLI: --unknown-categories ignore) "
+            "to treat them as missing.")
+    warnings.warn("categories unseen in training are treated as missing: "
+                  + "; ".join(describe_unseen(name, counts) for name, counts in found.items()),
+                  UnseenCategoryWarning, stacklevel=3)
+    X = X.copy()
+    for name, counts in found.items():
+        values = _text(X[name])
+        X[name] = values.where(~values.isin(counts.index), None)
     return X
+
+
+def _text(series: pd.Series) -> pd.Series:
+    """Values as the schema records categories: text, missing ones as None."""
+    return series.astype(object).where(series.notna(), None).map(lambda v: v if v is None else str(v))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from imbalance_flows.tasks.checks import UnseenCategoryWarning, unseen_categories
 from imbalance_flows.tasks.disk import is_local, room_to_write, temporary, writable_folder
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.tables import expand, file_format, unreadable
@@ -79,10 +81,12 @@ def score_frame(model: VotingEnsemble, frame: pd.DataFrame, version: str | None 
 
 
 def score_file(model: VotingEnsemble, data: str, out: str, version: str | None = None,
-               chunk_rows: int = 50_000, passthrough: list[str] = ()) -> int:
+               chunk_rows: int = 50_000, passthrough: list[str] = (), unseen: dict | None = None) -> int:
     """Score `data` into `out` (.csv or .parquet) chunk by chunk; returns the rows scored.
 
     The output appears only when complete: it is written beside its final name first.
+    `unseen`, if given, gathers the rows of each category never seen in training, by column
+    (they are scored as missing unless the model's `unknown_categories` is "error").
     """
     if not out.endswith(OUTPUT_FORMATS):
         raise InputError("the output file must end in .csv or .parquet", f"it is {out!r}", "Pick one of the two.")
@@ -98,7 +102,13 @@ def score_file(model: VotingEnsemble, data: str, out: str, version: str | None =
             for chunk in iter_chunks(data, chunk_rows, model.schema_.categorical):
                 if chunk.empty:  # a header-only file
                     continue
-                scored = score_frame(model, chunk, version, passthrough)
+                if unseen is not None:
+                    for name, counts in unseen_categories(chunk, model.schema_).items():
+                        unseen[name] = counts if name not in unseen else unseen[name].add(counts, fill_value=0)
+                with warnings.catch_warnings():
+                    if unseen is not None:  # gathered for the run's report, not a warning per chunk
+                        warnings.simplefilter("ignore", UnseenCategoryWarning)
+                    scored = score_frame(model, chunk, version, passthrough)
                 if out.endswith(".csv"):
                     scored.to_csv(staging, mode="a", header=rows == 0, index=False)
                 else:

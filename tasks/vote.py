@@ -79,9 +79,10 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         0 is the plain most-likely class; 0.5 lifts rare classes part of the way, which
         raised balanced accuracy and G-mean on every multi-class benchmark dataset
         (bench/results/quality.md); 1 fully corrects for class frequency.
-    unknown_categories : {"error", "ignore"}, default="error"
-        What scoring does with a category not seen in training: refuse, or treat it
-        as missing.
+    unknown_categories : {"ignore", "error"}, default="ignore"
+        What scoring does with a category not seen in training: treat it as missing
+        (as scikit-learn's HistGradientBoosting does), with an `UnseenCategoryWarning`
+        naming the column, the values and the rows; or refuse it.
 
     Attributes
     ----------
@@ -103,7 +104,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
     def __init__(self, members=None, voting: Voting = "weighted", threshold_objective: Objective = "g_mean",
                  validation: Validation = "out_of_fold", validation_size: float = 0.2, folds: int = 5,
                  random_state=0, n_jobs: int | None = None, class_prior_power: float = 0.5,
-                 unknown_categories: UnknownCategories = "error"):
+                 unknown_categories: UnknownCategories = "ignore"):
         self.members = members
         self.voting = voting
         self.threshold_objective = threshold_objective

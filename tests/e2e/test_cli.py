@@ -96,7 +96,8 @@ def bad_files(tmp_path_factory):
     (["train", HPC, "--target", "class", "--member", "smotte:hgb"], "the resampling strategy must be a known one"),
     (["train", HPC, "--target", "class", "--config", "{bad}/bad.yaml"], "the learner must be a known one"),
     (["predict", "{model}", "{bad}/no_day.csv", "--out", "x.csv"], "missing \\['day'\\]"),
-    (["predict", "{model}", "{bad}/new_protocol.csv", "--out", "x.csv"], "'Z'\\] are new"),
+    (["predict", "{model}", "{bad}/new_protocol.csv", "--out", "x.csv", "--unknown-categories", "error"],
+     "'Z'\\] are new"),
     (["report", "{bad}"], "MODEL must be a saved version's directory, a version name in the store, or 'champion'"),
 ])
 def test_bad_input_exits_2_with_the_rule_and_no_traceback(args, message, bad_files, trained, prefect_api):

@@ -176,7 +176,8 @@ CASES = {
     "score-missing-column": (predict("{d}/score_missing_column.csv"), r"missing \['z'\]"),
     "score-extra-column": (predict("{d}/score_extra_column.csv"), r"must have only the model's features: "
                                                                   r"unexpected \['extra'\]\. .*--passthrough"),
-    "score-new-category": (predict("{d}/score_new_category.csv"), r"\['purple'\] are new"),
+    "score-new-category-strict": ([*predict("{d}/score_new_category.csv"), "--unknown-categories", "error"],
+                                  r"\['purple'\] are new"),
     "score-text-in-numbers": (predict("{d}/score_text_in_numbers.csv"),
                               r"numeric feature 'x' must hold numbers: found \['high'\]"),
     "score-latin-1-csv": (predict("{d}/score_latin1.csv"), r"a CSV file must be UTF-8 text: .* has byte 0xe9"),
@@ -308,3 +309,11 @@ def test_unusual_but_valid_tables_train_and_score(make, tmp_path):
     assert cli(["predict", str(model), str(tmp_path / "score.csv"), "--out", str(tmp_path / "s.csv")]) == 0
     scored = pd.read_csv(tmp_path / "s.csv")
     assert len(scored) == len(frame) and set(scored["predicted_label"]) <= set(frame["label"])
+
+
+def test_new_categories_are_scored_as_missing_and_reported(bad, tmp_path, capsys):
+    folder, model = bad
+    assert cli(["predict", str(model), str(folder / "score_new_category.csv"), "--out", str(tmp_path / "s.csv")]) == 0
+    out = capsys.readouterr().out
+    assert f"'colour': {ROWS} rows held categories unseen in training, scored as missing (e.g. purple)" in out
+    assert len(pd.read_csv(tmp_path / "s.csv")) == ROWS

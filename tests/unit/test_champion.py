@@ -204,3 +204,16 @@ def test_decisions_recorded_before_they_were_numbered_come_first_and_numbering_g
 
     assert decision["sequence"] == 1
     assert [d["reason"] for d in decisions(tmp_path)] == ["old", decision["reason"]]
+
+
+def test_fresh_data_with_a_category_the_champion_never_saw_still_compares_them(table, tmp_path):
+    with_region = table.assign(region=np.where(table["f0"] > 0, "north", "south"))
+    old = with_region.iloc[:1600]
+    strict = VotingEnsemble(members=MEMBERS, validation="holdout", unknown_categories="error")  # as saved long ago
+    promote(tmp_path, save_model(strict.fit(*split_target(old, "label")), tmp_path, training_rows=old))
+    fresh = with_region.assign(region=np.where(with_region.index % 7 == 0, "east", with_region["region"]))
+    challenger = fit_and_save(fresh.iloc[:1200], tmp_path, seed=1)
+
+    decision = judge(tmp_path, challenger, fresh.iloc[1600:], "balanced_accuracy")
+
+    assert decision["champion_error"] is None and decision["champion_metrics"] is not None

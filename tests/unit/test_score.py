@@ -1,5 +1,7 @@
 """tasks.score and globbed data: batch scoring a chunk at a time, and tables split into partitions."""
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -51,6 +53,20 @@ def test_a_chunk_that_fails_leaves_no_output(fitted_binary, binary_table, tmp_pa
     broken.loc[40, "colour"] = "purple"  # unseen category, in the third chunk
     broken.to_parquet(tmp_path / "data.parquet")
 
+    strict = copy.deepcopy(fitted_binary).set_params(unknown_categories="error")
     with pytest.raises(InputError, match="'purple'"):
-        score_file(fitted_binary, str(tmp_path / "data.parquet"), str(tmp_path / "scores.parquet"), chunk_rows=20)
+        score_file(strict, str(tmp_path / "data.parquet"), str(tmp_path / "scores.parquet"), chunk_rows=20)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.parquet"]
+
+
+def test_new_categories_are_scored_as_missing_and_counted_across_chunks(fitted_binary, binary_table, tmp_path):
+    table = binary_table.astype({"colour": object})
+    table.loc[[3, 25, 41, 45], "colour"] = ["purple", "purple", "mauve", "purple"]  # in three chunks of 20
+    table.drop(columns="label").to_parquet(tmp_path / "data.parquet")
+    unseen = {}
+
+    rows = score_file(fitted_binary, str(tmp_path / "data.parquet"), str(tmp_path / "s.csv"), chunk_rows=20,
+                      unseen=unseen)
+
+    assert rows == len(table)
+    assert unseen["colour"].to_dict() == {"purple": 3, "mauve": 1}

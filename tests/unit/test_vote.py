@@ -4,6 +4,7 @@ import copy
 import json
 import subprocess
 import sys
+import warnings
 from functools import partial
 from pathlib import Path
 from unittest import mock
@@ -19,6 +20,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.fixes import parse_version
 
 from imbalance_flows.tasks import vote as vote_module
+from imbalance_flows.tasks.checks import UnseenCategoryWarning
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.schema import coerce, infer_schema
 from imbalance_flows.tasks.spec import MemberSpec, default_members
@@ -376,13 +378,30 @@ def test_fit_leaves_the_process_thread_limits_as_it_found_them():
     assert after == before
 
 
-def test_unknown_categories_ignore_scores_them_as_missing(fitted_binary):
-    ignoring = copy.deepcopy(fitted_binary).set_params(unknown_categories="ignore")  # a scoring-time setting
-    X = pd.DataFrame({"num": [0.5, 0.5], "size": [3.0, 3.0], "colour": ["purple", None]})
+def test_new_categories_are_scored_as_missing_by_default_with_a_warning_naming_them(fitted_binary):
+    assert fitted_binary.unknown_categories == "ignore"
+    X = pd.DataFrame({"num": [0.5, 0.5, 0.5], "size": [3.0, 3.0, 3.0], "colour": ["purple", None, "mauve"]})
 
-    proba = ignoring.predict_proba(X)
+    with pytest.warns(UnseenCategoryWarning, match=r"'colour': 2 rows of 2 new values \['mauve', 'purple'\]"):
+        proba = fitted_binary.predict_proba(X)
 
     np.testing.assert_allclose(proba[0], proba[1])
+    strict = copy.deepcopy(fitted_binary).set_params(unknown_categories="error")  # a scoring-time setting
+    with pytest.raises(InputError, match="categorical feature 'colour' must hold categories seen in training"):
+        strict.predict_proba(X)
+
+
+def test_cross_validation_on_a_long_tail_of_categories_runs(binary_table):
+    # A category that only one row has lands in a test fold that no training fold saw.
+    from sklearn.model_selection import cross_validate
+
+    table = binary_table.assign(city=[f"city {i % 50}" for i in range(len(binary_table))])
+    members = [{"sampler": "class_weight", "learner": "logreg"}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnseenCategoryWarning)
+        scores = cross_validate(VotingEnsemble(members=members), table.drop(columns="label"), table["label"],
+                                cv=3, scoring="balanced_accuracy", error_score="raise")
+    assert len(scores["test_score"]) == 3
 
 
 def test_columns_are_matched_by_name_and_a_target_column_is_ignored(fitted_binary, binary_table):
