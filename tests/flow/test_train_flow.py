@@ -234,3 +234,25 @@ def test_a_column_that_looks_like_an_identifier_is_named_in_a_warning(churn_smal
 
     assert "Column 'ticket' holds a different value in every row: it looks like an identifier" in caplog.text
     assert "--id-column ticket" in caplog.text
+
+
+@pytest.mark.parametrize("fault, attempts", [(OSError("connection reset by peer"), 2),
+                                             (InputError("a rule", "a value", "A way out."), 1)])
+def test_loading_retries_io_errors_but_never_a_broken_rule(churn_small, tmp_path, monkeypatch, fault, attempts):
+    from imbalance_flows.flows import steps
+
+    real, calls = steps.read_data, []
+
+    def flaky(*args, **kwargs):  # the first read fails, as a network file system or object store may
+        calls.append(1)
+        if len(calls) == 1:
+            raise fault
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(steps, "read_data", flaky)
+    if isinstance(fault, InputError):
+        with pytest.raises(InputError, match="a rule"):
+            train(_config(churn_small, tmp_path / "store"))
+    else:
+        assert train(_config(churn_small, tmp_path / "store"))["version"]
+    assert len(calls) == attempts
