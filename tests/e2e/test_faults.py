@@ -134,9 +134,11 @@ def test_a_prefect_server_that_goes_away_mid_run_ends_it_with_one_error_line(med
     home.mkdir()
     with prefect_server(home) as api_url:
         process = _train_until_training(["--config", medium_config, "--store", store], _environment(api_url), log)
+        port = api_url.rsplit(":", 1)[1].split("/")[0]  # this test's server only, not the session's
         server = [pid for pid in _children(os.getpid())
-                  if "server\x00start" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")]
-        assert server
+                  if "server\x00start" in (line := Path(f"/proc/{pid}/cmdline").read_text(errors="replace"))
+                  and f"\x00--port\x00{port}\x00" in line + "\x00"]
+        assert len(server) == 1
         for pid in server:
             os.kill(pid, signal.SIGKILL)  # the server dies, as a machine or a container does
         try:
