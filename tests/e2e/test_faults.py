@@ -17,24 +17,25 @@ CHURN = ROOT / "tasks" / "bundled" / "churn.parquet"
 STOP_WITHIN_S = 15
 
 
+def _two_forests(folder: Path, trees: int) -> Path:
+    """A config of two forest members (plain and over-sampled) of `trees` trees each."""
+    path = folder / f"forests-{trees}.yaml"
+    path.write_text("members:\n" + "".join(
+        f"  - {{sampler: {sampler}, learner: rf, learner_params: {{n_estimators: {trees}}}}}\n"
+        for sampler in ("none", "random_over")))
+    return path
+
+
 @pytest.fixture(scope="module")
 def slow_config(tmp_path_factory) -> Path:
-    """Two members slow enough (minutes) that the run is surely training when it is told to stop."""
-    path = tmp_path_factory.mktemp("config") / "slow.yaml"
-    path.write_text("members:\n"
-                    "  - {sampler: none, learner: rf, learner_params: {n_estimators: 4000}}\n"
-                    "  - {sampler: random_over, learner: rf, learner_params: {n_estimators: 4000}}\n")
-    return path
+    """Members slow enough (minutes) that the run is surely training when it is told to stop."""
+    return _two_forests(tmp_path_factory.mktemp("config"), 4000)
 
 
 @pytest.fixture(scope="module")
 def medium_config(tmp_path_factory) -> Path:
-    """Two members that take tens of seconds: the server is gone well before they finish."""
-    path = tmp_path_factory.mktemp("config") / "medium.yaml"
-    path.write_text("members:\n"
-                    "  - {sampler: none, learner: rf, learner_params: {n_estimators: 600}}\n"
-                    "  - {sampler: random_over, learner: rf, learner_params: {n_estimators: 600}}\n")
-    return path
+    """Members that take tens of seconds: the server is gone well before they finish."""
+    return _two_forests(tmp_path_factory.mktemp("config"), 600)
 
 
 def _children(pid: int) -> list[int]:
