@@ -13,7 +13,7 @@ import sys
 import threading
 
 
-def guarded(call) -> int:
+def guarded(call, runs_a_flow: bool = False) -> int:
     """Call `call()`; a broken rule becomes one `error:` line on stderr and exit status 2, never a traceback;
     SIGTERM or Ctrl-C ends the command within seconds (see `_stop_now`)."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -27,7 +27,7 @@ def guarded(call) -> int:
         signum = _stop_signal(error)
         if signum is None:
             raise
-        _stop_now(signum)
+        _stop_now(signum, runs_a_flow)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -121,16 +121,17 @@ def _stop_signal(error: BaseException | None) -> int | None:
 STOP_GRACE_S = 10  # at most this long to stop the temporary Prefect server and flush the run's logs
 
 
-def _stop_now(signum: int) -> None:
-    """End the process at once, as a stopped command must: the flow run is already marked crashed by
+def _stop_now(signum: int, runs_a_flow: bool) -> None:
+    """End the process at once, as a stopped command must: a flow run is already marked crashed by
     Prefect's engine; member threads still fitting are abandoned (their files are written atomically),
     and the temporary Prefect server is stopped. Exit status 128 + the signal, as a shell reports it."""
     code = 128 + signum
     for each in (signal.SIGTERM, signal.SIGINT):  # a second Ctrl-C ends it without waiting
         signal.signal(each, lambda *_: os._exit(code))
-    name = signal.Signals(signum).name
-    print(f"error: the run was stopped by {name}: its flow run is marked crashed, the model store is as it was. "
-          "Run the same command again to go on (members already trained are reused).", file=sys.stderr)
+    if runs_a_flow:  # `serve` and the other commands just end, as asked
+        print(f"error: the run was stopped by {signal.Signals(signum).name}: its flow run is marked crashed, the "
+              "model store is as it was. Run the same command again to go on (members already trained are "
+              "reused).", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
     watchdog = threading.Timer(STOP_GRACE_S, lambda: os._exit(code))

@@ -197,4 +197,4 @@ def main(command: str, flow, argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python flows/{command}.py", description=description, epilog=EPILOG)
     add_options(command, parser)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    return guarded(lambda: run(command, lambda: flow, args))
+    return guarded(lambda: run(command, lambda: flow, args), runs_a_flow=True)

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         _parser(None).print_help(sys.stderr)
         return 2
     if args.command in FLOWS:
-        return guarded(lambda: run(args.command, lambda: _flow(args.command), args))
+        return guarded(lambda: run(args.command, lambda: _flow(args.command), args), runs_a_flow=True)
     return guarded(lambda: {"report": _report, "strategies": _strategies, "serve": _serve,
                             "models": _models}[args.command](args))
 

@@ -1,5 +1,6 @@
 """Every bad input gets an InputError that names the rule, the offending value and a way out."""
 
+import copy
 import re
 from types import SimpleNamespace
 
@@ -192,7 +193,8 @@ BAD_INPUTS = [
                  "the data to score must have only the model's features", "unexpected ['extra']",
                  "Drop them, or copy them to the output with --passthrough; the model uses ['num', 'size', 'colour']",
                  id="predict-extra-column"),
-    pytest.param(lambda e: e.model.predict(scoring(colour=["red", "purple"])),
+    pytest.param(lambda e: copy.deepcopy(e.model).set_params(unknown_categories="error").predict(
+                     scoring(colour=["red", "purple"])),
                  "categorical feature 'colour' must hold categories seen in training",
                  "['purple'] are new (known: ['blue', 'green', 'red'])",
                  "score with unknown_categories='ignore' (CLI: --unknown-categories ignore)",
