@@ -6,6 +6,7 @@ Used by `imbalance-flows` and `python flows/<flow>.py`, around everything they d
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -24,7 +25,7 @@ def guarded(call, runs_a_flow: bool = False) -> int:
     try:
         return _error_lines(call)
     except BaseException as error:
-        signum = _stop_signal(error)
+        signum = stop_signal(error)
         if signum is None:
             raise
         _stop_now(signum, runs_a_flow)
@@ -104,7 +105,34 @@ def _stop_on_signals() -> dict:
     return previous
 
 
-def _stop_signal(error: BaseException | None) -> int | None:
+@contextlib.contextmanager
+def signals_deferred():
+    """Inside, SIGTERM and SIGINT are only noted (the list yielded); on leaving, the handler each had runs.
+
+    A handler that raises can do so inside a lock's own code and leave the lock broken
+    ("release unlocked lock"): a loop that waits, noting signals here and checking the list
+    between waits, lets the stop be raised where it is safe, within one wait.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield []
+        return
+    noted: list[int] = []
+    previous = {each: signal.signal(each, lambda signum, frame: noted.append(signum))
+                for each in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield noted
+    finally:
+        for each, handler in previous.items():
+            signal.signal(each, handler)
+        if noted:
+            handler = previous[noted[0]]
+            if callable(handler):
+                handler(noted[0], None)  # Prefect's raises TerminationSignal; `guarded`'s, Stopped
+            else:
+                signal.raise_signal(noted[0])
+
+
+def stop_signal(error: BaseException | None) -> int | None:
     """The signal that stopped the command, if `error` (or what caused it) says one did."""
     seen = 0
     while error is not None and seen < 10:

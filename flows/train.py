@@ -20,6 +20,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from imbalance_flows.flows import steps
 from imbalance_flows.flows.config import TrainConfig
+from imbalance_flows.flows.guard import signals_deferred, stop_signal
 from imbalance_flows.tasks.disk import remove_leftovers, writable_folder
 from imbalance_flows.tasks.store import code_version
 from imbalance_flows.tasks.train import POLL_S, plan_concurrency, run_members
@@ -31,7 +32,8 @@ class StoppableThreads(ThreadPoolTaskRunner):
     files are written atomically, so nothing half-done is kept. Any other ending waits as Prefect's does."""
 
     def __exit__(self, exc_type, exc_value, traceback) -> None:
-        if exc_type is not None and not issubclass(exc_type, Exception) and self._executor is not None:
+        stopped = exc_type is not None and (not issubclass(exc_type, Exception) or stop_signal(exc_value))
+        if stopped and self._executor is not None:
             for event in self._cancel_events.values():
                 event.set()
             self._executor.shutdown(wait=False, cancel_futures=True)
@@ -127,11 +129,12 @@ def _train_members(config: TrainConfig, train_split, schema, workspace: str) -> 
 
 
 def _first_done(futures: list):
-    """The first of some Prefect futures to finish, waking every `POLL_S` so that a signal is handled at once."""
-    while True:
-        done = wait(futures, timeout=POLL_S).done
-        if done:
-            return next(future for future in futures if future in done)
+    """The first of some Prefect futures to finish; a signal stops the wait within `POLL_S`, where it is safe."""
+    with signals_deferred() as noted:
+        while not noted:
+            done = wait(futures, timeout=POLL_S).done
+            if done:
+                return next(future for future in futures if future in done)
 
 
 if __name__ == "__main__":
