@@ -71,15 +71,22 @@ def _error_lines(call) -> int:
     return 2
 
 
+def _causes(error: BaseException | None):
+    """`error`, then what caused it, nearest first (ten at most)."""
+    for _ in range(10):
+        if error is None:
+            return
+        yield error
+        error = error.__cause__ or error.__context__
+
+
 def _api_lost(error: BaseException | None) -> str | None:
     """How the connection to the Prefect API broke, if that is what `error` (or what caused it) is."""
     import httpx
 
-    seen = 0
-    while error is not None and seen < 10:
-        if isinstance(error, httpx.TransportError):
-            return f"{type(error).__name__}: {str(error)[:120] or 'no answer'}"
-        error, seen = error.__cause__ or error.__context__, seen + 1
+    for cause in _causes(error):
+        if isinstance(cause, httpx.TransportError):
+            return f"{type(cause).__name__}: {str(cause)[:120] or 'no answer'}"
     return None
 
 
@@ -134,15 +141,13 @@ def signals_deferred():
 
 def stop_signal(error: BaseException | None) -> int | None:
     """The signal that stopped the command, if `error` (or what caused it) says one did."""
-    seen = 0
-    while error is not None and seen < 10:
-        if isinstance(error, Stopped):
-            return error.signum
-        if isinstance(error, KeyboardInterrupt):
+    for cause in _causes(error):
+        if isinstance(cause, Stopped):
+            return cause.signum
+        if isinstance(cause, KeyboardInterrupt):
             return signal.SIGINT
-        if type(error).__name__ == "TerminationSignal" and isinstance(getattr(error, "signal", None), int):
-            return error.signal  # Prefect's own SIGTERM handler, active while a flow runs
-        error, seen = error.__cause__ or error.__context__, seen + 1
+        if type(cause).__name__ == "TerminationSignal" and isinstance(getattr(cause, "signal", None), int):
+            return cause.signal  # Prefect's own SIGTERM handler, active while a flow runs
     return None
 
 
