@@ -10,7 +10,7 @@ from scipy import sparse
 
 from imbalance_flows.tasks.choices import Validation, names
 from imbalance_flows.tasks.errors import InputError, preview
-from imbalance_flows.tasks.schema import Schema
+from imbalance_flows.tasks.schema import Schema, as_text
 
 
 def check_validation(validation: str, folds) -> None:
@@ -74,7 +74,7 @@ def unseen_categories(X: pd.DataFrame, schema: Schema) -> dict[str, pd.Series]:
     for column in schema.columns:
         if column.kind != "categorical" or column.name not in X.columns:
             continue
-        values = _text(X[column.name])
+        values = as_text(X[column.name])
         unseen = values.notna() & ~values.isin(column.categories)
         if unseen.any():
             found[column.name] = values[unseen].value_counts()
@@ -104,11 +104,6 @@ def check_categories(X: pd.DataFrame, schema: Schema, unknown: str) -> pd.DataFr
                   UnseenCategoryWarning, stacklevel=3)
     X = X.copy()
     for name, counts in found.items():
-        values = _text(X[name])
+        values = as_text(X[name])
         X[name] = values.where(~values.isin(counts.index), None)
     return X
-
-
-def _text(series: pd.Series) -> pd.Series:
-    """Values as the schema records categories: text, missing ones as None."""
-    return series.astype(object).where(series.notna(), None).map(lambda v: v if v is None else str(v))

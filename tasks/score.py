@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from imbalance_flows.tasks.checks import UnseenCategoryWarning, unseen_categories
-from imbalance_flows.tasks.disk import is_local, room_to_write, temporary, writable_folder
+from imbalance_flows.tasks.disk import room_to_write, temporary, writable_folder
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.tables import expand, file_format, unreadable
+from imbalance_flows.tasks.tables import check_not_empty, expand, file_format, unreadable
 from imbalance_flows.tasks.vote import VotingEnsemble
 
 OUTPUT_FORMATS = (".csv", ".parquet")
@@ -29,9 +29,7 @@ def iter_chunks(path: str, chunk_rows: int, text_columns: list[str] = ()) -> Ite
 
     for file in expand(path):
         fmt = file_format(file)
-        local = file.removeprefix("file://")
-        if is_local(file) and os.path.getsize(local) == 0:
-            raise InputError("the data file must not be empty", f"{file!r} has 0 bytes", "Point to a file with data.")
+        check_not_empty(file)
         chunks = _parquet_chunks(file, chunk_rows) if fmt == "parquet" else _csv_chunks(file, chunk_rows, text_columns)
         while True:
             try:

@@ -79,9 +79,7 @@ def read_file(path: str) -> pd.DataFrame:
 
 def _read_one(path: str) -> pd.DataFrame:
     fmt = file_format(path)
-    local = path.removeprefix("file://") if _is_local(path) else None
-    if local is not None and os.path.getsize(local) == 0:
-        raise InputError("the data file must not be empty", f"{path!r} has 0 bytes", "Point to a file with data.")
+    check_not_empty(path)
     try:
         frame = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
     except FileNotFoundError as error:
@@ -91,6 +89,12 @@ def _read_one(path: str) -> pd.DataFrame:
     if fmt == "csv":
         check_header(path, frame)
     return frame
+
+
+def check_not_empty(path: str) -> None:
+    """Refuse a local file of 0 bytes (its parser would only say it has no columns)."""
+    if _is_local(path) and os.path.getsize(path.removeprefix("file://")) == 0:
+        raise InputError("the data file must not be empty", f"{path!r} has 0 bytes", "Point to a file with data.")
 
 
 def unreadable(path: str, fmt: str, error: Exception) -> InputError:
