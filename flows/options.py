@@ -69,10 +69,15 @@ def _training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--member", action="append", metavar="SAMPLER[@RATIO][+AUGMENT]:LEARNER",
                         help="a member, repeatable (e.g. --member smote:hgb --member random_under@0.5:rf); "
                              "default: the built-in recipe")
+    parser.add_argument("--recipe", metavar="NAME", help="a named list of members instead of --member: "
+                        "default, plain-over-under (`imbalance-flows strategies` describes them)")
     parser.add_argument("--config", metavar="FILE", help="YAML or JSON file with the training flow's parameters")
     parser.add_argument("--store", **_field(TrainConfig, "store"))
-    for name in ("voting", "threshold_objective", "validation"):
+    for name in ("voting", "threshold_objective", "validation", "calibration"):
         parser.add_argument(f"--{name.replace('_', '-')}", **_field(TrainConfig, name))
+    parser.add_argument("--cost-fn", type=float, metavar="COST", help="two classes: what a missed case of the rarer "
+                        "class costs (with --cost-fp; several classes: a costs matrix in --config)")
+    parser.add_argument("--cost-fp", type=float, metavar="COST", help="two classes: what a false alarm costs")
     for name, kind in (("test_size", float), ("validation_size", float), ("folds", int), ("random_state", int),
                        ("max_concurrency", int)):
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, **_field(TrainConfig, name))
@@ -125,10 +130,22 @@ def train_config(args):
         raise InputError("the keys of a config file must be parameters of the training flow",
                          f"{args.config!r} has {unknown}",
                          close_names(unknown, TrainConfig.model_fields) + "`imbalance-flows train --help` lists them.")
-    names = ("data", "target", "store", "voting", "threshold_objective", "validation", "test_size",
+    names = ("data", "target", "store", "voting", "threshold_objective", "validation", "calibration", "test_size",
              "validation_size", "folds", "random_state", "max_concurrency", "dask_address", "id_columns",
              "drop_columns")
     config.update({name: getattr(args, name) for name in names if getattr(args, name) is not None})
+    if (args.cost_fn is None) != (args.cost_fp is None):
+        raise InputError("--cost-fn and --cost-fp go together", f"only --cost-{'fn' if args.cost_fp is None else 'fp'} "
+                         "was given", "Give both, e.g. --cost-fn 100 --cost-fp 1.")
+    if args.cost_fn is not None:
+        config["costs"] = {"fn": args.cost_fn, "fp": args.cost_fp}
+    if args.member and args.recipe:
+        raise InputError("--recipe and --member are two ways to name the members", "both were given",
+                         "Give one: --recipe NAME, or --member ... for each member.")
+    if args.recipe:
+        from imbalance_flows.tasks.spec import recipe_members
+
+        config["members"] = recipe_members(args.recipe)
     if args.member:
         config["members"] = [MemberSpec.parse(text) for text in args.member]
     if args.image_size or args.image_channels or args.image_column:

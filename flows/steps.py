@@ -21,6 +21,7 @@ from imbalance_flows.flows.member_cache import REFERENCE, member_digest, member_
 from imbalance_flows.tasks import champion as champion_challenger
 from imbalance_flows.tasks import tables
 from imbalance_flows.tasks.checks import describe_unseen
+from imbalance_flows.tasks.costs import cost_matrix
 from imbalance_flows.tasks.data import (
     check_rows_per_class,
     check_split_sizes,
@@ -120,8 +121,9 @@ def split(loaded: Loaded, validation_size: float, test_size: float, random_state
 
 
 @task(name="stratify", cache_policy=NO_CACHE)
-def stratify(splits: Splits, schema: Schema, members: list[MemberSpec], out_of_fold: bool = False) -> dict:
-    """Class counts, shares, imbalance ratio and class weights; check every member fits the data.
+def stratify(splits: Splits, schema: Schema, members: list[MemberSpec], out_of_fold: bool = False,
+             costs=None) -> dict:
+    """Class counts, shares, imbalance ratio and class weights; check every member and the costs fit the data.
 
     With `out_of_fold`, every class needs two training rows: members are refitted on parts of them.
     """
@@ -135,6 +137,8 @@ def stratify(splits: Splits, schema: Schema, members: list[MemberSpec], out_of_f
     train_counts = {i: profiles["train"]["counts"][label] for i, label in enumerate(schema.classes)}
     for spec in members:
         check_member(spec, schema, train_counts)
+    rarer = min(range(len(schema.classes)), key=lambda i: (train_counts[i], i))
+    cost_matrix(costs, np.asarray(schema.classes), schema.classes[rarer])  # refused now, not after training
     names = [name for name in ("train", "validation", "test") if name in profiles]
     rows = "\n".join(f"| {label} | {profiles['train']['shares'][label]:.1%} | "
                      + " | ".join(str(profiles[name]["counts"][label]) for name in names)
@@ -202,13 +206,12 @@ def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, rando
 
 
 @task(name="vote", cache_policy=NO_CACHE)
-def vote(members: list[dict], rows: tables.TableRef, schema: Schema, voting: str,
-         threshold_objective: str, random_state: int, validation: str = "holdout", folds: int = 5) -> VotingEnsemble:
-    """Combine the members; rows they did not see set their weights and the decision threshold.
+def vote(members: list[dict], rows: tables.TableRef, schema: Schema, params: dict) -> VotingEnsemble:
+    """Combine the members; rows they did not see set their weights, calibration and decision threshold.
 
     `members` are train-member results (references to their files); `rows` is the validation
     split (holdout), or the training split the members' out-of-fold probabilities were
-    computed for (out_of_fold).
+    computed for (out_of_fold); `params` are the ensemble's (`TrainConfig.ensemble_params`).
     """
     members = [TrainedMember.model_validate(member) for member in members]
     for member in members:
@@ -218,8 +221,8 @@ def vote(members: list[dict], rows: tables.TableRef, schema: Schema, voting: str
                                  "Retrain it: run again with PREFECT_TASKS_REFRESH_CACHE=true.")
     fitted = [load_member(member.path) for member in members]
     specs = [m.spec for m in members]
-    ensemble = VotingEnsemble(members=specs, voting=voting, threshold_objective=threshold_objective,
-                              validation=validation, folds=folds, random_state=random_state)
+    ensemble = VotingEnsemble(members=specs, **params)
+    validation = ensemble.validation
     if validation == "out_of_fold":  # the members' own predictions of these rows: only the labels are read
         y_rows = tables.read_table(rows)[schema.target]
         ensemble.combine_out_of_fold(fitted, specs, schema, y_rows, [np.load(m.out_of_fold) for m in members])
@@ -232,8 +235,8 @@ def vote(members: list[dict], rows: tables.TableRef, schema: Schema, voting: str
     for member, weight in zip(members, ensemble.weights_):
         logger.info("weight %.3f  %s", weight, member.spec.name)
     if ensemble.threshold_ is not None:
-        logger.info("threshold %.3f on P(%s), tuned for %s", ensemble.threshold_, ensemble.positive_class_,
-                    threshold_objective)
+        logger.info("threshold %.3f on the %s-calibrated P(%s), tuned for %s", ensemble.threshold_,
+                    ensemble.calibration, ensemble.positive_class_, ensemble.objective_)
     return ensemble
 
 
@@ -245,9 +248,10 @@ def evaluate(ensemble: VotingEnsemble, test: tables.TableRef, title: str) -> dic
     results = {}
     probas = ensemble.member_probas(X)  # once, for the members and for their vote
     for spec, proba in zip(ensemble.specs_, probas):
-        results[spec.name] = metrics_of(y, ensemble.classes_[proba.argmax(1)], proba, ensemble.classes_)
-    proba = ensemble.average(probas) if ensemble.voting != "hard" else None
-    results[ENSEMBLE] = metrics_of(y, ensemble.vote(probas), proba, ensemble.classes_)
+        results[spec.name] = metrics_of(y, ensemble.classes_[proba.argmax(1)], proba, ensemble.classes_,
+                                        ensemble.cost_matrix_)
+    proba = ensemble.combined(probas) if ensemble.voting != "hard" else None
+    results[ENSEMBLE] = metrics_of(y, ensemble.vote(probas), proba, ensemble.classes_, ensemble.cost_matrix_)
     create_markdown_artifact(key="members-vs-ensemble", markdown=artifact_markdown(results, title),
                              description="Per-class metrics of every member and the ensemble, test split")
     return results

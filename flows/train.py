@@ -74,12 +74,12 @@ def train(config: TrainConfig) -> dict:
     holdout = config.validation == "holdout"
     splits = steps.split(loaded, config.validation_size if holdout else 0.0, config.test_size, config.random_state,
                          workspace)
-    profile = steps.stratify(splits, schema, config.members, out_of_fold=not holdout)
+    profile = steps.stratify(splits, schema, config.members, out_of_fold=not holdout,
+                             costs=config.ensemble_params()["costs"])
     logger.info("Train split: %s", profile["train"]["counts"])
     trained = _train_members(config, splits.train, schema, workspace)
 
-    ensemble = steps.vote(trained, splits.validation or splits.train, schema, config.voting,
-                          config.threshold_objective, config.random_state, config.validation, config.folds)
+    ensemble = steps.vote(trained, splits.validation or splits.train, schema, config.ensemble_params())
     title = f"Members vs ensemble: {Path(config.data).name}, target {config.target!r}"
     results = steps.evaluate(ensemble, splits.test, title)
     extra = {"data": {"source": config.data, "fingerprint": loaded.table.fingerprint, "rows": loaded.table.n_rows,

@@ -138,9 +138,13 @@ def _report(args) -> int:
     print(f"Model {version.resolve().name}: trained {manifest['created']} on "
           f"{manifest.get('data', {}).get('source', '?')} (target {manifest['schema']['target']!r}), "
           f"code {manifest['code_version']}")
-    print(f"Voting: {manifest['ensemble']['voting']}; threshold: {manifest['threshold']} "
-          f"on P({manifest['positive_class']})" if manifest["threshold"] is not None
-          else f"Voting: {manifest['ensemble']['voting']}")
+    calibration = (manifest.get("calibration") or {}).get("method", "none")
+    print(f"Voting: {manifest['ensemble']['voting']}; probabilities calibrated: {calibration}; "
+          + (f"threshold {manifest['threshold']:.4f} on P({manifest['positive_class']}), tuned for "
+             f"{manifest.get('objective', manifest['ensemble'].get('threshold_objective'))}"
+             if manifest["threshold"] is not None else f"class prior power {manifest.get('prior_power', 0.5)}"))
+    if manifest.get("cost_matrix") is not None:
+        print(f"Costs, cost[true][predicted] over {manifest['schema']['classes']}: {manifest['cost_matrix']}")
     for member in manifest["members"]:
         print(f"  weight {member['weight']:.3f}  {member['name']}")
     if manifest.get("metrics"):
@@ -152,6 +156,7 @@ def _report(args) -> int:
 def _strategies(args) -> int:
     from imbalance_flows.tasks.learners import LEARNERS
     from imbalance_flows.tasks.resample import STRATEGIES
+    from imbalance_flows.tasks.spec import RECIPES
 
     print("Resampling strategies (SAMPLER in --member SAMPLER:LEARNER):")
     for strategy in STRATEGIES.values():
@@ -165,6 +170,9 @@ def _strategies(args) -> int:
     for learner in LEARNERS.values():
         print(f"  {learner.name:<18} {learner.summary}")
     print("\n@RATIO sets how far to rebalance: 1 (= auto) fully; 0.5 brings smaller classes to half the largest.")
+    print("\nRecipes (--recipe NAME):")
+    for name, (summary, members) in RECIPES.items():
+        print(f"  {name:<18} {' '.join(members)}: {summary}")
     return 0
 
 

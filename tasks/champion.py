@@ -84,7 +84,7 @@ def _scored(model, frame: pd.DataFrame) -> tuple[dict | None, str | None]:
             warnings.simplefilter("ignore", UnseenCategoryWarning)
             probas = model.member_probas(frame)  # once, for the vote and the probabilities
         predicted = model.vote(probas)
-        proba = model.average(probas) if model.voting != "hard" else None
+        proba = model.combined(probas) if model.voting != "hard" else None
     except InputError as error:
         return None, str(error)
     full = score(frame[target].to_numpy(), predicted, proba, model.classes_)

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 Voting = Literal["hard", "soft", "weighted"]
-Objective = Literal["balanced_accuracy", "f1", "g_mean", "none"]
+Objective = Literal["auto", "balanced_accuracy", "f1", "g_mean", "cost", "none"]
+Calibration = Literal["sigmoid", "isotonic", "temperature", "none"]
 Validation = Literal["out_of_fold", "holdout"]
 UnknownCategories = Literal["error", "ignore"]
 

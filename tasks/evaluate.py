@@ -7,12 +7,14 @@ from typing import Literal
 import numpy as np
 
 SUMMARY = ("balanced_accuracy", "g_mean", "macro_f1", "mcc", "roc_auc", "average_precision")
+CALIBRATION = ("brier", "log_loss", "calibration_error")  # of the probabilities; smaller is better
+CALIBRATION_BINS = 15
 FEW_TEST_ROWS = 30  # a class with fewer test rows is flagged: its per-class figures rest on few rows
 Z_95 = 1.959964  # the normal quantile of a two-sided 95 % interval
 Metric = Literal[SUMMARY]  # type: ignore[valid-type]  # the metrics a champion/challenger decision may use
 
 
-def evaluate(y_true, y_pred, proba, classes) -> dict:
+def evaluate(y_true, y_pred, proba, classes, costs=None) -> dict:
     """Score predictions on held-out rows.
 
     Parameters
@@ -24,12 +26,15 @@ def evaluate(y_true, y_pred, proba, classes) -> dict:
         in which case ROC-AUC and average precision are left out.
     classes : array-like
         All classes the model knows, in order.
+    costs : ndarray of shape (n_classes, n_classes) or None
+        cost[true][predicted] in the order of `classes`: adds `cost_per_row`, the mean cost of the predictions.
 
     Returns
     -------
     dict
-        Overall metrics (see `SUMMARY`), a `per_class` dict of precision, recall,
-        F1, support and average precision, and the `confusion_matrix` (rows: true).
+        Overall metrics (see `SUMMARY`), the probabilities' calibration (see `CALIBRATION`;
+        None for hard voting), a `per_class` dict of precision, recall, F1, support and
+        average precision, and the `confusion_matrix` (rows: true).
     """
     # Imported here: the metric names above are read by the command line, which must start fast.
     from imblearn.metrics import geometric_mean_score
@@ -57,6 +62,11 @@ def evaluate(y_true, y_pred, proba, classes) -> dict:
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=classes).tolist(),
     }
     per_class_ap = [None] * len(classes) if proba is None else _ranking_scores(result, y_true, proba, classes)
+    result.update(calibration_scores(y_true, proba, classes) if proba is not None
+                  else dict.fromkeys(CALIBRATION))
+    if costs is not None:
+        matrix = np.asarray(result["confusion_matrix"])
+        result["cost_per_row"] = float((matrix * np.asarray(costs)).sum() / max(len(y_true), 1))
     hits = np.diag(np.asarray(result["confusion_matrix"]))
     for i, label in enumerate(classes.tolist()):
         result["per_class"][str(label)] = {
@@ -89,6 +99,34 @@ def _ranking_scores(result: dict, y_true: np.ndarray, proba, classes: np.ndarray
         result["roc_auc"] = float(roc_auc_score(y_true, proba, labels=classes, multi_class="ovr", average="macro"))
         result["average_precision"] = float(np.mean(per_class_ap))
     return per_class_ap
+
+
+def calibration_scores(y_true, proba, classes, bins: int = CALIBRATION_BINS) -> dict:
+    """Brier score, log-loss and expected calibration error of class probabilities (smaller is better).
+
+    Two classes: of the probability of the class rarer among these rows (Brier: its mean
+    squared error; calibration error: over `bins` equal-width bins of it). Several classes:
+    the multi-class Brier score (squared error summed over classes) and the calibration error
+    of the most likely class's probability (its confidence). Log-loss takes probabilities
+    below 1e-15 as 1e-15.
+    """
+    y_true, proba, classes = np.asarray(y_true), np.asarray(proba, dtype=float), np.asarray(classes)
+    onehot = (y_true[:, None] == classes[None, :]).astype(float)
+    if not len(y_true):
+        return dict.fromkeys(CALIBRATION)
+    log_loss = float(-np.mean(np.log(np.clip((proba * onehot).sum(axis=1), 1e-15, 1.0))))
+    if len(classes) == 2:
+        rarer = int(np.argmin(onehot.sum(axis=0)))
+        scores, hits = proba[:, rarer], onehot[:, rarer]
+        brier = float(np.mean((scores - hits) ** 2))
+    else:
+        scores = proba.max(axis=1)
+        hits = onehot[np.arange(len(proba)), proba.argmax(axis=1)]
+        brier = float(np.mean(((proba - onehot) ** 2).sum(axis=1)))
+    binned = np.clip((scores * bins).astype(int), 0, bins - 1)
+    count = np.bincount(binned, minlength=bins)
+    gap = np.abs(np.bincount(binned, scores, bins) - np.bincount(binned, hits, bins))  # per bin: n · |mean p − rate|
+    return {"brier": brier, "log_loss": log_loss, "calibration_error": float(gap.sum() / count.sum())}
 
 
 def wilson_interval(successes: int, n: int, z: float = Z_95) -> list[float] | None:

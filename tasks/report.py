@@ -6,7 +6,7 @@ import base64
 import io
 import json
 
-from imbalance_flows.tasks.evaluate import FEW_TEST_ROWS, SUMMARY
+from imbalance_flows.tasks.evaluate import CALIBRATION, FEW_TEST_ROWS, SUMMARY
 
 ENSEMBLE = "ensemble"
 
@@ -16,11 +16,15 @@ def _cell(value) -> str:
 
 
 def summary_table(results: dict[str, dict]) -> str:
-    """One row per model, the overall metrics as columns (Markdown)."""
-    header = "| model | " + " | ".join(SUMMARY) + " |"
-    rule = "|---|" + "---:|" * len(SUMMARY)
-    rows = [f"| `{name}` | " + " | ".join(_cell(r[m]) for m in SUMMARY) + " |" for name, r in results.items()]
-    return "\n".join([header, rule, *rows])
+    """One row per model, the overall metrics as columns, then the probabilities' calibration and the cost (Markdown)."""
+    costs = ["cost_per_row"] if any("cost_per_row" in r for r in results.values()) else []
+    columns = [*SUMMARY, *CALIBRATION, *costs]
+    header = "| model | " + " | ".join(columns) + " |"
+    rule = "|---|" + "---:|" * len(columns)
+    rows = [f"| `{name}` | " + " | ".join(_cell(r.get(m)) for m in columns) + " |" for name, r in results.items()]
+    note = (f"{', '.join(CALIBRATION)}{' and cost_per_row' if costs else ''}: smaller is better; the ensemble's "
+            "probabilities are calibrated, the members' are their own.")
+    return "\n".join([header, rule, *rows, "", note])
 
 
 def per_class_table(results: dict[str, dict], metric: str) -> str:

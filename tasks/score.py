@@ -71,7 +71,7 @@ def score_frame(model: VotingEnsemble, frame: pd.DataFrame, version: str | None 
     out = frame[carried].copy()
     out[f"predicted_{model.schema_.target}"] = model.vote(probas)
     if model.voting != "hard":
-        for label, column in zip(model.classes_, model.average(probas).T):
+        for label, column in zip(model.classes_, model.combined(probas).T):
             out[f"proba_{label}"] = column
     if version is not None:
         out["model_version"] = version

@@ -48,9 +48,11 @@ def plain_optional(schema: dict) -> None:
     Its JSON schema loses the `null` branch: the form then omits an empty field, and the
     default (None) applies. Deployments therefore leave None values out of their parameters.
     """
-    branches = schema.pop("anyOf", None)
-    if branches:
-        schema.update(next(branch for branch in branches if branch.get("type") != "null"))
+    branches = [branch for branch in schema.pop("anyOf", []) if branch.get("type") != "null"]
+    if len(branches) == 1:
+        schema.update(branches[0])
+    elif branches:  # e.g. costs: fn and fp, or a matrix
+        schema["anyOf"] = branches
     schema.pop("default", None)
 
 
@@ -170,8 +172,23 @@ def default_members() -> list[MemberSpec]:
     model; all three give out-of-fold probabilities cheaply (two out of the bag, one
     by cross-fitting a fast learner). Chosen by bench/out_of_fold.py.
     """
-    return [
-        MemberSpec(sampler="none", learner="rf"),
-        MemberSpec(sampler="random_under", learner="rf"),
-        MemberSpec(sampler="class_weight", learner="logreg"),
-    ]
+    return recipe_members("default")
+
+
+# Named recipes (`--recipe NAME`): member lists a user can name instead of writing them out.
+# The members of "plain-over-under" are settled by bench/quality.py (see README, "The default recipe").
+RECIPES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "default": ("a plain forest, a forest on a balanced under-sample, a class-weighted linear model",
+                ("none:rf", "random_under:rf", "class_weight:logreg")),
+    "plain-over-under": ("members that see the data plain, over-sampled and under-sampled",
+                         ("none:rf", "random_over:logreg", "random_under:rf")),
+}
+
+
+def recipe_members(name: str) -> list[MemberSpec]:
+    """The members of a named recipe (see `RECIPES`)."""
+    if name not in RECIPES:
+        raise InputError("the recipe must be a known one", f"got {name!r}",
+                         f"Use one of {', '.join(RECIPES)} (`imbalance-flows strategies` describes them), "
+                         "or list members with --member.")
+    return [MemberSpec.parse(text) for text in RECIPES[name][1]]

@@ -113,6 +113,10 @@ def _write_version(ensemble: VotingEnsemble, root: Path, staging: Path, metrics,
         "threshold": ensemble.threshold_,
         "class_prior": ensemble.class_prior_.tolist(),
         "positive_class": _plain(ensemble.positive_class_),
+        "objective": ensemble.objective_,
+        "calibration": ensemble.calibration_,
+        "prior_power": ensemble.prior_power_,
+        "cost_matrix": None if ensemble.cost_matrix_ is None else ensemble.cost_matrix_.tolist(),
         "members": [
             {"name": spec.name, "spec": spec.model_dump(), "file": file, "weight": float(weight),
              "validation": score}
@@ -247,6 +251,8 @@ def _parameter(value):
     """An estimator parameter as the manifest keeps it; a RandomState (a seed drawn at fit) is kept as None."""
     if isinstance(value, np.random.RandomState):
         return None
+    if hasattr(value, "model_dump"):  # costs given as MissCosts
+        return value.model_dump()
     return _plain(value)
 
 

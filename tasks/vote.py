@@ -12,8 +12,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from imbalance_flows.tasks.calibrate import calibrate, fit_calibration
 from imbalance_flows.tasks.checks import as_frame, as_series, check_categories, check_columns, check_validation
-from imbalance_flows.tasks.choices import Objective, UnknownCategories, Validation, Voting
+from imbalance_flows.tasks.choices import Calibration, Objective, UnknownCategories, Validation, Voting
+from imbalance_flows.tasks.costs import cheapest, cost_matrix
 from imbalance_flows.tasks.data import (
     check_features,
     check_finite,
@@ -54,9 +56,11 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         fifths, that make the best vote (threshold objective, balanced accuracy where it
         is "none") on the rows that judge the members, starting from and tied towards
         each member's balanced accuracy above chance on them.
-    threshold_objective : {"balanced_accuracy", "f1", "g_mean", "none"}, default="g_mean"
+    threshold_objective : {"auto", "balanced_accuracy", "f1", "g_mean", "cost", "none"}, default="auto"
         For two classes (soft or weighted voting), the score the decision threshold
-        on the rarer class's probability is tuned for on the validation split.
+        on the rarer class's (calibrated) probability is tuned for on the rows that judge
+        the members; also what the weight search aims at. "auto" is "cost" when `costs`
+        are given and "g_mean" otherwise; "cost" minimises the mean cost per row.
     validation : {"out_of_fold", "holdout"}, default="out_of_fold"
         Where weights and threshold come from: every training row, predicted by a
         model that did not see it, or a held-out split of `validation_size` (members
@@ -73,12 +77,22 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         Members fitted at once, as scikit-learn's `n_jobs`: None or -1 every core, -2 all
         but one, a positive number at most that many; each member's threads are limited so
         that the cores are not oversubscribed.
-    class_prior_power : float, default=0.5
-        Without a tuned threshold (several classes), the vote goes to the class with the
-        largest probability divided by its share of the training rows to this power:
-        0 is the plain most-likely class; 0.5 lifts rare classes part of the way, which
-        raised balanced accuracy and G-mean on every multi-class benchmark dataset
-        (bench/results/quality.md); 1 fully corrects for class frequency.
+    class_prior_power : float or "auto", default="auto"
+        Without a tuned threshold or costs (several classes), the vote goes to the class
+        with the largest (calibrated) probability divided by its share of the training rows
+        to this power: 0 is the plain most-likely class, 1 fully corrects for class
+        frequency. "auto" takes, from 0, 0.25, ..., 1, the power whose votes score best on
+        the rows that judge the members (ties: nearest 0.5).
+    calibration : {"sigmoid", "isotonic", "temperature", "none"}, default="sigmoid"
+        The map, fitted on the rows that judge the members, that turns the members' weighted
+        mean into `predict_proba`'s probabilities (see `imbalance_flows.tasks.calibrate`);
+        thresholds and votes are decided on the calibrated probabilities.
+    costs : dict, MissCosts, array-like of shape (n_classes, n_classes) or None, default=None
+        What mistakes cost: {"fn": 100, "fp": 1} for two classes (a missed case of the rarer
+        class, a false alarm), or a matrix cost[true][predicted] in the order of `classes_`.
+        With costs the decision minimises expected cost: the threshold is tuned for it on the
+        rows that judge the members (two classes), or each row goes to the class of least
+        expected cost under the calibrated probabilities (several classes).
     unknown_categories : {"ignore", "error"}, default="ignore"
         What scoring does with a category not seen in training: treat it as missing
         (as scikit-learn's HistGradientBoosting does), with an `UnseenCategoryWarning`
@@ -92,7 +106,15 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
     specs_ : list of MemberSpec
     weights_ : ndarray of shape (n_members,)
     threshold_ : float or None
-        Probability of `positive_class_` above which it is predicted (two classes only).
+        Calibrated probability of `positive_class_` above which it is predicted (two classes only).
+    objective_ : str
+        The threshold objective in force ("auto" resolved).
+    calibration_ : dict or None
+        The fitted calibration map (numbers only).
+    prior_power_ : float
+        The class prior power in force ("auto" resolved).
+    cost_matrix_ : ndarray of shape (n_classes, n_classes) or None
+        `costs` as cost[true][predicted] in the order of `classes_`.
     class_prior_ : ndarray of shape (n_classes,)
         Each class's share of the training rows, for `class_prior_power`.
     positive_class_ : label or None
@@ -101,10 +123,11 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         Each member's validation metrics that its weight came from.
     """
 
-    def __init__(self, members=None, voting: Voting = "weighted", threshold_objective: Objective = "g_mean",
+    def __init__(self, members=None, voting: Voting = "weighted", threshold_objective: Objective = "auto",
                  validation: Validation = "out_of_fold", validation_size: float = 0.2, folds: int = 5,
-                 random_state=0, n_jobs: int | None = None, class_prior_power: float = 0.5,
-                 unknown_categories: UnknownCategories = "ignore"):
+                 random_state=0, n_jobs: int | None = None, class_prior_power: float | str = "auto",
+                 unknown_categories: UnknownCategories = "ignore", calibration: Calibration = "sigmoid",
+                 costs=None):
         self.members = members
         self.voting = voting
         self.threshold_objective = threshold_objective
@@ -115,6 +138,8 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.class_prior_power = class_prior_power
         self.unknown_categories = unknown_categories
+        self.calibration = calibration
+        self.costs = costs
 
     @classmethod
     def from_manifest(cls, manifest: dict, members: list) -> "VotingEnsemble":
@@ -139,6 +164,13 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         ensemble.threshold_ = manifest["threshold"]
         ensemble.class_prior_ = np.asarray(manifest["class_prior"])
         ensemble.positive_class_ = manifest["positive_class"]
+        # Versions saved before calibration and costs existed decide as they always did.
+        params = manifest["ensemble"]
+        ensemble.objective_ = manifest.get("objective", params.get("threshold_objective", "g_mean"))
+        ensemble.calibration_ = manifest.get("calibration")
+        ensemble.prior_power_ = float(manifest.get("prior_power", params.get("class_prior_power", 0.5)))
+        matrix = manifest.get("cost_matrix")
+        ensemble.cost_matrix_ = None if matrix is None else np.asarray(matrix, dtype=float)
         return ensemble
 
     def _specs(self) -> list[MemberSpec]:
@@ -228,20 +260,44 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
                              f"no row of class {preview(self.classes_[absent].tolist(), 5)} among {len(codes)}",
                              "Judge on a stratified split (imbalance_flows.tasks.data.stratified_indices) or on all training rows.")
         y_val = self.classes_[codes]  # the labels as predict returns them
-        self.validation_scores_ = [
-            {"balanced_accuracy": code_objective("balanced_accuracy", codes, p.argmax(1), len(self.classes_))}
-            for p in probas]
+        rarer = _rarer(y_val, self.classes_)
+        self.cost_matrix_ = cost_matrix(self.costs, self.classes_, rarer)
+        self.objective_ = _objective(self.threshold_objective, self.cost_matrix_)
+        self.validation_scores_ = [self._member_scores(codes, p.argmax(1)) for p in probas]
         # Judged rows are stratified (or all of them), so their class shares are the training data's.
         self.class_prior_ = counts / len(codes)
-        self.positive_class_, self.threshold_ = None, None
-        if len(self.classes_) == 2 and self.voting != "hard" and self.threshold_objective != "none":
-            self.positive_class_ = _rarer(y_val, self.classes_)
+        self.positive_class_, self.threshold_, self.calibration_ = None, None, None
+        self.prior_power_ = _SEARCH_POWER if self.class_prior_power == "auto" else float(self.class_prior_power)
+        if len(self.classes_) == 2 and self.voting != "hard" and self.objective_ != "none":
+            self.positive_class_ = rarer
         self.weights_ = self._score_weights()
         if self.voting == "weighted" and len(probas) > 1:
             self.weights_ = self._search_weights(probas, codes, self.weights_)
+        if self.voting == "hard":
+            return self
+        # The decision is settled on the calibrated probabilities, so that it agrees with predict_proba.
+        self.calibration_ = fit_calibration(self.calibration, self.average(probas), codes)
+        proba = calibrate(self.calibration_, self.average(probas))
         if self.positive_class_ is not None:
-            self.threshold_ = self._best_cut(self.average(probas), codes)[0]
+            self.threshold_ = self._best_cut(proba, codes)[0]
+        elif self.class_prior_power == "auto" and self.cost_matrix_ is None:
+            self.prior_power_ = self._best_power(proba, codes)
         return self
+
+    def _member_scores(self, codes: np.ndarray, votes: np.ndarray) -> dict:
+        """A member's balanced accuracy (and mean cost, with costs) on the rows that judge it, voting its argmax."""
+        scores = {"balanced_accuracy": code_objective("balanced_accuracy", codes, votes, len(self.classes_))}
+        if self.cost_matrix_ is not None:
+            scores["cost_per_row"] = -code_objective("cost", codes, votes, len(self.classes_), self.cost_matrix_)
+        return scores
+
+    def _best_power(self, proba: np.ndarray, codes: np.ndarray) -> float:
+        """The class prior power, of 0, 0.25, ..., 1, whose votes score best on the judged rows (ties: nearest 0.5)."""
+        objective = "balanced_accuracy" if self.objective_ == "none" else self.objective_
+        powers = sorted(np.linspace(0, 1, 5), key=lambda power: abs(power - _SEARCH_POWER))
+        values = [code_objective(objective, codes, (proba / self.class_prior_ ** power).argmax(1), len(self.classes_))
+                  for power in powers]
+        return float(powers[int(np.argmax(values))])
 
     def _score_weights(self) -> np.ndarray:
         """Each member's validation balanced accuracy above chance (weighted voting), or equal weights."""
@@ -255,14 +311,21 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
     def _best_cut(self, proba: np.ndarray, codes: np.ndarray) -> tuple[float, float]:
         """The tuned threshold for these ensemble probabilities, and the objective it reaches."""
         column = int(np.flatnonzero(self.classes_ == self.positive_class_)[0])
-        return best_cut(proba[:, column], codes == column, self.threshold_objective)
+        costs = None
+        if self.cost_matrix_ is not None:
+            order = [1 - column, column]  # [negative, positive]
+            costs = self.cost_matrix_[np.ix_(order, order)]
+        return best_cut(proba[:, column], codes == column, self.objective_, costs)
 
     def _judge(self, proba: np.ndarray, codes: np.ndarray) -> float:
         """The objective the ensemble's vote reaches on judged rows, its threshold tuned on them too."""
         if self.positive_class_ is not None:
             return self._best_cut(proba, codes)[1]
-        objective = "balanced_accuracy" if self.threshold_objective == "none" else self.threshold_objective
-        votes = (proba / self.class_prior_ ** self.class_prior_power).argmax(1)
+        if self.cost_matrix_ is not None:
+            return code_objective("cost", codes, cheapest(proba, self.cost_matrix_), len(self.classes_),
+                                  self.cost_matrix_)
+        objective = "balanced_accuracy" if self.objective_ == "none" else self.objective_
+        votes = (proba / self.class_prior_ ** self.prior_power_).argmax(1)
         return code_objective(objective, codes, votes, len(self.classes_))
 
     def _search_weights(self, probas: list[np.ndarray], codes: np.ndarray, start: np.ndarray) -> np.ndarray:
@@ -276,8 +339,12 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         return member_proba(member, X, len(self.classes_))
 
     def average(self, probas: list[np.ndarray]) -> np.ndarray:
-        """The ensemble's probabilities: the members' weighted mean."""
+        """The members' weighted mean of probabilities, before calibration."""
         return np.tensordot(self.weights_, np.stack(probas), axes=1)
+
+    def combined(self, probas: list[np.ndarray]) -> np.ndarray:
+        """The ensemble's probabilities: the members' weighted mean, calibrated."""
+        return calibrate(getattr(self, "calibration_", None), self.average(probas))
 
     def _prepare(self, X) -> pd.DataFrame:
         check_is_fitted(self, "members_")
@@ -296,8 +363,8 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
 
     @available_if(_has_proba)
     def predict_proba(self, X) -> np.ndarray:
-        """Weighted mean of the members' class probabilities (soft and weighted voting)."""
-        return self.average(self.member_probas(X))
+        """Calibrated class probabilities: the members' weighted mean through `calibration_` (soft, weighted voting)."""
+        return self.combined(self.member_probas(X))
 
     def predict(self, X) -> np.ndarray:
         """The class voted for; for two classes, the tuned threshold decides."""
@@ -309,12 +376,14 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
             votes = np.stack([proba.argmax(1) for proba in probas], axis=1)
             tally = np.apply_along_axis(np.bincount, 1, votes, weights=self.weights_, minlength=len(self.classes_))
             return self.classes_[tally.argmax(1)]
-        proba = self.average(probas)
+        proba = self.combined(probas)
         if self.threshold_ is not None:
             column = int(np.flatnonzero(self.classes_ == self.positive_class_)[0])
             other = self.classes_[1 - column]
             return np.where(proba[:, column] >= self.threshold_, self.positive_class_, other)
-        return self.classes_[(proba / self.class_prior_ ** self.class_prior_power).argmax(1)]
+        if getattr(self, "cost_matrix_", None) is not None:
+            return self.classes_[cheapest(proba, self.cost_matrix_)]
+        return self.classes_[(proba / self.class_prior_ ** self.prior_power_).argmax(1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -332,6 +401,21 @@ def _seed(random_state) -> int:
     except ValueError as error:
         raise InputError("random_state must be None, an int or a numpy RandomState", f"it is {random_state!r}",
                          "Use e.g. random_state=0 for reproducible fits.") from error
+
+
+_SEARCH_POWER = 0.5  # the class prior power while weights are searched: it lifted rare classes on every
+# multi-class data set of bench/results/quality.md before calibration
+
+
+def _objective(threshold_objective: str, matrix: np.ndarray | None) -> str:
+    """The objective in force: "auto" is "cost" with costs, "g_mean" without."""
+    if threshold_objective == "auto":
+        return "g_mean" if matrix is None else "cost"
+    if threshold_objective == "cost" and matrix is None:
+        raise InputError("threshold_objective='cost' needs costs", "no costs were given",
+                         "Give costs (e.g. costs={'fn': 100, 'fp': 1}; CLI: --cost-fn 100 --cost-fp 1), "
+                         "or choose another objective.")
+    return threshold_objective
 
 
 def _rarer(y, classes):

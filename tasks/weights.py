@@ -39,8 +39,12 @@ def search_weights(judge: Callable[[np.ndarray], float], n: int, start: np.ndarr
     return start if judge(start) >= judge(best) - 1e-12 else best
 
 
-def best_cut(scores: np.ndarray, is_positive: np.ndarray, objective: str) -> tuple[float, float]:
+def best_cut(scores: np.ndarray, is_positive: np.ndarray, objective: str,
+             costs: np.ndarray | None = None) -> tuple[float, float]:
     """The cut on the positive class's scores that maximises `objective`, and the value it reaches there.
+
+    For objective "cost", `costs` is [[true negative, false positive], [false negative, true positive]]
+    costs and the value is minus the mean cost per row.
 
     Candidate cuts are 201 quantiles of the scores and 0.5; ties go to the cut closest
     to 0.5, so that a flat objective keeps the usual rule. Every cut is scored at once
@@ -64,6 +68,10 @@ def best_cut(scores: np.ndarray, is_positive: np.ndarray, objective: str) -> tup
         elif objective == "f1":
             denominator = tp + fp + n_pos  # 2·tp + fp + fn
             values = np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
+        elif objective == "cost":
+            (tn_cost, fp_cost), (fn_cost, tp_cost) = costs
+            total = tp * tp_cost + (n_pos - tp) * fn_cost + fp * fp_cost + (n_neg - fp) * tn_cost
+            values = -total / max(n_pos + n_neg, 1)
         else:
             raise ValueError(f"unknown threshold objective {objective!r}")
     # The first maximum in closeness-to-0.5 order, up to rounding noise.
@@ -71,8 +79,9 @@ def best_cut(scores: np.ndarray, is_positive: np.ndarray, objective: str) -> tup
     return float(candidates[best]), float(values[best])
 
 
-def code_objective(objective: str, codes: np.ndarray, votes: np.ndarray, n_classes: int) -> float:
-    """Balanced accuracy, G-mean or macro-F1 of predicted class codes, from one confusion matrix.
+def code_objective(objective: str, codes: np.ndarray, votes: np.ndarray, n_classes: int,
+                   costs: np.ndarray | None = None) -> float:
+    """Balanced accuracy, G-mean, macro-F1 or minus the mean cost of predicted class codes, from one confusion matrix.
 
     For the many weightings `VotingEnsemble` tries on rows where every class is present
     (as the stratified splits and out-of-fold rows are), without scikit-learn's input checks. A class absent from `codes` is left out
@@ -86,6 +95,8 @@ def code_objective(objective: str, codes: np.ndarray, votes: np.ndarray, n_class
         return float(recall.mean())
     if objective == "g_mean":
         return float(np.prod(recall) ** (1 / len(recall)))
+    if objective == "cost":
+        return -float((matrix * costs).sum() / max(len(codes), 1))
     if objective == "f1":
         denominator = support + predicted
         return float(np.mean(np.where(denominator > 0, 2 * hits / np.maximum(denominator, 1), 0.0)))

@@ -63,6 +63,9 @@ def write_bad_files(folder: Path) -> None:
     (folder / "list.yaml").write_text("- target\n- label\n")
     (folder / "big_k.yaml").write_text("members:\n  - sampler: smote\n    sampler_params: {k_neighbors: 50}\n"
                                        "    learner: logreg\n")
+    (folder / "costs_three_rows.yaml").write_text("costs: [[0, 1], [10, 0], [1, 1]]\n")
+    (folder / "costs_three_classes.csv").write_text("x,label\n" + "".join(
+        f"{i},{'abc'[i % 3]}\n" for i in range(60)))
     (folder / "learner_typo.yaml").write_text("members:\n  - learner: rf\n    learner_params: {n_estimator: 5}\n")
     (folder / "learner_value.yaml").write_text("members:\n  - learner: rf\n    learner_params: {n_estimators: -5}\n")
     good.drop(columns=["label", "z"]).to_csv(folder / "score_missing_column.csv", index=False)
@@ -170,6 +173,20 @@ CASES = {
                                r"Did you mean 'n_estimators'"),
     "learner-parameter-value": (train("{d}/good.csv", "--config", "{d}/learner_value.yaml"),
                                 r"the learner parameters of rf must be valid: .*'n_estimators' .* Got -5"),
+    "cost-fn-alone": (train("{d}/good.csv", "--cost-fn", "100"),
+                      r"--cost-fn and --cost-fp go together: only --cost-fn was given\. Give both"),
+    "cost-negative": (train("{d}/good.csv", "--cost-fn", "-5", "--cost-fp", "1"),
+                      r"costs: the fn cost must be finite and not negative: got -5.0. Give e.g. 100."),
+    "costs-matrix-shape": (train("{d}/good.csv", "--config", "{d}/costs_three_rows.yaml"),
+                           r"a cost matrix needs one row and one column per class: shape \(3, 2\) for 2 classes"),
+    "costs-fn-fp-three-classes": (train("{d}/costs_three_classes.csv", "--cost-fn", "5", "--cost-fp", "1"),
+                                  r"fn and fp costs are for two classes: the data has 3 classes"),
+    "threshold-cost-without-costs": (train("{d}/good.csv", "--threshold-objective", "cost"),
+                                     r"config: threshold_objective=.cost. needs costs: no costs were given"),
+    "recipe-unknown": (train("{d}/good.csv", "--recipe", "balanced"),
+                       r"the recipe must be a known one: got 'balanced'\. Use one of default, plain-over-under"),
+    "recipe-and-member": ([*member("none:rf"), "--recipe", "default"],
+                          r"--recipe and --member are two ways to name the members: both were given"),
     "store-under-a-file": (["train", "{d}/good.csv", "--target", "label", "--store", "{d}/a_file/store"],
                            r"the store must be a folder that can be written: .*a_file/store"),
     # Scoring.

@@ -22,7 +22,7 @@ FAST = [
 
 
 def _config(data, store, **changes) -> TrainConfig:
-    return TrainConfig(data=str(data), target="churn", members=FAST, store=str(store), **changes)
+    return TrainConfig(data=str(data), target="churn", store=str(store), **{"members": FAST, **changes})
 
 
 def _task_states(flow_run_id: str) -> dict[str, str]:
@@ -256,3 +256,23 @@ def test_loading_retries_io_errors_but_never_a_broken_rule(churn_small, tmp_path
     else:
         assert train(_config(churn_small, tmp_path / "store"))["version"]
     assert len(calls) == attempts
+
+
+def test_costs_steer_the_decision_and_every_report_says_what_it_costs(churn_small, tmp_path):
+    members = [MemberSpec(sampler="class_weight", learner="logreg")]
+    plain = train(_config(churn_small, tmp_path / "plain", members=members))
+    costly = train(_config(churn_small, tmp_path / "costly", members=members, costs={"fn": 50, "fp": 1}))
+
+    manifest = json.loads(open(os.path.join(costly["version"], "manifest.json")).read())
+    assert manifest["objective"] == "cost" and manifest["calibration"]["method"] == "sigmoid"
+    assert manifest["cost_matrix"] == [[0.0, 1.0], [50.0, 0.0]]  # classes no, yes: a missed "yes" costs 50
+    assert manifest["parameters"]["costs"] == {"fn": 50.0, "fp": 1.0}
+    # A miss dearer than a false alarm: more test rows are flagged, so more of the true "yes" are caught.
+    assert costly["results"]["ensemble"]["per_class"]["yes"]["recall"] >= \
+        plain["results"]["ensemble"]["per_class"]["yes"]["recall"]
+    assert manifest["threshold"] < json.loads(open(os.path.join(plain["version"], "manifest.json")).read())[
+        "threshold"]
+    for name, result in costly["results"].items():  # every member and the ensemble
+        assert result["cost_per_row"] >= 0 and result["brier"] is not None, name
+    report = open(os.path.join(costly["version"], "report.md")).read()
+    assert "cost_per_row" in report and "calibration_error" in report

@@ -20,7 +20,7 @@ from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.learners import ENCODINGS, LEARNERS, load_estimator
 from imbalance_flows.tasks.members import build_member
 from imbalance_flows.tasks.prepare import LinearPrep
-from imbalance_flows.tasks.resample import class_weights, over_targets, under_targets
+from imbalance_flows.tasks.resample import STRATEGIES, class_weights, over_targets, under_targets
 from imbalance_flows.tasks.schema import ImageInfo, coerce, infer_schema
 from imbalance_flows.tasks.spec import KERAS_LEARNERS, AugmentSpec, LearnerName, MemberSpec
 from imbalance_flows.tasks.train import encode_labels, fit_member, plan_concurrency
@@ -462,3 +462,16 @@ def test_a_keras_member_without_tensorflow_names_the_extra_to_install(monkeypatc
                                          r"Install it with pip install 'imbalance-flows\[keras\]'"):
         MemberSpec.parse("class_weight:keras_mlp")
     assert MemberSpec.parse("class_weight:rf").learner == "rf"  # scikit-learn members need no TensorFlow
+
+
+def test_named_recipes_list_valid_members_and_the_default_is_one_of_them():
+    from imbalance_flows.tasks.spec import RECIPES, default_members, recipe_members
+
+    assert [m.name for m in recipe_members("default")] == [m.name for m in default_members()]
+    plain_over_under = recipe_members("plain-over-under")
+    kinds = {STRATEGIES[m.sampler].kind for m in plain_over_under}
+    assert {"none", "over", "under"} <= kinds  # the data seen plain, over-sampled and under-sampled
+    for name in RECIPES:
+        assert recipe_members(name)
+    with pytest.raises(InputError, match="the recipe must be a known one: got 'x'"):
+        recipe_members("x")

@@ -13,10 +13,14 @@ RESULTS = {
 
 def test_summary_table_has_a_row_per_model_and_a_dash_for_missing_metrics():
     assert summary_table(RESULTS).splitlines() == [
-        "| model | balanced_accuracy | g_mean | macro_f1 | mcc | roc_auc | average_precision |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-        "| `smote:hgb` | 0.625 | 0.612 | 0.625 | 0.250 | – | – |",
-        "| `ensemble` | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 |",
+        "| model | balanced_accuracy | g_mean | macro_f1 | mcc | roc_auc | average_precision | brier | log_loss "
+        "| calibration_error |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| `smote:hgb` | 0.625 | 0.612 | 0.625 | 0.250 | – | – | – | – | – |",
+        "| `ensemble` | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 | 0.020 | 0.145 | 0.133 |",
+        "",
+        "brier, log_loss, calibration_error: smaller is better; the ensemble's probabilities are calibrated, the "
+        "members' are their own.",
     ]
 
 

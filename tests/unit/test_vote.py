@@ -93,9 +93,9 @@ def _judged(ensemble, probas, y, weights):
     codes, proba = np.asarray(y), np.tensordot(np.asarray(weights), np.stack(probas), axes=1)
     if ensemble.positive_class_ is not None:
         column = list(ensemble.classes_).index(ensemble.positive_class_)
-        return best_cut(proba[:, column], codes == column, ensemble.threshold_objective)[1]
-    votes = (proba / ensemble.class_prior_ ** ensemble.class_prior_power).argmax(1)
-    objective = "balanced_accuracy" if ensemble.threshold_objective == "none" else ensemble.threshold_objective
+        return best_cut(proba[:, column], codes == column, ensemble.objective_)[1]
+    votes = (proba / ensemble.class_prior_ ** vote_module._SEARCH_POWER).argmax(1)  # the power of the search
+    objective = "balanced_accuracy" if ensemble.objective_ == "none" else ensemble.objective_
     return code_objective(objective, codes, votes, len(ensemble.classes_))
 
 
@@ -164,7 +164,7 @@ def test_weighted_voting_falls_back_to_equal_weights_when_no_member_beats_chance
 
 
 def test_soft_voting_weighs_members_equally():
-    ensemble = adopt([PERFECT, CONSTANT, HALF_RIGHT], [0, 0, 1, 1], voting="soft")
+    ensemble = adopt([PERFECT, CONSTANT, HALF_RIGHT], [0, 0, 1, 1], voting="soft", calibration="none")
 
     np.testing.assert_allclose(ensemble.weights_, [1 / 3] * 3)
     np.testing.assert_allclose(ensemble.predict_proba(pd.DataFrame({"f": [0.0]})), [[(.9 + .9 + .9) / 3, .1]])
@@ -181,7 +181,7 @@ def test_hard_voting_counts_labels_and_offers_no_probabilities():
 def test_threshold_is_tuned_on_the_rarer_class_of_the_validation_rows():
     member = FixedMember([[.9, .1], [.8, .2], [.7, .3], [.6, .4]])
 
-    ensemble = adopt([member], [0, 0, 0, 1])
+    ensemble = adopt([member], [0, 0, 0, 1], calibration="none")
 
     assert ensemble.positive_class_ == 1
     assert ensemble.threshold_ == pytest.approx(0.4)  # the only cut that catches the one 1 and no 0
@@ -212,7 +212,7 @@ def test_best_cut_picks_the_best_cut_closest_to_one_half(scores, y_true, objecti
 
 def test_a_member_that_never_saw_a_class_gives_it_zero_probability():
     blind = FixedMember([[.7, .3]] * 3, classes=(0, 2))  # trained without class code 1
-    ensemble = adopt([blind], ["a", "b", "c"], voting="soft")
+    ensemble = adopt([blind], ["a", "b", "c"], voting="soft", calibration="none")
 
     np.testing.assert_allclose(ensemble.predict_proba(pd.DataFrame({"f": [0.0, 1.0, 2.0]})), [[.7, 0, .3]] * 3)
 
@@ -443,17 +443,29 @@ def test_default_ensemble_uses_the_default_members():
         "none:rf", "random_under:rf", "class_weight:logreg"]
 
 
-def test_several_classes_vote_with_a_partial_class_prior_correction(fitted_multiclass):
+def test_several_classes_vote_on_calibrated_probabilities_with_a_tuned_class_prior_correction(fitted_multiclass):
     from tests.unit.conftest import mixed_table
 
     X = mixed_table((30, 12, 8), seed=1).drop(columns="label")
     proba, prior = fitted_multiclass.predict_proba(X), fitted_multiclass.class_prior_
+    power = fitted_multiclass.prior_power_
 
     np.testing.assert_allclose(prior.sum(), 1.0)
-    expected = fitted_multiclass.classes_[(proba / np.sqrt(prior)).argmax(1)]
+    assert power in (0.0, 0.25, 0.5, 0.75, 1.0)
+    expected = fitted_multiclass.classes_[(proba / prior ** power).argmax(1)]
     assert fitted_multiclass.predict(X).tolist() == expected.tolist()
-    plain = copy.deepcopy(fitted_multiclass).set_params(class_prior_power=0.0)
+    plain = copy.deepcopy(fitted_multiclass)
+    plain.prior_power_ = 0.0
     assert plain.predict(X).tolist() == fitted_multiclass.classes_[proba.argmax(1)].tolist()
+
+
+def test_a_given_class_prior_power_is_kept():
+    from tests.unit.conftest import FAST_MEMBERS, mixed_table
+
+    table = mixed_table((30, 15, 8), seed=1)
+    ensemble = VotingEnsemble(members=FAST_MEMBERS, class_prior_power=0.3).fit(table.drop(columns="label"),
+                                                                              table["label"])
+    assert ensemble.prior_power_ == 0.3
 
 
 def test_judging_rows_without_a_class_are_refused_naming_the_class():
