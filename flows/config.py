@@ -64,6 +64,9 @@ class TrainConfig(BaseModel):
                                   "patient_id): not features; written first beside the scores, to join them back.")
     drop_columns: list[str] = Field(default_factory=list, description="Columns left out of training (and "
                                                                       "ignored in data to score).")
+    examples: int = Field(10, ge=0, le=1000, description="Test rows per class, of those the ensemble got wrong, "
+                                                         "that the report keeps (the most confident mistakes "
+                                                         "first); 0 keeps none.")
     images: ImageOptions = Field(default_factory=ImageOptions,
                                  description="Images only (data is a folder of class folders, or a table with "
                                              "an image-bytes column): size, channels, column.")
@@ -117,7 +120,8 @@ class PredictConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")  # a misspelt key is refused, not ignored
 
-    data: str = Field(description="CSV or Parquet to score: a path, an fsspec URL, or a glob of partitions.")
+    data: str = Field(description="CSV or Parquet to score: a path, an fsspec URL, or a glob of partitions; or a "
+                                  "folder of images (class folders inside it or not): one row per file, with its path.")
     out: str = Field(description="Output file, .parquet or .csv; written only when complete.")
     store: str = Field("models", description="Model store directory.")
     version: str = Field("champion", description="'champion', a version name under <store>/versions, or a path.")

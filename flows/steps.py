@@ -257,16 +257,33 @@ def evaluate(ensemble: VotingEnsemble, test: tables.TableRef, title: str) -> dic
     return results
 
 
+@task(name="examples", cache_policy=NO_CACHE)
+def examples(ensemble: VotingEnsemble, test: tables.TableRef, per_class: int) -> dict:
+    """The test rows the ensemble got wrong, per class, the most confident mistakes first (and, for images, a sheet)."""
+    from imbalance_flows.tasks.examples import contact_sheet, markdown, wrong_examples
+    from imbalance_flows.tasks.report import data_uri
+
+    frame = tables.read_table(test)
+    probas = ensemble.member_probas(frame.drop(columns=[ensemble.schema_.target]))
+    proba = ensemble.combined(probas) if ensemble.voting != "hard" else None
+    found = wrong_examples(frame, ensemble.vote(probas), proba, ensemble.schema_, per_class)
+    sheet = contact_sheet(found, frame, ensemble.schema_)
+    text = markdown(found) + (f"\n\n![misclassified test images]({data_uri(sheet)})" if sheet else "")
+    create_markdown_artifact(key="misclassified-examples", markdown=text,
+                             description="Test examples the ensemble got wrong, per class")
+    return {"examples": found, "sheet": sheet}
+
+
 @task(name="save", cache_policy=NO_CACHE, **IO_RETRIES)
 def save(ensemble: VotingEnsemble, store: str, results: dict, extra: dict, header: str,
-         trained_on: list[tables.TableRef | None] = ()) -> str:
+         trained_on: list[tables.TableRef | None] = (), examples: dict | None = None) -> str:
     """Write the model version (complete or absent) with its report and its training rows' fingerprints."""
     from imbalance_flows.tasks.report import report_files
 
     frames = [tables.read_table(ref) for ref in trained_on if ref is not None]
     rows = pd.concat(frames, ignore_index=True) if frames else None
-    return str(save_model(ensemble, store, metrics=results, extra=extra, files=report_files(results, header),
-                          training_rows=rows))
+    files = report_files(results, header, **(examples or {}))
+    return str(save_model(ensemble, store, metrics=results, extra=extra, files=files, training_rows=rows))
 
 
 @task(name="judge", cache_policy=NO_CACHE)

@@ -76,16 +76,18 @@ def train(config: TrainConfig) -> dict:
                          workspace)
     profile = steps.stratify(splits, schema, config.members, out_of_fold=not holdout,
                              costs=config.ensemble_params()["costs"])
-    logger.info("Train split: %s", profile["train"]["counts"])
+    logger.info("Train split: %s; the balanced class weights this implies: %s", profile["train"]["counts"],
+                {label: round(weight, 2) for label, weight in profile["train"]["class_weight"].items()})
     trained = _train_members(config, splits.train, schema, workspace)
 
     ensemble = steps.vote(trained, splits.validation or splits.train, schema, config.ensemble_params())
     title = f"Members vs ensemble: {Path(config.data).name}, target {config.target!r}"
     results = steps.evaluate(ensemble, splits.test, title)
+    wrong = steps.examples(ensemble, splits.test, config.examples)
     extra = {"data": {"source": config.data, "fingerprint": loaded.table.fingerprint, "rows": loaded.table.n_rows,
                       "profile": profile}, "parameters": config.model_dump(mode="json"),
              "code_version": code_version()}
-    version = steps.save(ensemble, config.store, results, extra, title, [splits.train, splits.validation])
+    version = steps.save(ensemble, config.store, results, extra, title, [splits.train, splits.validation], wrong)
     logger.info("Saved model version %s", version)
     return {"version": version, "results": results, "profile": profile, "flow_run_id": str(flow_run.id),
             "test_split": splits.test.model_dump()}

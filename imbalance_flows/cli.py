@@ -45,6 +45,8 @@ def _options(command: str, parser: argparse.ArgumentParser) -> None:
     elif command == "report":
         parser.add_argument("model", help="a saved version's directory, a version name, or 'champion'")
         parser.add_argument("--store", default="models", help="model store, for 'champion' or a version name")
+        parser.add_argument("--examples", type=int, metavar="N", help="also print, per class, the N test rows the "
+                            "ensemble got wrong, the most confident mistakes first")
     elif command == "models":
         actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
         for name, summary in (("list", "every version: date, data, balanced accuracy and G-mean, the champion"),
@@ -150,7 +152,28 @@ def _report(args) -> int:
     if manifest.get("metrics"):
         print()
         print(tables(manifest["metrics"], "test"))
+    if args.examples is not None:
+        _print_examples(version, args.examples)
     return 0
+
+
+def _print_examples(version: Path, limit: int) -> None:
+    import json
+
+    from imbalance_flows.tasks.errors import InputError
+    from imbalance_flows.tasks.examples import markdown
+
+    if limit < 1:
+        raise InputError("--examples must be at least 1", f"got {limit}", "Give e.g. --examples 5.")
+    path = version / "examples.json"
+    if not path.exists():
+        raise InputError("the version must keep its test examples to print them", f"{version.name} has no "
+                         "examples.json (saved before the report kept examples)", "Retrain to get them.")
+    examples = json.loads(path.read_text())
+    print()
+    print(markdown(examples, limit=min(limit, examples["per_class"])))
+    if (version / "examples.png").exists():
+        print(f"\nThe misclassified images: {version / 'examples.png'}")
 
 
 def _strategies(args) -> int:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -153,17 +154,50 @@ def _to_frame(images: list, names: list[str], labels: pd.Series, target: str,
                               "Pass a size (CLI: --image-size HEIGHTxWIDTH) to resize them all.")
     else:
         height, width = options.size
-    mode = "L" if channels == 1 else "RGB"
-    pixels = np.empty((len(images), height * width * channels), dtype=np.uint8)
-    for i, image in enumerate(images):
-        image = image.convert(mode)
-        if image.size != (width, height):
-            image = image.resize((width, height), resample=3)  # bicubic
-        pixels[i] = np.asarray(image, dtype=np.uint8).reshape(-1)
-    frame = pd.DataFrame(pixels, columns=pixel_names(height, width, channels))
+    info = ImageInfo(height=height, width=width, channels=channels)
+    frame = _pixels(images, info)
     frame[target] = labels.to_numpy()
     logger.info("Read %s images of %s×%s×%s", len(images), height, width, channels)
-    return frame, ImageInfo(height=height, width=width, channels=channels)
+    return frame, info
+
+
+def _pixels(images: list, info: ImageInfo) -> pd.DataFrame:
+    """The images converted to `info`'s channels and resized to its size, one row of pixels each."""
+    mode = "L" if info.channels == 1 else "RGB"
+    pixels = np.empty((len(images), info.height * info.width * info.channels), dtype=np.uint8)
+    for i, image in enumerate(images):
+        image = image.convert(mode)
+        if image.size != (info.width, info.height):
+            image = image.resize((info.width, info.height), resample=3)  # bicubic
+        pixels[i] = np.asarray(image, dtype=np.uint8).reshape(-1)
+    return pd.DataFrame(pixels, columns=pixel_names(info.height, info.width, info.channels))
+
+
+PATH_COLUMN = "path"  # scoring a folder of images: each row's file, relative to the folder
+
+
+def iter_image_chunks(root: str, chunk_rows: int, info: ImageInfo | None) -> Iterator[pd.DataFrame]:
+    """Score-ready rows of every .png/.jpg under `root` (in class folders or not), `chunk_rows` at a time.
+
+    Each image is converted to the model's shape `info`, as at training with --image-size
+    and --image-channels; the `path` column names its file relative to `root`.
+    """
+    if info is None:
+        raise InputError("a folder of images can be scored only by a model trained on images",
+                         f"{str(root)!r} is a folder and the model was trained on a table",
+                         "Score a CSV or Parquet file with this model, or a folder with an image model.")
+    root_path = Path(str(root).removeprefix("file://"))
+    files = sorted(path for path in root_path.rglob("*") if path.is_file() and path.suffix.lower() in SUFFIXES
+                   and not any(part.startswith(".") for part in path.relative_to(root_path).parts))
+    if not files:
+        raise InputError("a folder to score must hold .png or .jpg images", f"{str(root)!r} has none",
+                         "Point to the folder of images (class folders inside it are fine).")
+    for start in range(0, len(files), chunk_rows):
+        batch = files[start:start + chunk_rows]
+        names = [str(path.relative_to(root_path)) for path in batch]
+        frame = _pixels([_open(path.read_bytes(), name) for path, name in zip(batch, names)], info)
+        frame.insert(0, PATH_COLUMN, names)
+        yield frame
 
 
 def _only(images: list, names: list[str], key, what: str, hint: str):

@@ -90,15 +90,28 @@ class KerasTransfer(KerasClassifier):
     head_units : int, default=64
         Width of the new hidden layer (0: none, straight to the output).
     dropout : float, default=0.2
+    fine_tune_layers : int, default=0
+        Transfer learning's second half: once the head is trained, the top
+        `fine_tune_layers` layers of the base that hold weights are unfrozen and the whole
+        is trained on at `fine_tune_learning_rate`, with the same early stopping. 0 keeps
+        the base frozen throughout. Batch normalisation in the base keeps its statistics.
+    fine_tune_learning_rate : float, default=None
+        None: a tenth of `learning_rate`.
+    fine_tune_epochs : int, default=None
+        None: as many as `epochs`.
     """
 
     def __init__(self, base_model=None, image_shape=None, head_units=64, dropout=0.2, loss="crossentropy",
                  focal_gamma=2.0, epochs=20, batch_size=64, learning_rate=1e-3, validation_fraction=0.1, patience=5,
-                 class_weight=None, random_state=0, threads=1, verbose=0):
+                 class_weight=None, random_state=0, threads=1, verbose=0, fine_tune_layers=0,
+                 fine_tune_learning_rate=None, fine_tune_epochs=None):
         self.base_model = base_model
         self.image_shape = image_shape
         self.head_units = head_units
         self.dropout = dropout
+        self.fine_tune_layers = fine_tune_layers
+        self.fine_tune_learning_rate = fine_tune_learning_rate
+        self.fine_tune_epochs = fine_tune_epochs
         _common(self, loss, focal_gamma, epochs, batch_size, learning_rate, validation_fraction, patience,
                 class_weight, random_state, threads, verbose)
 
@@ -116,6 +129,7 @@ class KerasTransfer(KerasClassifier):
                              f"{self.base_model!r} takes {wanted}, the images are {self.image_shape}",
                              "Load the images with the size the model expects (CLI: --image-size HEIGHTxWIDTH).")
         base.trainable = False
+        self._base = base  # for the fine-tuning phase (not kept: the fitted network holds it)
         seed = int(self.random_state)
         inputs = keras.Input(shape=(X_fit.shape[1],), name="pixels")
         features = base(keras.layers.Reshape(wanted, name="image")(inputs), training=False)
@@ -128,3 +142,31 @@ class KerasTransfer(KerasClassifier):
         if self.dropout:
             hidden = keras.layers.Dropout(self.dropout, seed=seed, name="dropout")(hidden)
         return inputs, hidden
+
+    def _check_params(self):
+        super()._check_params()
+        layers = self.fine_tune_layers
+        if not isinstance(layers, int) or isinstance(layers, bool) or layers < 0:
+            raise InputError("keras_transfer's `fine_tune_layers` must be a whole number ≥ 0", f"it is {layers!r}",
+                             "Use 0 to keep the base frozen, or e.g. 2 to fine-tune its top two layers.")
+        for name in ("fine_tune_learning_rate", "fine_tune_epochs"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+                                      or (name == "fine_tune_epochs" and not isinstance(value, int))):
+                raise InputError(f"keras_transfer's `{name}` must be a positive number", f"it is {value!r}",
+                                 "Leave it out for the default.")
+
+    def _fine_tune(self, keras, model, binary: bool) -> int:
+        base = self.__dict__.pop("_base")
+        if not self.fine_tune_layers:
+            return 0
+        weighted = [layer for layer in base.layers if layer.weights]
+        base.trainable = True
+        for layer in weighted[:max(len(weighted) - self.fine_tune_layers, 0)]:
+            layer.trainable = False
+        for layer in base.layers:  # batch normalisation keeps the statistics the base was trained with
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.trainable = False
+        rate = self.fine_tune_learning_rate or self.learning_rate / 10
+        model.compile(optimizer=keras.optimizers.Adam(rate), loss=self._loss(keras, binary))
+        return int(self.fine_tune_epochs or self.epochs)

@@ -189,14 +189,25 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
                                else np.array([weights[p] for p in y_val], np.float32))
                 fit_kwargs["validation_data"] = (X_val, self._targets(y_val), val_weights)
                 monitor = "val_loss"
-        stop = keras.callbacks.EarlyStopping(monitor=monitor, patience=self.patience, restore_best_weights=True)
-        history = model.fit(self._dataset(X, self._targets(positions), seed), epochs=self.epochs,
-                            class_weight=weights, callbacks=[stop], verbose=self.verbose, shuffle=False,
-                            **fit_kwargs)
-        self.model_ = model
-        self.history_ = {key: [float(v) for v in values] for key, values in history.history.items()}
+        def train(epochs: int) -> dict:
+            stop = keras.callbacks.EarlyStopping(monitor=monitor, patience=self.patience, restore_best_weights=True)
+            history = model.fit(self._dataset(X, self._targets(positions), seed), epochs=epochs,
+                                class_weight=weights, callbacks=[stop], verbose=self.verbose, shuffle=False,
+                                **fit_kwargs)
+            return {key: [float(v) for v in values] for key, values in history.history.items()}
+
+        self.history_ = train(self.epochs)
         self.n_epochs_ = len(self.history_.get("loss", []))
+        epochs = self._fine_tune(keras, model, binary)
+        if epochs:  # a second phase, on more of the network at a lower learning rate
+            self.fine_tune_history_ = train(epochs)
+            self.n_epochs_ += len(self.fine_tune_history_.get("loss", []))
+        self.model_ = model
         return self
+
+    def _fine_tune(self, keras, model, binary: bool) -> int:
+        """Prepare `model` for a second phase of training and return its epochs; 0: no second phase."""
+        return 0
 
     def _dataset(self, X, targets, seed: int):
         """Batches reshuffled each epoch with a fixed seed: the same data gives the same network.

@@ -179,5 +179,6 @@ LEARNERS: dict[str, Learner] = {learner.name: learner for learner in [
         "keras_transfer", "imbalance_flows.tasks.keras_images:KerasTransfer", cost=4, encoding="images",
         images=True,
         summary="A user's .keras model (learner_params: base_model=PATH) as a frozen feature extractor "
-                "with a new trained head; loaded in safe mode, nothing downloaded."),
+                "with a new trained head, then its top layers fine-tuned at a lower learning rate "
+                "(fine_tune_layers=N; 0 keeps it frozen); loaded in safe mode, nothing downloaded."),
 ]}

@@ -102,12 +102,24 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
-def report_files(results: dict[str, dict], header: str) -> dict[str, bytes | str]:
-    """The files a model version keeps: report.json, report.md and its confusion-matrix plot."""
+def report_files(results: dict[str, dict], header: str, examples: dict | None = None,
+                 sheet: bytes | None = None) -> dict[str, bytes | str]:
+    """The files a model version keeps: report.json, report.md and its confusion-matrix plot; with `examples`
+    (see `imbalance_flows.tasks.examples`), examples.json, their tables in report.md and, for images, examples.png."""
     png = confusion_png(results[ENSEMBLE], "ensemble, test split")
-    markdown = "\n\n".join([header, tables(results, "test"), "### Confusion matrix, ensemble",
-                            "![confusion matrix](confusion_matrix.png)"])
-    return {"report.json": json.dumps(results, indent=2), "report.md": markdown + "\n", "confusion_matrix.png": png}
+    parts = [header, tables(results, "test"), "### Confusion matrix, ensemble",
+             "![confusion matrix](confusion_matrix.png)"]
+    files = {"report.json": json.dumps(results, indent=2), "confusion_matrix.png": png}
+    if examples is not None:
+        from imbalance_flows.tasks.examples import markdown
+
+        parts.append(markdown(examples))
+        files["examples.json"] = json.dumps(examples, indent=1)
+    if sheet is not None:
+        parts.append("![misclassified test images](examples.png)")
+        files["examples.png"] = sheet
+    files["report.md"] = "\n\n".join(parts) + "\n"
+    return files
 
 
 def artifact_markdown(results: dict[str, dict], header: str) -> str:

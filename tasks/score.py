@@ -13,20 +13,26 @@ import pyarrow.parquet as pq
 from imbalance_flows.tasks.checks import UnseenCategoryWarning, unseen_categories
 from imbalance_flows.tasks.disk import room_to_write, temporary, writable_folder
 from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.images import PATH_COLUMN, is_image_folder, iter_image_chunks
+from imbalance_flows.tasks.schema import ImageInfo
 from imbalance_flows.tasks.tables import check_not_empty, expand, file_format, unreadable
 from imbalance_flows.tasks.vote import VotingEnsemble
 
 OUTPUT_FORMATS = (".csv", ".parquet")
 
 
-def iter_chunks(path: str, chunk_rows: int, text_columns: list[str] = ()) -> Iterator[pd.DataFrame]:
+def iter_chunks(path: str, chunk_rows: int, text_columns: list[str] = (),
+                image: ImageInfo | None = None) -> Iterator[pd.DataFrame]:
     """Read CSV or Parquet files (a path, URL or glob) `chunk_rows` rows at a time.
 
     `text_columns` (a model's categorical features) are read from CSV as text, as in
     training: guessed chunk by chunk, a code column with blanks would read as 1.0 in one
-    chunk and 1 in the next.
+    chunk and 1 in the next. A local folder is read as images of shape `image` (see
+    `imbalance_flows.tasks.images.iter_image_chunks`), with a `path` column.
     """
-
+    if is_image_folder(path):
+        yield from iter_image_chunks(path, chunk_rows, image)
+        return
     for file in expand(path):
         fmt = file_format(file)
         check_not_empty(file)
@@ -94,10 +100,12 @@ def score_file(model: VotingEnsemble, data: str, out: str, version: str | None =
     writable_folder(folder, "the output's folder must be one that can be written",
                     "Choose another --out (a missing folder is created).")
     staging = str(temporary(os.path.join(folder, os.path.basename(out))))
+    if is_image_folder(data):  # one row per image file, named by its path
+        passthrough = [PATH_COLUMN, *passthrough]
     rows, writer = 0, None
     try:
         with room_to_write(out):
-            for chunk in iter_chunks(data, chunk_rows, model.schema_.categorical):
+            for chunk in iter_chunks(data, chunk_rows, model.schema_.categorical, model.schema_.image):
                 if chunk.empty:  # a header-only file
                     continue
                 if unseen is not None:

@@ -267,7 +267,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         # Judged rows are stratified (or all of them), so their class shares are the training data's.
         self.class_prior_ = counts / len(codes)
         self.positive_class_, self.threshold_, self.calibration_ = None, None, None
-        self.prior_power_ = _SEARCH_POWER if self.class_prior_power == "auto" else float(self.class_prior_power)
+        self.prior_power_ = _prior_power(self.class_prior_power)
         if len(self.classes_) == 2 and self.voting != "hard" and self.objective_ != "none":
             self.positive_class_ = rarer
         self.weights_ = self._score_weights()
@@ -405,6 +405,16 @@ def _seed(random_state) -> int:
 
 _SEARCH_POWER = 0.5  # the class prior power while weights are searched: it lifted rare classes on every
 # multi-class data set of bench/results/quality.md before calibration
+
+
+def _prior_power(power) -> float:
+    """The class prior power to search weights with: `class_prior_power`, or 0.5 for "auto"."""
+    if power == "auto":
+        return _SEARCH_POWER
+    if isinstance(power, numbers.Real) and not isinstance(power, bool) and 0 <= power < float("inf"):
+        return float(power)
+    raise InputError("class_prior_power must be 'auto' or a number ≥ 0", f"it is {power!r}",
+                     "Use 'auto' (tuned on the rows that judge the members), 0 (no correction) or 1 (full).")
 
 
 def _objective(threshold_objective: str, matrix: np.ndarray | None) -> str:

@@ -46,7 +46,7 @@ def test_flow_saves_a_complete_version_with_report_and_artifacts(churn_small, tm
 
     version = result["version"]
     files = sorted(os.listdir(version))
-    assert files == ["confusion_matrix.png", "manifest.json", "members", "report.json", "report.md",
+    assert files == ["confusion_matrix.png", "examples.json", "manifest.json", "members", "report.json", "report.md",
                      "training_rows.npy"]
     manifest = json.loads(open(os.path.join(version, "manifest.json")).read())
     assert [m["name"] for m in manifest["members"]] == [m.name for m in FAST]
@@ -276,3 +276,31 @@ def test_costs_steer_the_decision_and_every_report_says_what_it_costs(churn_smal
         assert result["cost_per_row"] >= 0 and result["brier"] is not None, name
     report = open(os.path.join(costly["version"], "report.md")).read()
     assert "cost_per_row" in report and "calibration_error" in report
+
+
+def test_the_report_shows_the_test_rows_the_ensemble_got_wrong(churn_small, tmp_path, capsys):
+    from imbalance_flows.cli import main as cli
+
+    result = train(_config(churn_small, tmp_path / "store", members=FAST[:1], examples=3))
+
+    version = result["version"]
+    examples = json.loads(open(os.path.join(version, "examples.json")).read())
+    test = pd.read_parquet(next((tmp_path / "store" / ".work" / "tables").glob("test-*.parquet")))
+    missed = examples["classes"]["yes"]
+    # Every count is the confusion matrix's; the rows shown are real test rows of that class, predicted otherwise.
+    matrix = result["results"]["ensemble"]["confusion_matrix"]
+    assert missed["wrong"] == matrix[1][0] and len(missed["examples"]) == min(3, missed["wrong"])
+    for example in missed["examples"]:
+        assert test["churn"].iloc[example["row"]] == "yes" and example["predicted"] == "no"
+        assert example["features"]["state"] == test["state"].iloc[example["row"]]
+    confidence = [e["p_predicted"] for e in missed["examples"]]
+    assert confidence == sorted(confidence, reverse=True)
+    assert "Test examples the ensemble got wrong" in open(os.path.join(version, "report.md")).read()
+    assert "misclassified-examples" in _artifact_keys(result["flow_run_id"])
+
+    capsys.readouterr()
+    assert cli(["report", version, "--examples", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "probabilities calibrated: sigmoid" in printed
+    assert f"**yes**: {missed['wrong']} of {missed['wrong'] + matrix[1][1]} test rows" in printed
+    assert printed.count(f"| {missed['examples'][0]['row']} |") == 1

@@ -209,3 +209,44 @@ def test_image_bytes_decode_to_their_pixels():
     frame, info = load_table_images(
         pd.DataFrame({"img": [buffer.getvalue()] * 2, "y": ["a", "b"]}), "y", "img")
     assert info.shape == (2, 3, 1) and (frame.drop(columns="y").to_numpy() == 7).all()
+
+
+def test_transfer_member_fine_tunes_the_top_of_the_users_model_after_the_head(digits_folder, tmp_path):
+    from imbalance_flows.tasks.keras_members import keras_module, save_network
+
+    keras = keras_module()
+    inputs = keras.Input(shape=(8, 8, 1))
+    hidden = keras.layers.Rescaling(1 / 255)(inputs)
+    hidden = keras.layers.Conv2D(4, 3, activation="relu", name="low_conv")(hidden)
+    hidden = keras.layers.Conv2D(4, 3, activation="relu", name="top_conv")(hidden)
+    base = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(hidden))
+    base.save(tmp_path / "base.keras")
+    before = {name: base.get_layer(name).get_weights()[0] for name in ("low_conv", "top_conv")}
+
+    frame, _ = load_folder(digits_folder, "digit")
+    X, y = frame.drop(columns="digit"), frame["digit"]
+    schema = infer_schema(X, y)
+    spec = MemberSpec(learner="keras_transfer", sampler="class_weight",
+                      learner_params={"base_model": str(tmp_path / "base.keras"), "fine_tune_layers": 1,
+                                      "fine_tune_epochs": 2, **FEW_EPOCHS})
+    pipeline, _ = fit_member(spec, coerce(X, schema), y, schema)
+    learner = pipeline.named_steps["learn"]
+    tuned = [layer for layer in learner.model_.layers if hasattr(layer, "get_layer")][0]
+
+    np.testing.assert_array_equal(tuned.get_layer("low_conv").get_weights()[0], before["low_conv"])  # still frozen
+    assert not np.allclose(tuned.get_layer("top_conv").get_weights()[0], before["top_conv"])  # fine-tuned
+    assert 1 <= len(learner.fine_tune_history_["loss"]) <= 2
+    assert learner.n_epochs_ == len(learner.history_["loss"]) + len(learner.fine_tune_history_["loss"])
+    # Saved and loaded like any member: the fine-tuned weights travel in the member's own .keras file.
+    save_network(learner, tmp_path / "member.keras")
+    assert pipeline.predict_proba(coerce(X.head(3), schema)).shape == (3, 10)
+
+
+def test_fine_tune_layers_must_be_a_whole_number(digits_folder, tmp_path):
+    frame, _ = load_folder(digits_folder, "digit")
+    X, y = frame.drop(columns="digit"), frame["digit"]
+    schema = infer_schema(X, y)
+    spec = MemberSpec(learner="keras_transfer", learner_params={"base_model": str(tmp_path / "b.keras"),
+                                                                "fine_tune_layers": -1, **FEW_EPOCHS})
+    with pytest.raises(InputError, match="`fine_tune_layers` must be a whole number ≥ 0: it is -1"):
+        fit_member(spec, coerce(X, schema), y, schema)

@@ -70,3 +70,64 @@ def test_new_categories_are_scored_as_missing_and_counted_across_chunks(fitted_b
 
     assert rows == len(table)
     assert unseen["colour"].to_dict() == {"purple": 3, "mauve": 1}
+
+
+def _image_folder(root, per_class=12, seed=0):
+    """Tiny 6×6 grey images of two classes, bright or dark, as class folders of PNG files."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for label, level in (("dark", 40), ("bright", 200)):
+        (root / label).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = np.clip(rng.normal(level, 30, size=(6, 6)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels, mode="L").save(root / label / f"{label}{i:02d}.png")
+    return root
+
+
+def test_a_folder_of_images_is_scored_one_row_per_file_with_its_path(tmp_path):
+    from PIL import Image
+
+    from imbalance_flows.tasks.images import load_folder
+    from imbalance_flows.tasks.vote import VotingEnsemble
+
+    train = _image_folder(tmp_path / "train")
+    frame, _ = load_folder(str(train), "label")
+    model = VotingEnsemble(members=[{"sampler": "none", "learner": "logreg"}]).fit(frame.drop(columns="label"),
+                                                                                    frame["label"])
+    new = _image_folder(tmp_path / "new", per_class=3, seed=1)
+    (new / "notes.txt").write_text("not an image")
+    # Loose files and deeper folders are scored too; a bigger RGB image is converted to the model's 6×6 grey.
+    Image.fromarray(np.full((12, 12, 3), 230, np.uint8)).save(new / "loose.png")
+    (new / "more" / "deeper").mkdir(parents=True)
+    Image.fromarray(np.full((6, 6), 20, np.uint8), mode="L").save(new / "more" / "deeper" / "x.jpg")
+
+    assert score_file(model, str(new), str(tmp_path / "scores.csv"), chunk_rows=4) == 8
+    scores = pd.read_csv(tmp_path / "scores.csv")
+
+    assert scores.columns[0] == "path"
+    assert sorted(scores["path"]) == sorted(["bright/bright00.png", "bright/bright01.png", "bright/bright02.png",
+                                             "dark/dark00.png", "dark/dark01.png", "dark/dark02.png", "loose.png",
+                                             "more/deeper/x.jpg"])
+    labelled, _ = load_folder(str(new), "label")  # the class folders' images, loaded as training loads them
+    expected = model.predict(labelled.drop(columns="label"))
+    in_folders = scores[scores["path"].str.contains("^(?:bright|dark)/", regex=True)]
+    assert in_folders["predicted_label"].tolist() == expected.tolist()
+    by_path = scores.set_index("path")["predicted_label"]
+    assert by_path["loose.png"] == "bright" and by_path["more/deeper/x.jpg"] == "dark"
+
+
+def test_a_folder_is_refused_by_a_model_trained_on_a_table(fitted_binary, tmp_path):
+    folder = _image_folder(tmp_path / "images", per_class=1)
+    with pytest.raises(InputError, match="a folder of images can be scored only by a model trained on images"):
+        score_file(fitted_binary, str(folder), str(tmp_path / "out.csv"))
+
+
+def test_a_folder_without_images_is_refused(tmp_path):
+    from imbalance_flows.tasks.images import iter_image_chunks
+    from imbalance_flows.tasks.schema import ImageInfo
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.txt").write_text("nothing")
+    with pytest.raises(InputError, match="a folder to score must hold .png or .jpg images"):
+        next(iter_image_chunks(str(tmp_path / "empty"), 10, ImageInfo(height=2, width=2, channels=1)))
