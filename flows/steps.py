@@ -39,7 +39,7 @@ from imbalance_flows.tasks.members import check_member
 from imbalance_flows.tasks.report import ENSEMBLE, artifact_markdown
 from imbalance_flows.tasks.resample import run_sampler
 from imbalance_flows.tasks.schema import Schema, coerce, infer_schema
-from imbalance_flows.tasks.score import score_file
+from imbalance_flows.tasks.score import count_rows, score_file
 from imbalance_flows.tasks.spec import ImageOptions, MemberSpec
 from imbalance_flows.tasks.store import load_model, save_model
 from imbalance_flows.tasks.train import fit_member, fit_out_of_fold
@@ -298,11 +298,15 @@ def judge(store: str, challenger: str, holdout: tables.TableRef, metric: str, ma
 def score(model_dir: str, data: str, out: str, chunk_rows: int, unknown_categories: str,
           passthrough: list[str] = ()) -> dict:
     """Load the model once and score every chunk of the data; count the categories never seen in training."""
+    from imbalance_flows.flows.progress import Progress
+
     model = load_model(model_dir)
     model.set_params(unknown_categories=unknown_categories)
     unseen = {}
+    progress = Progress("scoring-progress", "Rows scored", count_rows(data))
     rows = score_file(model, data, out, version=Path(model_dir).name, chunk_rows=chunk_rows,
-                      passthrough=list(passthrough), unseen=unseen)
+                      passthrough=list(passthrough), unseen=unseen, on_chunk=progress.update)
+    progress.finish(rows)
     for name, counts in unseen.items():
         get_run_logger().warning("Categories unseen in training, scored as missing: %s", describe_unseen(name, counts))
     return {"rows": rows, "unseen_categories": {name: {"rows": int(counts.sum()), "values": {

@@ -21,6 +21,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from imbalance_flows.flows import steps
 from imbalance_flows.flows.config import TrainConfig
 from imbalance_flows.flows.guard import signals_deferred, stop_signal
+from imbalance_flows.flows.progress import Progress
 from imbalance_flows.tasks.disk import remove_leftovers, writable_folder
 from imbalance_flows.tasks.store import code_version
 from imbalance_flows.tasks.train import POLL_S, plan_concurrency, run_members
@@ -114,9 +115,12 @@ def _train_members(config: TrainConfig, train_split, schema, workspace: str) -> 
     logger.info("Training %s members %s, %s at a time with %s thread(s) each", len(config.members), where, workers,
                 threads)
 
+    progress = Progress("member-progress", "Members trained", len(config.members))
+
     def done(position, member, finished, total):
         trained = steps.TrainedMember.model_validate(member)  # the task returns a plain reference
         logger.info("Member %s/%s done: %s (%.1f s)", finished, total, trained.spec.name, trained.seconds)
+        progress.update(finished)
 
     with _member_runner(config) as runner:
         def submit(spec, threads):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pandas as pd
 import pyarrow as pa
@@ -49,6 +49,32 @@ def iter_chunks(path: str, chunk_rows: int, text_columns: list[str] = (),
             yield chunk
 
 
+def count_rows(path: str) -> int | None:
+    """The rows scoring `path` will give, when cheap to know: Parquet's metadata, an image folder's files,
+    an uncompressed local CSV's lines; None otherwise (remote or compressed CSV)."""
+    from pathlib import Path
+
+    from imbalance_flows.tasks.images import SUFFIXES
+
+    if is_image_folder(path):
+        root = Path(str(path).removeprefix("file://"))
+        return sum(1 for file in root.rglob("*") if file.is_file() and file.suffix.lower() in SUFFIXES)
+    total = 0
+    for file in expand(path):
+        if file_format(file) == "parquet":
+            import fsspec
+
+            with fsspec.open(file, "rb") as handle:
+                total += pq.ParquetFile(handle).metadata.num_rows
+        elif file.endswith(".csv") and os.path.isfile(file.removeprefix("file://")):
+            with open(file.removeprefix("file://"), "rb") as handle:
+                lines = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+            total += max(lines - 1, 0)  # the header; a last line without a newline is off by one at most
+        else:
+            return None
+    return total
+
+
 def _parquet_chunks(file: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
     import fsspec
 
@@ -85,12 +111,14 @@ def score_frame(model: VotingEnsemble, frame: pd.DataFrame, version: str | None 
 
 
 def score_file(model: VotingEnsemble, data: str, out: str, version: str | None = None,
-               chunk_rows: int = 50_000, passthrough: list[str] = (), unseen: dict | None = None) -> int:
+               chunk_rows: int = 50_000, passthrough: list[str] = (), unseen: dict | None = None,
+               on_chunk: Callable[[int], None] | None = None) -> int:
     """Score `data` into `out` (.csv or .parquet) chunk by chunk; returns the rows scored.
 
     The output appears only when complete: it is written beside its final name first.
     `unseen`, if given, gathers the rows of each category never seen in training, by column
     (they are scored as missing unless the model's `unknown_categories` is "error").
+    `on_chunk(rows)` is called after each chunk with the rows scored so far.
     """
     if not out.endswith(OUTPUT_FORMATS):
         raise InputError("the output file must end in .csv or .parquet", f"it is {out!r}", "Pick one of the two.")
@@ -122,6 +150,8 @@ def score_file(model: VotingEnsemble, data: str, out: str, version: str | None =
                     writer = writer or pq.ParquetWriter(staging, table.schema)
                     writer.write_table(table)
                 rows += len(scored)
+                if on_chunk is not None:
+                    on_chunk(rows)
             if writer is not None:
                 writer.close()
                 writer = None

@@ -304,3 +304,37 @@ def test_the_report_shows_the_test_rows_the_ensemble_got_wrong(churn_small, tmp_
     assert "probabilities calibrated: sigmoid" in printed
     assert f"**yes**: {missed['wrong']} of {missed['wrong'] + matrix[1][1]} test rows" in printed
     assert printed.count(f"| {missed['examples'][0]['row']} |") == 1
+
+
+def _artifact_data(flow_run_id: str, key: str):
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        (artifact,) = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]), key=ArtifactFilterKey(any_=[key])))
+    return artifact.type, artifact.data
+
+
+def test_training_and_scoring_keep_a_progress_bar_up_to_date(churn_small, tmp_path, monkeypatch):
+    import io
+
+    from imbalance_flows.flows.config import PredictConfig
+    from imbalance_flows.flows.predict import predict
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    result = train(_config(churn_small, tmp_path / "store", members=FAST[:2]))
+    assert _artifact_data(result["flow_run_id"], "member-progress") == ("progress", 100.0)
+    assert "Members trained: 1/2 (50 %)" in terminal.getvalue() and "Members trained: 2/2 (100 %)\n" in \
+        terminal.getvalue()
+
+    state = predict(PredictConfig(data=str(churn_small), out=str(tmp_path / "scores.csv"), version=result["version"],
+                                  store=str(tmp_path / "store"), chunk_rows=400), return_state=True)
+    flow_run_id = str(state.state_details.flow_run_id)
+    assert _artifact_data(flow_run_id, "scoring-progress") == ("progress", 100.0)
+    assert "Rows scored: 400/1500 (27 %)" in terminal.getvalue() and "Rows scored: 1500/1500 (100 %)\n" in \
+        terminal.getvalue()

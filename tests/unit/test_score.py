@@ -131,3 +131,20 @@ def test_a_folder_without_images_is_refused(tmp_path):
     (tmp_path / "empty" / "readme.txt").write_text("nothing")
     with pytest.raises(InputError, match="a folder to score must hold .png or .jpg images"):
         next(iter_image_chunks(str(tmp_path / "empty"), 10, ImageInfo(height=2, width=2, channels=1)))
+
+
+def test_rows_are_counted_before_scoring_where_it_is_cheap(binary_table, tmp_path):
+    import gzip
+
+    from imbalance_flows.tasks.score import count_rows
+
+    binary_table.to_csv(tmp_path / "a.csv", index=False)
+    binary_table.to_parquet(tmp_path / "b.parquet")
+    with gzip.open(tmp_path / "c.csv.gz", "wt") as handle:
+        binary_table.to_csv(handle, index=False)
+    assert count_rows(str(tmp_path / "a.csv")) == len(binary_table)
+    assert count_rows(str(tmp_path / "b.parquet")) == len(binary_table)
+    assert count_rows(str(tmp_path / "*.parquet")) == len(binary_table)
+    assert count_rows(str(tmp_path / "c.csv.gz")) is None  # compressed: not known without reading it all
+    folder = _image_folder(tmp_path / "images", per_class=2)
+    assert count_rows(str(folder)) == 4
