@@ -276,8 +276,9 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         if self.voting == "hard":
             return self
         # The decision is settled on the calibrated probabilities, so that it agrees with predict_proba.
-        self.calibration_ = fit_calibration(self.calibration, self.average(probas), codes)
-        proba = calibrate(self.calibration_, self.average(probas))
+        mean = self.average(probas)
+        self.calibration_ = fit_calibration(self.calibration, mean, codes)
+        proba = calibrate(self.calibration_, mean)
         if self.positive_class_ is not None:
             self.threshold_ = self._best_cut(proba, codes)[0]
         elif self.class_prior_power == "auto" and self.cost_matrix_ is None:
@@ -344,7 +345,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
 
     def combined(self, probas: list[np.ndarray]) -> np.ndarray:
         """The ensemble's probabilities: the members' weighted mean, calibrated."""
-        return calibrate(getattr(self, "calibration_", None), self.average(probas))
+        return calibrate(self.calibration_, self.average(probas))
 
     def _prepare(self, X) -> pd.DataFrame:
         check_is_fitted(self, "members_")
@@ -381,7 +382,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
             column = int(np.flatnonzero(self.classes_ == self.positive_class_)[0])
             other = self.classes_[1 - column]
             return np.where(proba[:, column] >= self.threshold_, self.positive_class_, other)
-        if getattr(self, "cost_matrix_", None) is not None:
+        if self.cost_matrix_ is not None:
             return self.classes_[cheapest(proba, self.cost_matrix_)]
         return self.classes_[(proba / self.class_prior_ ** self.prior_power_).argmax(1)]
 
