@@ -241,37 +241,33 @@ def vote(members: list[dict], rows: tables.TableRef, schema: Schema, params: dic
 
 
 @task(name="evaluate", cache_policy=NO_CACHE)
-def evaluate(ensemble: VotingEnsemble, test: tables.TableRef, title: str) -> dict:
-    """Score every member and the ensemble on the untouched test split."""
-    frame = tables.read_table(test)
-    X, y = frame.drop(columns=[ensemble.schema_.target]), frame[ensemble.schema_.target].to_numpy()
-    results = {}
-    probas = ensemble.member_probas(X)  # once, for the members and for their vote
-    for spec, proba in zip(ensemble.specs_, probas):
-        results[spec.name] = metrics_of(y, ensemble.classes_[proba.argmax(1)], proba, ensemble.classes_,
-                                        ensemble.cost_matrix_)
-    proba = ensemble.combined(probas) if ensemble.voting != "hard" else None
-    results[ENSEMBLE] = metrics_of(y, ensemble.vote(probas), proba, ensemble.classes_, ensemble.cost_matrix_)
-    create_markdown_artifact(key="members-vs-ensemble", markdown=artifact_markdown(results, title),
-                             description="Per-class metrics of every member and the ensemble, test split")
-    return results
+def evaluate(ensemble: VotingEnsemble, test: tables.TableRef, title: str, examples: int = 10) -> dict:
+    """Score every member and the ensemble on the untouched test split; keep up to `examples` test rows per
+    class that the ensemble got wrong, the most confident mistakes first (and, for images, a sheet of them).
 
-
-@task(name="examples", cache_policy=NO_CACHE)
-def examples(ensemble: VotingEnsemble, test: tables.TableRef, per_class: int) -> dict:
-    """The test rows the ensemble got wrong, per class, the most confident mistakes first (and, for images, a sheet)."""
+    Returns {"results": metrics per model, "examples": ..., "sheet": PNG bytes or None}.
+    """
     from imbalance_flows.tasks.examples import contact_sheet, markdown, wrong_examples
     from imbalance_flows.tasks.report import data_uri
 
     frame = tables.read_table(test)
-    probas = ensemble.member_probas(frame.drop(columns=[ensemble.schema_.target]))
+    X, y = frame.drop(columns=[ensemble.schema_.target]), frame[ensemble.schema_.target].to_numpy()
+    results = {}
+    probas = ensemble.member_probas(X)  # once: for the members, their vote and the examples
+    for spec, proba in zip(ensemble.specs_, probas):
+        results[spec.name] = metrics_of(y, ensemble.classes_[proba.argmax(1)], proba, ensemble.classes_,
+                                        ensemble.cost_matrix_)
     proba = ensemble.combined(probas) if ensemble.voting != "hard" else None
-    found = wrong_examples(frame, ensemble.vote(probas), proba, ensemble.schema_, per_class)
+    predicted = ensemble.vote(probas)
+    results[ENSEMBLE] = metrics_of(y, predicted, proba, ensemble.classes_, ensemble.cost_matrix_)
+    create_markdown_artifact(key="members-vs-ensemble", markdown=artifact_markdown(results, title),
+                             description="Per-class metrics of every member and the ensemble, test split")
+    found = wrong_examples(frame, predicted, proba, ensemble.schema_, examples)
     sheet = contact_sheet(found, frame, ensemble.schema_)
     text = markdown(found) + (f"\n\n![misclassified test images]({data_uri(sheet)})" if sheet else "")
     create_markdown_artifact(key="misclassified-examples", markdown=text,
                              description="Test examples the ensemble got wrong, per class")
-    return {"examples": found, "sheet": sheet}
+    return {"results": results, "examples": found, "sheet": sheet}
 
 
 @task(name="save", cache_policy=NO_CACHE, **IO_RETRIES)

@@ -83,12 +83,13 @@ def train(config: TrainConfig) -> dict:
 
     ensemble = steps.vote(trained, splits.validation or splits.train, schema, config.ensemble_params())
     title = f"Members vs ensemble: {Path(config.data).name}, target {config.target!r}"
-    results = steps.evaluate(ensemble, splits.test, title)
-    wrong = steps.examples(ensemble, splits.test, config.examples)
+    evaluated = steps.evaluate(ensemble, splits.test, title, config.examples)
+    results = evaluated.pop("results")
     extra = {"data": {"source": config.data, "fingerprint": loaded.table.fingerprint, "rows": loaded.table.n_rows,
                       "profile": profile}, "parameters": config.model_dump(mode="json"),
              "code_version": code_version()}
-    version = steps.save(ensemble, config.store, results, extra, title, [splits.train, splits.validation], wrong)
+    version = steps.save(ensemble, config.store, results, extra, title, [splits.train, splits.validation],
+                         evaluated)
     logger.info("Saved model version %s", version)
     return {"version": version, "results": results, "profile": profile, "flow_run_id": str(flow_run.id),
             "test_split": splits.test.model_dump()}
