@@ -51,7 +51,15 @@ def iter_chunks(path: str, chunk_rows: int, text_columns: list[str] = (),
 
 def count_rows(path: str) -> int | None:
     """The rows scoring `path` will give, when cheap to know: Parquet's metadata, an image folder's files,
-    an uncompressed local CSV's lines; None otherwise (remote or compressed CSV)."""
+    an uncompressed local CSV's lines; None otherwise (remote or compressed CSV, or a file that does not
+    read: scoring then says what is wrong with it)."""
+    try:
+        return _count_rows(path)
+    except Exception:  # a missing, damaged or foreign file: any reader's error; scoring reports it properly
+        return None
+
+
+def _count_rows(path: str) -> int | None:
     from pathlib import Path
 
     from imbalance_flows.tasks.images import SUFFIXES

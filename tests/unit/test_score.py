@@ -148,3 +148,11 @@ def test_rows_are_counted_before_scoring_where_it_is_cheap(binary_table, tmp_pat
     assert count_rows(str(tmp_path / "c.csv.gz")) is None  # compressed: not known without reading it all
     folder = _image_folder(tmp_path / "images", per_class=2)
     assert count_rows(str(folder)) == 4
+
+
+def test_a_file_that_does_not_read_has_no_count_and_is_left_to_the_scorer(tmp_path):
+    from imbalance_flows.tasks.score import count_rows
+
+    (tmp_path / "garbage.parquet").write_bytes(b"PAR1 this is not parquet PAR1")
+    assert count_rows(str(tmp_path / "garbage.parquet")) is None
+    assert count_rows(str(tmp_path / "missing.csv")) is None
