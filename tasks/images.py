@@ -176,6 +176,13 @@ def _pixels(images: list, info: ImageInfo) -> pd.DataFrame:
 PATH_COLUMN = "path"  # scoring a folder of images: each row's file, relative to the folder
 
 
+def image_files(root: str) -> list[Path]:
+    """Every .png/.jpg file under `root`, at any depth, hidden files and folders left out, sorted."""
+    root_path = Path(str(root).removeprefix("file://"))
+    return sorted(path for path in root_path.rglob("*") if path.is_file() and path.suffix.lower() in SUFFIXES
+                  and not any(part.startswith(".") for part in path.relative_to(root_path).parts))
+
+
 def iter_image_chunks(root: str, chunk_rows: int, info: ImageInfo | None) -> Iterator[pd.DataFrame]:
     """Score-ready rows of every .png/.jpg under `root` (in class folders or not), `chunk_rows` at a time.
 
@@ -187,8 +194,7 @@ def iter_image_chunks(root: str, chunk_rows: int, info: ImageInfo | None) -> Ite
                          f"{str(root)!r} is a folder and the model was trained on a table",
                          "Score a CSV or Parquet file with this model, or a folder with an image model.")
     root_path = Path(str(root).removeprefix("file://"))
-    files = sorted(path for path in root_path.rglob("*") if path.is_file() and path.suffix.lower() in SUFFIXES
-                   and not any(part.startswith(".") for part in path.relative_to(root_path).parts))
+    files = image_files(root)
     if not files:
         raise InputError("a folder to score must hold .png or .jpg images", f"{str(root)!r} has none",
                          "Point to the folder of images (class folders inside it are fine).")

@@ -60,13 +60,10 @@ def count_rows(path: str) -> int | None:
 
 
 def _count_rows(path: str) -> int | None:
-    from pathlib import Path
-
-    from imbalance_flows.tasks.images import SUFFIXES
+    from imbalance_flows.tasks.images import image_files
 
     if is_image_folder(path):
-        root = Path(str(path).removeprefix("file://"))
-        return sum(1 for file in root.rglob("*") if file.is_file() and file.suffix.lower() in SUFFIXES)
+        return len(image_files(path))  # the files iter_image_chunks scores
     total = 0
     for file in expand(path):
         if file_format(file) == "parquet":
