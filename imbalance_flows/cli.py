@@ -179,7 +179,7 @@ def _print_examples(version: Path, limit: int) -> None:
 def _strategies(args) -> int:
     from imbalance_flows.tasks.learners import LEARNERS
     from imbalance_flows.tasks.resample import STRATEGIES
-    from imbalance_flows.tasks.spec import RECIPES
+    from imbalance_flows.tasks.spec import RECIPES, AugmentSpec
 
     print("Resampling strategies (SAMPLER in --member SAMPLER:LEARNER):")
     for strategy in STRATEGIES.values():
@@ -188,7 +188,11 @@ def _strategies(args) -> int:
             print(f"  {'':<18} {'':<9}   {name}: {text}")
     print("\nAugmentation (+AUGMENT): jitter (noise scaled to each feature's spread), "
           "mixup (blend two rows of a class); image (images only: Keras preprocessing layers, by default "
-          "rotation, translation, zoom and contrast; flip on request).")
+          "rotation, translation, zoom and contrast; flip on request); gan (tables and images: rows drawn "
+          "from a conditional generative model trained on the member's training rows).")
+    for name, field in AugmentSpec.model_fields.items():
+        if name != "method":
+            print(f"  {name:<18} {field.description} Default: {field.default!r}.")
     print("\nLearners (LEARNER):")
     for learner in LEARNERS.values():
         print(f"  {learner.name:<18} {learner.summary}")

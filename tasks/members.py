@@ -17,6 +17,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from imbalance_flows.tasks.augment import TabularAugmenter
 from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.generative import GenerativeAugmenter
 from imbalance_flows.tasks.image_augment import ImageAugmenter
 from imbalance_flows.tasks.learners import LEARNERS, LearnerContext
 from imbalance_flows.tasks.prepare import LinearPrep, TablePrep
@@ -79,7 +80,7 @@ def build_member(spec: MemberSpec, schema: Schema, counts: dict, random_state: i
     if entry.images:
         params.setdefault("image_shape", schema.image.shape)
     return Pipeline([("prepare", _prepare(schema)), ("resample", sampler),
-                     ("augment", _augmenter(spec, schema, context.categorical, context.random_state)),
+                     ("augment", _augmenter(spec, schema, context)),
                      ("encode", _encoder(entry.encoding, context.n_numeric, list(context.categorical_sizes))),
                      ("learn", entry.build(params, context))])
 
@@ -161,15 +162,21 @@ def _ratio(spec: MemberSpec) -> float:
     return 1.0 if spec.sampling_strategy == "auto" else float(spec.sampling_strategy)
 
 
-def _augmenter(spec: MemberSpec, schema: Schema, categorical: list[int], seed: int):
+def _augmenter(spec: MemberSpec, schema: Schema, context: LearnerContext):
     """The member's augmentation step, or None."""
-    if spec.augment is None:
+    augment, categorical, seed = spec.augment, context.categorical, context.random_state
+    if augment is None:
         return None
-    if spec.augment.method == "image":
-        return ImageAugmenter(transforms=tuple(spec.augment.transforms), factor=spec.augment.factor,
-                              ratio=spec.augment.ratio, image_shape=schema.image.shape, random_state=seed)
-    return TabularAugmenter(method=spec.augment.method, ratio=spec.augment.ratio, noise=spec.augment.noise,
-                            alpha=spec.augment.alpha, categorical_features=categorical, random_state=seed)
+    if augment.method == "gan":
+        return GenerativeAugmenter(model=augment.model, ratio=augment.ratio, steps=augment.steps,
+                                   learning_rate=augment.learning_rate, categorical_features=categorical,
+                                   image_shape=schema.image.shape if schema.image is not None else None,
+                                   threads=context.threads, class_names=list(schema.classes), random_state=seed)
+    if augment.method == "image":
+        return ImageAugmenter(transforms=tuple(augment.transforms), factor=augment.factor,
+                              ratio=augment.ratio, image_shape=schema.image.shape, random_state=seed)
+    return TabularAugmenter(method=augment.method, ratio=augment.ratio, noise=augment.noise,
+                            alpha=augment.alpha, categorical_features=categorical, random_state=seed)
 
 
 def _encoder(encoding: str, n_numeric: int, sizes: list[int]):

@@ -20,7 +20,8 @@ LearnerName = Literal[tuple(LEARNERS)]  # type: ignore[valid-type]
 KERAS_LEARNERS = tuple(name for name, learner in LEARNERS.items() if learner.keras)  # TensorFlow only for these
 TABLE_AUGMENTS = ("jitter", "mixup")
 IMAGE_TRANSFORMS = ("flip", "rotation", "translation", "zoom", "contrast")
-AUGMENT_METHODS = (*TABLE_AUGMENTS, "image")
+GENERATIVE_MODELS = ("vae", "gan")
+AUGMENT_METHODS = (*TABLE_AUGMENTS, "image", "gan")
 _LEARNER_NAMES = [f"{name} (images)" if learner.images else name for name, learner in LEARNERS.items()]
 _SAMPLER_PARAMS_HELP = "Extra sampler parameters, by strategy: " + "; ".join(
     f"{name}: {', '.join(strategy.params)}" for name, strategy in STRATEGIES.items() if strategy.params) + \
@@ -33,11 +34,11 @@ _LEARNER_HELP = (", ".join(_LEARNER_NAMES[:-1]) + f" or {_LEARNER_NAMES[-1]}; "
 
 
 def require_keras(member: str) -> None:
-    """Keras members and image augmentation need TensorFlow, an optional extra; say how to install it."""
+    """Keras members, image augmentation and `+gan` need TensorFlow, an optional extra; say how to install it."""
     import importlib.util
 
     if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("keras") is None:
-        raise InputError("Keras members and image augmentation need TensorFlow (the `keras` extra)",
+        raise InputError("Keras members, image augmentation and +gan need TensorFlow (the `keras` extra)",
                          f"member {member} asks for it and TensorFlow is not installed",
                          "Install it with pip install 'imbalance-flows[keras]', or choose a scikit-learn learner.")
 
@@ -62,7 +63,8 @@ class AugmentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt key is refused, not ignored
 
     method: Literal[AUGMENT_METHODS] = Field(  # type: ignore[valid-type]
-        "jitter", description="Noise jitter or within-class mixup (tables); image: Keras preprocessing layers.")
+        "jitter", description="Noise jitter or within-class mixup (tables); image: Keras preprocessing layers; "
+                              "gan: rows or images drawn from a conditional generative model (Keras).")
     ratio: float = Field(0.5, gt=0, le=1, description="Grow each class to at least this share of the largest.")
     noise: float = Field(0.1, gt=0, le=1, description="Jitter scale, as a share of each feature's spread.")
     alpha: float = Field(0.4, gt=0, description="Mixup's Beta(alpha, alpha) parameter.")
@@ -70,6 +72,10 @@ class AugmentSpec(BaseModel):
         ["rotation", "translation", "zoom", "contrast"],
         description="Image augmentation only: the transforms that keep the class (no flip for digits or text).")
     factor: float = Field(0.1, gt=0, le=0.5, description="Image augmentation only: strength of each transform.")
+    model: Literal[GENERATIVE_MODELS] = Field(  # type: ignore[valid-type]
+        "vae", description="gan only: a conditional VAE or a conditional Wasserstein GAN (CTGAN-style for tables).")
+    steps: int = Field(1000, ge=1, le=100_000, description="gan only: training updates of the generative model.")
+    learning_rate: float = Field(1e-3, gt=0, le=1, description="gan only: the generative model's learning rate.")
 
 
 class MemberSpec(BaseModel):
@@ -104,7 +110,7 @@ class MemberSpec(BaseModel):
     def _parameters_known(self):
         """Misspelt parameters are refused when the spec is read, before any data is."""
         check_sampler_params(self.sampler, self.sampler_params)
-        if LEARNERS[self.learner].keras or (self.augment is not None and self.augment.method == "image"):
+        if LEARNERS[self.learner].keras or (self.augment is not None and self.augment.method in ("image", "gan")):
             require_keras(self.name)
         LEARNERS[self.learner].check_params(self.learner_params)
         return self

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -72,3 +73,33 @@ def test_image_augmentation_on_a_table_fails_the_run_with_the_rule(churn_small, 
     with pytest.raises(InputError, match="image augmentation needs image data"):
         train(TrainConfig(data=str(churn_small), target="churn", members=members, store=str(tmp_path)))
     assert not (tmp_path / "versions").exists()
+
+
+def test_generated_minority_rows_train_save_and_predict_in_a_fresh_process(churn_small, tmp_path):
+    members = [MemberSpec(sampler="none", learner="rf", learner_params={"n_estimators": 50},
+                          augment=AugmentSpec(method="gan", steps=200)),
+               MemberSpec(sampler="class_weight", learner="logreg")]
+    result = train(TrainConfig(data=str(churn_small), target="churn", members=members, store=str(tmp_path)))
+
+    assert set(result["results"]) == {"none+gan:rf", "class_weight:logreg", "ensemble"}
+    assert result["results"]["none+gan:rf"]["balanced_accuracy"] > 0.6
+    version = result["version"]
+    assert sorted(p.name for p in Path(version, "members").iterdir()) == ["00.skops", "01.skops"]  # no generator
+    test = pd.read_parquet(next((tmp_path / ".work" / "tables").glob("test-*.parquet")))
+    from imbalance_flows.tasks.store import load_model
+
+    assert _reload_and_predict(version, test, "churn", tmp_path) == load_model(version).predict(test).tolist()
+
+
+def test_generated_images_feed_an_under_sampled_cnn(digits_folder, tmp_path):
+    members = [MemberSpec(sampler="random_under", sampling_strategy=0.5, learner="keras_cnn",
+                          augment=AugmentSpec(method="gan", ratio=1.0, steps=150), learner_params={"epochs": 4}),
+               MemberSpec(sampler="class_weight", learner="rf", learner_params={"n_estimators": 50})]
+    result = train(TrainConfig(data=str(digits_folder), target="digit", members=members, store=str(tmp_path),
+                               images=ImageOptions(size=(8, 8))))
+
+    assert result["results"]["random_under@0.5+gan:keras_cnn"]["balanced_accuracy"] > 0.2  # chance: 0.1
+    assert result["results"]["ensemble"]["balanced_accuracy"] > 0.8
+    frame, _ = load_folder(digits_folder, "digit")
+    predicted = _reload_and_predict(result["version"], frame.head(50), "digit", tmp_path)
+    assert sum(p == t for p, t in zip(predicted, frame["digit"].head(50))) >= 40
