@@ -206,7 +206,8 @@ def write_markdown(path: str, report: dict) -> None:
         for name, by_learner in per_set.items():
             for learner, by_technique in by_learner.items():
                 lines.append(f"- **{name}**, `{learner}`: " + "; ".join(
-                    f"{t} {r['balanced_accuracy']:.3f} / {r['average_precision']:.3f}" for t, r in by_technique.items()))
+                    f"{t} {r['balanced_accuracy']:.3f} / {r['average_precision']:.3f}"
+                    for t, r in by_technique.items()))
         if kind == "images":
             lines += ["", "Recall of each class (test split):", ""]
             for name, by_learner in per_set.items():

@@ -164,13 +164,15 @@ def check_generated(real: np.ndarray, made: np.ndarray, label, model: str) -> No
         spread = float(np.median(made_spread[varies] / real_spread[varies]))
         if spread < MIN_SPREAD:
             raise InputError(f"+gan's generated rows must vary at least {MIN_SPREAD:g} × as much as the real ones",
-                             f"the {model}'s rows of class {label!r} vary {spread:.3f} × as much (it collapsed)", hint)
+                             f"the {model}'s rows of class {label!r} vary {spread:.3f} × as much (it collapsed)",
+                             hint)
     distinct_real = len(np.unique(real, axis=0))
     if len(made) >= 20 and distinct_real > 1:
         distinct = len(np.unique(made, axis=0)) / len(made)
         if distinct < MIN_DISTINCT * min(1.0, distinct_real / len(made)):
             raise InputError(f"at least {MIN_DISTINCT:g} of +gan's generated rows must differ from each other",
-                             f"only {distinct:.3f} of the {model}'s rows of class {label!r} differ (it collapsed)", hint)
+                             f"only {distinct:.3f} of the {model}'s rows of class {label!r} differ (it collapsed)",
+                             hint)
 
 
 class GenerativeAugmenter(BaseOverSampler):

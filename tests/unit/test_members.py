@@ -458,7 +458,8 @@ def test_a_keras_member_without_tensorflow_names_the_extra_to_install(monkeypatc
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorflow" else real(name, *a))
     with pytest.raises(ValueError, match=r"Keras members, image augmentation and \+gan need TensorFlow "
-                                         r"\(the `keras` extra\): member class_weight:keras_mlp asks for it and TensorFlow is not installed\. "
+                                         r"\(the `keras` extra\): member class_weight:keras_mlp asks for it and "
+                                         r"TensorFlow is not installed\. "
                                          r"Install it with pip install 'imbalance-flows\[keras\]'"):
         MemberSpec.parse("class_weight:keras_mlp")
     assert MemberSpec.parse("class_weight:rf").learner == "rf"  # scikit-learn members need no TensorFlow
