@@ -131,3 +131,38 @@ class PredictConfig(BaseModel):
     unknown_categories: UnknownCategories = Field(
         "ignore", description="Categories unseen in training: treat as missing (counted in the run's report), "
                               "or refuse the data.")
+    adjust_priors: str | None = Field(
+        None, description="Adjust the scores to the class shares of the data scored: 'estimated' (by EM on the "
+                          "model's calibrated probabilities, from the first 200,000 rows), or shares such as "
+                          "'yes=0.1,no=0.9'. Empty: as in training.", json_schema_extra=plain_optional)
+    drift_psi_limit: float = Field(0.25, gt=0, description="A feature whose population stability index (PSI) "
+                                   "against the training split exceeds this has drifted.")
+    drift_share_limit: float = Field(0.5, gt=0, description="A class whose share (estimated prior) moved by more "
+                                     "than this, relative to training, has shifted (0.5: by half or more).")
+
+    @field_validator("adjust_priors")
+    @classmethod
+    def _priors_readable(cls, value):
+        if value is None:
+            return None
+        value = value.strip()
+        if value not in ("", "estimated"):
+            parse_priors(value)
+        return value or None
+
+
+def parse_priors(text: str) -> dict[str, float]:
+    """'yes=0.1,no=0.9' as {'yes': 0.1, 'no': 0.9}; the classes and sums are checked against the model."""
+    priors = {}
+    for part in text.replace(" ", ",").split(","):
+        if not part:
+            continue
+        label, sep, share = part.rpartition("=")
+        try:
+            priors[label] = float(share)
+        except ValueError:
+            label = ""
+        if not sep or not label:
+            raise InputError("adjust_priors is 'estimated' or shares written CLASS=SHARE,CLASS=SHARE",
+                             f"got {text!r}", "Write e.g. --adjust-priors estimated or --adjust-priors yes=0.1,no=0.9.")
+    return priors

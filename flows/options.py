@@ -51,6 +51,12 @@ def add_options(command: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--unknown-categories", default="ignore", **_field(PredictConfig, "unknown_categories"))
         parser.add_argument("--passthrough", action="append", metavar="COL", default=[],
                             **_field(PredictConfig, "passthrough"))
+        parser.add_argument("--adjust-priors", metavar="estimated|CLASS=SHARE,...",
+                            help=_field(PredictConfig, "adjust_priors")["help"])
+        parser.add_argument("--drift-psi-limit", type=float, default=0.25,
+                            help=_field(PredictConfig, "drift_psi_limit")["help"])
+        parser.add_argument("--drift-share-limit", type=float, default=0.5,
+                            help=_field(PredictConfig, "drift_share_limit")["help"])
         return
     _training_options(parser)
     if command == "retrain":
@@ -172,7 +178,8 @@ def config(command: str, args):
                              min_rows_per_class=args.min_rows_per_class)
     return PredictConfig(data=args.data, out=args.out, store=args.store, version=args.model,
                          chunk_rows=args.chunk_rows, unknown_categories=args.unknown_categories,
-                         passthrough=args.passthrough)
+                         passthrough=args.passthrough, adjust_priors=args.adjust_priors,
+                         drift_psi_limit=args.drift_psi_limit, drift_share_limit=args.drift_share_limit)
 
 
 def run(command: str, load_flow, args) -> int:
@@ -205,6 +212,10 @@ def run(command: str, load_flow, args) -> int:
         for name, found in result["unseen_categories"].items():
             print(f"  {name!r}: {found['rows']} rows held categories unseen in training, scored as missing "
                   f"(e.g. {', '.join(list(found['values'])[:5])})")
+        if result["priors"]:
+            print("Scores adjusted to class priors " + ", ".join(f"{k} {v:.4f}" for k, v in result["priors"].items()))
+        if result["drift"]:
+            print(f"{result['drift']['verdict']} ({result['drift_file']})")
     return 0
 
 

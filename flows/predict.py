@@ -5,7 +5,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+from pathlib import Path
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
@@ -13,6 +16,7 @@ from prefect.logging import get_run_logger
 
 from imbalance_flows.flows import steps
 from imbalance_flows.flows.config import PredictConfig
+from imbalance_flows.tasks import drift
 from imbalance_flows.tasks.versions import resolve_version
 
 
@@ -21,9 +25,19 @@ def predict(config: PredictConfig) -> dict:
     """Score a file with a saved model; per-class probabilities, the label and the model version."""
     model_dir = resolve_version(config.store, config.version)
     scored = steps.score(str(model_dir), config.data, config.out, config.chunk_rows, config.unknown_categories,
-                         config.passthrough)
-    rows, unseen = scored["rows"], scored["unseen_categories"]
-    get_run_logger().info("Scored %s rows with %s into %s", rows, model_dir.name, config.out)
+                         config.passthrough, config.adjust_priors, (config.drift_psi_limit, config.drift_share_limit))
+    rows, unseen, report = scored["rows"], scored["unseen_categories"], scored["drift"]
+    logger = get_run_logger()
+    logger.info("Scored %s rows with %s into %s", rows, model_dir.name, config.out)
+    drift_file = None
+    if report is None:
+        logger.info("No drift measured: model %s keeps no picture of its training split (saved before drift "
+                    "was measured, or without its training rows)", model_dir.name)
+    else:
+        drift_file = write_drift(config.out, report)
+        (logger.warning if report["drift"] else logger.info)("%s (%s)", report["verdict"], drift_file)
+        create_markdown_artifact(key="drift", description="Drift and class priors against the training split",
+                                 markdown=drift.markdown(report))
     lines = [f"| `{name}` | {found['rows']} | {', '.join(f'`{v}` ({n})' for v, n in found['values'].items())} |"
              for name, found in unseen.items()]
     table = ("\n\nCategories unseen in training, scored as missing:\n\n| column | rows | values (rows) |\n"
@@ -31,7 +45,18 @@ def predict(config: PredictConfig) -> dict:
     create_markdown_artifact(key="batch-scoring", description="Batch scoring",
                              markdown=f"Scored **{rows}** rows of `{config.data}` with model `{model_dir.name}` "
                                       f"into `{config.out}`.{table}")
-    return {"rows": rows, "out": config.out, "version": str(model_dir), "unseen_categories": unseen}
+    return {"rows": rows, "out": config.out, "version": str(model_dir), "unseen_categories": unseen,
+            "drift": report, "drift_file": drift_file, "priors": scored["priors"]}
+
+
+def write_drift(out: str, report: dict) -> str:
+    """The drift report as JSON beside the scores: scores.parquet → scores.drift.json."""
+    path = str(Path(out).with_suffix(".drift.json"))
+    staging = path + ".partial"
+    with open(staging, "w") as handle:
+        json.dump(report, handle, indent=1)
+    os.replace(staging, path)
+    return path
 
 
 if __name__ == "__main__":

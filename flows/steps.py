@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from imbalance_flows.flows.member_cache import REFERENCE, member_digest, member_key, member_path, out_of_fold_path
 from imbalance_flows.tasks import champion as champion_challenger
-from imbalance_flows.tasks import tables
+from imbalance_flows.tasks import drift, tables
 from imbalance_flows.tasks.checks import describe_unseen
 from imbalance_flows.tasks.costs import cost_matrix
 from imbalance_flows.tasks.data import (
@@ -39,9 +39,9 @@ from imbalance_flows.tasks.members import check_member
 from imbalance_flows.tasks.report import ENSEMBLE, artifact_markdown
 from imbalance_flows.tasks.resample import run_sampler
 from imbalance_flows.tasks.schema import Schema, coerce, infer_schema
-from imbalance_flows.tasks.score import count_rows, score_file
+from imbalance_flows.tasks.score import count_rows, estimated_priors, score_file
 from imbalance_flows.tasks.spec import ImageOptions, MemberSpec
-from imbalance_flows.tasks.store import load_model, save_model
+from imbalance_flows.tasks.store import load_model, read_manifest, save_model
 from imbalance_flows.tasks.train import fit_member, fit_out_of_fold
 from imbalance_flows.tasks.vote import VotingEnsemble
 
@@ -292,22 +292,39 @@ def judge(store: str, challenger: str, holdout: tables.TableRef, metric: str, ma
 
 @task(name="score", cache_policy=NO_CACHE, **IO_RETRIES)
 def score(model_dir: str, data: str, out: str, chunk_rows: int, unknown_categories: str,
-          passthrough: list[str] = ()) -> dict:
-    """Load the model once and score every chunk of the data; count the categories never seen in training."""
+          passthrough: list[str] = (), adjust_priors: str | None = None, limits: tuple[float, float] = (
+              drift.PSI_LIMIT, drift.SHARE_CHANGE_LIMIT)) -> dict:
+    """Load the model once and score every chunk of the data; count the categories never seen in training,
+    and compare the data with the training split (drift, class priors) when the model keeps its picture."""
+    from imbalance_flows.flows.config import parse_priors
     from imbalance_flows.flows.progress import Progress
 
     model = load_model(model_dir)
     model.set_params(unknown_categories=unknown_categories)
+    priors = None
+    if adjust_priors == "estimated":
+        priors = estimated_priors(model, data, chunk_rows, drift.PRIOR_ROWS)
+    elif adjust_priors:
+        priors = drift.check_priors(parse_priors(adjust_priors), model.classes_)
+    if priors is not None:
+        get_run_logger().info("Scores adjusted to class priors %s", ", ".join(
+            f"{label} {share:.4f}" for label, share in zip(model.classes_, priors)))
+    reference = read_manifest(model_dir).get("reference")
+    tally = drift.DriftTally(reference, model.classes_) if reference else None
     unseen = {}
     progress = Progress("scoring-progress", "Rows scored", count_rows(data))
     rows = score_file(model, data, out, version=Path(model_dir).name, chunk_rows=chunk_rows,
-                      passthrough=list(passthrough), unseen=unseen, on_chunk=progress.update)
+                      passthrough=list(passthrough), unseen=unseen, on_chunk=progress.update, priors=priors,
+                      tally=tally)
     progress.finish(rows)
     for name, counts in unseen.items():
         get_run_logger().warning("Categories unseen in training, scored as missing: %s", describe_unseen(name, counts))
+    report = None if tally is None else drift.drift_report(
+        tally, {name: int(counts.sum()) for name, counts in unseen.items()}, *limits)
     return {"rows": rows, "unseen_categories": {name: {"rows": int(counts.sum()), "values": {
         str(value): int(n) for value, n in counts.sort_values(ascending=False).head(20).items()}}
-        for name, counts in unseen.items()}}
+        for name, counts in unseen.items()}, "drift": report,
+        "priors": None if priors is None else dict(zip(map(str, model.classes_), map(float, priors)))}
 
 
 __all__ = ["Loaded", "Splits", "TrainedMember", "augment", "evaluate", "judge", "load", "resample", "save", "score",

@@ -6,6 +6,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -95,8 +96,12 @@ def _csv_chunks(file: str, chunk_rows: int, text_columns: list[str]) -> Iterator
 
 
 def score_frame(model: VotingEnsemble, frame: pd.DataFrame, version: str | None = None,
-                passthrough: list[str] = ()) -> pd.DataFrame:
-    """The model's id columns and `passthrough` columns first, then the predicted label and one probability per class."""
+                passthrough: list[str] = (), priors=None) -> pd.DataFrame:
+    """The model's id columns and `passthrough` columns first, then the predicted label and one probability per class.
+
+    With `priors` (class shares of the scored rows, in class order), probabilities and a
+    cost-tuned model's decisions are adjusted to them (see `VotingEnsemble.vote`).
+    """
     carried = [*[name for name in model.schema_.id_columns if name in frame.columns],
                *[name for name in passthrough if name not in model.schema_.id_columns]]
     missing = [name for name in carried if name not in frame.columns]
@@ -106,24 +111,50 @@ def score_frame(model: VotingEnsemble, frame: pd.DataFrame, version: str | None 
     features = frame.drop(columns=[name for name in passthrough if name not in model.schema_.names])
     probas = model.member_probas(features)  # once, for the label and the probabilities
     out = frame[carried].copy()
-    out[f"predicted_{model.schema_.target}"] = model.vote(probas)
+    out[f"predicted_{model.schema_.target}"] = model.vote(probas, priors)
     if model.voting != "hard":
-        for label, column in zip(model.classes_, model.combined(probas).T):
+        for label, column in zip(model.classes_, model.combined(probas, priors).T):
             out[f"proba_{label}"] = column
     if version is not None:
         out["model_version"] = version
     return out
 
 
+def probabilities(model: VotingEnsemble, scored: pd.DataFrame):
+    """The `proba_*` columns of scored rows as an array in class order, or None (hard voting)."""
+    names = [f"proba_{label}" for label in model.classes_]
+    return scored[names].to_numpy(float) if all(name in scored.columns for name in names) else None
+
+
+def estimated_priors(model: VotingEnsemble, data: str, chunk_rows: int, rows: int) -> np.ndarray:
+    """The class priors of `data` by EM on the calibrated probabilities of its first `rows` rows."""
+    from imbalance_flows.tasks.drift import estimate_priors
+
+    taken = []
+    for chunk in iter_chunks(data, chunk_rows, model.schema_.categorical, model.schema_.image):
+        if chunk.empty:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnseenCategoryWarning)
+            taken.append(model.combined(model.member_probas(chunk.drop(columns=[PATH_COLUMN], errors="ignore"))))
+        if sum(len(t) for t in taken) >= rows:
+            break
+    if not taken:
+        raise InputError("the data to score must have rows", f"{data!r} has none", "Point to a file with data.")
+    return estimate_priors(np.concatenate(taken)[:rows], model.class_prior_)
+
+
 def score_file(model: VotingEnsemble, data: str, out: str, version: str | None = None,
                chunk_rows: int = 50_000, passthrough: list[str] = (), unseen: dict | None = None,
-               on_chunk: Callable[[int], None] | None = None) -> int:
+               on_chunk: Callable[[int], None] | None = None, priors=None, tally=None) -> int:
     """Score `data` into `out` (.csv or .parquet) chunk by chunk; returns the rows scored.
 
     The output appears only when complete: it is written beside its final name first.
     `unseen`, if given, gathers the rows of each category never seen in training, by column
     (they are scored as missing unless the model's `unknown_categories` is "error").
-    `on_chunk(rows)` is called after each chunk with the rows scored so far.
+    `on_chunk(rows)` is called after each chunk with the rows scored so far. `priors`
+    adjusts the scores to the scored rows' class shares (see `score_frame`); `tally`
+    (a `drift.DriftTally`) counts each chunk for the drift report.
     """
     if not out.endswith(OUTPUT_FORMATS):
         raise InputError("the output file must end in .csv or .parquet", f"it is {out!r}", "Pick one of the two.")
@@ -147,7 +178,9 @@ def score_file(model: VotingEnsemble, data: str, out: str, version: str | None =
                 with warnings.catch_warnings():
                     if unseen is not None:  # gathered for the run's report, not a warning per chunk
                         warnings.simplefilter("ignore", UnseenCategoryWarning)
-                    scored = score_frame(model, chunk, version, passthrough)
+                    scored = score_frame(model, chunk, version, passthrough, priors)
+                if tally is not None:
+                    tally.update(chunk, probabilities(model, scored), scored[f"predicted_{model.schema_.target}"])
                 if out.endswith(".csv"):
                     scored.to_csv(staging, mode="a", header=rows == 0, index=False)
                 else:

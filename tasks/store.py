@@ -131,6 +131,12 @@ def _write_version(ensemble: VotingEnsemble, root: Path, staging: Path, metrics,
 
         np.save(staging / TRAINING_ROWS, row_hashes(training_rows, ensemble.schema_), allow_pickle=False)
         manifest["training_rows"] = {"file": TRAINING_ROWS, "rows": len(training_rows)}
+        from imbalance_flows.tasks.drift import reference
+
+        schema = ensemble.schema_
+        features = training_rows[[name for name in schema.names if name in training_rows.columns]]
+        if schema.target in training_rows.columns:  # what scoring compares each batch with (drift, priors)
+            manifest["reference"] = reference(features, training_rows[schema.target], schema)
     for name, content in (files or {}).items():
         mode = "wb" if isinstance(content, bytes) else "w"
         with open(staging / name, mode) as handle:

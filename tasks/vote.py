@@ -23,6 +23,7 @@ from imbalance_flows.tasks.data import (
     check_rows_per_class,
     stratified_indices,
 )
+from imbalance_flows.tasks.drift import adjust_proba
 from imbalance_flows.tasks.errors import InputError, preview
 from imbalance_flows.tasks.schema import Schema, coerce, infer_schema
 from imbalance_flows.tasks.spec import MemberSpec, default_members
@@ -343,9 +344,14 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         """The members' weighted mean of probabilities, before calibration."""
         return np.tensordot(self.weights_, np.stack(probas), axes=1)
 
-    def combined(self, probas: list[np.ndarray]) -> np.ndarray:
-        """The ensemble's probabilities: the members' weighted mean, calibrated."""
-        return calibrate(self.calibration_, self.average(probas))
+    def combined(self, probas: list[np.ndarray], priors=None) -> np.ndarray:
+        """The ensemble's probabilities: the members' weighted mean, calibrated.
+
+        With `priors` (the class shares of the rows scored, in class order), they are
+        moved from the training shares to those by Bayes' rule.
+        """
+        proba = calibrate(self.calibration_, self.average(probas))
+        return proba if priors is None else adjust_proba(proba, self.class_prior_, priors)
 
     def _prepare(self, X) -> pd.DataFrame:
         check_is_fitted(self, "members_")
@@ -371,13 +377,18 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         """The class voted for; for two classes, the tuned threshold decides."""
         return self.vote(self.member_probas(X))
 
-    def vote(self, probas: list[np.ndarray]) -> np.ndarray:
-        """The labels the members' probabilities (from `member_probas`) vote for."""
+    def vote(self, probas: list[np.ndarray], priors=None) -> np.ndarray:
+        """The labels the members' probabilities (from `member_probas`) vote for.
+
+        With `priors` (see `combined`), a model that decides by costs decides on the
+        probabilities under those priors. Balanced accuracy and G-mean do not depend on
+        the class shares, so a model tuned for them keeps its decisions.
+        """
         if self.voting == "hard":
             votes = np.stack([proba.argmax(1) for proba in probas], axis=1)
             tally = np.apply_along_axis(np.bincount, 1, votes, weights=self.weights_, minlength=len(self.classes_))
             return self.classes_[tally.argmax(1)]
-        proba = self.combined(probas)
+        proba = self.combined(probas, priors if self.objective_ == "cost" else None)
         if self.threshold_ is not None:
             column = int(np.flatnonzero(self.classes_ == self.positive_class_)[0])
             other = self.classes_[1 - column]

@@ -1,0 +1,115 @@
+"""Drift (PSI against the training split's picture) and prior shift (EM estimate, adjusted scores)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from imbalance_flows.tasks.drift import (
+    DriftTally,
+    adjust_proba,
+    check_priors,
+    drift_report,
+    estimate_priors,
+    markdown,
+    psi,
+    reference,
+)
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.schema import infer_schema
+
+
+def _table(n: int, rng, shift: float = 0.0, rare: float = 0.1) -> tuple[pd.DataFrame, pd.Series]:
+    y = np.where(rng.random(n) < rare, "yes", "no")
+    frame = pd.DataFrame({"amount": rng.normal(loc=shift, size=n), "age": rng.integers(18, 80, n).astype(float),
+                          "plan": rng.choice(["a", "b", "c"], size=n, p=[0.6, 0.3, 0.1])})
+    frame.loc[rng.random(n) < 0.05, "age"] = np.nan
+    return frame, pd.Series(y, name="label")
+
+
+def _posterior(x: np.ndarray, prior: float) -> np.ndarray:
+    """P(yes | x) when x | no ~ N(0, 1), x | yes ~ N(2, 1) and P(yes) = prior: calibrated by construction."""
+    odds = prior / (1 - prior) * np.exp(2 * x - 2)
+    p = odds / (1 + odds)
+    return np.column_stack([1 - p, p])
+
+
+def _tally(ref, classes, frames) -> DriftTally:
+    tally = DriftTally(ref, classes)
+    for frame, proba in frames:
+        tally.update(frame, proba, np.asarray(classes)[proba.argmax(1)])
+    return tally
+
+
+def test_psi_is_zero_for_the_same_shares_and_grows_with_the_shift():
+    assert psi([0.5, 0.5], [0.5, 0.5]) == 0
+    assert 0 < psi([0.5, 0.5], [0.6, 0.4]) < psi([0.5, 0.5], [0.9, 0.1])
+    assert np.isfinite(psi([0.5, 0.5, 0.0], [0.4, 0.4, 0.2]))  # an empty bin is floored, not infinite
+
+
+def test_the_same_population_does_not_drift_and_a_moved_feature_does():
+    rng = np.random.default_rng(0)
+    X, y = _table(5000, rng)
+    ref = reference(X, y, infer_schema(X, y))
+    assert len(ref["features"]["amount"]["edges"]) == 9 and ref["class_shares"]["yes"] == pytest.approx(0.1, abs=0.02)
+    assert set(ref["features"]["plan"]["shares"]) == {"a", "b", "c", "(other)"}
+
+    same, _ = _table(3000, rng)
+    share = ref["class_shares"]["yes"]
+    proba = _posterior(rng.normal(loc=np.where(rng.random(3000) < share, 2.0, 0.0)), share)
+    report = drift_report(_tally(ref, ["no", "yes"], [(same.iloc[:1500], proba[:1500]),
+                                                      (same.iloc[1500:], proba[1500:])]))
+    assert not report["drift"] and report["drifted_features"] == [] and report["rows"] == 3000
+    assert max(f["psi"] for f in report["features"].values()) < 0.05
+    assert report["verdict"].startswith("No drift")
+
+    moved, _ = _table(3000, rng, shift=1.5)
+    moved["plan"] = "d"  # a category training never saw
+    report = drift_report(_tally(ref, ["no", "yes"], [(moved, proba)]), unseen={"plan": 3000})
+    assert report["drift"] and report["drifted_features"][:2] in (["plan", "amount"], ["amount", "plan"])
+    assert report["features"]["age"]["psi"] < 0.05 and report["features"]["plan"]["unseen"] == 1.0
+    assert "Drift: features drifted: " in report["verdict"] and "amount (PSI" in report["verdict"]
+    assert "| `amount` |" in markdown(report)
+
+
+def test_em_recovers_a_shifted_prior_and_adjusted_scores_do_better():
+    rng = np.random.default_rng(1)
+    train_prior, new_prior = 0.1, 0.4
+    y = rng.random(20_000) < new_prior
+    x = rng.normal(loc=np.where(y, 2.0, 0.0))
+    proba = _posterior(x, train_prior)  # the model's calibrated probabilities, learnt under the training prior
+
+    estimated = estimate_priors(proba, [1 - train_prior, train_prior])
+    assert estimated[1] == pytest.approx(new_prior, abs=0.02)
+    adjusted = adjust_proba(proba, [1 - train_prior, train_prior], estimated)
+    np.testing.assert_allclose(adjusted, _posterior(x, estimated[1]), atol=1e-9)
+
+    def log_loss(p):
+        return -np.mean(np.log(np.where(y, p[:, 1], p[:, 0])))
+
+    assert log_loss(adjusted) < log_loss(proba) - 0.05
+    fn, fp = 5.0, 1.0  # decide yes when P(yes) > fp / (fn + fp), as a cost-tuned model does
+
+    def cost(p):
+        flagged = p[:, 1] >= fp / (fn + fp)
+        return np.mean(np.where(y & ~flagged, fn, 0) + np.where(~y & flagged, fp, 0))
+
+    assert cost(adjusted) < cost(proba)
+
+
+def test_the_tally_estimates_priors_from_the_probabilities_it_saw():
+    rng = np.random.default_rng(2)
+    X, labels = _table(2000, rng)
+    ref = reference(X, labels, infer_schema(X, labels))
+    y = rng.random(4000) < 0.3
+    proba = _posterior(rng.normal(loc=np.where(y, 2.0, 0.0)), ref["class_shares"]["yes"])
+    report = drift_report(_tally(ref, ["no", "yes"], [(_table(4000, rng)[0], proba)]))
+    assert report["classes"]["yes"]["estimated"] == pytest.approx(0.3, abs=0.03)
+    assert report["shifted_classes"] == ["yes"] and "class shares shifted: yes 0.09" in report["verdict"]
+
+
+def test_given_priors_must_name_every_class_and_sum_to_one():
+    np.testing.assert_allclose(check_priors({"yes": 0.2, "no": 0.8}, ["no", "yes"]), [0.8, 0.2])
+    with pytest.raises(InputError, match="must name every class of the model once"):
+        check_priors({"yes": 0.2}, ["no", "yes"])
+    with pytest.raises(InputError, match=r"must each lie in \(0, 1\) and sum to 1"):
+        check_priors({"yes": 0.2, "no": 0.7}, ["no", "yes"])
