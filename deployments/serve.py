@@ -5,7 +5,8 @@
 
 Needs a Prefect server (`prefect server start`) and PREFECT_API_URL pointing at it. Runs
 started from the UI or `prefect deployment run` are picked up within seconds; the retrain
-deployment also runs on its cron schedule. The deployments are those of `prefect.yaml`
+deployment also runs on its cron schedule, and whenever a scored batch drifted (the predict
+flow's `imbalance-flows.drift.detected` event). The deployments are those of `prefect.yaml`
 beside this file (names, descriptions, tags, schedules, parameters): one definition for
 both ways of deploying; the options here override its data, target, store and schedule.
 """
@@ -55,6 +56,7 @@ def _flow(entrypoint: str):
 
 def build(data: str, target: str, store: str, cron: str, timezone: str = "UTC") -> list:
     """The deployments of prefect.yaml, their defaults filled in for the UI's Run form."""
+    from prefect.events import DeploymentEventTrigger
     from prefect.schedules import Cron
 
     from imbalance_flows.flows.config import PredictConfig, RetrainConfig, TrainConfig
@@ -69,8 +71,11 @@ def build(data: str, target: str, store: str, cron: str, timezone: str = "UTC") 
         else:
             config.update({key: value for key, value in common.items() if key in configs[name].model_fields})
         schedules = [Cron(cron, timezone=timezone)] if definition.get("schedules") else None
+        triggers = [DeploymentEventTrigger(**{key: value for key, value in trigger.items() if key != "type"})
+                    for trigger in definition.get("triggers", [])]
         deployments.append(_flow(definition["entrypoint"]).to_deployment(
             name=name, description=definition["description"], tags=definition.get("tags"), schedules=schedules,
+            triggers=triggers or None,
             # None values stay out: the form shows those fields empty, and their default applies.
             parameters={"config": configs[name].model_validate(config).model_dump(mode="json", exclude_none=True)}))
     return deployments

@@ -19,6 +19,8 @@ from imbalance_flows.flows.config import PredictConfig
 from imbalance_flows.tasks import drift
 from imbalance_flows.tasks.versions import resolve_version
 
+DRIFT_EVENT = "imbalance-flows.drift.detected"
+
 
 @flow(name="predict", log_prints=True)
 def predict(config: PredictConfig) -> dict:
@@ -36,6 +38,8 @@ def predict(config: PredictConfig) -> dict:
     else:
         drift_file = write_drift(config.out, report)
         (logger.warning if report["drift"] else logger.info)("%s (%s)", report["verdict"], drift_file)
+        if report["drift"]:
+            announce_drift(model_dir.name, config, report)
         create_markdown_artifact(key="drift", description="Drift and class priors against the training split",
                                  markdown=drift.markdown(report))
     lines = [f"| `{name}` | {found['rows']} | {', '.join(f'`{v}` ({n})' for v, n in found['values'].items())} |"
@@ -47,6 +51,18 @@ def predict(config: PredictConfig) -> dict:
                                       f"into `{config.out}`.{table}")
     return {"rows": rows, "out": config.out, "version": str(model_dir), "unseen_categories": unseen,
             "drift": report, "drift_file": drift_file, "priors": scored["priors"]}
+
+
+def announce_drift(version: str, config: PredictConfig, report: dict) -> None:
+    """The event a retrain deployment's trigger waits for (see deployments/prefect.yaml)."""
+    from prefect.events import emit_event
+
+    emit_event(event=DRIFT_EVENT, resource={"prefect.resource.id": f"imbalance-flows.model.{version}",
+                                            "prefect.resource.name": version, "imbalance-flows.store": config.store},
+               payload={"data": config.data, "verdict": report["verdict"], "rows": report["rows"],
+                        "drifted_features": {name: report["features"][name]["psi"]
+                                             for name in report["drifted_features"]},
+                        "shifted_classes": {label: report["classes"][label] for label in report["shifted_classes"]}})
 
 
 def write_drift(out: str, report: dict) -> str:
