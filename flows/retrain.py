@@ -22,6 +22,7 @@ from imbalance_flows.flows import steps
 from imbalance_flows.flows.config import RetrainConfig
 from imbalance_flows.flows.train import train
 from imbalance_flows.tasks.evaluate import SUMMARY
+from imbalance_flows.tasks.report import data_uri
 from imbalance_flows.tasks.tables import TableRef
 
 
@@ -51,6 +52,10 @@ def retrain(config: RetrainConfig) -> dict:
                      config.metric, config.margin, config.min_rows_per_class)
     create_markdown_artifact(key="champion-challenger", markdown=_table(decision),
                              description="Champion/challenger decision")
+    folder = Path(config.train.store) / "decisions"
+    create_markdown_artifact(key="champion-decay", description="The champion's score on each fresh labelled batch",
+                             markdown=(folder / "decay.md").read_text() + "\n\n"
+                             f"![decay]({data_uri((folder / 'decay.png').read_bytes())})")
     logger.info("%s (decision %s, judged on %s rows): %s", "Promoted" if decision["promoted"] else "Kept the champion",
                 decision["sequence"], decision["judged_rows"], decision["reason"])
     return decision

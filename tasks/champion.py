@@ -163,9 +163,69 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout: 
                     "challenger_metrics": challenger_metrics, "champion_metrics": champion_metrics,
                     "champion_error": champion_error}
         decision["record"] = str(record_decision(store, decision))
+        write_decay(store)
         if promoted:
             promote(store, challenger_dir)
     return decision
 
 
-__all__ = ["decide", "decisions", "judge", "metrics_of", "training_rows", "unseen_rows"]
+def decay_rows(records: list[dict]) -> list[dict]:
+    """Per decision: how the champion of the time scored on that fresh labelled batch, beside its challenger."""
+    return [{"sequence": d.get("sequence"), "time": d["time"], "metric": d["metric"],
+             "champion": Path(d["champion"]).name if d.get("champion") else None,
+             "champion_score": (d.get("champion_metrics") or {}).get(d["metric"]),
+             "challenger": Path(d["challenger"]).name,
+             "challenger_score": (d.get("challenger_metrics") or {}).get(d["metric"]),
+             "promoted": d["promoted"], "judged_rows": d["judged_rows"]} for d in records]
+
+
+def decay_markdown(rows: list[dict]) -> str:
+    def fmt(value):
+        return "–" if value is None else f"{value:.4f}"
+
+    lines = ["| # | time | metric | champion | champion's score | challenger's score | promoted | rows |",
+             "|---:|---|---|---|---:|---:|---|---:|"]
+    lines += [f"| {r['sequence']} | {r['time']} | {r['metric']} | `{r['champion'] or 'none'}` | "
+              f"{fmt(r['champion_score'])} | {fmt(r['challenger_score'])} | {'yes' if r['promoted'] else 'no'} | "
+              f"{r['judged_rows']} |" for r in rows]
+    return "\n".join(lines)
+
+
+def decay_png(rows: list[dict]) -> bytes:
+    """The champion's score on each fresh batch over the decisions, the challengers' beside it."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 3.2))
+    steps = [r["sequence"] for r in rows]
+    axes.plot(steps, [np.nan if r["champion_score"] is None else r["champion_score"] for r in rows], "o-",
+              label="champion on the fresh batch")
+    axes.plot(steps, [np.nan if r["challenger_score"] is None else r["challenger_score"] for r in rows], "x",
+              label="challenger")
+    axes.set_xlabel("decision")
+    axes.set_ylabel(rows[-1]["metric"] if rows else "")
+    axes.legend(loc="lower left", fontsize=8)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def write_decay(store: str | os.PathLike) -> Path:
+    """decisions/decay.md and decay.png: the champion's decay over the recorded decisions (under the lock)."""
+    folder = Path(store) / "decisions"
+    rows = decay_rows(decisions(store))
+    for name, content in (("decay.md", "# The champion on each fresh batch\n\n" + decay_markdown(rows) + "\n"),
+                          ("decay.png", decay_png(rows))):
+        staging = folder / f".{name}.partial"
+        staging.write_bytes(content) if isinstance(content, bytes) else staging.write_text(content)
+        os.replace(staging, folder / name)
+    return folder / "decay.md"
+
+
+__all__ = ["decay_markdown", "decay_rows", "decide", "decisions", "judge", "metrics_of", "training_rows", "unseen_rows"]

@@ -35,3 +35,10 @@ def test_a_retrain_on_grown_data_judges_on_unseen_rows_and_promotes_the_better_c
     assert decision["promoted"], decision["reason"]
     assert champion(store) == Path(decision["challenger"])
     assert [d["sequence"] for d in decisions(store)] == [1, 2]
+    # The champion's score on each fresh batch, kept as a table and a plot beside the decisions.
+    decay = (store / "decisions" / "decay.md").read_text()
+    assert f"| 2 | {decision['time']} | balanced_accuracy | `{incumbent.name}` | " \
+           f"{decision['champion_metrics']['balanced_accuracy']:.4f} |" in decay
+    assert "| 1 |" in decay and "| `none` | – |" in decay
+    assert (store / "decisions" / "decay.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [d["sequence"] for d in decisions(store)] == [1, 2]  # the decay files are not decisions
