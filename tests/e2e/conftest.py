@@ -156,3 +156,42 @@ def run_deployment(served, name: str, config: dict, timeout=300) -> dict:
         return state if state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
 
     return wait_for(final, timeout=timeout, interval=2, what=f"{name} run")
+
+
+def drifted_batches(served, churn_small, tmp_path_factory) -> dict:
+    """Score a steady batch, then a drifted one, through the predict deployment (once per server); wait for the
+    retrain the drift event starts. Returns the folder of the scores, the drifted batch's predict run, the
+    automation's retrain run, and a function listing the retrain runs automations started."""
+    if "drifted" in served:
+        return served["drifted"]
+    import pandas as pd
+
+    from imbalance_flows.tasks.store import champion
+
+    client, retrain = served["client"], served["deployments"]["retrain"]
+    if champion(served["store"]) is None:
+        base = retrain["parameters"]["config"]
+        strong = [{"sampler": "smote", "learner": "hgb", "sampling_strategy": 0.5}]
+        assert run_deployment(served, "retrain", {**base, "train": {**base["train"], "members": strong}})[
+            "type"] == "COMPLETED"
+
+    def started_by_automation():
+        found = client.post("/flow_runs/filter", json={"flow_runs": {"deployment_id": {"any_": [retrain["id"]]}}})
+        return [run for run in found.json() if (run.get("created_by") or {}).get("type") == "AUTOMATION"]
+
+    folder = tmp_path_factory.mktemp("drift")
+    frame = pd.read_csv(churn_small).drop(columns="churn")
+    frame.to_parquet(folder / "steady.parquet")
+    frame.assign(total_day_minutes=frame["total_day_minutes"] * 1.5).to_parquet(folder / "drifted.parquet")
+    base = served["deployments"]["predict"]["parameters"]["config"]
+    runs = {}
+    for name in ("steady", "drifted"):
+        config = {**base, "data": str(folder / f"{name}.parquet"), "out": str(folder / f"{name}-scores.parquet")}
+        runs[name] = run_deployment(served, "predict", config)
+        assert runs[name]["type"] == "COMPLETED"
+    done = wait_for(lambda: [run for run in started_by_automation()
+                             if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED")], timeout=300, interval=2,
+                    what="the retrain the drift event starts")
+    served["drifted"] = {"folder": folder, "predict": runs["drifted"], "retrain": done[0],
+                         "started_by_automation": started_by_automation}
+    return served["drifted"]

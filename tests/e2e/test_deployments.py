@@ -10,7 +10,7 @@ from pathlib import Path
 
 from imbalance_flows.tasks.champion import decisions
 from imbalance_flows.tasks.store import champion, load_model
-from tests.e2e.conftest import CLI, ROOT, prefect_server, run_deployment, start, stop, wait_for
+from tests.e2e.conftest import CLI, ROOT, drifted_batches, prefect_server, run_deployment, start, stop, wait_for
 
 WEAK = [{"sampler": "none", "learner": "logreg"}]
 STRONG = [{"sampler": "smote", "learner": "hgb", "sampling_strategy": 0.5}]
@@ -92,37 +92,18 @@ def test_predict_deployment_scores_with_the_champion(served, churn_small, tmp_pa
     assert set(scores["model_version"]) == {champion(served["store"]).name}
 
 
-def test_a_drifted_batch_starts_a_retrain_and_a_steady_one_does_not(served, churn_small, tmp_path):
+def test_a_drifted_batch_starts_a_retrain_and_a_steady_one_does_not(served, churn_small, tmp_path_factory):
     """predict emits imbalance-flows.drift.detected; the retrain deployment's trigger (prefect.yaml) acts on it."""
-    import pandas as pd
-
-    if champion(served["store"]) is None:
-        assert run_deployment(served, "retrain", retrain_config(served, STRONG))["type"] == "COMPLETED"
     client, retrain = served["client"], served["deployments"]["retrain"]
     assert [t["name"] for t in client.get(f"/automations/related-to/prefect.deployment.{retrain['id']}").json()] \
         == ["retrain on drift"]
-
-    def started_by_automation():
-        found = client.post("/flow_runs/filter", json={"flow_runs": {"deployment_id": {"any_": [retrain["id"]]}}})
-        return [run for run in found.json() if (run.get("created_by") or {}).get("type") == "AUTOMATION"]
-
-    frame = pd.read_csv(churn_small).drop(columns="churn")
-    base = served["deployments"]["predict"]["parameters"]["config"]
-    frame.to_parquet(tmp_path / "steady.parquet")
-    config = {**base, "data": str(tmp_path / "steady.parquet"), "out": str(tmp_path / "steady-scores.parquet")}
-    assert run_deployment(served, "predict", config)["type"] == "COMPLETED"
-    frame.assign(total_day_minutes=frame["total_day_minutes"] * 1.5).to_parquet(tmp_path / "drifted.parquet")
-    config = {**base, "data": str(tmp_path / "drifted.parquet"), "out": str(tmp_path / "drifted-scores.parquet")}
-    assert run_deployment(served, "predict", config)["type"] == "COMPLETED"
-    assert json.loads((tmp_path / "drifted-scores.drift.json").read_text())["drifted_features"][0] == "total_day_minutes"
-    assert not json.loads((tmp_path / "steady-scores.drift.json").read_text())["drift"]
-
-    done = wait_for(lambda: [run for run in started_by_automation()
-                             if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED")], timeout=300, interval=2,
-                    what="the retrain the drift event starts")
-    assert len(done) == 1 and done[0]["state_type"] == "COMPLETED"  # one run: the steady batch started none
+    found = drifted_batches(served, churn_small, tmp_path_factory)
+    folder = found["folder"]
+    assert json.loads((folder / "drifted-scores.drift.json").read_text())["drifted_features"][0] == "total_day_minutes"
+    assert not json.loads((folder / "steady-scores.drift.json").read_text())["drift"]
+    assert found["retrain"]["state_type"] == "COMPLETED"
     time.sleep(5)
-    assert len(started_by_automation()) == 1
+    assert len(found["started_by_automation"]()) == 1  # the steady batch, scored first, started none
 
 
 def test_killed_retrain_leaves_the_champion_intact(served, churn_small, tmp_path):

@@ -85,3 +85,22 @@ def test_a_run_started_from_the_ui_form_completes_with_its_report(page, served):
     page.get_by_text("members-vs-ensemble").first.click()
     page.get_by_text("Recall per class, test split").wait_for(timeout=60_000)
     page.screenshot(path=SCREENSHOTS / "report-artifact.png", full_page=True)
+
+
+def test_the_drift_artifact_and_the_retrain_it_started_show_in_the_ui(page, served, churn_small, tmp_path_factory):
+    from tests.e2e.conftest import drifted_batches
+
+    found = drifted_batches(served, churn_small, tmp_path_factory)
+    ui = served["api"].removesuffix("/api")
+    page.goto(f"{ui}/runs/flow-run/{found['predict']['state_details']['flow_run_id']}")
+    page.get_by_text("Artifacts", exact=True).click()
+    page.get_by_text("drift", exact=True).first.click()
+    page.get_by_text("Drift: features drifted: total_day_minutes", exact=False).first.wait_for(timeout=60_000)
+    page.screenshot(path=SCREENSHOTS / "drift-artifact.png", full_page=True)
+    page.goto(f"{ui}/runs/flow-run/{found['retrain']['id']}")
+    page.get_by_text("Artifacts", exact=True).click()
+    page.get_by_text("champion-challenger").first.wait_for(timeout=60_000)
+    page.screenshot(path=SCREENSHOTS / "drift-retrain.png", full_page=True)
+    page.goto(f"{ui}/automations")
+    page.get_by_text("retrain on drift").first.wait_for(timeout=60_000)
+    page.screenshot(path=SCREENSHOTS / "drift-automation.png", full_page=True)
