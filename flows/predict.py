@@ -17,6 +17,7 @@ from prefect.logging import get_run_logger
 from imbalance_flows.flows import steps
 from imbalance_flows.flows.config import PredictConfig
 from imbalance_flows.tasks import drift
+from imbalance_flows.tasks.report import data_uri
 from imbalance_flows.tasks.versions import resolve_version
 
 DRIFT_EVENT = "imbalance-flows.drift.detected"
@@ -41,7 +42,9 @@ def predict(config: PredictConfig) -> dict:
         if report["drift"]:
             announce_drift(model_dir.name, config, report)
         create_markdown_artifact(key="drift", description="Drift and class priors against the training split",
-                                 markdown=drift.markdown(report))
+                                 markdown=drift.markdown(report) + (
+                                     f"\n\n![PSI per feature]({data_uri(drift.psi_png(report))})"
+                                     if report["features"] else ""))
     lines = [f"| `{name}` | {found['rows']} | {', '.join(f'`{v}` ({n})' for v, n in found['values'].items())} |"
              for name, found in unseen.items()]
     table = ("\n\nCategories unseen in training, scored as missing:\n\n| column | rows | values (rows) |\n"

@@ -216,3 +216,27 @@ def markdown(report: dict, top: int = 10) -> str:
               f"{'—' if s['estimated'] is None else format(s['estimated'], '.3f')} |"
               for label, s in report["classes"].items()]
     return "\n".join(lines)
+
+
+def psi_png(report: dict, top: int = 10) -> bytes:
+    """A bar chart of the most shifted features' PSI, with the drift limit drawn across."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = sorted(report["features"].items(), key=lambda item: -item[1]["psi"])[:top][::-1]
+    figure, axes = plt.subplots(figsize=(6, 0.35 * max(len(rows), 3) + 1))
+    limit = report["limits"]["psi"]
+    axes.barh([name for name, _ in rows], [f["psi"] for _, f in rows],
+              color=["#d62728" if f["psi"] > limit else "#1f77b4" for _, f in rows])
+    axes.axvline(limit, color="black", linestyle="--", linewidth=1, label=f"limit {limit:g}")
+    axes.set_xlabel("population stability index against the training split")
+    axes.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    return buffer.getvalue()

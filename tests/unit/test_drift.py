@@ -12,6 +12,7 @@ from imbalance_flows.tasks.drift import (
     estimate_priors,
     markdown,
     psi,
+    psi_png,
     reference,
 )
 from imbalance_flows.tasks.errors import InputError
@@ -69,6 +70,7 @@ def test_the_same_population_does_not_drift_and_a_moved_feature_does():
     assert report["features"]["age"]["psi"] < 0.05 and report["features"]["plan"]["unseen"] == 1.0
     assert "Drift: features drifted: " in report["verdict"] and "amount (PSI" in report["verdict"]
     assert "| `amount` |" in markdown(report)
+    assert psi_png(report)[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_em_recovers_a_shifted_prior_and_adjusted_scores_do_better():
