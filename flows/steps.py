@@ -122,7 +122,7 @@ def split(loaded: Loaded, validation_size: float, test_size: float, random_state
 
 @task(name="stratify", cache_policy=NO_CACHE)
 def stratify(splits: Splits, schema: Schema, members: list[MemberSpec], out_of_fold: bool = False,
-             costs=None) -> dict:
+             costs=None, allow_slow_samplers: bool = False) -> dict:
     """Class counts, shares, imbalance ratio and class weights; check every member and the costs fit the data.
 
     With `out_of_fold`, every class needs two training rows: members are refitted on parts of them.
@@ -136,7 +136,11 @@ def stratify(splits: Splits, schema: Schema, members: list[MemberSpec], out_of_f
         check_rows_per_class(labels["train"], 2, "out-of-fold validation", " in the training split", totals)
     train_counts = {i: profiles["train"]["counts"][label] for i, label in enumerate(schema.classes)}
     for spec in members:
-        check_member(spec, schema, train_counts)
+        slow = check_member(spec, schema, train_counts, allow_slow_samplers)
+        if slow is not None:
+            get_run_logger().warning("Member %s: its sampler is estimated to take about %.0f minutes on %s rows "
+                                     "(allowed by allow_slow_samplers)", spec.name, slow / 60,
+                                     sum(train_counts.values()))
     rarer = min(range(len(schema.classes)), key=lambda i: (train_counts[i], i))
     cost_matrix(costs, np.asarray(schema.classes), schema.classes[rarer])  # refused now, not after training
     names = [name for name in ("train", "validation", "test") if name in profiles]

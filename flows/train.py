@@ -76,7 +76,7 @@ def train(config: TrainConfig) -> dict:
     splits = steps.split(loaded, config.validation_size if holdout else 0.0, config.test_size, config.random_state,
                          workspace)
     profile = steps.stratify(splits, schema, config.members, out_of_fold=not holdout,
-                             costs=config.ensemble_params()["costs"])
+                             costs=config.ensemble_params()["costs"], allow_slow_samplers=config.allow_slow_samplers)
     logger.info("Train split: %s; the balanced class weights this implies: %s", profile["train"]["counts"],
                 {label: round(weight, 2) for label, weight in profile["train"]["class_weight"].items()})
     trained = _train_members(config, splits.train, schema, workspace)

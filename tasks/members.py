@@ -21,23 +21,26 @@ from imbalance_flows.tasks.generative import GenerativeAugmenter
 from imbalance_flows.tasks.image_augment import ImageAugmenter
 from imbalance_flows.tasks.learners import LEARNERS, LearnerContext
 from imbalance_flows.tasks.prepare import LinearPrep, TablePrep
-from imbalance_flows.tasks.resample import Context, check_sampler, class_weights, make_sampler
+from imbalance_flows.tasks.resample import Context, check_sampler, check_sampler_size, class_weights, make_sampler
 from imbalance_flows.tasks.schema import MISSING_CATEGORY, Schema
 from imbalance_flows.tasks.spec import MemberSpec
 
 SAMPLING_STEPS = ("resample", "augment")
 
 
-def check_member(spec: MemberSpec, schema: Schema, counts: dict) -> None:
+def check_member(spec: MemberSpec, schema: Schema, counts: dict, allow_slow: bool = False) -> float | None:
     """Refuse, before any training, a member that cannot be fitted on data with these class `counts`.
 
-    The checks that need the data: images for an image learner or augmentation, and the
-    sampler against the class sizes and feature kinds (SMOTE's neighbours, ...). Parameter
-    names were checked when the spec was made.
+    The checks that need the data: images for an image learner or augmentation, the
+    sampler against the class sizes and feature kinds (SMOTE's neighbours, ...), and
+    against the size of the data (`resample.check_sampler_size`: with `allow_slow`, a
+    slow sampler's estimated seconds are returned instead). Parameter names were checked
+    when the spec was made.
     """
     _require_images(spec, schema)
     context = _learner_context(spec, schema, counts)
     check_sampler(spec.sampler, dict(spec.sampler_params), _sampler_context(spec, schema, counts, context))
+    slow = check_sampler_size(spec.sampler, sum(counts.values()), len(schema.columns), allow_slow)
     entry = LEARNERS[spec.learner]
     if spec.learner_params and not (entry.keras or entry.images):
         # scikit-learn checks parameter values only when fitting: check them now, not after the other members.
@@ -49,6 +52,7 @@ def check_member(spec: MemberSpec, schema: Schema, counts: dict) -> None:
             raise InputError(f"the learner parameters of {spec.learner} must be valid",
                              f"member {spec.name}: {str(error).strip().rstrip('.')}",
                              "Fix its learner_params (`imbalance-flows strategies` lists each learner's).") from error
+    return slow
 
 
 def build_member(spec: MemberSpec, schema: Schema, counts: dict, random_state: int = 0,

@@ -45,6 +45,9 @@ class Strategy:
     build: Callable[[dict, Context], object] | None = None
     interpolates: bool = False  # makes new rows between neighbours (numeric features only)
     neighbours: tuple[str, int] | None = None  # (parameter, default) of the neighbours it interpolates with
+    # (seconds at 100k rows of 30 features, growth exponent b of seconds ∝ rows^b), measured by
+    # bench/sampler_cost.py, for the strategies whose cost explodes with rows; None: linear and cheap.
+    cost: tuple[float, float] | None = None
 
 
 def over_targets(counts: dict, ratio: float) -> dict:
@@ -196,6 +199,55 @@ def get_strategy(name: str) -> Strategy:
             "Run `imbalance-flows strategies` to list them with their parameters.",
         )
     return STRATEGIES[name]
+
+
+SLOW_SECONDS = 300.0  # a sampler estimated to take longer is refused before it starts (unless allowed)
+
+
+def sampler_seconds(name: str, rows: int, n_features: int) -> float | None:
+    """The strategy's estimated seconds on `rows` training rows of `n_features` features; None: cheap."""
+    strategy = get_strategy(name)
+    if strategy.cost is None:
+        return None
+    at_100k, exponent = strategy.cost
+    return at_100k * (max(rows, 1) / 100_000) ** exponent * max(n_features, 1) / 30
+
+
+def max_rows(name: str, n_features: int = 30) -> int | None:
+    """The most training rows on which the strategy is estimated to stay within SLOW_SECONDS; None: no limit."""
+    strategy = get_strategy(name)
+    if strategy.cost is None:
+        return None
+    at_100k, exponent = strategy.cost
+    return int(100_000 * (SLOW_SECONDS / (at_100k * max(n_features, 1) / 30)) ** (1 / exponent))
+
+
+def check_sampler_size(name: str, rows: int, n_features: int, allow_slow: bool = False) -> float | None:
+    """Refuse, before it starts, a strategy whose nearest-neighbour or clustering cost explodes at this size.
+
+    Returns the estimated seconds when the strategy is slow but `allow_slow` (the caller warns), else None.
+    """
+    seconds = sampler_seconds(name, rows, n_features)
+    if seconds is None or seconds <= SLOW_SECONDS:
+        return None
+    if allow_slow:
+        return seconds
+    raise InputError(
+        f"a sampler estimated to take more than {SLOW_SECONDS / 60:g} minutes is refused before it starts",
+        f"{name} on {rows:,} training rows of {n_features} features: about {_duration(seconds)} "
+        f"(its cost grows as rows^{get_strategy(name).cost[1]:g}; it stays within the limit up to about "
+        f"{max_rows(name, n_features):,} rows)",
+        "At this size use random_under (then smote on what is left: random_under@0.1 as one member, smote as "
+        "another), class_weight, or random_over; or train on a sample; or pass --allow-slow-samplers "
+        "(allow_slow_samplers: true) to run it anyway.")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} minutes"
+    if seconds < 2 * 86_400:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{seconds / 86_400:.0f} days"
 
 
 def check_sampler_params(name: str, params: dict) -> None:

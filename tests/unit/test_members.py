@@ -476,3 +476,26 @@ def test_named_recipes_list_valid_members_and_the_default_is_one_of_them():
         assert recipe_members(name)
     with pytest.raises(InputError, match="the recipe must be a known one: got 'x'"):
         recipe_members("x")
+
+
+def test_a_member_whose_sampler_cannot_scale_is_refused_before_training():
+    import pandas as pd
+
+    import argparse
+
+    from imbalance_flows.flows.config import TrainConfig
+    from imbalance_flows.flows.options import add_options, train_config
+    from imbalance_flows.tasks.members import check_member
+
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(40, 30)), columns=[f"x{i}" for i in range(30)])
+    schema = infer_schema(frame, pd.Series(["a", "b"] * 20))
+    big = {0: 2_000_000, 1: 20_000}
+    with pytest.raises(InputError, match="tomek on 2,020,000 training rows of 30 features: about"):
+        check_member(MemberSpec.parse("tomek:hgb"), schema, big)
+    assert check_member(MemberSpec.parse("tomek:hgb"), schema, big, allow_slow=True) > 300
+    assert check_member(MemberSpec.parse("random_under:hgb"), schema, big) is None
+    assert check_member(MemberSpec.parse("tomek:hgb"), schema, {0: 2000, 1: 20}) is None
+    parser = argparse.ArgumentParser()
+    add_options("train", parser)
+    args = parser.parse_args(["data.csv", "--target", "y", "--allow-slow-samplers"])
+    assert train_config(args).allow_slow_samplers and not TrainConfig(data="d.csv", target="y").allow_slow_samplers

@@ -203,3 +203,26 @@ def test_combined_samplers_never_exceed_the_over_sampling_targets(counts, ratio,
     for name in COMBINED:
         after = resampled_counts(name, X, y, ratio)
         assert all(after.get(label, 0) <= targets[label] for label in before), name
+
+
+@pytest.mark.parametrize("name", ["tomek", "enn", "near_miss", "cluster_centroids", "adasyn", "borderline_smote"])
+def test_a_sampler_whose_cost_explodes_is_refused_before_it_starts_above_its_size(name):
+    from imbalance_flows.tasks.errors import InputError
+    from imbalance_flows.tasks.resample import SLOW_SECONDS, check_sampler_size, max_rows, sampler_seconds
+
+    limit = max_rows(name, 30)
+    assert limit is not None and sampler_seconds(name, limit, 30) == pytest.approx(SLOW_SECONDS, rel=1e-6)
+    assert check_sampler_size(name, limit // 2, 30) is None  # within its size: nothing to say
+    with pytest.raises(InputError, match=rf"refused before it starts: {name} on {2 * limit:,} training rows of 30 "
+                                         rf"features: about .* it stays within the limit up to about {limit:,} rows"
+                                         r".*use random_under.*--allow-slow-samplers"):
+        check_sampler_size(name, 2 * limit, 30)
+    assert check_sampler_size(name, 2 * limit, 30, allow_slow=True) > SLOW_SECONDS  # insisted: an estimate
+    assert max_rows(name, 60) < limit  # more features, fewer rows
+
+
+@pytest.mark.parametrize("name", ["none", "class_weight", "random_under", "random_over", "smote"])
+def test_samplers_that_scale_have_no_size_limit(name):
+    from imbalance_flows.tasks.resample import check_sampler_size, max_rows
+
+    assert max_rows(name) is None and check_sampler_size(name, 100_000_000, 30) is None
