@@ -154,13 +154,13 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in [
              lambda p, c: _imblearn().over_sampling.ADASYN(
                  sampling_strategy=over_targets(c.counts, c.ratio),
                  n_neighbors=_k_neighbors(p, c, "n_neighbors"), random_state=c.random_state), interpolates=True,
-             neighbours=("n_neighbors", 5)),
+             neighbours=("n_neighbors", 5), cost=(0.56, 1.39)),
     Strategy("borderline_smote", "over", "Borderline-SMOTE: SMOTE on rows near the class border.",
              {"k_neighbors": "neighbours to interpolate with", "m_neighbors": "neighbours that decide the border"},
              lambda p, c: _imblearn().over_sampling.BorderlineSMOTE(
                  sampling_strategy=over_targets(c.counts, c.ratio), k_neighbors=_k_neighbors(p, c),
                  m_neighbors=p.get("m_neighbors", 10), random_state=c.random_state), interpolates=True,
-             neighbours=("k_neighbors", 5)),
+             neighbours=("k_neighbors", 5), cost=(0.73, 1.67)),
     Strategy("kmeans_smote", "over", "K-Means SMOTE: cluster first, then SMOTE inside sparse minority clusters.",
              {"n_clusters": "k-means clusters", "k_neighbors": "neighbours inside a cluster",
               "cluster_balance_threshold": "minority share a cluster needs to be used"},
@@ -171,23 +171,23 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in [
     Strategy("cluster_centroids", "under", "Replace the larger classes by k-means cluster representatives.",
              build=lambda p, c: _imblearn().under_sampling.ClusterCentroids(
                  sampling_strategy=under_targets(c.counts, c.ratio), random_state=c.random_state,
-                 voting="hard" if c.categorical else p.get("voting", "auto"))),
+                 voting="hard" if c.categorical else p.get("voting", "auto")), cost=(29.4, 1.96)),
     Strategy("near_miss", "under", "NearMiss: keep the larger classes' rows closest to the smaller ones.",
              {"version": "1, 2 or 3", "n_neighbors": "neighbours used to rank rows"},
              lambda p, c: _imblearn().under_sampling.NearMiss(
                  sampling_strategy=under_targets(c.counts, c.ratio), version=p.get("version", 1),
-                 n_neighbors=p.get("n_neighbors", 3))),
+                 n_neighbors=p.get("n_neighbors", 3)), cost=(0.49, 1.04)),
     Strategy("tomek", "clean", "Remove Tomek links (cleaning; the ratio does not apply).",
-             build=_cleaning("TomekLinks")),
+             build=_cleaning("TomekLinks"), cost=(28.9, 2.03)),
     Strategy("enn", "clean", "Edited nearest neighbours: remove rows their neighbours disagree with.",
-             {"n_neighbors": "neighbours that vote"}, _cleaning("EditedNearestNeighbours")),
+             {"n_neighbors": "neighbours that vote"}, _cleaning("EditedNearestNeighbours"), cost=(29.0, 1.93)),
     Strategy("smote_tomek", "combined", "SMOTE, then remove Tomek links.", {"k_neighbors": "as for smote"},
              lambda p, c: _imblearn().combine.SMOTETomek(smote=_smote(p, c), random_state=c.random_state),
-             neighbours=("k_neighbors", 5)),
+             neighbours=("k_neighbors", 5), cost=(106.8, 2.0)),
     Strategy("smote_enn", "combined", "SMOTE, then clean with edited nearest neighbours.",
              {"k_neighbors": "as for smote"},
              lambda p, c: _imblearn().combine.SMOTEENN(smote=_smote(p, c), random_state=c.random_state),
-             neighbours=("k_neighbors", 5)),
+             neighbours=("k_neighbors", 5), cost=(100.6, 1.88)),
 ]}
 
 
