@@ -520,3 +520,29 @@ def test_an_ensemble_fitted_with_a_random_state_instance_saves_and_loads(binary_
 
     assert read_manifest(version)["ensemble"]["random_state"] is None
     np.testing.assert_array_equal(load_model(version).predict_proba(X), model.predict_proba(X))
+
+
+def _ranks_table(n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+    """Like the military personnel table: categorical features only, weakly tied to 3 classes of 84/14.5/1.5 %."""
+    profiles_rng = np.random.default_rng(0)  # the classes' profiles are fixed; `seed` draws the rows
+    labels = np.array(["enlisted", "officer", "warrant"])
+    profiles = [[base * np.exp(profiles_rng.normal(0, 1.0, 8)) for _ in labels]
+                for base in (profiles_rng.dirichlet(np.ones(8)) for _ in range(4))]
+    rng = np.random.default_rng(seed)
+    codes = rng.choice(3, size=n, p=[0.84, 0.145, 0.015])
+    frame = pd.DataFrame({f"f{f}": [f"v{rng.choice(8, p=profiles[f][c] / profiles[f][c].sum())}" for c in codes]
+                          for f in range(4)})
+    return frame, pd.Series(labels[codes])
+
+
+def test_the_vote_does_not_follow_a_member_that_ignores_the_rarest_class():
+    """A plain forest on such data predicts almost only the two larger classes; the ensemble still finds the rare one."""
+    X, y = _ranks_table(12_000, 1)
+    X_test, y_test = _ranks_table(6000, 2)
+    model = vote_module.default_ensemble(random_state=0).fit(X, y)
+
+    plain = model.classes_[model.member_probas(X_test)[0].argmax(1)]  # none:rf alone, as it votes by itself
+    assert model.specs_[0].name == "none:rf" and np.mean(plain[y_test == "warrant"] == "warrant") < 0.2
+    predicted = model.predict(X_test)
+    assert np.mean(predicted[y_test == "warrant"] == "warrant") > 0.5
+    assert balanced_accuracy_score(y_test, predicted) > balanced_accuracy_score(y_test, plain) + 0.1
