@@ -14,6 +14,7 @@ lock, against the champion as it is at that moment.
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from datetime import datetime, timezone
@@ -27,6 +28,7 @@ from imbalance_flows.tasks.data import plain
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluate import SUMMARY
 from imbalance_flows.tasks.evaluate import evaluate as score
+from imbalance_flows.tasks.figures import png, pyplot
 from imbalance_flows.tasks.integrity import inside
 from imbalance_flows.tasks.schema import Schema, row_hashes
 from imbalance_flows.tasks.store import (
@@ -163,20 +165,24 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout: 
                     "challenger_metrics": challenger_metrics, "champion_metrics": champion_metrics,
                     "champion_error": champion_error}
         decision["record"] = str(record_decision(store, decision))
-        write_decay(store)
         if promoted:
             promote(store, challenger_dir)
+        try:  # a report of the decisions: it never stands in the way of one
+            write_decay(store)
+        except (OSError, ValueError) as error:
+            logging.getLogger(__name__).warning("The champion's decay table was not updated: %s", error)
     return decision
 
 
 def decay_rows(records: list[dict]) -> list[dict]:
     """Per decision: how the champion of the time scored on that fresh labelled batch, beside its challenger."""
-    return [{"sequence": d.get("sequence"), "time": d["time"], "metric": d["metric"],
+    return [{"sequence": d.get("sequence"), "time": d.get("time"), "metric": d.get("metric"),
              "champion": Path(d["champion"]).name if d.get("champion") else None,
-             "champion_score": (d.get("champion_metrics") or {}).get(d["metric"]),
-             "challenger": Path(d["challenger"]).name,
-             "challenger_score": (d.get("challenger_metrics") or {}).get(d["metric"]),
-             "promoted": d["promoted"], "judged_rows": d["judged_rows"]} for d in records]
+             "champion_score": (d.get("champion_metrics") or {}).get(d.get("metric")),
+             "challenger": Path(d["challenger"]).name if d.get("challenger") else None,
+             "challenger_score": (d.get("challenger_metrics") or {}).get(d.get("metric")),
+             "promoted": bool(d.get("promoted")), "judged_rows": d.get("judged_rows")}
+            for d in records if d.get("metric")]  # records from before decisions held their metrics are left out
 
 
 def decay_markdown(rows: list[dict]) -> str:
@@ -193,13 +199,7 @@ def decay_markdown(rows: list[dict]) -> str:
 
 def decay_png(rows: list[dict]) -> bytes:
     """The champion's score on each fresh batch over the decisions, the challengers' beside it."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(6, 3.2))
     steps = [r["sequence"] for r in rows]
     axes.plot(steps, [np.nan if r["champion_score"] is None else r["champion_score"] for r in rows], "o-",
@@ -210,10 +210,7 @@ def decay_png(rows: list[dict]) -> bytes:
     axes.set_ylabel(rows[-1]["metric"] if rows else "")
     axes.legend(loc="lower left", fontsize=8)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    return buffer.getvalue()
+    return png(figure)
 
 
 def write_decay(store: str | os.PathLike) -> Path:

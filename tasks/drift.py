@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.figures import png, pyplot
 
 BINS = 10  # quantile bins of a numeric feature
 TOP_CATEGORIES = 20  # categories kept by name; the rest are "other"
@@ -220,13 +221,7 @@ def markdown(report: dict, top: int = 10) -> str:
 
 def psi_png(report: dict, top: int = 10) -> bytes:
     """A bar chart of the most shifted features' PSI, with the drift limit drawn across."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = sorted(report["features"].items(), key=lambda item: -item[1]["psi"])[:top][::-1]
     figure, axes = plt.subplots(figsize=(6, 0.35 * max(len(rows), 3) + 1))
     limit = report["limits"]["psi"]
@@ -236,7 +231,4 @@ def psi_png(report: dict, top: int = 10) -> bytes:
     axes.set_xlabel("population stability index against the training split")
     axes.legend(loc="lower right", fontsize=8)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    return buffer.getvalue()
+    return png(figure)

@@ -8,11 +8,10 @@ ordered by the probability the model gave the class it wrongly chose.
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pandas as pd
 
+from imbalance_flows.tasks.figures import png, pyplot
 from imbalance_flows.tasks.schema import Schema, pixel_names
 
 MAX_FEATURES_SHOWN = 12  # columns of a table's examples in the Markdown report (all are kept in examples.json)
@@ -103,10 +102,7 @@ def contact_sheet(examples: dict, frame: pd.DataFrame, schema: Schema) -> bytes 
     """Images only: a PNG of the misclassified test images, one row per true class, labelled true → predicted."""
     if schema.image is None:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     height, width, channels = schema.image.shape
     pixels = pixel_names(height, width, channels)
@@ -130,7 +126,4 @@ def contact_sheet(examples: dict, frame: pd.DataFrame, schema: Schema) -> bytes 
             axes[i, j].set_xticks([])
             axes[i, j].set_yticks([])
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    return buffer.getvalue()
+    return png(figure)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
 
 from imbalance_flows.tasks.evaluate import CALIBRATION, FEW_TEST_ROWS, SUMMARY
+from imbalance_flows.tasks.figures import png, pyplot
 
 ENSEMBLE = "ensemble"
 
@@ -70,10 +70,7 @@ def uncertainty(results: dict[str, dict]) -> list[str]:
 
 def confusion_png(result: dict, title: str) -> bytes:
     """A confusion matrix (rows: true class) as PNG, with counts and row-normalised shading."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     matrix = np.asarray(result["confusion_matrix"])
@@ -92,10 +89,7 @@ def confusion_png(result: dict, title: str) -> bytes:
     axes.set_ylabel("true")
     axes.set_title(title)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    return buffer.getvalue()
+    return png(figure)
 
 
 def data_uri(png: bytes) -> str:
