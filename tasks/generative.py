@@ -37,6 +37,7 @@ DISCRETE_VALUES = 10  # a numeric column with at most this many values is coded 
 MIXTURE_ROWS = 2000  # rows a column's mixture is fitted on
 MIN_SPREAD = 0.1  # generated rows of a class must vary at least this share of the real ones
 MIN_DISTINCT = 0.1  # ... and at least this share of them must differ from each other
+ROWS_PER_CLASS = 20_000  # rows of each class the generative model learns from (all, for smaller classes)
 
 
 @dataclass
@@ -246,17 +247,23 @@ class GenerativeAugmenter(BaseOverSampler):
         self.losses_ = []
         if not short:
             return X, y
-        positions = np.searchsorted(labels, y)
+        # The model learns from at most ROWS_PER_CLASS rows of each class: its cost (and the coded copy)
+        # does not grow with a huge majority; the small classes it generates for are kept whole.
+        kept = np.sort(np.concatenate([rows if len(rows) <= ROWS_PER_CLASS else
+                                       rng.choice(rows, ROWS_PER_CLASS, replace=False)
+                                       for rows in (np.flatnonzero(y == label) for label in labels)]))
+        sample, sample_y = X[kept], y[kept]
+        positions = np.searchsorted(labels, sample_y)
         generator = ConditionalGenerator(self.model, code.spans, code.width, len(labels),
                                          image_shape=code.shape if self.image_shape is not None else None,
                                          latent_dim=int(self.latent_dim), learning_rate=float(self.learning_rate),
                                          threads=int(self.threads), seed=seed)
-        coded_rows = code.encode(X)
+        coded_rows = code.encode(sample)
         self.losses_ = generator.fit(coded_rows, positions, steps=int(self.steps),
                                      batch_size=int(self.batch_size), rng=rng)
         new_rows, new_labels = [X], [y]
         for label, n_new in short.items():
-            own = coded_rows[y == label]
+            own = coded_rows[sample_y == label]
             coded = generator.sample(np.full(n_new, np.searchsorted(labels, label)), rng,
                                      like=own[rng.randint(len(own), size=n_new)])
             made = code.decode(coded, rng) if np.all(np.isfinite(coded)) else coded

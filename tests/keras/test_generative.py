@@ -107,3 +107,13 @@ def test_gan_is_written_and_checked_like_the_other_augmentations():
         AugmentSpec(method="gan", model="diffusion")
     with pytest.raises(ValueError, match="steps"):
         AugmentSpec(method="gan", steps=0)
+
+
+def test_a_huge_majority_is_sampled_for_the_model_and_kept_whole_in_the_rows(mixed, monkeypatch):
+    from imbalance_flows.tasks import generative
+
+    X, y = mixed
+    monkeypatch.setattr(generative, "ROWS_PER_CLASS", 100)  # the model sees 100 of the 270 majority rows
+    rows, labels = GenerativeAugmenter(ratio=0.5, steps=50, categorical_features=[3], random_state=0).fit_resample(X, y)
+    assert np.bincount(labels).tolist() == [270, 135]  # targets from all rows; every real row kept
+    np.testing.assert_array_equal(rows[:300], X)
