@@ -363,6 +363,8 @@ def test_learner_names_costs_and_summaries_come_from_the_registry(capsys):
     assert main(["strategies"]) == 0
     printed = capsys.readouterr().out
     assert all(f"{name:<18} {learner.summary}" in printed for name, learner in LEARNERS.items())
+    assert "gan (tables and images: rows drawn from a conditional generative model" in printed
+    assert all(f"  {name:<18} " in printed for name in ("model", "steps", "learning_rate"))  # gan's parameters
 
 
 def test_fitting_order_follows_the_registry_costs():
