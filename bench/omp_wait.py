@@ -67,7 +67,8 @@ def main() -> int:
              "Reproduce:", "", f"    {report['command']}", "",
              "HistGradientBoosting (100 iterations, 100k × 30) fit seconds, each in a fresh process, settings "
              f"alternating, {REPEATS} runs each; busy: two other processes keep one core each busy.", "",
-             "| machine | OMP_WAIT_POLICY unset (median s) | PASSIVE (median s) | unset / PASSIVE |", "|---|---:|---:|---:|"]
+             "| machine | OMP_WAIT_POLICY unset (median s) | PASSIVE (median s) | unset / PASSIVE |",
+             "|---|---:|---:|---:|"]
     for state in ("quiet", "busy"):
         r = report[state]
         lines.append(f"| {state} | {r['default']['median']:.2f} | {r['PASSIVE']['median']:.2f} | "

@@ -82,7 +82,8 @@ def main() -> int:
              "make_classification, 30 float32 features, 1 % minority, fully rebalanced (ratio 1). Measured "
              "seconds at 10k/30k/100k rows; seconds = a·N^b fitted on the two largest sizes measured, "
              "extrapolated to 1M and 10M rows (b at least 1).", "",
-             "| strategy | 10k s | 30k s | 100k s | b | 1M s (est.) | 10M s (est.) |", "|---|---:|---:|---:|---:|---:|---:|"]
+             "| strategy | 10k s | 30k s | 100k s | b | 1M s (est.) | 10M s (est.) |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for name, r in results.items():
         s = r["seconds"]
         if "exponent" not in r:
