@@ -136,7 +136,9 @@ def estimated_priors(model: VotingEnsemble, data: str, chunk_rows: int, rows: in
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UnseenCategoryWarning)
-            taken.append(model.combined(model.member_probas(chunk.drop(columns=[PATH_COLUMN], errors="ignore"))))
+            # Only the features: passthrough columns and an image folder's paths are not the model's business.
+            features = chunk[[name for name in chunk.columns if name in set(model.schema_.names)]]
+            taken.append(model.combined(model.member_probas(features)))
         if sum(len(t) for t in taken) >= rows:
             break
     if not taken:

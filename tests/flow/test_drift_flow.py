@@ -62,7 +62,8 @@ def test_a_moved_feature_is_named_and_more_churners_are_estimated(trained):
     assert report["classes"]["yes"]["estimated"] == pytest.approx(0.5, abs=0.12)
     assert report["classes"]["yes"]["training"] == pytest.approx(0.14, abs=0.03)
 
-    adjusted = _score(root, version, shifted, "adjusted", adjust_priors="estimated")
+    adjusted = _score(root, version, shifted.assign(key=range(len(shifted))), "adjusted",
+                      adjust_priors="estimated", passthrough=["key"])
     assert adjusted["priors"]["yes"] == pytest.approx(report["classes"]["yes"]["estimated"], abs=0.05)
     truth = (shifted["churn"] == "yes").to_numpy()
 
