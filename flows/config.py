@@ -65,8 +65,8 @@ class TrainConfig(BaseModel):
     drop_columns: list[str] = Field(default_factory=list, description="Columns left out of training (and "
                                                                       "ignored in data to score).")
     allow_slow_samplers: bool = Field(False, description="Run a sampler whose nearest-neighbour or clustering cost "
-                                      "is estimated past 5 minutes at this size (Tomek links, ENN, NearMiss, cluster "
-                                      "centroids, ADASYN, Borderline- and K-Means SMOTE on large data), with a "
+                                      "is estimated past 5 minutes at this size (Tomek links, ENN, cluster centroids, "
+                                      "SMOTE-Tomek, SMOTE-ENN, Borderline-SMOTE, ADASYN on large data), with a "
                                       "warning, instead of refusing it before training.")
     examples: int = Field(10, ge=0, le=1000, description="Test rows per class, of those the ensemble got wrong, "
                                                          "that the report keeps (the most confident mistakes "

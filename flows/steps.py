@@ -306,6 +306,15 @@ def score(model_dir: str, data: str, out: str, chunk_rows: int, unknown_categori
     model = load_model(model_dir)
     model.set_params(unknown_categories=unknown_categories)
     priors = None
+    if adjust_priors and model.voting == "hard":
+        raise InputError("adjusting to class priors needs a model that votes with probabilities",
+                         f"{Path(model_dir).name} votes hard (no probabilities to adjust)",
+                         "Score without --adjust-priors, or train with --voting soft or weighted.")
+    if adjust_priors == "estimated" and model.calibration_ is None:
+        raise InputError("estimating the class priors needs calibrated probabilities",
+                         f"{Path(model_dir).name} was trained with calibration none (its probabilities come from "
+                         "resampled members, not from the class shares)",
+                         "Give the priors (--adjust-priors yes=0.1,no=0.9), or retrain with --calibration sigmoid.")
     if adjust_priors == "estimated":
         priors = estimated_priors(model, data, chunk_rows, drift.PRIOR_ROWS)
     elif adjust_priors:
@@ -314,7 +323,7 @@ def score(model_dir: str, data: str, out: str, chunk_rows: int, unknown_categori
         get_run_logger().info("Scores adjusted to class priors %s", ", ".join(
             f"{label} {share:.4f}" for label, share in zip(model.classes_, priors)))
     reference = read_manifest(model_dir).get("reference")
-    tally = drift.DriftTally(reference, model.classes_) if reference else None
+    tally = drift.DriftTally(reference, model.classes_, model.class_prior_) if reference else None
     unseen = {}
     progress = Progress("scoring-progress", "Rows scored", count_rows(data))
     rows = score_file(model, data, out, version=Path(model_dir).name, chunk_rows=chunk_rows,

@@ -26,34 +26,48 @@ TOP_CATEGORIES = 20  # categories kept by name; the rest are "other"
 FLOOR = 1e-4  # shares are floored here in PSI, so an empty bin costs a finite amount
 PSI_LIMIT = 0.25  # a feature beyond this has drifted
 SHARE_CHANGE_LIMIT = 0.5  # a class whose share moved by more than this (relative) has shifted
-PRIOR_ROWS = 200_000  # rows of probabilities kept for the prior estimate
-OTHER = "(other)"
+PRIOR_ROWS = 200_000  # rows of probabilities kept (a uniform sample) for the prior estimate
+MIN_ROWS = 500  # fewer scored rows give no verdict: PSI and class shares are noise on small batches
+OTHER = "(other)"  # shown for the categories beyond the most frequent ones
 
 
 def reference(X: pd.DataFrame, y: pd.Series, schema) -> dict:
     """The training split's picture, kept in the manifest (plain JSON)."""
     features = {}
     if schema.image is None:  # pixels one by one say little; images keep only the class shares
-        for column in schema.columns:
+        for column in (c for c in schema.columns if c.name in X.columns):
             values = X[column.name]
             missing = float(values.isna().mean()) if len(values) else 0.0
             present = values.dropna()
             if column.kind == "numeric":
                 numbers = pd.to_numeric(present, errors="coerce").dropna().to_numpy(float)
                 edges = np.unique(np.quantile(numbers, np.linspace(0, 1, BINS + 1)[1:-1])) if len(numbers) else []
-                counts = np.bincount(np.searchsorted(edges, numbers, side="right"), minlength=len(edges) + 1)
+                counts = np.bincount(_bins(edges, numbers), minlength=len(edges) + 1)
                 features[column.name] = {"kind": "numeric", "edges": [float(e) for e in edges],
                                          "shares": _shares(counts), "missing": missing}
             else:
                 counts = present.astype(str).value_counts()
                 top = counts.head(TOP_CATEGORIES)
                 shares = {str(k): float(v) / max(len(present), 1) for k, v in top.items()}
-                shares[OTHER] = float(counts.iloc[TOP_CATEGORIES:].sum()) / max(len(present), 1)
-                features[column.name] = {"kind": "categorical", "shares": shares, "missing": missing}
+                other = float(counts.iloc[TOP_CATEGORIES:].sum()) / max(len(present), 1)
+                features[column.name] = {"kind": "categorical", "shares": shares, "other": other, "missing": missing}
     classes = pd.Series(y).astype(str).value_counts()
     return {"rows": int(len(X)), "features": features,
             "class_shares": {str(label): float(classes.get(str(label), 0)) / max(len(y), 1)
                              for label in schema.classes}}
+
+
+def _bins(edges, numbers: np.ndarray) -> np.ndarray:
+    """Bin positions: (−inf, e1], (e1, e2], …, (ek, inf); a value at an edge stays below it, so a column that is
+    mostly one value (a rare flag, zero-inflated counts) keeps that value apart from the rest."""
+    return np.searchsorted(np.asarray(edges, dtype=float), numbers, side="left")
+
+
+def _expected(feature: dict) -> list[float]:
+    """A feature's training shares over its bins (categories: the named ones, then all others)."""
+    if feature["kind"] == "numeric":
+        return list(feature["shares"])
+    return [*feature["shares"].values(), feature.get("other", 0.0)]
 
 
 def _shares(counts) -> list[float]:
@@ -79,7 +93,8 @@ def estimate_priors(proba: np.ndarray, train_priors, max_iter: int = 200, tol: f
     priors = train.copy()
     for _ in range(max_iter):
         adjusted = adjust_proba(proba, train, priors)
-        new = adjusted.mean(axis=0)
+        new = np.maximum(adjusted.mean(axis=0), 1e-4)  # a class never falls to 0: its rows could not come back
+        new = new / new.sum()
         if np.abs(new - priors).max() < tol:
             return new
         priors = new
@@ -110,14 +125,15 @@ def check_priors(priors: dict, classes) -> np.ndarray:
 class DriftTally:
     """Counts of scored rows in the reference's bins, chunk by chunk, and a sample of their probabilities."""
 
-    def __init__(self, ref: dict, classes, seed: int = 0):
+    def __init__(self, ref: dict, classes, train_priors, seed: int = 0):
         self.ref, self.classes = ref, [str(c) for c in classes]
+        self.train_priors = np.asarray(train_priors, dtype=float)  # the shares the probabilities were made under
         self.rows = 0
-        self.counts = {name: np.zeros(len(f["shares"])) for name, f in ref["features"].items()}
+        self.counts = {name: np.zeros(len(_expected(f))) for name, f in ref["features"].items()}
         self.missing = dict.fromkeys(ref["features"], 0)
         self.predicted = np.zeros(len(self.classes))
-        self.sample: list[np.ndarray] = []
-        self._kept = 0
+        self.sample: np.ndarray | None = None  # a uniform sample (reservoir) of the probabilities seen
+        self._seen = 0
         self._rng = np.random.default_rng(seed)
 
     def update(self, frame: pd.DataFrame, proba: np.ndarray | None, labels) -> None:
@@ -130,19 +146,30 @@ class DriftTally:
             present = values.dropna()
             if feature["kind"] == "numeric":
                 numbers = pd.to_numeric(present, errors="coerce").dropna().to_numpy(float)
-                position = np.searchsorted(np.asarray(feature["edges"]), numbers, side="right")
-                self.counts[name] += np.bincount(position, minlength=len(feature["shares"]))
+                self.counts[name] += np.bincount(_bins(feature["edges"], numbers), minlength=len(self.counts[name]))
             else:
-                names = list(feature["shares"])
-                text = present.astype(str)
-                index = pd.Index(names).get_indexer(text.where(text.isin(names[:-1]), OTHER))
-                self.counts[name] += np.bincount(index, minlength=len(names))
+                named = list(feature["shares"])
+                index = pd.Index(named).get_indexer(present.astype(str))
+                index[index < 0] = len(named)  # every other category
+                self.counts[name] += np.bincount(index, minlength=len(named) + 1)
         positions = pd.Index(self.classes).get_indexer(pd.Series(labels).astype(str))
         self.predicted += np.bincount(positions[positions >= 0], minlength=len(self.classes))
-        if proba is not None and self._kept < PRIOR_ROWS:
-            keep = proba[: PRIOR_ROWS - self._kept]
-            self.sample.append(np.asarray(keep, dtype=float))
-            self._kept += len(keep)
+        if proba is not None:
+            self._keep(np.asarray(proba, dtype=float))
+
+    def _keep(self, proba: np.ndarray) -> None:
+        """Reservoir sampling: every row seen so far is in the sample with the same chance."""
+        if self.sample is None:
+            self.sample = np.empty((0, proba.shape[1]))
+        room = max(PRIOR_ROWS - len(self.sample), 0)
+        self.sample = np.vstack([self.sample, proba[:room]])
+        rest = proba[room:]
+        if len(rest):
+            seen = self._seen + room + np.arange(1, len(rest) + 1)  # each row's place in the stream
+            slots = np.floor(self._rng.random(len(rest)) * seen).astype(int)
+            taken = slots < PRIOR_ROWS
+            self.sample[slots[taken]] = rest[taken]
+        self._seen += len(proba)
 
 
 def drift_report(tally: DriftTally, unseen: dict | None = None, psi_limit: float = PSI_LIMIT,
@@ -157,28 +184,30 @@ def drift_report(tally: DriftTally, unseen: dict | None = None, psi_limit: float
     for name, feature in ref["features"].items():
         counts = tally.counts[name]
         shares = counts / counts.sum() if counts.sum() else np.zeros_like(counts)
-        expected = feature["shares"] if feature["kind"] == "numeric" else list(feature["shares"].values())
-        features[name] = {"psi": round(psi(expected, shares), 4),
+        features[name] = {"psi": round(psi(_expected(feature), shares), 4),
                           "missing": round(tally.missing[name] / max(tally.rows, 1), 4),
                           "missing_in_training": round(feature["missing"], 4),
                           "unseen": round(unseen.get(name, 0) / max(tally.rows, 1), 4)}
-    train_shares = np.array([ref["class_shares"][c] for c in tally.classes])
+    train_shares = tally.train_priors
     predicted = tally.predicted / max(tally.predicted.sum(), 1)
-    estimated = None
-    if tally.sample:
-        estimated = estimate_priors(np.concatenate(tally.sample), train_shares)
+    # Priors are estimated only from calibrated probabilities (predicted shares of a balanced model are not priors).
+    estimated = None if tally.sample is None or not len(tally.sample) else estimate_priors(tally.sample, train_shares)
     shifts = {}
     for i, label in enumerate(tally.classes):
-        now = estimated[i] if estimated is not None else predicted[i]
         shifts[label] = {"training": round(float(train_shares[i]), 4), "predicted": round(float(predicted[i]), 4),
                          "estimated": None if estimated is None else round(float(estimated[i]), 4),
-                         "change": round(float(now / train_shares[i] - 1), 4) if train_shares[i] else None}
+                         "change": None if estimated is None or not train_shares[i]
+                         else round(float(estimated[i] / train_shares[i] - 1), 4)}
+    enough = tally.rows >= MIN_ROWS
     drifted = sorted((n for n, f in features.items() if f["psi"] > psi_limit), key=lambda n: -features[n]["psi"])
     shifted = [label for label, s in shifts.items() if s["change"] is not None
                and abs(s["change"]) > share_change_limit]
-    return {"rows": tally.rows, "features": features, "classes": shifts, "drifted_features": drifted,
-            "shifted_classes": shifted, "limits": {"psi": psi_limit, "class_share_change": share_change_limit},
-            "drift": bool(drifted or shifted), "verdict": verdict(drifted, shifted, features, shifts)}
+    return {"rows": tally.rows, "features": features, "classes": shifts,
+            "drifted_features": drifted if enough else [], "shifted_classes": shifted if enough else [],
+            "limits": {"psi": psi_limit, "class_share_change": share_change_limit, "min_rows": MIN_ROWS},
+            "drift": bool(enough and (drifted or shifted)),
+            "verdict": verdict(drifted, shifted, features, shifts) if enough else
+            f"No verdict: {tally.rows} rows are too few to judge drift (at least {MIN_ROWS} are needed)."}
 
 
 def verdict(drifted: list, shifted: list, features: dict, shifts: dict) -> str:
@@ -198,7 +227,7 @@ def verdict(drifted: list, shifted: list, features: dict, shifts: dict) -> str:
 
 
 def _now(shift: dict) -> float:
-    return shift["estimated"] if shift["estimated"] is not None else shift["predicted"]
+    return shift["estimated"]
 
 
 def markdown(report: dict, top: int = 10) -> str:

@@ -126,6 +126,17 @@ def probabilities(model: VotingEnsemble, scored: pd.DataFrame):
     return scored[names].to_numpy(float) if all(name in scored.columns for name in names) else None
 
 
+def tally_probabilities(model: VotingEnsemble, scored: pd.DataFrame, priors=None):
+    """The calibrated probabilities as the model made them (before any prior adjustment), for the prior
+    estimate of the drift report; None when the model has none calibrated."""
+    from imbalance_flows.tasks.drift import adjust_proba
+
+    proba = probabilities(model, scored)
+    if proba is None or model.calibration_ is None:
+        return None
+    return proba if priors is None else adjust_proba(proba, priors, model.class_prior_)  # undo the adjustment
+
+
 def estimated_priors(model: VotingEnsemble, data: str, chunk_rows: int, rows: int) -> np.ndarray:
     """The class priors of `data` by EM on the calibrated probabilities of its first `rows` rows."""
     from imbalance_flows.tasks.drift import estimate_priors
@@ -182,7 +193,8 @@ def score_file(model: VotingEnsemble, data: str, out: str, version: str | None =
                         warnings.simplefilter("ignore", UnseenCategoryWarning)
                     scored = score_frame(model, chunk, version, passthrough, priors)
                 if tally is not None:
-                    tally.update(chunk, probabilities(model, scored), scored[f"predicted_{model.schema_.target}"])
+                    tally.update(chunk, tally_probabilities(model, scored, priors),
+                                 scored[f"predicted_{model.schema_.target}"])
                 if out.endswith(".csv"):
                     scored.to_csv(staging, mode="a", header=rows == 0, index=False)
                 else:

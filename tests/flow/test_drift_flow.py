@@ -65,6 +65,9 @@ def test_a_moved_feature_is_named_and_more_churners_are_estimated(trained):
     adjusted = _score(root, version, shifted.assign(key=range(len(shifted))), "adjusted",
                       adjust_priors="estimated", passthrough=["key"])
     assert adjusted["priors"]["yes"] == pytest.approx(report["classes"]["yes"]["estimated"], abs=0.05)
+    # The report estimates from the model's own probabilities, not from the adjusted ones (no double shift).
+    assert adjusted["drift"]["classes"]["yes"]["estimated"] == pytest.approx(report["classes"]["yes"]["estimated"],
+                                                                             abs=0.01)
     truth = (shifted["churn"] == "yes").to_numpy()
 
     def log_loss(name):

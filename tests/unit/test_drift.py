@@ -35,7 +35,7 @@ def _posterior(x: np.ndarray, prior: float) -> np.ndarray:
 
 
 def _tally(ref, classes, frames) -> DriftTally:
-    tally = DriftTally(ref, classes)
+    tally = DriftTally(ref, classes, [ref["class_shares"][c] for c in classes])
     for frame, proba in frames:
         tally.update(frame, proba, np.asarray(classes)[proba.argmax(1)])
     return tally
@@ -52,7 +52,7 @@ def test_the_same_population_does_not_drift_and_a_moved_feature_does():
     X, y = _table(5000, rng)
     ref = reference(X, y, infer_schema(X, y))
     assert len(ref["features"]["amount"]["edges"]) == 9 and ref["class_shares"]["yes"] == pytest.approx(0.1, abs=0.02)
-    assert set(ref["features"]["plan"]["shares"]) == {"a", "b", "c", "(other)"}
+    assert set(ref["features"]["plan"]["shares"]) == {"a", "b", "c"} and ref["features"]["plan"]["other"] == 0
 
     same, _ = _table(3000, rng)
     share = ref["class_shares"]["yes"]
@@ -115,3 +115,43 @@ def test_given_priors_must_name_every_class_and_sum_to_one():
         check_priors({"yes": 0.2}, ["no", "yes"])
     with pytest.raises(InputError, match=r"must each lie in \(0, 1\) and sum to 1"):
         check_priors({"yes": 0.2, "no": 0.7}, ["no", "yes"])
+
+
+def test_a_rare_flag_and_a_category_named_other_are_binned_apart():
+    rng = np.random.default_rng(3)
+    n = 4000
+    y = pd.Series(np.where(rng.random(n) < 0.1, "yes", "no"))
+    X = pd.DataFrame({"flag": (rng.random(n) < 0.05).astype(int),
+                      "kind": rng.choice(["(other)", "x", "y"], size=n, p=[0.5, 0.3, 0.2])})
+    ref = reference(X, y, infer_schema(X, y))
+    classes = ["no", "yes"]
+    share = ref["class_shares"]["yes"]
+    proba = _posterior(rng.normal(loc=np.where(rng.random(n) < share, 2.0, 0.0)), share)
+
+    same = drift_report(_tally(ref, classes, [(X, proba)]))
+    assert same["features"]["flag"]["psi"] < 0.01 and same["features"]["kind"]["psi"] < 0.01
+    flagged = X.assign(flag=(rng.random(n) < 0.6).astype(int), kind="(other)")
+    moved = drift_report(_tally(ref, classes, [(flagged, proba)]))
+    assert set(moved["drifted_features"]) == {"flag", "kind"}  # 5 % → 60 % ones; every row the one category
+
+
+def test_a_small_batch_gets_no_verdict_and_no_alarm():
+    rng = np.random.default_rng(4)
+    X, y = _table(3000, rng)
+    ref = reference(X, y, infer_schema(X, y))
+    few, _ = _table(40, rng, shift=3.0)
+    report = drift_report(_tally(ref, ["no", "yes"], [(few, np.tile([0.5, 0.5], (40, 1)))]))
+    assert not report["drift"] and report["verdict"].startswith("No verdict: 40 rows are too few")
+    assert report["features"]["amount"]["psi"] > 1  # still measured and written, only not judged
+
+
+def test_the_prior_sample_is_uniform_over_the_stream(monkeypatch):
+    from imbalance_flows.tasks import drift
+
+    monkeypatch.setattr(drift, "PRIOR_ROWS", 1000)
+    tally = DriftTally({"features": {}, "class_shares": {}}, ["no", "yes"], [0.5, 0.5])
+    first, second = np.tile([1.0, 0.0], (5000, 1)), np.tile([0.0, 1.0], (5000, 1))  # a file sorted by class
+    for chunk in (first, second):
+        tally.update(pd.DataFrame(index=range(len(chunk))), chunk, ["no"] * len(chunk))
+    assert len(tally.sample) == 1000 and 0.4 < tally.sample[:, 1].mean() < 0.6
+
