@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from prefect.logging import get_run_logger
 from imbalance_flows.flows import steps
 from imbalance_flows.flows.config import PredictConfig
 from imbalance_flows.tasks import drift
+from imbalance_flows.tasks.disk import replace_with
 from imbalance_flows.tasks.report import data_uri
 from imbalance_flows.tasks.versions import resolve_version
 
@@ -70,12 +70,7 @@ def announce_drift(version: str, config: PredictConfig, report: dict) -> None:
 
 def write_drift(out: str, report: dict) -> str:
     """The drift report as JSON beside the scores: scores.parquet → scores.drift.json."""
-    path = str(Path(out).with_suffix(".drift.json"))
-    staging = path + ".partial"
-    with open(staging, "w") as handle:
-        json.dump(report, handle, indent=1)
-    os.replace(staging, path)
-    return path
+    return str(replace_with(Path(out).with_suffix(".drift.json"), json.dumps(report, indent=1)))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import pandas as pd
 
 from imbalance_flows.tasks.checks import UnseenCategoryWarning
 from imbalance_flows.tasks.data import plain
+from imbalance_flows.tasks.disk import replace_with
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluate import SUMMARY
 from imbalance_flows.tasks.evaluate import evaluate as score
@@ -217,12 +218,8 @@ def write_decay(store: str | os.PathLike) -> Path:
     """decisions/decay.md and decay.png: the champion's decay over the recorded decisions (under the lock)."""
     folder = Path(store) / "decisions"
     rows = decay_rows(decisions(store))
-    for name, content in (("decay.md", "# The champion on each fresh batch\n\n" + decay_markdown(rows) + "\n"),
-                          ("decay.png", decay_png(rows))):
-        staging = folder / f".{name}.partial"
-        staging.write_bytes(content) if isinstance(content, bytes) else staging.write_text(content)
-        os.replace(staging, folder / name)
-    return folder / "decay.md"
+    replace_with(folder / "decay.png", decay_png(rows))
+    return replace_with(folder / "decay.md", "# The champion on each fresh batch\n\n" + decay_markdown(rows) + "\n")
 
 
 __all__ = ["decay_markdown", "decay_rows", "decide", "decisions", "judge", "metrics_of", "training_rows", "unseen_rows"]

@@ -80,6 +80,15 @@ def temporary(final: str | os.PathLike, suffix: str = ".tmp") -> Path:
     return final.with_name(f".{final.name}.{_host()}~{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
 
 
+def replace_with(path: str | os.PathLike, content: str | bytes) -> Path:
+    """Write `content` to `path` all at once: into a `temporary` name beside it, then renamed into place."""
+    path = Path(path)
+    staging = temporary(path)
+    staging.write_bytes(content) if isinstance(content, bytes) else staging.write_text(content)
+    os.replace(staging, path)
+    return path
+
+
 def staging_name() -> str:
     """A staging folder's name, naming its writer like `temporary`."""
     return f"{_host()}~{os.getpid()}-{uuid.uuid4().hex[:8]}"

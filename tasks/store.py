@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from imbalance_flows.tasks.disk import room_to_write, staging_name, temporary
+from imbalance_flows.tasks.disk import replace_with, room_to_write, staging_name
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.integrity import check_files, check_signature, check_version_name, file_digests, inside, sign
 from imbalance_flows.tasks.member_files import FORMAT_VERSION, READABLE_FORMATS, dump_member, load_member
@@ -200,10 +200,7 @@ def promote(store: str | os.PathLike, version_dir: str | os.PathLike) -> None:
     """Point the champion at a saved version, atomically."""
     version_dir = Path(version_dir)
     read_manifest(version_dir)
-    pointer = Path(store) / "champion"
-    staging = temporary(pointer)
-    staging.write_text(version_dir.name + "\n")
-    os.replace(staging, pointer)
+    replace_with(Path(store) / "champion", version_dir.name + "\n")
 
 
 def record_decision(store: str | os.PathLike, decision: dict) -> Path:
@@ -213,11 +210,7 @@ def record_decision(store: str | os.PathLike, decision: dict) -> Path:
     numbers = [int(path.name[:6]) for path in folder.glob("*.json") if NUMBERED.match(path.name)]
     decision["sequence"] = max(numbers, default=0) + 1
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = folder / f"{decision['sequence']:06d}-{stamp}.json"
-    staging = temporary(path)
-    staging.write_text(json.dumps(decision, indent=2))
-    os.replace(staging, path)
-    return path
+    return replace_with(folder / f"{decision['sequence']:06d}-{stamp}.json", json.dumps(decision, indent=2))
 
 
 def decisions(store: str | os.PathLike) -> list[dict]:
