@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-RUN_DATE = "2026-11-29"
+RUN_DATE = __import__("datetime").date.today().isoformat()
 
 
 def main() -> int:

@@ -40,9 +40,10 @@ from imbalance_flows.tasks.report import ENSEMBLE, artifact_markdown
 from imbalance_flows.tasks.resample import run_sampler
 from imbalance_flows.tasks.schema import Schema, coerce, infer_schema
 from imbalance_flows.tasks.score import count_rows, estimated_priors, score_file
+from imbalance_flows.tasks.sizes import RowPlan, plan_rows
 from imbalance_flows.tasks.spec import ImageOptions, MemberSpec
 from imbalance_flows.tasks.store import load_model, read_manifest, save_model
-from imbalance_flows.tasks.train import fit_member, fit_out_of_fold
+from imbalance_flows.tasks.train import encode_labels, fit_member, fit_out_of_fold
 from imbalance_flows.tasks.vote import VotingEnsemble
 
 
@@ -127,7 +128,7 @@ def stratify(splits: Splits, schema: Schema, members: list[MemberSpec], out_of_f
 
     With `out_of_fold`, every class needs two training rows: members are refitted on parts of them.
     """
-    labels = {name: tables.read_table(getattr(splits, name))[schema.target]
+    labels = {name: tables.read_column(getattr(splits, name), schema.target)
               for name in ("train", "validation", "test") if getattr(splits, name) is not None}
     profiles = {name: class_profile(rows) for name, rows in labels.items()}
     if out_of_fold:
@@ -183,6 +184,29 @@ def augment(augmenter, rows, labels, classes: list | None = None):
 SAMPLING = {"resample": resample, "augment": augment}
 
 
+def _member_rows(train: tables.TableRef, schema: Schema, random_state: int, out_of_fold: bool):
+    """The training rows a member reads, its labels, and the size plan in positions of those rows.
+
+    The plan (`imbalance_flows.tasks.sizes`) comes from the labels alone, so every member and the
+    vote agree on it; on large data a member reads only its fit and judging rows.
+    """
+    plan = plan_rows(encode_labels(tables.read_column(train, schema.target), schema), random_state)
+    if not out_of_fold:
+        plan = RowPlan(plan.n_rows, plan.fit, plan.weight)  # judged on the validation split
+    if not plan.large:
+        X, y = _frame(train, schema)
+        return X, y, plan
+    needed = plan.needed()
+    frame = tables.read_rows(train, needed)
+    return coerce(frame, schema), frame[schema.target], plan.within(needed)
+
+
+def judging_labels(rows: tables.TableRef, schema: Schema, random_state: int) -> pd.Series:
+    """The labels of the training rows that judge the members out of fold (all of them, or the size plan's sample)."""
+    labels = tables.read_column(rows, schema.target)
+    return labels.iloc[plan_rows(encode_labels(labels, schema), random_state).judge_rows()]
+
+
 @task(name="train-member", cache_key_fn=member_key, persist_result=True, result_serializer=REFERENCE,
       task_run_name="train {spec.name}")
 def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, random_state: int,
@@ -191,7 +215,7 @@ def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, rando
 
     With `folds`, it also predicts every training row out of fold (see `fit_out_of_fold`).
     """
-    X, y = _frame(train, schema)
+    X, y, plan = _member_rows(train, schema, random_state, out_of_fold=folds is not None)
     path = member_path(workspace, member_digest(spec, train, random_state, folds))
     os.makedirs(os.path.dirname(path), exist_ok=True)
     def watch(step: str, sampler, rows, labels):
@@ -199,10 +223,10 @@ def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, rando
         return SAMPLING[step].with_options(task_run_name=f"{step} {spec.name}")(sampler, rows, labels, schema.classes)
 
     if folds is None:
-        pipeline, seconds = fit_member(spec, X, y, schema, random_state, threads, watch)
+        pipeline, seconds = fit_member(spec, X, y, schema, random_state, threads, watch, plan=plan)
         out_of_fold = None
     else:
-        pipeline, seconds, proba = fit_out_of_fold(spec, X, y, schema, random_state, threads, folds, watch)
+        pipeline, seconds, proba = fit_out_of_fold(spec, X, y, schema, random_state, threads, folds, watch, plan)
         out_of_fold = out_of_fold_path(path)
         np.save(out_of_fold, proba)
     dump_member(pipeline, path)
@@ -228,14 +252,15 @@ def vote(members: list[dict], rows: tables.TableRef, schema: Schema, params: dic
     ensemble = VotingEnsemble(members=specs, **params)
     validation = ensemble.validation
     if validation == "out_of_fold":  # the members' own predictions of these rows: only the labels are read
-        y_rows = tables.read_table(rows)[schema.target]
+        y_rows = judging_labels(rows, schema, ensemble.random_state)
         ensemble.combine_out_of_fold(fitted, specs, schema, y_rows, [np.load(m.out_of_fold) for m in members])
     else:
         X_rows, y_rows = _frame(rows, schema)
         ensemble.combine(fitted, specs, schema, X_rows, y_rows)
     logger = get_run_logger()
-    logger.info("Weights and threshold from %s rows the members did not see (%s)", len(y_rows),
-                "out of fold" if validation == "out_of_fold" else "validation split")
+    how = "validation split" if validation != "out_of_fold" else "out of fold" if len(y_rows) == rows.n_rows else \
+        f"out of fold, a stratified sample of the {rows.n_rows} training rows"
+    logger.info("Weights and threshold from %s rows the members did not see (%s)", len(y_rows), how)
     for member, weight in zip(members, ensemble.weights_):
         logger.info("weight %.3f  %s", weight, member.spec.name)
     if ensemble.threshold_ is not None:

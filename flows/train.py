@@ -23,6 +23,7 @@ from imbalance_flows.flows.config import TrainConfig
 from imbalance_flows.flows.guard import signals_deferred, stop_signal
 from imbalance_flows.flows.progress import Progress
 from imbalance_flows.tasks.disk import remove_leftovers, writable_folder
+from imbalance_flows.tasks.spec import sized_members
 from imbalance_flows.tasks.store import code_version
 from imbalance_flows.tasks.train import POLL_S, plan_concurrency, run_members
 
@@ -75,6 +76,12 @@ def train(config: TrainConfig) -> dict:
     holdout = config.validation == "holdout"
     splits = steps.split(loaded, config.validation_size if holdout else 0.0, config.test_size, config.random_state,
                          workspace)
+    members = sized_members(config.members, splits.train.n_rows)
+    if members != config.members:
+        logger.info("%s training rows: the default recipe for large data, %s", splits.train.n_rows,
+                    ", ".join(spec.name for spec in members))
+    parameters = config.model_dump(mode="json")  # as given: a retrain sizes the default recipe again
+    config = config.model_copy(update={"members": members})
     profile = steps.stratify(splits, schema, config.members, out_of_fold=not holdout,
                              costs=config.ensemble_params()["costs"], allow_slow_samplers=config.allow_slow_samplers)
     logger.info("Train split: %s; the balanced class weights this implies: %s", profile["train"]["counts"],
@@ -86,7 +93,7 @@ def train(config: TrainConfig) -> dict:
     evaluated = steps.evaluate(ensemble, splits.test, title, config.examples)
     results = evaluated.pop("results")
     extra = {"data": {"source": config.data, "fingerprint": loaded.table.fingerprint, "rows": loaded.table.n_rows,
-                      "profile": profile}, "parameters": config.model_dump(mode="json"),
+                      "profile": profile}, "parameters": parameters,
              "code_version": code_version()}
     version = steps.save(ensemble, config.store, results, extra, title, [splits.train, splits.validation],
                          evaluated)

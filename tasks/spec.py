@@ -171,14 +171,20 @@ class ImageOptions(BaseModel):
         json_schema_extra=plain_optional)
 
 
-def default_members() -> list[MemberSpec]:
+def default_members(rows: int | None = None) -> list[MemberSpec]:
     """The default recipe: diverse learners, each seeing the imbalance differently.
 
     A plain forest, a forest on a balanced under-sample and a class-weighted linear
     model; all three give out-of-fold probabilities cheaply (two out of the bag, one
     by cross-fitting a fast learner). Chosen by bench/out_of_fold.py.
+
+    With more than `imbalance_flows.tasks.sizes.LARGE_ROWS` training `rows`, the recipe for
+    large data ("default-large"): the plain member is histogram gradient boosting, whose
+    cost grows linearly with the rows, where a full-depth forest's grows faster (bench/scale.py).
     """
-    return recipe_members("default")
+    from imbalance_flows.tasks.sizes import is_large
+
+    return recipe_members("default-large" if rows is not None and is_large(rows) else "default")
 
 
 # Named recipes (`--recipe NAME`): member lists a user can name instead of writing them out.
@@ -186,9 +192,16 @@ def default_members() -> list[MemberSpec]:
 RECIPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "default": ("a plain forest, a forest on a balanced under-sample, a class-weighted linear model",
                 ("none:rf", "random_under:rf", "class_weight:logreg")),
+    "default-large": ("the default for large data: plain gradient boosting, a forest on a balanced under-sample, "
+                      "a class-weighted linear model", ("none:hgb", "random_under:rf", "class_weight:logreg")),
     "plain-over-under": ("members that see the data plain, over-sampled and under-sampled",
                          ("none:rf", "random_over:logreg", "random_under:rf")),
 }
+
+
+def sized_members(members: list[MemberSpec], rows: int) -> list[MemberSpec]:
+    """`members`, or the default recipe for `rows` training rows where `members` is the default recipe."""
+    return default_members(rows) if members == default_members() else members
 
 
 def recipe_members(name: str) -> list[MemberSpec]:

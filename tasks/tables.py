@@ -174,3 +174,33 @@ def write_table(frame: pd.DataFrame, workspace: str, name: str) -> TableRef:
 def read_table(ref: TableRef) -> pd.DataFrame:
     """Read a table written by `write_table`."""
     return pd.read_parquet(ref.path)
+
+
+def read_column(ref: TableRef, name: str) -> pd.Series:
+    """One column of a table written by `write_table` (the labels, say), without reading the others."""
+    return pd.read_parquet(ref.path, columns=[name])[name]
+
+
+def read_rows(ref: TableRef, rows) -> pd.DataFrame:
+    """The rows at these sorted positions of a table written by `write_table`, read one row group at a time,
+    so that taking a sample of a large table never holds all of it; the index is 0 … len(rows) − 1."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = np.asarray(rows, dtype=np.int64)
+    if not _is_local(ref.path):  # an object store: read it whole, as read_table does
+        return read_table(ref).iloc[rows].reset_index(drop=True)
+    with pq.ParquetFile(ref.path.removeprefix("file://")) as parquet:
+        if len(rows) == parquet.metadata.num_rows:
+            return read_table(ref)
+        parts, start = [], 0
+        for group in range(parquet.num_row_groups):
+            end = start + parquet.metadata.row_group(group).num_rows
+            wanted = rows[np.searchsorted(rows, start):np.searchsorted(rows, end)] - start
+            if len(wanted):
+                parts.append(parquet.read_row_group(group).take(pa.array(wanted)))
+            start = end
+        schema = parquet.schema_arrow
+    table = pa.concat_tables(parts) if parts else schema.empty_table()
+    return table.to_pandas()

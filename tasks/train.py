@@ -18,6 +18,7 @@ from imbalance_flows.tasks.learners import LEARNERS
 from imbalance_flows.tasks.members import Watched, build_member, drop_sampling, watch_sampling
 from imbalance_flows.tasks.resample import is_under_sampler
 from imbalance_flows.tasks.schema import Schema
+from imbalance_flows.tasks.sizes import RowPlan
 from imbalance_flows.tasks.spec import MemberSpec
 
 
@@ -100,32 +101,56 @@ def encode_labels(y, schema: Schema) -> np.ndarray:
 
 
 def fit_member(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, random_state: int = 0,
-               threads: int = 1, watch: Callable | None = None, out_of_bag: bool = False):
+               threads: int = 1, watch: Callable | None = None, out_of_bag: bool = False,
+               plan: RowPlan | None = None):
     """Build one member's pipeline and fit it, as it is, on (already coerced) training rows.
 
     The pipeline (prepare → resample → augment → encode → learn) resamples and augments
     only the rows it is fitted on. With `watch`, each sampling step runs as
     `watch(step, sampler, rows, labels)` (the training flow passes a Prefect task, so
     the steps show in the UI); a Keras member stops early on rows held out before any
-    resampling, passed through the pipeline's own preparation.
+    resampling, passed through the pipeline's own preparation. With a large-data `plan`
+    (`imbalance_flows.tasks.sizes`), it fits on the plan's class-capped sample.
 
     Members learn class codes (positions in `schema.classes`), not the labels
     themselves, so that every learner and sampler sees the same small integers.
     With `out_of_bag`, a bagged learner also keeps its out-of-bag probabilities.
     Returns the fitted pipeline, without its samplers, and the seconds it took.
     """
-    pipeline, seconds = _fit(spec, X, encode_labels(y, schema), schema, random_state, threads, watch, out_of_bag)
+    codes = encode_labels(y, schema)
+    rows, counts, weights = _fit_view(spec, codes, plan or RowPlan(len(X)))
+    if rows is not None:
+        X, codes = X.iloc[rows], codes[rows]
+    pipeline, seconds = _fit(spec, X, codes, schema, random_state, threads, watch, out_of_bag, weights, counts)
     return drop_sampling(pipeline), seconds
 
 
+def _fit_view(spec: MemberSpec, codes: np.ndarray, plan: RowPlan) -> tuple[np.ndarray | None, dict | None, object]:
+    """The rows (positions; None: all) a member fits on under `plan`, the class counts to build it for (None:
+    those of its rows) and its rows' weights (None: unweighted).
+
+    Keras members fit on every row (they learn in batches). Members that see the classes as
+    they are (no sampler or class weights, no augmentation) weigh the class-capped sample back
+    to the classes' sizes and are built for those sizes; resampling members rebalance it anyway.
+    """
+    if plan.fit is None or LEARNERS[spec.learner].keras:
+        return None, None, None
+    if spec.sampler in ("none", "class_weight") and spec.augment is None:
+        totals = np.bincount(codes)
+        return plan.fit, {code: int(n) for code, n in enumerate(totals) if n}, plan.weight
+    return plan.fit, None, None
+
+
 def _fit(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, schema: Schema, random_state: int, threads: int,
-         watch: Callable | None, out_of_bag: bool):
-    """`fit_member`, samplers kept (their kept rows give a forest's out-of-bag rows)."""
-    fit_params = {}
+         watch: Callable | None, out_of_bag: bool, weights=None, counts: dict | None = None):
+    """`fit_member` on exactly these rows (with these row `weights`, built for these class `counts`; None: the
+    rows' own), samplers kept: their kept rows give a forest's out-of-bag rows."""
+    fit_params = {} if weights is None else {"learn__sample_weight": np.asarray(weights)}
     if LEARNERS[spec.learner].keras:
         # Early stopping watches rows held out before resampling: no copy of a row it fits may judge it.
         X, codes, fit_params = _hold_out(spec, X, codes, random_state)
-    counts = {int(code): int(n) for code, n in pd.Series(codes).value_counts().sort_index().items()}
+    if counts is None:
+        counts = {int(code): int(n) for code, n in pd.Series(codes).value_counts().sort_index().items()}
     pipeline = build_member(spec, schema, counts, random_state=random_state, threads=threads)
     if watch is not None:
         watch_sampling(pipeline, watch)
@@ -135,14 +160,15 @@ def _fit(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, schema: Schema, r
     small_forest, jobs = _small_forest(spec, X), getattr(learner, "n_jobs", None)
     if small_forest:
         learner.set_params(n_jobs=1)
+    routed = "X_val" in fit_params
     started = time.perf_counter()
     try:
         # The held-out rows go through the steps before the learner: routing passes them on.
-        with limit_threads(threads), config_context(enable_metadata_routing=bool(fit_params)), \
+        with limit_threads(threads), config_context(enable_metadata_routing=routed), \
                 warnings.catch_warnings():
             # Rows in every bootstrap sample have no out-of-bag vote; _out_of_bag_proba handles them.
             warnings.filterwarnings("ignore", message="Some inputs do not have OOB scores", category=UserWarning)
-            pipeline.set_params(transform_input=["X_val"] if fit_params else None)
+            pipeline.set_params(transform_input=["X_val"] if routed else None)
             pipeline.fit(X, codes, **fit_params)
     except InputError:
         raise
@@ -186,7 +212,8 @@ def _hold_out(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, random_state
 
 
 def fit_out_of_fold(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, random_state: int = 0,
-                    threads: int = 1, folds: int = 5, watch: Callable | None = None) -> tuple:
+                    threads: int = 1, folds: int = 5, watch: Callable | None = None,
+                    plan: RowPlan | None = None) -> tuple:
     """Fit a member on all rows, and predict every row with a model that never saw it.
 
     Those out-of-fold probabilities weigh the member and tune the threshold without
@@ -195,41 +222,86 @@ def fit_out_of_fold(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Sch
     whole forest. Any other member is cross-fitted: refitted on `folds` − 1 parts of the
     rows to predict the remaining part, so it costs `folds` more fits.
 
+    With a large-data `plan` (`imbalance_flows.tasks.sizes`), "all rows" are the plan's fit
+    rows and only the plan's judging rows are predicted: those the member did not fit on
+    by the member itself, the others out of the bag or by the folds' refits.
+
     Returns the pipeline fitted on all rows, the seconds it took (cross-fitting
-    included) and the probabilities, one row per row of X, in class-code order.
+    included) and the probabilities, one row per judging row (every row of X without
+    a plan), in class-code order.
     """
     started = time.perf_counter()
+    plan = plan or RowPlan(len(X))
+    codes = encode_labels(y, schema)
     n_classes = len(schema.classes)
+    rows, counts, weights = _fit_view(spec, codes, plan)
+    fitted_on = np.arange(len(X)) if rows is None else rows
+    pipeline, _ = _fit(spec, X if rows is None else X.iloc[rows], codes[fitted_on], schema, random_state, threads,
+                       watch, _out_of_bag_capable(spec), weights, counts)
+    judge = plan.judge_rows()
     if _out_of_bag_capable(spec):
-        pipeline, _ = _fit(spec, X, encode_labels(y, schema), schema, random_state, threads, watch, out_of_bag=True)
         sampler = pipeline.named_steps["resample"]
         sampler = sampler.sampler if isinstance(sampler, Watched) else sampler
-        kept = np.arange(len(X)) if sampler is None else getattr(sampler, "sample_indices_", None)
-        proba = _out_of_bag_proba(drop_sampling(pipeline), X, kept, n_classes)
+        kept = getattr(sampler, "sample_indices_", None) if sampler is not None else np.arange(len(fitted_on))
+        kept = None if kept is None else fitted_on[np.asarray(kept)]
+        proba = _out_of_bag_proba(drop_sampling(pipeline), X, kept, judge, n_classes)
         if proba is not None:
             return pipeline, time.perf_counter() - started, proba
-    else:
-        pipeline, _ = fit_member(spec, X, y, schema, random_state, threads, watch)
-    proba = cross_fit_proba(spec, X, y, schema, random_state, threads, folds)
+    pipeline = drop_sampling(pipeline)
+    proba = cross_fit_proba(spec, X, y, schema, random_state, threads, folds, plan, pipeline)
     return pipeline, time.perf_counter() - started, proba
 
 
 def cross_fit_proba(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, random_state: int = 0,
-                    threads: int = 1, folds: int = 5) -> np.ndarray:
-    """Out-of-fold probabilities of a member refitted on stratified folds of the rows."""
+                    threads: int = 1, folds: int = 5, plan: RowPlan | None = None, fitted=None) -> np.ndarray:
+    """Out-of-fold probabilities of a member refitted without the rows it predicts.
+
+    Without a plan, every row is predicted: the member is refitted on `folds` − 1
+    stratified parts of its rows to predict the remaining part. With a large-data plan,
+    its judging rows are: those outside the member's fit rows by `fitted` (the member
+    fitted on all its rows, which never saw them), the others by refits on the fit rows
+    without them, in as few parts as keep each part within 1/`folds` of the fit rows.
+    """
+    plan = plan or RowPlan(len(X))
+    codes = encode_labels(y, schema)
+    rows, counts, weights = _fit_view(spec, codes, plan)
+    rows = np.arange(len(X)) if rows is None else rows
+    judge = plan.judge_rows()
+    n_classes = len(schema.classes)
+    proba = np.zeros((len(judge), n_classes))
+    place = np.full(len(X), -1)
+    place[judge] = np.arange(len(judge))  # where each judging row's probabilities go
+    outside = judge[~np.isin(judge, rows)]
+    if len(outside):
+        proba[place[outside]] = member_proba(fitted, X.iloc[outside], n_classes)
+    for fit_part, held_part in _parts(codes[rows], folds, random_state,
+                                      np.isin(rows, judge) if plan.large else None):
+        held = rows[held_part]
+        model, _ = _fit(spec, X.iloc[rows[fit_part]], codes[rows[fit_part]], schema, random_state, threads, None,
+                        False, None if weights is None else weights[fit_part], counts)
+        proba[place[held]] = member_proba(drop_sampling(model), X.iloc[held], n_classes)
+    return proba
+
+
+def _parts(codes: np.ndarray, folds: int, random_state: int, wanted: np.ndarray | None = None) -> list:
+    """(fit, held) positions of rows with these codes: stratified folds of all of them, or, for the `wanted`
+    rows only, as few stratified parts as keep each within 1/`folds` of the rows."""
     from sklearn.model_selection import StratifiedKFold
 
-    codes = encode_labels(y, schema)
-    smallest = int(np.bincount(codes, minlength=len(schema.classes)).min())
-    splitter = StratifiedKFold(n_splits=max(2, min(folds, smallest)), shuffle=True, random_state=random_state)
-    proba = np.zeros((len(X), len(schema.classes)))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
-        parts = list(splitter.split(np.zeros(len(codes)), codes))
-    for fit_rows, held_rows in parts:
-        model, _ = fit_member(spec, X.iloc[fit_rows], y.iloc[fit_rows], schema, random_state, threads)
-        proba[held_rows] = member_proba(model, X.iloc[held_rows], len(schema.classes))
-    return proba
+    if wanted is None:
+        smallest = int(np.bincount(codes).min()) if len(codes) else 0
+        splitter = StratifiedKFold(n_splits=max(2, min(folds, smallest)), shuffle=True, random_state=random_state)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+            return list(splitter.split(np.zeros(len(codes)), codes))
+    wanted = np.flatnonzero(wanted)
+    if not len(wanted):
+        return []
+    count = int(np.ceil(len(wanted) * folds / len(codes)))
+    order = np.random.default_rng(random_state).permutation(wanted)
+    order = order[np.argsort(codes[order], kind="stable")]  # class by class, dealt round the parts
+    held = [np.sort(order[part::count]) for part in range(count)]
+    return [(np.setdiff1d(np.arange(len(codes)), part, assume_unique=True), part) for part in held]
 
 
 def _out_of_bag_capable(spec: MemberSpec) -> bool:
@@ -238,19 +310,25 @@ def _out_of_bag_capable(spec: MemberSpec) -> bool:
             and (spec.sampler in ("none", "class_weight") or is_under_sampler(spec.sampler)))
 
 
-def _out_of_bag_proba(pipeline, X: pd.DataFrame, kept, n_classes: int) -> np.ndarray | None:
-    """Out-of-bag probabilities for the rows the forest saw; its plain ones for rows it never saw."""
+def _out_of_bag_proba(pipeline, X: pd.DataFrame, kept, judge: np.ndarray, n_classes: int) -> np.ndarray | None:
+    """For the `judge` rows: out-of-bag probabilities for the rows the forest saw (`kept`), its plain ones for
+    rows it never saw."""
     forest = pipeline.steps[-1][1]
     oob = getattr(forest, "oob_decision_function_", None)
     if kept is None or oob is None or len(kept) != len(oob) or len(np.unique(kept)) != len(kept):
         return None  # the sampler did not just pick rows: cross-fit instead
-    proba = np.zeros((len(X), n_classes))
-    proba[np.asarray(kept)[:, None], forest.classes_[None, :]] = oob
-    missing = np.isnan(proba).any(axis=1)  # a row in every bootstrap sample: none left it out
-    proba[missing] = 1.0 / n_classes
-    unseen = np.setdiff1d(np.arange(len(X)), kept)
-    if len(unseen):
-        proba[unseen] = member_proba(pipeline, X.iloc[unseen], n_classes)
+    place = np.full(len(X), -1)
+    place[kept] = np.arange(len(kept))  # each kept row's out-of-bag row
+    proba = np.zeros((len(judge), n_classes))
+    seen = place[judge] >= 0
+    votes = oob[place[judge[seen]]]
+    missing = np.isnan(votes).any(axis=1)  # a row in every bootstrap sample: none left it out
+    inside = np.zeros((len(votes), n_classes))
+    inside[:, forest.classes_] = votes
+    inside[missing] = 1.0 / n_classes
+    proba[seen] = inside
+    if (~seen).any():
+        proba[~seen] = member_proba(pipeline, X.iloc[judge[~seen]], n_classes)
     return proba
 
 

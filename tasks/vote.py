@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -25,7 +26,9 @@ from imbalance_flows.tasks.data import (
 )
 from imbalance_flows.tasks.drift import adjust_proba
 from imbalance_flows.tasks.errors import InputError, preview
+from imbalance_flows.tasks.members import check_member
 from imbalance_flows.tasks.schema import Schema, coerce, infer_schema
+from imbalance_flows.tasks.sizes import plan_rows
 from imbalance_flows.tasks.spec import MemberSpec, default_members
 from imbalance_flows.tasks.train import encode_labels, fit_member, fit_out_of_fold, member_proba, run_members
 from imbalance_flows.tasks.weights import best_cut, code_objective, search_weights
@@ -51,7 +54,8 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     members : list of MemberSpec or dict, default=None
-        The members; None means `default_members()`.
+        The members; None means the default recipe for the size of the training rows,
+        `default_members(rows)`.
     voting : {"hard", "soft", "weighted"}, default="weighted"
         Majority of labels, mean of probabilities, or weighted mean: the weights, in
         fifths, that make the best vote (threshold objective, balanced accuracy where it
@@ -98,6 +102,15 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         What scoring does with a category not seen in training: treat it as missing
         (as scikit-learn's HistGradientBoosting does), with an `UnseenCategoryWarning`
         naming the column, the values and the rows; or refuse it.
+    allow_slow_samplers : bool, default=False
+        Fit a member whose sampler is estimated to take more than five minutes on the
+        training rows (nearest-neighbour cleaning on a million rows, ...), with a warning;
+        by default such a member is refused before any fit, with what to use instead.
+
+    Large data: above `imbalance_flows.tasks.sizes.LARGE_ROWS` training rows, each member
+    fits on a class-capped sample, weighted back to the class sizes where it sees the
+    classes as they are, and the members are judged on a stratified sample of the rows
+    (see `imbalance_flows.tasks.sizes`).
 
     Attributes
     ----------
@@ -128,7 +141,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
                  validation: Validation = "out_of_fold", validation_size: float = 0.2, folds: int = 5,
                  random_state=0, n_jobs: int | None = None, class_prior_power: float | str = "auto",
                  unknown_categories: UnknownCategories = "ignore", calibration: Calibration = "sigmoid",
-                 costs=None):
+                 costs=None, allow_slow_samplers: bool = False):
         self.members = members
         self.voting = voting
         self.threshold_objective = threshold_objective
@@ -141,6 +154,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         self.unknown_categories = unknown_categories
         self.calibration = calibration
         self.costs = costs
+        self.allow_slow_samplers = allow_slow_samplers
 
     @classmethod
     def from_manifest(cls, manifest: dict, members: list) -> "VotingEnsemble":
@@ -174,8 +188,9 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         ensemble.cost_matrix_ = None if matrix is None else np.asarray(matrix, dtype=float)
         return ensemble
 
-    def _specs(self) -> list[MemberSpec]:
-        specs = default_members() if self.members is None else [
+    def _specs(self, rows: int | None = None) -> list[MemberSpec]:
+        """The members; the default recipe for `rows` training rows when `members` is None."""
+        specs = default_members(rows) if self.members is None else [
             m if isinstance(m, MemberSpec) else MemberSpec.model_validate(m) for m in self.members]
         if not specs:
             raise InputError("an ensemble needs at least one member", "the member list is empty",
@@ -195,19 +210,34 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         schema = infer_schema(X, y)
         schema.positional = positional
         X = coerce(X, schema)
-        specs = self._specs()
         seed = _seed(self.random_state)
+        codes = encode_labels(y, schema)
         if self.validation == "holdout":
             train, validation = stratified_indices(y.to_numpy(), [self.validation_size], seed)
+            specs = self._specs(len(train))
+            self._check_members(specs, schema, codes[train])
+            plan = plan_rows(codes[train], seed)
             fitted = self._fit_members(specs, lambda spec, threads: fit_member(
-                spec, X.iloc[train], y.iloc[train], schema, seed, threads))
+                spec, X.iloc[train], y.iloc[train], schema, seed, threads, plan=plan))
             return self.combine([pipeline for pipeline, _ in fitted], specs, schema,
                                 X.iloc[validation], y.iloc[validation])
         check_rows_per_class(y.to_numpy(), 2, "out-of-fold validation")
+        specs = self._specs(len(X))
+        self._check_members(specs, schema, codes)
+        plan = plan_rows(codes, seed)
         fitted = self._fit_members(specs, lambda spec, threads: fit_out_of_fold(
-            spec, X, y, schema, seed, threads, self.folds))
-        return self.combine_out_of_fold([pipeline for pipeline, _, _ in fitted], specs, schema, y,
-                                        [proba for _, _, proba in fitted])
+            spec, X, y, schema, seed, threads, self.folds, plan=plan))
+        return self.combine_out_of_fold([pipeline for pipeline, _, _ in fitted], specs, schema,
+                                        y.iloc[plan.judge_rows()], [proba for _, _, proba in fitted])
+
+    def _check_members(self, specs: list[MemberSpec], schema: Schema, codes: np.ndarray) -> None:
+        """Refuse, before any fit, a member that cannot be fitted on these rows (see `check_member`)."""
+        counts = {code: int(n) for code, n in enumerate(np.bincount(codes, minlength=len(schema.classes)))}
+        for spec in specs:
+            slow = check_member(spec, schema, counts, self.allow_slow_samplers)
+            if slow is not None:
+                warnings.warn(f"member {spec.name}: its sampler is estimated to take about {slow / 60:.0f} minutes "
+                              f"on {len(codes)} rows (allowed by allow_slow_samplers)", UserWarning, stacklevel=3)
 
     def _fit_members(self, specs: list[MemberSpec], fit) -> list:
         """`fit(spec, threads)` for every member, in threads, planned by `run_members` as the flow plans them."""

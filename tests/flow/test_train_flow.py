@@ -338,3 +338,30 @@ def test_training_and_scoring_keep_a_progress_bar_up_to_date(churn_small, tmp_pa
     assert _artifact_data(flow_run_id, "scoring-progress") == ("progress", 100.0)
     assert "Rows scored: 400/1500 (27 %)" in terminal.getvalue() and "Rows scored: 1500/1500 (100 %)\n" in \
         terminal.getvalue()
+
+
+def test_above_the_size_threshold_the_flow_trains_the_large_recipe_as_fit_does(churn_small, tmp_path, monkeypatch,
+                                                                               caplog):
+    # The large-data rules from 500 training rows (1,200 here): a class-capped fit sample of 600, 300 judging rows.
+    from imbalance_flows.tasks import sizes
+    from imbalance_flows.tasks.spec import RECIPES
+    from imbalance_flows.tasks.vote import VotingEnsemble
+
+    for name, value in {"LARGE_ROWS": 500, "FIT_ROWS": 600, "JUDGE_ROWS": 300, "MIN_JUDGED": 60}.items():
+        monkeypatch.setattr(sizes, name, value)
+    with caplog.at_level("INFO"):
+        result = train(_config(churn_small, tmp_path / "store", members=default_members()))
+    manifest = json.loads(open(os.path.join(result["version"], "manifest.json")).read())
+    assert [m["name"] for m in manifest["members"]] == list(RECIPES["default-large"][1])
+    assert "the default recipe for large data" in caplog.text
+    import re
+
+    judged = int(re.search(r"Weights and threshold from (\d+) rows", caplog.text).group(1))
+    assert 300 <= judged < 1200  # a stratified sample of the training rows
+    assert manifest["parameters"]["members"] == [m.model_dump(mode="json") for m in default_members()]
+    # Members and the vote planned the same rows as VotingEnsemble.fit plans them.
+    frame = pd.read_parquet(next((tmp_path / "store" / ".work" / "tables").glob("train-*.parquet")))
+    direct = VotingEnsemble().fit(frame.drop(columns="churn"), frame["churn"])
+    flow_model = load_model(result["version"])
+    assert direct.weights_ == pytest.approx(flow_model.weights_)
+    assert direct.threshold_ == pytest.approx(flow_model.threshold_)

@@ -481,9 +481,9 @@ def test_named_recipes_list_valid_members_and_the_default_is_one_of_them():
 
 
 def test_a_member_whose_sampler_cannot_scale_is_refused_before_training():
-    import pandas as pd
-
     import argparse
+
+    import pandas as pd
 
     from imbalance_flows.flows.config import TrainConfig
     from imbalance_flows.flows.options import add_options, train_config

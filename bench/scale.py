@@ -1,0 +1,303 @@
+"""Scaling curve and orchestration overhead: the training flow against BalancedRandomForest, RUS + HGB and LightGBM.
+
+Synthetic tables of N rows × 30 float32 features, about 1.5 % of them in the rare class:
+`make_classification(n_samples=N, n_features=30, n_informative=10, weights=[0.99, 0.01], flip_y=0.01,
+random_state=0)`, written to Parquet once (cached in bench/results/scale-cache/, not committed). At
+each size, one after another in one run, each in its own process (its peak memory is the largest
+total RSS of its process tree, sampled every 0.2 s):
+
+- `flow (server)`: `imbalance-flows train data.parquet --target y` against a running `prefect server`
+  started by this script on 127.0.0.1;
+- `flow (CLI)`: the same command with no server: Prefect starts its temporary one (its time counts);
+- `direct` (orchestration overhead, up to 1M rows): the same work as direct calls: read the file, the
+  flow's stratified split, `default_ensemble().fit`, predict and the flow's metrics on the test split;
+- `BalancedRandomForest` (`n_jobs=-1`), `RUS + HGB` (RandomUnderSampler then HistGradientBoosting)
+  and `LightGBM` (`class_weight="balanced"`), each read, fitted and scored on the flow's split.
+
+Balanced accuracy is on the flow's test split (20 %, stratified, seed 0) for every model. Run from
+the repository root, with nothing else heavy on the machine::
+
+    .venv/bin/python -m bench.scale                 # 10k, 100k, 1M and 10M rows
+    .venv/bin/python -m bench.scale 10000 100000    # some sizes only (the results keep the others)
+
+Results go to `bench/results/scale.json`, `scale.md` and the log-log plot `scale.png`; the goals of
+the README's "Large data" section print PASS or FAIL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+CACHE = RESULTS / "scale-cache"
+ROOT = HERE.parent
+PYTHON = sys.executable
+SIZES = (10_000, 100_000, 1_000_000, 10_000_000)
+DIRECT_UP_TO = 1_000_000
+TEST_SIZE, SEED = 0.2, 0
+BYTES_PER_ROW = 30 * 4  # the features as float32: "the data" the memory goal is measured against
+
+
+def data_path(rows: int) -> Path:
+    """The synthetic table of `rows` rows, written once."""
+    path = CACHE / f"synthetic-{rows}.parquet"
+    if not path.exists():
+        import numpy as np
+        import pandas as pd
+        from sklearn.datasets import make_classification
+
+        CACHE.mkdir(parents=True, exist_ok=True)
+        X, y = make_classification(n_samples=rows, n_features=30, n_informative=10, weights=[0.99, 0.01],
+                                   flip_y=0.01, random_state=0)
+        frame = pd.DataFrame(X.astype(np.float32), columns=[f"x{i}" for i in range(30)])
+        frame["y"] = y
+        del X
+        staging = path.with_suffix(".partial")
+        frame.to_parquet(staging, index=False)
+        os.replace(staging, path)
+    return path
+
+
+def _split(path: Path):
+    """The flow's own stratified train / test split of the file (`steps.split`, validation out of fold)."""
+    import pandas as pd
+
+    from imbalance_flows.tasks.data import stratified_indices
+
+    frame = pd.read_parquet(path)
+    X, y = frame.drop(columns="y"), frame["y"].to_numpy()
+    train, test = stratified_indices(y, [TEST_SIZE], SEED, " in the file")
+    return X.iloc[train], y[train], X.iloc[test], y[test]
+
+
+def baseline(name: str, path: Path) -> dict:
+    """One comparison model read, fitted and scored on the flow's split (run in its own process)."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    X_train, y_train, X_test, y_test = _split(path)
+    if name == "BalancedRandomForest":
+        from imblearn.ensemble import BalancedRandomForestClassifier
+        model = BalancedRandomForestClassifier(n_estimators=100, sampling_strategy="all", replacement=True,
+                                               bootstrap=False, n_jobs=-1, random_state=0)
+    elif name == "RUS + HGB":
+        from imblearn.pipeline import make_pipeline
+        from imblearn.under_sampling import RandomUnderSampler
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        model = make_pipeline(RandomUnderSampler(random_state=0), HistGradientBoostingClassifier(random_state=0))
+    elif name == "LightGBM":
+        from lightgbm import LGBMClassifier
+        model = LGBMClassifier(class_weight="balanced", random_state=0, verbose=-1)
+    elif name == "direct":
+        from imbalance_flows import default_ensemble
+        from imbalance_flows.tasks.evaluate import evaluate
+        model = default_ensemble(random_state=SEED).fit(X_train, y_train)
+        probas = model.member_probas(X_test)
+        predicted = model.vote(probas)
+        metrics = evaluate(y_test, predicted, model.combined(probas), model.classes_, None)
+        return {"balanced_accuracy": metrics["balanced_accuracy"]}
+    else:
+        raise SystemExit(f"unknown model {name!r}")
+    model.fit(X_train, y_train)
+    return {"balanced_accuracy": float(balanced_accuracy_score(y_test, model.predict(X_test)))}
+
+
+def _tree_rss(process) -> int:
+    total = 0
+    for proc in [process, *process.children(recursive=True)]:
+        try:
+            total += proc.memory_info().rss
+        except Exception:  # a child that just ended
+            pass
+    return total
+
+
+def measured(command: list[str], env: dict) -> tuple[float, int, str]:
+    """Run a command; its wall seconds, the peak RSS of its process tree and its standard output."""
+    import psutil
+
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        watched, peak = psutil.Process(process.pid), 0
+        while process.poll() is None:
+            peak = max(peak, _tree_rss(watched))
+            time.sleep(0.2)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        text = out.read()
+    if process.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}):\n{text[-3000:]}")
+    return seconds, peak, text
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(home: str) -> tuple[subprocess.Popen, str]:
+    """A `prefect server` on 127.0.0.1 with its own PREFECT_HOME; returns it and its API URL."""
+    import urllib.request
+
+    port = _free_port()
+    env = {**os.environ, "PREFECT_HOME": home, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    server = subprocess.Popen([str(Path(PYTHON).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
+                               "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url + "/health", timeout=2)
+            return server, url
+        except Exception:
+            time.sleep(1)
+    server.kill()
+    raise RuntimeError("the Prefect server did not answer within 180 s")
+
+
+def flow_run(path: Path, env: dict) -> dict:
+    """The training flow through the command line; its time, peak memory and the saved model's test metrics."""
+    store = tempfile.mkdtemp(prefix="scale-store-")
+    try:
+        seconds, peak, text = measured([str(Path(PYTHON).parent / "imbalance-flows"), "train", str(path),
+                                        "--target", "y", "--store", store], env)
+        version = sorted((Path(store) / "versions").iterdir())[-1]
+        manifest = json.loads((version / "manifest.json").read_text())
+        members = [entry["spec"]["sampler"] + ":" + entry["spec"]["learner"] for entry in manifest["members"]]
+        return {"seconds": seconds, "peak_bytes": peak, "members": members,
+                "balanced_accuracy": manifest["metrics"]["ensemble"]["balanced_accuracy"]}
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
+
+
+def model_run(name: str, path: Path, env: dict) -> dict:
+    seconds, peak, text = measured([PYTHON, "-m", "bench.scale", "--model", name, str(path)], env)
+    result = json.loads(text.strip().splitlines()[-1])
+    return {"seconds": seconds, "peak_bytes": peak, **result}
+
+
+def run(sizes: list[int]) -> dict:
+    report_path = RESULTS / "scale.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else {"sizes": {}}
+    env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", ""),
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PYTHONWARNINGS": "ignore"}
+    env = {key: value for key, value in env.items() if value != ""}
+    home = tempfile.mkdtemp(prefix="scale-prefect-")
+    server, url = start_server(home)
+    try:
+        for rows in sizes:
+            path = data_path(rows)
+            results = {}
+            with_server = {**env, "PREFECT_HOME": home, "PREFECT_API_URL": url}
+            without = {**env, "PREFECT_HOME": tempfile.mkdtemp(prefix="scale-ephemeral-")}
+            without.pop("PREFECT_API_URL", None)
+            results["flow (server)"] = flow_run(path, with_server)
+            print(rows, "flow (server)", results["flow (server)"], flush=True)
+            results["flow (CLI)"] = flow_run(path, without)
+            print(rows, "flow (CLI)", results["flow (CLI)"], flush=True)
+            names = ["direct"] if rows <= DIRECT_UP_TO else []
+            for name in [*names, "BalancedRandomForest", "RUS + HGB", "LightGBM"]:
+                results[name] = model_run(name, path, env)
+                print(rows, name, results[name], flush=True)
+            report["sizes"][str(rows)] = {"data_bytes": rows * BYTES_PER_ROW, "results": results}
+            report.update(date=time.strftime("%Y-%m-%d"), command=".venv/bin/python -m bench.scale",
+                          machine=f"{os.cpu_count()}-core {platform.machine()}, Python {platform.python_version()}")
+            report_path.write_text(json.dumps(report, indent=1))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return report
+
+
+def goals(report: dict) -> list[tuple[str, bool | None, str]]:
+    """The goals of the README's "Large data" section: (goal, passed or None when not measured, the figures)."""
+    sizes = report["sizes"]
+    out = []
+
+    def get(rows, name):
+        return sizes.get(str(rows), {}).get("results", {}).get(name)
+
+    if get(100_000, "direct"):
+        for flow in ("flow (server)", "flow (CLI)"):
+            ratio = get(100_000, flow)["seconds"] / get(100_000, "direct")["seconds"]
+            out.append((f"100k rows: {flow} time ≤ 1.10 × the same work as direct calls", ratio <= 1.10,
+                        f"{ratio:.2f} ×"))
+    brf = get(1_000_000, "BalancedRandomForest")
+    if brf:
+        for flow, limit in (("flow (server)", 1.0), ("flow (CLI)", 1.5)):
+            ratio = get(1_000_000, flow)["seconds"] / brf["seconds"]
+            out.append((f"1M rows: {flow} time ≤ {limit} × BalancedRandomForest's", ratio <= limit, f"{ratio:.2f} ×"))
+        delta = get(1_000_000, "flow (server)")["balanced_accuracy"] - brf["balanced_accuracy"]
+        out.append(("1M rows: balanced accuracy ≥ BalancedRandomForest's", delta >= 0, f"{delta:+.4f}"))
+    brf = get(10_000_000, "BalancedRandomForest")
+    if brf:
+        flow = get(10_000_000, "flow (server)")
+        ratio = flow["seconds"] / brf["seconds"]
+        out.append(("10M rows: flow time ≤ 0.5 × BalancedRandomForest's", ratio <= 0.5, f"{ratio:.2f} ×"))
+        memory = flow["peak_bytes"] / sizes["10000000"]["data_bytes"]
+        out.append(("10M rows: flow peak memory ≤ 4 × the data", memory <= 4, f"{memory:.1f} ×"))
+        delta = flow["balanced_accuracy"] - brf["balanced_accuracy"]
+        out.append(("10M rows: balanced accuracy ≥ BalancedRandomForest's", delta >= 0, f"{delta:+.4f}"))
+        growth = flow["seconds"] / get(1_000_000, "flow (server)")["seconds"]
+        out.append(("1M → 10M rows: flow time grows at most linearly (≤ 10 ×)", growth <= 10, f"{growth:.1f} ×"))
+    return out
+
+
+def write(report: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = sorted(report["sizes"], key=int)
+    names = list(dict.fromkeys(name for rows in sizes for name in report["sizes"][rows]["results"]))
+    figure, axis = plt.subplots(figsize=(6.5, 4.2))
+    for name in names:
+        points = [(int(rows), report["sizes"][rows]["results"][name]["seconds"]) for rows in sizes
+                  if name in report["sizes"][rows]["results"]]
+        axis.plot(*zip(*points), marker="o", label=name)
+    axis.set(xscale="log", yscale="log", xlabel="rows (30 float32 features, 1.5 % rare)", ylabel="wall seconds",
+             title="Training time against rows (fit, predict, evaluate)")
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(RESULTS / "scale.png", dpi=110)
+    lines = ["# Scaling: the training flow against BalancedRandomForest, RUS + HGB and LightGBM", "",
+             f"Run {report['date']} on {report['machine']}. Reproduce:", "", f"    {report['command']}", "",
+             "Wall seconds, peak memory of the process tree (GiB) and balanced accuracy on the flow's test split. "
+             "Each model reads the Parquet file itself; the flows' times include Prefect's.", "",
+             "| rows | model | seconds | peak GiB | balanced accuracy |", "|---:|---|---:|---:|---:|"]
+    for rows in sizes:
+        for name, result in report["sizes"][rows]["results"].items():
+            lines.append(f"| {int(rows):,} | {name} | {result['seconds']:.1f} | {result['peak_bytes'] / 2**30:.2f} | "
+                         f"{result['balanced_accuracy']:.4f} |")
+    lines += ["", "Goals:", ""]
+    for goal, passed, figures in goals(report):
+        lines.append(f"- {'PASS' if passed else 'FAIL'}: {goal} ({figures})")
+    lines += ["", "![time against rows](scale.png)"]
+    (RESULTS / "scale.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--model"]:
+        print(json.dumps(baseline(argv[1], Path(argv[2]))))
+        return 0
+    sizes = [int(value) for value in argv] or list(SIZES)
+    write(run(sizes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,119 @@
+"""How training adapts to the size of the training split: the rows a member fits on, the rows that judge it.
+
+Up to `LARGE_ROWS` training rows, every member fits on every row and every row judges
+the members (out of fold). Above it, two rules keep the cost of training flat in the rows
+(chosen with bench/scale.py; the README's "Large data" section states them):
+
+- a member fits on a *class-capped sample* of at most about `FIT_ROWS` rows: each class
+  keeps all its rows up to a quota, and a uniform sample of the quota beyond it, the
+  quota as large as `FIT_ROWS` allows. Members that see the classes as they are (no
+  sampler, or class weights) weigh each kept row by its class's rows / kept rows, so that
+  every class counts as much as in the whole split; resampling members rebalance anyway.
+- the members are judged on a *judging sample*: a stratified sample of `JUDGE_ROWS` rows
+  in the split's class shares, grown until it holds `MIN_JUDGED` rows of the rarest class
+  (or all of them). Weights, calibration, threshold and prior power come from it. A
+  member predicts the judging rows it did not fit on directly, and those it did out of
+  fold: out of the bag, or by a refit without them. The judging rows of a capped class are
+  drawn from rows outside the fit sample, so only the rarest classes' judging rows need
+  that refit: one, where they are few beside the fit rows.
+
+Pure numpy: both the flow's member tasks and `VotingEnsemble.fit` plan with it, from the
+labels alone, so that every member and the vote agree on the rows without passing them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+LARGE_ROWS = 300_000  # training rows above which the rules below apply
+# A member fits on about this many rows at most. Above 222k, histogram boosting (which holds out 10 % to stop
+# early) finds its bins on a uniform sample of 200k rows; below it, on weighted rows: 5 × slower with weights.
+FIT_ROWS = 250_000
+JUDGE_ROWS = 100_000  # rows that judge the members, in the split's class shares ...
+MIN_JUDGED = 2_000  # ... with at least this many rows of the rarest class (or all it has)
+
+
+@dataclass(frozen=True)
+class RowPlan:
+    """Positions (sorted) in the training rows; None means every row."""
+
+    n_rows: int
+    fit: np.ndarray | None = None  # the rows members fit on
+    weight: np.ndarray | None = None  # per fit row: its class's rows / kept rows (restores class totals)
+    judge: np.ndarray | None = None  # the rows that judge the members
+
+    @property
+    def large(self) -> bool:
+        return self.fit is not None or self.judge is not None
+
+    def fit_rows(self) -> np.ndarray:
+        return np.arange(self.n_rows) if self.fit is None else self.fit
+
+    def judge_rows(self) -> np.ndarray:
+        return np.arange(self.n_rows) if self.judge is None else self.judge
+
+    def needed(self) -> np.ndarray:
+        """Every row a member reads: its fit rows and the judging rows."""
+        return np.union1d(self.fit_rows(), self.judge_rows())
+
+    def within(self, rows: np.ndarray) -> "RowPlan":
+        """The same plan in positions of `rows` (sorted, holding every fit and judging row): for a member that
+        reads only those rows."""
+        def local(positions):
+            return None if positions is None else np.searchsorted(rows, positions)
+        return RowPlan(len(rows), local(self.fit), self.weight, local(self.judge))
+
+    def describe(self) -> str:
+        if not self.large:
+            return f"members fit on all {self.n_rows} training rows and are judged on all of them, out of fold"
+        return (f"{self.n_rows} training rows: members fit on a class-capped sample of {len(self.fit_rows())} rows "
+                f"and are judged on a stratified sample of {len(self.judge_rows())}")
+
+
+def plan_rows(codes: np.ndarray, random_state: int = 0) -> RowPlan:
+    """The rows members fit on and are judged on, for training rows with these class codes (see module doc)."""
+    codes = np.asarray(codes)
+    n = len(codes)
+    if not is_large(n):
+        return RowPlan(n)
+    fit_rows, judge_rows, min_judged = FIT_ROWS, JUDGE_ROWS, MIN_JUDGED
+    rng = np.random.default_rng(random_state)
+    classes, counts = np.unique(codes, return_counts=True)
+    quota = class_quota(counts, fit_rows)
+    fit, weight = [], []
+    judge_share = min(1.0, max(judge_rows / n, min_judged / counts.min()))
+    judge = []
+    for label, count in zip(classes, counts):
+        rows = np.flatnonzero(codes == label)
+        kept = rows if count <= quota else np.sort(rng.choice(rows, quota, replace=False))
+        fit.append(kept)
+        weight.append(np.full(len(kept), count / len(kept)))
+        wanted = min(count, max(2, round(count * judge_share)))
+        # A capped class is judged on rows the members did not fit on where it has enough of them:
+        # those need no refit to be predicted out of fold.
+        spare = np.setdiff1d(rows, kept, assume_unique=True)
+        pool = spare if len(spare) >= wanted else rows
+        judge.append(pool if wanted == len(pool) else np.sort(rng.choice(pool, wanted, replace=False)))
+    fit, weight = np.concatenate(fit), np.concatenate(weight)
+    order = np.argsort(fit, kind="stable")
+    return RowPlan(n, fit[order], weight[order], np.sort(np.concatenate(judge)))
+
+
+def is_large(rows: int) -> bool:
+    """Whether this many training rows get the large-data rules (and the default recipe for large data)."""
+    return rows > LARGE_ROWS
+
+
+def class_quota(counts: np.ndarray, total: int) -> int:
+    """The largest per-class quota q with sum(min(count, q)) ≤ `total` (at least 1)."""
+    ordered = np.sort(np.asarray(counts))
+    below = 0  # rows of the classes kept whole so far
+    for position, count in enumerate(ordered):
+        left = len(ordered) - position  # classes not kept whole, sharing what remains
+        quota = (total - below) // left
+        if count > quota:
+            return max(1, int(quota))
+        below += count
+    return int(ordered[-1])

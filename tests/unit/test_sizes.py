@@ -1,0 +1,151 @@
+"""The size rule: on large training splits members fit on a class-capped sample and are judged on a stratified one."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from imbalance_flows import InputError, MemberSpec, VotingEnsemble
+from imbalance_flows.tasks import resample, sizes, tables
+from imbalance_flows.tasks.schema import coerce, infer_schema
+from imbalance_flows.tasks.spec import RECIPES, default_members, sized_members
+from imbalance_flows.tasks.train import _fit_view, encode_labels, fit_out_of_fold
+
+
+@pytest.fixture
+def small_limits(monkeypatch):
+    """The large-data rules from 1,000 training rows: fit on 400, judge on 300 with at least 40 of the rarest."""
+    monkeypatch.setattr(sizes, "LARGE_ROWS", 1_000)
+    monkeypatch.setattr(sizes, "FIT_ROWS", 400)
+    monkeypatch.setattr(sizes, "JUDGE_ROWS", 300)
+    monkeypatch.setattr(sizes, "MIN_JUDGED", 40)
+
+
+def _codes(counts):
+    codes = np.concatenate([np.full(n, code) for code, n in enumerate(counts)])
+    return np.random.default_rng(0).permutation(codes)
+
+
+def test_small_splits_fit_and_are_judged_on_every_row():
+    plan = sizes.plan_rows(_codes([900, 100]))
+    assert not plan.large
+    assert plan.fit_rows().tolist() == list(range(1000)) and plan.judge_rows().tolist() == list(range(1000))
+
+
+@pytest.mark.parametrize("counts, total, quota", [([10, 1000], 400, 390), ([100, 200, 5000], 400, 150),
+                                                   ([50, 60], 400, 60), ([300, 300], 400, 200)])
+def test_the_class_quota_keeps_small_classes_whole_and_shares_the_rest(counts, total, quota):
+    assert sizes.class_quota(np.array(counts), total) == quota
+    assert sum(min(n, quota) for n in counts) <= total
+
+
+def test_a_large_split_fits_on_a_class_capped_sample_weighted_back_to_the_class_sizes(small_limits):
+    codes = _codes([60, 340, 3600])
+    plan = sizes.plan_rows(codes, random_state=1)
+    assert plan.large
+    fit = plan.fit_rows()
+    kept = np.bincount(codes[fit], minlength=3)
+    assert kept.tolist() == [60, 170, 170]  # the rare class whole, the others at the quota
+    assert np.all(np.diff(fit) > 0)
+    for code, total in enumerate([60, 340, 3600]):
+        assert plan.weight[codes[fit] == code].sum() == pytest.approx(total)  # each class counts as in the split
+
+
+def test_the_judging_sample_keeps_the_class_shares_and_enough_rare_rows(small_limits):
+    codes = _codes([50, 950, 9000])
+    plan = sizes.plan_rows(codes, random_state=0)
+    judged = np.bincount(codes[plan.judge_rows()], minlength=3)
+    assert judged[0] == 40  # grown for the rarest class: 300 rows in the shares would hold only 2 of them
+    assert judged[1] / judged[2] == pytest.approx(950 / 9000, rel=0.02)
+    # A capped class is judged on rows outside the fit sample: predicting them needs no refit.
+    fit = set(plan.fit_rows().tolist())
+    for code in (1, 2):
+        assert not fit & set(plan.judge_rows()[codes[plan.judge_rows()] == code].tolist())
+
+
+def test_the_plan_is_the_same_for_the_same_labels_and_seed(small_limits):
+    codes = _codes([100, 1900])
+    first, again = sizes.plan_rows(codes, 3), sizes.plan_rows(codes, 3)
+    assert np.array_equal(first.fit, again.fit) and np.array_equal(first.judge, again.judge)
+    assert not np.array_equal(first.fit, sizes.plan_rows(codes, 4).fit)
+
+
+def test_members_that_see_the_classes_as_they_are_are_weighted_and_resamplers_are_not(small_limits):
+    codes = _codes([100, 1900])
+    plan = sizes.plan_rows(codes)
+    rows, counts, weights = _fit_view(MemberSpec.parse("class_weight:logreg"), codes, plan)
+    assert counts == {0: 100, 1: 1900} and weights is not None and len(weights) == len(rows)
+    rows, counts, weights = _fit_view(MemberSpec.parse("random_under:rf"), codes, plan)
+    assert len(rows) == len(plan.fit) and counts is None and weights is None
+
+
+def test_the_default_recipe_adapts_to_the_size_of_the_training_split(small_limits):
+    assert [m.name for m in default_members()] == list(RECIPES["default"][1])
+    assert [m.name for m in default_members(1_000)] == list(RECIPES["default"][1])
+    assert [m.name for m in default_members(1_001)] == list(RECIPES["default-large"][1])
+    chosen = [MemberSpec.parse("random_over:hgb")]
+    assert sized_members(chosen, 5_000) == chosen  # members a user chose are kept
+    assert sized_members(default_members(), 5_000) == default_members(5_000)
+
+
+def _noise(n, rare=0.2, seed=0):
+    """Features that say nothing about the labels: any skill on rows the members did not see is a leak."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, 4)), columns=list("abcd"))
+    y = pd.Series(np.where(rng.random(n) < rare, "rare", "common"))
+    return X, y
+
+
+@pytest.mark.parametrize("member", ["none:rf", "random_under:rf", "class_weight:logreg",
+                                    '{"sampler": "none", "learner": "rf", "learner_params": {"bootstrap": false}}'])
+def test_judging_rows_are_predicted_by_models_that_did_not_see_them(small_limits, member):
+    # A forest without bootstrap memorises its rows: predicted in sample, the judging rows would all be right.
+    # The rare class (90 rows) is kept whole, so its judging rows are among the fit rows: refitted without them.
+    X, y = _noise(3_000, rare=0.03)
+    spec = MemberSpec.model_validate_json(member) if member.startswith("{") else MemberSpec.parse(member)
+    schema = infer_schema(X, y)
+    plan = sizes.plan_rows(encode_labels(y, schema), 0)
+    _, _, proba = fit_out_of_fold(spec, coerce(X, schema), y, schema, random_state=0, plan=plan)
+    judged = encode_labels(y.iloc[plan.judge_rows()], schema)
+    assert proba.shape == (len(plan.judge_rows()), 2)
+    assert set(plan.judge_rows()[judged == 1]) <= set(plan.fit_rows())
+    recall = [np.mean(proba[judged == code].argmax(1) == code) for code in (0, 1)]
+    assert np.mean(recall) < 0.65  # chance is 0.5
+
+
+def test_the_ensemble_uses_the_large_recipe_and_the_judging_sample_above_the_threshold(small_limits):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(3_000, 3)), columns=["a", "b", "c"])
+    y = pd.Series(np.where(X["a"] + 0.5 * rng.normal(size=3_000) > 1.4, "yes", "no"))
+    model = VotingEnsemble(random_state=0).fit(X, y)
+    assert [s.name for s in model.specs_] == list(RECIPES["default-large"][1])
+    assert model.class_prior_ == pytest.approx(y.value_counts(normalize=True).sort_index().to_numpy(), abs=0.01)
+    assert np.mean(model.predict(X) == y) > 0.8
+    small = VotingEnsemble(random_state=0).fit(X.iloc[:900], y.iloc[:900])
+    assert [s.name for s in small.specs_] == list(RECIPES["default"][1])
+
+
+def test_the_ensemble_refuses_a_sampler_too_slow_for_the_rows_before_fitting(monkeypatch):
+    monkeypatch.setattr(resample, "SLOW_SECONDS", 1e-6)
+    X, y = _noise(400)
+    model = VotingEnsemble(members=[MemberSpec.parse("tomek:logreg")])
+    with pytest.raises(InputError, match="tomek") as refused:
+        model.fit(X, y)
+    assert "allow_slow_samplers" in str(refused.value)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.set_params(allow_slow_samplers=True).fit(X, y)
+    assert any("estimated to take" in str(w.message) for w in caught)
+
+
+def test_reading_rows_by_position_matches_reading_the_table(tmp_path):
+    frame = pd.DataFrame({"x": np.arange(10_000, dtype=np.float32), "y": np.arange(10_000) % 7})
+    path = tmp_path / "t.parquet"
+    frame.to_parquet(path, index=False, row_group_size=999)
+    ref = tables.TableRef(path=str(path), fingerprint="-", n_rows=len(frame))
+    rows = np.sort(np.random.default_rng(0).choice(len(frame), 1_234, replace=False))
+    read = tables.read_rows(ref, rows)
+    pd.testing.assert_frame_equal(read, frame.iloc[rows].reset_index(drop=True))
+    assert read["x"].dtype == np.float32
+    assert tables.read_column(ref, "y").tolist() == frame["y"].tolist()
