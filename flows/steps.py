@@ -110,15 +110,16 @@ def load(path: str, target: str, workspace: str, images: ImageOptions | None = N
 def split(loaded: Loaded, validation_size: float, test_size: float, random_state: int, workspace: str) -> Splits:
     """Stratified train / validation / test split (validation_size 0: train / test); every class appears in each."""
     check_split_sizes(test_size, validation_size)
-    frame = tables.read_table(loaded.table)
-    labels = frame[loaded.table_schema.target].to_numpy()
+    labels = tables.read_column(loaded.table, loaded.table_schema.target).to_numpy()
     if validation_size:
         train, validation, test = stratified_indices(labels, [validation_size, test_size], random_state,
                                                      " in the file")
     else:
         (train, test), validation = stratified_indices(labels, [test_size], random_state, " in the file"), None
-    return Splits(**{name: None if rows is None else tables.write_table(frame.iloc[rows], workspace, name)
-                     for name, rows in (("train", train), ("validation", validation), ("test", test))})
+    parts = {name: rows for name, rows in (("train", train), ("validation", validation), ("test", test))
+             if rows is not None}
+    written = tables.write_parts(loaded.table, parts, workspace)  # row group by row group
+    return Splits(train=written["train"], validation=written.get("validation"), test=written["test"])
 
 
 @task(name="stratify", cache_policy=NO_CACHE)
@@ -305,8 +306,8 @@ def save(ensemble: VotingEnsemble, store: str, results: dict, extra: dict, heade
     """Write the model version (complete or absent) with its report and its training rows' fingerprints."""
     from imbalance_flows.tasks.report import report_files
 
-    frames = [tables.read_table(ref) for ref in trained_on if ref is not None]
-    rows = pd.concat(frames, ignore_index=True) if frames else None
+    refs = [ref for ref in trained_on if ref is not None]
+    rows = (chunk for ref in refs for chunk in tables.read_chunks(ref)) if refs else None
     files = report_files(results, header, **(examples or {}))
     return str(save_model(ensemble, store, metrics=results, extra=extra, files=files, training_rows=rows))
 

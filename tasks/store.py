@@ -60,6 +60,47 @@ def code_version() -> str:
     return f"{__version__}+{commit}" if commit else __version__
 
 
+REFERENCE_ROWS = 1_000_000  # the drift picture's bins come from at most this many training rows
+
+
+def summarise_rows(chunks, schema, sample_rows: int = REFERENCE_ROWS, random_state: int = 0):
+    """One fingerprint per training row, and the drift picture of the rows (`drift.reference`), chunk by chunk.
+
+    The picture's bins and shares come from a uniform sample of at most `sample_rows` rows
+    (all of them when there are fewer), its class shares and row count from every row: a
+    large training split is never held whole. Returns (hashes, picture or None without labels).
+    """
+    import pandas as pd
+
+    from imbalance_flows.tasks.drift import reference
+    from imbalance_flows.tasks.schema import row_hashes
+
+    rng = np.random.default_rng(random_state)
+    hashes, sample, labels, seen = [], [], [], 0
+    for chunk in chunks:
+        hashes.append(row_hashes(chunk, schema))
+        if schema.target in chunk.columns:
+            labels.append(chunk[schema.target].astype(str).value_counts())
+        seen += len(chunk)
+        sample.append(chunk)
+        held = sum(len(part) for part in sample)
+        if held > 2 * sample_rows:  # thin what is held to a uniform sample of the rows so far
+            kept = pd.concat(sample, ignore_index=True)
+            sample = [kept.iloc[np.sort(rng.choice(len(kept), sample_rows, replace=False))]]
+    hashes = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
+    if not labels:
+        return hashes, None
+    rows = pd.concat(sample, ignore_index=True)
+    if len(rows) > sample_rows:
+        rows = rows.iloc[np.sort(rng.choice(len(rows), sample_rows, replace=False))]
+    picture = reference(rows[[name for name in schema.names if name in rows.columns]], rows[schema.target], schema)
+    counts = pd.concat(labels).groupby(level=0).sum()
+    picture["rows"] = int(seen)
+    picture["class_shares"] = {str(label): float(counts.get(str(label), 0)) / max(seen, 1)
+                               for label in schema.classes}
+    return hashes, picture
+
+
 def new_version_name() -> str:
     """Sortable by time, unique without coordination."""
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
@@ -82,9 +123,10 @@ def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict
         More provenance for the manifest (data fingerprint, parameters, ...).
     files : dict
         Report files to write beside the manifest, by file name.
-    training_rows : DataFrame
-        The rows the ensemble was trained on (features and target). A fingerprint of each
-        is kept, so that a later challenger can judge this version on rows it never saw.
+    training_rows : DataFrame or iterable of DataFrame
+        The rows the ensemble was trained on (features and target), whole or in chunks. A
+        fingerprint of each is kept, so that a later challenger can judge this version on
+        rows it never saw, and their picture for drift (see `summarise_rows`).
     """
     root = Path(store)
     staging = root / ".staging" / staging_name()
@@ -127,16 +169,14 @@ def _write_version(ensemble: VotingEnsemble, root: Path, staging: Path, metrics,
         **(extra or {}),
     }
     if training_rows is not None:
-        from imbalance_flows.tasks.schema import row_hashes
+        import pandas as pd
 
-        np.save(staging / TRAINING_ROWS, row_hashes(training_rows, ensemble.schema_), allow_pickle=False)
-        manifest["training_rows"] = {"file": TRAINING_ROWS, "rows": len(training_rows)}
-        from imbalance_flows.tasks.drift import reference
-
-        schema = ensemble.schema_
-        features = training_rows[[name for name in schema.names if name in training_rows.columns]]
-        if schema.target in training_rows.columns:  # what scoring compares each batch with (drift, priors)
-            manifest["reference"] = reference(features, training_rows[schema.target], schema)
+        chunks = [training_rows] if isinstance(training_rows, pd.DataFrame) else training_rows
+        hashes, picture = summarise_rows(chunks, ensemble.schema_)
+        np.save(staging / TRAINING_ROWS, hashes, allow_pickle=False)
+        manifest["training_rows"] = {"file": TRAINING_ROWS, "rows": len(hashes)}
+        if picture is not None:  # what scoring compares each batch with (drift, priors)
+            manifest["reference"] = picture
     for name, content in (files or {}).items():
         mode = "wb" if isinstance(content, bytes) else "w"
         with open(staging / name, mode) as handle:

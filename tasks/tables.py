@@ -181,6 +181,72 @@ def read_column(ref: TableRef, name: str) -> pd.Series:
     return pd.read_parquet(ref.path, columns=[name])[name]
 
 
+def write_parts(ref: TableRef, parts: dict, workspace: str) -> dict:
+    """Write some rows of a table written by `write_table` as new tables, one per name: `parts` maps a name to
+    sorted row positions. Read and written one row group at a time, so a large table is never held whole.
+
+    Each part is addressed by the source's fingerprint and its rows: the same rows of the same
+    content are the same table, as `write_table`'s content address makes them.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not _is_local(ref.path) or not _is_local(workspace):
+        frame = read_table(ref)
+        return {name: write_table(frame.iloc[rows], workspace, name) for name, rows in parts.items()}
+    out, writers = {}, {}
+    try:
+        with pq.ParquetFile(ref.path.removeprefix("file://")) as parquet:
+            for name, rows in parts.items():
+                rows = np.asarray(rows, dtype=np.int64)
+                digest = hashlib.sha256(ref.fingerprint.encode() + name.encode() + rows.tobytes()).hexdigest()[:16]
+                path = f"{workspace.rstrip('/')}/tables/{name}-{digest}.parquet"
+                out[name] = TableRef(path=path, fingerprint=digest, n_rows=len(rows))
+                local = path.removeprefix("file://")
+                if not os.path.exists(local):
+                    os.makedirs(os.path.dirname(local), exist_ok=True)
+                    writers[name] = (temporary(local), local, rows)
+            if writers:
+                size = os.path.getsize(ref.path.removeprefix("file://"))
+                needed = sum(size * len(rows) // max(parquet.metadata.num_rows, 1) for _, _, rows in writers.values())
+                with room_to_write(next(iter(writers.values()))[1], needed):
+                    opened = {name: pq.ParquetWriter(staging, parquet.schema_arrow)
+                              for name, (staging, _, _) in writers.items()}
+                    try:
+                        start = 0
+                        for group in range(parquet.num_row_groups):
+                            table = parquet.read_row_group(group)
+                            end = start + len(table)
+                            for name, (_, _, rows) in writers.items():
+                                wanted = rows[np.searchsorted(rows, start):np.searchsorted(rows, end)] - start
+                                if len(wanted):
+                                    opened[name].write_table(table.take(pa.array(wanted)))
+                            start = end
+                    finally:
+                        for writer in opened.values():
+                            writer.close()
+                for staging, local, _ in writers.values():
+                    os.replace(staging, local)
+    finally:
+        for staging, _, _ in writers.values():
+            with contextlib.suppress(OSError):
+                os.remove(staging)
+    return out
+
+
+def read_chunks(ref: TableRef, rows: int = 500_000):
+    """A table written by `write_table`, `rows` rows at a time (DataFrames), so that a large one is never held whole."""
+    import pyarrow.parquet as pq
+
+    if not _is_local(ref.path):
+        yield read_table(ref)
+        return
+    with pq.ParquetFile(ref.path.removeprefix("file://")) as parquet:
+        for batch in parquet.iter_batches(batch_size=rows):
+            yield batch.to_pandas()
+
+
 def read_rows(ref: TableRef, rows) -> pd.DataFrame:
     """The rows at these sorted positions of a table written by `write_table`, read one row group at a time,
     so that taking a sample of a large table never holds all of it; the index is 0 … len(rows) − 1."""

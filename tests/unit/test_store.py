@@ -291,3 +291,25 @@ def test_with_a_store_key_a_folder_without_a_manifest_is_refused_clearly(tmp_pat
     (tmp_path / "pruned").mkdir()
     with pytest.raises(InputError, match="MODEL must be a saved model version's directory"):
         load_model(tmp_path / "pruned")
+
+
+def test_training_rows_in_chunks_keep_the_same_fingerprints_and_picture_as_whole():
+    import pandas as pd
+
+    from imbalance_flows.tasks.drift import reference
+    from imbalance_flows.tasks.schema import infer_schema, row_hashes
+    from imbalance_flows.tasks.store import summarise_rows
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=5_000).astype(np.float32), "c": rng.choice(list("abc"), 5_000),
+                          "label": np.where(rng.random(5_000) < 0.05, "rare", "common")})
+    schema = infer_schema(frame[["x", "c"]], frame["label"], "label")
+    chunks = [frame.iloc[start:start + 700] for start in range(0, len(frame), 700)]
+    hashes, picture = summarise_rows(chunks, schema)
+    assert np.array_equal(hashes, row_hashes(frame, schema))
+    assert picture == reference(frame[["x", "c"]], frame["label"], schema)
+    # Held to a sample of 1,000 rows: the bins come from the sample, the row count and class shares from every row.
+    hashes, sampled = summarise_rows(chunks, schema, sample_rows=1_000)
+    assert len(hashes) == 5_000 and sampled["rows"] == 5_000
+    assert sampled["class_shares"] == picture["class_shares"]
+    assert np.allclose(sampled["features"]["x"]["edges"], picture["features"]["x"]["edges"], atol=0.15)
