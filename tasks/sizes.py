@@ -29,7 +29,8 @@ import numpy as np
 
 LARGE_ROWS = 300_000  # training rows above which the rules below apply
 # A member fits on about this many rows at most. Above 222k, histogram boosting (which holds out 10 % to stop
-# early) finds its bins on a uniform sample of 200k rows; below it, on weighted rows: 5 × slower with weights.
+# early) finds its bins on a uniform sample of 200k rows; below it, on weighted rows: 20 s at
+# 180k rows against 2 s at 225k (bench/results/large_levers.md).
 FIT_ROWS = 250_000
 JUDGE_ROWS = 100_000  # rows that judge the members, in the split's class shares ...
 MIN_JUDGED = 2_000  # ... with at least this many rows of the rarest class (or all it has)
