@@ -117,12 +117,21 @@ def fit_member(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, 
     With `out_of_bag`, a bagged learner also keeps its out-of-bag probabilities.
     Returns the fitted pipeline, without its samplers, and the seconds it took.
     """
-    codes = encode_labels(y, schema)
-    rows, counts, weights = _fit_view(spec, codes, plan or RowPlan(len(X)))
-    if rows is not None:
+    _, pipeline, seconds = _fit_planned(spec, X, encode_labels(y, schema), schema, random_state, threads, watch,
+                                        out_of_bag, plan or RowPlan(len(X)))
+    return drop_sampling(pipeline), seconds
+
+
+def _fit_planned(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, schema: Schema, random_state: int,
+                 threads: int, watch: Callable | None, out_of_bag: bool, plan: RowPlan):
+    """`_fit` on the rows `plan` gives this member (see `_fit_view`): their positions, the pipeline, the seconds."""
+    rows, counts, weights = _fit_view(spec, codes, plan)
+    if rows is None:
+        rows = np.arange(len(X))
+    else:
         X, codes = X.iloc[rows], codes[rows]
     pipeline, seconds = _fit(spec, X, codes, schema, random_state, threads, watch, out_of_bag, weights, counts)
-    return drop_sampling(pipeline), seconds
+    return rows, pipeline, seconds
 
 
 def _fit_view(spec: MemberSpec, codes: np.ndarray, plan: RowPlan) -> tuple[np.ndarray | None, dict | None, object]:
@@ -234,10 +243,8 @@ def fit_out_of_fold(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Sch
     plan = plan or RowPlan(len(X))
     codes = encode_labels(y, schema)
     n_classes = len(schema.classes)
-    rows, counts, weights = _fit_view(spec, codes, plan)
-    fitted_on = np.arange(len(X)) if rows is None else rows
-    pipeline, _ = _fit(spec, X if rows is None else X.iloc[rows], codes[fitted_on], schema, random_state, threads,
-                       watch, _out_of_bag_capable(spec), weights, counts)
+    fitted_on, pipeline, _ = _fit_planned(spec, X, codes, schema, random_state, threads, watch,
+                                          _out_of_bag_capable(spec), plan)
     judge = plan.judge_rows()
     if _out_of_bag_capable(spec):
         sampler = pipeline.named_steps["resample"]
