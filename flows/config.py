@@ -20,7 +20,9 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")  # a misspelt key is refused, not ignored
 
-    data: str = Field(description="CSV or Parquet file: a local path or an fsspec URL (s3://, gs://, file://).")
+    data: str = Field(description="CSV or Parquet file: a local path or an fsspec URL (s3://, gs://, file://); or a "
+                                  "partitioned table (a folder of Parquet files, or a glob matching several), read "
+                                  "file by file, on the Dask cluster of dask_address if one is given.")
     target: str = Field(description="Name of the column that holds the class labels.")
     members: list[MemberSpec] = Field(default_factory=default_members,
                                       description="The ensemble's members; the default recipe if left as is.")
@@ -58,7 +60,8 @@ class TrainConfig(BaseModel):
                                         json_schema_extra=plain_optional)
     dask_address: str | None = Field(None, description="Train the members on this Dask scheduler (e.g. "
                                                        "tcp://10.0.0.5:8786), with the workspace on storage every "
-                                                       "worker reads; none: threads on this machine.",
+                                                       "worker reads (and a partitioned table's files checked, split "
+                                                       "and scored there); none: threads on this machine.",
                                  json_schema_extra=plain_optional)
     id_columns: list[str] = Field(default_factory=list, description="Identifier columns (transaction_id, "
                                   "patient_id): not features; written first beside the scores, to join them back.")
@@ -124,8 +127,8 @@ class PredictConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")  # a misspelt key is refused, not ignored
 
-    data: str = Field(description="CSV or Parquet to score: a path, an fsspec URL, or a glob of partitions; or a "
-                                  "folder of images (class folders inside it or not): one row per file, with its path.")
+    data: str = Field(description="CSV or Parquet to score: a path, an fsspec URL, a glob of partitions or a folder "
+                                  "of Parquet files; or a folder of images (class folders inside it or not): one row per file, with its path.")
     out: str = Field(description="Output file, .parquet or .csv; written only when complete.")
     store: str = Field("models", description="Model store directory.")
     version: str = Field("champion", description="'champion', a version name under <store>/versions, or a path.")

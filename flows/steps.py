@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 from pydantic import BaseModel
 
+from imbalance_flows.flows.cluster import parts_mapper
 from imbalance_flows.flows.member_cache import REFERENCE, member_digest, member_key, member_path, out_of_fold_path
 from imbalance_flows.tasks import champion as champion_challenger
 from imbalance_flows.tasks import drift, tables
@@ -36,6 +37,7 @@ from imbalance_flows.tasks.evaluate import evaluate as metrics_of
 from imbalance_flows.tasks.images import read_data
 from imbalance_flows.tasks.member_files import dump_member, load_member
 from imbalance_flows.tasks.members import check_member
+from imbalance_flows.tasks.parts import describe_part, merge_parts
 from imbalance_flows.tasks.report import ENSEMBLE, artifact_markdown
 from imbalance_flows.tasks.resample import run_sampler
 from imbalance_flows.tasks.schema import Schema, coerce, infer_schema
@@ -84,13 +86,20 @@ IO_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 8], "retry_condition_fn":
 
 def _frame(ref: tables.TableRef, schema: Schema) -> tuple[pd.DataFrame, pd.Series]:
     frame = tables.read_table(ref)
-    return coerce(frame, schema), frame[schema.target]
+    return coerce(frame, schema, keep_float32=True), frame[schema.target]
 
 
 @task(name="load", cache_policy=NO_CACHE, **IO_RETRIES)
 def load(path: str, target: str, workspace: str, images: ImageOptions | None = None, id_columns: list[str] = (),
-         drop_columns: list[str] = ()) -> Loaded:
-    """Read CSV, Parquet or images, check target and features, and keep a copy in the workspace."""
+         drop_columns: list[str] = (), dask_address: str | None = None) -> Loaded:
+    """Read CSV, Parquet or images, check target and features, and keep a copy in the workspace.
+
+    A partitioned table (a folder of Parquet files, or a glob matching several) is checked file
+    by file where it lies, on the Dask cluster of `dask_address` if there is one, and not copied.
+    """
+    files = tables.partitioned(path) if images is None or images.column is None else None
+    if files and not any(_holds_bytes(file) for file in files[:1]):
+        return _load_parts(path, files, target, id_columns, drop_columns, dask_address)
     frame, image = read_data(path, target, images)
     frame = set_aside(frame, target, id_columns, drop_columns)
     X, y = split_target(frame, target)
@@ -106,9 +115,37 @@ def load(path: str, target: str, workspace: str, images: ImageOptions | None = N
     return Loaded(table=ref, table_schema=schema)
 
 
+def _holds_bytes(file: str) -> bool:
+    """A Parquet file with a column of bytes (images, say): read whole, as image tables are."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    return any(pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type)
+               for field in pq.read_schema(file.removeprefix("file://")))
+
+
+def _load_parts(path: str, files: list[str], target: str, id_columns, drop_columns, dask_address) -> Loaded:
+    logger = get_run_logger()
+    with parts_mapper(dask_address) as map_parts:
+        described = map_parts(describe_part, files, target=target, id_columns=list(id_columns),
+                              drop_columns=list(drop_columns))
+    table, schema, identifiers = merge_parts(described, path, target)
+    for name in identifiers:
+        logger.warning("Column %r holds a different value in every row: it looks like an identifier and is trained "
+                       "on as a feature. Mark it with --id-column %s (id_columns), or leave it out with --drop %s.",
+                       name, name, name)
+    schema.id_columns, schema.dropped = list(id_columns), list(drop_columns)
+    where = f"on the Dask cluster at {dask_address}" if dask_address else "here"
+    logger.info("Loaded %s rows × %s features from %s Parquet files of %s, checked file by file %s (%s classes)",
+                table.n_rows, len(schema.columns), len(table.parts), path, where, len(schema.classes))
+    return Loaded(table=table, table_schema=schema)
+
+
 @task(name="split", cache_policy=NO_CACHE)
-def split(loaded: Loaded, validation_size: float, test_size: float, random_state: int, workspace: str) -> Splits:
-    """Stratified train / validation / test split (validation_size 0: train / test); every class appears in each."""
+def split(loaded: Loaded, validation_size: float, test_size: float, random_state: int, workspace: str,
+          dask_address: str | None = None) -> Splits:
+    """Stratified train / validation / test split (validation_size 0: train / test); every class appears in each.
+    A partitioned table's splits are partitioned too, each file's rows written where it lies (on the cluster)."""
     check_split_sizes(test_size, validation_size)
     labels = tables.read_column(loaded.table, loaded.table_schema.target).to_numpy()
     if validation_size:
@@ -118,7 +155,8 @@ def split(loaded: Loaded, validation_size: float, test_size: float, random_state
         (train, test), validation = stratified_indices(labels, [test_size], random_state, " in the file"), None
     parts = {name: rows for name, rows in (("train", train), ("validation", validation), ("test", test))
              if rows is not None}
-    written = tables.write_parts(loaded.table, parts, workspace)  # row group by row group
+    with parts_mapper(dask_address if loaded.table.parts else None) as map_parts:
+        written = tables.write_parts(loaded.table, parts, workspace, map_parts)  # row group by row group
     return Splits(train=written["train"], validation=written.get("validation"), test=written["test"])
 
 
@@ -199,7 +237,7 @@ def _member_rows(train: tables.TableRef, schema: Schema, random_state: int, out_
         return X, y, plan
     needed = plan.needed()
     frame = tables.read_rows(train, needed)
-    return coerce(frame, schema), frame[schema.target], plan.within(needed)
+    return coerce(frame, schema, keep_float32=True), frame[schema.target], plan.within(needed)
 
 
 def judging_labels(rows: tables.TableRef, schema: Schema, random_state: int) -> pd.Series:
@@ -271,29 +309,39 @@ def vote(members: list[dict], rows: tables.TableRef, schema: Schema, params: dic
 
 
 @task(name="evaluate", cache_policy=NO_CACHE)
-def evaluate(ensemble: VotingEnsemble, test: tables.TableRef, title: str, examples: int = 10) -> dict:
+def evaluate(ensemble: VotingEnsemble, test: tables.TableRef, title: str, examples: int = 10,
+             dask_address: str | None = None) -> dict:
     """Score every member and the ensemble on the untouched test split; keep up to `examples` test rows per
     class that the ensemble got wrong, the most confident mistakes first (and, for images, a sheet of them).
+    The split is scored part by part: in chunks, or file by file on the Dask cluster of `dask_address`.
 
     Returns {"results": metrics per model, "examples": ..., "sheet": PNG bytes or None}.
     """
-    from imbalance_flows.tasks.examples import contact_sheet, markdown, wrong_examples
+    from imbalance_flows.tasks.examples import contact_sheet, markdown, merge_examples, scored_file, scored_rows
     from imbalance_flows.tasks.report import data_uri
 
-    frame = tables.read_table(test)
-    X, y = frame.drop(columns=[ensemble.schema_.target]), frame[ensemble.schema_.target].to_numpy()
+    schema = ensemble.schema_
+    frame = tables.read_table(test) if schema.image else None  # the sheet draws the wrong images from the rows
+    if frame is not None:
+        scored = [scored_rows(frame, ensemble, examples)]
+    elif test.parts:
+        with parts_mapper(dask_address) as map_parts:
+            scored = map_parts(scored_file, test.parts, ensemble=ensemble, per_class=examples)
+    else:
+        scored = [scored_rows(chunk, ensemble, examples) for chunk in tables.read_chunks(test)]
+    y = np.concatenate([part["y"] for part in scored])
+    probas = [np.concatenate([part["probas"][i] for part in scored]) for i in range(len(ensemble.specs_))]
+    proba = None if scored[0]["proba"] is None else np.concatenate([part["proba"] for part in scored])
+    predicted = np.concatenate([part["predicted"] for part in scored])
     results = {}
-    probas = ensemble.member_probas(X)  # once: for the members, their vote and the examples
-    for spec, proba in zip(ensemble.specs_, probas):
-        results[spec.name] = metrics_of(y, ensemble.classes_[proba.argmax(1)], proba, ensemble.classes_,
+    for spec, member in zip(ensemble.specs_, probas):
+        results[spec.name] = metrics_of(y, ensemble.classes_[member.argmax(1)], member, ensemble.classes_,
                                         ensemble.cost_matrix_)
-    proba = ensemble.combined(probas) if ensemble.voting != "hard" else None
-    predicted = ensemble.vote(probas)
     results[ENSEMBLE] = metrics_of(y, predicted, proba, ensemble.classes_, ensemble.cost_matrix_)
     create_markdown_artifact(key="members-vs-ensemble", markdown=artifact_markdown(results, title),
                              description="Per-class metrics of every member and the ensemble, test split")
-    found = wrong_examples(frame, predicted, proba, ensemble.schema_, examples)
-    sheet = contact_sheet(found, frame, ensemble.schema_)
+    found = merge_examples([part["examples"] for part in scored])
+    sheet = contact_sheet(found, frame, schema) if frame is not None else None
     text = markdown(found) + (f"\n\n![misclassified test images]({data_uri(sheet)})" if sheet else "")
     create_markdown_artifact(key="misclassified-examples", markdown=text,
                              description="Test examples the ensemble got wrong, per class")

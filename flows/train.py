@@ -71,11 +71,11 @@ def train(config: TrainConfig) -> dict:
     if left:
         logger.info("Removed %s temporary files left by runs that were killed: %s", len(left), ", ".join(left[:5]))
     loaded = steps.load(config.data, config.target, workspace, config.images, config.id_columns,
-                        config.drop_columns)
+                        config.drop_columns, config.dask_address)
     schema = loaded.table_schema
     holdout = config.validation == "holdout"
     splits = steps.split(loaded, config.validation_size if holdout else 0.0, config.test_size, config.random_state,
-                         workspace)
+                         workspace, config.dask_address)
     members = sized_members(config.members, splits.train.n_rows)
     if members != config.members:
         logger.info("%s training rows: the default recipe for large data, %s", splits.train.n_rows,
@@ -90,7 +90,7 @@ def train(config: TrainConfig) -> dict:
 
     ensemble = steps.vote(trained, splits.validation or splits.train, schema, config.ensemble_params())
     title = f"Members vs ensemble: {Path(config.data).name}, target {config.target!r}"
-    evaluated = steps.evaluate(ensemble, splits.test, title, config.examples)
+    evaluated = steps.evaluate(ensemble, splits.test, title, config.examples, config.dask_address)
     results = evaluated.pop("results")
     extra = {"data": {"source": config.data, "fingerprint": loaded.table.fingerprint, "rows": loaded.table.n_rows,
                       "profile": profile}, "parameters": parameters,

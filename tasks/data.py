@@ -10,23 +10,24 @@ from imbalance_flows.tasks.errors import InputError, preview
 from imbalance_flows.tasks.schema import column_kind
 
 
-def split_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:
-    """Separate features from the target and check both."""
+def split_target(frame: pd.DataFrame, target: str, part: bool = False) -> tuple[pd.DataFrame, pd.Series]:
+    """Separate features from the target and check both. A `part` of a table (one of its files) may hold one
+    class only, or a feature with no value: the rules about the whole table are checked on the whole."""
     if target not in frame.columns:
         raise InputError(
             "the target column must exist", f"{target!r} is not among the columns {preview(frame.columns)}",
             "Pass the name of the column that holds the class labels with --target.",
         )
     y = frame[target]
-    check_labels(y)
+    check_labels(y, min_classes=1 if part else 2)
     X = frame.drop(columns=[target])
     if X.shape[1] == 0:
         raise InputError("the data must have features", "only the target column was found", "Add feature columns.")
-    check_features(X)
+    check_features(X, allow_empty=part)
     return X, y
 
 
-def check_labels(y: pd.Series) -> None:
+def check_labels(y: pd.Series, min_classes: int = 2) -> None:
     """Labels must be present and of at least two classes."""
     empty = y.isna() | (y.astype(str).str.strip() == "")
     if empty.any():
@@ -37,7 +38,7 @@ def check_labels(y: pd.Series) -> None:
         )
     check_label_types(y)
     classes = pd.unique(y)
-    if len(classes) < 2:
+    if len(classes) < min_classes:
         raise InputError(
             "the target needs at least two classes", f"{y.name!r} holds only {preview(classes.tolist())}",
             "Check the --target column, or add rows of the other classes.",
@@ -70,10 +71,10 @@ def check_label_types(y: pd.Series) -> None:
                          "Convert the labels to one type first, e.g. y.astype(str).")
 
 
-def check_features(X: pd.DataFrame) -> None:
+def check_features(X: pd.DataFrame, allow_empty: bool = False) -> None:
     """Reject features that no model can learn from: all missing, infinite or huge values, numbers mixed with text."""
     for name in X.columns:
-        if X[name].isna().all():
+        if not allow_empty and X[name].isna().all():
             raise InputError(
                 "a feature must have at least one value", f"{name!r} is empty (all NaN) in {len(X)} rows",
                 "Drop the column.",

@@ -23,6 +23,9 @@ class InputError(ValueError):
         self.rule, self.value, self.hint = rule, value, hint
         super().__init__(f"{rule}: {value}. {hint}")
 
+    def __reduce__(self):  # raised on a Dask worker, it arrives whole, not as a TypeError about arguments
+        return type(self), (self.rule, self.value, self.hint)
+
 
 def preview(items, limit: int = 8) -> str:
     """Render a list for a message, cut short after `limit` items."""

@@ -52,6 +52,41 @@ def wrong_examples(frame: pd.DataFrame, predicted, proba, schema: Schema, per_cl
     return out
 
 
+def scored_rows(frame: pd.DataFrame, ensemble, per_class: int = 10) -> dict:
+    """A part of a test split scored by a fitted `VotingEnsemble`: its labels, each member's probabilities, the
+    ensemble's probabilities (None for hard voting) and votes, and the part's wrong examples (`wrong_examples`)."""
+    schema = ensemble.schema_
+    probas = ensemble.member_probas(frame.drop(columns=[schema.target]))
+    proba = ensemble.combined(probas) if ensemble.voting != "hard" else None
+    predicted = ensemble.vote(probas)
+    return {"y": frame[schema.target].to_numpy(), "probas": probas, "proba": proba, "predicted": predicted,
+            "examples": wrong_examples(frame, predicted, proba, schema, per_class)}
+
+
+def scored_file(path: str, ensemble, per_class: int = 10) -> dict:
+    """`scored_rows` of one Parquet file of a partitioned test split (run where the file lies)."""
+    return scored_rows(pd.read_parquet(path), ensemble, per_class)
+
+
+def merge_examples(found: list[dict]) -> dict:
+    """The wrong examples of consecutive parts of a test split, as `wrong_examples` finds them in the whole:
+    rows numbered across the parts, the most confident mistakes first (ties in row order)."""
+    out = {key: found[0][key] for key in ("per_class", "image", "features")}
+    out["classes"], offset, offsets = {}, 0, []
+    for part in found:
+        offsets.append(offset)
+        offset += sum(counts["support"] for counts in part["classes"].values())
+    for label in found[0]["classes"]:
+        examples = [dict(example, row=example["row"] + start) for part, start in zip(found, offsets)
+                    for example in part["classes"][label]["examples"]]
+        if examples and examples[0]["p_predicted"] is not None:
+            examples.sort(key=lambda example: (-example["p_predicted"], example["row"]))
+        out["classes"][label] = {"support": sum(part["classes"][label]["support"] for part in found),
+                                 "wrong": sum(part["classes"][label]["wrong"] for part in found),
+                                 "examples": examples[:out["per_class"]]}
+    return out
+
+
 def _plain(value):
     """A value as JSON keeps it: numpy scalars as Python ones, NaN as None."""
     if isinstance(value, np.generic):

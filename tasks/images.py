@@ -33,7 +33,7 @@ import pandas as pd
 from imbalance_flows.tasks.errors import InputError, preview
 from imbalance_flows.tasks.schema import ImageInfo, pixel_names
 from imbalance_flows.tasks.spec import ImageOptions
-from imbalance_flows.tasks.tables import read_file
+from imbalance_flows.tasks.tables import is_parquet_folder, read_file
 
 SUFFIXES = (".png", ".jpg", ".jpeg")
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
@@ -41,8 +41,8 @@ logger = logging.getLogger(__name__)
 
 
 def is_image_folder(path: str) -> bool:
-    """A local directory: read as class folders of images."""
-    return os.path.isdir(str(path).removeprefix("file://"))
+    """A local directory, except a folder of Parquet files (a partitioned table): read as class folders of images."""
+    return os.path.isdir(str(path).removeprefix("file://")) and not is_parquet_folder(path)
 
 
 def read_data(path: str, target: str, options: ImageOptions | None = None) -> tuple[pd.DataFrame, ImageInfo | None]:

@@ -34,20 +34,29 @@ class TablePrep(TransformerMixin, BaseEstimator):
         self.categories = categories
 
     def fit(self, X: pd.DataFrame, y=None):
-        values = X[list(self.numeric)].to_numpy(dtype=float)
-        empty = np.isnan(values).all(axis=0)  # no value in these rows (possible in a cross-fitting fold): 0
-        medians = np.zeros(values.shape[1])
-        medians[~empty] = np.nanmedian(values[:, ~empty], axis=0)
+        # Column by column: a copy of one column at a time, never of the table.
+        medians = np.zeros(len(self.numeric))
+        for position, name in enumerate(self.numeric):
+            values = X[name].to_numpy(dtype=float)
+            if not np.isnan(values).all():  # no value in these rows (possible in a cross-fitting fold): 0
+                medians[position] = np.nanmedian(values)
         self.medians_ = medians
         self.n_features_in_ = len(self.numeric) + len(self.categorical)
         return self
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
-        numbers = X[list(self.numeric)].to_numpy(dtype=float)
-        numbers = np.where(np.isnan(numbers), self.medians_, numbers)
-        codes = [pd.Index(known).get_indexer(X[name]) for name, known in
-                 zip(self.categorical, self.categories)]
-        return np.column_stack([numbers, *codes]).astype(float) if codes else numbers
+        """Floats in one array, float32 where every numeric feature came as float32 (see `coerce`), filled
+        column by column."""
+        single = len(self.numeric) and all(X[name].dtype == np.float32 for name in self.numeric)
+        out = np.empty((len(X), len(self.numeric) + len(self.categorical)), dtype=np.float32 if single else float,
+                       order="F")
+        for position, (name, median) in enumerate(zip(self.numeric, self.medians_)):
+            column = out[:, position]
+            column[:] = X[name].to_numpy(dtype=out.dtype)
+            column[np.isnan(column)] = median
+        for position, (name, known) in enumerate(zip(self.categorical, self.categories), len(self.numeric)):
+            out[:, position] = pd.Index(known).get_indexer(X[name])
+        return out
 
 
 class LinearPrep(TransformerMixin, BaseEstimator):

@@ -111,12 +111,29 @@ def as_text(series: pd.Series) -> pd.Series:
     return pd.Series(text[codes], index=series.index, name=series.name, dtype=object)
 
 
-def coerce(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    """Give every column the type the members expect: floats, or text with a missing marker."""
-    # Columns already held as numbers become floats in one block (wide tables have hundreds).
+EXACT_IN_FLOAT32 = {np.dtype(kind) for kind in ("float32", "bool", "int8", "uint8", "int16", "uint16")}
+
+
+def coerce(X: pd.DataFrame, schema: Schema, keep_float32: bool = False) -> pd.DataFrame:
+    """Give every column the type the members expect: floats, or text with a missing marker.
+
+    With `keep_float32`, numbers that came as float32 stay float32 (half the memory; trees
+    compute in float32 anyway) where every numeric column fits float32 exactly; otherwise,
+    and for fingerprints, they become float64.
+    """
+    # Columns already held as numbers become floats in one block (wide tables have hundreds),
+    # filled column by column into one array that the frame then holds as it is: no copy of the
+    # table beyond the floats themselves.
     ready = [c.name for c in schema.columns if c.kind == "numeric" and (
         pd.api.types.is_bool_dtype(X[c.name]) or pd.api.types.is_numeric_dtype(X[c.name]))]
-    block = pd.DataFrame(X[ready].to_numpy(dtype=float, na_value=np.nan), columns=ready, index=X.index)
+    dtypes = {X[name].dtype for name in ready}
+    single = keep_float32 and np.dtype(np.float32) in dtypes and dtypes <= EXACT_IN_FLOAT32
+    values = np.empty((len(X), len(ready)), dtype=np.float32 if single else float, order="F")
+    for position, name in enumerate(ready):
+        values[:, position] = X[name].to_numpy(dtype=values.dtype, na_value=np.nan)
+    block = pd.DataFrame(values, columns=ready, index=X.index, copy=False)
+    if len(ready) == len(schema.columns):
+        return block if ready == schema.names else block[schema.names]
     out = {}
     for column in schema.columns:
         values = X[column.name]

@@ -1,10 +1,17 @@
-"""Tables on disk: CSV or Parquet files (local paths, fsspec URLs, globs) read in, and the run's
-workspace copies written as Parquet, addressed by their content."""
+"""Tables on disk: CSV or Parquet files (local paths, fsspec URLs, globs, folders of Parquet files) read in,
+and the run's workspace copies written as Parquet, addressed by their content.
+
+A table may be *partitioned*: several Parquet files read as one, in order (`TableRef.parts`).
+Its rows are addressed by position across the files, and the functions below read and write
+it file by file (with `map_parts`, on the workers of a Dask cluster), so that no process
+ever holds it whole.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 
 import pandas as pd
@@ -24,6 +31,20 @@ class TableRef(BaseModel):
     path: str
     fingerprint: str
     n_rows: int
+    parts: list[str] = []  # a partitioned table: its Parquet files, in order (path is then their folder or glob)
+    part_rows: list[int] = []  # the rows of each part
+
+    def files(self) -> list[str]:
+        return self.parts or [self.path]
+
+    def starts(self) -> list[int]:
+        """The position of each file's first row."""
+        return [0] + list(itertools.accumulate(self.part_rows))[:-1] if self.parts else [0]
+
+
+def local_map(function, items, **shared) -> list:
+    """`function(item, **shared)` for each item, here, in order: how partitions are handled without a cluster."""
+    return [function(item, **shared) for item in items]
 
 
 def file_format(path: str) -> str:
@@ -43,9 +64,31 @@ def file_format(path: str) -> str:
     return FORMATS[suffix]
 
 
+def is_parquet_folder(path: str) -> bool:
+    """A local folder of Parquet files (a partitioned table), not of class folders of images."""
+    local = str(path).removeprefix("file://")
+    if not os.path.isdir(local):
+        return False
+    entries = [entry for entry in os.scandir(local) if not entry.name.startswith((".", "_"))]
+    return bool(entries) and all(entry.is_file() and entry.name.endswith((".parquet", ".pq")) for entry in entries)
+
+
+def partitioned(path: str) -> list[str] | None:
+    """The Parquet files of a partitioned table (a folder of them, or a glob matching several), else None."""
+    if not (is_parquet_folder(path) or any(char in str(path) for char in "*?[")):
+        return None
+    files = expand(path)
+    return files if len(files) > 1 and all(file_format(file) == "parquet" for file in files) else None
+
+
 def expand(path: str) -> list[str]:
-    """The files a path names: itself, or (with *, ? or [) the files its glob matches, sorted."""
+    """The files a path names: itself, the files its glob (*, ? or [) matches, or the Parquet files of a folder,
+    sorted."""
     path = str(path)
+    if is_parquet_folder(path):
+        local = path.removeprefix("file://")
+        return sorted(os.path.join(local, entry.name) for entry in os.scandir(local)
+                      if entry.is_file() and not entry.name.startswith((".", "_")))
     if not any(char in path for char in "*?["):
         file_format(path)
         local = path.removeprefix("file://")
@@ -70,14 +113,15 @@ def expand(path: str) -> list[str]:
 
 def read_file(path: str) -> pd.DataFrame:
     """Read a CSV or Parquet file, a local path or an fsspec URL, or every file a glob matches."""
-    frames = [_read_one(file) for file in expand(path)]
+    frames = [read_one(file) for file in expand(path)]
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     if frame.empty:
         raise InputError("the data must have rows", f"{path!r} has none", "Point to a file with data.")
     return frame
 
 
-def _read_one(path: str) -> pd.DataFrame:
+def read_one(path: str) -> pd.DataFrame:
+    """One CSV or Parquet file, refused clearly when it is empty or unreadable."""
     fmt = file_format(path)
     check_not_empty(path)
     try:
@@ -172,94 +216,137 @@ def write_table(frame: pd.DataFrame, workspace: str, name: str) -> TableRef:
 
 
 def read_table(ref: TableRef) -> pd.DataFrame:
-    """Read a table written by `write_table`."""
-    return pd.read_parquet(ref.path)
+    """Read a table written by `write_table` (or a partitioned one, all its files)."""
+    if not ref.parts:
+        return pd.read_parquet(ref.path)
+    return pd.concat([pd.read_parquet(file) for file in ref.parts], ignore_index=True)
 
 
 def read_column(ref: TableRef, name: str) -> pd.Series:
     """One column of a table written by `write_table` (the labels, say), without reading the others."""
-    return pd.read_parquet(ref.path, columns=[name])[name]
+    columns = [pd.read_parquet(file, columns=[name])[name] for file in ref.files()]
+    return columns[0] if len(columns) == 1 else pd.concat(columns, ignore_index=True)
 
 
-def write_parts(ref: TableRef, parts: dict, workspace: str) -> dict:
+def write_parts(ref: TableRef, parts: dict, workspace: str, map_parts=local_map) -> dict:
     """Write some rows of a table written by `write_table` as new tables, one per name: `parts` maps a name to
-    sorted row positions. Read and written one row group at a time, so a large table is never held whole.
+    sorted row positions. Read and written one row group at a time, so a large table is never held whole; a
+    partitioned table gives partitioned parts, one file per source file, written by `map_parts` (on Dask workers).
 
     Each part is addressed by the source's fingerprint and its rows: the same rows of the same
     content are the same table, as `write_table`'s content address makes them.
     """
     import numpy as np
+
+    if not ref.parts and (not _is_local(ref.path) or not _is_local(workspace)):
+        frame = read_table(ref)
+        return {name: write_table(frame.iloc[rows], workspace, name) for name, rows in parts.items()}
+    out, jobs = {}, [{} for _ in ref.files()]  # per source file: {destination: its rows there}
+    bounds = ref.starts() + [ref.n_rows]
+    for name, rows in parts.items():
+        rows = np.asarray(rows, dtype=np.int64)
+        digest = hashlib.sha256(ref.fingerprint.encode() + name.encode() + rows.tobytes()).hexdigest()[:16]
+        if not ref.parts:
+            path = f"{workspace.rstrip('/')}/tables/{name}-{digest}.parquet"
+            out[name] = TableRef(path=path, fingerprint=digest, n_rows=len(rows))
+            jobs[0][path] = rows
+            continue
+        folder, files, counts = f"{workspace.rstrip('/')}/tables/{name}-{digest}", [], []
+        for index, (start, end) in enumerate(zip(bounds, bounds[1:])):
+            within = rows[np.searchsorted(rows, start):np.searchsorted(rows, end)] - start
+            if len(within):
+                files.append(f"{folder}/part-{index:05d}.parquet")
+                counts.append(len(within))
+                jobs[index][files[-1]] = within
+        out[name] = TableRef(path=folder, fingerprint=digest, n_rows=len(rows), parts=files, part_rows=counts)
+    map_parts(_write_rows, list(zip(ref.files(), jobs)))
+    return out
+
+
+def _write_rows(job: tuple[str, dict]) -> None:
+    """Write rows of one Parquet file to new files, `{destination: sorted positions}`, each complete or absent."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    if not _is_local(ref.path) or not _is_local(workspace):
-        frame = read_table(ref)
-        return {name: write_table(frame.iloc[rows], workspace, name) for name, rows in parts.items()}
-    out, writers = {}, {}
+    source, wanted = job
+    source = source.removeprefix("file://")
+    writers = {}
+    for path, rows in wanted.items():
+        local = path.removeprefix("file://")
+        if not os.path.exists(local):  # content-addressed: already written by an earlier run
+            os.makedirs(os.path.dirname(local), exist_ok=True)
+            writers[local] = (temporary(local), rows)
+    if not writers:
+        return
     try:
-        with pq.ParquetFile(ref.path.removeprefix("file://")) as parquet:
-            for name, rows in parts.items():
-                rows = np.asarray(rows, dtype=np.int64)
-                digest = hashlib.sha256(ref.fingerprint.encode() + name.encode() + rows.tobytes()).hexdigest()[:16]
-                path = f"{workspace.rstrip('/')}/tables/{name}-{digest}.parquet"
-                out[name] = TableRef(path=path, fingerprint=digest, n_rows=len(rows))
-                local = path.removeprefix("file://")
-                if not os.path.exists(local):
-                    os.makedirs(os.path.dirname(local), exist_ok=True)
-                    writers[name] = (temporary(local), local, rows)
-            if writers:
-                size = os.path.getsize(ref.path.removeprefix("file://"))
-                needed = sum(size * len(rows) // max(parquet.metadata.num_rows, 1) for _, _, rows in writers.values())
-                with room_to_write(next(iter(writers.values()))[1], needed):
-                    opened = {name: pq.ParquetWriter(staging, parquet.schema_arrow)
-                              for name, (staging, _, _) in writers.items()}
-                    try:
-                        start = 0
-                        for group in range(parquet.num_row_groups):
-                            table = parquet.read_row_group(group)
-                            end = start + len(table)
-                            for name, (_, _, rows) in writers.items():
-                                wanted = rows[np.searchsorted(rows, start):np.searchsorted(rows, end)] - start
-                                if len(wanted):
-                                    opened[name].write_table(table.take(pa.array(wanted)))
-                            start = end
-                    finally:
-                        for writer in opened.values():
-                            writer.close()
-                for staging, local, _ in writers.values():
-                    os.replace(staging, local)
+        with pq.ParquetFile(source) as parquet:
+            size, total = os.path.getsize(source), max(parquet.metadata.num_rows, 1)
+            with room_to_write(next(iter(writers)), sum(size * len(rows) // total for _, rows in writers.values())):
+                opened = {local: pq.ParquetWriter(staging, parquet.schema_arrow)
+                          for local, (staging, _) in writers.items()}
+                try:
+                    start = 0
+                    for group in range(parquet.num_row_groups):
+                        table = parquet.read_row_group(group)
+                        end = start + len(table)
+                        for local, (_, rows) in writers.items():
+                            taken = rows[np.searchsorted(rows, start):np.searchsorted(rows, end)] - start
+                            if len(taken):
+                                opened[local].write_table(table.take(pa.array(taken)))
+                        start = end
+                finally:
+                    for writer in opened.values():
+                        writer.close()
+        for local, (staging, _) in writers.items():
+            os.replace(staging, local)
     finally:
-        for staging, _, _ in writers.values():
+        for staging, _ in writers.values():
             with contextlib.suppress(OSError):
                 os.remove(staging)
-    return out
 
 
 def read_chunks(ref: TableRef, rows: int = 500_000):
     """A table written by `write_table`, `rows` rows at a time (DataFrames), so that a large one is never held whole."""
     import pyarrow.parquet as pq
 
-    if not _is_local(ref.path):
+    if not ref.parts and not _is_local(ref.path):
         yield read_table(ref)
         return
-    with pq.ParquetFile(ref.path.removeprefix("file://")) as parquet:
-        for batch in parquet.iter_batches(batch_size=rows):
-            yield batch.to_pandas()
+    for file in ref.files():
+        with pq.ParquetFile(file.removeprefix("file://")) as parquet:
+            for batch in parquet.iter_batches(batch_size=rows):
+                yield batch.to_pandas()
 
 
-def read_rows(ref: TableRef, rows) -> pd.DataFrame:
+def read_rows(ref: TableRef, rows, map_parts=local_map) -> pd.DataFrame:
     """The rows at these sorted positions of a table written by `write_table`, read one row group at a time,
-    so that taking a sample of a large table never holds all of it; the index is 0 … len(rows) − 1."""
+    so that taking a sample of a large table never holds all of it; the index is 0 … len(rows) − 1.
+    A partitioned table is read file by file, by `map_parts`."""
+    import numpy as np
+
+    rows = np.asarray(rows, dtype=np.int64)
+    if not ref.parts:
+        if not _is_local(ref.path):  # an object store: read it whole, as read_table does
+            return read_table(ref).iloc[rows].reset_index(drop=True)
+        return _rows_of((ref.path, rows))
+    bounds = ref.starts() + [ref.n_rows]
+    jobs = [(file, rows[np.searchsorted(rows, start):np.searchsorted(rows, end)] - start)
+            for file, start, end in zip(ref.parts, bounds, bounds[1:])]
+    frames = map_parts(_rows_of, [job for job in jobs if len(job[1])] or jobs[:1])
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _rows_of(job: tuple[str, object]) -> pd.DataFrame:
+    """The rows at sorted positions of one Parquet file, read one row group at a time."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows = np.asarray(rows, dtype=np.int64)
-    if not _is_local(ref.path):  # an object store: read it whole, as read_table does
-        return read_table(ref).iloc[rows].reset_index(drop=True)
-    with pq.ParquetFile(ref.path.removeprefix("file://")) as parquet:
+    path, rows = job
+    with pq.ParquetFile(path.removeprefix("file://")) as parquet:
         if len(rows) == parquet.metadata.num_rows:
-            return read_table(ref)
+            return parquet.read().to_pandas()
         parts, start = [], 0
         for group in range(parquet.num_row_groups):
             end = start + parquet.metadata.row_group(group).num_rows
@@ -268,5 +355,4 @@ def read_rows(ref: TableRef, rows) -> pd.DataFrame:
                 parts.append(parquet.read_row_group(group).take(pa.array(wanted)))
             start = end
         schema = parquet.schema_arrow
-    table = pa.concat_tables(parts) if parts else schema.empty_table()
-    return table.to_pandas()
+    return (pa.concat_tables(parts) if parts else schema.empty_table()).to_pandas()

@@ -209,7 +209,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         check_validation(self.validation, self.folds)
         schema = infer_schema(X, y)
         schema.positional = positional
-        X = coerce(X, schema)
+        X = coerce(X, schema, keep_float32=True)
         seed = _seed(self.random_state)
         codes = encode_labels(y, schema)
         if self.validation == "holdout":
@@ -388,7 +388,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         X = as_frame(X, names=None if isinstance(X, pd.DataFrame) else self.schema_.names)
         X = check_columns(X, self.schema_)
         check_finite(X)
-        return coerce(check_categories(X, self.schema_, self.unknown_categories), self.schema_)
+        return coerce(check_categories(X, self.schema_, self.unknown_categories), self.schema_, keep_float32=True)
 
     def member_probas(self, X) -> list[np.ndarray]:
         """Each member's class probabilities, in the ensemble's class order."""

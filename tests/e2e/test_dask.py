@@ -1,5 +1,6 @@
 """The same training flow with its members on a Dask cluster (a scheduler and two worker processes)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -44,3 +45,56 @@ def test_members_train_on_dask_workers(dask_cluster, prefect_api, churn_small, t
     # The members' task runs were executed, and logged, by the worker processes.
     log = worker_log.read_text()
     assert "train class_weight:logreg" in log and "train random_under:hgb" in log
+
+
+WORKER_MEMORY = 1536 * 2**20  # each worker: less than the table, with room for a member's sample
+
+
+@pytest.fixture(scope="module")
+def small_workers(prefect_api, tmp_path_factory):
+    """A scheduler and two workers limited to WORKER_MEMORY each; yields the address and the workers' log."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    logs = tmp_path_factory.mktemp("dask-small")
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    dask = str(Path(sys.executable).with_name("dask"))
+    scheduler_log, worker_log = open(logs / "scheduler.log", "w"), open(logs / "workers.log", "w")
+    scheduler = start([dask, "scheduler", "--host", "127.0.0.1", "--port", port, "--dashboard-address", ":0"],
+                      cwd=ROOT, env=env, stdout=scheduler_log, stderr=subprocess.STDOUT)
+    workers = start([dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--memory-limit",
+                     str(WORKER_MEMORY), "--dashboard-address", ":0"], cwd=ROOT, env=env, stdout=worker_log,
+                    stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: (logs / "workers.log").read_text().count("Registered to") >= 2, timeout=120,
+                 what="two Dask workers")
+        yield address, logs / "workers.log"
+    finally:
+        for process in (workers, scheduler):
+            stop(process, grace=60)
+        scheduler_log.close()
+        worker_log.close()
+
+
+def test_a_table_larger_than_a_worker_trains_file_by_file_on_the_cluster(small_workers, prefect_api, tmp_path):
+    from bench.dask_scale import write_partitioned
+
+    address, worker_log = small_workers
+    data = tmp_path / "parts"
+    # 24 files × 170,000 rows × 100 float32 features: more than a worker may hold, before what a worker holds
+    # bare (about 450 MiB with Prefect).
+    size = write_partitioned(data, 24, 170_000, features=100)
+    assert size > WORKER_MEMORY
+    result = run_cli("train", data, "--target", "y", "--store", tmp_path / "store", "--member", "random_under:hgb",
+                     "--member", "random_under:logreg", "--dask-address", address, api_url=prefect_api, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    version = Path(result.stdout.strip().splitlines()[-1])
+    manifest = json.loads((version / "manifest.json").read_text())
+    assert manifest["data"]["rows"] == 24 * 170_000
+    report = json.loads((version / "report.json").read_text())
+    assert report["ensemble"]["balanced_accuracy"] > 0.75  # the concept is learnable: a 1.5 % minority found
+    assert "checked file by file on the Dask cluster" in result.stderr
+    assert "a stratified sample of the 3264000 training rows" in result.stderr  # the size rule applied
+    log = worker_log.read_text()
+    for marker in ("Restarting worker", "memory budget", "Worker process still alive"):
+        assert marker not in log, log[-3000:]
+    assert log.count("Registered to") == 2  # neither worker was started again

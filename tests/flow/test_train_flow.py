@@ -365,3 +365,24 @@ def test_above_the_size_threshold_the_flow_trains_the_large_recipe_as_fit_does(c
     flow_model = load_model(result["version"])
     assert direct.weights_ == pytest.approx(flow_model.weights_)
     assert direct.threshold_ == pytest.approx(flow_model.threshold_)
+
+
+def test_a_partitioned_table_trains_as_the_same_rows_in_one_file(churn_small, tmp_path, monkeypatch):
+    # The size rule applies too (from 500 training rows), so members read their sample file by file.
+    from imbalance_flows.tasks import sizes
+
+    for name, value in {"LARGE_ROWS": 500, "FIT_ROWS": 600, "JUDGE_ROWS": 300, "MIN_JUDGED": 60}.items():
+        monkeypatch.setattr(sizes, name, value)
+    frame = pd.read_csv(churn_small)
+    single = tmp_path / "churn.parquet"
+    frame.to_parquet(single, index=False)
+    (tmp_path / "parts").mkdir()
+    for index, start in enumerate(range(0, len(frame), 400)):
+        frame.iloc[start:start + 400].to_parquet(tmp_path / "parts" / f"part-{index}.parquet", index=False)
+    whole = train(_config(single, tmp_path / "one"))
+    parts = train(_config(tmp_path / "parts", tmp_path / "many"))
+    assert len(parts["test_split"]["parts"]) == 4  # the test split is written file by file
+    for name in ("report.json", "examples.json"):
+        assert json.loads(open(os.path.join(parts["version"], name)).read()) == \
+            json.loads(open(os.path.join(whole["version"], name)).read())
+    assert list(load_model(parts["version"]).weights_) == list(load_model(whole["version"]).weights_)
