@@ -147,8 +147,8 @@ def run(files: int, rows_per_file: int, worker_memory: str) -> dict:
         version = Path(out.strip().splitlines()[-1])
         report = json.loads((version / "report.json").read_text())
         ensemble = report.get("ensemble", report)
-        stages = [line.split("|", 1)[-1].strip() for line in err.splitlines()
-                  if "Finished in state" in line or "Loaded " in line]
+        stages = [" | ".join(part.strip() for part in line.split("|")[::2]) for line in err.splitlines()
+                  if "Finished in state" in line or "Loaded " in line]  # time | message
         return {"files": files, "rows": files * rows_per_file, "features": FEATURES,
                 "data_gib": round(nbytes / 2**30, 2), "on_disk_gib": round(sum(
                     file.stat().st_size for file in data.iterdir()) / 2**30, 2),

@@ -6,8 +6,8 @@ Both models are fitted on the 1M-row synthetic table of bench/scale.py (its trai
 the ensemble with `default_ensemble`, which sizes itself). Then each scores the ROWS-row
 table in its own process, one after another:
 
-- `predict`: `imbalance-flows predict VERSION DATA --out scores.parquet` (the scoring flow,
-  its temporary Prefect server included), 200,000 rows at a time, written to Parquet;
+- `predict`: `imbalance-flows predict VERSION DATA --out scores.parquet --passthrough y` (the
+  scoring flow, its temporary Prefect server included), 200,000 rows at a time, written to Parquet;
 - `score_file`: the same scoring as a direct call, without Prefect;
 - `BalancedRandomForest`: the table read whole, `predict_proba`, the scores written to Parquet.
 
@@ -55,7 +55,7 @@ def score_direct(version: str, data: str, out: str) -> None:
     from imbalance_flows.tasks.score import score_file
     from imbalance_flows.tasks.store import load_model
 
-    score_file(load_model(version), data, out, version=Path(version).name, chunk_rows=CHUNK_ROWS)
+    score_file(load_model(version), data, out, version=Path(version).name, chunk_rows=CHUNK_ROWS, passthrough=["y"])
 
 
 def score_forest(forest: str, data: str, out: str) -> None:
@@ -81,7 +81,7 @@ def run(rows: int) -> dict:
         version = (folder / "version").read_text()
         commands = {
             "predict": [str(Path(PYTHON).parent / "imbalance-flows"), "predict", version, data, "--out",
-                        str(folder / "predict.parquet"), "--chunk-rows", str(CHUNK_ROWS)],
+                        str(folder / "predict.parquet"), "--chunk-rows", str(CHUNK_ROWS), "--passthrough", "y"],
             "score_file": [PYTHON, "-m", "bench.score_stream", "--direct", version, data,
                            str(folder / "direct.parquet")],
             "BalancedRandomForest": [PYTHON, "-m", "bench.score_stream", "--forest", str(folder / "forest.joblib"),

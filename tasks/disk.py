@@ -123,7 +123,8 @@ def remove_leftovers(store: str | os.PathLike) -> list[str]:
     if not is_local(str(root)) or not root.is_dir():
         return []
     candidates = [*(root / ".staging").glob("*"), *root.glob(".*"), *(root / "decisions").glob(".*"),
-                  *(root / ".work" / "tables").glob(".*"), *(root / ".work" / "members").glob(".*")]
+                  *(root / ".work" / "tables").glob(".*"), *(root / ".work" / "tables").glob("*/.*"),
+                  *(root / ".work" / "members").glob(".*")]
     removed = []
     for path in candidates:
         if abandoned(path):

@@ -19,6 +19,7 @@ from imbalance_flows.tasks.augment import TabularAugmenter
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.generative import GenerativeAugmenter
 from imbalance_flows.tasks.image_augment import ImageAugmenter
+from imbalance_flows.tasks.sizes import FIT_ROWS, is_large
 from imbalance_flows.tasks.learners import LEARNERS, LearnerContext
 from imbalance_flows.tasks.prepare import LinearPrep, TablePrep
 from imbalance_flows.tasks.resample import Context, check_sampler, check_sampler_size, class_weights, make_sampler
@@ -40,7 +41,11 @@ def check_member(spec: MemberSpec, schema: Schema, counts: dict, allow_slow: boo
     _require_images(spec, schema)
     context = _learner_context(spec, schema, counts)
     check_sampler(spec.sampler, dict(spec.sampler_params), _sampler_context(spec, schema, counts, context))
-    slow = check_sampler_size(spec.sampler, sum(counts.values()), len(schema.columns), allow_slow)
+    rows = sum(counts.values())
+    # Above the size rule's threshold a member's sampler sees its class-capped sample, not every row (Keras
+    # members fit on every row: see imbalance_flows.tasks.sizes).
+    sampled = min(rows, FIT_ROWS) if is_large(rows) and not LEARNERS[spec.learner].keras else rows
+    slow = check_sampler_size(spec.sampler, sampled, len(schema.columns), allow_slow, of_rows=rows)
     entry = LEARNERS[spec.learner]
     if spec.learner_params and not (entry.keras or entry.images):
         # scikit-learn checks parameter values only when fitting: check them now, not after the other members.

@@ -27,7 +27,7 @@ def describe_part(file: str, target: str, id_columns=(), drop_columns=()) -> dic
         return {"file": file, "rows": 0}
     X, y = split_target(frame, target, part=True)
     return {"file": file, "rows": len(frame), "fingerprint": fingerprint(frame),
-            "schema": infer_schema(X, y, target).model_dump(mode="json"),
+            "schema": infer_schema(X, y, target).model_dump(mode="json"), "label_type": str(y.dtype),
             "empty": [str(name) for name in X.columns if X[name].isna().all()], "identifiers": identifier_like(X)}
 
 
@@ -58,6 +58,11 @@ def merge_parts(parts: list[dict], path: str, target: str) -> tuple[TableRef, Sc
         kind = next(iter(kinds))
         categories = sorted({value for schema in schemas for value in schema.columns[position].categories})
         columns.append(Column(name=name, kind=kind, categories=categories if kind == "categorical" else []))
+    types = {part["label_type"]: part["file"] for part in parts}
+    if len(types) > 1:  # 1 and 1.0 and True would be one class in some places and two in others
+        raise InputError("the target must have one type in every file of a partitioned table",
+                         f"{target!r} is " + " but ".join(f"{kind} in {file!r}" for kind, file in types.items()),
+                         "Write the files with one schema (e.g. the labels as text in all of them).")
     labels = {value for schema in schemas for value in schema.classes}
     check_label_types(pd.Series(list(labels), name=target, dtype=object))
     classes = sorted(labels, key=lambda c: (str(type(c)), c))

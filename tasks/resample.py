@@ -222,8 +222,10 @@ def max_rows(name: str, n_features: int = 30) -> int | None:
     return int(100_000 * (SLOW_SECONDS / (at_100k * max(n_features, 1) / 30)) ** (1 / exponent))
 
 
-def check_sampler_size(name: str, rows: int, n_features: int, allow_slow: bool = False) -> float | None:
-    """Refuse, before it starts, a strategy whose nearest-neighbour or clustering cost explodes at this size.
+def check_sampler_size(name: str, rows: int, n_features: int, allow_slow: bool = False,
+                       of_rows: int | None = None) -> float | None:
+    """Refuse, before it starts, a strategy whose nearest-neighbour or clustering cost explodes at this size:
+    `rows` it resamples (a sample of `of_rows` training rows, where the size rule applies).
 
     Returns the estimated seconds when the strategy is slow but `allow_slow` (the caller warns), else None.
     """
@@ -234,7 +236,9 @@ def check_sampler_size(name: str, rows: int, n_features: int, allow_slow: bool =
         return seconds
     raise InputError(
         f"a sampler estimated to take more than {SLOW_SECONDS / 60:g} minutes is refused before it starts",
-        f"{name} on {rows:,} training rows of {n_features} features: about {_duration(seconds)} "
+        f"{name} on {rows:,} training rows"
+        + (f" (the size rule's sample of {of_rows:,})" if of_rows and of_rows != rows else "")
+        + f" of {n_features} features: about {_duration(seconds)} "
         f"(its cost grows as rows^{get_strategy(name).cost[1]:g}; it stays within the limit up to about "
         f"{max_rows(name, n_features):,} rows)",
         "At this size use random_under (then smote on what is left: random_under@0.1 as one member, smote as "

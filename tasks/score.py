@@ -81,11 +81,16 @@ def _count_rows(path: str) -> int | None:
     return total
 
 
+# Read a Parquet file batch by batch without keeping what was read: with pyarrow's default pre-buffering,
+# iter_batches held every column chunk read so far (1.4 GiB after 10M rows of 30 float32 features).
+STREAMING = {"pre_buffer": False, "buffer_size": 1 << 22}
+
+
 def _parquet_chunks(file: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
     import fsspec
 
     with fsspec.open(file, "rb") as handle:
-        for batch in pq.ParquetFile(handle).iter_batches(batch_size=chunk_rows):
+        for batch in pq.ParquetFile(handle, **STREAMING).iter_batches(batch_size=chunk_rows):
             yield batch.to_pandas()
 
 

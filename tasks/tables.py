@@ -74,11 +74,18 @@ def is_parquet_folder(path: str) -> bool:
 
 
 def partitioned(path: str) -> list[str] | None:
-    """The Parquet files of a partitioned table (a folder of them, or a glob matching several), else None."""
-    if not (is_parquet_folder(path) or any(char in str(path) for char in "*?[")):
+    """The local Parquet files of a partitioned table (a folder of them, or a glob matching several), as absolute
+    paths (Dask workers have their own working directories), else None: one file, or files elsewhere (an object
+    store), are read whole as before."""
+    local = str(path).removeprefix("file://")
+    if os.path.isdir(local) and not is_parquet_folder(path):
+        return None  # a folder of images, whatever its name holds
+    if not (is_parquet_folder(path) or any(char in str(path) for char in "*?[")) or not _is_local(str(path)):
         return None
     files = expand(path)
-    return files if len(files) > 1 and all(file_format(file) == "parquet" for file in files) else None
+    if len(files) < 2 or any(file_format(file) != "parquet" for file in files):
+        return None
+    return [os.path.abspath(file.removeprefix("file://")) for file in files]
 
 
 def expand(path: str) -> list[str]:
@@ -242,6 +249,7 @@ def write_parts(ref: TableRef, parts: dict, workspace: str, map_parts=local_map)
         frame = read_table(ref)
         return {name: write_table(frame.iloc[rows], workspace, name) for name, rows in parts.items()}
     out, jobs = {}, [{} for _ in ref.files()]  # per source file: {destination: its rows there}
+    sizes = ref.part_rows or [None]
     bounds = ref.starts() + [ref.n_rows]
     for name, rows in parts.items():
         rows = np.asarray(rows, dtype=np.int64)
@@ -250,6 +258,7 @@ def write_parts(ref: TableRef, parts: dict, workspace: str, map_parts=local_map)
             path = f"{workspace.rstrip('/')}/tables/{name}-{digest}.parquet"
             out[name] = TableRef(path=path, fingerprint=digest, n_rows=len(rows))
             jobs[0][path] = rows
+            sizes = [None]
             continue
         folder, files, counts = f"{workspace.rstrip('/')}/tables/{name}-{digest}", [], []
         for index, (start, end) in enumerate(zip(bounds, bounds[1:])):
@@ -259,17 +268,18 @@ def write_parts(ref: TableRef, parts: dict, workspace: str, map_parts=local_map)
                 counts.append(len(within))
                 jobs[index][files[-1]] = within
         out[name] = TableRef(path=folder, fingerprint=digest, n_rows=len(rows), parts=files, part_rows=counts)
-    map_parts(_write_rows, list(zip(ref.files(), jobs)))
+    map_parts(_write_rows, list(zip(ref.files(), jobs, sizes)))
     return out
 
 
-def _write_rows(job: tuple[str, dict]) -> None:
-    """Write rows of one Parquet file to new files, `{destination: sorted positions}`, each complete or absent."""
+def _write_rows(job: tuple[str, dict, int | None]) -> None:
+    """Write rows of one Parquet file (of `rows` rows, if known) to new files, `{destination: sorted positions}`,
+    each complete or absent."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    source, wanted = job
+    source, wanted, rows_expected = job
     source = source.removeprefix("file://")
     writers = {}
     for path, rows in wanted.items():
@@ -281,6 +291,10 @@ def _write_rows(job: tuple[str, dict]) -> None:
         return
     try:
         with pq.ParquetFile(source) as parquet:
+            if rows_expected is not None and parquet.metadata.num_rows != rows_expected:
+                raise InputError("the files of a partitioned table must not change while it is trained on",
+                                 f"{source!r} held {rows_expected} rows when loaded and {parquet.metadata.num_rows} "
+                                 "now", "Train on a copy, or write new files beside the old ones between runs.")
             size, total = os.path.getsize(source), max(parquet.metadata.num_rows, 1)
             with room_to_write(next(iter(writers)), sum(size * len(rows) // total for _, rows in writers.values())):
                 opened = {local: pq.ParquetWriter(staging, parquet.schema_arrow)
@@ -313,8 +327,8 @@ def read_chunks(ref: TableRef, rows: int = 500_000):
     if not ref.parts and not _is_local(ref.path):
         yield read_table(ref)
         return
-    for file in ref.files():
-        with pq.ParquetFile(file.removeprefix("file://")) as parquet:
+    for file in ref.files():  # without pre-buffering, which keeps every column chunk read (see tasks.score)
+        with pq.ParquetFile(file.removeprefix("file://"), pre_buffer=False, buffer_size=1 << 22) as parquet:
             for batch in parquet.iter_batches(batch_size=rows):
                 yield batch.to_pandas()
 

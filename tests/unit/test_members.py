@@ -492,9 +492,14 @@ def test_a_member_whose_sampler_cannot_scale_is_refused_before_training():
     frame = pd.DataFrame(np.random.default_rng(0).normal(size=(40, 30)), columns=[f"x{i}" for i in range(30)])
     schema = infer_schema(frame, pd.Series(["a", "b"] * 20))
     big = {0: 2_000_000, 1: 20_000}
+    # Above the size rule's threshold a member resamples its class-capped sample of 250,000 rows, not every row.
+    with pytest.raises(InputError, match=r"smote_tomek on 250,000 training rows \(the size rule's sample of "
+                                         r"2,020,000\) of 30 features: about"):
+        check_member(MemberSpec.parse("smote_tomek:hgb"), schema, big)
+    assert check_member(MemberSpec.parse("smote_tomek:hgb"), schema, big, allow_slow=True) > 300
+    assert check_member(MemberSpec.parse("tomek:hgb"), schema, big) is None  # about 3 minutes on the sample
     with pytest.raises(InputError, match="tomek on 2,020,000 training rows of 30 features: about"):
-        check_member(MemberSpec.parse("tomek:hgb"), schema, big)
-    assert check_member(MemberSpec.parse("tomek:hgb"), schema, big, allow_slow=True) > 300
+        check_member(MemberSpec.parse("tomek:keras_mlp"), schema, big)  # Keras members fit on every row
     assert check_member(MemberSpec.parse("random_under:hgb"), schema, big) is None
     assert check_member(MemberSpec.parse("tomek:hgb"), schema, {0: 2000, 1: 20}) is None
     parser = argparse.ArgumentParser()

@@ -122,3 +122,26 @@ def test_float32_features_stay_float32_for_the_members_and_give_the_same_prepara
     assert out32.dtype == np.float32 and out64.dtype == np.float64
     np.testing.assert_allclose(out32, out64, rtol=1e-6)
     assert out64[3, 0] == prep.medians_[0]
+
+
+def test_labels_of_different_types_across_files_are_refused(tmp_path):
+    frame = mixed_table((30, 10)).assign(label=lambda f: (f["label"] == "rare").astype(int))
+    files = write_parts(frame, tmp_path / "a", [20, 20])
+    frame.iloc[20:].assign(label=lambda f: f["label"].astype(float)).to_parquet(files[1], index=False)
+    with pytest.raises(InputError, match="target must have one type in every file") as error:
+        merge_parts([describe_part(file, "label") for file in files], "a", "label")
+    assert "float64 in" in str(error.value)
+
+
+def test_a_file_changed_after_loading_is_refused_not_misread(table, tmp_path):
+    frame, files = table
+    ref, _, _ = merge_parts([describe_part(file, "label") for file in files], "parts", "label")
+    frame.iloc[:10].to_parquet(files[0], index=False)  # rewritten between load and split
+    with pytest.raises(InputError, match="must not change while it is trained on"):
+        tables.write_parts(ref, {"train": np.arange(0, 80, 2)}, str(tmp_path / "work"))
+
+
+def test_a_folder_of_images_is_not_a_partitioned_table_whatever_its_name(tmp_path):
+    folder = tmp_path / "cats[2024]"
+    (folder / "cat").mkdir(parents=True)
+    assert tables.partitioned(str(folder)) is None
