@@ -98,7 +98,7 @@ def run(files: int, rows_per_file: int, worker_memory: str) -> dict:
           f"(written in {time.perf_counter() - started:.0f} s)", flush=True)
     home = tempfile.mkdtemp(prefix="dask-scale-")
     env = {**os.environ, "PREFECT_HOME": home, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PYTHONWARNINGS": "ignore", "OMP_WAIT_POLICY": "PASSIVE"}
+           "PYTHONWARNINGS": "ignore"}
     server, url = start_server(home)
     env["PREFECT_API_URL"] = url
     port = _free_port()

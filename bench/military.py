@@ -118,7 +118,7 @@ def flow() -> int:
         data = folder / "military.parquet"
         frame.to_parquet(data, index=False)
         env = {**os.environ, "PYTHONWARNINGS": "ignore", "PREFECT_HOME": str(folder / "prefect"),
-               "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "OMP_WAIT_POLICY": "PASSIVE"}
+               "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
         env.pop("PREFECT_API_URL", None)
         command = [str(Path(sys.executable).with_name("imbalance-flows")), "train", str(data), "--target", "grade",
                    "--store", str(folder / "store")]

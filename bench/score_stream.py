@@ -73,7 +73,7 @@ def run(rows: int) -> dict:
     data = str(data_path(rows))
     folder = Path(tempfile.mkdtemp(prefix="score-stream-"))
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "PREFECT_HOME": str(folder / "prefect"),
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "OMP_WAIT_POLICY": "PASSIVE"}
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env.pop("PREFECT_API_URL", None)
     try:
         seconds, _, _ = measured([PYTHON, "-m", "bench.score_stream", "--fit", str(folder)], env)

@@ -47,6 +47,8 @@ class Strategy:
     neighbours: tuple[str, int] | None = None  # (parameter, default) of the neighbours it interpolates with
     # (seconds at 100k rows of 30 features, growth exponent b of seconds ∝ rows^b), measured by
     # bench/sampler_cost.py, for the strategies whose cost explodes with rows; None: linear and cheap.
+    # For tomek, enn and cluster_centroids, b runs from 100k rows to the 250k-row sample they resampled
+    # through the product at 1M rows (bench/results/resamplers.md): steeper than from 10k to 100k.
     cost: tuple[float, float] | None = None
 
 
@@ -171,16 +173,16 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in [
     Strategy("cluster_centroids", "under", "Replace the larger classes by k-means cluster representatives.",
              build=lambda p, c: _imblearn().under_sampling.ClusterCentroids(
                  sampling_strategy=under_targets(c.counts, c.ratio), random_state=c.random_state,
-                 voting="hard" if c.categorical else p.get("voting", "auto")), cost=(29.4, 1.96)),
+                 voting="hard" if c.categorical else p.get("voting", "auto")), cost=(29.4, 3.0)),
     Strategy("near_miss", "under", "NearMiss: keep the larger classes' rows closest to the smaller ones.",
              {"version": "1, 2 or 3", "n_neighbors": "neighbours used to rank rows"},
              lambda p, c: _imblearn().under_sampling.NearMiss(
                  sampling_strategy=under_targets(c.counts, c.ratio), version=p.get("version", 1),
                  n_neighbors=p.get("n_neighbors", 3)), cost=(0.49, 1.04)),
     Strategy("tomek", "clean", "Remove Tomek links (cleaning; the ratio does not apply).",
-             build=_cleaning("TomekLinks"), cost=(28.9, 2.03)),
+             build=_cleaning("TomekLinks"), cost=(28.9, 2.93)),
     Strategy("enn", "clean", "Edited nearest neighbours: remove rows their neighbours disagree with.",
-             {"n_neighbors": "neighbours that vote"}, _cleaning("EditedNearestNeighbours"), cost=(29.0, 1.93)),
+             {"n_neighbors": "neighbours that vote"}, _cleaning("EditedNearestNeighbours"), cost=(29.0, 2.91)),
     Strategy("smote_tomek", "combined", "SMOTE, then remove Tomek links.", {"k_neighbors": "as for smote"},
              lambda p, c: _imblearn().combine.SMOTETomek(smote=_smote(p, c), random_state=c.random_state),
              neighbours=("k_neighbors", 5), cost=(106.8, 2.0)),

@@ -127,7 +127,7 @@ def test_the_ensemble_uses_the_large_recipe_and_the_judging_sample_above_the_thr
 
 
 def test_the_ensemble_refuses_a_sampler_too_slow_for_the_rows_before_fitting(monkeypatch):
-    monkeypatch.setattr(resample, "SLOW_SECONDS", 1e-6)
+    monkeypatch.setattr(resample, "SLOW_SECONDS", 1e-9)
     X, y = _noise(400)
     model = VotingEnsemble(members=[MemberSpec.parse("tomek:logreg")])
     with pytest.raises(InputError, match="tomek") as refused:
