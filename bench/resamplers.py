@@ -18,14 +18,12 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import date
 from pathlib import Path
 
-from bench.scale import PYTHON, _tree_rss, data_path, start_server
+from bench.scale import PYTHON, data_path, measured_run, start_server
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -37,24 +35,13 @@ def strategies() -> list[str]:
 
 
 def one(name: str, data: str, env: dict) -> dict:
-    import psutil
-
     store = tempfile.mkdtemp(prefix="resamplers-")
     command = [str(Path(PYTHON).parent / "imbalance-flows"), "train", data, "--target", "y", "--store", store,
                "--member", f"{name}:hgb", "--validation", "holdout"]
     try:
-        started = time.perf_counter()
-        with tempfile.TemporaryFile("w+") as out:
-            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-            watched, peak = psutil.Process(process.pid), 0
-            while process.poll() is None:
-                peak = max(peak, _tree_rss(watched))
-                time.sleep(0.2)
-            seconds = time.perf_counter() - started
-            out.seek(0)
-            text = out.read()
+        seconds, peak, text, code = measured_run(command, env)
         row = {"seconds": round(seconds, 1), "peak_gib": round(peak / 2**30, 2)}
-        if process.returncode == 0:
+        if code == 0:
             version = Path(text.strip().splitlines()[-1])
             metrics = json.loads((version / "manifest.json").read_text())["metrics"]["ensemble"]
             return {**row, "outcome": "trained", "balanced_accuracy": round(metrics["balanced_accuracy"], 4)}

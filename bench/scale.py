@@ -123,6 +123,14 @@ def _tree_rss(process) -> int:
 
 def measured(command: list[str], env: dict) -> tuple[float, int, str]:
     """Run a command; its wall seconds, the peak RSS of its process tree and its standard output."""
+    seconds, peak, text, code = measured_run(command, env)
+    if code:
+        raise RuntimeError(f"{' '.join(command)} failed ({code}):\n{text[-3000:]}")
+    return seconds, peak, text
+
+
+def measured_run(command: list[str], env: dict) -> tuple[float, int, str, int]:
+    """`measured`, for a command that may fail: also its exit status."""
     import psutil
 
     started = time.perf_counter()
@@ -135,9 +143,7 @@ def measured(command: list[str], env: dict) -> tuple[float, int, str]:
         seconds = time.perf_counter() - started
         out.seek(0)
         text = out.read()
-    if process.returncode:
-        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}):\n{text[-3000:]}")
-    return seconds, peak, text
+    return seconds, peak, text, process.returncode
 
 
 def _free_port() -> int:

@@ -11,19 +11,17 @@ import pytest
 from tests.e2e.conftest import ROOT, _free_port, run_cli, start, stop, wait_for
 
 
-@pytest.fixture(scope="module")
-def dask_cluster(prefect_api, tmp_path_factory):
-    """`dask scheduler` and `dask worker` processes on 127.0.0.1; yields the address and the workers' log."""
+def _cluster(prefect_api, logs, *worker_options):
+    """`dask scheduler` and two `dask worker` processes on 127.0.0.1; yields the address and the workers' log."""
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
-    logs = tmp_path_factory.mktemp("dask")
     env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     dask = str(Path(sys.executable).with_name("dask"))
     scheduler_log, worker_log = open(logs / "scheduler.log", "w"), open(logs / "workers.log", "w")
     scheduler = start([dask, "scheduler", "--host", "127.0.0.1", "--port", port, "--dashboard-address", ":0"],
                       cwd=ROOT, env=env, stdout=scheduler_log, stderr=subprocess.STDOUT)
-    workers = start([dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--dashboard-address", ":0"],
-                    cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT)
+    workers = start([dask, "worker", address, "--nworkers", "2", "--nthreads", "1", *worker_options,
+                     "--dashboard-address", ":0"], cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: (logs / "workers.log").read_text().count("Registered to") >= 2, timeout=120,
                  what="two Dask workers")
@@ -33,6 +31,11 @@ def dask_cluster(prefect_api, tmp_path_factory):
             stop(process, grace=60)
         scheduler_log.close()
         worker_log.close()
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(prefect_api, tmp_path_factory):
+    yield from _cluster(prefect_api, tmp_path_factory.mktemp("dask"))
 
 
 def test_members_train_on_dask_workers(dask_cluster, prefect_api, churn_small, tmp_path):
@@ -52,27 +55,8 @@ WORKER_MEMORY = 1536 * 2**20  # each worker: less than the table, with room for 
 
 @pytest.fixture(scope="module")
 def small_workers(prefect_api, tmp_path_factory):
-    """A scheduler and two workers limited to WORKER_MEMORY each; yields the address and the workers' log."""
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    logs = tmp_path_factory.mktemp("dask-small")
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    dask = str(Path(sys.executable).with_name("dask"))
-    scheduler_log, worker_log = open(logs / "scheduler.log", "w"), open(logs / "workers.log", "w")
-    scheduler = start([dask, "scheduler", "--host", "127.0.0.1", "--port", port, "--dashboard-address", ":0"],
-                      cwd=ROOT, env=env, stdout=scheduler_log, stderr=subprocess.STDOUT)
-    workers = start([dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--memory-limit",
-                     str(WORKER_MEMORY), "--dashboard-address", ":0"], cwd=ROOT, env=env, stdout=worker_log,
-                    stderr=subprocess.STDOUT)
-    try:
-        wait_for(lambda: (logs / "workers.log").read_text().count("Registered to") >= 2, timeout=120,
-                 what="two Dask workers")
-        yield address, logs / "workers.log"
-    finally:
-        for process in (workers, scheduler):
-            stop(process, grace=60)
-        scheduler_log.close()
-        worker_log.close()
+    """Two workers limited to WORKER_MEMORY each."""
+    yield from _cluster(prefect_api, tmp_path_factory.mktemp("dask-small"), "--memory-limit", str(WORKER_MEMORY))
 
 
 def test_a_table_larger_than_a_worker_trains_file_by_file_on_the_cluster(small_workers, prefect_api, tmp_path):
