@@ -18,19 +18,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 
-from bench.scale import _free_port, start_server
+from bench.scale import _free_port, stamp, start_server
 
 RESULTS = Path(__file__).parent / "results"
 PYTHON = sys.executable
@@ -169,9 +167,7 @@ def run(files: int, rows_per_file: int, worker_memory: str) -> dict:
 
 
 def write(result: dict) -> None:
-    result = {"machine": f"{platform.node()}: {os.cpu_count()} cores, "
-                         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
-              "date": date.today().isoformat(), "command": "python -m bench.dask_scale " + " ".join(sys.argv[1:]),
+    result = {**stamp("bench.dask_scale", sys.argv[1:]),
               **result}
     (RESULTS / "dask_scale.json").write_text(json.dumps(result, indent=2) + "\n")
     ok = result["workers_restarted_or_killed"] == 0 and max(result["worker_peak_gib"]) < result["data_gib"]

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
-from datetime import date
 from pathlib import Path
 
-from bench.scale import PYTHON, data_path, measured_run, start_server
+from bench.scale import PYTHON, data_path, measured_run, stamp, start_server
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -72,9 +70,7 @@ def run(rows: int) -> dict:
 
 
 def write(report: dict) -> None:
-    report = {"machine": f"{platform.node()}: {os.cpu_count()} cores, "
-                         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
-              "date": date.today().isoformat(), "command": "python -m bench.resamplers " + " ".join(sys.argv[1:]),
+    report = {**stamp("bench.resamplers", sys.argv[1:]),
               **report}
     (RESULTS / "resamplers.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = ["# Every resampling strategy at 1M rows, through the product", "",

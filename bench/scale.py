@@ -111,6 +111,16 @@ def baseline(name: str, path: Path) -> dict:
     return {"balanced_accuracy": float(balanced_accuracy_score(y_test, model.predict(X_test)))}
 
 
+def stamp(module: str, argv: list[str]) -> dict:
+    """Where and when a benchmark ran, and the command that runs it again."""
+    import platform
+    from datetime import date
+
+    return {"machine": f"{platform.node()}: {os.cpu_count()} cores, "
+                       f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
+            "date": date.today().isoformat(), "command": f"python -m {module} " + " ".join(argv)}
+
+
 def _tree_rss(process) -> int:
     total = 0
     for proc in [process, *process.children(recursive=True)]:

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
-from datetime import date
 from pathlib import Path
 
-from bench.scale import PYTHON, _split, data_path, measured
+from bench.scale import PYTHON, _split, data_path, measured, stamp
 
 RESULTS = Path(__file__).parent / "results"
 TRAIN_ROWS = 1_000_000
@@ -100,9 +98,7 @@ def run(rows: int) -> dict:
 
 
 def write(report: dict) -> None:
-    report = {"machine": f"{platform.node()}: {os.cpu_count()} cores, "
-                         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
-              "date": date.today().isoformat(), "command": "python -m bench.score_stream " + " ".join(sys.argv[1:]),
+    report = {**stamp("bench.score_stream", sys.argv[1:]),
               **report}
     (RESULTS / "score_stream.json").write_text(json.dumps(report, indent=2) + "\n")
     results, forest = report["results"], report["results"]["BalancedRandomForest"]

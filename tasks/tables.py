@@ -258,11 +258,10 @@ def write_parts(ref: TableRef, parts: dict, workspace: str, map_parts=local_map)
             path = f"{workspace.rstrip('/')}/tables/{name}-{digest}.parquet"
             out[name] = TableRef(path=path, fingerprint=digest, n_rows=len(rows))
             jobs[0][path] = rows
-            sizes = [None]
             continue
         folder, files, counts = f"{workspace.rstrip('/')}/tables/{name}-{digest}", [], []
         for index, (start, end) in enumerate(zip(bounds, bounds[1:])):
-            within = rows[np.searchsorted(rows, start):np.searchsorted(rows, end)] - start
+            within = _between(rows, start, end)
             if len(within):
                 files.append(f"{folder}/part-{index:05d}.parquet")
                 counts.append(len(within))
@@ -272,10 +271,16 @@ def write_parts(ref: TableRef, parts: dict, workspace: str, map_parts=local_map)
     return out
 
 
+def _between(rows, start: int, end: int):
+    """The sorted positions `rows` that fall in [start, end), counted from `start` (a file's or row group's own)."""
+    import numpy as np
+
+    return rows[np.searchsorted(rows, start):np.searchsorted(rows, end)] - start
+
+
 def _write_rows(job: tuple[str, dict, int | None]) -> None:
     """Write rows of one Parquet file (of `rows` rows, if known) to new files, `{destination: sorted positions}`,
     each complete or absent."""
-    import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -305,7 +310,7 @@ def _write_rows(job: tuple[str, dict, int | None]) -> None:
                         table = parquet.read_row_group(group)
                         end = start + len(table)
                         for local, (_, rows) in writers.items():
-                            taken = rows[np.searchsorted(rows, start):np.searchsorted(rows, end)] - start
+                            taken = _between(rows, start, end)
                             if len(taken):
                                 opened[local].write_table(table.take(pa.array(taken)))
                         start = end
@@ -345,7 +350,7 @@ def read_rows(ref: TableRef, rows, map_parts=local_map) -> pd.DataFrame:
             return read_table(ref).iloc[rows].reset_index(drop=True)
         return _rows_of((ref.path, rows))
     bounds = ref.starts() + [ref.n_rows]
-    jobs = [(file, rows[np.searchsorted(rows, start):np.searchsorted(rows, end)] - start)
+    jobs = [(file, _between(rows, start, end))
             for file, start, end in zip(ref.parts, bounds, bounds[1:])]
     frames = map_parts(_rows_of, [job for job in jobs if len(job[1])] or jobs[:1])
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
@@ -353,7 +358,6 @@ def read_rows(ref: TableRef, rows, map_parts=local_map) -> pd.DataFrame:
 
 def _rows_of(job: tuple[str, object]) -> pd.DataFrame:
     """The rows at sorted positions of one Parquet file, read one row group at a time."""
-    import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -364,7 +368,7 @@ def _rows_of(job: tuple[str, object]) -> pd.DataFrame:
         parts, start = [], 0
         for group in range(parquet.num_row_groups):
             end = start + parquet.metadata.row_group(group).num_rows
-            wanted = rows[np.searchsorted(rows, start):np.searchsorted(rows, end)] - start
+            wanted = _between(rows, start, end)
             if len(wanted):
                 parts.append(parquet.read_row_group(group).take(pa.array(wanted)))
             start = end
