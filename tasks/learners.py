@@ -35,6 +35,7 @@ class LearnerContext:
     random_state: int = 0
     threads: int = 1  # threads the learner may use beside the other members
     rows: int = 0  # training rows, before resampling
+    fit_rows: int = 0  # about how many rows the learner itself is fitted on, after resampling
     n_classes: int = 2
     n_numeric: int = 0  # numeric features come first after preparation
     categorical_sizes: tuple[int, ...] = ()  # categories of each categorical feature, "(missing)" included
@@ -115,16 +116,27 @@ def _logreg(params: dict, context: LearnerContext):
                               class_weight=context.weights, random_state=context.random_state, **params)
 
 
+# A forest fitted on more rows than this grows each tree on a bootstrap sample of this many rows, with leaves
+# of at least LARGE_FOREST_LEAF rows: its cost stops growing with the rows, and on 10M rows its fit and its
+# predictions took about half the time, with the same balanced accuracy (bench/results/large_levers.md).
+ROWS_PER_TREE = 120_000
+LARGE_FOREST_LEAF = 5
+
+
 def _rf(params: dict, context: LearnerContext):
     from sklearn.ensemble import RandomForestClassifier
 
     from imbalance_flows.tasks.cores import available_cores
 
+    large = context.fit_rows > ROWS_PER_TREE
     # A forest's trees are built by joblib threads that sleep when idle, unlike OpenMP's
     # spinning workers, so a forest may use every core beside other members: it then
     # never runs alone on one core at the end of a run (bench/results/parallel.md).
     return RandomForestClassifier(n_estimators=params.pop("n_estimators", 100),
-                                  min_samples_leaf=params.pop("min_samples_leaf", 1), class_weight=context.weights,
+                                  max_samples=params.pop("max_samples", ROWS_PER_TREE / context.fit_rows if large
+                                                         else None),
+                                  min_samples_leaf=params.pop("min_samples_leaf", LARGE_FOREST_LEAF if large else 1),
+                                  class_weight=context.weights,
                                   n_jobs=params.pop("n_jobs", available_cores()), random_state=context.random_state,
                                   **params)
 
@@ -160,7 +172,8 @@ LEARNERS: dict[str, Learner] = {learner.name: learner for learner in [
             reserved=("class_weight", "random_state")),
     # Trees split category codes as they are; one-hot columns would widen the data
     # (22 → 119 features on lending_club) and slow every split for no gain in the benchmark.
-    Learner("rf", "Random forest (100 trees); categories as ordinal codes.", cost=3, encoding="codes", build=_rf,
+    Learner("rf", "Random forest (100 trees; above 120,000 rows each tree on a sample of 120,000, leaves of "
+                  "5 rows or more); categories as ordinal codes.", cost=3, encoding="codes", build=_rf,
             estimator="sklearn.ensemble:RandomForestClassifier", reserved=("class_weight", "random_state")),
     Learner("hgb", "Histogram gradient boosting with native categorical support.", cost=2, encoding="codes",
             build=_hgb, estimator="sklearn.ensemble:HistGradientBoostingClassifier",

@@ -21,7 +21,7 @@ from imbalance_flows.tasks.generative import GenerativeAugmenter
 from imbalance_flows.tasks.image_augment import ImageAugmenter
 from imbalance_flows.tasks.learners import LEARNERS, LearnerContext
 from imbalance_flows.tasks.prepare import LinearPrep, TablePrep
-from imbalance_flows.tasks.resample import Context, check_sampler, check_sampler_size, class_weights, make_sampler
+from imbalance_flows.tasks.resample import Context, check_sampler, check_sampler_size, class_weights, make_sampler, rows_after
 from imbalance_flows.tasks.schema import MISSING_CATEGORY, Schema
 from imbalance_flows.tasks.sizes import FIT_ROWS, is_large
 from imbalance_flows.tasks.spec import MemberSpec
@@ -158,6 +158,7 @@ def _learner_context(spec: MemberSpec, schema: Schema, counts: dict, seed: int =
     categorical = [c for c in schema.columns if c.kind == "categorical"]
     weights = class_weights(counts, _ratio(spec)) if spec.sampler == "class_weight" else None
     return LearnerContext(weights=weights, random_state=seed, threads=threads, rows=sum(counts.values()),
+                          fit_rows=rows_after(spec.sampler, counts, _ratio(spec)),
                           n_classes=len(schema.classes), n_numeric=len(schema.columns) - len(categorical),
                           categorical_sizes=tuple(len({*c.categories, MISSING_CATEGORY}) for c in categorical))
 

@@ -64,6 +64,16 @@ def under_targets(counts: dict, ratio: float) -> dict:
     return {label: min(n, math.floor(smallest / ratio)) for label, n in counts.items()}
 
 
+def rows_after(name: str, counts: dict, ratio: float = 1.0) -> int:
+    """About how many rows a strategy leaves of rows with these class `counts` (cleaning: at most the given)."""
+    kind = STRATEGIES[name].kind if name in STRATEGIES else "none"
+    if kind in ("over", "combined"):
+        return sum(over_targets(counts, ratio).values())
+    if kind == "under":
+        return sum(under_targets(counts, ratio).values())
+    return sum(counts.values())
+
+
 def class_weights(counts: dict, ratio: float) -> dict:
     """Weights that count each row of a small class as if over-sampled up to `ratio`."""
     largest = max(counts.values())
