@@ -41,7 +41,6 @@ BELOW_RULE = 1_000_000
 
 
 def measure(rows: int) -> list[dict]:
-    import numpy as np
     import pandas as pd
     from sklearn.metrics import balanced_accuracy_score
     from threadpoolctl import threadpool_limits

@@ -21,7 +21,14 @@ from imbalance_flows.tasks.generative import GenerativeAugmenter
 from imbalance_flows.tasks.image_augment import ImageAugmenter
 from imbalance_flows.tasks.learners import LEARNERS, LearnerContext
 from imbalance_flows.tasks.prepare import LinearPrep, TablePrep
-from imbalance_flows.tasks.resample import Context, check_sampler, check_sampler_size, class_weights, make_sampler, rows_after
+from imbalance_flows.tasks.resample import (
+    Context,
+    check_sampler,
+    check_sampler_size,
+    class_weights,
+    make_sampler,
+    rows_after,
+)
 from imbalance_flows.tasks.schema import MISSING_CATEGORY, Schema
 from imbalance_flows.tasks.sizes import FIT_ROWS, is_large
 from imbalance_flows.tasks.spec import MemberSpec

@@ -16,7 +16,7 @@ from imbalance_flows.tasks.disk import room_to_write, temporary, writable_folder
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.images import PATH_COLUMN, is_image_folder, iter_image_chunks
 from imbalance_flows.tasks.schema import ImageInfo
-from imbalance_flows.tasks.tables import check_not_empty, expand, file_format, unreadable
+from imbalance_flows.tasks.tables import check_not_empty, dictionary_columns, expand, file_format, unreadable
 from imbalance_flows.tasks.vote import VotingEnsemble
 
 OUTPUT_FORMATS = (".csv", ".parquet")
@@ -204,7 +204,8 @@ def score_file(model: VotingEnsemble, data: str, out: str, version: str | None =
                     scored.to_csv(staging, mode="a", header=rows == 0, index=False)
                 else:
                     table = pa.Table.from_pandas(scored, preserve_index=False)
-                    writer = writer or pq.ParquetWriter(staging, table.schema)
+                    writer = writer or pq.ParquetWriter(staging, table.schema,
+                                                        use_dictionary=dictionary_columns(table.schema))
                     writer.write_table(table)
                 rows += len(scored)
                 if on_chunk is not None:

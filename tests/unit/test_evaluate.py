@@ -129,3 +129,52 @@ def test_classes_with_few_test_rows_are_flagged_with_their_intervals():
     low, high = result["per_class"]["rare"]["recall_interval"]
     assert low < 0.75 < high and high - low > 0.4  # 3 of 4: a wide interval
     assert result["balanced_accuracy_interval"][0] < result["balanced_accuracy"] < result["balanced_accuracy_interval"][1]
+
+
+@pytest.mark.parametrize("n_classes,seed", [(2, 0), (2, 1), (3, 2), (4, 3)])
+def test_the_metrics_agree_with_scikit_learn_and_imbalanced_learn_on_random_predictions_with_ties(n_classes, seed):
+    from imblearn.metrics import geometric_mean_score
+    from sklearn.metrics import (
+        average_precision_score,
+        balanced_accuracy_score,
+        confusion_matrix,
+        f1_score,
+        matthews_corrcoef,
+        precision_recall_fscore_support,
+        roc_auc_score,
+    )
+
+    rng = np.random.default_rng(seed)
+    classes = np.array([f"c{i}" for i in range(n_classes)])
+    y_true = classes[rng.choice(n_classes, 3000, p=np.r_[0.9, np.full(n_classes - 1, 0.1 / (n_classes - 1))])]
+    proba = rng.dirichlet(np.ones(n_classes), 3000).round(2)  # rounded: many tied scores
+    proba[np.arange(3000), np.searchsorted(classes, y_true)] += 0.3
+    proba /= proba.sum(axis=1, keepdims=True)
+    y_pred = classes[proba.argmax(axis=1)]
+    result = evaluate(y_true, y_pred, proba, classes)
+
+    assert result["confusion_matrix"] == confusion_matrix(y_true, y_pred, labels=classes).tolist()
+    assert result["balanced_accuracy"] == approx(balanced_accuracy_score(y_true, y_pred))
+    assert result["g_mean"] == approx(geometric_mean_score(y_true, y_pred, labels=classes, average="multiclass"))
+    assert result["macro_f1"] == approx(f1_score(y_true, y_pred, labels=classes, average="macro", zero_division=0))
+    assert result["mcc"] == approx(matthews_corrcoef(y_true, y_pred))
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=classes, zero_division=0)
+    for i, label in enumerate(classes):
+        row = result["per_class"][label]
+        assert [row["precision"], row["recall"], row["f1"], row["support"]] == approx(
+            [precision[i], recall[i], f1[i], support[i]])
+        assert row["average_precision"] == approx(average_precision_score(y_true == label, proba[:, i]))
+    if n_classes == 2:
+        assert result["roc_auc"] == approx(roc_auc_score(y_true == classes[1], proba[:, 1]))
+        assert result["average_precision"] == approx(average_precision_score(y_true == classes[1], proba[:, 1]))
+    else:
+        assert result["roc_auc"] == approx(roc_auc_score(y_true, proba, labels=classes, multi_class="ovr"))
+
+
+def test_a_class_never_predicted_or_absent_scores_zero_where_scikit_learn_does():
+    result = evaluate([0, 0, 0, 1], [0, 0, 0, 0], [[.8, .1, .1], [.7, .2, .1], [.6, .3, .1], [.5, .4, .1]], [0, 1, 2])
+
+    assert result["per_class"]["1"]["precision"] == 0 and result["per_class"]["2"]["f1"] == 0
+    assert result["balanced_accuracy"] == approx(0.5)  # over the classes with rows: 1 and 0
+    assert result["g_mean"] == 0.0 and result["mcc"] == 0.0
+    assert result["roc_auc"] is None and result["per_class"]["2"]["average_precision"] is None  # class 2 has no rows
