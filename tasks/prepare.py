@@ -99,7 +99,9 @@ class LinearPrep(TransformerMixin, BaseEstimator):
         return self
 
     def _check(self, X) -> np.ndarray:
-        X = np.asarray(X, dtype=float)
+        X = np.asarray(X)
+        if X.dtype not in (np.float32, np.float64):  # float32 is widened column by column in transform
+            X = X.astype(float)
         expected = self.n_numeric + len(self.sizes)
         if X.ndim != 2 or X.shape[1] != expected:
             raise ValueError(f"LinearPrep expects {expected} columns ({self.n_numeric} numbers, "
@@ -114,7 +116,8 @@ class LinearPrep(TransformerMixin, BaseEstimator):
     def transform(self, X):
         X = self._check(X)
         n_rows, n = len(X), self.n_numeric
-        numbers = (X[:, :n] - self.mean_) / self.scale_
+        numbers = np.subtract(X[:, :n], self.mean_, dtype=float)  # one new array, scaled in place
+        numbers /= self.scale_
         if not len(self.sizes):
             return numbers
         codes = X[:, n:].astype(np.int64)

@@ -104,9 +104,14 @@ def as_text(series: pd.Series) -> pd.Series:
     Text columns convert each distinct value once; mixed ones value by value, since values
     that are equal but print differently (1, 1.0, True) must keep their own text.
     """
-    if pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
+    # Integers and booleans of one numpy type print one way per distinct value: they convert each distinct
+    # value once too (not floats: 0.0 and -0.0 are one value but two texts).
+    plain = isinstance(series.dtype, np.dtype) and series.dtype.kind in "biu"
+    if not plain and pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
         return series.astype(object).where(series.notna(), None).map(lambda v: v if v is None else str(v))
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    if plain:  # as Python objects first, as the value-by-value path converts them
+        uniques = pd.Series(uniques).astype(object)
     text = np.array([str(value) for value in uniques] + [None], dtype=object)  # code -1 (missing) → None
     return pd.Series(text[codes], index=series.index, name=series.name, dtype=object)
 

@@ -53,6 +53,18 @@ def test_row_hashes_match_rows_across_files_and_tell_rows_apart(table):
     assert not np.isin(row_hashes(relabelled, schema), hashes).any()
 
 
+@pytest.mark.parametrize("values", [np.array([3, -1, 3, 0], dtype=np.int64), np.array([1, 250, 1], dtype=np.uint8),
+                                    np.array([True, False, True]), np.array([0.5, -0.0, 0.0, np.nan]),
+                                    np.array([1, 1.0, True, "1", None], dtype=object)])
+def test_labels_print_as_text_value_by_value_even_when_each_distinct_value_is_converted_once(values):
+    from imbalance_flows.tasks.schema import as_text
+
+    series = pd.Series(values)
+    one_by_one = [None if pd.isna(v) else str(v) for v in series.astype(object)]
+
+    assert [None if pd.isna(v) else v for v in as_text(series)] == one_by_one  # missing: None or NaN
+
+
 def test_integer_columns_read_back_as_floats_keep_their_fingerprint():
     frame = pd.DataFrame({"count": [1, 2, 3, 4], "kind": ["a", "b", "a", "b"], "y": [0, 1, 0, 1]})
     schema = infer_schema(*split_target(frame, "y"), "y")
