@@ -27,7 +27,7 @@ import sys
 import time
 import warnings
 
-from bench.scale import RESULTS, _split, data_path, stamp
+from bench.scale import RESULTS, _split, data_path, stamp, write_markdown
 
 VARIANTS = {
     "the rule (default)": {},
@@ -97,9 +97,7 @@ def main(argv: list[str]) -> int:
         report["results"] += measure(rows)
     report.update(stamp("bench.forest_rule", argv))
     path.write_text(json.dumps(report, indent=1))
-    lines = ["# The forest rule for large data, inside the ensemble", "",
-             f"Run {report['date']} on {report['machine']}. Reproduce:", "", f"    .venv/bin/{report['command']}", "",
-             "Forest member `random_under:rf` beside `none:hgb` and `class_weight:logreg` (fitted once per size), "
+    lines = ["Forest member `random_under:rf` beside `none:hgb` and `class_weight:logreg` (fitted once per size), "
              "direct calls on the flow's split of the synthetic table. Seconds: the forest's fit with its "
              "out-of-bag judging, then scoring the test split.", "",
              "| rows | forest | forest s | forest alone BA | ensemble BA | weights (hgb, forest, logreg) |",
@@ -107,8 +105,7 @@ def main(argv: list[str]) -> int:
     for r in sorted(report["results"], key=lambda r: r["rows"]):
         lines.append(f"| {r['rows']:,} | {r['variant']} | {r['forest_seconds']} | {r['forest_alone']} | "
                      f"{r['ensemble']} | {r['weights']} |")
-    (RESULTS / "forest_rule.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_markdown("forest_rule", "The forest rule for large data, inside the ensemble", report, lines)
     return 0
 
 

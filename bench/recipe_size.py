@@ -26,7 +26,7 @@ import sys
 import time
 import warnings
 
-from bench.scale import RESULTS, data_path, stamp
+from bench.scale import RESULTS, data_path, stamp, write_markdown
 
 
 def tables():
@@ -65,9 +65,7 @@ def main(argv: list[str]) -> int:
             print(results[-1], flush=True)
     report = {**stamp("bench.recipe_size", argv), "results": results}
     (RESULTS / "recipe_size.json").write_text(json.dumps(report, indent=1))
-    lines = ["# `default` against `default-large` on tables of 27k–100k rows", "",
-             f"Run {report['date']} on {report['machine']}. Reproduce:", "", f"    .venv/bin/{report['command']}", "",
-             "Fit (out-of-fold judging) on a stratified 80 % and predict the other 20 %, seconds of both; balanced "
+    lines = ["Fit (out-of-fold judging) on a stratified 80 % and predict the other 20 %, seconds of both; balanced "
              "accuracy on the 20 %.", "",
              "| table | `default` s | `default-large` s | `default` BA | `default-large` BA |", "|---|---:|---:|---:|---:|"]
     for table in dict.fromkeys(r["table"] for r in results):
@@ -75,8 +73,7 @@ def main(argv: list[str]) -> int:
                         for recipe in ("default", "default-large"))
         lines.append(f"| {table} | {small['seconds']} | {large['seconds']} | {small['balanced_accuracy']} | "
                      f"{large['balanced_accuracy']} |")
-    (RESULTS / "recipe_size.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_markdown("recipe_size", "`default` against `default-large` on tables of 27k–100k rows", report, lines)
     return 0
 
 

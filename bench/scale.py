@@ -121,6 +121,14 @@ def stamp(module: str, argv: list[str]) -> dict:
             "date": date.today().isoformat(), "command": f"python -m {module} " + " ".join(argv)}
 
 
+def write_markdown(name: str, title: str, report: dict, lines: list[str]) -> None:
+    """Write and print bench/results/NAME.md: the title, where and when it ran (`stamp`), how to run it again, `lines`."""
+    text = "\n".join([f"# {title}", "", f"Run {report['date']} on {report['machine']}. Reproduce:", "",
+                      f"    .venv/bin/{report['command']}", "", *lines]) + "\n"
+    (RESULTS / f"{name}.md").write_text(text)
+    print(text)
+
+
 def _tree_rss(process) -> int:
     total = 0
     for proc in [process, *process.children(recursive=True)]:
