@@ -358,7 +358,8 @@ def save(ensemble: VotingEnsemble, store: str, results: dict, extra: dict, heade
     refs = [ref for ref in trained_on if ref is not None]
     rows = (chunk for ref in refs for chunk in tables.read_chunks(ref)) if refs else None
     files = report_files(results, header, **(examples or {}))
-    return str(save_model(ensemble, store, metrics=results, extra=extra, files=files, training_rows=rows))
+    return str(save_model(ensemble, store, metrics=results, extra=extra, files=files, training_rows=rows,
+                          training_row_count=sum(ref.n_rows for ref in refs)))
 
 
 @task(name="judge", cache_policy=NO_CACHE)

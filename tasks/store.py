@@ -63,12 +63,16 @@ def code_version() -> str:
 REFERENCE_ROWS = 1_000_000  # the drift picture's bins come from at most this many training rows
 
 
-def summarise_rows(chunks, schema, sample_rows: int = REFERENCE_ROWS, random_state: int = 0):
+def summarise_rows(chunks, schema, sample_rows: int = REFERENCE_ROWS, random_state: int = 0,
+                   total: int | None = None):
     """One fingerprint per training row, and the drift picture of the rows (`drift.reference`), chunk by chunk.
 
     The picture's bins and shares come from a uniform sample of at most `sample_rows` rows
     (all of them when there are fewer), its class shares and row count from every row: a
-    large training split is never held whole. Returns (hashes, picture or None without labels).
+    large training split is never held whole. With the rows' `total` known, the sample's
+    positions are drawn first and each chunk gives only its own; otherwise what is held is
+    thinned to a sample whenever it passes twice `sample_rows`.
+    Returns (hashes, picture or None without labels).
     """
     import pandas as pd
 
@@ -76,12 +80,16 @@ def summarise_rows(chunks, schema, sample_rows: int = REFERENCE_ROWS, random_sta
     from imbalance_flows.tasks.schema import row_hashes
 
     rng = np.random.default_rng(random_state)
+    drawn = np.sort(rng.choice(total, sample_rows, replace=False)) if total and total > sample_rows else None
     hashes, sample, labels, seen = [], [], [], 0
     for chunk in chunks:
         hashes.append(row_hashes(chunk, schema))
         if schema.target in chunk.columns:
             labels.append(chunk[schema.target].astype(str).value_counts())
-        seen += len(chunk)
+        start, seen = seen, seen + len(chunk)
+        if drawn is not None:
+            sample.append(chunk.iloc[drawn[np.searchsorted(drawn, start):np.searchsorted(drawn, seen)] - start])
+            continue
         sample.append(chunk)
         held = sum(len(part) for part in sample)
         if held > 2 * sample_rows:  # thin what is held to a uniform sample of the rows so far
@@ -108,7 +116,7 @@ def new_version_name() -> str:
 
 def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict | None = None,
                extra: dict | None = None, files: dict[str, bytes | str] | None = None,
-               training_rows: pd.DataFrame | None = None) -> Path:
+               training_rows: pd.DataFrame | None = None, training_row_count: int | None = None) -> Path:
     """Write a fitted ensemble as a new version; return its directory.
 
     Parameters
@@ -127,18 +135,21 @@ def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict
         The rows the ensemble was trained on (features and target), whole or in chunks. A
         fingerprint of each is kept, so that a later challenger can judge this version on
         rows it never saw, and their picture for drift (see `summarise_rows`).
+    training_row_count : int
+        How many rows `training_rows` gives in all, when it is chunks (the drift sample is then drawn
+        without holding more than it).
     """
     root = Path(store)
     staging = root / ".staging" / staging_name()
     try:
         with room_to_write(staging):
-            return _write_version(ensemble, root, staging, metrics, extra, files, training_rows)
+            return _write_version(ensemble, root, staging, metrics, extra, files, training_rows, training_row_count)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
 def _write_version(ensemble: VotingEnsemble, root: Path, staging: Path, metrics, extra, files,
-                   training_rows) -> Path:
+                   training_rows, training_row_count: int | None = None) -> Path:
     """`save_model`'s writing: everything into `staging`, then one rename into versions/."""
     (staging / "members").mkdir(parents=True)
     member_files = []
@@ -172,7 +183,7 @@ def _write_version(ensemble: VotingEnsemble, root: Path, staging: Path, metrics,
         import pandas as pd
 
         chunks = [training_rows] if isinstance(training_rows, pd.DataFrame) else training_rows
-        hashes, picture = summarise_rows(chunks, ensemble.schema_)
+        hashes, picture = summarise_rows(chunks, ensemble.schema_, total=training_row_count)
         np.save(staging / TRAINING_ROWS, hashes, allow_pickle=False)
         manifest["training_rows"] = {"file": TRAINING_ROWS, "rows": len(hashes)}
         if picture is not None:  # what scoring compares each batch with (drift, priors)

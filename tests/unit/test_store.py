@@ -313,3 +313,8 @@ def test_training_rows_in_chunks_keep_the_same_fingerprints_and_picture_as_whole
     assert len(hashes) == 5_000 and sampled["rows"] == 5_000
     assert sampled["class_shares"] == picture["class_shares"]
     assert np.allclose(sampled["features"]["x"]["edges"], picture["features"]["x"]["edges"], atol=0.15)
+    # The total known: the sample's positions are drawn first, each chunk gives its own.
+    hashes, drawn = summarise_rows(iter(chunks), schema, sample_rows=1_000, total=5_000)
+    assert np.array_equal(hashes, row_hashes(frame, schema)) and drawn["rows"] == 5_000
+    assert drawn["class_shares"] == picture["class_shares"]
+    assert np.allclose(drawn["features"]["x"]["edges"], picture["features"]["x"]["edges"], atol=0.15)
