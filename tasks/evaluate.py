@@ -109,12 +109,14 @@ def ranking_curve_scores(hits: np.ndarray, scores: np.ndarray) -> tuple[float, f
     threshold, the ROC curve is integrated by trapezoids and precision is summed over recall's steps.
     None when the rows are all hits or all misses.
     """
+    if not len(scores):
+        return None
     order = np.argsort(scores, kind="mergesort")[::-1]
     scores, hits = scores[order], hits[order].astype(float)
     last = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]  # the last row of each run of tied scores
     true_pos = np.cumsum(hits)[last]
     false_pos = last + 1 - true_pos
-    if not len(last) or true_pos[-1] == 0 or false_pos[-1] == 0:
+    if true_pos[-1] == 0 or false_pos[-1] == 0:
         return None
     tpr, fpr = np.r_[0, true_pos] / true_pos[-1], np.r_[0, false_pos] / false_pos[-1]
     roc_auc = float(np.trapezoid(tpr, fpr))
@@ -134,11 +136,11 @@ def _ranking_scores(result: dict, y_true: np.ndarray, proba, classes: np.ndarray
     codes = pd.Index(classes).get_indexer(y_true)
     curves = [ranking_curve_scores(codes == i, proba[:, i]) for i in range(len(classes))]
     per_class_ap = [None if curve is None else curve[1] for curve in curves]
-    present = np.bincount(codes[codes >= 0], minlength=len(classes)) > 0
+    counts = np.bincount(codes[codes >= 0], minlength=len(classes))
     if len(classes) == 2 and curves[1] is not None:
         result["roc_auc"] = curves[1][0]
-        result["average_precision"] = per_class_ap[int(np.argmin(np.bincount(codes[codes >= 0], minlength=2)))]
-    elif len(classes) > 2 and present.all() and all(curve is not None for curve in curves):
+        result["average_precision"] = per_class_ap[int(np.argmin(counts))]
+    elif len(classes) > 2 and all(curve is not None for curve in curves):  # every class present, and not alone
         result["roc_auc"] = float(np.mean([curve[0] for curve in curves]))
         result["average_precision"] = float(np.mean(per_class_ap))
     return per_class_ap

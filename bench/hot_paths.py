@@ -1,0 +1,120 @@
+"""Three hot paths of large runs, each against what it replaced, side by side in one process.
+
+1. Parquet: the 10M-row synthetic table of `bench/scale.py` written with pyarrow's default dictionary
+   encoding of every column, and with it only for columns that are not floating-point
+   (`imbalance_flows.tasks.tables.dictionary_columns`, what the flow writes); then each read back.
+2. Test metrics on 2M rows (two classes, 1.5 % rare, random scores): `tasks.evaluate.evaluate`, against
+   the scikit-learn and imbalanced-learn functions it used to call one by one.
+3. Fresh memory: filling a new 480 MB array, then the same size again once freed (first-touch page
+   faults on this machine; why a member's first chunk of predictions is its slowest). Measured first,
+   before the process has taken and freed other memory.
+
+Needs the cached 10M-row table of `bench/scale.py`. Run from the repository root, nothing else heavy
+on the machine::
+
+    .venv/bin/python -m bench.hot_paths
+
+Results go to `bench/results/hot_paths.json` and `hot_paths.md`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from bench.scale import RESULTS, data_path, stamp, write_markdown
+
+
+def _timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return round(time.perf_counter() - started, 2)
+
+
+def parquet() -> list[dict]:
+    import pandas as pd
+    import pyarrow as pa
+
+    from imbalance_flows.tasks.tables import dictionary_columns
+
+    frame = pd.read_parquet(data_path(10_000_000))
+    keep = dictionary_columns(pa.Schema.from_pandas(frame, preserve_index=False))
+    out = []
+    with tempfile.TemporaryDirectory() as folder:
+        for name, option in (("every column dictionary-encoded (pyarrow's default)", True),
+                             ("only columns that are not floating-point (the flow)", keep)):
+            path = os.path.join(folder, "table.parquet")
+            write = _timed(lambda: frame.to_parquet(path, index=False, use_dictionary=option))
+            read = _timed(lambda: pd.read_parquet(path))
+            out.append({"case": f"10M rows × 31 columns, {name}", "write_s": write, "read_s": read,
+                        "mib": round(os.path.getsize(path) / 2**20)})
+            print(out[-1], flush=True)
+    return out
+
+
+def metrics() -> list[dict]:
+    from imblearn.metrics import geometric_mean_score
+    from sklearn.metrics import (
+        average_precision_score,
+        balanced_accuracy_score,
+        confusion_matrix,
+        f1_score,
+        matthews_corrcoef,
+        precision_recall_fscore_support,
+        roc_auc_score,
+    )
+
+    from imbalance_flows.tasks.evaluate import evaluate
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(2_000_000) < 0.015).astype(int)
+    score = np.clip(y * 0.3 + rng.random(len(y)) * 0.7, 0, 1)
+    proba, predicted, classes = np.c_[1 - score, score], (score > 0.5).astype(int), np.array([0, 1])
+
+    def one_by_one():
+        precision_recall_fscore_support(y, predicted, labels=classes, zero_division=0)
+        balanced_accuracy_score(y, predicted)
+        geometric_mean_score(y, predicted, labels=classes, average="multiclass")
+        f1_score(y, predicted, labels=classes, average="macro", zero_division=0)
+        matthews_corrcoef(y, predicted)
+        confusion_matrix(y, predicted, labels=classes)
+        for i in range(2):
+            average_precision_score(y == i, proba[:, i])
+        roc_auc_score(y, proba[:, 1])
+
+    out = [{"case": "2M rows: scikit-learn's and imbalanced-learn's functions, one by one",
+            "seconds": _timed(one_by_one)},
+           {"case": "2M rows: `evaluate` (one confusion matrix, one sort per class; calibration too)",
+            "seconds": _timed(lambda: evaluate(y, predicted, proba, classes))}]
+    print(out, flush=True)
+    return out
+
+
+def fresh_memory() -> list[dict]:
+    out = []
+    for name in ("new 480 MB array, filled", "the same size again, once freed"):
+        seconds = _timed(lambda: np.ones((2_000_000, 30)))
+        out.append({"case": name, "seconds": seconds})
+    print(out, flush=True)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    memory = fresh_memory()  # first: before anything else has taken memory from the system and freed it
+    report = {**stamp("bench.hot_paths", argv), "parquet": parquet(), "metrics": metrics(), "fresh_memory": memory}
+    (RESULTS / "hot_paths.json").write_text(json.dumps(report, indent=1))
+    lines = ["| Parquet | write s | read s | MiB |", "|---|---:|---:|---:|",
+             *[f"| {r['case']} | {r['write_s']} | {r['read_s']} | {r['mib']} |" for r in report["parquet"]], "",
+             "| test metrics, fresh memory | seconds |", "|---|---:|",
+             *[f"| {r['case']} | {r['seconds']} |" for r in report["metrics"] + report["fresh_memory"]]]
+    write_markdown("hot_paths", "Hot paths of large runs, against what they replaced", report, lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
