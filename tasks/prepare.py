@@ -100,7 +100,7 @@ class LinearPrep(TransformerMixin, BaseEstimator):
 
     def _check(self, X) -> np.ndarray:
         X = np.asarray(X)
-        if X.dtype not in (np.float32, np.float64):  # float32 is widened column by column in transform
+        if X.dtype not in (np.float32, np.float64):  # float32 is widened while centred, in transform
             X = X.astype(float)
         expected = self.n_numeric + len(self.sizes)
         if X.ndim != 2 or X.shape[1] != expected:

@@ -78,6 +78,7 @@ def summarise_rows(chunks, schema, sample_rows: int = REFERENCE_ROWS, random_sta
 
     from imbalance_flows.tasks.drift import reference
     from imbalance_flows.tasks.schema import row_hashes
+    from imbalance_flows.tasks.tables import between
 
     rng = np.random.default_rng(random_state)
     drawn = np.sort(rng.choice(total, sample_rows, replace=False)) if total and total > sample_rows else None
@@ -88,7 +89,7 @@ def summarise_rows(chunks, schema, sample_rows: int = REFERENCE_ROWS, random_sta
             labels.append(chunk[schema.target].astype(str).value_counts())
         start, seen = seen, seen + len(chunk)
         if drawn is not None:
-            sample.append(chunk.iloc[drawn[np.searchsorted(drawn, start):np.searchsorted(drawn, seen)] - start])
+            sample.append(chunk.iloc[between(drawn, start, seen)])
             continue
         sample.append(chunk)
         held = sum(len(part) for part in sample)

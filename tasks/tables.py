@@ -280,7 +280,7 @@ def write_parts(ref: TableRef, parts: dict, workspace: str, map_parts=local_map)
             continue
         folder, files, counts = f"{workspace.rstrip('/')}/tables/{name}-{digest}", [], []
         for index, (start, end) in enumerate(zip(bounds, bounds[1:])):
-            within = _between(rows, start, end)
+            within = between(rows, start, end)
             if len(within):
                 files.append(f"{folder}/part-{index:05d}.parquet")
                 counts.append(len(within))
@@ -290,7 +290,7 @@ def write_parts(ref: TableRef, parts: dict, workspace: str, map_parts=local_map)
     return out
 
 
-def _between(rows, start: int, end: int):
+def between(rows, start: int, end: int):
     """The sorted positions `rows` that fall in [start, end), counted from `start` (a file's or row group's own)."""
     import numpy as np
 
@@ -330,7 +330,7 @@ def _write_rows(job: tuple[str, dict, int | None]) -> None:
                         table = parquet.read_row_group(group)
                         end = start + len(table)
                         for local, (_, rows) in writers.items():
-                            taken = _between(rows, start, end)
+                            taken = between(rows, start, end)
                             if len(taken):
                                 opened[local].write_table(table.take(pa.array(taken)))
                         start = end
@@ -370,7 +370,7 @@ def read_rows(ref: TableRef, rows, map_parts=local_map) -> pd.DataFrame:
             return read_table(ref).iloc[rows].reset_index(drop=True)
         return _rows_of((ref.path, rows))
     bounds = ref.starts() + [ref.n_rows]
-    jobs = [(file, _between(rows, start, end))
+    jobs = [(file, between(rows, start, end))
             for file, start, end in zip(ref.parts, bounds, bounds[1:])]
     frames = map_parts(_rows_of, [job for job in jobs if len(job[1])] or jobs[:1])
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
@@ -388,7 +388,7 @@ def _rows_of(job: tuple[str, object]) -> pd.DataFrame:
         parts, start = [], 0
         for group in range(parquet.num_row_groups):
             end = start + parquet.metadata.row_group(group).num_rows
-            wanted = _between(rows, start, end)
+            wanted = between(rows, start, end)
             if len(wanted):
                 parts.append(parquet.read_row_group(group).take(pa.array(wanted)))
             start = end
