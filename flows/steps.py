@@ -36,7 +36,7 @@ from imbalance_flows.tasks.disk import is_local
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluate import evaluate as metrics_of
 from imbalance_flows.tasks.images import read_data
-from imbalance_flows.tasks.member_files import dump_member, load_member
+from imbalance_flows.tasks.member_files import dump_member, load_member, member_source
 from imbalance_flows.tasks.members import check_member
 from imbalance_flows.tasks.parts import describe_part, merge_parts
 from imbalance_flows.tasks.report import ENSEMBLE, artifact_markdown
@@ -287,6 +287,7 @@ def vote(members: list[dict], rows: tables.TableRef, schema: Schema, params: dic
             if path is not None and not os.path.exists(path):
                 raise InputError("a reused (cached) member's files must still exist", f"{path!r} is gone",
                                  "Retrain it: run again with PREFECT_TASKS_REFRESH_CACHE=true.")
+    sources = [member_source(member.path) for member in members]  # taken before the files are read
     fitted = [load_member(member.path) for member in members]
     specs = [m.spec for m in members]
     ensemble = VotingEnsemble(members=specs, **params)
@@ -297,6 +298,7 @@ def vote(members: list[dict], rows: tables.TableRef, schema: Schema, params: dic
     else:
         X_rows, y_rows = _frame(rows, schema)
         ensemble.combine(fitted, specs, schema, X_rows, y_rows)
+    ensemble.member_sources_ = sources  # the version saved copies these files instead of writing the members again
     logger = get_run_logger()
     how = "validation split" if validation != "out_of_fold" else "out of fold" if len(y_rows) == rows.n_rows else \
         f"out of fold, a stratified sample of the {rows.n_rows} training rows"
@@ -359,7 +361,8 @@ def save(ensemble: VotingEnsemble, store: str, results: dict, extra: dict, heade
     rows = (chunk for ref in refs for chunk in tables.read_chunks(ref)) if refs else None
     files = report_files(results, header, **(examples or {}))
     return str(save_model(ensemble, store, metrics=results, extra=extra, files=files, training_rows=rows,
-                          training_row_count=sum(ref.n_rows for ref in refs)))
+                          training_row_count=sum(ref.n_rows for ref in refs),
+                          member_sources=getattr(ensemble, "member_sources_", None)))
 
 
 @task(name="judge", cache_policy=NO_CACHE)

@@ -116,11 +116,20 @@ def _logreg(params: dict, context: LearnerContext):
                               class_weight=context.weights, random_state=context.random_state, **params)
 
 
-# A forest fitted on more rows than this grows each tree on a bootstrap sample of this many rows, with leaves
-# of at least LARGE_FOREST_LEAF rows: its cost stops growing with the rows, and on 10M rows its fit and its
-# predictions took about 0.6 × the time, and the ensemble's balanced accuracy held (bench/results/forest_rule.md).
+# How many rows each of a forest's trees grows on (a bootstrap sample: out-of-bag judging stays valid): all its
+# fit rows up to MIN_TREE_ROWS, then half of them, at least MIN_TREE_ROWS and at most ROWS_PER_TREE. A tree's cost
+# grows faster than its rows, so a forest's grows linearly at most, and stops growing beyond 240k rows. At 80k
+# rows, the default recipe's plain forest so took 27.6 s instead of 46.5 s with the ensemble's balanced accuracy
+# held (bench/results/recipe_size.md); on 10M rows its fit and its predictions took about 0.6 × the time
+# (bench/results/forest_rule.md). Above ROWS_PER_TREE fit rows, leaves hold at least LARGE_FOREST_LEAF rows.
+MIN_TREE_ROWS = 30_000
 ROWS_PER_TREE = 120_000
 LARGE_FOREST_LEAF = 5
+
+
+def tree_rows(fit_rows: int) -> int:
+    """Rows each tree of a forest fitted on `fit_rows` rows grows on (see MIN_TREE_ROWS)."""
+    return int(min(fit_rows, max(MIN_TREE_ROWS, fit_rows // 2), ROWS_PER_TREE))
 
 
 def _rf(params: dict, context: LearnerContext):
@@ -129,13 +138,14 @@ def _rf(params: dict, context: LearnerContext):
     from imbalance_flows.tasks.cores import available_cores
 
     large = context.fit_rows > ROWS_PER_TREE
-    sampled = large and params.get("bootstrap", True)  # without bootstrap samples every tree sees every row
+    per_tree = tree_rows(context.fit_rows)
+    # Without bootstrap samples every tree sees every row.
+    sampled = per_tree < context.fit_rows and params.get("bootstrap", True)
     # A forest's trees are built by joblib threads that sleep when idle, unlike OpenMP's
     # spinning workers, so a forest may use every core beside other members: it then
     # never runs alone on one core at the end of a run (bench/results/parallel.md).
     return RandomForestClassifier(n_estimators=params.pop("n_estimators", 100),
-                                  max_samples=params.pop("max_samples", ROWS_PER_TREE / context.fit_rows if sampled
-                                                         else None),
+                                  max_samples=params.pop("max_samples", per_tree / context.fit_rows if sampled else None),
                                   min_samples_leaf=params.pop("min_samples_leaf", LARGE_FOREST_LEAF if large else 1),
                                   class_weight=context.weights,
                                   n_jobs=params.pop("n_jobs", available_cores()), random_state=context.random_state,

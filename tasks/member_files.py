@@ -13,7 +13,9 @@ import copy
 import io
 import json
 import os
+import shutil
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +97,57 @@ def dump_member(pipeline, path: str | os.PathLike) -> list[Path]:
     finally:
         staging.unlink(missing_ok=True)
     return [path, *written]
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when a file is written or replaced: its inode, size and modification time (None: absent)."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return None
+    return status.st_ino, status.st_size, status.st_mtime_ns
+
+
+@dataclass(frozen=True)
+class MemberSource:
+    """A member's files as they were just before it was loaded (`member_source`): a version being saved copies
+    them while they are unchanged instead of writing the member again (`copy_member`)."""
+
+    path: str
+    stamps: tuple  # `_stamp` of the skops file, then of its network (None where it has none)
+
+
+def member_source(path: str | os.PathLike) -> MemberSource:
+    """Take a member's files' stamps; do it before loading the member, so that the stamps vouch for what was read."""
+    path = Path(path)
+    return MemberSource(str(path), (_stamp(path), _stamp(_network_path(path))))
+
+
+def copy_member(source: MemberSource, path: str | os.PathLike) -> list[Path] | None:
+    """Copy a member's files (`dump_member`'s names) to `path`, into a version's staging folder: the files the
+    loaded member came from, byte for byte. None, leaving nothing behind, where a file changed since `source`
+    was taken: write the member with `dump_member` then."""
+    path = Path(path)
+    pairs = [(Path(source.path), path, source.stamps[0])]
+    if source.stamps[1] is not None:
+        pairs.insert(0, (_network_path(Path(source.path)), _network_path(path), source.stamps[1]))
+    written = []
+    try:
+        for origin, target, stamp in pairs:
+            if stamp is None or _stamp(origin) != stamp:
+                break
+            with room_to_write(target, stamp[1]):
+                shutil.copyfile(origin, target)
+            written.append(target)
+            if _stamp(origin) != stamp:  # written to while it was copied
+                break
+        else:
+            return written[::-1]
+    except FileNotFoundError:  # removed meanwhile
+        pass
+    for target in written:
+        target.unlink(missing_ok=True)
+    return None
 
 
 def load_member(path: str | os.PathLike, format_version: int = FORMAT_VERSION):

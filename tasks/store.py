@@ -33,7 +33,14 @@ import numpy as np
 from imbalance_flows.tasks.disk import replace_with, room_to_write, staging_name
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.integrity import check_files, check_signature, check_version_name, file_digests, inside, sign
-from imbalance_flows.tasks.member_files import FORMAT_VERSION, READABLE_FORMATS, dump_member, load_member
+from imbalance_flows.tasks.member_files import (
+    FORMAT_VERSION,
+    READABLE_FORMATS,
+    MemberSource,
+    copy_member,
+    dump_member,
+    load_member,
+)
 
 if TYPE_CHECKING:  # imported where used: reading manifests and moving the pointer stay cheap (`models list`)
     import pandas as pd
@@ -117,7 +124,8 @@ def new_version_name() -> str:
 
 def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict | None = None,
                extra: dict | None = None, files: dict[str, bytes | str] | None = None,
-               training_rows: pd.DataFrame | None = None, training_row_count: int | None = None) -> Path:
+               training_rows: pd.DataFrame | None = None, training_row_count: int | None = None,
+               member_sources: list[MemberSource | None] | None = None) -> Path:
     """Write a fitted ensemble as a new version; return its directory.
 
     Parameters
@@ -139,24 +147,30 @@ def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict
     training_row_count : int
         How many rows `training_rows` gives in all, when it is chunks (the drift sample is then drawn
         without holding more than it).
+    member_sources : list of MemberSource or None
+        Per member, the files it was loaded from (`member_files.member_source`): copied while unchanged,
+        instead of writing the member again.
     """
     root = Path(store)
     staging = root / ".staging" / staging_name()
     try:
         with room_to_write(staging):
-            return _write_version(ensemble, root, staging, metrics, extra, files, training_rows, training_row_count)
+            return _write_version(ensemble, root, staging, metrics, extra, files, training_rows, training_row_count,
+                                  member_sources)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
 def _write_version(ensemble: VotingEnsemble, root: Path, staging: Path, metrics, extra, files,
-                   training_rows, training_row_count: int | None = None) -> Path:
+                   training_rows, training_row_count: int | None = None, member_sources=None) -> Path:
     """`save_model`'s writing: everything into `staging`, then one rename into versions/."""
     (staging / "members").mkdir(parents=True)
     member_files = []
-    for i, member in enumerate(ensemble.members_):
+    sources = member_sources or [None] * len(ensemble.members_)
+    for i, (member, source) in enumerate(zip(ensemble.members_, sources, strict=True)):
         name = f"members/{i:02d}.skops"
-        dump_member(member, staging / name)
+        if source is None or copy_member(source, staging / name) is None:
+            dump_member(member, staging / name)
         member_files.append(name)
     manifest = {
         "format_version": FORMAT_VERSION,

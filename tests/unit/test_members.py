@@ -80,13 +80,17 @@ def test_class_weight_member_weights_the_learner_and_adds_no_sampler():
     assert isinstance(steps["encode"], LinearPrep) and steps["encode"].get_params() == {"n_numeric": 2, "sizes": [4]}
 
 
-@pytest.mark.parametrize("sampler,counts,per_tree", [
-    ("random_under", {0: 131_095, 1: 118_905}, 120_000 / 237_810),  # the 10M-row table's under-sampled forest
-    ("random_under", {0: 788_123, 1: 11_877}, None),  # 1M rows: 23,754 rows after under-sampling, left alone
-    ("none", {0: 230_000, 1: 20_000}, 120_000 / 250_000),
-    ("random_over", {0: 100_000, 1: 5_000}, 120_000 / 200_000),  # counted after over-sampling
+@pytest.mark.parametrize("sampler,counts,per_tree,leaf", [
+    ("random_under", {0: 131_095, 1: 118_905}, 0.5, 5),  # the 10M-row table's under-sampled forest: half its rows
+    ("random_under", {0: 788_123, 1: 11_877}, None, 1),  # 1M rows: 23,754 rows after under-sampling, left alone
+    ("none", {0: 230_000, 1: 20_000}, 120_000 / 250_000, 5),  # at most 120k rows a tree
+    ("random_over", {0: 100_000, 1: 5_000}, 0.5, 5),  # counted after over-sampling
+    ("none", {0: 78_771, 1: 1_229}, 0.5, 1),  # the 100k-row table's plain forest
+    ("none", {0: 40_000, 1: 5_000}, 30_000 / 45_000, 1),  # at least 30k rows a tree
+    ("class_weight", {0: 29_000, 1: 1_000}, None, 1),  # 30k rows: every row
 ])
-def test_a_forest_fitted_on_more_than_120k_rows_grows_each_tree_on_120k_with_leaves_of_5(sampler, counts, per_tree):
+def test_a_forest_grows_each_tree_on_half_its_rows_from_30k_to_120k_with_leaves_of_5_above_120k(sampler, counts,
+                                                                                                 per_tree, leaf):
     _, _, schema = table_with_row_ids([20, 5])
 
     forest = dict(build_member(MemberSpec(sampler=sampler, learner="rf"), schema, counts).steps)["learn"]
@@ -95,8 +99,8 @@ def test_a_forest_fitted_on_more_than_120k_rows_grows_each_tree_on_120k_with_lea
     unbagged = dict(build_member(MemberSpec(sampler=sampler, learner="rf", learner_params={"bootstrap": False}),
                                  schema, counts).steps)["learn"]
 
-    assert forest.max_samples == (pytest.approx(per_tree) if per_tree else None)
-    assert forest.min_samples_leaf == (5 if per_tree else 1)
+    assert forest.max_samples == (pytest.approx(per_tree, rel=1e-5) if per_tree else None)
+    assert forest.min_samples_leaf == leaf
     assert (mine.max_samples, mine.min_samples_leaf) == (None, 2)  # a member's own parameters win
     assert unbagged.max_samples is None  # every tree sees every row: nothing to sample
 

@@ -318,3 +318,41 @@ def test_training_rows_in_chunks_keep_the_same_fingerprints_and_picture_as_whole
     assert np.array_equal(hashes, row_hashes(frame, schema)) and drawn["rows"] == 5_000
     assert drawn["class_shares"] == picture["class_shares"]
     assert np.allclose(drawn["features"]["x"]["edges"], picture["features"]["x"]["edges"], atol=0.15)
+
+
+def test_a_member_is_copied_from_the_file_it_was_loaded_from_while_that_file_is_unchanged(fitted_binary, binary_table,
+                                                                                        tmp_path):
+    from imbalance_flows.tasks.member_files import dump_member, member_source
+
+    X = binary_table.drop(columns="label")
+    files = [tmp_path / "work" / f"{i}.skops" for i in range(len(fitted_binary.members_))]
+    for member, path in zip(fitted_binary.members_, files):
+        path.parent.mkdir(exist_ok=True)
+        dump_member(member, path)
+    sources = [member_source(path) for path in files]
+    # The last file is replaced after its stamp was taken (by another member): that member is written anew.
+    dump_member(fitted_binary.members_[0], files[-1])
+
+    version = save_model(fitted_binary, tmp_path / "store", member_sources=sources)
+
+    saved = [version / "members" / f"{i:02d}.skops" for i in range(len(files))]
+    for path, copy in zip(files[:-1], saved[:-1]):
+        assert copy.read_bytes() == path.read_bytes()
+        assert copy.stat().st_ino != path.stat().st_ino  # a copy, not a link into the workspace
+    assert saved[-1].read_bytes() != files[-1].read_bytes()
+    np.testing.assert_array_equal(load_model(version).predict_proba(X), fitted_binary.predict_proba(X))
+    assert sorted(os.listdir(version / "members")) == [path.name for path in saved]  # nothing left half-copied
+
+
+def test_a_member_file_removed_after_its_stamp_was_taken_is_written_from_the_loaded_member(fitted_binary, tmp_path):
+    from imbalance_flows.tasks.member_files import dump_member, member_source
+
+    path = tmp_path / "0.skops"
+    dump_member(fitted_binary.members_[0], path)
+    source = member_source(path)
+    path.unlink()
+    sources = [source] + [None] * (len(fitted_binary.members_) - 1)
+
+    version = save_model(fitted_binary, tmp_path / "store", member_sources=sources)
+
+    assert load_model(version).members_[0] is not None
