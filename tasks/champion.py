@@ -85,7 +85,7 @@ def _scored(model, frame: pd.DataFrame) -> tuple[dict | None, str | None]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UnseenCategoryWarning)
-            probas = model.member_probas(frame)  # once, for the vote and the probabilities
+            probas = model.member_probas(frame, voting_only=True)  # once, for the vote and the probabilities
         predicted = model.vote(probas)
         proba = model.combined(probas) if model.voting != "hard" else None
     except InputError as error:

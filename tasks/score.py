@@ -114,7 +114,7 @@ def score_frame(model: VotingEnsemble, frame: pd.DataFrame, version: str | None 
         raise InputError("passthrough columns must be columns of the data to score", f"{missing} are not",
                          "Check the spelling of --passthrough.")
     features = frame.drop(columns=[name for name in passthrough if name not in model.schema_.names])
-    probas = model.member_probas(features)  # once, for the label and the probabilities
+    probas = model.member_probas(features, voting_only=True)  # once, for the label and the probabilities
     out = frame[carried].copy()
     out[f"predicted_{model.schema_.target}"] = model.vote(probas, priors)
     if model.voting != "hard":
@@ -154,7 +154,7 @@ def estimated_priors(model: VotingEnsemble, data: str, chunk_rows: int, rows: in
             warnings.simplefilter("ignore", UnseenCategoryWarning)
             # Only the features: passthrough columns and an image folder's paths are not the model's business.
             features = chunk[[name for name in chunk.columns if name in set(model.schema_.names)]]
-            taken.append(model.combined(model.member_probas(features)))
+            taken.append(model.combined(model.member_probas(features, voting_only=True)))
         if sum(len(t) for t in taken) >= rows:
             break
     if not taken:

@@ -390,10 +390,16 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         check_finite(X)
         return coerce(check_categories(X, self.schema_, self.unknown_categories), self.schema_, keep_float32=True)
 
-    def member_probas(self, X) -> list[np.ndarray]:
-        """Each member's class probabilities, in the ensemble's class order."""
+    def member_probas(self, X, voting_only: bool = False) -> list[np.ndarray]:
+        """Each member's class probabilities, in the ensemble's class order.
+
+        With `voting_only` (scoring), a member of weight 0 is not asked: its probabilities are
+        zeros, which change neither the weighted mean nor the weighted tally of votes. Reports,
+        which show every member, ask all of them.
+        """
         X = self._prepare(X)
-        return [self._member_proba(member, X) for member in self.members_]
+        return [self._member_proba(member, X) if weight > 0 or not voting_only
+                else np.zeros((len(X), len(self.classes_))) for member, weight in zip(self.members_, self.weights_)]
 
     def _has_proba(self):
         return self.voting != "hard"
@@ -401,11 +407,11 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
     @available_if(_has_proba)
     def predict_proba(self, X) -> np.ndarray:
         """Calibrated class probabilities: the members' weighted mean through `calibration_` (soft, weighted voting)."""
-        return self.combined(self.member_probas(X))
+        return self.combined(self.member_probas(X, voting_only=True))
 
     def predict(self, X) -> np.ndarray:
         """The class voted for; for two classes, the tuned threshold decides."""
-        return self.vote(self.member_probas(X))
+        return self.vote(self.member_probas(X, voting_only=True))
 
     def vote(self, probas: list[np.ndarray], priors=None) -> np.ndarray:
         """The labels the members' probabilities (from `member_probas`) vote for.

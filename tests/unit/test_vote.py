@@ -546,3 +546,28 @@ def test_the_vote_does_not_follow_a_member_that_ignores_the_rarest_class():
     predicted = model.predict(X_test)
     assert np.mean(predicted[y_test == "warrant"] == "warrant") > 0.5
     assert balanced_accuracy_score(y_test, predicted) > balanced_accuracy_score(y_test, plain) + 0.1
+
+
+class _Refuses:
+    """Stands in for a member that must not be asked."""
+
+    def predict_proba(self, X):
+        raise AssertionError("a member of weight 0 was asked to predict")
+
+
+@pytest.mark.parametrize("voting", ["soft", "hard"])
+def test_scoring_does_not_ask_a_member_of_weight_0_and_decides_as_with_it(fitted_binary, binary_table, voting):
+    X = binary_table.drop(columns="label")
+    model = copy.deepcopy(fitted_binary)
+    model.voting = voting
+    model.weights_ = np.array([1.0] + [0.0] * (len(model.members_) - 1))
+    every = model.member_probas(X)  # reports ask every member
+    expected_labels = model.vote(every)
+    expected_proba = model.combined(every)
+    model.members_ = [model.members_[0]] + [_Refuses()] * (len(model.members_) - 1)
+
+    np.testing.assert_array_equal(model.predict(X), expected_labels)
+    if voting == "soft":
+        np.testing.assert_allclose(model.predict_proba(X), expected_proba)
+    with pytest.raises(AssertionError, match="weight 0"):
+        model.member_probas(X)
