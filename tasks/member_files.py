@@ -153,6 +153,7 @@ def copy_member(source: MemberSource, path: str | os.PathLike) -> list[Path] | N
 def load_member(path: str | os.PathLike, format_version: int = FORMAT_VERSION):
     """Load a member written by `dump_member`, refusing any type outside `trusted_types()`."""
     import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
 
     from imbalance_flows.tasks.keras_members import KerasClassifier
 
@@ -162,8 +163,11 @@ def load_member(path: str | os.PathLike, format_version: int = FORMAT_VERSION):
         data = path.read_bytes()
         if format_version == 1:
             data = _renamed(data)
-        untrusted = set(sio.get_untrusted_types(data=data)) - set(trusted)
-        pipeline = None if untrusted else sio.loads(data, trusted=trusted)
+        try:  # skops checks every type against `trusted` before it builds anything
+            pipeline, untrusted = sio.loads(data, trusted=trusted), set()
+        except UntrustedTypesFoundException:  # which types, for the message
+            pipeline = None
+            untrusted = set(sio.get_untrusted_types(data=data)) - set(trusted) or {"a type skops refused"}
     except (zipfile.BadZipFile, ValueError, KeyError, TypeError, AttributeError) as error:  # not skops' zip
         raise InputError("a saved member must be a skops file", f"{str(path)!r} is not one ({type(error).__name__})",
                          "Do not load files from unknown sources; retrain the model.") from error
