@@ -228,8 +228,8 @@ def run(sizes: list[int]) -> dict:
     # one trivial flow creates it first (on a fresh machine the first run pays that once, about 9 s).
     without = {**env, "PREFECT_HOME": tempfile.mkdtemp(prefix="scale-ephemeral-")}
     without.pop("PREFECT_API_URL", None)
-    measured([PYTHON, "-c", WARM_UP], without)
     try:
+        measured([PYTHON, "-c", WARM_UP], without)
         for rows in sizes:
             path = data_path(rows)
             results = {}

@@ -99,13 +99,14 @@ def dump_member(pipeline, path: str | os.PathLike) -> list[Path]:
     return [path, *written]
 
 
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    """What changes when a file is written or replaced: its inode, size and modification time (None: absent)."""
+def _stamp(path: Path) -> tuple[int, ...] | None:
+    """What changes when a file is written, replaced or touched: its device, inode, size, modification and change
+    times (the change time cannot be set back). None where the file is absent."""
     try:
         status = path.stat()
     except FileNotFoundError:
         return None
-    return status.st_ino, status.st_size, status.st_mtime_ns
+    return status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns
 
 
 @dataclass(frozen=True)
@@ -125,29 +126,29 @@ def member_source(path: str | os.PathLike) -> MemberSource:
 
 def copy_member(source: MemberSource, path: str | os.PathLike) -> list[Path] | None:
     """Copy a member's files (`dump_member`'s names) to `path`, into a version's staging folder: the files the
-    loaded member came from, byte for byte. None, leaving nothing behind, where a file changed since `source`
-    was taken: write the member with `dump_member` then."""
+    loaded member came from, byte for byte. None, leaving nothing behind, where a file changed (or appeared,
+    or went) since `source` was taken, or could not be read: write the member with `dump_member` then."""
     path = Path(path)
-    pairs = [(Path(source.path), path, source.stamps[0])]
-    if source.stamps[1] is not None:
-        pairs.insert(0, (_network_path(Path(source.path)), _network_path(path), source.stamps[1]))
-    written = []
+    origin, network = Path(source.path), _network_path(Path(source.path))
+    pairs = [(network, _network_path(path), source.stamps[1]), (origin, path, source.stamps[0])]
+    written, copied = [], False
     try:
-        for origin, target, stamp in pairs:
-            if stamp is None or _stamp(origin) != stamp:
-                break
-            with room_to_write(target, stamp[1]):
-                shutil.copyfile(origin, target)
+        if source.stamps[0] is None or not all(_stamp(file) == stamp for file, _, stamp in pairs):
+            return None
+        for file, target, stamp in pairs:
+            if stamp is None:  # no network, and still none (checked above)
+                continue
             written.append(target)
-            if _stamp(origin) != stamp:  # written to while it was copied
-                break
-        else:
-            return written[::-1]
-    except FileNotFoundError:  # removed meanwhile
+            with room_to_write(target, stamp[2]):
+                shutil.copyfile(file, target)
+        copied = all(_stamp(file) == stamp for file, _, stamp in pairs)  # none written to while it was copied
+    except OSError:  # unreadable or gone meanwhile: the member in memory is written instead
         pass
-    for target in written:
-        target.unlink(missing_ok=True)
-    return None
+    finally:
+        if not copied:
+            for target in written:
+                target.unlink(missing_ok=True)
+    return written[::-1] if copied else None
 
 
 def load_member(path: str | os.PathLike, format_version: int = FORMAT_VERSION):

@@ -167,7 +167,11 @@ def _write_version(ensemble: VotingEnsemble, root: Path, staging: Path, metrics,
     (staging / "members").mkdir(parents=True)
     member_files = []
     sources = member_sources or [None] * len(ensemble.members_)
-    for i, (member, source) in enumerate(zip(ensemble.members_, sources, strict=True)):
+    if len(sources) != len(ensemble.members_):
+        raise InputError("member_sources must name one source (or None) per member",
+                         f"got {len(sources)} for {len(ensemble.members_)} members",
+                         "Pass the vote's `member_sources_`, or leave it out to write every member.")
+    for i, (member, source) in enumerate(zip(ensemble.members_, sources)):
         name = f"members/{i:02d}.skops"
         if source is None or copy_member(source, staging / name) is None:
             dump_member(member, staging / name)

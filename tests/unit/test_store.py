@@ -344,7 +344,8 @@ def test_a_member_is_copied_from_the_file_it_was_loaded_from_while_that_file_is_
     assert sorted(os.listdir(version / "members")) == [path.name for path in saved]  # nothing left half-copied
 
 
-def test_a_member_file_removed_after_its_stamp_was_taken_is_written_from_the_loaded_member(fitted_binary, tmp_path):
+def test_a_member_file_removed_after_its_stamp_was_taken_is_written_from_the_loaded_member(fitted_binary, binary_table,
+                                                                                          tmp_path):
     from imbalance_flows.tasks.member_files import dump_member, member_source
 
     path = tmp_path / "0.skops"
@@ -355,4 +356,60 @@ def test_a_member_file_removed_after_its_stamp_was_taken_is_written_from_the_loa
 
     version = save_model(fitted_binary, tmp_path / "store", member_sources=sources)
 
-    assert load_model(version).members_[0] is not None
+    X = binary_table.drop(columns="label")
+    np.testing.assert_array_equal(load_model(version).predict_proba(X), fitted_binary.predict_proba(X))
+
+
+def _member_files(folder, network: bool):
+    """A member's two files as `dump_member` names them (their bytes do not matter to copying)."""
+    folder.mkdir()
+    (folder / "m.skops").write_bytes(b"pipeline")
+    if network:
+        (folder / "m.keras").write_bytes(b"network")
+    return folder / "m.skops"
+
+
+def test_copying_a_member_copies_its_network_first_and_refuses_any_file_changed_since_its_stamp(tmp_path):
+    from imbalance_flows.tasks.member_files import copy_member, member_source
+
+    path = _member_files(tmp_path / "work", network=True)
+    (tmp_path / "a").mkdir()
+    assert copy_member(member_source(path), tmp_path / "a" / "00.skops") == [tmp_path / "a" / "00.skops",
+                                                                              tmp_path / "a" / "00.keras"]
+    assert (tmp_path / "a" / "00.keras").read_bytes() == b"network"
+
+    source = member_source(path)
+    (tmp_path / "work" / "m.keras").write_bytes(b"another")  # the network changed: nothing is copied
+    (tmp_path / "b").mkdir()
+    assert copy_member(source, tmp_path / "b" / "00.skops") is None
+    assert list((tmp_path / "b").iterdir()) == []
+
+
+def test_copying_a_member_without_a_network_refuses_one_that_appeared_since_its_stamp(tmp_path):
+    from imbalance_flows.tasks.member_files import copy_member, member_source
+
+    path = _member_files(tmp_path / "work", network=False)
+    source = member_source(path)
+    (tmp_path / "work" / "m.keras").write_bytes(b"network")  # the loaded member had none: its files changed
+    (tmp_path / "out").mkdir()
+
+    assert copy_member(source, tmp_path / "out" / "00.skops") is None
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_copying_a_member_refuses_a_file_touched_back_to_its_old_modification_time(tmp_path):
+    from imbalance_flows.tasks.member_files import copy_member, member_source
+
+    path = _member_files(tmp_path / "work", network=False)
+    source = member_source(path)
+    before = path.stat()
+    path.write_bytes(b"pipelinf")  # same size, written in place ...
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # ... and its modification time set back
+    (tmp_path / "out").mkdir()
+
+    assert copy_member(source, tmp_path / "out" / "00.skops") is None
+
+
+def test_save_model_refuses_member_sources_that_do_not_match_the_members(fitted_binary, tmp_path):
+    with pytest.raises(InputError, match="one source"):
+        save_model(fitted_binary, tmp_path, member_sources=[None])
