@@ -131,9 +131,12 @@ def copy_member(source: MemberSource, path: str | os.PathLike) -> list[Path] | N
     path = Path(path)
     origin, network = Path(source.path), _network_path(Path(source.path))
     pairs = [(network, _network_path(path), source.stamps[1]), (origin, path, source.stamps[0])]
+    def unchanged() -> bool:
+        return all(_stamp(file) == stamp for file, _, stamp in pairs)
+
     written, copied = [], False
     try:
-        if source.stamps[0] is None or not all(_stamp(file) == stamp for file, _, stamp in pairs):
+        if source.stamps[0] is None or not unchanged():
             return None
         for file, target, stamp in pairs:
             if stamp is None:  # no network, and still none (checked above)
@@ -141,7 +144,7 @@ def copy_member(source: MemberSource, path: str | os.PathLike) -> list[Path] | N
             written.append(target)
             with room_to_write(target, stamp[2]):
                 shutil.copyfile(file, target)
-        copied = all(_stamp(file) == stamp for file, _, stamp in pairs)  # none written to while it was copied
+        copied = unchanged()  # none written to while it was copied
     except OSError:  # unreadable or gone meanwhile: the member in memory is written instead
         pass
     finally:
