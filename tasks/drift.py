@@ -51,10 +51,17 @@ def reference(X: pd.DataFrame, y: pd.Series, schema) -> dict:
                 shares = {str(k): float(v) / max(len(present), 1) for k, v in top.items()}
                 other = float(counts.iloc[TOP_CATEGORIES:].sum()) / max(len(present), 1)
                 features[column.name] = {"kind": "categorical", "shares": shares, "other": other, "missing": missing}
-    classes = pd.Series(y).astype(str).value_counts()
+    classes = label_counts(y)
     return {"rows": int(len(X)), "features": features,
             "class_shares": {str(label): float(classes.get(str(label), 0)) / max(len(y), 1)
                              for label in schema.classes}}
+
+
+def label_counts(y) -> pd.Series:
+    """Rows per label, the labels as text: the distinct labels are counted, then named (`astype(str)` of every
+    row took 0.17 s at 800k rows)."""
+    counts = pd.Series(y).value_counts(dropna=False)
+    return counts.groupby(counts.index.astype(str)).sum()
 
 
 def _bins(edges, numbers: np.ndarray) -> np.ndarray:

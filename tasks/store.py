@@ -67,7 +67,10 @@ def code_version() -> str:
     return f"{__version__}+{commit}" if commit else __version__
 
 
-REFERENCE_ROWS = 1_000_000  # the drift picture's bins come from at most this many training rows
+# The drift picture's bins and shares come from at most this many training rows (its class shares from all):
+# a bin's share then varies by about 0.07 percentage points, which moves PSI by about 1e-4, far below its
+# limits (0.1, 0.25); a sample of 1M rows took 1.6 s of the save step.
+REFERENCE_ROWS = 200_000
 
 
 def summarise_rows(chunks, schema, sample_rows: int = REFERENCE_ROWS, random_state: int = 0,
@@ -83,7 +86,7 @@ def summarise_rows(chunks, schema, sample_rows: int = REFERENCE_ROWS, random_sta
     """
     import pandas as pd
 
-    from imbalance_flows.tasks.drift import reference
+    from imbalance_flows.tasks.drift import label_counts, reference
     from imbalance_flows.tasks.schema import row_hashes
     from imbalance_flows.tasks.tables import between
 
@@ -93,7 +96,7 @@ def summarise_rows(chunks, schema, sample_rows: int = REFERENCE_ROWS, random_sta
     for chunk in chunks:
         hashes.append(row_hashes(chunk, schema))
         if schema.target in chunk.columns:
-            labels.append(chunk[schema.target].astype(str).value_counts())
+            labels.append(label_counts(chunk[schema.target]))
         start, seen = seen, seen + len(chunk)
         if drawn is not None:
             sample.append(chunk.iloc[between(drawn, start, seen)])
