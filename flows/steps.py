@@ -43,7 +43,7 @@ from imbalance_flows.tasks.report import ENSEMBLE, artifact_markdown
 from imbalance_flows.tasks.resample import run_sampler
 from imbalance_flows.tasks.schema import Schema, coerce, infer_schema
 from imbalance_flows.tasks.score import count_rows, estimated_priors, score_file
-from imbalance_flows.tasks.sizes import RowPlan, plan_rows
+from imbalance_flows.tasks.sizes import RowPlan, holdout_rows, plan_rows
 from imbalance_flows.tasks.spec import ImageOptions, MemberSpec
 from imbalance_flows.tasks.store import load_model, read_manifest, save_model
 from imbalance_flows.tasks.train import encode_labels, fit_member, fit_out_of_fold
@@ -247,6 +247,16 @@ def judging_labels(rows: tables.TableRef, schema: Schema, random_state: int) -> 
     return labels.iloc[plan_rows(encode_labels(labels, schema), random_state).judge_rows()]
 
 
+def validation_rows(rows: tables.TableRef, schema: Schema, random_state: int) -> tuple[pd.DataFrame, pd.Series]:
+    """The validation rows that judge the members (all of them, or the size rule's stratified sample of a large
+    split, read alone: file by file, one row group at a time)."""
+    judged = holdout_rows(encode_labels(tables.read_column(rows, schema.target), schema), random_state)
+    if judged is None:
+        return _frame(rows, schema)
+    frame = tables.read_rows(rows, judged)
+    return coerce(frame, schema, keep_float32=True), frame[schema.target]
+
+
 @task(name="train-member", cache_key_fn=member_key, persist_result=True, result_serializer=REFERENCE,
       task_run_name="train {spec.name}")
 def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, random_state: int,
@@ -296,12 +306,13 @@ def vote(members: list[dict], rows: tables.TableRef, schema: Schema, params: dic
         y_rows = judging_labels(rows, schema, ensemble.random_state)
         ensemble.combine_out_of_fold(fitted, specs, schema, y_rows, [np.load(m.out_of_fold) for m in members])
     else:
-        X_rows, y_rows = _frame(rows, schema)
+        X_rows, y_rows = validation_rows(rows, schema, ensemble.random_state)
         ensemble.combine(fitted, specs, schema, X_rows, y_rows)
     ensemble.member_sources_ = sources  # the version saved copies these files instead of writing the members again
     logger = get_run_logger()
-    how = "validation split" if validation != "out_of_fold" else "out of fold" if len(y_rows) == rows.n_rows else \
-        f"out of fold, a stratified sample of the {rows.n_rows} training rows"
+    how = "out of fold" if validation == "out_of_fold" else "validation split"
+    if len(y_rows) < rows.n_rows:
+        how += f", a stratified sample of the {rows.n_rows} {'training' if how == 'out of fold' else 'validation'} rows"
     logger.info("Weights and threshold from %s rows the members did not see (%s)", len(y_rows), how)
     for member, weight in zip(members, ensemble.weights_):
         logger.info("weight %.3f  %s", weight, member.spec.name)

@@ -15,7 +15,9 @@ the members (out of fold). Above it, two rules keep the cost of training flat in
   member predicts the judging rows it did not fit on directly, and those it did out of
   fold: out of the bag, or by a refit without them. The judging rows of a capped class are
   drawn from rows outside the fit sample, so only the rarest classes' judging rows need
-  that refit: one, where they are few beside the fit rows.
+  that refit: one, where they are few beside the fit rows. With holdout validation, a
+  validation split of more than `LARGE_ROWS` rows judges by such a sample of its own rows
+  (`holdout_rows`).
 
 Pure numpy: both the flow's member tasks and `VotingEnsemble.fit` plan with it, from the
 labels alone, so that every member and the vote agree on the rows without passing them.
@@ -79,19 +81,18 @@ def plan_rows(codes: np.ndarray, random_state: int = 0) -> RowPlan:
     n = len(codes)
     if not is_large(n):
         return RowPlan(n)
-    fit_rows, judge_rows, min_judged = FIT_ROWS, JUDGE_ROWS, MIN_JUDGED
     rng = np.random.default_rng(random_state)
     classes, counts = np.unique(codes, return_counts=True)
-    quota = class_quota(counts, fit_rows)
+    quota = class_quota(counts, FIT_ROWS)
     fit, weight = [], []
-    judge_share = min(1.0, max(judge_rows / n, min_judged / counts.min()))
+    share = judge_share(counts)
     judge = []
     for label, count in zip(classes, counts):
         rows = np.flatnonzero(codes == label)
         kept = rows if count <= quota else np.sort(rng.choice(rows, quota, replace=False))
         fit.append(kept)
         weight.append(np.full(len(kept), count / len(kept)))
-        wanted = min(count, max(2, round(count * judge_share)))
+        wanted = judged_rows(count, share)
         # A capped class is judged on rows the members did not fit on where it has enough of them:
         # those need no refit to be predicted out of fold.
         spare = np.setdiff1d(rows, kept, assume_unique=True)
@@ -100,6 +101,33 @@ def plan_rows(codes: np.ndarray, random_state: int = 0) -> RowPlan:
     fit, weight = np.concatenate(fit), np.concatenate(weight)
     order = np.argsort(fit, kind="stable")
     return RowPlan(n, fit[order], weight[order], np.sort(np.concatenate(judge)))
+
+
+def judge_share(counts: np.ndarray) -> float:
+    """The share of each class's rows that judge the members: JUDGE_ROWS rows in all, grown until the rarest
+    class has MIN_JUDGED (or all its rows)."""
+    counts = np.asarray(counts)
+    return float(min(1.0, max(JUDGE_ROWS / counts.sum(), MIN_JUDGED / counts.min())))
+
+
+def judged_rows(count: int, share: float) -> int:
+    """Judging rows of a class of `count` rows (at least 2, at most all)."""
+    return int(min(count, max(2, round(count * share))))
+
+
+def holdout_rows(codes: np.ndarray, random_state: int = 0) -> np.ndarray | None:
+    """The rows of a validation split (with these class codes) that judge the members: None (every row) up to
+    `LARGE_ROWS` rows; above, a stratified sample as the judging sample of the training rows (module doc), so that
+    holdout validation on a large table reads 100,000 rows of it, not all."""
+    codes = np.asarray(codes)
+    if not is_large(len(codes)):
+        return None
+    rng = np.random.default_rng(random_state)
+    classes, counts = np.unique(codes, return_counts=True)
+    share = judge_share(counts)
+    picked = [rng.choice(np.flatnonzero(codes == label), judged_rows(count, share), replace=False)
+              for label, count in zip(classes, counts)]
+    return np.sort(np.concatenate(picked))
 
 
 def is_large(rows: int) -> bool:

@@ -28,7 +28,7 @@ from imbalance_flows.tasks.drift import adjust_proba
 from imbalance_flows.tasks.errors import InputError, preview
 from imbalance_flows.tasks.members import check_member
 from imbalance_flows.tasks.schema import Schema, coerce, infer_schema
-from imbalance_flows.tasks.sizes import plan_rows
+from imbalance_flows.tasks.sizes import holdout_rows, plan_rows
 from imbalance_flows.tasks.spec import MemberSpec, default_members
 from imbalance_flows.tasks.train import encode_labels, fit_member, fit_out_of_fold, member_proba, run_members
 from imbalance_flows.tasks.weights import best_cut, code_objective, search_weights
@@ -219,6 +219,8 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
             plan = plan_rows(codes[train], seed)
             fitted = self._fit_members(specs, lambda spec, threads: fit_member(
                 spec, X.iloc[train], y.iloc[train], schema, seed, threads, plan=plan))
+            judged = holdout_rows(codes[validation], seed)
+            validation = validation if judged is None else validation[judged]
             return self.combine([pipeline for pipeline, _ in fitted], specs, schema,
                                 X.iloc[validation], y.iloc[validation])
         check_rows_per_class(y.to_numpy(), 2, "out-of-fold validation")

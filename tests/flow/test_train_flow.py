@@ -367,6 +367,32 @@ def test_above_the_size_threshold_the_flow_trains_the_large_recipe_as_fit_does(c
     assert direct.threshold_ == pytest.approx(flow_model.threshold_)
 
 
+def test_holdout_on_a_large_validation_split_judges_on_a_sample_read_file_by_file(churn_small, tmp_path,
+                                                                                 monkeypatch, caplog):
+    # The large-data rules from 200 rows: the 600 validation rows judge by a stratified sample of them.
+    import re
+
+    from imbalance_flows.tasks import sizes, tables
+
+    for name, value in {"LARGE_ROWS": 200, "FIT_ROWS": 600, "JUDGE_ROWS": 150, "MIN_JUDGED": 30}.items():
+        monkeypatch.setattr(sizes, name, value)
+    frame = pd.read_csv(churn_small)
+    (tmp_path / "parts").mkdir()
+    for index, start in enumerate(range(0, len(frame), 400)):
+        frame.iloc[start:start + 400].to_parquet(tmp_path / "parts" / f"part-{index}.parquet", index=False)
+    read_whole = []
+    read_table = tables.read_table
+    monkeypatch.setattr(tables, "read_table", lambda ref, *a, **k: read_whole.append(ref.path) or read_table(
+        ref, *a, **k))
+    with caplog.at_level("INFO"):
+        result = train(_config(tmp_path / "parts", tmp_path / "store", validation="holdout", validation_size=0.4))
+    judged = re.search(r"Weights and threshold from (\d+) rows the members did not see \(validation split, a "
+                       r"stratified sample of the (\d+) validation rows\)", caplog.text)
+    assert judged and 150 <= int(judged.group(1)) < int(judged.group(2)) == 600
+    assert not [path for path in read_whole if "validation-" in path]
+    assert load_model(result["version"]).weights_ is not None
+
+
 def test_a_partitioned_table_trains_as_the_same_rows_in_one_file(churn_small, tmp_path, monkeypatch):
     # The size rule applies too (from 500 training rows), so members read their sample file by file.
     from imbalance_flows.tasks import sizes

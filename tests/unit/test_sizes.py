@@ -64,6 +64,33 @@ def test_the_judging_sample_keeps_the_class_shares_and_enough_rare_rows(small_li
         assert not fit & set(plan.judge_rows()[codes[plan.judge_rows()] == code].tolist())
 
 
+def test_a_large_validation_split_judges_by_a_stratified_sample_of_its_rows(small_limits):
+    assert sizes.holdout_rows(_codes([100, 900])) is None  # up to LARGE_ROWS rows: every row judges
+    codes = _codes([50, 950, 9000])
+    rows = sizes.holdout_rows(codes, random_state=0)
+    judged = np.bincount(codes[rows], minlength=3)
+    assert judged[0] == 40  # grown for the rarest class, as the training rows' judging sample is
+    assert judged[1] / judged[2] == pytest.approx(950 / 9000, rel=0.02)
+    assert np.all(np.diff(rows) > 0)
+    assert np.array_equal(rows, sizes.holdout_rows(codes, random_state=0))
+    assert not np.array_equal(rows, sizes.holdout_rows(codes, random_state=1))
+
+
+def test_holdout_validation_of_a_large_split_judges_the_members_on_the_sample(small_limits, monkeypatch):
+    X, y = _noise(8_000, rare=0.05)
+    judged = []
+    combine = VotingEnsemble.combine
+
+    def spy(self, fitted, specs, schema, X_val, y_val):
+        judged.append(len(y_val))
+        return combine(self, fitted, specs, schema, X_val, y_val)
+
+    monkeypatch.setattr(VotingEnsemble, "combine", spy)
+    VotingEnsemble(members=[MemberSpec.parse("class_weight:logreg")], validation="holdout",
+                   validation_size=0.25, random_state=0).fit(X, y)
+    assert 300 <= judged[0] < 2_000  # a sample of the 2,000 validation rows
+
+
 def test_the_plan_is_the_same_for_the_same_labels_and_seed(small_limits):
     codes = _codes([100, 1900])
     first, again = sizes.plan_rows(codes, 3), sizes.plan_rows(codes, 3)
