@@ -379,8 +379,9 @@ def save(ensemble: VotingEnsemble, store: str, results: dict, extra: dict, heade
 @task(name="judge", cache_policy=NO_CACHE)
 def judge(store: str, challenger: str, holdout: tables.TableRef, metric: str, margin: float,
           min_rows_per_class: int) -> dict:
-    """Score challenger and champion on holdout rows neither was trained on; promote under the store's lock."""
-    return champion_challenger.judge(store, challenger, tables.read_table(holdout), metric, margin,
+    """Score challenger and champion on holdout rows neither was trained on, chunk by chunk; promote under the
+    store's lock."""
+    return champion_challenger.judge(store, challenger, tables.read_chunks(holdout), metric, margin,
                                      min_rows_per_class)
 
 

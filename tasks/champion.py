@@ -52,14 +52,15 @@ def training_rows(version_dir: str | os.PathLike) -> np.ndarray | None:
     return np.load(path, allow_pickle=False) if path.is_file() else None
 
 
-def unseen_rows(frame: pd.DataFrame, version_dir: str | os.PathLike,
-                schema: Schema | None = None) -> tuple[pd.DataFrame, int | None]:
+def unseen_rows(frame: pd.DataFrame, version_dir: str | os.PathLike, schema: Schema | None = None,
+                seen: np.ndarray | None = None) -> tuple[pd.DataFrame, int | None]:
     """The rows of `frame` that the version was not trained on, and how many were dropped (None: unknown).
 
     Rows are fingerprinted with the version's own schema (its columns, in its order, as it
-    coerced them), so added, reordered or retyped columns in newer data still match.
+    coerced them), so added, reordered or retyped columns in newer data still match. `seen`
+    are the version's fingerprints when already read (`training_rows`).
     """
-    seen = training_rows(version_dir)
+    seen = training_rows(version_dir) if seen is None else seen
     if seen is None:
         return frame, None
     if schema is None:
@@ -73,25 +74,46 @@ def unseen_rows(frame: pd.DataFrame, version_dir: str | os.PathLike,
 
 def metrics_of(model, frame: pd.DataFrame) -> dict | None:
     """A model's summary metrics on labelled rows, or None when it cannot score them."""
-    return _scored(model, frame)[0]
+    scores = Scores(model)
+    scores.add(frame)
+    return scores.metrics()
 
 
-def _scored(model, frame: pd.DataFrame) -> tuple[dict | None, str | None]:
-    target = model.schema_.target
-    if target not in frame.columns:
-        return None, f"its target {target!r} is not among the columns"
-    # Fresh data brings categories neither model saw: both score them as missing, so they are still compared.
-    model.set_params(unknown_categories="ignore")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UnseenCategoryWarning)
-            probas = model.member_probas(frame, voting_only=True)  # once, for the vote and the probabilities
-        predicted = model.vote(probas)
-        proba = model.combined(probas) if model.voting != "hard" else None
-    except InputError as error:
-        return None, str(error)
-    full = score(frame[target].to_numpy(), predicted, proba, model.classes_)
-    return {name: full[name] for name in METRICS}, None
+class Scores:
+    """A model's predictions of labelled rows, gathered chunk by chunk (labels, votes, probabilities: a few numbers
+    a row), and its summary metrics on all of them; the first chunk it cannot score ends it, with the reason."""
+
+    def __init__(self, model):
+        self.model, self.error = model, None
+        self.labels, self.predicted, self.probas = [], [], []
+        # Fresh data brings categories neither model saw: both score them as missing, so they are still compared.
+        model.set_params(unknown_categories="ignore")
+
+    def add(self, frame: pd.DataFrame) -> None:
+        if self.error is not None or not len(frame):  # (a chunk of the champion's own rows leaves none)
+            return
+        target = self.model.schema_.target
+        if target not in frame.columns:
+            self.error = f"its target {target!r} is not among the columns"
+            return
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UnseenCategoryWarning)
+                probas = self.model.member_probas(frame, voting_only=True)  # once, for the vote and probabilities
+            self.predicted.append(self.model.vote(probas))
+            if self.model.voting != "hard":
+                self.probas.append(self.model.combined(probas))
+        except InputError as error:
+            self.error = str(error)
+            return
+        self.labels.append(frame[target].to_numpy())
+
+    def metrics(self) -> dict | None:
+        if self.error is not None or not self.labels:
+            return None
+        proba = np.concatenate(self.probas) if self.probas else None
+        full = score(np.concatenate(self.labels), np.concatenate(self.predicted), proba, self.model.classes_)
+        return {name: full[name] for name in METRICS}
 
 
 def decide(challenger: float | None, incumbent: float | None, margin: float) -> tuple[bool, str]:
@@ -118,7 +140,7 @@ def check_judging_rows(labels: pd.Series, classes, needed: int, holdout_rows: in
                          "Retrain when more fresh labelled rows have arrived, or lower min_rows_per_class.")
 
 
-def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout: pd.DataFrame, metric: str,
+def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout, metric: str,
           margin: float = 0.0, min_rows_per_class: int = 10) -> dict:
     """Compare the challenger with the current champion on fresh rows; promote it if it wins; record why.
 
@@ -128,9 +150,10 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout: 
         The model store holding both versions.
     challenger_dir : path
         The challenger's saved version; `holdout` is its untouched test split.
-    holdout : DataFrame
-        Labelled rows the challenger was not trained on. Rows the champion was trained on
-        are left out, so both are judged on rows neither has seen.
+    holdout : DataFrame, or an iterable of DataFrames
+        Labelled rows the challenger was not trained on, whole or chunk by chunk (a large
+        split is never held whole: only each row's label, votes and probabilities are kept).
+        Rows the champion was trained on are left out, so both are judged on rows neither has seen.
     metric, margin : str, float
         The challenger is promoted if it scores at least the champion's `metric` + `margin`.
     min_rows_per_class : int
@@ -142,27 +165,40 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout: 
         The decision as recorded under <store>/decisions, with its `sequence` number there.
     """
     challenger_dir = Path(challenger_dir)
+    chunks = [holdout] if isinstance(holdout, pd.DataFrame) else holdout
     with store_lock(store):
         incumbent = champion(store)
-        challenger = load_model(challenger_dir)
-        rows, excluded, champion_metrics, champion_error = holdout, None, None, None
+        challenger = Scores(load_model(challenger_dir))
+        defending = None if incumbent is None else Scores(load_model(incumbent))
+        seen = {version: training_rows(version) for version in (incumbent, challenger_dir) if version is not None}
+        holdout_rows, excluded, labels = 0, None, []
+        target = challenger.model.schema_.target
+        for chunk in chunks:
+            holdout_rows += len(chunk)
+            rows = chunk
+            if incumbent is not None:
+                rows, dropped = unseen_rows(rows, incumbent, defending.model.schema_, seen[incumbent])
+                excluded = None if dropped is None else (excluded or 0) + dropped
+            # Duplicate rows in the data can put copies of the challenger's own training rows in its holdout.
+            rows, _ = unseen_rows(rows, challenger_dir, challenger.model.schema_, seen[challenger_dir])
+            labels.append(rows[target])
+            challenger.add(rows)
+            if defending is not None:
+                defending.add(rows)
+        labels = pd.concat(labels) if labels else pd.Series([], dtype=object)
         if incumbent is not None:
-            rows, excluded = unseen_rows(holdout, incumbent)
-        # Duplicate rows in the data can put copies of the challenger's own training rows in its holdout.
-        rows, _ = unseen_rows(rows, challenger_dir, challenger.schema_)
-        if incumbent is not None:
-            check_judging_rows(rows[challenger.schema_.target], challenger.classes_, min_rows_per_class,
-                               len(holdout), excluded)
-            champion_metrics, champion_error = _scored(load_model(incumbent), rows)
-        challenger_metrics = metrics_of(challenger, rows)
-        promoted, reason = decide(challenger_metrics[metric],
+            check_judging_rows(labels, challenger.model.classes_, min_rows_per_class, holdout_rows, excluded)
+        challenger_metrics = challenger.metrics()
+        champion_metrics = None if defending is None else defending.metrics()
+        champion_error = None if defending is None else defending.error
+        promoted, reason = decide(None if challenger_metrics is None else challenger_metrics[metric],
                                   None if champion_metrics is None else champion_metrics[metric], margin)
         if champion_error:
             reason = f"{reason}: the champion cannot score the new data ({champion_error})"
         decision = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "metric": metric,
                     "margin": margin, "promoted": promoted, "reason": reason, "challenger": str(challenger_dir),
-                    "champion": str(incumbent) if incumbent else None, "judged_rows": len(rows),
-                    "holdout_rows": len(holdout), "excluded_champion_rows": excluded,
+                    "champion": str(incumbent) if incumbent else None, "judged_rows": len(labels),
+                    "holdout_rows": holdout_rows, "excluded_champion_rows": excluded,
                     "challenger_metrics": challenger_metrics, "champion_metrics": champion_metrics,
                     "champion_error": champion_error}
         decision["record"] = str(record_decision(store, decision))

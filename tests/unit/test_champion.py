@@ -98,6 +98,21 @@ def test_the_champion_is_judged_only_on_rows_it_was_not_trained_on(table, tmp_pa
     assert decisions(store) == [{key: value for key, value in decision.items() if key != "record"}]
 
 
+def test_a_holdout_given_chunk_by_chunk_is_judged_as_the_same_rows_at_once(table, tmp_path):
+    first_store, chunked_store = tmp_path / "whole", tmp_path / "chunks"
+    decisions_made = []
+    for store, holdout in ((first_store, table.iloc[1200:2400]),
+                           (chunked_store, (table.iloc[start:start + 250] for start in range(1200, 2400, 250)))):
+        promote(store, fit_and_save(table.iloc[:1600], store))
+        decisions_made.append(judge(store, fit_and_save(table.iloc[:1200], store, seed=1), holdout,
+                                    "balanced_accuracy"))
+    whole, chunked = decisions_made
+    for key in ("holdout_rows", "excluded_champion_rows", "judged_rows", "champion_metrics", "challenger_metrics",
+                "promoted"):
+        assert chunked[key] == whole[key], key
+    assert (chunked["holdout_rows"], chunked["excluded_champion_rows"], chunked["judged_rows"]) == (1200, 400, 800)
+
+
 def test_a_champion_without_a_record_of_its_rows_is_judged_on_the_whole_holdout(table, tmp_path):
     X, y = split_target(table.iloc[:1600], "label")
     old = save_model(VotingEnsemble(members=MEMBERS, validation="holdout").fit(X, y), tmp_path)  # no training_rows
