@@ -1,4 +1,4 @@
-"""Settings every test needs before Prefect is imported: no telemetry, a private Prefect home."""
+"""Settings every test needs before Prefect is imported (no telemetry, a private Prefect home); the one test server."""
 
 import os
 import tempfile
@@ -29,3 +29,17 @@ def churn_small(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("data") / "churn.csv"
     frame.to_csv(path, index=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """The one Prefect test server of the session, for every folder whose tests run flows in this process.
+
+    Never start a second `prefect_test_harness` beside it: Prefect's events worker is one per process and
+    keeps sending to the API it started with, so task runs of flows under a second, nested harness are
+    recorded on the first server and the second one's API never shows them.
+    """
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

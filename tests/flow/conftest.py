@@ -1,10 +1,8 @@
-"""Flow tests run against one Prefect test server for the whole session."""
+"""Flow tests run against the session's one Prefect test server (tests/conftest.py)."""
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prefect_server():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+def _flows_run_on_the_prefect_server(prefect_server):
+    yield

@@ -1,4 +1,4 @@
-"""Keras members: small data, few epochs; one Prefect test server for the flow tests of this folder."""
+"""Keras members: small data, few epochs. Flow tests here use the session's Prefect server (tests/conftest.py)."""
 
 import numpy as np
 import pandas as pd
@@ -34,11 +34,3 @@ def digits_folder(tmp_path_factory):
     root = tmp_path_factory.mktemp("digits")
     make_digits(root, rare=(3, 8, 9), keep=20)
     return root
-
-
-@pytest.fixture(scope="session")
-def prefect_server():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
