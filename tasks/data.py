@@ -157,20 +157,19 @@ def stratified_indices(y, fractions: list[float], random_state: int = 0, where: 
     """
     y = np.asarray(y)
     rng = np.random.default_rng(random_state)
-    parts: list[list[np.ndarray]] = [[] for _ in range(len(fractions) + 1)]
     needed = len(fractions) + 1
     check_rows_per_class(y, needed, f"a stratified {needed}-way split", where)
+    part = np.zeros(len(y), dtype=np.int8)  # each row's part: read back in order, the parts need no sort
     for label in _sorted_labels(y):
         rows = rng.permutation(np.flatnonzero(y == label))
         sizes = [max(1, int(round(len(rows) * f))) for f in fractions]
         while sum(sizes) > len(rows) - 1:  # Keep at least one row for training.
             sizes[int(np.argmax(sizes))] -= 1
         start = len(rows) - sum(sizes)
-        parts[0].append(rows[:start])
         for i, size in enumerate(sizes, start=1):
-            parts[i].append(rows[start:start + size])
+            part[rows[start:start + size]] = i
             start += size
-    return [np.sort(np.concatenate(part)) for part in parts]
+    return [np.flatnonzero(part == i) for i in range(needed)]
 
 
 def check_split_sizes(test_size: float, validation_size: float) -> None:

@@ -82,7 +82,9 @@ def plan_rows(codes: np.ndarray, random_state: int = 0) -> RowPlan:
     if not is_large(n):
         return RowPlan(n)
     rng = np.random.default_rng(random_state)
-    classes, counts = np.unique(codes, return_counts=True)
+    counts = np.bincount(codes)  # class codes are small integers: counted, not sorted (np.unique)
+    classes = np.flatnonzero(counts)
+    counts = counts[classes]
     quota = class_quota(counts, FIT_ROWS)
     fit, weight = [], []
     share = judge_share(counts)
@@ -95,7 +97,7 @@ def plan_rows(codes: np.ndarray, random_state: int = 0) -> RowPlan:
         wanted = judged_rows(count, share)
         # A capped class is judged on rows the members did not fit on where it has enough of them:
         # those need no refit to be predicted out of fold.
-        spare = np.setdiff1d(rows, kept, assume_unique=True)
+        spare = np.delete(rows, np.searchsorted(rows, kept))  # kept is a sorted subset of rows
         pool = spare if len(spare) >= wanted else rows
         judge.append(pool if wanted == len(pool) else np.sort(rng.choice(pool, wanted, replace=False)))
     fit, weight = np.concatenate(fit), np.concatenate(weight)
