@@ -4,7 +4,7 @@ On a partitioned table the flow's own process holds the label column and plans f
 stratified split (`tasks.data.stratified_indices`, in the split step) and the size rule's row plan
 (`tasks.sizes.plan_rows`, in every member task and the vote). Labels of 36,000,000 rows (the size of
 `bench/dask_scale.py`'s table), 1.5 % rare, as class codes; each function against the code it
-replaced (kept below, verbatim in what it computes), with the same seed: the same rows come out
+replaced (kept below as it was), with the same seed: the same rows come out
 (checked). Each is called twice and the second call measured (the first takes fresh pages from the
 system, which the second reuses): its seconds and the peak of numpy's allocations (tracemalloc).
 
@@ -35,12 +35,15 @@ ROWS = 36_000_000
 RARE = 0.015
 
 
-def replaced_split(y, fractions, random_state=0):
-    """`stratified_indices` as it was (its checks left out: both run on valid labels)."""
-    from imbalance_flows.tasks.data import _sorted_labels
+def replaced_split(y, fractions, random_state=0, where=""):
+    """`stratified_indices` as it was."""
+    from imbalance_flows.tasks.data import _sorted_labels, check_rows_per_class
 
+    y = np.asarray(y)
     rng = np.random.default_rng(random_state)
     parts = [[] for _ in range(len(fractions) + 1)]
+    needed = len(fractions) + 1
+    check_rows_per_class(y, needed, f"a stratified {needed}-way split", where)
     for label in _sorted_labels(y):
         rows = rng.permutation(np.flatnonzero(y == label))
         sizes = [max(1, int(round(len(rows) * f))) for f in fractions]
@@ -55,20 +58,22 @@ def replaced_split(y, fractions, random_state=0):
 
 
 def replaced_plan(codes, random_state=0):
-    """`plan_rows` as it was: (fit, weight, judge)."""
-    from imbalance_flows.tasks.sizes import FIT_ROWS, class_quota, judge_share, judged_rows
+    """`plan_rows` as it was, for a large split: (fit, weight, judge)."""
+    from imbalance_flows.tasks.sizes import FIT_ROWS, JUDGE_ROWS, MIN_JUDGED, class_quota
 
+    codes = np.asarray(codes)
+    n = len(codes)
     rng = np.random.default_rng(random_state)
     classes, counts = np.unique(codes, return_counts=True)
     quota = class_quota(counts, FIT_ROWS)
-    share = judge_share(counts)
+    judge_share = min(1.0, max(JUDGE_ROWS / n, MIN_JUDGED / counts.min()))
     fit, weight, judge = [], [], []
     for label, count in zip(classes, counts):
         rows = np.flatnonzero(codes == label)
         kept = rows if count <= quota else np.sort(rng.choice(rows, quota, replace=False))
         fit.append(kept)
         weight.append(np.full(len(kept), count / len(kept)))
-        wanted = judged_rows(count, share)
+        wanted = min(count, max(2, round(count * judge_share)))
         spare = np.setdiff1d(rows, kept, assume_unique=True)
         pool = spare if len(spare) >= wanted else rows
         judge.append(pool if wanted == len(pool) else np.sort(rng.choice(pool, wanted, replace=False)))

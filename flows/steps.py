@@ -248,8 +248,9 @@ def judging_labels(rows: tables.TableRef, schema: Schema, random_state: int) -> 
 
 
 def validation_rows(rows: tables.TableRef, schema: Schema, random_state: int) -> tuple[pd.DataFrame, pd.Series]:
-    """The validation rows that judge the members (all of them, or the size rule's stratified sample of a large
-    split, read alone: file by file, one row group at a time)."""
+    """The validation rows that judge the members: all of them, or the size rule's stratified sample of a large
+    split, read alone (`tables.read_rows`: row group by row group, file by file; a file on an object store is
+    read whole)."""
     judged = holdout_rows(encode_labels(tables.read_column(rows, schema.target), schema), random_state)
     if judged is None:
         return _frame(rows, schema)

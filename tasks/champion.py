@@ -52,40 +52,56 @@ def training_rows(version_dir: str | os.PathLike) -> np.ndarray | None:
     return np.load(path, allow_pickle=False) if path.is_file() else None
 
 
-def unseen_rows(frame: pd.DataFrame, version_dir: str | os.PathLike, schema: Schema | None = None,
-                seen: np.ndarray | None = None) -> tuple[pd.DataFrame, int | None]:
+def unseen_rows(frame: pd.DataFrame, version_dir: str | os.PathLike,
+                schema: Schema | None = None) -> tuple[pd.DataFrame, int | None]:
     """The rows of `frame` that the version was not trained on, and how many were dropped (None: unknown).
 
     Rows are fingerprinted with the version's own schema (its columns, in its order, as it
-    coerced them), so added, reordered or retyped columns in newer data still match. `seen`
-    are the version's fingerprints when already read (`training_rows`).
+    coerced them), so added, reordered or retyped columns in newer data still match.
     """
-    seen = training_rows(version_dir) if seen is None else seen
+    seen = fingerprints(version_dir)
     if seen is None:
         return frame, None
     if schema is None:
         schema = Schema.model_validate(read_manifest(version_dir)["schema"])
+    return unseen_in(frame, seen, schema)
+
+
+def fingerprints(version_dir: str | os.PathLike) -> np.ndarray | None:
+    """A version's training-row fingerprints, sorted for `unseen_in`; None if it kept none."""
+    seen = training_rows(version_dir)
+    return None if seen is None else np.sort(seen)
+
+
+def unseen_in(frame: pd.DataFrame, seen: np.ndarray | None, schema: Schema) -> tuple[pd.DataFrame, int | None]:
+    """`unseen_rows` against fingerprints already read and sorted (`fingerprints`): each chunk of a large holdout
+    is looked up in them, and they are sorted once."""
+    if seen is None:
+        return frame, None
     try:
-        fresh = ~np.isin(row_hashes(frame, schema), seen)
+        hashes = row_hashes(frame, schema)
     except (InputError, KeyError):  # the version cannot read these columns: it cannot be scored either
         return frame, None
-    return frame[fresh], int((~fresh).sum())
+    known = np.zeros(len(hashes), dtype=bool)
+    if len(seen):
+        known = seen[np.minimum(np.searchsorted(seen, hashes), len(seen) - 1)] == hashes
+    return frame[~known], int(known.sum())
 
 
 def metrics_of(model, frame: pd.DataFrame) -> dict | None:
     """A model's summary metrics on labelled rows, or None when it cannot score them."""
     scores = Scores(model)
     scores.add(frame)
-    return scores.metrics()
+    return None if scores.error else scores.metrics(frame[model.schema_.target].to_numpy())
 
 
 class Scores:
-    """A model's predictions of labelled rows, gathered chunk by chunk (labels, votes, probabilities: a few numbers
-    a row), and its summary metrics on all of them; the first chunk it cannot score ends it, with the reason."""
+    """A model's votes and probabilities of labelled rows, gathered chunk by chunk, and its summary metrics on all
+    of them; the first chunk it cannot score ends it, with the reason (`error`)."""
 
     def __init__(self, model):
         self.model, self.error = model, None
-        self.labels, self.predicted, self.probas = [], [], []
+        self.predicted, self.probas = [], []
         # Fresh data brings categories neither model saw: both score them as missing, so they are still compared.
         model.set_params(unknown_categories="ignore")
 
@@ -105,14 +121,13 @@ class Scores:
                 self.probas.append(self.model.combined(probas))
         except InputError as error:
             self.error = str(error)
-            return
-        self.labels.append(frame[target].to_numpy())
 
-    def metrics(self) -> dict | None:
-        if self.error is not None or not self.labels:
+    def metrics(self, labels: np.ndarray) -> dict | None:
+        """The summary metrics, given the labels of every row added (in order); None if it could not score them."""
+        if self.error is not None or not self.predicted:
             return None
         proba = np.concatenate(self.probas) if self.probas else None
-        full = score(np.concatenate(self.labels), np.concatenate(self.predicted), proba, self.model.classes_)
+        full = score(labels, np.concatenate(self.predicted), proba, self.model.classes_)
         return {name: full[name] for name in METRICS}
 
 
@@ -151,13 +166,14 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout, 
     challenger_dir : path
         The challenger's saved version; `holdout` is its untouched test split.
     holdout : DataFrame, or an iterable of DataFrames
-        Labelled rows the challenger was not trained on, whole or chunk by chunk (a large
-        split is never held whole: only each row's label, votes and probabilities are kept).
+        Labelled rows the challenger was not trained on, whole or chunk by chunk (read under
+        the lock; of each chunk only its judged rows' labels, votes and probabilities are kept).
         Rows the champion was trained on are left out, so both are judged on rows neither has seen.
     metric, margin : str, float
         The challenger is promoted if it scores at least the champion's `metric` + `margin`.
     min_rows_per_class : int
-        Fewer rows of some class left to judge on is refused with an `InputError`.
+        Fewer rows of some class left to judge on is refused with an `InputError` (once every chunk
+        is read), as is a challenger that cannot score its holdout or has none of it left.
 
     Returns
     -------
@@ -170,34 +186,40 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout, 
         incumbent = champion(store)
         challenger = Scores(load_model(challenger_dir))
         defending = None if incumbent is None else Scores(load_model(incumbent))
-        seen = {version: training_rows(version) for version in (incumbent, challenger_dir) if version is not None}
+        seen = {version: fingerprints(version) for version in (incumbent, challenger_dir) if version is not None}
         holdout_rows, excluded, labels = 0, None, []
-        target = challenger.model.schema_.target
         for chunk in chunks:
             holdout_rows += len(chunk)
             rows = chunk
             if incumbent is not None:
-                rows, dropped = unseen_rows(rows, incumbent, defending.model.schema_, seen[incumbent])
+                rows, dropped = unseen_in(rows, seen[incumbent], defending.model.schema_)
                 excluded = None if dropped is None else (excluded or 0) + dropped
             # Duplicate rows in the data can put copies of the challenger's own training rows in its holdout.
-            rows, _ = unseen_rows(rows, challenger_dir, challenger.model.schema_, seen[challenger_dir])
-            labels.append(rows[target])
+            rows, _ = unseen_in(rows, seen[challenger_dir], challenger.model.schema_)
             challenger.add(rows)
+            if challenger.error is not None:
+                raise InputError("the challenger must be able to score its own holdout rows", challenger.error,
+                                 "Judge it on its own test split (the retrain flow's), with its target column.")
+            labels.append(rows[challenger.model.schema_.target].to_numpy(copy=True))  # not a view of the chunk
             if defending is not None:
                 defending.add(rows)
-        labels = pd.concat(labels) if labels else pd.Series([], dtype=object)
+        labels = np.concatenate(labels) if labels else np.array([], dtype=object)
         if incumbent is not None:
-            check_judging_rows(labels, challenger.model.classes_, min_rows_per_class, holdout_rows, excluded)
-        challenger_metrics = challenger.metrics()
-        champion_metrics = None if defending is None else defending.metrics()
+            check_judging_rows(pd.Series(labels), challenger.model.classes_, min_rows_per_class, holdout_rows,
+                               excluded)
+        if not len(labels):
+            raise InputError("a challenger is judged on rows it was not trained on", f"none of the {holdout_rows} "
+                             "holdout rows is such a row", "Retrain when fresh labelled rows have arrived.")
+        challenger_metrics = challenger.metrics(labels)
+        champion_metrics = None if defending is None else defending.metrics(labels)
         champion_error = None if defending is None else defending.error
-        promoted, reason = decide(None if challenger_metrics is None else challenger_metrics[metric],
+        promoted, reason = decide(challenger_metrics[metric],
                                   None if champion_metrics is None else champion_metrics[metric], margin)
         if champion_error:
             reason = f"{reason}: the champion cannot score the new data ({champion_error})"
         decision = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "metric": metric,
                     "margin": margin, "promoted": promoted, "reason": reason, "challenger": str(challenger_dir),
-                    "champion": str(incumbent) if incumbent else None, "judged_rows": len(labels),
+                    "champion": str(incumbent) if incumbent else None, "judged_rows": int(len(labels)),
                     "holdout_rows": holdout_rows, "excluded_champion_rows": excluded,
                     "challenger_metrics": challenger_metrics, "champion_metrics": champion_metrics,
                     "champion_error": champion_error}
@@ -258,4 +280,5 @@ def write_decay(store: str | os.PathLike) -> Path:
     return replace_with(folder / "decay.md", "# The champion on each fresh batch\n\n" + decay_markdown(rows) + "\n")
 
 
-__all__ = ["decay_markdown", "decay_rows", "decide", "decisions", "judge", "metrics_of", "training_rows", "unseen_rows"]
+__all__ = ["decay_markdown", "decay_rows", "decide", "decisions", "fingerprints", "judge", "metrics_of",
+           "training_rows", "unseen_in", "unseen_rows"]

@@ -29,9 +29,11 @@ def split_target(frame: pd.DataFrame, target: str, part: bool = False) -> tuple[
 
 def check_labels(y: pd.Series, min_classes: int = 2) -> None:
     """Labels must be present and of at least two classes."""
-    # Blank labels are found among the distinct labels, not row by row (a million rows hold a few classes).
-    blank = [label for label in pd.unique(y.dropna()) if str(label).strip() == ""]
-    empty = y.isna() | y.isin(blank) if blank else y.isna()
+    # Blank labels are found among the distinct labels, not row by row (a million rows hold a few classes),
+    # named as pandas names them (bytes decoded).
+    distinct = pd.Series(pd.unique(y.dropna()), dtype=object)
+    blank = distinct[distinct.astype(str).str.strip() == ""]
+    empty = y.isna() | y.isin(blank) if len(blank) else y.isna()
     if empty.any():
         rows = preview(np.flatnonzero(empty.to_numpy()).tolist(), limit=5)
         raise InputError(

@@ -76,7 +76,8 @@ class RowPlan:
 
 
 def plan_rows(codes: np.ndarray, random_state: int = 0) -> RowPlan:
-    """The rows members fit on and are judged on, for training rows with these class codes (see module doc)."""
+    """The rows members fit on and are judged on, for training rows with these class codes (non-negative integers,
+    as `encode_labels` gives them; see module doc)."""
     codes = np.asarray(codes)
     n = len(codes)
     if not is_large(n):
@@ -119,8 +120,9 @@ def judged_rows(count: int, share: float) -> int:
 
 def holdout_rows(codes: np.ndarray, random_state: int = 0) -> np.ndarray | None:
     """The rows of a validation split (with these class codes) that judge the members: None (every row) up to
-    `LARGE_ROWS` rows; above, a stratified sample as the judging sample of the training rows (module doc), so that
-    holdout validation on a large table reads 100,000 rows of it, not all."""
+    `LARGE_ROWS` rows; above, a stratified sample drawn by the rule of the training rows' judging sample (module
+    doc), so that holdout validation on a large table reads about 100,000 rows of it (more where the rarest class
+    needs them), not all."""
     codes = np.asarray(codes)
     if not is_large(len(codes)):
         return None

@@ -113,6 +113,18 @@ def test_a_holdout_given_chunk_by_chunk_is_judged_as_the_same_rows_at_once(table
     assert (chunked["holdout_rows"], chunked["excluded_champion_rows"], chunked["judged_rows"]) == (1200, 400, 800)
 
 
+def test_a_challenger_that_cannot_score_its_holdout_or_has_none_left_is_refused_and_nothing_is_promoted(table,
+                                                                                                          tmp_path):
+    challenger = fit_and_save(table.iloc[:1200], tmp_path)
+
+    with pytest.raises(InputError, match=r"the challenger must be able to score its own holdout rows: .*'f0'"):
+        judge(tmp_path, challenger, table.iloc[1200:].drop(columns=["f0"]), "balanced_accuracy")
+    with pytest.raises(InputError, match=r"a challenger is judged on rows it was not trained on: none of the 1200 "
+                                         r"holdout rows is such a row"):
+        judge(tmp_path, challenger, table.iloc[:1200], "balanced_accuracy")  # its own training rows
+    assert champion(tmp_path) is None and decisions(tmp_path) == []
+
+
 def test_a_champion_without_a_record_of_its_rows_is_judged_on_the_whole_holdout(table, tmp_path):
     X, y = split_target(table.iloc[:1600], "label")
     old = save_model(VotingEnsemble(members=MEMBERS, validation="holdout").fit(X, y), tmp_path)  # no training_rows

@@ -155,3 +155,15 @@ def test_the_prior_sample_is_uniform_over_the_stream(monkeypatch):
         tally.update(pd.DataFrame(index=range(len(chunk))), chunk, ["no"] * len(chunk))
     assert len(tally.sample) == 1000 and 0.4 < tally.sample[:, 1].mean() < 0.6
 
+
+@pytest.mark.parametrize("labels", [
+    [1, 0, 1, np.nan], np.array(["a", "b", None, "a"], dtype=object), [True, False, True],
+    pd.Categorical(["x", "y", "x"], categories=["x", "y", "z"]), pd.Categorical(["x", None, "x"]),
+    np.array([0.1, 0.2, 0.1], dtype=np.float32), np.array([1, 1.0, 2], dtype=object),
+    np.array([1, True, 0, False], dtype=object), pd.array(["a", None, "a"], dtype="string"),
+    pd.array([1, 2, None], dtype="Int64"), np.array([b"a", b"b", b"a"], dtype=object)])
+def test_labels_are_counted_as_their_text_whatever_their_type(labels):
+    from imbalance_flows.tasks.drift import label_counts
+
+    y = pd.Series(labels)
+    assert label_counts(y).sort_index().to_dict() == y.astype(str).value_counts().sort_index().to_dict()
