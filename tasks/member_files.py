@@ -14,7 +14,6 @@ import io
 import json
 import os
 import shutil
-import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,28 +28,6 @@ from imbalance_flows.tasks.trees import check_trees
 # one import name) named them tasks.*, and is read by renaming them (see `_renamed`).
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)
-
-
-def skops_io():
-    """`skops.io`, imported without letting it import PyTorch.
-
-    On import, skops lists scikit-learn's estimators (`sklearn.utils.discovery.all_estimators`),
-    which imports every scikit-learn module, `sklearn.externals.array_api_compat.torch` among them:
-    where PyTorch is installed, that imports it, for no estimator. With PyTorch 2.14 and scikit-learn
-    1.9.1, importing skops.io took 2.57 s and a process peak of 0.67 GiB instead of 0.89 s and 0.21 GiB
-    (bench/results/skops_import.md), in every process that saves or loads a member. PyTorch is hidden
-    while skops imports (an ImportError, which the walk skips) unless the process already holds it.
-    """
-    if "skops.io" not in sys.modules and "torch" not in sys.modules:
-        sys.modules["torch"] = None  # an import of torch raises ImportError
-        try:
-            import skops.io  # noqa: F401
-        finally:
-            if sys.modules.get("torch", False) is None:
-                del sys.modules["torch"]
-    import skops.io
-
-    return skops.io
 
 
 def trusted_types() -> list[str]:
@@ -111,7 +88,7 @@ def dump_member(pipeline, path: str | os.PathLike) -> list[Path]:
         pipeline = copy.copy(pipeline)
         pipeline.steps = [*pipeline.steps[:-1], (pipeline.steps[-1][0], stripped)]
     staging = temporary(path)
-    sio = skops_io()
+    import skops.io as sio
 
     try:
         with room_to_write(path):
@@ -179,7 +156,7 @@ def copy_member(source: MemberSource, path: str | os.PathLike) -> list[Path] | N
 
 def load_member(path: str | os.PathLike, format_version: int = FORMAT_VERSION):
     """Load a member written by `dump_member`, refusing any type outside `trusted_types()`."""
-    sio = skops_io()
+    import skops.io as sio
     from skops.io.exceptions import UntrustedTypesFoundException
 
     from imbalance_flows.tasks.keras_members import KerasClassifier

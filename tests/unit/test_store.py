@@ -413,21 +413,3 @@ def test_copying_a_member_refuses_a_file_touched_back_to_its_old_modification_ti
 def test_save_model_refuses_member_sources_that_do_not_match_the_members(fitted_binary, tmp_path):
     with pytest.raises(InputError, match="one source"):
         save_model(fitted_binary, tmp_path, member_sources=[None])
-
-
-@pytest.mark.parametrize("guarded", [False, True])
-def test_skops_is_imported_without_importing_pytorch(tmp_path, guarded):
-    # A stand-in PyTorch that leaves a mark when imported (then fails, as a broken install would).
-    import subprocess
-    import sys
-
-    (tmp_path / "torch").mkdir()
-    mark = tmp_path / "imported"
-    (tmp_path / "torch" / "__init__.py").write_text(f"open({str(mark)!r}, 'w').close()\nraise ImportError('stand-in')\n")
-    load = ("from imbalance_flows.tasks.member_files import skops_io; sio = skops_io()" if guarded
-            else "import skops.io as sio")
-    code = f"{load}\nimport sys\nassert 'torch' not in sys.modules\nprint(sio.get_untrusted_types.__name__)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"})
-    assert done.returncode == 0, done.stderr
-    assert mark.exists() != guarded  # skops' own import walks into it; the project's does not
