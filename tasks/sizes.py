@@ -83,9 +83,7 @@ def plan_rows(codes: np.ndarray, random_state: int = 0) -> RowPlan:
     if not is_large(n):
         return RowPlan(n)
     rng = np.random.default_rng(random_state)
-    counts = np.bincount(codes)  # class codes are small integers: counted, not sorted (np.unique)
-    classes = np.flatnonzero(counts)
-    counts = counts[classes]
+    classes, counts = class_counts(codes)
     quota = class_quota(counts, FIT_ROWS)
     fit, weight = [], []
     share = judge_share(counts)
@@ -104,6 +102,13 @@ def plan_rows(codes: np.ndarray, random_state: int = 0) -> RowPlan:
     fit, weight = np.concatenate(fit), np.concatenate(weight)
     order = np.argsort(fit, kind="stable")
     return RowPlan(n, fit[order], weight[order], np.sort(np.concatenate(judge)))
+
+
+def class_counts(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The class codes present and their rows: counted, not sorted (`np.unique` sorts every label)."""
+    counts = np.bincount(codes)
+    classes = np.flatnonzero(counts)
+    return classes, counts[classes]
 
 
 def judge_share(counts: np.ndarray) -> float:
@@ -127,7 +132,7 @@ def holdout_rows(codes: np.ndarray, random_state: int = 0) -> np.ndarray | None:
     if not is_large(len(codes)):
         return None
     rng = np.random.default_rng(random_state)
-    classes, counts = np.unique(codes, return_counts=True)
+    classes, counts = class_counts(codes)
     share = judge_share(counts)
     picked = [rng.choice(np.flatnonzero(codes == label), judged_rows(count, share), replace=False)
               for label, count in zip(classes, counts)]
