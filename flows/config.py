@@ -6,12 +6,15 @@ registries and types in `imbalance_flows.tasks`; the command line reads its choi
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from imbalance_flows.tasks.choices import Calibration, Objective, UnknownCategories, Validation, Voting
 from imbalance_flows.tasks.costs import Costs, check_miss_costs
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluate import Metric
+from imbalance_flows.tasks.storage import check
 from imbalance_flows.tasks.spec import ImageOptions, MemberSpec, default_members, plain_optional
 
 
@@ -77,6 +80,16 @@ class TrainConfig(BaseModel):
     images: ImageOptions = Field(default_factory=ImageOptions,
                                  description="Images only (data is a folder of class folders, or a table with "
                                              "an image-bytes column): size, channels, column.")
+    storage_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Per URL scheme, what credentials cannot say, e.g. {\"s3\": "
+                                          "{\"endpoint_url\": \"http://minio:9000\"}}: fsspec's options of that "
+                                          "file system. Credentials come the standard way (environment, profiles, "
+                                          "instance roles).")
+
+    @field_validator("data", "store", "workspace")
+    @classmethod
+    def _known_storage(cls, path, info):
+        return path if path is None else check(path, info.field_name)
 
     def ensemble_params(self) -> dict:
         """The VotingEnsemble parameters this run sets."""
@@ -146,6 +159,14 @@ class PredictConfig(BaseModel):
                                    "against the training split exceeds this has drifted.")
     drift_share_limit: float = Field(0.5, gt=0, description="A class whose share (estimated prior) moved by more "
                                      "than this, relative to training, has shifted (0.5: by half or more).")
+    storage_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Per URL scheme, what credentials cannot say (an endpoint, a region): "
+                                          "fsspec's options of that file system.")
+
+    @field_validator("data", "out", "store", "version")
+    @classmethod
+    def _known_storage(cls, path, info):
+        return check(path, info.field_name)
 
     @field_validator("adjust_priors")
     @classmethod

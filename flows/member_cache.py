@@ -15,7 +15,7 @@ from pathlib import Path
 
 from prefect.serializers import JSONSerializer
 
-from imbalance_flows.tasks import tables
+from imbalance_flows.tasks import storage, tables
 from imbalance_flows.tasks.spec import MemberSpec
 from imbalance_flows.tasks.store import code_version
 
@@ -28,7 +28,9 @@ def member_key(context, parameters: dict) -> str:
     """
     digest = member_digest(parameters["spec"], parameters["train"], parameters["random_state"],
                             parameters.get("folds"))
-    place = hashlib.sha256(os.path.abspath(parameters["workspace"]).encode()).hexdigest()[:12]
+    workspace = parameters["workspace"]
+    place = hashlib.sha256((os.path.abspath(workspace) if storage.is_local(workspace) else workspace).encode()
+                           ).hexdigest()[:12]
     path = member_path(parameters["workspace"], digest)
     folds = parameters.get("folds")
     files = [path] if folds is None else [path, out_of_fold_path(path)]
@@ -39,7 +41,7 @@ def member_key(context, parameters: dict) -> str:
         logging.getLogger(__name__).warning("The cached record %s is not a plain JSON reference: refitting the "
                                             "member instead of reading it.", key)
         return f"{key}-refit-{uuid.uuid4().hex}"
-    if not all(os.path.exists(file) for file in files) and _cached(key):
+    if not all(storage.exists(file) for file in files) and _cached(key):
         # Its files are gone (the store or its workspace was deleted): a cache miss, so the member is refitted,
         # to the same files, which the cached reference then names again.
         return f"{key}-refit-{uuid.uuid4().hex}"
@@ -85,4 +87,4 @@ REFERENCE = JSONSerializer(object_encoder=None, object_decoder=None)
 
 
 def member_path(workspace: str, key: str) -> str:
-    return os.path.join(workspace, "members", f"{key}.skops")
+    return storage.join(workspace, "members", f"{key}.skops")

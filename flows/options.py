@@ -12,7 +12,6 @@ import json
 import os
 import sys
 import typing
-from pathlib import Path
 
 from imbalance_flows.flows.guard import guarded, input_errors_once
 
@@ -103,9 +102,12 @@ def read_config(path: str) -> dict:
     """A YAML or JSON file of parameters, refused clearly when it is missing, unreadable or not a mapping."""
     from imbalance_flows.tasks.errors import InputError
 
-    if not os.path.isfile(path):
+    from imbalance_flows.tasks import storage
+
+    storage.check(path, "--config")
+    if not storage.is_file(path):
         raise InputError("the config file must exist", f"{path!r} was not found", "Check the path.")
-    text = Path(path).read_text()
+    text = storage.read_text(path)
     if not path.endswith((".yaml", ".yml", ".json")):
         raise InputError("the config file must be YAML or JSON", f"{path!r}", "Name it .yaml, .yml or .json.")
     try:
@@ -202,7 +204,7 @@ def run(command: str, load_flow, args) -> int:
         print()
         if champion(parameters.store) is None:
             print(f"No champion in {parameters.store!r} yet: `imbalance-flows models promote "
-                  f"{Path(result['version']).name} --store {parameters.store}` makes this version the one "
+                  f"{result['version'].rstrip('/').rsplit('/', 1)[-1]} --store {parameters.store}` makes this version the one "
                   "`predict champion` scores with.")
         print(result["version"])
     elif command == "retrain":

@@ -6,8 +6,8 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
-from pathlib import Path
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
@@ -16,7 +16,7 @@ from prefect.logging import get_run_logger
 from imbalance_flows.flows import steps
 from imbalance_flows.flows.config import PredictConfig
 from imbalance_flows.tasks import drift
-from imbalance_flows.tasks.disk import replace_with
+from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.report import data_uri
 from imbalance_flows.tasks.versions import resolve_version
 
@@ -26,21 +26,22 @@ DRIFT_EVENT = "imbalance-flows.drift.detected"
 @flow(name="predict", log_prints=True)
 def predict(config: PredictConfig) -> dict:
     """Score a file with a saved model; per-class probabilities, the label and the model version."""
+    storage.configure(config.storage_options)
     model_dir = resolve_version(config.store, config.version)
     scored = steps.score(str(model_dir), config.data, config.out, config.chunk_rows, config.unknown_categories,
                          config.passthrough, config.adjust_priors, (config.drift_psi_limit, config.drift_share_limit))
     rows, unseen, report = scored["rows"], scored["unseen_categories"], scored["drift"]
     logger = get_run_logger()
-    logger.info("Scored %s rows with %s into %s", rows, model_dir.name, config.out)
+    logger.info("Scored %s rows with %s into %s", rows, storage.name(model_dir), config.out)
     drift_file = None
     if report is None:
         logger.info("No drift measured: model %s keeps no picture of its training split (saved before drift "
-                    "was measured, or without its training rows)", model_dir.name)
+                    "was measured, or without its training rows)", storage.name(model_dir))
     else:
         drift_file = write_drift(config.out, report)
         (logger.warning if report["drift"] else logger.info)("%s (%s)", report["verdict"], drift_file)
         if report["drift"]:
-            announce_drift(model_dir.name, config, report)
+            announce_drift(storage.name(model_dir), config, report)
         create_markdown_artifact(key="drift", description="Drift and class priors against the training split",
                                  markdown=drift.markdown(report) + (
                                      f"\n\n![PSI per feature]({data_uri(drift.psi_png(report))})"
@@ -50,7 +51,7 @@ def predict(config: PredictConfig) -> dict:
     table = ("\n\nCategories unseen in training, scored as missing:\n\n| column | rows | values (rows) |\n"
              "|---|---:|---|\n" + "\n".join(lines)) if lines else ""
     create_markdown_artifact(key="batch-scoring", description="Batch scoring",
-                             markdown=f"Scored **{rows}** rows of `{config.data}` with model `{model_dir.name}` "
+                             markdown=f"Scored **{rows}** rows of `{config.data}` with model `{storage.name(model_dir)}` "
                                       f"into `{config.out}`.{table}")
     return {"rows": rows, "out": config.out, "version": str(model_dir), "unseen_categories": unseen,
             "drift": report, "drift_file": drift_file, "priors": scored["priors"]}
@@ -70,7 +71,7 @@ def announce_drift(version: str, config: PredictConfig, report: dict) -> None:
 
 def write_drift(out: str, report: dict) -> str:
     """The drift report as JSON beside the scores: scores.parquet → scores.drift.json."""
-    return str(replace_with(Path(out).with_suffix(".drift.json"), json.dumps(report, indent=1)))
+    return str(storage.write_bytes(os.path.splitext(out)[0] + ".drift.json", json.dumps(report, indent=1)))
 
 
 if __name__ == "__main__":

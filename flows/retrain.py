@@ -12,7 +12,6 @@ the very end, atomically, and only when the challenger beats the current champio
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
@@ -21,6 +20,7 @@ from prefect.logging import get_run_logger
 from imbalance_flows.flows import steps
 from imbalance_flows.flows.config import RetrainConfig
 from imbalance_flows.flows.train import train
+from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.evaluate import SUMMARY
 from imbalance_flows.tasks.report import data_uri
 from imbalance_flows.tasks.tables import TableRef
@@ -31,8 +31,8 @@ def _table(decision: dict) -> str:
             for m in SUMMARY]
     verdict = "promoted" if decision["promoted"] else "not promoted"
     return "\n".join([f"**Challenger {verdict}** on {decision['metric']}: {decision['reason']}.", "",
-                      f"Challenger: `{Path(decision['challenger']).name}`; champion before: "
-                      f"`{Path(decision['champion']).name if decision['champion'] else 'none'}`", "",
+                      f"Challenger: `{storage.name(decision['challenger'])}`; champion before: "
+                      f"`{storage.name(decision['champion']) if decision['champion'] else 'none'}`", "",
                       f"Judged on {decision['judged_rows']} holdout rows neither was trained on"
                       + (f" ({decision['excluded_champion_rows']} of {decision['holdout_rows']} left out: the "
                          "champion's training rows)." if decision["excluded_champion_rows"] else "."), "",
@@ -52,10 +52,10 @@ def retrain(config: RetrainConfig) -> dict:
                      config.metric, config.margin, config.min_rows_per_class)
     create_markdown_artifact(key="champion-challenger", markdown=_table(decision),
                              description="Champion/challenger decision")
-    folder = Path(config.train.store) / "decisions"
+    folder = storage.join(config.train.store, "decisions")
     create_markdown_artifact(key="champion-decay", description="The champion's score on each fresh labelled batch",
-                             markdown=(folder / "decay.md").read_text() + "\n\n"
-                             f"![decay]({data_uri((folder / 'decay.png').read_bytes())})")
+                             markdown=storage.read_text(storage.join(folder, "decay.md")) + "\n\n"
+                             f"![decay]({data_uri(storage.read_bytes(storage.join(folder, 'decay.png')))})")
     logger.info("%s (decision %s, judged on %s rows): %s", "Promoted" if decision["promoted"] else "Kept the champion",
                 decision["sequence"], decision["judged_rows"], decision["reason"])
     return decision

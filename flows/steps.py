@@ -6,8 +6,8 @@ workspace), so the same flow runs on threads, processes or Dask workers.
 
 from __future__ import annotations
 
+import io
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from imbalance_flows.flows.cluster import parts_mapper
 from imbalance_flows.flows.member_cache import REFERENCE, member_digest, member_key, member_path, out_of_fold_path
 from imbalance_flows.tasks import champion as champion_challenger
-from imbalance_flows.tasks import drift, tables
+from imbalance_flows.tasks import drift, storage, tables
 from imbalance_flows.tasks.checks import describe_unseen
 from imbalance_flows.tasks.costs import cost_matrix
 from imbalance_flows.tasks.data import (
@@ -268,7 +268,8 @@ def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, rando
     """
     X, y, plan = _member_rows(train, schema, random_state, out_of_fold=folds is not None)
     path = member_path(workspace, member_digest(spec, train, random_state, folds))
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if storage.is_local(path):
+        os.makedirs(os.path.dirname(storage.local(path)), exist_ok=True)
     def watch(step: str, sampler, rows, labels):
         # Each sampling step is a subtask carrying the member's name; it logs class names, not codes.
         return SAMPLING[step].with_options(task_run_name=f"{step} {spec.name}")(sampler, rows, labels, schema.classes)
@@ -279,7 +280,8 @@ def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, rando
     else:
         pipeline, seconds, proba = fit_out_of_fold(spec, X, y, schema, random_state, threads, folds, watch, plan)
         out_of_fold = out_of_fold_path(path)
-        np.save(out_of_fold, proba)
+        with storage.local_target(out_of_fold) as staging, open(staging, "wb") as handle:
+            np.save(handle, proba)
     dump_member(pipeline, path)
     return TrainedMember(spec=spec, path=path, seconds=seconds, out_of_fold=out_of_fold).model_dump(mode="json")
 
@@ -295,7 +297,7 @@ def vote(members: list[dict], rows: tables.TableRef, schema: Schema, params: dic
     members = [TrainedMember.model_validate(member) for member in members]
     for member in members:
         for path in (member.path, member.out_of_fold):
-            if path is not None and not os.path.exists(path):
+            if path is not None and not storage.exists(path):
                 raise InputError("a reused (cached) member's files must still exist", f"{path!r} is gone",
                                  "Retrain it: run again with PREFECT_TASKS_REFRESH_CACHE=true.")
     sources = [member_source(member.path) for member in members]  # taken before the files are read
@@ -305,7 +307,7 @@ def vote(members: list[dict], rows: tables.TableRef, schema: Schema, params: dic
     validation = ensemble.validation
     if validation == "out_of_fold":  # the members' own predictions of these rows: only the labels are read
         y_rows = judging_labels(rows, schema, ensemble.random_state)
-        ensemble.combine_out_of_fold(fitted, specs, schema, y_rows, [np.load(m.out_of_fold) for m in members])
+        ensemble.combine_out_of_fold(fitted, specs, schema, y_rows, [np.load(io.BytesIO(storage.read_bytes(m.out_of_fold))) for m in members])
     else:
         X_rows, y_rows = validation_rows(rows, schema, ensemble.random_state)
         ensemble.combine(fitted, specs, schema, X_rows, y_rows)
@@ -400,11 +402,11 @@ def score(model_dir: str, data: str, out: str, chunk_rows: int, unknown_categori
     priors = None
     if adjust_priors and model.voting == "hard":
         raise InputError("adjusting to class priors needs a model that votes with probabilities",
-                         f"{Path(model_dir).name} votes hard (no probabilities to adjust)",
+                         f"{storage.name(model_dir)} votes hard (no probabilities to adjust)",
                          "Score without --adjust-priors, or train with --voting soft or weighted.")
     if adjust_priors == "estimated" and model.calibration_ is None:
         raise InputError("estimating the class priors needs calibrated probabilities",
-                         f"{Path(model_dir).name} was trained with calibration none (its probabilities come from "
+                         f"{storage.name(model_dir)} was trained with calibration none (its probabilities come from "
                          "resampled members, not from the class shares)",
                          "Give the priors (--adjust-priors yes=0.1,no=0.9), or retrain with --calibration sigmoid.")
     if adjust_priors == "estimated":
@@ -418,7 +420,7 @@ def score(model_dir: str, data: str, out: str, chunk_rows: int, unknown_categori
     tally = drift.DriftTally(reference, model.classes_, model.class_prior_) if reference else None
     unseen = {}
     progress = Progress("scoring-progress", "Rows scored", count_rows(data))
-    rows = score_file(model, data, out, version=Path(model_dir).name, chunk_rows=chunk_rows,
+    rows = score_file(model, data, out, version=storage.name(model_dir), chunk_rows=chunk_rows,
                       passthrough=list(passthrough), unseen=unseen, on_chunk=progress.update, priors=priors,
                       tally=tally)
     progress.finish(rows)

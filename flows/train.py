@@ -8,9 +8,7 @@ Run it in-process for debugging (an ephemeral Prefect API starts on its own):
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
-from pathlib import Path
 
 from prefect import flow
 from prefect.futures import wait
@@ -22,9 +20,9 @@ from imbalance_flows.flows import steps
 from imbalance_flows.flows.config import TrainConfig
 from imbalance_flows.flows.guard import signals_deferred, stop_signal
 from imbalance_flows.flows.progress import Progress
-from imbalance_flows.tasks.disk import remove_leftovers, writable_folder
+from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.spec import sized_members
-from imbalance_flows.tasks.store import code_version
+from imbalance_flows.tasks.store import code_version, remove_leftovers
 from imbalance_flows.tasks.train import POLL_S, plan_concurrency, run_members
 
 
@@ -63,10 +61,12 @@ def _mark_crashed(task_run_ids: list, message: str) -> None:
 def train(config: TrainConfig) -> dict:
     """Train an imbalance-aware voting ensemble and save it as a new model version."""
     logger = get_run_logger()
-    workspace = config.workspace or os.path.join(config.store, ".work")
+    storage.configure(config.storage_options)
+    workspace = config.workspace or storage.join(config.store, ".work")
     for folder in {config.store, workspace}:
-        writable_folder(folder, "the store must be a folder that can be written",
-                        "Pass --store a folder you can write to (a missing one is created).")
+        storage.writable(folder, "the store must be a folder that can be written",
+                         "Pass --store a folder you can write to (a missing one is created), or a bucket your "
+                         "credentials may write to.")
     left = remove_leftovers(config.store)
     if left:
         logger.info("Removed %s temporary files left by runs that were killed: %s", len(left), ", ".join(left[:5]))
@@ -89,7 +89,7 @@ def train(config: TrainConfig) -> dict:
     trained = _train_members(config, splits.train, schema, workspace)
 
     ensemble = steps.vote(trained, splits.validation or splits.train, schema, config.ensemble_params())
-    title = f"Members vs ensemble: {Path(config.data).name}, target {config.target!r}"
+    title = f"Members vs ensemble: {storage.name(config.data)}, target {config.target!r}"
     evaluated = steps.evaluate(ensemble, splits.test, title, config.examples, config.dask_address)
     results = evaluated.pop("results")
     extra = {"data": {"source": config.data, "fingerprint": loaded.table.fingerprint, "rows": loaded.table.n_rows,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from imbalance_flows.flows.guard import guarded
 from imbalance_flows.flows.options import EPILOG, FLOWS, add_options, run
+from imbalance_flows.tasks import storage
 
 COMMANDS = {
     **{name: summary for name, (summary, _) in FLOWS.items()},
@@ -113,8 +114,9 @@ def _models(args) -> int:
 
     if args.action == "promote":
         decision = versions.promote_by_hand(args.store, args.version)
-        print(f"Promoted {Path(decision['challenger']).name} (champion before: "
-              f"{Path(decision['champion']).name if decision['champion'] else 'none'}); decision {decision['sequence']}")
+        print(f"Promoted {storage.name(decision['challenger'])} (champion before: "
+              f"{storage.name(decision['champion']) if decision['champion'] else 'none'}); "
+              f"decision {decision['sequence']}")
     elif args.action == "prune":
         removed = versions.prune(args.store, args.keep)
         print(f"Removed {len(removed)}: {', '.join(removed) or 'nothing'}")
@@ -137,7 +139,7 @@ def _report(args) -> int:
 
     version = resolve_version(args.store, args.model)
     manifest = read_manifest(version)
-    print(f"Model {version.resolve().name}: trained {manifest['created']} on "
+    print(f"Model {storage.name(Path(version).resolve() if storage.is_local(version) else version)}: trained {manifest['created']} on "
           f"{manifest.get('data', {}).get('source', '?')} (target {manifest['schema']['target']!r}), "
           f"code {manifest['code_version']}")
     calibration = (manifest.get("calibration") or {}).get("method", "none")
@@ -157,23 +159,24 @@ def _report(args) -> int:
     return 0
 
 
-def _print_examples(version: Path, limit: int) -> None:
+def _print_examples(version: Path | str, limit: int) -> None:
     import json
 
+    from imbalance_flows.tasks import storage
     from imbalance_flows.tasks.errors import InputError
     from imbalance_flows.tasks.examples import markdown
 
     if limit < 1:
         raise InputError("--examples must be at least 1", f"got {limit}", "Give e.g. --examples 5.")
-    path = version / "examples.json"
-    if not path.exists():
-        raise InputError("the version must keep its test examples to print them", f"{version.name} has no "
+    path = storage.join(version, "examples.json")
+    if not storage.exists(path):
+        raise InputError("the version must keep its test examples to print them", f"{storage.name(version)} has no "
                          "examples.json (saved before the report kept examples)", "Retrain to get them.")
-    examples = json.loads(path.read_text())
+    examples = json.loads(storage.read_bytes(path))
     print()
     print(markdown(examples, limit=min(limit, examples["per_class"])))
-    if (version / "examples.png").exists():
-        print(f"\nThe misclassified images: {version / 'examples.png'}")
+    if storage.exists(storage.join(version, "examples.png")):
+        print(f"\nThe misclassified images: {storage.join(version, 'examples.png')}")
 
 
 def _strategies(args) -> int:

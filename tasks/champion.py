@@ -14,6 +14,7 @@ lock, against the champion as it is at that moment.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import warnings
@@ -23,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.checks import UnseenCategoryWarning
 from imbalance_flows.tasks.data import plain
-from imbalance_flows.tasks.disk import replace_with
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluate import SUMMARY
 from imbalance_flows.tasks.evaluate import evaluate as score
@@ -49,7 +50,9 @@ METRICS = SUMMARY
 def training_rows(version_dir: str | os.PathLike) -> np.ndarray | None:
     """The fingerprints of the rows a saved version was trained on, or None if it kept none."""
     path = inside(version_dir, TRAINING_ROWS)
-    return np.load(path, allow_pickle=False) if path.is_file() else None
+    if not storage.is_file(path):
+        return None
+    return np.load(path if storage.is_local(path) else io.BytesIO(storage.read_bytes(path)), allow_pickle=False)
 
 
 def unseen_rows(frame: pd.DataFrame, version_dir: str | os.PathLike,
@@ -180,7 +183,7 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout, 
     dict
         The decision as recorded under <store>/decisions, with its `sequence` number there.
     """
-    challenger_dir = Path(challenger_dir)
+    challenger_dir = storage.location(challenger_dir)
     chunks = [holdout] if isinstance(holdout, pd.DataFrame) else holdout
     with store_lock(store):
         incumbent = champion(store)
@@ -236,9 +239,9 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout, 
 def decay_rows(records: list[dict]) -> list[dict]:
     """Per decision: how the champion of the time scored on that fresh labelled batch, beside its challenger."""
     return [{"sequence": d.get("sequence"), "time": d.get("time"), "metric": d.get("metric"),
-             "champion": Path(d["champion"]).name if d.get("champion") else None,
+             "champion": storage.name(d["champion"]) if d.get("champion") else None,
              "champion_score": (d.get("champion_metrics") or {}).get(d.get("metric")),
-             "challenger": Path(d["challenger"]).name if d.get("challenger") else None,
+             "challenger": storage.name(d["challenger"]) if d.get("challenger") else None,
              "challenger_score": (d.get("challenger_metrics") or {}).get(d.get("metric")),
              "promoted": bool(d.get("promoted")), "judged_rows": d.get("judged_rows")}
             for d in records if d.get("metric")]  # records from before decisions held their metrics are left out
@@ -272,12 +275,13 @@ def decay_png(rows: list[dict]) -> bytes:
     return png(figure)
 
 
-def write_decay(store: str | os.PathLike) -> Path:
+def write_decay(store: str | os.PathLike) -> Path | str:
     """decisions/decay.md and decay.png: the champion's decay over the recorded decisions (under the lock)."""
-    folder = Path(store) / "decisions"
+    folder = storage.join(store, "decisions")
     rows = decay_rows(decisions(store))
-    replace_with(folder / "decay.png", decay_png(rows))
-    return replace_with(folder / "decay.md", "# The champion on each fresh batch\n\n" + decay_markdown(rows) + "\n")
+    storage.write_bytes(storage.join(folder, "decay.png"), decay_png(rows))
+    return storage.write_bytes(storage.join(folder, "decay.md"),
+                               "# The champion on each fresh batch\n\n" + decay_markdown(rows) + "\n")
 
 
 __all__ = ["decay_markdown", "decay_rows", "decide", "decisions", "fingerprints", "judge", "metrics_of",

@@ -18,9 +18,9 @@ from pathlib import Path
 from imbalance_flows.tasks.errors import InputError
 
 
-def is_local(path: str) -> bool:
-    """A path on this machine (not an fsspec URL such as s3://)."""
-    return "://" not in path or path.startswith("file://")
+def is_local(path: str | os.PathLike) -> bool:
+    """A path on this machine: no URL scheme, or `file://` (`storage` builds on this module)."""
+    return "://" not in str(path) or str(path).startswith("file://")
 
 
 def _megabytes(size: int) -> str:
@@ -119,8 +119,8 @@ def abandoned(path: Path) -> bool:
 
 def remove_leftovers(store: str | os.PathLike) -> list[str]:
     """Remove what writers that died left in a store (staging folders, temporary files); return what went."""
-    root = Path(store)
-    if not is_local(str(root)) or not root.is_dir():
+    root = Path(str(store).removeprefix("file://"))
+    if not is_local(str(store)) or not root.is_dir():
         return []
     candidates = [*(root / ".staging").glob("*"), *root.glob(".*"), *(root / "decisions").glob(".*"),
                   *(root / ".work" / "tables").glob(".*"), *(root / ".work" / "tables").glob("*/.*"),
@@ -135,3 +135,4 @@ def remove_leftovers(store: str | os.PathLike) -> list[str]:
                     path.unlink()
                 removed.append(path.relative_to(root).as_posix())
     return sorted(removed)
+

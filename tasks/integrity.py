@@ -16,6 +16,7 @@ import os
 import re
 from pathlib import Path
 
+from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.errors import InputError, preview
 
 VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -33,13 +34,17 @@ def check_version_name(name: str, where: str) -> str:
     return name
 
 
-def inside(version_dir: str | os.PathLike, relative: str) -> Path:
-    """The path of a file a manifest names, refused unless it is a plain file inside the version's folder."""
-    root = Path(version_dir)
+def inside(version_dir: str | os.PathLike, relative: str) -> Path | str:
+    """The path of a file a manifest names, refused unless it is a plain file inside the version's folder (on an
+    object store: a key under the version's prefix)."""
     parts = Path(relative).parts
-    if Path(relative).is_absolute() or not parts or ".." in parts:
+    if Path(relative).is_absolute() or not parts or ".." in parts or "\\" in relative or "//" in relative:
         raise InputError("a saved version names only files inside its own folder",
-                         f"{str(root / MANIFEST)!r} names {relative!r}", "Retrain; do not load this version.")
+                         f"{storage.join(version_dir, MANIFEST)!r} names {relative!r}",
+                         "Retrain; do not load this version.")
+    if not storage.is_local(version_dir):
+        return storage.join(version_dir, *parts)
+    root = Path(storage.local(version_dir))
     path = root / relative
     for step in [root / Path(*parts[:i]) for i in range(1, len(parts) + 1)]:
         if step.is_symlink():

@@ -14,12 +14,14 @@ import io
 import json
 import os
 import shutil
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.disk import room_to_write, temporary
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.trees import check_trees
@@ -69,7 +71,14 @@ def dump_member(pipeline, path: str | os.PathLike) -> list[Path]:
     """
     from imbalance_flows.tasks.keras_members import KerasClassifier, save_network
 
-    path = Path(path)
+    if not storage.is_local(path):  # written here, then uploaded as objects: the network first, as below
+        with tempfile.TemporaryDirectory(prefix="imbalance-flows-member-") as folder:
+            files = dump_member(pipeline, Path(folder, storage.name(path)))
+            fs, inner = storage.filesystem(str(path))
+            for file in files[::-1]:
+                fs.put_file(str(file), f"{inner.rsplit('/', 1)[0]}/{file.name}")
+        return [storage.join(storage.parent(path), file.name) for file in files]
+    path = Path(storage.local(path))
     written = []
     learner = pipeline.steps[-1][1]
     if isinstance(learner, KerasClassifier):
@@ -119,7 +128,10 @@ class MemberSource:
 
 
 def member_source(path: str | os.PathLike) -> MemberSource:
-    """Take a member's files' stamps; do it before loading the member, so that the stamps vouch for what was read."""
+    """Take a member's files' stamps; do it before loading the member, so that the stamps vouch for what was read.
+    A member on an object store has none: a version saving it writes it again."""
+    if not storage.is_local(path):
+        return MemberSource(str(path), (None, None))
     path = Path(path)
     return MemberSource(str(path), (_stamp(path), _stamp(_network_path(path))))
 
@@ -161,6 +173,14 @@ def load_member(path: str | os.PathLike, format_version: int = FORMAT_VERSION):
 
     from imbalance_flows.tasks.keras_members import KerasClassifier
 
+    if not storage.is_local(path):  # a run's workspace on an object store: read here, checked the same way
+        with tempfile.TemporaryDirectory(prefix="imbalance-flows-member-") as folder:
+            copy = Path(folder, storage.name(path))
+            copy.write_bytes(storage.read_bytes(path))
+            network = storage.join(storage.parent(path), _network_path(copy).name)
+            if storage.exists(network):
+                _network_path(copy).write_bytes(storage.read_bytes(network))
+            return load_member(copy, format_version)
     path = Path(path)
     trusted = trusted_types()
     try:

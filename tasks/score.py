@@ -12,7 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from imbalance_flows.tasks.checks import UnseenCategoryWarning, unseen_categories
-from imbalance_flows.tasks.disk import room_to_write, temporary, writable_folder
+from imbalance_flows.tasks import storage
+from imbalance_flows.tasks.disk import room_to_write, writable_folder
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.images import PATH_COLUMN, is_image_folder, iter_image_chunks
 from imbalance_flows.tasks.schema import ImageInfo
@@ -178,15 +179,19 @@ def score_file(model: VotingEnsemble, data: str, out: str, version: str | None =
         raise InputError("the output file must end in .csv or .parquet", f"it is {out!r}", "Pick one of the two.")
     if chunk_rows < 1:
         raise InputError("chunk_rows must be at least 1", f"it is {chunk_rows}", "Use e.g. 50000.")
-    folder = os.path.dirname(os.path.abspath(out))
-    writable_folder(folder, "the output's folder must be one that can be written",
-                    "Choose another --out (a missing folder is created).")
-    staging = str(temporary(os.path.join(folder, os.path.basename(out))))
+    if storage.is_local(out):
+        writable_folder(os.path.dirname(os.path.abspath(storage.local(out))),
+                        "the output's folder must be one that can be written",
+                        "Choose another --out (a missing folder is created).")
+    else:
+        storage.writable(storage.parent(out), "the output's folder must be one that can be written",
+                         "Choose another --out, in a bucket your credentials may write to.")
     if is_image_folder(data):  # one row per image file, named by its path
         passthrough = [PATH_COLUMN, *passthrough]
     rows, writer = 0, None
-    try:
-        with room_to_write(out):
+    # The output appears whole or not at all: written here first, then renamed into place (or uploaded).
+    with room_to_write(out), storage.local_target(out) as staging:
+        try:
             for chunk in iter_chunks(data, chunk_rows, model.schema_.categorical, model.schema_.image):
                 if chunk.empty:  # a header-only file
                     continue
@@ -210,15 +215,9 @@ def score_file(model: VotingEnsemble, data: str, out: str, version: str | None =
                 rows += len(scored)
                 if on_chunk is not None:
                     on_chunk(rows)
+        finally:
             if writer is not None:
                 writer.close()
-                writer = None
         if rows == 0:
             raise InputError("the data to score must have rows", f"{data!r} has none", "Point to a file with data.")
-        os.replace(staging, out)
-        return rows
-    finally:
-        if writer is not None:
-            writer.close()
-        if os.path.exists(staging):
-            os.remove(staging)
+    return rows

@@ -23,6 +23,8 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
+import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,9 +32,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from imbalance_flows.tasks.disk import replace_with, room_to_write, staging_name
+from imbalance_flows.tasks import storage
+from imbalance_flows.tasks.disk import LEFTOVER_AGE_S, room_to_write, staging_name
+from imbalance_flows.tasks.disk import remove_leftovers as remove_local_leftovers
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.integrity import check_files, check_signature, check_version_name, file_digests, inside, sign
+from imbalance_flows.tasks.integrity import (
+    MANIFEST,
+    SIGNATURE,
+    check_files,
+    check_signature,
+    check_version_name,
+    file_digests,
+    inside,
+    sign,
+)
 from imbalance_flows.tasks.member_files import (
     FORMAT_VERSION,
     READABLE_FORMATS,
@@ -154,19 +167,40 @@ def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict
         Per member, the files it was loaded from (`member_files.member_source`): copied while unchanged,
         instead of writing the member again.
     """
-    root = Path(store)
-    staging = root / ".staging" / staging_name()
+    root = storage.check(store, "the store")
+    final = storage.join(root, "versions", new_version_name())
+    if storage.is_local(root):
+        staging = Path(storage.local(root)) / ".staging" / staging_name()
+    else:  # written here, then uploaded object by object, the manifest last (see `publish`)
+        staging = Path(tempfile.mkdtemp(prefix="imbalance-flows-version-"))
     try:
         with room_to_write(staging):
-            return _write_version(ensemble, root, staging, metrics, extra, files, training_rows, training_row_count,
-                                  member_sources)
+            _write_version(ensemble, staging, metrics, extra, files, training_rows, training_row_count,
+                           member_sources)
+            publish(staging, final)
+        return storage.location(final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _write_version(ensemble: VotingEnsemble, root: Path, staging: Path, metrics, extra, files,
-                   training_rows, training_row_count: int | None = None, member_sources=None) -> Path:
-    """`save_model`'s writing: everything into `staging`, then one rename into versions/."""
+def publish(staging: Path, final: str) -> None:
+    """Make a complete version visible at `final`, all at once for its readers.
+
+    On a file system, one rename of its folder. An object store has no rename: each file becomes an
+    object, and the manifest is uploaded last (its signature just before it), so a version without a
+    manifest is one being written, or abandoned by a writer that died, and every reader ignores it;
+    `disk.remove_leftovers` deletes those older than a day.
+    """
+    if storage.is_local(final):
+        Path(storage.local(final)).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging, storage.local(final))
+    else:
+        storage.upload(staging, final, last=(SIGNATURE, MANIFEST))
+
+
+def _write_version(ensemble: VotingEnsemble, staging: Path, metrics, extra, files,
+                   training_rows, training_row_count: int | None = None, member_sources=None) -> None:
+    """`save_model`'s writing: everything into `staging`, signed; `publish` then makes it a version."""
     (staging / "members").mkdir(parents=True)
     member_files = []
     sources = member_sources or [None] * len(ensemble.members_)
@@ -217,20 +251,18 @@ def _write_version(ensemble: VotingEnsemble, root: Path, staging: Path, metrics,
     manifest["files"] = file_digests(staging)  # checked on every load: a changed file is refused
     _write_json(staging / "manifest.json", manifest)
     sign(staging)
-    (root / "versions").mkdir(parents=True, exist_ok=True)
-    final = root / "versions" / new_version_name()
-    os.replace(staging, final)
-    return final
+
+
 
 
 def read_manifest(version_dir: str | os.PathLike) -> dict:
     """The manifest of a saved version, with a clear error when it is not one."""
-    path = Path(version_dir) / "manifest.json"
-    if not path.is_file():
+    path = storage.join(version_dir, MANIFEST)
+    if not storage.is_file(path):
         raise InputError("MODEL must be a saved model version's directory", f"{str(version_dir)!r} has no manifest.json",
                          "Pass the directory printed on the last line of `imbalance-flows train`.")
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(storage.read_bytes(path))
     except (OSError, ValueError) as error:
         raise InputError("a model's manifest.json must be valid JSON", f"{str(path)!r} is not ({error})",
                          "The version is damaged: retrain, or use another version.") from error
@@ -245,8 +277,13 @@ def load_model(version_dir: str | os.PathLike) -> VotingEnsemble:
     """Load a saved ensemble; refuses any type outside skops' defaults and `trusted_types()`.
 
     Keras networks load with safe mode on; TensorFlow is imported only when the version has one.
+    A version on an object store is copied here first, each key checked to lie inside it, and
+    then checked and loaded as a local one.
     """
-    version_dir = Path(version_dir)
+    if not storage.is_local(version_dir):
+        with fetched(str(version_dir)) as copy:
+            return load_model(copy)
+    version_dir = Path(storage.local(version_dir))
     manifest = read_manifest(version_dir)
     check_signature(version_dir)
     check_files(version_dir, manifest)
@@ -257,61 +294,107 @@ def load_model(version_dir: str | os.PathLike) -> VotingEnsemble:
     return VotingEnsemble.from_manifest(manifest, members)
 
 
-def champion(store: str | os.PathLike) -> Path | None:
+@contextlib.contextmanager
+def fetched(version_url: str):
+    """A local copy of a version on an object store, in a temporary folder removed afterwards. Every object under
+    the version's prefix is copied (so that `check_files` sees any it was not saved with), none whose key would
+    land outside the folder."""
+    read_manifest(version_url)  # not a version: the usual error, before anything is copied
+    fs, inner = storage.filesystem(version_url)
+    with tempfile.TemporaryDirectory(prefix="imbalance-flows-load-") as folder:
+        for relative in storage.files(version_url):
+            inside(folder, relative)  # refuses `..`, absolute keys and doubled slashes
+            target = Path(folder, relative)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fs.get_file(f"{inner.rstrip('/')}/{relative}", str(target))
+        yield Path(folder)
+
+
+def champion(store: str | os.PathLike) -> Path | str | None:
     """The promoted version's directory, or None before the first promotion."""
-    pointer = Path(store) / "champion"
-    if not pointer.is_file():
+    pointer = storage.join(store, "champion")
+    if not storage.is_file(pointer):
         return None
-    if pointer.is_symlink():
+    if storage.is_local(pointer) and Path(storage.local(pointer)).is_symlink():
         raise InputError("the champion pointer is a plain file naming a version", f"{str(pointer)!r} is a link",
                          "Promote a version again with `imbalance-flows models promote VERSION`.")
-    name = check_version_name(pointer.read_text(errors="replace").strip(), f"{str(pointer)!r}")
-    return Path(store) / "versions" / name
+    name = check_version_name(storage.read_text(pointer).strip(), f"{str(pointer)!r}")
+    return storage.location(storage.join(store, "versions", name))
 
 
 def promote(store: str | os.PathLike, version_dir: str | os.PathLike) -> None:
-    """Point the champion at a saved version, atomically."""
-    version_dir = Path(version_dir)
+    """Point the champion at a saved version, atomically (a rename here; one object's upload on an object store)."""
     read_manifest(version_dir)
-    replace_with(Path(store) / "champion", version_dir.name + "\n")
+    storage.write_bytes(storage.join(store, "champion"), storage.name(version_dir) + "\n")
 
 
-def record_decision(store: str | os.PathLike, decision: dict) -> Path:
+def record_decision(store: str | os.PathLike, decision: dict) -> Path | str:
     """Write the decision as decisions/<sequence>-<time>.json; called under the store's lock, so the order holds."""
-    folder = Path(store) / "decisions"
-    folder.mkdir(parents=True, exist_ok=True)
-    numbers = [int(path.name[:6]) for path in folder.glob("*.json") if NUMBERED.match(path.name)]
+    folder = storage.join(store, "decisions")
+    if storage.is_local(folder):
+        os.makedirs(storage.local(folder), exist_ok=True)
+    numbers = [int(name[:6]) for name in storage.names(folder) if NUMBERED.match(name) and name.endswith(".json")]
     decision["sequence"] = max(numbers, default=0) + 1
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return replace_with(folder / f"{decision['sequence']:06d}-{stamp}.json", json.dumps(decision, indent=2))
+    return storage.write_bytes(storage.join(folder, f"{decision['sequence']:06d}-{stamp}.json"),
+                               json.dumps(decision, indent=2))
 
 
 def decisions(store: str | os.PathLike) -> list[dict]:
     """The recorded decisions, in the order they were taken."""
-    folder = Path(store) / "decisions"
-    if not folder.is_dir():
-        return []
+    folder = storage.join(store, "decisions")
     # Decisions recorded before they were numbered are named by their time alone: they came first.
-    paths = sorted(folder.glob("[0-9]*.json"), key=lambda path: (bool(NUMBERED.match(path.name)), path.name))
-    return [json.loads(path.read_text()) for path in paths]
+    found = sorted((name for name in storage.names(folder) if name[:1].isdigit() and name.endswith(".json")),
+                   key=lambda name: (bool(NUMBERED.match(name)), name))
+    return [json.loads(storage.read_bytes(storage.join(folder, name))) for name in found]
 
 
 @contextlib.contextmanager
 def store_lock(store: str | os.PathLike):
-    """Hold the store's lock (an exclusive lock on <store>/.lock) for the duration of the block.
+    """Hold the store's lock for the duration of the block.
 
-    Processes on one machine, or on a file system with working POSIX locks, take their
-    decisions one at a time; the lock is released when the holder ends, even by SIGKILL.
+    On a file system, an exclusive lock on <store>/.lock: processes on one machine, or on a file
+    system with working POSIX locks, take their decisions one at a time; the lock is released when
+    the holder ends, even by SIGKILL. An object store has no locks: there the lock is a lease
+    object (`imbalance_flows.tasks.lease`).
     """
+    if not storage.is_local(store):
+        from imbalance_flows.tasks.lease import lease
+
+        with lease(storage.join(store, ".lock")):
+            yield
+        return
     import fcntl
 
-    Path(store).mkdir(parents=True, exist_ok=True)
-    with open(Path(store) / ".lock", "a") as handle:
+    Path(storage.local(store)).mkdir(parents=True, exist_ok=True)
+    with open(Path(storage.local(store)) / ".lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def remove_leftovers(store: str | os.PathLike) -> list[str]:
+    """Remove what writers that died left in a store; return what went (`disk.remove_leftovers` on a file system).
+
+    On an object store: the versions whose upload never finished (no manifest) more than a day after
+    their last object was written; an upload still under way is younger.
+    """
+    if storage.is_local(store):
+        return remove_local_leftovers(storage.local(store))
+    removed = []
+    versions = storage.join(store, "versions")
+    for name in storage.names(versions):
+        folder = storage.join(versions, name)
+        found = storage.files(folder)
+        if not found or MANIFEST in found:
+            continue
+        newest = max(storage.modified(storage.join(folder, relative)) for relative in found)
+        if time.time() - newest > LEFTOVER_AGE_S:
+            storage.remove(folder, recursive=True)
+            removed.append(f"versions/{name}")
+    return removed
 
 
 def _write_json(path: Path, data) -> None:

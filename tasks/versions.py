@@ -4,17 +4,16 @@ listing, promoting by hand, and pruning old versions."""
 from __future__ import annotations
 
 import os
-import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from imbalance_flows.tasks.disk import remove_leftovers
 from imbalance_flows.tasks.errors import InputError, preview
-from imbalance_flows.tasks.integrity import VERSION_NAME
-from imbalance_flows.tasks.store import champion, promote, read_manifest, record_decision, store_lock
+from imbalance_flows.tasks import storage
+from imbalance_flows.tasks.integrity import MANIFEST, VERSION_NAME
+from imbalance_flows.tasks.store import champion, promote, read_manifest, record_decision, remove_leftovers, store_lock
 
 
-def resolve_version(store: str | os.PathLike, model: str | os.PathLike) -> Path:
+def resolve_version(store: str | os.PathLike, model: str | os.PathLike) -> Path | str:
     """The directory of a model named as users name it: a version's directory, a version name, or `champion`."""
     if str(model) == "champion":
         path = champion(store)
@@ -23,20 +22,20 @@ def resolve_version(store: str | os.PathLike, model: str | os.PathLike) -> Path:
                              "Run the retrain flow once (it promotes its first model), or "
                              "`imbalance-flows models promote VERSION`, or pass a version.")
         return path
-    candidate = Path(model)
-    if (candidate / "manifest.json").is_file():
-        return candidate
+    storage.check(model, "MODEL")
+    if storage.is_file(storage.join(model, MANIFEST)):
+        return storage.location(model)
     if VERSION_NAME.fullmatch(str(model)) and ".." not in str(model):
-        named = Path(store) / "versions" / str(model)
-        if (named / "manifest.json").is_file():
-            return named
+        named = storage.join(store, "versions", str(model))
+        if storage.is_file(storage.join(named, MANIFEST)):
+            return storage.location(named)
     known = [entry["name"] for entry in list_versions(store)][-5:]
     raise InputError("MODEL must be a saved version's directory, a version name in the store, or 'champion'",
                      f"{str(model)!r} is none of these (store {str(store)!r})",
                      f"Recent versions: {preview(known)}; `imbalance-flows models list --store DIR` lists them all.")
 
 
-def _current(store: str | os.PathLike) -> Path | None:
+def _current(store: str | os.PathLike) -> Path | str | None:
     """The champion, or None when the pointer is missing or unreadable (so that promoting can repair it)."""
     try:
         return champion(store)
@@ -46,29 +45,33 @@ def _current(store: str | os.PathLike) -> Path | None:
 
 def list_versions(store: str | os.PathLike) -> list[dict]:
     """Every complete version of the store, oldest first: name, date, data, headline metrics, champion or not."""
-    root = Path(store) / "versions"
+    root = storage.join(storage.check(store, "the store"), "versions")
     current = _current(store)
     rows = []
-    for path in sorted(root.iterdir()) if root.is_dir() else []:
+    for name in storage.names(root):
+        path = storage.join(root, name)
         try:
-            manifest = read_manifest(path)
+            manifest = read_manifest(path)  # a version without one is being written, or was abandoned
         except InputError:
             continue  # not a version (or one of another format): not listed
         ensemble = manifest.get("metrics", {}).get("ensemble", {})
-        rows.append({"name": path.name, "path": str(path), "created": manifest.get("created"),
+        rows.append({"name": name, "path": path, "created": manifest.get("created"),
                      "data": manifest.get("data", {}).get("source"), "target": manifest["schema"]["target"],
                      "balanced_accuracy": ensemble.get("balanced_accuracy"), "g_mean": ensemble.get("g_mean"),
-                     "champion": current is not None and path.name == current.name,
-                     "order": (manifest.get("created") or "", path.stat().st_mtime_ns)})
+                     "champion": current is not None and name == storage.name(current),
+                     "order": (manifest.get("created") or "", storage.modified(storage.join(path, MANIFEST)))})
     return sorted(rows, key=lambda row: row.pop("order"))
 
 
 def promote_by_hand(store: str | os.PathLike, model: str | os.PathLike) -> dict:
     """Make a version the champion, atomically and under the store's lock, recorded as a decision."""
     version = resolve_version(store, model)
-    if version.resolve().parent != (Path(store) / "versions").resolve():
+    versions = storage.join(store, "versions")
+    same = (Path(version).resolve().parent == Path(versions).resolve() if storage.is_local(version)
+            and storage.is_local(versions) else storage.parent(version).rstrip("/") == versions.rstrip("/"))
+    if not same:
         raise InputError("only a version of this store can be promoted", f"{str(version)!r} is not under "
-                         f"{str(Path(store) / 'versions')!r}", "Pass a version name from `models list`.")
+                         f"{versions!r}", "Pass a version name from `models list`.")
     with store_lock(store):
         before = _current(store)  # a broken pointer is replaced, not an obstacle
         decision = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "metric": None,
@@ -88,11 +91,12 @@ def prune(store: str | os.PathLike, keep: int) -> list[str]:
         champion(store)  # an unreadable pointer is refused here: pruning could otherwise delete the champion
         others = [v for v in list_versions(store) if not v["champion"]]
         doomed = others[:max(0, len(others) - keep)]
-        for version in doomed:
-            shutil.rmtree(version["path"])
+        for version in doomed:  # its manifest first: a version half deleted is no version
+            storage.remove(storage.join(version["path"], MANIFEST))
+            storage.remove(version["path"], recursive=True)
         removed = [version["name"] for version in doomed] + remove_leftovers(store)
-        workspace = Path(store) / ".work"
-        if workspace.is_dir():
-            shutil.rmtree(workspace)
+        workspace = storage.join(store, ".work")
+        if storage.exists(workspace):
+            storage.remove(workspace, recursive=True)
             removed.append(".work")
     return removed

@@ -1,0 +1,276 @@
+"""One storage layer for every path the product takes: a local path, `file://`, or an fsspec URL
+(`s3://`, `gs://`, `az://`, `abfs://`, `memory://`).
+
+A URL is never turned into a local path. Local paths keep their file-system promises (a
+write lands under a temporary name and is renamed into place); on an object store a single
+object appears whole or not at all when its upload completes, which is the promise the
+store builds on there (see `imbalance_flows.tasks.store`). Credentials come the standard
+way of each back end (environment variables, profiles, instance roles); what they cannot
+express goes to `configure` (the flows' `storage_options`).
+
+Light: no pandas, so the store and the command line can use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from imbalance_flows.tasks.disk import is_local, replace_with, temporary, writable_folder
+from imbalance_flows.tasks.errors import InputError
+
+# The cloud back ends are extras: the scheme, the package fsspec imports for it, and the extra that installs it.
+EXTRAS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3"), "gs": ("gcsfs", "gcs"), "gcs": ("gcsfs", "gcs"),
+          "az": ("adlfs", "azure"), "abfs": ("adlfs", "azure"), "abfss": ("adlfs", "azure")}
+BUILT_IN = ("file", "memory")
+
+
+def scheme(path: str | os.PathLike) -> str | None:
+    """The URL scheme of a path (`s3`, `memory`, …), or None for a plain local path."""
+    text = str(path)
+    return text.split("://", 1)[0].lower() if "://" in text else None
+
+
+
+
+def local(path: str | os.PathLike) -> str:
+    """A local path without its `file://`."""
+    return str(path).removeprefix("file://")
+
+
+def check(path: str | os.PathLike, what: str = "a path") -> str:
+    """`path` if its scheme can be read and written here; otherwise the product's error naming the scheme and the
+    extra that brings it."""
+    found = scheme(path)
+    if found is None or found in BUILT_IN:
+        return str(path)
+    if found in EXTRAS:
+        package, extra = EXTRAS[found]
+        try:
+            __import__(package)
+        except ImportError:
+            raise InputError(f"{found}:// storage needs the '{extra}' extra", f"{what} is {str(path)!r} and "
+                             f"{package} is not installed", f'Install it: pip install "imbalance-flows[{extra}]".'
+                             ) from None
+        return str(path)
+    import fsspec
+
+    if found not in fsspec.available_protocols():
+        raise InputError("a path must be local or a URL of a known storage scheme",
+                         f"{what} is {str(path)!r}, whose scheme {found!r} is none",
+                         "Use a local path, or a URL starting with one of "
+                         f"{', '.join(f'{name}://' for name in sorted({*BUILT_IN, *EXTRAS}))}.")
+    return str(path)
+
+
+def configure(options: dict[str, dict]) -> None:
+    """Options per scheme for what credentials cannot say (an endpoint, a region, anonymous access), e.g.
+    `{"s3": {"endpoint_url": "http://127.0.0.1:9000"}}`; they apply to every later URL of that scheme."""
+    if not options:
+        return
+    import fsspec.config
+
+    for name, values in options.items():
+        fsspec.config.conf.setdefault(name, {}).update(values)
+    clear_cache()
+
+
+def clear_cache() -> None:
+    """Forget the file systems built so far (built again with today's options and credentials)."""
+    import fsspec
+
+    for cls in {type(fs) for fs in fsspec.AbstractFileSystem._cache.values()} if hasattr(
+            fsspec.AbstractFileSystem, "_cache") else ():
+        cls.clear_instance_cache()
+
+
+def filesystem(path: str):
+    """The fsspec file system of a URL, and the path within it."""
+    import fsspec
+
+    check(path)
+    return fsspec.core.url_to_fs(path)
+
+
+def join(base: str | os.PathLike, *names: str) -> str:
+    """`base/name/...`: a path or a URL, never collapsing a URL's `//`."""
+    if is_local(base):
+        return os.path.join(str(base), *names)
+    return "/".join([str(base).rstrip("/"), *[name.strip("/") for name in names]])
+
+
+def name(path: str | os.PathLike) -> str:
+    """The last part of a path or URL."""
+    return str(path).rstrip("/").rsplit("/", 1)[-1]
+
+
+def parent(path: str | os.PathLike) -> str:
+    """A path or URL without its last part."""
+    if is_local(path):
+        return os.path.dirname(str(path))
+    return str(path).rstrip("/").rsplit("/", 1)[0]
+
+
+def location(path: str | os.PathLike) -> Path | str:
+    """How the store hands a place back: a `Path` on this machine, the URL itself elsewhere."""
+    return Path(local(path)) if is_local(path) else str(path)
+
+
+def exists(path: str | os.PathLike) -> bool:
+    if is_local(path):
+        return os.path.exists(local(path))
+    fs, inner = filesystem(str(path))
+    return fs.exists(inner)
+
+
+def is_file(path: str | os.PathLike) -> bool:
+    if is_local(path):
+        return os.path.isfile(local(path))
+    fs, inner = filesystem(str(path))
+    return fs.isfile(inner)
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    if is_local(path):
+        return Path(local(path)).read_bytes()
+    fs, inner = filesystem(str(path))
+    return fs.cat_file(inner)
+
+
+def read_text(path: str | os.PathLike) -> str:
+    return read_bytes(path).decode("utf-8", errors="replace")
+
+
+def write_bytes(path: str | os.PathLike, content: bytes | str) -> Path | str:
+    """Write `path` whole: locally under a temporary name renamed into place; on an object store as one object,
+    which appears only once complete."""
+    data = content.encode() if isinstance(content, str) else content
+    if is_local(path):
+        return replace_with(local(path), data)
+    fs, inner = filesystem(str(path))
+    fs.pipe_file(inner, data)
+    return str(path)
+
+
+def create(path: str | os.PathLike, content: bytes | str) -> bool:
+    """Write `path` only if nothing is there yet; False if something is. Locally with O_EXCL; on S3 with a
+    conditional write (If-None-Match), which the server decides atomically."""
+    data = content.encode() if isinstance(content, str) else content
+    if is_local(path):
+        try:
+            handle = os.open(local(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        return True
+    fs, inner = filesystem(str(path))
+    try:
+        fs.pipe_file(inner, data, mode="create")
+    except FileExistsError:
+        return False
+    except OSError as error:  # 412 Precondition Failed (or 409 on a racing conditional write)
+        if _precondition(error):
+            return False
+        raise
+    return True
+
+
+def _precondition(error: Exception) -> bool:
+    text = f"{error} {error.__cause__ or ''}"
+    return any(code in text for code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"))
+
+
+def names(folder: str | os.PathLike) -> list[str]:
+    """The names directly inside a folder (or under a URL's prefix), sorted; [] when there is none."""
+    if is_local(folder):
+        root = local(folder)
+        return sorted(os.listdir(root)) if os.path.isdir(root) else []
+    fs, inner = filesystem(str(folder))
+    try:
+        entries = fs.ls(inner, detail=False, refresh=True)
+    except FileNotFoundError:
+        return []
+    return sorted(name(entry) for entry in entries if entry.rstrip("/") != inner.rstrip("/"))
+
+
+def files(folder: str | os.PathLike) -> list[str]:
+    """Every file under a folder (or a URL's prefix), as paths relative to it with `/`, sorted."""
+    if is_local(folder):
+        root = Path(local(folder))
+        return sorted(path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file()) \
+            if root.is_dir() else []
+    fs, inner = filesystem(str(folder))
+    prefix = inner.rstrip("/") + "/"
+    return sorted(found[len(prefix):] for found in fs.find(prefix) if found.startswith(prefix))
+
+
+def modified(path: str | os.PathLike) -> float:
+    """When a file was last written, in seconds since the epoch."""
+    if is_local(path):
+        return os.lstat(local(path)).st_mtime
+    fs, inner = filesystem(str(path))
+    return fs.modified(inner).timestamp()
+
+
+def remove(path: str | os.PathLike, recursive: bool = False) -> None:
+    """Delete a file, or a folder with everything under it; nothing there is not an error."""
+    if is_local(path):
+        target = Path(local(path))
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            target.unlink(missing_ok=True)
+        return
+    fs, inner = filesystem(str(path))
+    with contextlib.suppress(FileNotFoundError):
+        fs.rm(inner, recursive=recursive)
+
+
+def upload(folder: str | os.PathLike, target: str, last: tuple[str, ...] = ()) -> None:
+    """Copy a local folder's files to a URL's prefix, the names in `last` after all others, in that order."""
+    relative = files(folder)
+    ordered = [name for name in relative if name not in last] + [name for name in last if name in relative]
+    fs, inner = filesystem(target)
+    for name in ordered:
+        fs.put_file(os.path.join(str(folder), name), f"{inner.rstrip('/')}/{name}")
+
+
+@contextlib.contextmanager
+def local_target(path: str | os.PathLike):
+    """A local path to write a file to; on success it becomes `path` at once (renamed locally, uploaded as one
+    object elsewhere), on failure nothing is left."""
+    if is_local(path):
+        staging = temporary(local(path))
+        try:
+            yield str(staging)
+            os.replace(staging, local(path))
+        finally:
+            staging.unlink(missing_ok=True)
+        return
+    with tempfile.TemporaryDirectory(prefix="imbalance-flows-") as folder:
+        staging = os.path.join(folder, name(path))
+        yield staging
+        fs, inner = filesystem(str(path))
+        fs.put_file(staging, inner)
+
+
+def writable(folder: str | os.PathLike, rule: str, hint: str) -> None:
+    """Check, before any work, that files can be written under `folder` (created if need be), here or on an
+    object store (a missing bucket, missing or wrong credentials); refuse clearly if not."""
+    check(folder, "the folder")
+    if is_local(folder):
+        writable_folder(local(folder), rule, hint)
+        return
+    import uuid
+
+    probe = join(folder, f".write-check.{uuid.uuid4().hex}")
+    try:
+        write_bytes(probe, b"ok")
+        remove(probe)
+    except Exception as error:  # each back end has its own errors for a missing bucket or a refused key
+        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise InputError(rule, f"{str(folder)!r} is not ({reason})", hint) from None
