@@ -86,13 +86,14 @@ def prefect_api(tmp_path_factory):
         yield url
 
 
-def run_cli(*args, api_url=None, cwd=ROOT, timeout=300) -> subprocess.CompletedProcess:
-    """Run `imbalance-flows ARGS`; against `api_url` when given, else with Prefect's ephemeral API.
+def run_cli(*args, api_url=None, cwd=ROOT, timeout=300, env=None) -> subprocess.CompletedProcess:
+    """Run `imbalance-flows ARGS`; against `api_url` when given, else with Prefect's ephemeral API; `env` adds
+    variables.
 
     The command runs in its own process group: on a timeout it is ended with the temporary
     Prefect server it may have started, which would otherwise be left running.
     """
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **(env or {})}
     env.pop("PREFECT_API_URL", None)
     if api_url:
         env["PREFECT_API_URL"] = api_url
