@@ -102,16 +102,26 @@ def train(config: TrainConfig) -> dict:
             "test_split": splits.test.model_dump()}
 
 
+@contextlib.contextmanager
 def _member_runner(config: TrainConfig):
-    """The task runner of the member tasks: the flow's own threads, or the Dask cluster of `dask_address`.
+    """The task runner of the member tasks: the flow's own threads (None), or the Dask cluster of `dask_address`.
 
     Chosen per run, from the run's parameters, so a deployment's run can be sent to Dask from the UI.
+    Prefect sends this process's settings with each task it hands to a worker; the API this run
+    reports to is named in them (the temporary server of a run without one included), so that no
+    worker starts a temporary Prefect server of its own. Workers on other machines need a Prefect
+    server they can reach: start the flow with PREFECT_API_URL set to it.
     """
     if not config.dask_address:
-        return contextlib.nullcontext(None)
+        yield None
+        return
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
     from prefect_dask import DaskTaskRunner
 
-    return DaskTaskRunner(address=config.dask_address)
+    api = PREFECT_API_URL.value() or str(get_client(sync_client=True).api_url).rstrip("/")
+    with temporary_settings({PREFECT_API_URL: api}), DaskTaskRunner(address=config.dask_address) as runner:
+        yield runner
 
 
 def _train_members(config: TrainConfig, train_split, schema, workspace: str) -> list:

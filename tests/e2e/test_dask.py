@@ -12,10 +12,12 @@ from tests.e2e.conftest import ROOT, _free_port, run_cli, start, stop, wait_for
 
 
 def _cluster(prefect_api, logs, *worker_options):
-    """`dask scheduler` and two `dask worker` processes on 127.0.0.1; yields the address and the workers' log."""
+    """`dask scheduler` and two `dask worker` processes on 127.0.0.1, started as a user would, with no Prefect
+    settings; yields the address, the workers' log and the workers' process."""
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
     dask = str(Path(sys.executable).with_name("dask"))
     scheduler_log, worker_log = open(logs / "scheduler.log", "w"), open(logs / "workers.log", "w")
     scheduler = start([dask, "scheduler", "--host", "127.0.0.1", "--port", port, "--dashboard-address", ":0"],
@@ -25,7 +27,7 @@ def _cluster(prefect_api, logs, *worker_options):
     try:
         wait_for(lambda: (logs / "workers.log").read_text().count("Registered to") >= 2, timeout=120,
                  what="two Dask workers")
-        yield address, logs / "workers.log"
+        yield address, logs / "workers.log", workers
     finally:
         for process in (workers, scheduler):
             stop(process, grace=60)
@@ -38,16 +40,37 @@ def dask_cluster(prefect_api, tmp_path_factory):
     yield from _cluster(prefect_api, tmp_path_factory.mktemp("dask"))
 
 
-def test_members_train_on_dask_workers(dask_cluster, prefect_api, churn_small, tmp_path):
-    address, worker_log = dask_cluster
+def prefect_servers_under(process) -> list[str]:
+    """The command lines of Prefect servers among a process's descendants (a temporary server is uvicorn serving
+    Prefect's app)."""
+    import psutil
+
+    found = []
+    for child in psutil.Process(process.pid).children(recursive=True):
+        try:
+            line = " ".join(child.cmdline())
+        except psutil.Error:  # ended meanwhile
+            continue
+        if "prefect.server" in line or "prefect server" in line:
+            found.append(line)
+    return found
+
+
+@pytest.mark.parametrize("api", ["server", "temporary"])
+def test_members_train_on_dask_workers_which_report_to_the_flows_api(dask_cluster, prefect_api, churn_small,
+                                                                      tmp_path, api):
+    address, worker_log, workers = dask_cluster
     result = run_cli("train", churn_small, "--target", "churn", "--store", tmp_path / "store",
                      "--member", "class_weight:logreg", "--member", "random_under:hgb", "--dask-address", address,
-                     api_url=prefect_api)
+                     api_url=prefect_api if api == "server" else None)
     assert result.returncode == 0, result.stderr[-3000:]
     assert Path(result.stdout.strip().splitlines()[-1], "manifest.json").is_file()
     # The members' task runs were executed, and logged, by the worker processes.
     log = worker_log.read_text()
     assert "train class_weight:logreg" in log and "train random_under:hgb" in log
+    # Started with no Prefect settings, the workers were handed the run's API: none started a server of its own.
+    assert prefect_servers_under(workers) == []
+    assert "Starting temporary server" not in log
 
 
 WORKER_MEMORY = 1536 * 2**20  # each worker: less than the table, with room for a member's sample
@@ -62,7 +85,7 @@ def small_workers(prefect_api, tmp_path_factory):
 def test_a_table_larger_than_a_worker_trains_file_by_file_on_the_cluster(small_workers, prefect_api, tmp_path):
     from bench.dask_scale import write_partitioned
 
-    address, worker_log = small_workers
+    address, worker_log, _ = small_workers
     data = tmp_path / "parts"
     # 24 files × 170,000 rows × 100 float32 features: more than a worker may hold, before what a worker holds
     # bare (about 450 MiB with Prefect).
