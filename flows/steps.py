@@ -32,7 +32,6 @@ from imbalance_flows.tasks.data import (
     split_target,
     stratified_indices,
 )
-from imbalance_flows.tasks.disk import is_local
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluate import evaluate as metrics_of
 from imbalance_flows.tasks.images import read_data
@@ -98,7 +97,7 @@ def load(path: str, target: str, workspace: str, images: ImageOptions | None = N
     A partitioned table (a folder of Parquet files, or a glob matching several) is checked file
     by file where it lies, on the Dask cluster of `dask_address` if there is one, and not copied.
     """
-    files = tables.partitioned(path) if (images is None or images.column is None) and is_local(workspace) else None
+    files = tables.partitioned(path) if images is None or images.column is None else None
     if files and not any(_holds_bytes(file) for file in files[:1]):
         return _load_parts(path, files, target, id_columns, drop_columns, dask_address)
     frame, image = read_data(path, target, images)
@@ -119,10 +118,10 @@ def load(path: str, target: str, workspace: str, images: ImageOptions | None = N
 def _holds_bytes(file: str) -> bool:
     """A Parquet file with a column of bytes (images, say): read whole, as image tables are."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    return any(pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type)
-               for field in pq.read_schema(file.removeprefix("file://")))
+    with tables.parquet_file(file) as parquet:
+        return any(pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type)
+                   for field in parquet.schema_arrow)
 
 
 def _load_parts(path: str, files: list[str], target: str, id_columns, drop_columns, dask_address) -> Loaded:

@@ -208,6 +208,14 @@ def files(folder: str | os.PathLike) -> list[str]:
     return sorted(found[len(prefix):] for found in fs.find(prefix) if found.startswith(prefix))
 
 
+def size(path: str | os.PathLike) -> int:
+    """A file's size in bytes."""
+    if is_local(path):
+        return os.path.getsize(local(path))
+    fs, inner = filesystem(str(path))
+    return fs.size(inner)
+
+
 def modified(path: str | os.PathLike) -> float:
     """When a file was last written, in seconds since the epoch."""
     if is_local(path):

@@ -17,8 +17,9 @@ import os
 import pandas as pd
 from pydantic import BaseModel
 
+from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.disk import is_local as _is_local
-from imbalance_flows.tasks.disk import room_to_write, temporary
+from imbalance_flows.tasks.disk import room_to_write
 from imbalance_flows.tasks.errors import InputError
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -64,28 +65,51 @@ def file_format(path: str) -> str:
     return FORMATS[suffix]
 
 
+def _entries(folder: str) -> list[tuple[str, bool]] | None:
+    """A folder's entries (a path or URL of each, whether it is a file), leaving out hidden ones (`.`, `_`), or
+    None when `folder` is not a folder (here or under an object store's prefix)."""
+    if _is_local(folder):
+        local = folder.removeprefix("file://")
+        if not os.path.isdir(local):
+            return None
+        return [(os.path.join(local, entry.name), entry.is_file()) for entry in os.scandir(local)
+                if not entry.name.startswith((".", "_"))]
+    fs, inner = storage.filesystem(folder)
+    try:
+        found = fs.ls(inner, detail=True, refresh=True)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    found = [entry for entry in found if entry["name"].rstrip("/") != inner.rstrip("/")]  # a file lists itself
+    if not found:
+        return None
+    return [(storage.join(folder, storage.name(entry["name"])), entry.get("type") == "file") for entry in found
+            if not storage.name(entry["name"]).startswith((".", "_"))]
+
+
 def is_parquet_folder(path: str) -> bool:
-    """A local folder of Parquet files (a partitioned table), not of class folders of images."""
-    local = str(path).removeprefix("file://")
-    if not os.path.isdir(local):
-        return False
-    entries = [entry for entry in os.scandir(local) if not entry.name.startswith((".", "_"))]
-    return bool(entries) and all(entry.is_file() and entry.name.endswith((".parquet", ".pq")) for entry in entries)
+    """A folder of Parquet files (a partitioned table), here or under an object store's prefix; not a folder of
+    class folders of images."""
+    return _parquet_only(_entries(str(path)))
+
+
+def _parquet_only(entries) -> bool:
+    return bool(entries) and all(is_file and name.endswith((".parquet", ".pq")) for name, is_file in entries)
 
 
 def partitioned(path: str) -> list[str] | None:
-    """The local Parquet files of a partitioned table (a folder of them, or a glob matching several), as absolute
-    paths (Dask workers have their own working directories), else None: one file, or files elsewhere (an object
-    store), are read whole as before."""
-    local = str(path).removeprefix("file://")
-    if os.path.isdir(local) and not is_parquet_folder(path):
+    """The Parquet files of a partitioned table (a folder of them, or a glob matching several), local ones as
+    absolute paths (Dask workers have their own working directories), on an object store as URLs; else None
+    (one file is read whole, as before)."""
+    entries = _entries(str(path))
+    folder = _parquet_only(entries)
+    if entries is not None and not folder:
         return None  # a folder of images, whatever its name holds
-    if not (is_parquet_folder(path) or any(char in str(path) for char in "*?[")) or not _is_local(str(path)):
-        return None
+    if not folder and not any(char in str(path) for char in "*?["):
+        return None  # one file
     files = expand(path)
     if len(files) < 2 or any(file_format(file) != "parquet" for file in files):
         return None
-    return [os.path.abspath(file.removeprefix("file://")) for file in files]
+    return [os.path.abspath(file.removeprefix("file://")) if _is_local(file) else file for file in files]
 
 
 def expand(path: str) -> list[str]:
@@ -93,9 +117,7 @@ def expand(path: str) -> list[str]:
     sorted."""
     path = str(path)
     if is_parquet_folder(path):
-        local = path.removeprefix("file://")
-        return sorted(os.path.join(local, entry.name) for entry in os.scandir(local)
-                      if entry.is_file() and not entry.name.startswith((".", "_")))
+        return sorted(name for name, is_file in _entries(path) if is_file)
     if not any(char in path for char in "*?["):
         file_format(path)
         local = path.removeprefix("file://")
@@ -105,9 +127,7 @@ def expand(path: str) -> list[str]:
                 f"Check the path (the working directory is {os.getcwd()!r}).",
             )
         return [path]
-    import fsspec
-
-    filesystem, _ = fsspec.core.url_to_fs(path)
+    filesystem, _ = storage.filesystem(path)
     protocol = path.split("://")[0] + "://" if "://" in path else ""
     files = sorted(protocol + match if protocol and "://" not in match else match for match in filesystem.glob(path))
     if not files:
@@ -215,24 +235,31 @@ def dictionary_columns(schema) -> list[str]:
 
 
 def write_table(frame: pd.DataFrame, workspace: str, name: str) -> TableRef:
-    """Write a table as Parquet under `workspace`, addressed by its content."""
+    """Write a table as Parquet under `workspace`, addressed by its content; complete or absent (see
+    `storage.local_target`)."""
     digest = fingerprint(frame)
     path = f"{workspace.rstrip('/')}/tables/{name}-{digest}.parquet"
-    if _is_local(path):
-        local = path.removeprefix("file://")
-        if not os.path.exists(local):
-            os.makedirs(os.path.dirname(local), exist_ok=True)
-            staging = temporary(local)
-            try:
-                with room_to_write(local, int(frame.memory_usage(deep=True).sum())):
-                    _to_parquet(frame, staging)
-                os.replace(staging, local)
-            finally:
-                with contextlib.suppress(OSError):
-                    os.remove(staging)
-    else:
-        _to_parquet(frame, path)
+    if not storage.exists(path):
+        if _is_local(path):
+            os.makedirs(os.path.dirname(storage.local(path)), exist_ok=True)
+        with room_to_write(storage.local(path), int(frame.memory_usage(deep=True).sum())), \
+                storage.local_target(path) as staging:
+            _to_parquet(frame, staging)
     return TableRef(path=path, fingerprint=digest, n_rows=len(frame))
+
+
+@contextlib.contextmanager
+def parquet_file(path: str, **options):
+    """A Parquet file opened for reading row group by row group, here or on an object store."""
+    import pyarrow.parquet as pq
+
+    if _is_local(path):
+        with pq.ParquetFile(storage.local(path), **options) as parquet:
+            yield parquet
+        return
+    fs, inner = storage.filesystem(path)
+    with fs.open(inner, "rb") as handle, pq.ParquetFile(handle, **options) as parquet:
+        yield parquet
 
 
 def _to_parquet(frame: pd.DataFrame, path: str) -> None:
@@ -264,9 +291,6 @@ def write_parts(ref: TableRef, parts: dict, workspace: str, map_parts=local_map)
     """
     import numpy as np
 
-    if not ref.parts and (not _is_local(ref.path) or not _is_local(workspace)):
-        frame = read_table(ref)
-        return {name: write_table(frame.iloc[rows], workspace, name) for name, rows in parts.items()}
     out, jobs = {}, [{} for _ in ref.files()]  # per source file: {destination: its rows there}
     sizes = ref.part_rows or [None]
     bounds = ref.starts() + [ref.n_rows]
@@ -304,56 +328,44 @@ def _write_rows(job: tuple[str, dict, int | None]) -> None:
     import pyarrow.parquet as pq
 
     source, wanted, rows_expected = job
-    source = source.removeprefix("file://")
-    writers = {}
-    for path, rows in wanted.items():
-        local = path.removeprefix("file://")
-        if not os.path.exists(local):  # content-addressed: already written by an earlier run
-            os.makedirs(os.path.dirname(local), exist_ok=True)
-            writers[local] = (temporary(local), rows)
-    if not writers:
+    pending = {path: rows for path, rows in wanted.items() if not storage.exists(path)}  # else written by an
+    if not pending:                                                                        # earlier run
         return
-    try:
-        with pq.ParquetFile(source) as parquet:
-            if rows_expected is not None and parquet.metadata.num_rows != rows_expected:
-                raise InputError("the files of a partitioned table must not change while it is trained on",
-                                 f"{source!r} held {rows_expected} rows when loaded and {parquet.metadata.num_rows} "
-                                 "now", "Train on a copy, or write new files beside the old ones between runs.")
-            size, total = os.path.getsize(source), max(parquet.metadata.num_rows, 1)
-            with room_to_write(next(iter(writers)), sum(size * len(rows) // total for _, rows in writers.values())):
-                opened = {local: pq.ParquetWriter(staging, parquet.schema_arrow,
-                                                  use_dictionary=dictionary_columns(parquet.schema_arrow))
-                          for local, (staging, _) in writers.items()}
-                try:
-                    start = 0
-                    for group in range(parquet.num_row_groups):
-                        table = parquet.read_row_group(group)
-                        end = start + len(table)
-                        for local, (_, rows) in writers.items():
-                            taken = between(rows, start, end)
-                            if len(taken):
-                                opened[local].write_table(table.take(pa.array(taken)))
-                        start = end
-                finally:
-                    for writer in opened.values():
-                        writer.close()
-        for local, (staging, _) in writers.items():
-            os.replace(staging, local)
-    finally:
-        for staging, _ in writers.values():
-            with contextlib.suppress(OSError):
-                os.remove(staging)
+    with parquet_file(source) as parquet, contextlib.ExitStack() as staged:
+        if rows_expected is not None and parquet.metadata.num_rows != rows_expected:
+            raise InputError("the files of a partitioned table must not change while it is trained on",
+                             f"{source!r} held {rows_expected} rows when loaded and {parquet.metadata.num_rows} "
+                             "now", "Train on a copy, or write new files beside the old ones between runs.")
+        size, total = storage.size(source), max(parquet.metadata.num_rows, 1)
+        stagings = {}
+        for path in pending:
+            if _is_local(path):
+                os.makedirs(os.path.dirname(storage.local(path)), exist_ok=True)
+            stagings[path] = staged.enter_context(storage.local_target(path))  # renamed or uploaded once written
+        first = storage.local(next(iter(pending)))
+        with room_to_write(first, sum(size * len(rows) // total for rows in pending.values())):
+            opened = {path: pq.ParquetWriter(stagings[path], parquet.schema_arrow,
+                                             use_dictionary=dictionary_columns(parquet.schema_arrow))
+                      for path in pending}
+            try:
+                start = 0
+                for group in range(parquet.num_row_groups):
+                    table = parquet.read_row_group(group)
+                    end = start + len(table)
+                    for path, rows in pending.items():
+                        taken = between(rows, start, end)
+                        if len(taken):
+                            opened[path].write_table(table.take(pa.array(taken)))
+                    start = end
+            finally:
+                for writer in opened.values():
+                    writer.close()
 
 
 def read_chunks(ref: TableRef, rows: int = 500_000):
     """A table written by `write_table`, `rows` rows at a time (DataFrames), so that a large one is never held whole."""
-    import pyarrow.parquet as pq
-
-    if not ref.parts and not _is_local(ref.path):
-        yield read_table(ref)
-        return
     for file in ref.files():  # without pre-buffering, which keeps every column chunk read (see tasks.score)
-        with pq.ParquetFile(file.removeprefix("file://"), pre_buffer=False, buffer_size=1 << 22) as parquet:
+        with parquet_file(file, pre_buffer=False, buffer_size=1 << 22) as parquet:
             for batch in parquet.iter_batches(batch_size=rows):
                 yield batch.to_pandas()
 
@@ -366,8 +378,6 @@ def read_rows(ref: TableRef, rows, map_parts=local_map) -> pd.DataFrame:
 
     rows = np.asarray(rows, dtype=np.int64)
     if not ref.parts:
-        if not _is_local(ref.path):  # an object store: read it whole, as read_table does
-            return read_table(ref).iloc[rows].reset_index(drop=True)
         return _rows_of((ref.path, rows))
     bounds = ref.starts() + [ref.n_rows]
     jobs = [(file, between(rows, start, end))
@@ -379,10 +389,9 @@ def read_rows(ref: TableRef, rows, map_parts=local_map) -> pd.DataFrame:
 def _rows_of(job: tuple[str, object]) -> pd.DataFrame:
     """The rows at sorted positions of one Parquet file, read one row group at a time."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     path, rows = job
-    with pq.ParquetFile(path.removeprefix("file://")) as parquet:
+    with parquet_file(path) as parquet:
         if len(rows) == parquet.metadata.num_rows:
             return parquet.read().to_pandas()
         parts, start = [], 0

@@ -36,7 +36,9 @@ def _cluster(prefect_api, logs, *worker_options):
 
 
 @pytest.fixture(scope="module")
-def dask_cluster(prefect_api, tmp_path_factory):
+def dask_cluster(s3_server, prefect_api, tmp_path_factory):
+    """Two workers, with the standard AWS variables of the session's S3 API server (as a cloud worker has its
+    credentials)."""
     yield from _cluster(prefect_api, tmp_path_factory.mktemp("dask"))
 
 
@@ -71,6 +73,32 @@ def test_members_train_on_dask_workers_which_report_to_the_flows_api(dask_cluste
     # Started with no Prefect settings, the workers were handed the run's API: none started a server of its own.
     assert prefect_servers_under(workers) == []
     assert "Starting temporary server" not in log
+
+
+def test_a_partitioned_table_in_a_bucket_is_read_file_by_file_by_the_workers(dask_cluster, bucket, tmp_path):
+    import s3fs
+
+    from bench.dask_scale import write_partitioned
+
+    address, worker_log, workers = dask_cluster
+    write_partitioned(tmp_path / "parts", 4, 20_000, features=12)
+    s3fs.S3FileSystem().put(str(tmp_path / "parts") + "/", f"{bucket.removeprefix('s3://')}/parts/", recursive=True)
+    store = f"{bucket}/store"
+
+    result = run_cli("train", f"{bucket}/parts", "--target", "y", "--store", store, "--member",
+                     "random_under:logreg", "--dask-address", address, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "from 4 Parquet files" in result.stderr and "checked file by file on the Dask cluster" in result.stderr
+    version = result.stdout.strip().splitlines()[-1]
+    assert version.startswith(f"{store}/versions/")
+    manifest = json.loads(s3fs.S3FileSystem().cat_file(f"{version.removeprefix('s3://')}/manifest.json"))
+    assert manifest["data"]["rows"] == 80_000
+    # The training and test splits were written file by file by the workers: one file per part of the table.
+    written = s3fs.S3FileSystem().find(f"{store.removeprefix('s3://')}/.work/tables")
+    assert sum("/part-" in key for key in written) == 2 * 4
+    assert sorted(os.listdir(tmp_path)) == ["parts"]
+    assert prefect_servers_under(workers) == []
 
 
 WORKER_MEMORY = 1536 * 2**20  # each worker: less than the table, with room for a member's sample
