@@ -50,12 +50,15 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def prefect_server(home: Path):
-    """Run `prefect server start` on a free port with its own PREFECT_HOME; yield the API URL."""
+def prefect_server(home: Path, database: str | None = None):
+    """Run `prefect server start` on a free port with its own PREFECT_HOME (and the database at the SQLAlchemy
+    URL `database`, if given: PostgreSQL in production); yield the API URL."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_UI_API_URL": url}
+    if database:
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = database
     env.pop("PREFECT_API_URL", None)
     log = open(home / "server.log", "w")
     server = start([Path(sys.executable).with_name("prefect"), "server", "start", "--host", "127.0.0.1", "--port",
