@@ -1,6 +1,6 @@
 """Training on data larger than any Dask worker's memory: a partitioned table on a local cluster.
 
-    python -m bench.dask_scale [--files 40] [--rows-per-file 900000] [--worker-memory 1.5GiB]
+    python -m bench.dask_scale [--files 40] [--rows-per-file 900000] [--worker-memory 1.5GiB] [--bucket]
 
 A synthetic table of `files` Parquet files × `rows-per-file` rows × 30 float32 features with
 a 1.5 % minority (the same concept in every file, each file its own rows) is trained on by
@@ -10,7 +10,10 @@ server. Loading (checking every file), splitting, the members' sampling, scoring
 split and the training rows' fingerprints all go file by file; the members fit on the size
 rule's sample. Measured: wall time, the peak memory of each worker and of the flow's own
 process, whether a worker was killed or restarted, the test split's balanced accuracy.
-Writes bench/results/dask_scale.{json,md}; the data is cached in bench/results/dask-cache/.
+With `--bucket`, the table and the store are in a bucket of an S3 API server (moto's, on 127.0.0.1)
+that the workers read and write file by file.
+Writes bench/results/dask_scale.{json,md} (dask_scale_bucket.* with --bucket); the data is cached in
+bench/results/dask-cache/.
 """
 
 from __future__ import annotations
@@ -88,14 +91,35 @@ def _worker_pids(parent: int) -> list[int]:
         return []
 
 
-def run(files: int, rows_per_file: int, worker_memory: str) -> dict:
+def run(files: int, rows_per_file: int, worker_memory: str, bucket: bool = False) -> dict:
+    if not bucket:
+        return _run(files, rows_per_file, worker_memory, {})
+    import s3fs
+
+    from bench.object_storage import s3_server
+
+    with s3_server() as s3_env:
+        os.environ.update(s3_env)  # this process reads the saved version's report from the bucket
+        data = RESULTS / "dask-cache" / f"{files}x{rows_per_file}"
+        write_partitioned(data, files, rows_per_file)
+        started = time.perf_counter()
+        s3fs.S3FileSystem().mkdir("bench")
+        s3fs.S3FileSystem().put(f"{data}/", "bench/parts/", recursive=True)
+        print(f"uploaded to the bucket in {time.perf_counter() - started:.0f} s", flush=True)
+        return _run(files, rows_per_file, worker_memory, s3_env, "s3://bench/parts", "s3://bench/store")
+
+
+def _run(files: int, rows_per_file: int, worker_memory: str, extra_env: dict, data_url: str | None = None,
+         store_url: str | None = None) -> dict:
+    from imbalance_flows.tasks import storage
+
     data = RESULTS / "dask-cache" / f"{files}x{rows_per_file}"
     started = time.perf_counter()
     nbytes = write_partitioned(data, files, rows_per_file)
     print(f"data: {files} files, {files * rows_per_file} rows, {nbytes / 2**30:.2f} GiB in memory "
           f"(written in {time.perf_counter() - started:.0f} s)", flush=True)
     home = tempfile.mkdtemp(prefix="dask-scale-")
-    env = {**os.environ, "PREFECT_HOME": home, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    env = {**os.environ, **extra_env, "PREFECT_HOME": home, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PYTHONWARNINGS": "ignore"}
     server, url = start_server(home)
     env["PREFECT_API_URL"] = url
@@ -109,7 +133,7 @@ def run(files: int, rows_per_file: int, worker_memory: str) -> dict:
     workers = subprocess.Popen([dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--memory-limit",
                                 worker_memory, "--dashboard-address", ":0"], env=env,
                                stdout=open(logs / "workers.log", "w"), stderr=subprocess.STDOUT)
-    store = Path(home) / "store"
+    store = store_url or str(Path(home) / "store")
     try:
         deadline = time.monotonic() + 120
         while (logs / "workers.log").read_text().count("Registered to") < 2:
@@ -119,8 +143,8 @@ def run(files: int, rows_per_file: int, worker_memory: str) -> dict:
         peaks: dict[int, int] = {}
         flow_peak = [0]
         done = threading.Event()
-        command = [PYTHON, "-m", "imbalance_flows", "train", str(data), "--target", "y", "--store", str(store),
-                   "--dask-address", address]
+        command = [PYTHON, "-m", "imbalance_flows", "train", data_url or str(data), "--target", "y", "--store",
+                   store, "--dask-address", address]
         started = time.perf_counter()
         flow = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -142,12 +166,13 @@ def run(files: int, rows_per_file: int, worker_memory: str) -> dict:
                                                          "Worker process still alive after"))
         if flow.returncode != 0:
             raise RuntimeError(f"the flow failed:\n{err[-4000:]}")
-        version = Path(out.strip().splitlines()[-1])
-        report = json.loads((version / "report.json").read_text())
+        version = out.strip().splitlines()[-1]
+        report = json.loads(storage.read_bytes(storage.join(version, "report.json")))
         ensemble = report.get("ensemble", report)
         stages = [" | ".join(part.strip() for part in line.split("|")[::2]) for line in err.splitlines()
                   if "Finished in state" in line or "Loaded " in line]  # time | message
         return {"files": files, "rows": files * rows_per_file, "features": FEATURES,
+                "data_at": data_url or "local disk", "store_at": store_url or "local disk",
                 "data_gib": round(nbytes / 2**30, 2), "on_disk_gib": round(sum(
                     file.stat().st_size for file in data.iterdir()) / 2**30, 2),
                 "workers": 2, "worker_memory_limit": worker_memory, "seconds": round(seconds, 1),
@@ -166,10 +191,10 @@ def run(files: int, rows_per_file: int, worker_memory: str) -> dict:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def write(result: dict) -> None:
+def write(result: dict, name: str = "dask_scale") -> None:
     result = {**stamp("bench.dask_scale", sys.argv[1:]),
               **result}
-    (RESULTS / "dask_scale.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     ok = result["workers_restarted_or_killed"] == 0 and max(result["worker_peak_gib"]) < result["data_gib"]
     lines = [
         "# A table larger than any worker, trained on a Dask cluster", "",
@@ -184,7 +209,10 @@ def write(result: dict) -> None:
         f"**{'PASS' if ok else 'FAIL'}**: trained and scored with no worker killed or restarted, every worker's "
         "peak below the data's size.", "",
     ]
-    (RESULTS / "dask_scale.md").write_text("\n".join(lines))
+    if result.get("data_at", "local disk") != "local disk":
+        lines[2:2] = [f"Data at `{result['data_at']}`, store at `{result['store_at']}`: a bucket of an S3 API "
+                      "server on 127.0.0.1 (moto's), read and written file by file by the workers.", ""]
+    (RESULTS / f"{name}.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 
@@ -193,8 +221,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--files", type=int, default=40)
     parser.add_argument("--rows-per-file", type=int, default=900_000)
     parser.add_argument("--worker-memory", default="1.5GiB")
+    parser.add_argument("--bucket", action="store_true", help="the table and the store in a bucket of a local S3 "
+                        "API server (results: dask_scale_bucket.*)")
     args = parser.parse_args(argv)
-    write(run(args.files, args.rows_per_file, args.worker_memory))
+    write(run(args.files, args.rows_per_file, args.worker_memory, args.bucket),
+          "dask_scale_bucket" if args.bucket else "dask_scale")
     return 0
 
 

@@ -73,18 +73,8 @@ def configure(options: dict[str, dict]) -> None:
         return
     import fsspec.config
 
-    for name, values in options.items():
-        fsspec.config.conf.setdefault(name, {}).update(values)
-    clear_cache()
-
-
-def clear_cache() -> None:
-    """Forget the file systems built so far (built again with today's options and credentials)."""
-    import fsspec
-
-    for cls in {type(fs) for fs in fsspec.AbstractFileSystem._cache.values()} if hasattr(
-            fsspec.AbstractFileSystem, "_cache") else ():
-        cls.clear_instance_cache()
+    for name, values in options.items():  # fsspec merges them into each file system's arguments, and caches
+        fsspec.config.conf.setdefault(name, {}).update(values)  # its instances by those
 
 
 def filesystem(path: str):

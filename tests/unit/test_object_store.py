@@ -212,3 +212,20 @@ def test_a_cloud_scheme_without_its_extra_is_refused_naming_the_extra(monkeypatc
     monkeypatch.setitem(sys.modules, "gcsfs", None)  # as if not installed
     with pytest.raises(InputError, match=r"gs:// storage needs the 'gcs' extra.*imbalance-flows\[gcs\]"):
         storage.check("gs://bucket/store", "the store")
+
+
+def test_storage_options_say_what_the_environment_does_not(bucket, s3_server, monkeypatch):
+    import fsspec.config
+
+    monkeypatch.setattr(fsspec.config, "conf", {})
+    storage.configure({"s3": {"endpoint_url": "http://127.0.0.1:9", "config_kwargs": {
+        "retries": {"max_attempts": 1}, "connect_timeout": 2}}})  # nothing listens there
+    with pytest.raises(InputError, match="the store must be a folder that can be written"):
+        storage.writable(f"{bucket}/store", "the store must be a folder that can be written", "Check it.")
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    fsspec.config.conf.clear()
+    storage.configure({"s3": {"endpoint_url": s3_server}})
+    storage.writable(f"{bucket}/store", "the store must be a folder that can be written", "Check it.")
+    storage.write_bytes(f"{bucket}/store/x", b"1")
+    assert storage.read_bytes(f"{bucket}/store/x") == b"1"
