@@ -189,13 +189,30 @@ def names(folder: str | os.PathLike) -> list[str]:
 
 def files(folder: str | os.PathLike) -> list[str]:
     """Every file under a folder (or a URL's prefix), as paths relative to it with `/`, sorted."""
+    return sorted(listing(folder))
+
+
+def listing(folder: str | os.PathLike) -> dict[str, float]:
+    """Every file under a folder (or a URL's prefix, in one listing), relative to it with `/`: when it was last
+    written, in seconds since the epoch."""
     if is_local(folder):
         root = Path(local(folder))
-        return sorted(path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file()) \
-            if root.is_dir() else []
+        return {path.relative_to(root).as_posix(): path.lstat().st_mtime for path in root.rglob("*")
+                if path.is_file()} if root.is_dir() else {}
     fs, inner = filesystem(str(folder))
     prefix = inner.rstrip("/") + "/"
-    return sorted(found[len(prefix):] for found in fs.find(prefix) if found.startswith(prefix))
+    return {name[len(prefix):]: _timestamp(fs, name, info) for name, info in fs.find(prefix, detail=True).items()
+            if name.startswith(prefix)}
+
+
+def _timestamp(fs, name: str, info: dict) -> float:
+    for key in ("LastModified", "mtime", "last_modified", "updated", "created"):
+        value = info.get(key)
+        if hasattr(value, "timestamp"):
+            return value.timestamp()
+        if isinstance(value, (int, float)):
+            return float(value)
+    return fs.modified(name).timestamp()
 
 
 def size(path: str | os.PathLike) -> int:

@@ -189,7 +189,7 @@ def publish(staging: Path, final: str) -> None:
     On a file system, one rename of its folder. An object store has no rename: each file becomes an
     object, and the manifest is uploaded last (its signature just before it), so a version without a
     manifest is one being written, or abandoned by a writer that died, and every reader ignores it;
-    `disk.remove_leftovers` deletes those older than a day.
+    `remove_leftovers` deletes those a day old.
     """
     if storage.is_local(final):
         Path(storage.local(final)).parent.mkdir(parents=True, exist_ok=True)
@@ -253,8 +253,6 @@ def _write_version(ensemble: VotingEnsemble, staging: Path, metrics, extra, file
     sign(staging)
 
 
-
-
 def read_manifest(version_dir: str | os.PathLike) -> dict:
     """The manifest of a saved version, with a clear error when it is not one."""
     path = storage.join(version_dir, MANIFEST)
@@ -303,7 +301,7 @@ def fetched(version_url: str):
     fs, inner = storage.filesystem(version_url)
     with tempfile.TemporaryDirectory(prefix="imbalance-flows-load-") as folder:
         for relative in storage.files(version_url):
-            inside(folder, relative)  # refuses `..`, absolute keys and doubled slashes
+            inside(version_url, relative)  # refuses `..`, absolute keys and doubled slashes
             target = Path(folder, relative)
             target.parent.mkdir(parents=True, exist_ok=True)
             fs.get_file(f"{inner.rstrip('/')}/{relative}", str(target))
@@ -383,16 +381,15 @@ def remove_leftovers(store: str | os.PathLike) -> list[str]:
     """
     if storage.is_local(store):
         return remove_local_leftovers(storage.local(store))
-    removed = []
     versions = storage.join(store, "versions")
-    for name in storage.names(versions):
-        folder = storage.join(versions, name)
-        found = storage.files(folder)
-        if not found or MANIFEST in found:
-            continue
-        newest = max(storage.modified(storage.join(folder, relative)) for relative in found)
-        if time.time() - newest > LEFTOVER_AGE_S:
-            storage.remove(folder, recursive=True)
+    written: dict[str, dict[str, float]] = {}  # per version: its objects and when each was written
+    for relative, when in storage.listing(versions).items():
+        name, _, rest = relative.partition("/")
+        written.setdefault(name, {})[rest] = when
+    removed = []
+    for name, found in sorted(written.items()):
+        if MANIFEST not in found and time.time() - max(found.values()) > LEFTOVER_AGE_S:
+            storage.remove(storage.join(versions, name), recursive=True)
             removed.append(f"versions/{name}")
     return removed
 
