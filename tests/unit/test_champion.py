@@ -167,18 +167,19 @@ def test_a_worse_challenger_that_finishes_last_does_not_replace_a_better_one(tab
     assert [d["sequence"] for d in decisions(tmp_path)] == [1, 2]
 
 
-def test_racing_retrains_leave_the_best_challenger_as_champion(table, tmp_path):
+def race_retrains(table, store):
+    """Two challengers judged at once against a weak champion; returns the champion before and the challengers."""
     train, holdout = table.iloc[:1800], table.iloc[1800:]
-    old = fit_and_save(train, tmp_path, flip=0.45)
-    promote(tmp_path, old)
-    challengers = [fit_and_save(train, tmp_path, flip=flip, seed=seed) for seed, flip in ((1, 0.25), (2, 0.0))]
+    old = fit_and_save(train, store, flip=0.45)
+    promote(store, old)
+    challengers = [fit_and_save(train, store, flip=flip, seed=seed) for seed, flip in ((1, 0.25), (2, 0.0))]
     start = threading.Barrier(len(challengers))
     errors = []
 
     def run(version):
         start.wait()
         try:
-            judge(tmp_path, version, holdout, "balanced_accuracy")
+            judge(store, version, holdout, "balanced_accuracy")
         except Exception as error:  # surfaced below: a thread's exception would otherwise be lost
             errors.append(error)
 
@@ -187,8 +188,13 @@ def test_racing_retrains_leave_the_best_challenger_as_champion(table, tmp_path):
         thread.start()
     for thread in threads:
         thread.join()
-
     assert errors == []
+    return old, challengers
+
+
+def test_racing_retrains_leave_the_best_challenger_as_champion(table, tmp_path):
+    old, challengers = race_retrains(table, tmp_path)
+
     assert champion(tmp_path) == challengers[1]
     recorded = decisions(tmp_path)
     assert [d["sequence"] for d in recorded] == [1, 2]

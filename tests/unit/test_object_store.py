@@ -13,12 +13,12 @@ import pytest
 
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks import store as store_module
-from imbalance_flows.tasks.champion import decisions, judge
+from imbalance_flows.tasks.champion import decisions
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.lease import lease
 from imbalance_flows.tasks.store import champion, load_model, promote, read_manifest, remove_leftovers, save_model
 from imbalance_flows.tasks.versions import list_versions, promote_by_hand, prune, resolve_version
-from tests.unit.test_champion import fit_and_save, table  # noqa: F401  (the module's table fixture)
+from tests.unit.test_champion import race_retrains, table  # noqa: F401  (the module's table fixture)
 
 
 def s3():
@@ -145,26 +145,8 @@ def test_a_key_that_would_land_outside_the_version_is_refused(fitted_binary, buc
 
 def test_racing_retrains_on_the_bucket_leave_one_history_and_the_best_challenger_as_champion(table, bucket):  # noqa: F811
     store = f"{bucket}/store"
-    train, holdout = table.iloc[:1800], table.iloc[1800:]
-    old = fit_and_save(train, store, flip=0.45)
-    promote(store, old)
-    challengers = [fit_and_save(train, store, flip=flip, seed=seed) for seed, flip in ((1, 0.25), (2, 0.0))]
-    start, errors = threading.Barrier(len(challengers)), []
+    old, challengers = race_retrains(table, store)
 
-    def run(version):
-        start.wait()
-        try:
-            judge(store, version, holdout, "balanced_accuracy")
-        except Exception as error:  # surfaced below
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(version,)) for version in challengers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
     assert champion(store) == challengers[1]
     recorded = decisions(store)
     assert [d["sequence"] for d in recorded] == [1, 2]
