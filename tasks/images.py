@@ -33,7 +33,8 @@ import pandas as pd
 from imbalance_flows.tasks.errors import InputError, preview
 from imbalance_flows.tasks.schema import ImageInfo, pixel_names
 from imbalance_flows.tasks.spec import ImageOptions
-from imbalance_flows.tasks.tables import is_parquet_folder, read_file
+from imbalance_flows.tasks import storage
+from imbalance_flows.tasks.tables import entries, is_parquet_folder, read_file
 
 SUFFIXES = (".png", ".jpg", ".jpeg")
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
@@ -41,15 +42,20 @@ logger = logging.getLogger(__name__)
 
 
 def is_image_folder(path: str) -> bool:
-    """A local directory, except a folder of Parquet files (a partitioned table): read as class folders of images."""
-    return os.path.isdir(str(path).removeprefix("file://")) and not is_parquet_folder(path)
+    """A directory, except a folder of Parquet files (a partitioned table): read as class folders of images. On an
+    object store, a prefix holding folders or images."""
+    if storage.is_local(path):
+        return os.path.isdir(storage.local(path)) and not is_parquet_folder(path)
+    found = entries(str(path))
+    return bool(found) and any(not is_file or name.lower().endswith(SUFFIXES) for name, is_file in found)
 
 
 def read_data(path: str, target: str, options: ImageOptions | None = None) -> tuple[pd.DataFrame, ImageInfo | None]:
     """Read a table, a table with an image-bytes column, or a folder of class folders."""
     options = options or ImageOptions()
     if is_image_folder(path):
-        return load_folder(path, target, options)
+        with storage.local_folder(path) as folder:  # a bucket's images are read here, as a local folder's
+            return load_folder(folder, target, options, shown=path)
     frame = read_file(path)
     column = options.column or _bytes_column(frame, target)
     if column is None:
@@ -57,8 +63,9 @@ def read_data(path: str, target: str, options: ImageOptions | None = None) -> tu
     return load_table_images(frame, target, column, options)
 
 
-def load_folder(root: str, target: str, options: ImageOptions | None = None) -> tuple[pd.DataFrame, ImageInfo]:
-    """Read `root/<class>/*.png|jpg|jpeg`; the class folder's name is the label."""
+def load_folder(root: str, target: str, options: ImageOptions | None = None,
+                shown: str | None = None) -> tuple[pd.DataFrame, ImageInfo]:
+    """Read `root/<class>/*.png|jpg|jpeg`; the class folder's name is the label; errors name it `shown`."""
     options = options or ImageOptions()
     root_path = Path(str(root).removeprefix("file://"))
     sources, labels, skipped = [], [], []
@@ -84,7 +91,7 @@ def load_folder(root: str, target: str, options: ImageOptions | None = None) -> 
                        preview(skipped, 5))
     if not sources:
         raise InputError("an image folder must hold class folders of .png or .jpg files",
-                         f"{str(root)!r} has none", "Arrange it as ROOT/<class>/<image>.png, one folder per class.")
+                         f"{str(shown or root)!r} has none", "Arrange it as ROOT/<class>/<image>.png, one folder per class.")
     images = [_open(path.read_bytes(), str(path.relative_to(root_path))) for path in sources]
     names = [str(path.relative_to(root_path)) for path in sources]
     return _to_frame(images, names, pd.Series(labels), target, options)
@@ -176,8 +183,12 @@ def _pixels(images: list, info: ImageInfo) -> pd.DataFrame:
 PATH_COLUMN = "path"  # scoring a folder of images: each row's file, relative to the folder
 
 
-def image_files(root: str) -> list[Path]:
-    """Every .png/.jpg file under `root`, at any depth, hidden files and folders left out, sorted."""
+def image_files(root: str) -> list[Path] | list[str]:
+    """Every .png/.jpg file under `root`, at any depth, hidden files and folders left out, sorted (on an object
+    store: their keys relative to `root`)."""
+    if not storage.is_local(root):
+        return [name for name in storage.files(root) if name.lower().endswith(SUFFIXES)
+                and not any(part.startswith(".") for part in name.split("/"))]
     root_path = Path(str(root).removeprefix("file://"))
     return sorted(path for path in root_path.rglob("*") if path.is_file() and path.suffix.lower() in SUFFIXES
                   and not any(part.startswith(".") for part in path.relative_to(root_path).parts))
@@ -193,17 +204,18 @@ def iter_image_chunks(root: str, chunk_rows: int, info: ImageInfo | None) -> Ite
         raise InputError("a folder of images can be scored only by a model trained on images",
                          f"{str(root)!r} is a folder and the model was trained on a table",
                          "Score a CSV or Parquet file with this model, or a folder with an image model.")
-    root_path = Path(str(root).removeprefix("file://"))
-    files = image_files(root)
-    if not files:
-        raise InputError("a folder to score must hold .png or .jpg images", f"{str(root)!r} has none",
-                         "Point to the folder of images (class folders inside it are fine).")
-    for start in range(0, len(files), chunk_rows):
-        batch = files[start:start + chunk_rows]
-        names = [str(path.relative_to(root_path)) for path in batch]
-        frame = _pixels([_open(path.read_bytes(), name) for path, name in zip(batch, names)], info)
-        frame.insert(0, PATH_COLUMN, names)
-        yield frame
+    with storage.local_folder(root) as folder:  # a bucket's images are read here, as a local folder's
+        root_path = Path(folder)
+        files = image_files(folder)
+        if not files:
+            raise InputError("a folder to score must hold .png or .jpg images", f"{str(root)!r} has none",
+                             "Point to the folder of images (class folders inside it are fine).")
+        for start in range(0, len(files), chunk_rows):
+            batch = files[start:start + chunk_rows]
+            names = [str(path.relative_to(root_path)) for path in batch]
+            frame = _pixels([_open(path.read_bytes(), name) for path, name in zip(batch, names)], info)
+            frame.insert(0, PATH_COLUMN, names)
+            yield frame
 
 
 def _only(images: list, names: list[str], key, what: str, hint: str):

@@ -255,6 +255,26 @@ def upload(folder: str | os.PathLike, target: str, last: tuple[str, ...] = ()) -
 
 
 @contextlib.contextmanager
+def local_folder(folder: str | os.PathLike):
+    """A folder as a local path: itself here; an object store's prefix copied to a temporary folder (removed
+    afterwards), each key checked to land inside it."""
+    if is_local(folder):
+        yield local(folder)
+        return
+    fs, inner = filesystem(str(folder))
+    with tempfile.TemporaryDirectory(prefix="imbalance-flows-folder-") as copy:
+        for relative in files(folder):
+            parts = relative.split("/")
+            if relative.startswith("/") or any(part in ("", ".", "..") for part in parts):
+                raise InputError("a folder's keys must name places inside it", f"{str(folder)!r} holds {relative!r}",
+                                 "Remove that key, or copy the folder's files elsewhere.")
+            target = os.path.join(copy, *parts)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            fs.get_file(f"{inner.rstrip('/')}/{relative}", target)
+        yield copy
+
+
+@contextlib.contextmanager
 def local_target(path: str | os.PathLike):
     """A local path to write a file to; on success it becomes `path` at once (renamed locally, uploaded as one
     object elsewhere), on failure nothing is left."""

@@ -65,7 +65,7 @@ def file_format(path: str) -> str:
     return FORMATS[suffix]
 
 
-def _entries(folder: str) -> list[tuple[str, bool]] | None:
+def entries(folder: str) -> list[tuple[str, bool]] | None:
     """A folder's entries (a path or URL of each, whether it is a file), leaving out hidden ones (`.`, `_`), or
     None when `folder` is not a folder (here or under an object store's prefix)."""
     if _is_local(folder):
@@ -89,7 +89,7 @@ def _entries(folder: str) -> list[tuple[str, bool]] | None:
 def is_parquet_folder(path: str) -> bool:
     """A folder of Parquet files (a partitioned table), here or under an object store's prefix; not a folder of
     class folders of images."""
-    return _parquet_only(_entries(str(path)))
+    return _parquet_only(entries(str(path)))
 
 
 def _parquet_only(entries) -> bool:
@@ -100,9 +100,9 @@ def partitioned(path: str) -> list[str] | None:
     """The Parquet files of a partitioned table (a folder of them, or a glob matching several), local ones as
     absolute paths (Dask workers have their own working directories), on an object store as URLs; else None
     (one file is read whole, as before)."""
-    entries = _entries(str(path))
-    folder = _parquet_only(entries)
-    if entries is not None and not folder:
+    found = entries(str(path))
+    folder = _parquet_only(found)
+    if found is not None and not folder:
         return None  # a folder of images, whatever its name holds
     if not folder and not any(char in str(path) for char in "*?["):
         return None  # one file
@@ -117,7 +117,7 @@ def expand(path: str) -> list[str]:
     sorted."""
     path = str(path)
     if is_parquet_folder(path):
-        return sorted(name for name, is_file in _entries(path) if is_file)
+        return sorted(name for name, is_file in entries(path) if is_file)
     if not any(char in path for char in "*?["):
         file_format(path)
         local = path.removeprefix("file://")

@@ -211,3 +211,26 @@ def test_storage_options_say_what_the_environment_does_not(bucket, s3_server, mo
     storage.writable(f"{bucket}/store", "the store must be a folder that can be written", "Check it.")
     storage.write_bytes(f"{bucket}/store/x", b"1")
     assert storage.read_bytes(f"{bucket}/store/x") == b"1"
+
+
+def test_a_folder_of_class_folders_of_images_in_a_bucket_reads_and_scores_as_a_local_one(bucket, tmp_path):
+    import s3fs
+    from PIL import Image
+
+    from imbalance_flows.tasks.images import is_image_folder, iter_image_chunks, read_data
+
+    local = tmp_path / "images"
+    for label, count, value in (("red", 5, 200), ("yellow", 2, 90)):
+        (local / label).mkdir(parents=True)
+        for index in range(count):
+            Image.new("L", (4, 3), value + index).save(local / label / f"{index}.png")
+    (local / "notes.txt").write_text("not an image")
+    s3fs.S3FileSystem().put(f"{local}/", f"{bucket.removeprefix('s3://')}/images/", recursive=True)
+    remote = f"{bucket}/images"
+
+    assert is_image_folder(remote) and not is_image_folder(f"{bucket}/images/red/0.png")
+    here, here_info = read_data(str(local), "light")
+    there, there_info = read_data(remote, "light")
+    assert there.equals(here) and there_info == here_info and len(there) == 7
+    chunks = list(iter_image_chunks(remote, 4, there_info))
+    assert [len(chunk) for chunk in chunks] == [4, 3] and chunks[0]["path"].iloc[0] == "red/0.png"
