@@ -59,7 +59,7 @@ def _put(path: str, body: bytes, tag: str | None) -> bool:
     try:
         fs.call_s3("put_object", Bucket=bucket, Key=key, Body=body, IfMatch=tag)
     except (OSError, FileNotFoundError) as error:
-        if storage._precondition(error) or isinstance(error, FileNotFoundError):
+        if storage.refused_condition(error) or isinstance(error, FileNotFoundError):
             return False
         raise
     finally:

@@ -163,15 +163,17 @@ def create(path: str | os.PathLike, content: bytes | str) -> bool:
     except FileExistsError:
         return False
     except OSError as error:  # 412 Precondition Failed (or 409 on a racing conditional write)
-        if _precondition(error):
+        if refused_condition(error):
             return False
         raise
     return True
 
 
-def _precondition(error: Exception) -> bool:
-    text = f"{error} {error.__cause__ or ''}"
-    return any(code in text for code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"))
+def refused_condition(error: Exception) -> bool:
+    """A conditional write refused: S3's 412 Precondition Failed, or 409 for a conditional write racing another."""
+    cause = error.__cause__ or error
+    code = (getattr(cause, "response", None) or {}).get("Error", {}).get("Code")
+    return code in ("PreconditionFailed", "ConditionalRequestConflict")
 
 
 def names(folder: str | os.PathLike) -> list[str]:

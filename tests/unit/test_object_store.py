@@ -162,6 +162,11 @@ def test_the_lease_waits_for_a_live_holder_and_takes_over_from_a_dead_one(bucket
             pass
 
     storage.write_bytes(path, json.dumps({"holder": "dead", "until": time.time() - 1}))
+    from imbalance_flows.tasks import lease as lease_module
+
+    stale = lease_module._tag(path)
+    storage.write_bytes(path, json.dumps({"holder": "dead", "until": time.time() - 1}) + " ")  # another writer's
+    assert not lease_module._put(path, b"{}", stale)  # a takeover of what is no longer there is refused
     with lease(path, wait_s=5):
         assert json.loads(storage.read_bytes(path))["holder"] not in ("dead", "alive")
     assert not storage.exists(path)
