@@ -18,6 +18,7 @@ for the measurements behind the defaults.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -33,6 +34,7 @@ from imbalance_flows.tasks.errors import InputError
 LOSSES = ("crossentropy", "focal")
 logger = logging.getLogger(__name__)
 _threads_lock = threading.Lock()
+_import_lock = threading.Lock()
 _threads_configured: tuple[int, int] | None = None
 
 
@@ -40,9 +42,52 @@ def keras_module():
     """Import Keras (and so TensorFlow) on first use, quietly."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import keras
+    import sys
 
-    return keras
+    with _import_lock:  # one redirection of standard error at a time (members start side by side)
+        if "keras" not in sys.modules:
+            with _start_up_chatter_dropped():
+                import keras  # noqa: F401
+    return sys.modules["keras"]
+
+
+# What TensorFlow's native code prints while it starts, before its log level applies: on CPUs where oneDNN's
+# custom operations are on (AVX-512 BF16/FP16), absl writes its INFO lines to standard error before
+# TF_CPP_MIN_LOG_LEVEL is read.
+_CHATTER = (b"All log messages before absl::InitializeLog()", b"oneDNN custom operations are on")
+
+
+@contextlib.contextmanager
+def _start_up_chatter_dropped():
+    """Standard error (the file descriptor, where native code writes) goes through a pipe while the block runs,
+    then everything but TensorFlow's start-up lines is written on; other threads' output is delayed, not lost."""
+    import sys
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        read, write = os.pipe()
+    except (OSError, ValueError):  # no standard error to redirect
+        yield
+        return
+    os.dup2(write, 2)
+    os.close(write)
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: os.read(read, 1 << 16), b"")), daemon=True)
+    reader.start()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        reader.join()
+        os.close(read)
+        kept = [line for line in b"".join(chunks).splitlines(keepends=True)
+                if not any(marker in line for marker in _CHATTER)]
+        if kept:
+            os.write(2, b"".join(kept))
 
 
 def configure_threads(intra_op: int, inter_op: int | None = None) -> tuple[int, int]:
