@@ -216,6 +216,8 @@ def _write_version(ensemble: VotingEnsemble, staging: Path, metrics, extra, file
     manifest = {
         "format_version": FORMAT_VERSION,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        # Orders versions saved within one second (an object store keeps times in whole seconds).
+        "created_ns": time.time_ns(),
         "code_version": code_version(),
         "schema": ensemble.schema_.model_dump(),
         "ensemble": {key: _parameter(value) for key, value in ensemble.get_params().items() if key != "members"},

@@ -59,7 +59,8 @@ def list_versions(store: str | os.PathLike) -> list[dict]:
                      "data": manifest.get("data", {}).get("source"), "target": manifest["schema"]["target"],
                      "balanced_accuracy": ensemble.get("balanced_accuracy"), "g_mean": ensemble.get("g_mean"),
                      "champion": current is not None and name == storage.name(current),
-                     "order": (manifest.get("created") or "", storage.modified(storage.join(path, MANIFEST)))})
+                     "order": (manifest.get("created") or "", manifest.get("created_ns") or 0,
+                               storage.modified(storage.join(path, MANIFEST)))})
     return sorted(rows, key=lambda row: row.pop("order"))
 
 
