@@ -1,14 +1,15 @@
 """Data, store and scores in a bucket against the same on local disk: train and predict at 1M rows.
 
-    python -m bench.object_storage [--rows 1000000] [--repeats 2]
+    python -m bench.object_storage [--rows 1000000] [--repeats 3]
 
 The synthetic table of `bench.scale` (N rows × 30 float32 features, about 1.5 % rare) is trained on
 with `imbalance-flows train DATA --target y --store STORE` and scored with `imbalance-flows predict
 VERSION DATA --out OUT --store STORE`, against a running `prefect server`, once with everything on
 local disk and once with everything in a bucket of an S3 API server (moto's, in its own process on
 127.0.0.1, as the tests use; an S3 service elsewhere adds its network's latency and bandwidth).
-The two places alternate, `repeats` times each; each command's wall time and the peak memory of its
-process tree are taken, and the medians compared as a ratio (bucket / disk).
+The two places alternate, `repeats` times each, each training into a new store (no member is reused
+from an earlier run's cache); each command's wall time and the peak memory of its process tree are
+taken, and the medians compared as a ratio (bucket / disk).
 Writes bench/results/object_storage.{json,md}.
 """
 
@@ -82,13 +83,14 @@ def run(rows: int, repeats: int) -> dict:
             for repeat in range(repeats):
                 for mode in (("disk", "bucket") if repeat % 2 == 0 else ("bucket", "disk")):
                     place = places[mode]
-                    seconds, peak, text = measured([CLI, "train", place["data"], "--target", "y", "--store",
-                                                    place["store"]], env)
+                    store = f"{place['store']}-{repeat}"  # a new store each time: no member reused from a cache
+                    seconds, peak, text = measured([CLI, "train", place["data"], "--target", "y", "--store", store],
+                                                   env)
                     version = text.strip().splitlines()[-1]
                     times[mode]["train"].append(seconds)
                     times[mode]["train_peak"].append(peak)
                     seconds, peak, _ = measured([CLI, "predict", version, place["data"], "--out", place["out"],
-                                                 "--store", place["store"]], env)
+                                                 "--store", store], env)
                     times[mode]["predict"].append(seconds)
                     times[mode]["predict_peak"].append(peak)
                     print(f"{mode} #{repeat + 1}: train {times[mode]['train'][-1]:.1f} s, predict {seconds:.1f} s",
@@ -120,7 +122,7 @@ def write(result: dict, argv: list[str]) -> None:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     write(run(args.rows, args.repeats), argv)
     return 0
