@@ -6,8 +6,8 @@ Every learner is fitted on the outer-train part of a stratified 5-fold split
 ``bench/datasets.py`` and scored on the outer-test part, all in the same run:
 
 * ``default ensemble`` -- ``imbalance_flows.default_ensemble(random_state=0)`` exactly as users get it:
-  ``fit(X, y)`` on the DataFrames as loaded (categoricals and NaN handled by the product), every
-  core (``n_jobs=None``). Scoring switches ``unknown_categories`` to ``"ignore"`` after the fit (a
+  ``fit(X, y)`` on the DataFrames as loaded (categoricals and NaN handled by the product), its
+  members side by side on every core (``n_jobs=-1``, as the peers' ``n_jobs=-1``). Scoring switches ``unknown_categories`` to ``"ignore"`` after the fit (a
   scoring-only setting: a test-fold category never seen in training is then read as missing
   instead of refused; the fit is unchanged);
 * ``member <spec>`` -- each spec of ``imbalance_flows.default_members()`` alone, through the product's own
@@ -132,9 +132,9 @@ def product_model(name: str):
     from imbalance_flows.tasks.vote import VotingEnsemble
 
     if name == DEFAULT:
-        return default_ensemble(random_state=SEED)
+        return default_ensemble(random_state=SEED, n_jobs=-1)
     if name in VARIANTS:
-        params = dict(VARIANTS[name])
+        params = {"n_jobs": -1, **VARIANTS[name]}
         if "members" in params:
             from imbalance_flows import MemberSpec
 

@@ -14,6 +14,7 @@ from imbalance_flows.tasks.choices import Calibration, Objective, UnknownCategor
 from imbalance_flows.tasks.costs import Costs, check_miss_costs
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluate import Metric
+from imbalance_flows.tasks.params import FOLDS, SEED_MAX, VALIDATION_SIZE, check_params
 from imbalance_flows.tasks.storage import check
 from imbalance_flows.tasks.spec import ImageOptions, MemberSpec, default_members, plain_optional
 
@@ -47,13 +48,13 @@ class TrainConfig(BaseModel):
         "out_of_fold", description="Where member weights and the threshold come from: out-of-fold predictions of "
                                    "every training row (forests: out of bag; other members: cross-fitted), or a "
                                    "held-out validation split.")
-    validation_size: float = Field(0.2, gt=0, lt=0.5, description="Holdout only: share of each class held out "
-                                                                  "for weights and threshold.")
-    folds: int = Field(5, ge=2, le=20, description="Out of fold only: cross-fitting folds for members that are "
-                                                   "not forests.")
+    validation_size: float = Field(0.2, **VALIDATION_SIZE.field(), description="Holdout only: share of each class "
+                                   "held out for weights and threshold.")
+    folds: int = Field(5, **FOLDS.field(), description="Out of fold only: cross-fitting folds for members that are "
+                                                       "not forests.")
     test_size: float = Field(0.2, gt=0, lt=0.5, description="Share of each class kept untouched for the report.")
-    random_state: int = Field(0, ge=0, le=2**32 - 1, description="Seed for the splits, the samplers and the "
-                                                                   "learners.")
+    random_state: int = Field(0, ge=0, le=SEED_MAX, description="Seed for the splits, the samplers and the "
+                                                                 "learners.")
     store: str = Field("models", description="Model store directory; each run adds a version under versions/.")
     workspace: str | None = Field(None, description="Where splits and fitted members are kept between tasks "
                                                     "(shared storage for Dask workers); default: the store's "
@@ -107,11 +108,9 @@ class TrainConfig(BaseModel):
         return costs
 
     @model_validator(mode="after")
-    def _costs_for_a_cost_objective(self) -> "TrainConfig":
-        if self.threshold_objective == "cost" and self.costs is None:
-            raise InputError("threshold_objective='cost' needs costs", "no costs were given",
-                             "Give costs (--cost-fn 100 --cost-fp 1, or costs: in the config file), or choose "
-                             "another objective.")
+    def _the_ensembles_rules(self) -> "TrainConfig":
+        # The estimator's own rules (`imbalance_flows.tasks.params`), so that the flow refuses what fit refuses.
+        check_params({"members": self.members, **self.ensemble_params()}, owner="the training flow")
         return self
 
     @field_validator("members")

@@ -8,19 +8,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from imbalance_flows.tasks.choices import Validation, names
 from imbalance_flows.tasks.errors import InputError, preview
 from imbalance_flows.tasks.schema import Schema, as_text
-
-
-def check_validation(validation: str, folds) -> None:
-    """The validation scheme must be a known one, with at least two cross-fitting folds."""
-    if validation not in names(Validation):
-        raise InputError(f"validation must be one of {preview(names(Validation))}", f"it is {validation!r}",
-                         "Use out_of_fold (the default) or holdout with a validation_size.")
-    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 2:
-        raise InputError("folds must be a whole number of at least 2", f"it is {folds!r}",
-                         "Use the default 5, or 3 to cross-fit faster.")
 
 
 def as_frame(X, names: list[str] | None = None) -> pd.DataFrame:

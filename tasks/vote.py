@@ -14,7 +14,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from imbalance_flows.tasks.calibrate import calibrate, fit_calibration
-from imbalance_flows.tasks.checks import as_frame, as_series, check_categories, check_columns, check_validation
+from imbalance_flows.tasks.checks import as_frame, as_series, check_categories, check_columns
 from imbalance_flows.tasks.choices import Calibration, Objective, UnknownCategories, Validation, Voting
 from imbalance_flows.tasks.costs import cheapest, cost_matrix
 from imbalance_flows.tasks.data import (
@@ -27,6 +27,7 @@ from imbalance_flows.tasks.data import (
 from imbalance_flows.tasks.drift import adjust_proba
 from imbalance_flows.tasks.errors import InputError, preview
 from imbalance_flows.tasks.members import check_member
+from imbalance_flows.tasks.params import check_params
 from imbalance_flows.tasks.schema import Schema, coerce, infer_schema
 from imbalance_flows.tasks.sizes import holdout_rows, plan_rows
 from imbalance_flows.tasks.spec import MemberSpec, default_members
@@ -79,9 +80,10 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         Seeds the splits, the samplers and the learners. An int makes `fit` reproducible;
         None or a RandomState draws a fresh seed at each `fit`, as scikit-learn does.
     n_jobs : int, default=None
-        Members fitted at once, as scikit-learn's `n_jobs`: None or -1 every core, -2 all
-        but one, a positive number at most that many; each member's threads are limited so
-        that the cores are not oversubscribed.
+        Members fitted at once, as scikit-learn's glossary has it: None is one (unless a
+        `joblib.parallel_config` context says otherwise), -1 every core, -2 all but one, a
+        positive number at most that many. Each member's threads are limited so that the
+        cores are not oversubscribed: one member at a time uses every core.
     class_prior_power : float or "auto", default="auto"
         Without a tuned threshold or costs (several classes), the vote goes to the class
         with the largest (calibrated) probability divided by its share of the training rows
@@ -190,8 +192,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
 
     def _specs(self, rows: int | None = None) -> list[MemberSpec]:
         """The members; the default recipe for `rows` training rows when `members` is None."""
-        specs = default_members(rows) if self.members is None else [
-            m if isinstance(m, MemberSpec) else MemberSpec.model_validate(m) for m in self.members]
+        specs = default_members(rows) if self.members is None else [_spec(m, i) for i, m in enumerate(self.members)]
         if not specs:
             raise InputError("an ensemble needs at least one member", "the member list is empty",
                              "Leave members=None for the default recipe.")
@@ -199,6 +200,8 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         """Fit the members, then weigh them (and tune the threshold) on rows they did not see."""
+        check_params(self.get_params(deep=False))  # every parameter, before any data is looked at
+        self._specs()  # the members' specs are read before any fit too (the recipe for the rows comes later)
         positional = not isinstance(X, pd.DataFrame)
         X, y = as_frame(X), as_series(y)
         if len(X) != len(y):
@@ -206,7 +209,6 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
                              "Pass the labels of exactly the rows of X.")
         check_labels(y)
         check_features(X)
-        check_validation(self.validation, self.folds)
         schema = infer_schema(X, y)
         schema.positional = positional
         X = coerce(X, schema, keep_float32=True)
@@ -243,8 +245,11 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
 
     def _fit_members(self, specs: list[MemberSpec], fit) -> list:
         """`fit(spec, threads)` for every member, in threads, planned by `run_members` as the flow plans them."""
+        from joblib import effective_n_jobs
+
+        n_jobs = effective_n_jobs(None) if self.n_jobs is None else self.n_jobs  # None: 1 outside a joblib context
         with ThreadPoolExecutor(max_workers=len(specs), thread_name_prefix="member") as pool:
-            return run_members(specs, lambda spec, threads: pool.submit(fit, spec, threads), n_jobs=self.n_jobs,
+            return run_members(specs, lambda spec, threads: pool.submit(fit, spec, threads), n_jobs=n_jobs,
                                folds=self.folds if self.validation == "out_of_fold" else None)
 
     def combine(self, fitted: list, specs: list[MemberSpec], schema: Schema, X_val: pd.DataFrame,
@@ -440,6 +445,27 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         tags.input_tags.allow_nan = True
         tags.input_tags.string = True
         return tags
+
+
+def _spec(member, position: int) -> MemberSpec:
+    """A member as given (a MemberSpec, a dict of its fields, or a spec string such as 'random_under:rf'), read as a
+    MemberSpec; what cannot be read is refused with the product's error, naming the member."""
+    from pydantic import ValidationError
+
+    if isinstance(member, MemberSpec):
+        return member
+    try:
+        return MemberSpec.parse(member) if isinstance(member, str) else MemberSpec.model_validate(member)
+    except ValidationError as error:
+        first = error.errors()[0]
+        cause = (first.get("ctx") or {}).get("error")
+        if isinstance(cause, InputError):  # the spec's own rule, with its value and hint
+            raise cause from None
+        where = ".".join(str(part) for part in first["loc"]) or "the member"
+        reason = str(first["msg"]).removeprefix("Value error, ")
+        raise InputError(f"members[{position}] must be a member spec", f"{where}: {reason} (got {member!r})",
+                         "Give members as MemberSpec, dicts or strings such as 'random_under:rf'; "
+                         "`imbalance-flows strategies` lists the samplers and learners.") from None
 
 
 def _seed(random_state) -> int:

@@ -571,3 +571,82 @@ def test_scoring_does_not_ask_a_member_of_weight_0_and_decides_as_with_it(fitted
         np.testing.assert_allclose(model.predict_proba(X), expected_proba)
     with pytest.raises(AssertionError, match="weight 0"):
         model.member_probas(X)
+
+
+BAD_PARAMETERS = [
+    pytest.param({"voting": "majority"}, "voting must be one of 'hard', 'soft', 'weighted'", "'majority'", id="voting"),
+    pytest.param({"unknown_categories": "maybe"}, "unknown_categories must be one of 'error', 'ignore'", "'maybe'",
+                 id="unknown-categories"),
+    pytest.param({"allow_slow_samplers": "yes"}, "allow_slow_samplers must be True or False", "'yes'", id="slow"),
+    pytest.param({"validation": "holdout", "validation_size": 1.5}, "validation_size must be a number > 0 and ≤ 0.5",
+                 "1.5", id="validation-size"),
+    pytest.param({"calibration": "platt"}, "calibration must be one of 'sigmoid'", "'platt'", id="calibration"),
+    pytest.param({"threshold_objective": "recall"}, "threshold_objective must be one of 'auto'", "'recall'",
+                 id="objective"),
+    pytest.param({"n_jobs": "two"}, "n_jobs must be None or a whole number other than 0", "'two'", id="n-jobs-text"),
+    pytest.param({"n_jobs": 0}, "n_jobs must be None or a whole number other than 0", "0", id="n-jobs-zero"),
+    pytest.param({"folds": 21}, "folds must be a whole number ≥ 2 and ≤ 20", "21", id="folds"),
+    pytest.param({"random_state": -1}, "random_state must be None, a whole number from 0 to 4294967295", "-1",
+                 id="seed"),
+    pytest.param({"class_prior_power": -0.5}, "class_prior_power must be 'auto' or a number ≥ 0", "-0.5",
+                 id="prior-power"),
+    pytest.param({"members": "rf"}, "members must be None or a list of members", "'rf'", id="members-not-a-list"),
+    pytest.param({"members": [{"sampler": "random_under", "learner": "forest"}]}, "the learner must be", "'forest'",
+                 id="unknown-learner"),
+    pytest.param({"members": [{"sampler": "random_under", "learner": "rf", "colour": 1}]},
+                 "members[0] must be a member spec", "colour", id="unknown-member-field"),
+    pytest.param({"threshold_objective": "cost"}, "threshold_objective='cost' needs costs", "no costs",
+                 id="cost-without-costs"),
+]
+
+
+@pytest.mark.parametrize("params, rule, value", BAD_PARAMETERS)
+def test_every_bad_parameter_is_refused_with_its_rule_before_any_member_fits(params, rule, value, monkeypatch):
+    from imbalance_flows.tasks import vote
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a member was fitted")
+
+    monkeypatch.setattr(vote, "run_members", no_fit)
+    X, y = pd.DataFrame({"a": np.arange(40.0)}), np.array(["common"] * 30 + ["rare"] * 10)
+
+    with pytest.raises(InputError) as caught:
+        VotingEnsemble(**params).fit(X, y)
+    assert rule in str(caught.value.rule) and value in caught.value.value and caught.value.hint
+
+
+@pytest.mark.parametrize("params", [{"voting": "majority"}, {"validation_size": 0.7}, {"folds": 1},
+                                    {"threshold_objective": "cost"}, {"random_state": -3}])
+def test_the_training_flow_refuses_what_fit_refuses(params):
+    """The flow's parameters carry the estimator's rules (pydantic words some of them its own way)."""
+    from pydantic import ValidationError
+
+    from imbalance_flows.flows.config import TrainConfig
+
+    with pytest.raises((InputError, ValidationError)):
+        TrainConfig(data="d.csv", target="y", **params)
+    with pytest.raises(InputError):
+        VotingEnsemble(**params).fit(pd.DataFrame({"a": np.arange(20.0)}), [0, 1] * 10)
+
+
+@pytest.mark.parametrize("n_jobs, context, expected", [(None, None, 1), (None, 2, 2), (2, None, 2), (-1, None, None)])
+def test_the_estimators_n_jobs_follows_the_glossary_none_is_one_job_unless_joblib_says_otherwise(
+        n_jobs, context, expected, fast_members, binary_table, monkeypatch):
+    import contextlib
+
+    from joblib import parallel_config
+
+    from imbalance_flows.tasks import cores, vote
+
+    asked, real = [], vote.run_members
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs["n_jobs"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(vote, "run_members", spy)
+    X, y = binary_table.drop(columns="label"), binary_table["label"]
+    with parallel_config(n_jobs=context) if context else contextlib.nullcontext():
+        VotingEnsemble(members=fast_members, n_jobs=n_jobs, validation="holdout").fit(X, y)
+    workers, _ = cores.plan_concurrency(len(fast_members), asked[0])
+    assert workers == min(len(fast_members), expected or cores.available_cores())
