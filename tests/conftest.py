@@ -103,3 +103,14 @@ def bucket(s3_server) -> str:
     name = f"bkt-{uuid.uuid4().hex[:12]}"
     s3fs.S3FileSystem().mkdir(name)
     return f"s3://{name}"
+
+
+SLOW_FOLDERS = ("e2e", "flow", "keras")  # real flows, servers, clusters, TensorFlow: minutes, not seconds
+
+
+def pytest_collection_modifyitems(config, items):
+    """The quick lane, `pytest -m "not slow"`, runs the unit tests; every test of the slow folders is `slow`."""
+    for item in items:
+        parts = Path(str(item.path)).relative_to(ROOT).parts  # ("tests", folder, ...)
+        if len(parts) > 2 and parts[1] in SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)
