@@ -163,6 +163,29 @@ def estimated_priors(model: VotingEnsemble, data: str, chunk_rows: int, rows: in
     return estimate_priors(np.concatenate(taken)[:rows], model.class_prior_)
 
 
+def _same_place(path: str) -> str:
+    """A path or URL in one spelling: a local file's real path, a URL without a trailing slash."""
+    return os.path.realpath(storage.local(path)) if storage.is_local(path) else str(path).rstrip("/")
+
+
+def _check_output(out: str, data: str) -> None:
+    """Refuse an output that is a folder, or that is (one of) the files being scored: writing it would replace
+    the very data it is read from."""
+    if storage.is_local(out) and os.path.isdir(storage.local(out)) or (
+            not storage.is_local(out) and storage.filesystem(out)[0].isdir(storage.filesystem(out)[1])):
+        raise InputError("the output must be a file", f"{out!r} is a folder",
+                         "Name a file in it, e.g. --out " + storage.join(out, "scores.parquet") + ".")
+    if is_image_folder(data):
+        return
+    try:
+        inputs = {_same_place(file) for file in expand(data)}
+    except InputError:
+        return  # the data's own problem, reported when it is read
+    if _same_place(out) in inputs:
+        raise InputError("the output must not be the data being scored", f"--out {out!r} is {data!r}",
+                         "Write the scores to another file; the data is left as it is.")
+
+
 def score_file(model: VotingEnsemble, data: str, out: str, version: str | None = None,
                chunk_rows: int = 50_000, passthrough: list[str] = (), unseen: dict | None = None,
                on_chunk: Callable[[int], None] | None = None, priors=None, tally=None) -> int:
@@ -179,6 +202,7 @@ def score_file(model: VotingEnsemble, data: str, out: str, version: str | None =
         raise InputError("the output file must end in .csv or .parquet", f"it is {out!r}", "Pick one of the two.")
     if chunk_rows < 1:
         raise InputError("chunk_rows must be at least 1", f"it is {chunk_rows}", "Use e.g. 50000.")
+    _check_output(out, data)
     if storage.is_local(out):
         writable_folder(os.path.dirname(os.path.abspath(storage.local(out))),
                         "the output's folder must be one that can be written",

@@ -156,3 +156,34 @@ def test_a_file_that_does_not_read_has_no_count_and_is_left_to_the_scorer(tmp_pa
     (tmp_path / "garbage.parquet").write_bytes(b"PAR1 this is not parquet PAR1")
     assert count_rows(str(tmp_path / "garbage.parquet")) is None
     assert count_rows(str(tmp_path / "missing.csv")) is None
+
+
+@pytest.mark.parametrize("out", ["data.parquet", "./data.parquet", "parts/../data.parquet", "*.parquet"])
+def test_the_data_being_scored_is_never_the_output(fitted_binary, binary_table, tmp_path, monkeypatch, out):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "parts").mkdir()
+    binary_table.to_parquet(tmp_path / "data.parquet")
+    before = (tmp_path / "data.parquet").read_bytes()
+    data = "*.parquet" if out == "*.parquet" else "data.parquet"
+
+    with pytest.raises(InputError, match="the output must not be the data being scored"):
+        score_file(fitted_binary, data, "data.parquet" if out == "*.parquet" else out)
+    assert (tmp_path / "data.parquet").read_bytes() == before
+
+
+def test_an_output_that_is_a_folder_is_refused_with_a_file_name_to_use(fitted_binary, binary_table, tmp_path):
+    binary_table.to_parquet(tmp_path / "data.parquet")
+    (tmp_path / "scores.parquet").mkdir()
+
+    with pytest.raises(InputError, match=r"the output must be a file: .* is a folder\. Name a file in it"):
+        score_file(fitted_binary, str(tmp_path / "data.parquet"), str(tmp_path / "scores.parquet"))
+
+
+def test_scores_go_to_a_bucket_whole_and_the_data_in_it_is_never_the_output(fitted_binary, binary_table, bucket):
+    data, out = f"{bucket}/in/data.parquet", f"{bucket}/out/scores.csv"
+    binary_table.to_parquet(data)
+
+    assert score_file(fitted_binary, data, out, chunk_rows=7) == len(binary_table)
+    assert len(pd.read_csv(out)) == len(binary_table)
+    with pytest.raises(InputError, match="the output must not be the data being scored"):
+        score_file(fitted_binary, data, data)
