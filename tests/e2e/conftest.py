@@ -89,6 +89,23 @@ def prefect_api(tmp_path_factory):
         yield url
 
 
+@contextlib.contextmanager
+def serving_every_minute(home: Path, data, store, database: str | None = None):
+    """A Prefect server with its own home (on `database` if given) and `imbalance-flows serve` with a one-minute
+    retrain cron; yields an HTTP client of the API and the path of serve's log."""
+    home.mkdir(exist_ok=True)
+    with prefect_server(home, database) as api:
+        env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_HOME": str(home)}
+        log = open(home / "serve.log", "w")
+        serving = start([CLI, "serve", "--data", data, "--target", "churn", "--store", store, "--cron", "* * * * *"],
+                        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield httpx.Client(base_url=api, timeout=30), home / "serve.log"
+        finally:
+            stop(serving, grace=60)
+            log.close()
+
+
 def run_cli(*args, api_url=None, cwd=ROOT, timeout=300, env=None) -> subprocess.CompletedProcess:
     """Run `imbalance-flows ARGS`; against `api_url` when given, else with Prefect's ephemeral API; `env` adds
     variables.

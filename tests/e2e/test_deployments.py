@@ -10,7 +10,16 @@ from pathlib import Path
 
 from imbalance_flows.tasks.champion import decisions
 from imbalance_flows.tasks.store import champion, load_model
-from tests.e2e.conftest import CLI, ROOT, drifted_batches, prefect_server, run_deployment, start, stop, wait_for
+from tests.e2e.conftest import (
+    ROOT,
+    drifted_batches,
+    prefect_server,
+    run_deployment,
+    serving_every_minute,
+    start,
+    stop,
+    wait_for,
+)
 
 WEAK = [{"sampler": "none", "learner": "logreg"}]
 STRONG = [{"sampler": "smote", "learner": "hgb", "sampling_strategy": 0.5}]
@@ -49,34 +58,22 @@ def test_champion_challenger_promotes_only_a_better_model(served):
 
 def test_a_schedule_makes_the_server_create_runs_that_serve_executes(tmp_path, churn_small):
     """Not only registered: the server's scheduler creates SCHEDULED runs, and `serve` runs one when it is due."""
-    import httpx
-
-    (tmp_path / "home").mkdir()
     store = tmp_path / "models"
-    with prefect_server(tmp_path / "home") as api:
-        env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_HOME": str(tmp_path / "home")}
-        log = open(tmp_path / "serve.log", "w")
-        serving = start([CLI, "serve", "--data", churn_small, "--target", "churn", "--store", store, "--cron",
-                         "* * * * *"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        client = httpx.Client(base_url=api, timeout=30)
-        try:
-            deployment = wait_for(lambda: (r := client.get("/deployments/name/retrain/retrain")).is_success and r.json(),
-                                  what="the retrain deployment")
+    with serving_every_minute(tmp_path / "home", churn_small, store) as (client, log):
+        deployment = wait_for(lambda: (r := client.get("/deployments/name/retrain/retrain")).is_success and r.json(),
+                              what="the retrain deployment")
 
-            def runs(*states):
-                found = client.post("/flow_runs/filter", json={"flow_runs": {
-                    "deployment_id": {"any_": [deployment["id"]]}, "state": {"type": {"any_": list(states)}}}}).json()
-                return [run for run in found if run["auto_scheduled"]]
+        def runs(*states):
+            found = client.post("/flow_runs/filter", json={"flow_runs": {
+                "deployment_id": {"any_": [deployment["id"]]}, "state": {"type": {"any_": list(states)}}}}).json()
+            return [run for run in found if run["auto_scheduled"]]
 
-            scheduled = wait_for(lambda: runs("SCHEDULED"), timeout=180, what="the scheduler's runs")
-            assert all(run["state"]["name"] == "Scheduled" for run in scheduled)
-            done = wait_for(lambda: runs("COMPLETED", "FAILED", "CRASHED"), timeout=400, interval=2,
-                            what="a scheduled run to be executed by serve")
-            assert done[0]["state_type"] == "COMPLETED", (tmp_path / "serve.log").read_text()[-3000:]
-            assert champion(store) is not None
-        finally:
-            stop(serving)
-            log.close()
+        scheduled = wait_for(lambda: runs("SCHEDULED"), timeout=180, what="the scheduler's runs")
+        assert all(run["state"]["name"] == "Scheduled" for run in scheduled)
+        done = wait_for(lambda: runs("COMPLETED", "FAILED", "CRASHED"), timeout=400, interval=2,
+                        what="a scheduled run to be executed by serve")
+        assert done[0]["state_type"] == "COMPLETED", log.read_text()[-3000:]
+        assert champion(store) is not None
 
 
 def test_predict_deployment_scores_with_the_champion(served, churn_small, tmp_path):

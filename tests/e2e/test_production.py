@@ -8,14 +8,13 @@ import shutil
 import subprocess
 import tempfile
 
-import httpx
 import pandas as pd
 import pytest
 
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.champion import decisions
 from imbalance_flows.tasks.store import champion, read_manifest
-from tests.e2e.conftest import CLI, ROOT, _free_port, prefect_server, run_deployment, start, stop, wait_for
+from tests.e2e.conftest import _free_port, run_deployment, serving_every_minute, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -59,57 +58,47 @@ def test_a_postgres_backed_server_retrains_on_schedule_and_on_drift_with_everyth
     labelled, store = f"{bucket}/labelled", f"{bucket}/store"
     frame = pd.read_csv(churn_small)
     frame.iloc[:900].to_parquet(f"{labelled}/batch-000.parquet", index=False)
-    (tmp_path / "home").mkdir()
-    with prefect_server(tmp_path / "home", database=postgres) as api:
-        env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_HOME": str(tmp_path / "home")}
-        log = open(tmp_path / "serve.log", "w")
-        serving = start([CLI, "serve", "--data", labelled, "--target", "churn", "--store", store, "--cron",
-                         "* * * * *"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        client = httpx.Client(base_url=api, timeout=30)
-        try:
-            found = wait_for(lambda: len(d := client.post("/deployments/filter", json={}).json()) >= 3 and d,
-                             what="the deployments")
-            served = {"client": client, "deployments": {d["name"]: d for d in found}}
-            retrain = served["deployments"]["retrain"]
+    with serving_every_minute(tmp_path / "home", labelled, store, database=postgres) as (client, log):
+        found = wait_for(lambda: len(d := client.post("/deployments/filter", json={}).json()) >= 3 and d,
+                         what="the deployments")
+        served = {"client": client, "deployments": {d["name"]: d for d in found}}
+        retrain = served["deployments"]["retrain"]
 
-            def retrains(*states, by=None):
-                runs = client.post("/flow_runs/filter", json={"flow_runs": {
-                    "deployment_id": {"any_": [retrain["id"]]}, "state": {"type": {"any_": list(states)}}}}).json()
-                return [run for run in runs if by is None or (run.get("created_by") or {}).get("type") == by]
+        def retrains(*states, by=None):
+            runs = client.post("/flow_runs/filter", json={"flow_runs": {
+                "deployment_id": {"any_": [retrain["id"]]}, "state": {"type": {"any_": list(states)}}}}).json()
+            return [run for run in runs if by is None or (run.get("created_by") or {}).get("type") == by]
 
-            # The server (on PostgreSQL) schedules the retrain every minute; serve runs it; it promotes into the bucket.
-            done = wait_for(lambda: retrains("COMPLETED", "FAILED", "CRASHED"), timeout=400, interval=2,
-                            what="a scheduled retrain")
-            assert done[0]["state_type"] == "COMPLETED", (tmp_path / "serve.log").read_text()[-3000:]
-            first = champion(store)
-            assert isinstance(first, str) and first.startswith(f"{store}/versions/")
-            assert read_manifest(first)["data"]["rows"] == 900
+        # The server (on PostgreSQL) schedules the retrain every minute; serve runs it; it promotes into the bucket.
+        done = wait_for(lambda: retrains("COMPLETED", "FAILED", "CRASHED"), timeout=400, interval=2,
+                        what="a scheduled retrain")
+        assert done[0]["state_type"] == "COMPLETED", log.read_text()[-3000:]
+        first = champion(store)
+        assert isinstance(first, str) and first.startswith(f"{store}/versions/")
+        assert read_manifest(first)["data"]["rows"] == 900
 
-            # More labelled rows arrive; then a batch that has drifted is scored into the bucket.
-            frame.iloc[900:].to_parquet(f"{labelled}/batch-001.parquet", index=False)
-            before = {run["id"] for run in retrains("COMPLETED", "FAILED", "CRASHED", "RUNNING", "PENDING")}
-            drifted = frame.drop(columns="churn").assign(total_day_minutes=frame["total_day_minutes"] * 1.5)
-            drifted.to_parquet(f"{bucket}/incoming/drifted.parquet", index=False)
-            base = served["deployments"]["predict"]["parameters"]["config"]
-            scores = f"{bucket}/scores/drifted.parquet"
-            scored = run_deployment(served, "predict", {**base, "data": f"{bucket}/incoming/drifted.parquet",
-                                                        "out": scores, "version": "champion"})
-            assert scored["type"] == "COMPLETED", (tmp_path / "serve.log").read_text()[-3000:]
-            assert len(pd.read_parquet(scores)) == len(frame)
-            assert storage.is_file(f"{bucket}/scores/drifted.drift.json")
+        # More labelled rows arrive; then a batch that has drifted is scored into the bucket.
+        frame.iloc[900:].to_parquet(f"{labelled}/batch-001.parquet", index=False)
+        before = {run["id"] for run in retrains("COMPLETED", "FAILED", "CRASHED", "RUNNING", "PENDING")}
+        drifted = frame.drop(columns="churn").assign(total_day_minutes=frame["total_day_minutes"] * 1.5)
+        drifted.to_parquet(f"{bucket}/incoming/drifted.parquet", index=False)
+        base = served["deployments"]["predict"]["parameters"]["config"]
+        scores = f"{bucket}/scores/drifted.parquet"
+        scored = run_deployment(served, "predict", {**base, "data": f"{bucket}/incoming/drifted.parquet",
+                                                    "out": scores, "version": "champion"})
+        assert scored["type"] == "COMPLETED", log.read_text()[-3000:]
+        assert len(pd.read_parquet(scores)) == len(frame)
+        assert storage.is_file(f"{bucket}/scores/drifted.drift.json")
 
-            def drift_retrain():
-                runs = [run for run in retrains("COMPLETED", "FAILED", "CRASHED", by="AUTOMATION")
-                        if run["id"] not in before]
-                return runs or None
+        def drift_retrain():
+            runs = [run for run in retrains("COMPLETED", "FAILED", "CRASHED", by="AUTOMATION")
+                    if run["id"] not in before]
+            return runs or None
 
-            (started,) = wait_for(drift_retrain, timeout=400, interval=2, what="the retrain the drift starts")[:1]
-            assert started["state_type"] == "COMPLETED", (tmp_path / "serve.log").read_text()[-3000:]
-            # The schedule goes on retraining beside it; every decision since the second file came read both files.
-            recorded = decisions(store)
-            assert len(recorded) >= 2 and [d["sequence"] for d in recorded] == list(range(1, len(recorded) + 1))
-            assert read_manifest(recorded[-1]["challenger"])["data"]["rows"] == len(frame)
-            assert champion(store).startswith(f"{store}/versions/")
-        finally:
-            stop(serving, grace=60)
-            log.close()
+        (started,) = wait_for(drift_retrain, timeout=400, interval=2, what="the retrain the drift starts")[:1]
+        assert started["state_type"] == "COMPLETED", log.read_text()[-3000:]
+        # The schedule goes on retraining beside it; every decision since the second file came read both files.
+        recorded = decisions(store)
+        assert len(recorded) >= 2 and [d["sequence"] for d in recorded] == list(range(1, len(recorded) + 1))
+        assert read_manifest(recorded[-1]["challenger"])["data"]["rows"] == len(frame)
+        assert champion(store).startswith(f"{store}/versions/")
