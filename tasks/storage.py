@@ -109,25 +109,23 @@ def location(path: str | os.PathLike) -> Path | str:
     return Path(local(path)) if is_local(path) else str(path)
 
 
-def exists(path: str | os.PathLike) -> bool:
+def _either(path: str | os.PathLike, here, there):
+    """`here(local path)` for a path on this machine, `there(file system, path in it)` for a URL."""
     if is_local(path):
-        return os.path.exists(local(path))
-    fs, inner = filesystem(str(path))
-    return fs.exists(inner)
+        return here(local(path))
+    return there(*filesystem(str(path)))
+
+
+def exists(path: str | os.PathLike) -> bool:
+    return _either(path, os.path.exists, lambda fs, inner: fs.exists(inner))
 
 
 def is_file(path: str | os.PathLike) -> bool:
-    if is_local(path):
-        return os.path.isfile(local(path))
-    fs, inner = filesystem(str(path))
-    return fs.isfile(inner)
+    return _either(path, os.path.isfile, lambda fs, inner: fs.isfile(inner))
 
 
 def read_bytes(path: str | os.PathLike) -> bytes:
-    if is_local(path):
-        return Path(local(path)).read_bytes()
-    fs, inner = filesystem(str(path))
-    return fs.cat_file(inner)
+    return _either(path, lambda here: Path(here).read_bytes(), lambda fs, inner: fs.cat_file(inner))
 
 
 def read_text(path: str | os.PathLike) -> str:
@@ -219,18 +217,12 @@ def _timestamp(fs, name: str, info: dict) -> float:
 
 def size(path: str | os.PathLike) -> int:
     """A file's size in bytes."""
-    if is_local(path):
-        return os.path.getsize(local(path))
-    fs, inner = filesystem(str(path))
-    return fs.size(inner)
+    return _either(path, os.path.getsize, lambda fs, inner: fs.size(inner))
 
 
 def modified(path: str | os.PathLike) -> float:
     """When a file was last written, in seconds since the epoch."""
-    if is_local(path):
-        return os.lstat(local(path)).st_mtime
-    fs, inner = filesystem(str(path))
-    return fs.modified(inner).timestamp()
+    return _either(path, lambda here: os.lstat(here).st_mtime, lambda fs, inner: fs.modified(inner).timestamp())
 
 
 def remove(path: str | os.PathLike, recursive: bool = False) -> None:
