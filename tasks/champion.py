@@ -185,7 +185,7 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout, 
     """
     challenger_dir = storage.location(challenger_dir)
     chunks = [holdout] if isinstance(holdout, pd.DataFrame) else holdout
-    with store_lock(store):
+    with store_lock(store) as confirm:
         incumbent = champion(store)
         challenger = Scores(load_model(challenger_dir))
         defending = None if incumbent is None else Scores(load_model(incumbent))
@@ -226,8 +226,10 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout, 
                     "holdout_rows": holdout_rows, "excluded_champion_rows": excluded,
                     "challenger_metrics": challenger_metrics, "champion_metrics": champion_metrics,
                     "champion_error": champion_error}
+        confirm()
         decision["record"] = str(record_decision(store, decision))
         if promoted:
+            confirm()
             promote(store, challenger_dir)
         try:  # a report of the decisions: it never stands in the way of one
             write_decay(store)

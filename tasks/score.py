@@ -171,8 +171,7 @@ def _same_place(path: str) -> str:
 def _check_output(out: str, data: str) -> None:
     """Refuse an output that is a folder, or that is (one of) the files being scored: writing it would replace
     the very data it is read from."""
-    if storage.is_local(out) and os.path.isdir(storage.local(out)) or (
-            not storage.is_local(out) and storage.filesystem(out)[0].isdir(storage.filesystem(out)[1])):
+    if storage.is_dir(out):
         raise InputError("the output must be a file", f"{out!r} is a folder",
                          "Name a file in it, e.g. --out " + storage.join(out, "scores.parquet") + ".")
     if is_image_folder(data):
@@ -202,7 +201,6 @@ def score_file(model: VotingEnsemble, data: str, out: str, version: str | None =
         raise InputError("the output file must end in .csv or .parquet", f"it is {out!r}", "Pick one of the two.")
     if chunk_rows < 1:
         raise InputError("chunk_rows must be at least 1", f"it is {chunk_rows}", "Use e.g. 50000.")
-    _check_output(out, data)
     if storage.is_local(out):
         writable_folder(os.path.dirname(os.path.abspath(storage.local(out))),
                         "the output's folder must be one that can be written",
@@ -210,6 +208,7 @@ def score_file(model: VotingEnsemble, data: str, out: str, version: str | None =
     else:
         storage.writable(storage.parent(out), "the output's folder must be one that can be written",
                          "Choose another --out, in a bucket your credentials may write to.")
+    _check_output(out, data)
     if is_image_folder(data):  # one row per image file, named by its path
         passthrough = [PATH_COLUMN, *passthrough]
     rows, writer = 0, None

@@ -78,11 +78,43 @@ def configure(options: dict[str, dict]) -> None:
 
 
 def filesystem(path: str):
-    """The fsspec file system of a URL, and the path within it."""
+    """The fsspec file system of a URL, and the path within it. Object stores are asked afresh each time (no
+    cache of listings): other processes write the same store, and a version or a pointer must be seen when it is
+    there."""
     import fsspec
 
     check(path)
-    return fsspec.core.url_to_fs(path)
+    options = {"use_listings_cache": False} if scheme(path) in EXTRAS else {}
+    return fsspec.core.url_to_fs(path, **options)
+
+
+def _unreachable(error: Exception) -> bool:
+    """An error of the storage service itself: missing or refused credentials, no network, a refused request."""
+    module = type(error).__module__
+    return isinstance(error, PermissionError) or module.startswith(("botocore", "aiobotocore", "google.auth",
+                                                                     "azure.core", "aiohttp"))
+
+
+def plainly(function):
+    """Turn the storage service's own errors (credentials, network, permissions) for a URL into the product's error,
+    naming the URL; the first argument of `function` is the path."""
+    import functools
+
+    @functools.wraps(function)
+    def wrapper(path, *args, **kwargs):
+        try:
+            return function(path, *args, **kwargs)
+        except InputError:
+            raise
+        except Exception as error:
+            if is_local(path) or not _unreachable(error):
+                raise
+            reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+            raise InputError("storage must be reachable with the credentials given", f"{str(path)!r}: {reason}",
+                             "Check the bucket's name, the network and the credentials (the AWS_* variables, a "
+                             "profile, or storage_options).") from None
+
+    return wrapper
 
 
 def join(base: str | os.PathLike, *names: str) -> str:
@@ -116,14 +148,22 @@ def _either(path: str | os.PathLike, here, there):
     return there(*filesystem(str(path)))
 
 
+@plainly
 def exists(path: str | os.PathLike) -> bool:
     return _either(path, os.path.exists, lambda fs, inner: fs.exists(inner))
 
 
+@plainly
 def is_file(path: str | os.PathLike) -> bool:
     return _either(path, os.path.isfile, lambda fs, inner: fs.isfile(inner))
 
 
+@plainly
+def is_dir(path: str | os.PathLike) -> bool:
+    return _either(path, os.path.isdir, lambda fs, inner: fs.isdir(inner))
+
+
+@plainly
 def read_bytes(path: str | os.PathLike) -> bytes:
     return _either(path, lambda here: Path(here).read_bytes(), lambda fs, inner: fs.cat_file(inner))
 
@@ -132,6 +172,7 @@ def read_text(path: str | os.PathLike) -> str:
     return read_bytes(path).decode("utf-8", errors="replace")
 
 
+@plainly
 def write_bytes(path: str | os.PathLike, content: bytes | str) -> Path | str:
     """Write `path` whole: locally under a temporary name renamed into place; on an object store as one object,
     which appears only once complete."""
@@ -143,6 +184,7 @@ def write_bytes(path: str | os.PathLike, content: bytes | str) -> Path | str:
     return str(path)
 
 
+@plainly
 def create(path: str | os.PathLike, content: bytes | str) -> bool:
     """Write `path` only if nothing is there yet; False if something is. Locally with O_EXCL; on S3 with a
     conditional write (If-None-Match), which the server decides atomically."""
@@ -160,6 +202,9 @@ def create(path: str | os.PathLike, content: bytes | str) -> bool:
         fs.pipe_file(inner, data, mode="create")
     except FileExistsError:
         return False
+    except FileNotFoundError:  # a write finds no key missing: the bucket is
+        raise InputError("a store's bucket must exist", f"{str(path)!r} is in none",
+                         "Create the bucket, or check its name.") from None
     except OSError as error:  # 412 Precondition Failed (or 409 on a racing conditional write)
         if refused_condition(error):
             return False
@@ -174,6 +219,7 @@ def refused_condition(error: Exception) -> bool:
     return code in ("PreconditionFailed", "ConditionalRequestConflict")
 
 
+@plainly
 def names(folder: str | os.PathLike) -> list[str]:
     """The names directly inside a folder (or under a URL's prefix), sorted; [] when there is none."""
     if is_local(folder):
@@ -187,11 +233,28 @@ def names(folder: str | os.PathLike) -> list[str]:
     return sorted(name(entry) for entry in entries if entry.rstrip("/") != inner.rstrip("/"))
 
 
+@plainly
+def entries(folder: str) -> list[tuple[str, bool]] | None:
+    """The entries of a URL's prefix (the URL of each, whether it is a file), hidden ones (`.`, `_`) left out, or
+    None when nothing lies under it."""
+    fs, inner = filesystem(folder)
+    try:
+        found = fs.ls(inner, detail=True, refresh=True)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    found = [entry for entry in found if entry["name"].rstrip("/") != inner.rstrip("/")]  # a file lists itself
+    if not found:
+        return None
+    return [(join(folder, name(entry["name"])), entry.get("type") == "file") for entry in found
+            if not name(entry["name"]).startswith((".", "_"))]
+
+
 def files(folder: str | os.PathLike) -> list[str]:
     """Every file under a folder (or a URL's prefix), as paths relative to it with `/`, sorted."""
     return sorted(listing(folder))
 
 
+@plainly
 def listing(folder: str | os.PathLike) -> dict[str, float]:
     """Every file under a folder (or a URL's prefix, in one listing), relative to it with `/`: when it was last
     written, in seconds since the epoch."""
@@ -215,24 +278,28 @@ def _timestamp(fs, name: str, info: dict) -> float:
     return fs.modified(name).timestamp()
 
 
+@plainly
 def size(path: str | os.PathLike) -> int:
     """A file's size in bytes."""
     return _either(path, os.path.getsize, lambda fs, inner: fs.size(inner))
 
 
+@plainly
 def modified(path: str | os.PathLike) -> float:
     """When a file was last written, in seconds since the epoch."""
     return _either(path, lambda here: os.lstat(here).st_mtime, lambda fs, inner: fs.modified(inner).timestamp())
 
 
+@plainly
 def remove(path: str | os.PathLike, recursive: bool = False) -> None:
     """Delete a file, or a folder with everything under it; nothing there is not an error."""
     if is_local(path):
         target = Path(local(path))
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target, ignore_errors=True)
-        else:
-            target.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):  # what cannot be deleted is an error, not a silent leftover
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            else:
+                target.unlink()
         return
     fs, inner = filesystem(str(path))
     with contextlib.suppress(FileNotFoundError):

@@ -351,7 +351,8 @@ def decisions(store: str | os.PathLike) -> list[dict]:
 
 @contextlib.contextmanager
 def store_lock(store: str | os.PathLike):
-    """Hold the store's lock for the duration of the block.
+    """Hold the store's lock for the duration of the block; yields `confirm()`, to call before each step that
+    changes the store (it refuses to go on once a lease was lost).
 
     On a file system, an exclusive lock on <store>/.lock: processes on one machine, or on a file
     system with working POSIX locks, take their decisions one at a time; the lock is released when
@@ -361,8 +362,8 @@ def store_lock(store: str | os.PathLike):
     if not storage.is_local(store):
         from imbalance_flows.tasks.lease import lease
 
-        with lease(storage.join(store, ".lock")):
-            yield
+        with lease(storage.join(store, ".lock")) as held:
+            yield held.confirm
         return
     import fcntl
 
@@ -370,7 +371,7 @@ def store_lock(store: str | os.PathLike):
     with open(Path(storage.local(store)) / ".lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            yield lambda: None  # a file lock is held until released, or until its holder ends
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 

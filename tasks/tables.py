@@ -74,16 +74,7 @@ def entries(folder: str) -> list[tuple[str, bool]] | None:
             return None
         return [(os.path.join(local, entry.name), entry.is_file()) for entry in os.scandir(local)
                 if not entry.name.startswith((".", "_"))]
-    fs, inner = storage.filesystem(folder)
-    try:
-        found = fs.ls(inner, detail=True, refresh=True)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    found = [entry for entry in found if entry["name"].rstrip("/") != inner.rstrip("/")]  # a file lists itself
-    if not found:
-        return None
-    return [(storage.join(folder, storage.name(entry["name"])), entry.get("type") == "file") for entry in found
-            if not storage.name(entry["name"]).startswith((".", "_"))]
+    return storage.entries(folder)
 
 
 def is_parquet_folder(path: str) -> bool:

@@ -73,13 +73,15 @@ def promote_by_hand(store: str | os.PathLike, model: str | os.PathLike) -> dict:
     if not same:
         raise InputError("only a version of this store can be promoted", f"{str(version)!r} is not under "
                          f"{versions!r}", "Pass a version name from `models list`.")
-    with store_lock(store):
+    with store_lock(store) as confirm:
         before = _current(store)  # a broken pointer is replaced, not an obstacle
         decision = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "metric": None,
                     "margin": None, "promoted": True, "reason": "promoted by hand", "challenger": str(version),
                     "champion": str(before) if before else None, "judged_rows": None, "holdout_rows": None,
                     "excluded_champion_rows": None, "challenger_metrics": None, "champion_metrics": None}
+        confirm()
         decision["record"] = str(record_decision(store, decision))
+        confirm()
         promote(store, version)
     return decision
 
@@ -88,11 +90,12 @@ def prune(store: str | os.PathLike, keep: int) -> list[str]:
     """Delete all but the newest `keep` versions (never the champion) and the run workspace; return what went."""
     if keep < 0:
         raise InputError("--keep must be 0 or more", f"it is {keep}", "Use e.g. --keep 5.")
-    with store_lock(store):  # no promotion can pick a version while it is being deleted
+    with store_lock(store) as confirm:  # no promotion can pick a version while it is being deleted
         champion(store)  # an unreadable pointer is refused here: pruning could otherwise delete the champion
         others = [v for v in list_versions(store) if not v["champion"]]
         doomed = others[:max(0, len(others) - keep)]
         for version in doomed:  # its manifest first: a version half deleted is no version
+            confirm()
             storage.remove(storage.join(version["path"], MANIFEST))
             storage.remove(version["path"], recursive=True)
         removed = [version["name"] for version in doomed] + remove_leftovers(store)

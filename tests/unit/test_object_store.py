@@ -155,21 +155,48 @@ def test_racing_retrains_on_the_bucket_leave_one_history_and_the_best_challenger
 
 
 def test_the_lease_waits_for_a_live_holder_and_takes_over_from_a_dead_one(bucket, monkeypatch):
-    path = f"{bucket}/store/.lock"
-    storage.write_bytes(path, json.dumps({"holder": "alive", "until": time.time() + 60}))
-    with pytest.raises(InputError, match="the store's lock must be free"):
-        with lease(path, wait_s=1):
-            pass
-
-    storage.write_bytes(path, json.dumps({"holder": "dead", "until": time.time() - 1}))
     from imbalance_flows.tasks import lease as lease_module
 
-    stale = lease_module._tag(path)
-    storage.write_bytes(path, json.dumps({"holder": "dead", "until": time.time() - 1}) + " ")  # another writer's
+    monkeypatch.setattr(lease_module, "LEASE_S", 1.5)
+    path = f"{bucket}/store/.lock"
+    alive, renewals = threading.Event(), []
+
+    def live_holder():  # renews its lease, as a holder's thread does, on no clock but its own
+        while not alive.wait(0.3):
+            storage.write_bytes(path, json.dumps({"holder": "alive", "renewed": len(renewals)}))
+            renewals.append(1)
+
+    storage.write_bytes(path, json.dumps({"holder": "alive"}))
+    renewing = threading.Thread(target=live_holder)
+    renewing.start()
+    try:
+        with pytest.raises(InputError, match="the store's lock must be free"):
+            with lease(path, wait_s=4):
+                pass
+    finally:
+        alive.set()
+        renewing.join()
+
+    stale = lease_module._tag(path)  # the holder died: its lease stays as it was
+    storage.write_bytes(path, json.dumps({"holder": "dead"}))
     assert not lease_module._put(path, b"{}", stale)  # a takeover of what is no longer there is refused
-    with lease(path, wait_s=5):
-        assert json.loads(storage.read_bytes(path))["holder"] not in ("dead", "alive")
-    assert not storage.exists(path)
+    with lease(path, wait_s=10) as held:
+        assert lease_module._holder(path) == held.holder
+    assert not storage.exists(path)  # released
+
+
+def test_a_holder_that_lost_its_lease_takes_no_decision_and_leaves_the_new_lease_alone(bucket, monkeypatch):
+    from imbalance_flows.tasks import lease as lease_module
+
+    monkeypatch.setattr(lease_module, "RENEW_S", 0.2)
+    path = f"{bucket}/store/.lock"
+    with lease(path) as held:
+        held.confirm()  # still ours
+        storage.write_bytes(path, json.dumps({"holder": "another"}))  # taken over, as after a long network outage
+        time.sleep(1)
+        with pytest.raises(InputError, match="the lock was lost: another writer holds"):
+            held.confirm()
+    assert lease_module._holder(path) == "another"  # the release did not delete the new holder's lease
 
 
 def test_of_two_writers_exactly_one_creates_an_object(bucket):
@@ -209,6 +236,8 @@ def test_storage_options_say_what_the_environment_does_not(bucket, s3_server, mo
         "retries": {"max_attempts": 1}, "connect_timeout": 2}}})  # nothing listens there
     with pytest.raises(InputError, match="the store must be a folder that can be written"):
         storage.writable(f"{bucket}/store", "the store must be a folder that can be written", "Check it.")
+    with pytest.raises(InputError, match=r"storage must be reachable with the credentials given: .*Check the bucket"):
+        list_versions(f"{bucket}/store")
 
     monkeypatch.delenv("AWS_ENDPOINT_URL")
     fsspec.config.conf.clear()
