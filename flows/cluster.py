@@ -34,3 +34,17 @@ def parts_mapper(address: str | None):
                 client.cancel(futures + list(sent.values()))
 
         yield on_cluster
+
+
+def configure_storage(address: str | None, options: dict) -> None:
+    """Give the storage options of a run to every worker of its cluster (and to this process), so that the files the
+    workers read and write are reached as the flow reaches them."""
+    from imbalance_flows.tasks import storage
+
+    storage.configure(options)
+    if not address or not options:
+        return
+    from distributed import Client
+
+    with Client(address, set_as_default=False) as client:
+        client.run(storage.configure, options)

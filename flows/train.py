@@ -17,6 +17,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from imbalance_flows.flows import steps
+from imbalance_flows.flows.cluster import configure_storage
 from imbalance_flows.flows.config import TrainConfig
 from imbalance_flows.flows.guard import signals_deferred, stop_signal
 from imbalance_flows.flows.progress import Progress
@@ -61,7 +62,7 @@ def _mark_crashed(task_run_ids: list, message: str) -> None:
 def train(config: TrainConfig) -> dict:
     """Train an imbalance-aware voting ensemble and save it as a new model version."""
     logger = get_run_logger()
-    storage.configure(config.storage_options)
+    configure_storage(config.dask_address, config.storage_options)  # here, and on the run's Dask workers
     workspace = config.workspace or storage.join(config.store, ".work")
     for folder in {config.store, workspace}:
         storage.writable(folder, "the store must be a folder that can be written",

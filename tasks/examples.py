@@ -13,6 +13,7 @@ import pandas as pd
 
 from imbalance_flows.tasks.figures import png, pyplot
 from imbalance_flows.tasks.schema import Schema, pixel_names
+from imbalance_flows.tasks.tables import read_parquet
 
 MAX_FEATURES_SHOWN = 12  # columns of a table's examples in the Markdown report (all are kept in examples.json)
 
@@ -65,7 +66,7 @@ def scored_rows(frame: pd.DataFrame, ensemble, per_class: int = 10) -> dict:
 
 def scored_file(path: str, ensemble, per_class: int = 10) -> dict:
     """`scored_rows` of one Parquet file of a partitioned test split (run where the file lies)."""
-    return scored_rows(pd.read_parquet(path), ensemble, per_class)
+    return scored_rows(read_parquet(path), ensemble, per_class)
 
 
 def merge_examples(found: list[dict]) -> dict:

@@ -143,7 +143,7 @@ def read_one(path: str) -> pd.DataFrame:
     fmt = file_format(path)
     check_not_empty(path)
     try:
-        frame = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
+        frame = pd.read_csv(path) if fmt == "csv" else read_parquet(path)
     except FileNotFoundError as error:
         raise InputError("the data file must exist", f"{path!r} was not found", "Check the URL.") from error
     except Exception as error:  # Parsers raise many types; all mean the same to the user.
@@ -259,16 +259,25 @@ def _to_parquet(frame: pd.DataFrame, path: str) -> None:
     frame.to_parquet(path, index=False, use_dictionary=keep)
 
 
+def read_parquet(path: str, **options) -> pd.DataFrame:
+    """A Parquet file, here or through the storage layer's file system (so that its options, such as an endpoint
+    given in `storage_options`, apply: pyarrow's own S3 client would know only the environment)."""
+    if _is_local(path):
+        return pd.read_parquet(storage.local(path), **options)
+    fs, inner = storage.filesystem(path)
+    return pd.read_parquet(inner, filesystem=fs, **options)
+
+
 def read_table(ref: TableRef) -> pd.DataFrame:
     """Read a table written by `write_table` (or a partitioned one, all its files)."""
     if not ref.parts:
-        return pd.read_parquet(ref.path)
-    return pd.concat([pd.read_parquet(file) for file in ref.parts], ignore_index=True)
+        return read_parquet(ref.path)
+    return pd.concat([read_parquet(file) for file in ref.parts], ignore_index=True)
 
 
 def read_column(ref: TableRef, name: str) -> pd.Series:
     """One column of a table written by `write_table` (the labels, say), without reading the others."""
-    columns = [pd.read_parquet(file, columns=[name])[name] for file in ref.files()]
+    columns = [read_parquet(file, columns=[name])[name] for file in ref.files()]
     return columns[0] if len(columns) == 1 else pd.concat(columns, ignore_index=True)
 
 

@@ -11,13 +11,14 @@ import pytest
 from tests.e2e.conftest import ROOT, _free_port, run_cli, start, stop, wait_for
 
 
-def _cluster(prefect_api, logs, *worker_options):
+def _cluster(prefect_api, logs, *worker_options, unset=()):
     """`dask scheduler` and two `dask worker` processes on 127.0.0.1, started as a user would, with no Prefect
     settings; yields the address, the workers' log and the workers' process."""
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    env.pop("PREFECT_API_URL", None)
+    for name in ("PREFECT_API_URL", *unset):
+        env.pop(name, None)
     dask = str(Path(sys.executable).with_name("dask"))
     scheduler_log, worker_log = open(logs / "scheduler.log", "w"), open(logs / "workers.log", "w")
     scheduler = start([dask, "scheduler", "--host", "127.0.0.1", "--port", port, "--dashboard-address", ":0"],
@@ -99,6 +100,30 @@ def test_a_partitioned_table_in_a_bucket_is_read_file_by_file_by_the_workers(das
     assert sum("/part-" in key for key in written) == 2 * 4
     assert sorted(os.listdir(tmp_path)) == ["parts"]
     assert prefect_servers_under(workers) == []
+
+
+@pytest.fixture(scope="module")
+def workers_without_an_endpoint(s3_server, prefect_api, tmp_path_factory):
+    """Two workers with the bucket's credentials but not its endpoint: only the run's storage_options say it."""
+    yield from _cluster(prefect_api, tmp_path_factory.mktemp("dask-no-endpoint"), unset=("AWS_ENDPOINT_URL",))
+
+
+def test_a_runs_storage_options_reach_the_workers(workers_without_an_endpoint, s3_server, bucket, tmp_path):
+    import s3fs
+
+    from bench.dask_scale import write_partitioned
+
+    address, _, _ = workers_without_an_endpoint
+    write_partitioned(tmp_path / "parts", 2, 5_000, features=12)
+    s3fs.S3FileSystem().put(str(tmp_path / "parts") + "/", f"{bucket.removeprefix('s3://')}/parts/", recursive=True)
+    config = tmp_path / "run.yaml"
+    config.write_text(f"storage_options:\n  s3:\n    endpoint_url: {s3_server}\n")
+
+    result = run_cli("train", f"{bucket}/parts", "--target", "y", "--store", f"{bucket}/store", "--member",
+                     "random_under:logreg", "--dask-address", address, "--config", config, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "checked file by file on the Dask cluster" in result.stderr
 
 
 WORKER_MEMORY = 1536 * 2**20  # each worker: less than the table, with room for a member's sample
