@@ -17,6 +17,15 @@ ROOT = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).with_name("imbalance-flows"))
 
 
+def missing_service(what: str) -> None:
+    """A system package a test needs is not installed: skipped on a developer's machine, a failure where the
+    services are promised (`.ci/run` sets IMBALANCE_FLOWS_CI=1 after installing them)."""
+    message = f"{what} is not installed (.ci/run installs it)"
+    if os.environ.get("IMBALANCE_FLOWS_CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def scaled(seconds: float) -> float:
     """A deadline that grows with the machine's load: a busy 2-core machine starts a server several times slower."""
     try:

@@ -14,15 +14,15 @@ import pytest
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.champion import decisions
 from imbalance_flows.tasks.store import champion, read_manifest
-from tests.e2e.conftest import _free_port, run_deployment, serving_every_minute, wait_for
+from tests.e2e.conftest import _free_port, missing_service, run_deployment, serving_every_minute, wait_for
 
 pytestmark = pytest.mark.slow
 
 
 def _postgres_bin() -> str:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not found:  # .ci/run installs Debian's postgresql; a machine without it cannot run this test
-        pytest.fail("PostgreSQL is not installed: apt-get install postgresql (as .ci/run does)")
+    if not found:
+        missing_service("Debian's postgresql")
     return os.path.dirname(found[-1])
 
 

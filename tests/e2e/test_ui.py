@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import missing_service, wait_for
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).parent / "screenshots"
@@ -18,7 +18,7 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "-
 @pytest.fixture(scope="module")
 def page():
     if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+        missing_service("Debian's chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
