@@ -88,6 +88,11 @@ def _delete(path: str, tag: str) -> None:
     fs.invalidate_cache(inner)
 
 
+def _body(holder: str) -> bytes:
+    """The lease's content: whose it is, and when it was last renewed (so that each renewal changes its ETag)."""
+    return json.dumps({"holder": holder, "renewed": time.time()}).encode()
+
+
 def _holder(path: str) -> str | None:
     try:
         held = json.loads(storage.read_bytes(path))
@@ -109,8 +114,6 @@ class Held:
         self._renewer = threading.Thread(target=self._renew, daemon=True, name="store-lease")
         self._renewer.start()
 
-    def _body(self) -> bytes:
-        return json.dumps({"holder": self.holder, "renewed": time.time()}).encode()
 
     def _renew(self) -> None:
         """Rewrite the lease every RENEW_S while it is ours; a failed try (the network) is tried again until the
@@ -118,7 +121,7 @@ class Held:
         last = time.monotonic()
         while not self._stop.wait(RENEW_S):
             try:
-                if _put(self.path, self._body(), self.tag) or _holder(self.path) == self.holder:
+                if _put(self.path, _body(self.holder), self.tag) or _holder(self.path) == self.holder:
                     self.tag, last = _tag(self.path), time.monotonic()
                 else:
                     self.lost = f"another writer holds {self.path!r} now"
@@ -146,7 +149,7 @@ class Held:
 def lease(path: str, wait_s: float = 3600.0):
     """Hold the lease object at `path` for the block (yields a `Held`); wait up to `wait_s` for its holder to end."""
     holder = f"{os.uname().nodename}~{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    body = json.dumps({"holder": holder, "renewed": time.time()}).encode()
+    body = _body(holder)
     started, watched, since = time.monotonic(), None, time.monotonic()
     while True:
         if _put(path, body, None):

@@ -316,9 +316,9 @@ def upload(folder: str | os.PathLike, target: str, last: tuple[str, ...] = ()) -
 
 
 @contextlib.contextmanager
-def local_folder(folder: str | os.PathLike):
+def local_folder(folder: str | os.PathLike, check_key=None):
     """A folder as a local path: itself here; an object store's prefix copied to a temporary folder (removed
-    afterwards), each key checked to land inside it."""
+    afterwards), each key checked to land inside it (by `check_key(relative key)`, which raises, if given)."""
     if is_local(folder):
         yield local(folder)
         return
@@ -326,6 +326,8 @@ def local_folder(folder: str | os.PathLike):
     with tempfile.TemporaryDirectory(prefix="imbalance-flows-folder-") as copy:
         for relative in files(folder):
             parts = relative.split("/")
+            if check_key is not None:
+                check_key(relative)
             if relative.startswith("/") or any(part in ("", ".", "..") for part in parts):
                 raise InputError("a folder's keys must name places inside it", f"{str(folder)!r} holds {relative!r}",
                                  "Remove that key, or copy the folder's files elsewhere.")

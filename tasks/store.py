@@ -300,13 +300,8 @@ def fetched(version_url: str):
     the version's prefix is copied (so that `check_files` sees any it was not saved with), none whose key would
     land outside the folder."""
     read_manifest(version_url)  # not a version: the usual error, before anything is copied
-    fs, inner = storage.filesystem(version_url)
-    with tempfile.TemporaryDirectory(prefix="imbalance-flows-load-") as folder:
-        for relative in storage.files(version_url):
-            inside(version_url, relative)  # refuses `..`, absolute keys and doubled slashes
-            target = Path(folder, relative)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fs.get_file(f"{inner.rstrip('/')}/{relative}", str(target))
+    # A version's own rule for its file names (no `..`, absolute keys, doubled slashes or backslashes).
+    with storage.local_folder(version_url, check_key=lambda relative: inside(version_url, relative)) as folder:
         yield Path(folder)
 
 
