@@ -150,6 +150,16 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
     (focal) cross-entropy; more get a softmax and categorical (focal) cross-entropy.
     """
 
+    suffix = ".keras"  # its network's file, beside the member's (see imbalance_flows.tasks.learners.NativeModel)
+
+    def save_native(self, path) -> None:
+        """Write the fitted network in Keras's native format."""
+        save_network(self, path)
+
+    def load_native(self, path) -> None:
+        """Load the network in safe mode: no code from the file runs."""
+        self.model_ = load_network(path)
+
     def _network(self, keras, X_fit: np.ndarray, n_outputs: int):  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol, runtime_checkable
 
 from imbalance_flows.tasks.errors import InputError, preview
 
@@ -53,17 +53,37 @@ class LearnerContext:
 
 @dataclass(frozen=True)
 class Learner:
-    """A named learner, how its features are encoded, and how to build it unfitted."""
+    """A named learner and all the rest of the code needs to know about it: how its features are encoded, how to
+    build it unfitted, how it uses threads and rows, what it can give beyond a fit, how it is saved, what it needs
+    installed. No code outside this registry tests a learner's name."""
 
     name: str
     summary: str  # one line of help, shown by `imbalance-flows strategies`
     cost: int  # rough relative cost of one fit with one thread; only the order matters (longest first)
     encoding: str  # one of ENCODINGS
     build: Callable[[dict, LearnerContext], object]  # (learner params, context) -> unfitted estimator
-    images: bool = False  # needs image data (a table is refused)
-    keras: bool = False  # needs TensorFlow (imported only when built)
-    estimator: str | None = None  # "module:Class" of the estimator it builds, whose parameters users may set
+    estimator: str | None = None  # "module:Class" of the estimator whose parameters users may set
     reserved: tuple[str, ...] = ()  # parameters the member sets itself (class weights, seed, ...)
+    images: bool = False  # needs image data (a table is refused)
+    # The optional extra it needs (`pip install "imbalance-flows[EXTRA]"`) and the modules that extra installs;
+    # a member asking for a learner whose modules are missing is refused naming the extra.
+    extra: str | None = None
+    modules: tuple[str, ...] = ()
+    # Rows: it learns in batches and fits every row, even above the large-data size rule's threshold (no
+    # class-capped sample); `holdout`: it stops early on rows held out before resampling, which its fit receives
+    # as X_val, y_val.
+    every_row: bool = False
+    holdout: bool = False
+    # Out-of-bag probabilities, for these learner parameters (scikit-learn's bagging: `oob_score=True` gives
+    # `oob_decision_function_`): judged out of fold without cross-fitting. None: cross-fitted.
+    out_of_bag: Callable[[dict], bool] | None = None
+    # Threads: below this rows × √features its work is smaller than handing it to threads, and it fits with
+    # n_jobs=1 (unless the user set n_jobs). None: it always takes the threads it is given.
+    one_thread_below: float | None = None
+    # The saved form: "module:Class" of the learner classes it builds, which a saved member may hold beyond
+    # scikit-learn's own. A class with `save_native` / `load_native` (see `NativeModel`) keeps its fitted model
+    # in a file of its own beside the member, checked when it loads.
+    types: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.encoding not in ENCODINGS:
@@ -74,7 +94,14 @@ class Learner:
         """The names `learner_params` may set: the estimator's own, less those the member sets."""
         if self.estimator is None:
             return []
-        return sorted(set(load_estimator(self.estimator)().get_params()) - set(self.reserved))
+        import inspect
+
+        estimator = load_estimator(self.estimator)
+        # get_params() for scikit-learn's (and XGBoost's, whose __init__ takes **kwargs), the signature for
+        # CatBoost's (whose get_params() lists only the parameters set)
+        named = {name for name, parameter in inspect.signature(estimator.__init__).parameters.items()
+                 if name != "self" and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)}
+        return sorted((named | set(estimator().get_params())) - set(self.reserved))
 
     def check_params(self, params: dict) -> None:
         """Refuse unknown learner parameters by name, with the valid names closest to each."""
@@ -86,6 +113,51 @@ class Learner:
             raise InputError(f"the learner parameters of {self.name} must be among {preview(valid, 40)}",
                              f"got {preview(unknown)}", close_names(unknown, valid)
                              + "Run `imbalance-flows strategies` to list the learners.")
+
+    def missing(self) -> list[str]:
+        """The modules of its extra that are not installed (found without importing them)."""
+        import importlib.util
+
+        return [module for module in self.modules if importlib.util.find_spec(module) is None]
+
+    def require(self, member: str) -> None:
+        """Refuse a member whose learner's extra is not installed, naming the extra."""
+        missing = self.missing()
+        if missing:
+            raise InputError(f"the {self.name} learner needs the `{self.extra}` extra",
+                             f"member {member} asks for it and {' and '.join(missing)} "
+                             f"{'is' if len(missing) == 1 else 'are'} not installed",
+                             f"Install it with pip install 'imbalance-flows[{self.extra}]', or choose another "
+                             "learner.")
+
+
+@runtime_checkable
+class NativeModel(Protocol):
+    """A fitted learner whose model lives in a file of its own, in its library's format, beside the member's skops
+    file (the skops file holds the learner without `model_`). `load_native` checks the file before anything
+    reads it, and refuses (`InputError`) what it cannot vouch for."""
+
+    suffix: str  # the file's suffix, e.g. ".keras"
+
+    def save_native(self, path) -> None: ...
+
+    def load_native(self, path) -> None: ...
+
+
+def native_suffixes() -> tuple[str, ...]:
+    """The suffixes of the native model files the registered learners write (see `NativeModel`)."""
+    suffixes = []
+    for learner in LEARNERS.values():
+        for path in learner.types:
+            suffix = getattr(load_estimator(path), "suffix", None)
+            if suffix and suffix not in suffixes:
+                suffixes.append(suffix)
+    return tuple(suffixes)
+
+
+def learner_types() -> list[type]:
+    """The learner classes a saved member may hold beyond scikit-learn's (every entry's `types`)."""
+    return [load_estimator(path) for learner in LEARNERS.values() for path in learner.types]
 
 
 def close_names(unknown: list[str], valid) -> str:
@@ -124,6 +196,9 @@ def _logreg(params: dict, context: LearnerContext):
 # predictions took about 0.6 × the time (bench/results/forest_rule.md). Above ROWS_PER_TREE fit rows, leaves
 # hold at least LARGE_FOREST_LEAF rows.
 MIN_TREE_ROWS = 30_000
+# Below this rows × √features a forest grows its trees in one thread (bench/results/parallel.md). A tree's work
+# grows with the rows and the features tried at each split (√features, the forest's default).
+SMALL_FOREST_WORK = 4_500
 ROWS_PER_TREE = 120_000
 LARGE_FOREST_LEAF = 5
 
@@ -174,8 +249,27 @@ def _keras(estimator: str) -> Callable[[dict, LearnerContext], object]:
 
 
 def _keras_learner(name: str, estimator: str, **fields) -> Learner:
-    """A Keras learner's entry: its builder comes from its estimator class."""
-    return Learner(name=name, estimator=estimator, keras=True, build=_keras(estimator), **fields)
+    """A Keras learner's entry: its builder comes from its estimator class, which keeps its network in a `.keras`
+    file (loaded in safe mode); TensorFlow is the `keras` extra. It learns in batches on every row and stops
+    early on rows held out before resampling."""
+    return Learner(name=name, estimator=estimator, build=_keras(estimator), extra="keras",
+                   modules=("tensorflow", "keras"), every_row=True, holdout=True, types=(estimator,), **fields)
+
+
+def _booster(member: str) -> Callable[[dict, LearnerContext], object]:
+    """A builder of a boosting library's member (`imbalance_flows.tasks.boosters`); the library loads on fit."""
+    def build(params: dict, context: LearnerContext):
+        return load_estimator(member)(params=params, class_weight=context.weights, threads=context.threads,
+                                      random_state=context.random_state,
+                                      categorical_features=context.categorical)
+    return build
+
+
+def _booster_learner(name: str, extra: str, estimator: str, member: str, reserved: tuple, **fields) -> Learner:
+    """A boosting library's entry: its own scikit-learn class's parameters, the library as an extra, the model
+    saved in the library's text format and checked tree by tree on load (`imbalance_flows.tasks.boosters`)."""
+    return Learner(name=name, estimator=estimator, build=_booster(member), extra=extra, modules=(extra,),
+                   encoding="codes", types=(member,), reserved=reserved, **fields)
 
 
 LEARNERS: dict[str, Learner] = {learner.name: learner for learner in [
@@ -187,10 +281,27 @@ LEARNERS: dict[str, Learner] = {learner.name: learner for learner in [
     Learner("rf", "Random forest (100 trees; above 30,000 rows each tree on a sample of half the rows, at least "
                   "30,000 and at most 120,000; above 120,000 rows leaves of 5 rows or more); categories as "
                   "ordinal codes.", cost=3, encoding="codes", build=_rf,
-            estimator="sklearn.ensemble:RandomForestClassifier", reserved=("class_weight", "random_state")),
+            estimator="sklearn.ensemble:RandomForestClassifier", reserved=("class_weight", "random_state"),
+            out_of_bag=lambda params: params.get("bootstrap", True), one_thread_below=SMALL_FOREST_WORK),
     Learner("hgb", "Histogram gradient boosting with native categorical support.", cost=2, encoding="codes",
             build=_hgb, estimator="sklearn.ensemble:HistGradientBoostingClassifier",
             reserved=("class_weight", "random_state", "categorical_features")),
+    _booster_learner(
+        "lgbm", "lightgbm", "lightgbm:LGBMClassifier", "imbalance_flows.tasks.boosters:LightGBMMember", cost=2,
+        reserved=("class_weight", "random_state", "n_jobs"),
+        summary="LightGBM (the `lightgbm` extra) with its defaults (100 trees of 31 leaves), categories split "
+                "natively; learner_params: those of LGBMClassifier."),
+    _booster_learner(
+        "xgb", "xgboost", "xgboost:XGBClassifier", "imbalance_flows.tasks.boosters:XGBoostMember", cost=2,
+        reserved=("random_state", "n_jobs", "objective", "num_class", "enable_categorical", "callbacks"),
+        summary="XGBoost (the `xgboost` extra) with its defaults (100 trees of depth 6, histogram method); "
+                "categories as ordinal codes; learner_params: those of XGBClassifier."),
+    _booster_learner(
+        "catboost", "catboost", "catboost:CatBoostClassifier", "imbalance_flows.tasks.boosters:CatBoostMember",
+        cost=4, reserved=("random_seed", "random_state", "thread_count", "class_weights", "auto_class_weights",
+                          "cat_features", "allow_writing_files", "grow_policy", "loss_function"),
+        summary="CatBoost (the `catboost` extra) with its defaults (1000 symmetric trees of depth 6); categories "
+                "as ordinal codes; learner_params: those of CatBoostClassifier (iterations, depth, ...)."),
     # Categories one-hot; numbers as they are: the network normalises them with its training rows' statistics.
     _keras_learner(
         "keras_mlp", "imbalance_flows.tasks.keras_members:KerasMLP", cost=3, encoding="one_hot_unscaled",

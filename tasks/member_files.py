@@ -1,10 +1,15 @@
-"""A member on disk: its fitted pipeline as a skops file, a Keras network beside it as `.keras`.
+"""A member on disk: its fitted pipeline as a skops file, a learner's own model file beside it.
+
+A learner that keeps its fitted model in its library's format (`learners.NativeModel`: a Keras
+network as `.keras`, a LightGBM, XGBoost or CatBoost model as text) writes it beside the
+member's skops file, which then holds the learner without it.
 
 Loading never runs code from a file: skops restores only the types `trusted_types()` lists
-(derived from the classes themselves), every tree is checked before it can predict
-(`imbalance_flows.tasks.trees`), and Keras networks load in safe mode (no Lambda layers, no
-custom code). Members saved in format 1 (before the package had one import name) are read by
-renaming their types.
+(derived from the registry's learners and the classes themselves), every scikit-learn tree is
+checked before it can predict (`imbalance_flows.tasks.trees`), a native model file is checked by
+its learner before its library reads it (Keras in safe mode: no Lambda layers, no custom code;
+the boosters' trees one by one). Members saved in format 1 (before the package had one import
+name) are read by renaming their types.
 """
 
 from __future__ import annotations
@@ -36,8 +41,9 @@ def trusted_types() -> list[str]:
     """The types a saved member may contain beyond skops' own defaults; anything else is refused.
 
     Derived from the classes themselves, so a moved or renamed class cannot leave a stale
-    name behind. Keras members are saved without their networks (those are `.keras` files
-    beside them, see `dump_member`), so only the project's wrapper classes appear here.
+    name behind: the pipeline's steps, and the learner classes of the registry's entries
+    (`Learner.types`). A learner with a native model file is saved without its model, so only
+    its own class appears here, never its library's.
     """
     import functools
 
@@ -46,32 +52,31 @@ def trusted_types() -> list[str]:
     from sklearn.tree._tree import Tree
     from sklearn.utils.validation import check_array
 
-    from imbalance_flows.tasks import keras_images  # noqa: F401  (defines the image learners' classes)
-    from imbalance_flows.tasks.keras_members import KerasClassifier
+    from imbalance_flows.tasks.learners import learner_types
     from imbalance_flows.tasks.prepare import LinearPrep, TablePrep
 
-    def subclasses(cls) -> list:
-        return [sub for child in cls.__subclasses__() for sub in (child, *subclasses(child))]
-
     classes = [functools.partial, np.dtype, Pipeline, TreePredictor, Tree, check_array, LinearPrep, TablePrep,
-               *subclasses(KerasClassifier)]
+               *learner_types()]
     return sorted({f"{cls.__module__}.{cls.__qualname__}" for cls in classes})
 
 
-def _network_path(path: Path) -> Path:
-    return path.with_suffix(".keras")
+def _native_paths(path: Path) -> list[Path]:
+    """Where a member's native model file may be: one name per suffix the registry's learners write."""
+    from imbalance_flows.tasks.learners import native_suffixes
+
+    return [path.with_suffix(suffix) for suffix in native_suffixes()]
 
 
 def dump_member(pipeline, path: str | os.PathLike) -> list[Path]:
-    """Write a fitted member: its pipeline with skops, a Keras network beside it as `.keras`.
+    """Write a fitted member: its pipeline with skops, a native model file beside it (`learners.NativeModel`).
 
-    Each file is written under a temporary name and renamed into place, the network
-    first, so a member's `.skops` file never exists without its network. Returns the
+    Each file is written under a temporary name and renamed into place, the model file
+    first, so a member's `.skops` file never exists without its model. Returns the
     files written.
     """
-    from imbalance_flows.tasks.keras_members import KerasClassifier, save_network
+    from imbalance_flows.tasks.learners import NativeModel
 
-    if not storage.is_local(path):  # written here, then uploaded as objects: the network first, as below
+    if not storage.is_local(path):  # written here, then uploaded as objects: the model file first, as below
         with tempfile.TemporaryDirectory(prefix="imbalance-flows-member-") as folder:
             files = dump_member(pipeline, Path(folder, storage.name(path)))
             fs, inner = storage.filesystem(str(path))
@@ -81,17 +86,17 @@ def dump_member(pipeline, path: str | os.PathLike) -> list[Path]:
     path = Path(storage.local(path))
     written = []
     learner = pipeline.steps[-1][1]
-    if isinstance(learner, KerasClassifier):
-        network = _network_path(path)
-        staging = temporary(network, ".keras")
+    if isinstance(learner, NativeModel):
+        native = path.with_suffix(learner.suffix)
+        staging = temporary(native, learner.suffix)
         try:
-            with room_to_write(network):
-                save_network(learner, staging)
-            os.replace(staging, network)
+            with room_to_write(native):
+                learner.save_native(staging)
+            os.replace(staging, native)
         finally:
             staging.unlink(missing_ok=True)
-        written.append(network)
-        # skops cannot hold a Keras model: save a shallow copy of the pipeline whose learner lacks it.
+        written.append(native)
+        # skops holds the learner without its model: save a shallow copy of the pipeline whose learner lacks it.
         stripped = copy.copy(learner)
         stripped.__dict__.pop("model_", None)
         pipeline = copy.copy(pipeline)
@@ -124,16 +129,16 @@ class MemberSource:
     them while they are unchanged instead of writing the member again (`copy_member`)."""
 
     path: str
-    stamps: tuple  # `_stamp` of the skops file, then of its network (None where it has none)
+    stamps: tuple  # `_stamp` of the skops file, then of each of `_native_paths` (None where absent)
 
 
 def member_source(path: str | os.PathLike) -> MemberSource:
     """Take a member's files' stamps; do it before loading the member, so that the stamps vouch for what was read.
     A member on an object store has none: a version saving it writes it again."""
     if not storage.is_local(path):
-        return MemberSource(str(path), (None, None))
+        return MemberSource(str(path), (None,))
     path = Path(path)
-    return MemberSource(str(path), (_stamp(path), _stamp(_network_path(path))))
+    return MemberSource(str(path), (_stamp(path), *map(_stamp, _native_paths(path))))
 
 
 def copy_member(source: MemberSource, path: str | os.PathLike) -> list[Path] | None:
@@ -141,8 +146,12 @@ def copy_member(source: MemberSource, path: str | os.PathLike) -> list[Path] | N
     loaded member came from, byte for byte. None, leaving nothing behind, where a file changed (or appeared,
     or went) since `source` was taken, or could not be read: write the member with `dump_member` then."""
     path = Path(path)
-    origin, network = Path(source.path), _network_path(Path(source.path))
-    pairs = [(network, _network_path(path), source.stamps[1]), (origin, path, source.stamps[0])]
+    origin = Path(source.path)
+    natives = list(zip(_native_paths(origin), _native_paths(path), source.stamps[1:]))
+    if len(natives) != len(source.stamps) - 1:
+        return None
+    pairs = [*natives, (origin, path, source.stamps[0])]  # the model file first, as `dump_member` writes
+
     def unchanged() -> bool:
         return all(_stamp(file) == stamp for file, _, stamp in pairs)
 
@@ -151,7 +160,7 @@ def copy_member(source: MemberSource, path: str | os.PathLike) -> list[Path] | N
         if source.stamps[0] is None or not unchanged():
             return None
         for file, target, stamp in pairs:
-            if stamp is None:  # no network, and still none (checked above)
+            if stamp is None:  # no such model file, and still none (checked above)
                 continue
             written.append(target)
             with room_to_write(target, stamp[2]):
@@ -171,15 +180,16 @@ def load_member(path: str | os.PathLike, format_version: int = FORMAT_VERSION):
     import skops.io as sio
     from skops.io.exceptions import UntrustedTypesFoundException
 
-    from imbalance_flows.tasks.keras_members import KerasClassifier
+    from imbalance_flows.tasks.learners import NativeModel
 
     if not storage.is_local(path):  # a run's workspace on an object store: read here, checked the same way
         with tempfile.TemporaryDirectory(prefix="imbalance-flows-member-") as folder:
             copy = Path(folder, storage.name(path))
             copy.write_bytes(storage.read_bytes(path))
-            network = storage.join(storage.parent(path), _network_path(copy).name)
-            if storage.exists(network):
-                _network_path(copy).write_bytes(storage.read_bytes(network))
+            for native in _native_paths(copy):
+                remote = storage.join(storage.parent(path), native.name)
+                if storage.exists(remote):
+                    native.write_bytes(storage.read_bytes(remote))
             return load_member(copy, format_version)
     path = Path(path)
     trusted = trusted_types()
@@ -205,14 +215,15 @@ def load_member(path: str | os.PathLike, format_version: int = FORMAT_VERSION):
                          f"{str(path)!r} holds a {type(pipeline).__name__}", "Do not load files from unknown sources; retrain the model.")
     check_trees(pipeline, str(path))
     learner = pipeline.steps[-1][1]
-    if isinstance(learner, KerasClassifier):
-        from imbalance_flows.tasks.keras_members import load_network
-
-        network = _network_path(path)
-        if network.is_symlink():
-            raise InputError("a saved version holds no symbolic links", f"{str(network)!r} is one",
+    if isinstance(learner, NativeModel):
+        native = path.with_suffix(learner.suffix)
+        if native.is_symlink():
+            raise InputError("a saved version holds no symbolic links", f"{str(native)!r} is one",
                              "Retrain; do not load this version.")
-        learner.model_ = load_network(network)
+        if not native.is_file():
+            raise InputError("a member's model file must exist", f"{str(native)!r} was not found",
+                             "The saved model is incomplete: retrain it.")
+        learner.load_native(native)
     return pipeline
 
 

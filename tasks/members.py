@@ -49,17 +49,17 @@ def check_member(spec: MemberSpec, schema: Schema, counts: dict, allow_slow: boo
     context = _learner_context(spec, schema, counts)
     check_sampler(spec.sampler, dict(spec.sampler_params), _sampler_context(spec, schema, counts, context))
     rows = sum(counts.values())
-    # Above the size rule's threshold a member's sampler sees its class-capped sample, not every row (Keras
-    # members fit on every row: see imbalance_flows.tasks.sizes).
-    sampled = min(rows, FIT_ROWS) if is_large(rows) and not LEARNERS[spec.learner].keras else rows
-    slow = check_sampler_size(spec.sampler, sampled, len(schema.columns), allow_slow, of_rows=rows)
     entry = LEARNERS[spec.learner]
-    if spec.learner_params and not (entry.keras or entry.images):
+    # Above the size rule's threshold a member's sampler sees its class-capped sample, not every row (learners
+    # that learn in batches fit on every row: see imbalance_flows.tasks.sizes).
+    sampled = min(rows, FIT_ROWS) if is_large(rows) and not entry.every_row else rows
+    slow = check_sampler_size(spec.sampler, sampled, len(schema.columns), allow_slow, of_rows=rows)
+    if spec.learner_params and not entry.images:
         # scikit-learn checks parameter values only when fitting: check them now, not after the other members.
-        validate = getattr(entry.build(dict(spec.learner_params), context), "_validate_params", None)
+        learner = entry.build(dict(spec.learner_params), context)
         try:
-            if validate is not None:
-                validate()
+            if hasattr(learner, "_parameter_constraints"):
+                learner._validate_params()
         except ValueError as error:
             raise InputError(f"the learner parameters of {spec.learner} must be valid",
                              f"member {spec.name}: {str(error).strip().rstrip('.')}",

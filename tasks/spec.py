@@ -17,7 +17,6 @@ from imbalance_flows.tasks.resample import STRATEGIES, check_sampler_params, get
 
 SamplerName = Literal[tuple(STRATEGIES)]  # type: ignore[valid-type]
 LearnerName = Literal[tuple(LEARNERS)]  # type: ignore[valid-type]
-KERAS_LEARNERS = tuple(name for name, learner in LEARNERS.items() if learner.keras)  # TensorFlow only for these
 TABLE_AUGMENTS = ("jitter", "mixup")
 IMAGE_TRANSFORMS = ("flip", "rotation", "translation", "zoom", "contrast")
 GENERATIVE_MODELS = ("vae", "gan")
@@ -34,13 +33,13 @@ _LEARNER_HELP = (", ".join(_LEARNER_NAMES[:-1]) + f" or {_LEARNER_NAMES[-1]}; "
 
 
 def require_keras(member: str) -> None:
-    """Keras members, image augmentation and `+gan` need TensorFlow, an optional extra; say how to install it."""
+    """Image augmentation and `+gan` need TensorFlow, the `keras` extra; say how to install it."""
     import importlib.util
 
     if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("keras") is None:
-        raise InputError("Keras members, image augmentation and +gan need TensorFlow (the `keras` extra)",
+        raise InputError("image augmentation and +gan need TensorFlow (the `keras` extra)",
                          f"member {member} asks for it and TensorFlow is not installed",
-                         "Install it with pip install 'imbalance-flows[keras]', or choose a scikit-learn learner.")
+                         "Install it with pip install 'imbalance-flows[keras]', or use +jitter or +mixup.")
 
 
 def plain_optional(schema: dict) -> None:
@@ -110,7 +109,8 @@ class MemberSpec(BaseModel):
     def _parameters_known(self):
         """Misspelt parameters are refused when the spec is read, before any data is."""
         check_sampler_params(self.sampler, self.sampler_params)
-        if LEARNERS[self.learner].keras or (self.augment is not None and self.augment.method in ("image", "gan")):
+        LEARNERS[self.learner].require(self.name)
+        if self.augment is not None and self.augment.method in ("image", "gan"):
             require_keras(self.name)
         LEARNERS[self.learner].check_params(self.learner_params)
         return self

@@ -2,7 +2,7 @@
 
     <store>/versions/<version>/manifest.json    schema, classes, members, weights, metrics, provenance
                               members/NN.skops  each member's fitted pipeline (skops: no pickle)
-                              members/NN.keras  a Keras member's network (Keras's native format)
+                              members/NN.keras  a learner's own model file beside it (a Keras network; LightGBM, XGBoost or CatBoost trees)
                               training_rows.npy  a fingerprint of every row it was trained on
                               report.json, report.md, *.png
     <store>/champion                            the promoted version's name (moves only on promotion)

@@ -138,11 +138,11 @@ def _fit_view(spec: MemberSpec, codes: np.ndarray, plan: RowPlan) -> tuple[np.nd
     """The rows (positions; None: all) a member fits on under `plan`, the class counts to build it for (None:
     those of its rows) and its rows' weights (None: unweighted).
 
-    Keras members fit on every row (they learn in batches). Members that see the classes as
+    Learners that learn in batches (`every_row`) fit on every row. Members that see the classes as
     they are (no sampler or class weights, no augmentation) weigh the class-capped sample back
     to the classes' sizes and are built for those sizes; resampling members rebalance it anyway.
     """
-    if plan.fit is None or LEARNERS[spec.learner].keras:
+    if plan.fit is None or LEARNERS[spec.learner].every_row:
         return None, None, None
     if spec.sampler in ("none", "class_weight") and spec.augment is None:
         totals = np.bincount(codes)
@@ -155,7 +155,7 @@ def _fit(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, schema: Schema, r
     """`fit_member` on exactly these rows (with these row `weights`, built for these class `counts`; None: the
     rows' own), samplers kept: their kept rows give a forest's out-of-bag rows."""
     fit_params = {} if weights is None else {"learn__sample_weight": np.asarray(weights)}
-    if LEARNERS[spec.learner].keras:
+    if LEARNERS[spec.learner].holdout:
         # Early stopping watches rows held out before resampling: no copy of a row it fits may judge it.
         X, codes, fit_params = _hold_out(spec, X, codes, random_state)
     if counts is None:
@@ -193,19 +193,15 @@ def _fit(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, schema: Schema, r
     return pipeline, time.perf_counter() - started
 
 
-# Below this rows × √features a forest grows its trees in one thread. A tree's work grows with
-# the rows and the features tried at each split (√features, the forest's default).
-SMALL_FOREST_WORK = 4_500
-
-
 def forest_work(rows) -> float:
-    """The size of a forest's job, rows × √features, for the one-thread rule."""
+    """The size of a forest's job, rows × √features, for the one-thread rule (`Learner.one_thread_below`)."""
     return rows.shape[0] * np.sqrt(rows.shape[1])
 
 
 def _small_forest(spec: MemberSpec, rows: pd.DataFrame) -> bool:
-    """A forest whose trees take less time to grow than to hand to threads (bench/results/parallel.md)."""
-    return spec.learner == "rf" and "n_jobs" not in spec.learner_params and forest_work(rows) < SMALL_FOREST_WORK
+    """A learner whose work on these rows takes less time than handing it to threads (bench/results/parallel.md)."""
+    below = LEARNERS[spec.learner].one_thread_below
+    return below is not None and "n_jobs" not in spec.learner_params and forest_work(rows) < below
 
 
 def _hold_out(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, random_state: int):
@@ -312,8 +308,9 @@ def _parts(codes: np.ndarray, folds: int, random_state: int, wanted: np.ndarray 
 
 
 def _out_of_bag_capable(spec: MemberSpec) -> bool:
-    """A bagged forest that trains on a subset of the given rows (no synthetic ones)."""
-    return (spec.learner == "rf" and spec.augment is None and spec.learner_params.get("bootstrap", True)
+    """A bagged learner (`Learner.out_of_bag`) that trains on a subset of the given rows (no synthetic ones)."""
+    out_of_bag = LEARNERS[spec.learner].out_of_bag
+    return (out_of_bag is not None and out_of_bag(spec.learner_params) and spec.augment is None
             and (spec.sampler in ("none", "class_weight") or is_under_sampler(spec.sampler)))
 
 

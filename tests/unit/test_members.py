@@ -22,7 +22,7 @@ from imbalance_flows.tasks.members import build_member
 from imbalance_flows.tasks.prepare import LinearPrep
 from imbalance_flows.tasks.resample import STRATEGIES, class_weights, over_targets, under_targets
 from imbalance_flows.tasks.schema import ImageInfo, coerce, infer_schema
-from imbalance_flows.tasks.spec import KERAS_LEARNERS, AugmentSpec, LearnerName, MemberSpec
+from imbalance_flows.tasks.spec import AugmentSpec, LearnerName, MemberSpec
 from imbalance_flows.tasks.train import encode_labels, fit_member, plan_concurrency
 
 
@@ -370,7 +370,8 @@ def test_linear_preparation_only_centres_a_column_constant_up_to_rounding():
     np.testing.assert_allclose(prep.transform(rows), StandardScaler().fit_transform(rows), atol=1e-12)
 
 
-TABLE_LEARNERS = [name for name, learner in LEARNERS.items() if not learner.images and not learner.keras]
+KERAS_LEARNERS = [name for name, learner in LEARNERS.items() if learner.extra == "keras"]
+TABLE_LEARNERS = [name for name, learner in LEARNERS.items() if not learner.images and learner.extra != "keras"]
 IMAGE_LEARNERS = [name for name, learner in LEARNERS.items() if learner.images]
 
 
@@ -379,7 +380,6 @@ def test_learner_names_costs_and_summaries_come_from_the_registry(capsys):
 
     assert typing.get_args(LearnerName) == tuple(LEARNERS)
     assert MemberSpec.model_json_schema()["properties"]["learner"]["enum"] == list(LEARNERS)
-    assert KERAS_LEARNERS == tuple(name for name, learner in LEARNERS.items() if learner.keras)
     for name, learner in LEARNERS.items():
         assert learner.name == name and learner.summary and learner.cost > 0 and learner.encoding in ENCODINGS
         assert learner.estimator is not None  # whose parameters a spec's learner_params are checked against
@@ -484,11 +484,12 @@ def test_a_keras_member_without_tensorflow_names_the_extra_to_install(monkeypatc
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorflow" else real(name, *a))
-    with pytest.raises(ValueError, match=r"Keras members, image augmentation and \+gan need TensorFlow "
-                                         r"\(the `keras` extra\): member class_weight:keras_mlp asks for it and "
-                                         r"TensorFlow is not installed\. "
+    with pytest.raises(ValueError, match=r"the keras_mlp learner needs the `keras` extra: member "
+                                         r"class_weight:keras_mlp asks for it and tensorflow is not installed\. "
                                          r"Install it with pip install 'imbalance-flows\[keras\]'"):
         MemberSpec.parse("class_weight:keras_mlp")
+    with pytest.raises(ValueError, match=r"image augmentation and \+gan need TensorFlow \(the `keras` extra\)"):
+        MemberSpec.parse("none+gan:rf")
     assert MemberSpec.parse("class_weight:rf").learner == "rf"  # scikit-learn members need no TensorFlow
 
 
