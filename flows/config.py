@@ -14,7 +14,7 @@ from imbalance_flows.tasks.choices import Calibration, Objective, UnknownCategor
 from imbalance_flows.tasks.costs import Costs, check_miss_costs
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluate import Metric
-from imbalance_flows.tasks.params import FOLDS, SEED_MAX, VALIDATION_SIZE, check_params
+from imbalance_flows.tasks.params import FOLDS, SEED_MAX, VALIDATION_SIZE, check_params, check_values
 from imbalance_flows.tasks.storage import check
 from imbalance_flows.tasks.spec import ImageOptions, MemberSpec, default_members, plain_optional
 
@@ -49,7 +49,8 @@ class TrainConfig(BaseModel):
                                    "every training row (forests: out of bag; other members: cross-fitted), or a "
                                    "held-out validation split.")
     validation_size: float = Field(0.2, **VALIDATION_SIZE.field(), description="Holdout only: share of each class "
-                                   "held out for weights and threshold.")
+                                   "of the rows left after the test split held out for weights and threshold (as "
+                                   "VotingEnsemble's validation_size is of the rows fit is given).")
     folds: int = Field(5, **FOLDS.field(), description="Out of fold only: cross-fitting folds for members that are "
                                                        "not forests.")
     test_size: float = Field(0.2, gt=0, lt=0.5, description="Share of each class kept untouched for the report.")
@@ -96,7 +97,7 @@ class TrainConfig(BaseModel):
         """The VotingEnsemble parameters this run sets."""
         return {"voting": self.voting, "threshold_objective": self.threshold_objective,
                 "validation": self.validation, "folds": self.folds, "random_state": self.random_state,
-                "calibration": self.calibration,
+                "calibration": self.calibration, "allow_slow_samplers": self.allow_slow_samplers,
                 "costs": None if self.costs is None else
                 self.costs.model_dump() if hasattr(self.costs, "model_dump") else self.costs}
 
@@ -107,10 +108,18 @@ class TrainConfig(BaseModel):
             check_miss_costs(costs)
         return costs
 
+    @model_validator(mode="before")
+    @classmethod
+    def _the_ensembles_values(cls, data):
+        # The estimator's own rules (`imbalance_flows.tasks.params`) on the values as given, before pydantic's
+        # types: the command line, a config file, the UI and Python refuse the same values in the same words.
+        if isinstance(data, dict):
+            check_values({name: value for name, value in data.items() if name != "members"})
+        return data
+
     @model_validator(mode="after")
     def _the_ensembles_rules(self) -> "TrainConfig":
-        # The estimator's own rules (`imbalance_flows.tasks.params`), so that the flow refuses what fit refuses.
-        check_params({"members": self.members, **self.ensemble_params()}, owner="the training flow")
+        check_params({"members": self.members, **self.ensemble_params()})
         return self
 
     @field_validator("members")
@@ -161,6 +170,14 @@ class PredictConfig(BaseModel):
     storage_options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Per URL scheme, what credentials cannot say (an endpoint, a region): "
                                           "fsspec's options of that file system.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _the_models_values(cls, data):
+        # unknown_categories by the estimator's rule, in its words (see TrainConfig).
+        if isinstance(data, dict):
+            check_values({name: value for name, value in data.items() if name == "unknown_categories"})
+        return data
 
     @field_validator("data", "out", "store", "version")
     @classmethod

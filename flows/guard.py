@@ -50,8 +50,8 @@ def _error_lines(call) -> int:
         for problem in error.errors():
             where = ".".join(str(part) for part in problem["loc"]) or "config"
             cause = problem.get("ctx", {}).get("error")
-            if isinstance(cause, InputError):  # a validator's own error says the rest
-                print(f"error: {where}: {cause}", file=sys.stderr)
+            if isinstance(cause, InputError):  # a validator's own error says the rest; a model's names its field
+                print(f"error: {where}: {cause}" if problem["loc"] else f"error: {cause}", file=sys.stderr)
                 continue
             given = repr(problem.get("input"))
             given = given if len(given) <= 80 else given[:77] + "..."

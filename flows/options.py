@@ -29,11 +29,18 @@ FLOWS = {
 
 
 def _field(model, name: str) -> dict:
-    """argparse keywords for a pydantic field: its help, and its choices when it is a Literal."""
+    """argparse keywords for a pydantic field: its help, and its choices when it is a Literal (shown in the help;
+    a parameter of the estimator is then checked by its rule, in the same words as from Python and the UI)."""
+    from imbalance_flows.tasks.params import CONSTRAINTS
+
     field = model.model_fields[name]
     keywords = {"help": field.description or ""}
     if typing.get_origin(field.annotation) is typing.Literal:
-        keywords["choices"] = list(typing.get_args(field.annotation))
+        choices = [str(choice) for choice in typing.get_args(field.annotation)]
+        if name in CONSTRAINTS:
+            keywords["metavar"] = "{" + ",".join(choices) + "}"
+        else:
+            keywords["choices"] = choices
     return keywords
 
 

@@ -22,9 +22,7 @@ from imbalance_flows.flows.member_cache import REFERENCE, member_digest, member_
 from imbalance_flows.tasks import champion as champion_challenger
 from imbalance_flows.tasks import drift, storage, tables
 from imbalance_flows.tasks.checks import describe_unseen
-from imbalance_flows.tasks.costs import cost_matrix
 from imbalance_flows.tasks.data import (
-    check_rows_per_class,
     check_split_sizes,
     class_profile,
     identifier_like,
@@ -36,16 +34,22 @@ from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluate import evaluate as metrics_of
 from imbalance_flows.tasks.images import read_data
 from imbalance_flows.tasks.member_files import dump_member, load_member, member_source
-from imbalance_flows.tasks.members import check_member
 from imbalance_flows.tasks.parts import describe_part, merge_parts
 from imbalance_flows.tasks.report import ENSEMBLE, artifact_markdown
 from imbalance_flows.tasks.resample import run_sampler
 from imbalance_flows.tasks.schema import Schema, coerce, infer_schema
 from imbalance_flows.tasks.score import count_rows, estimated_priors, score_file
-from imbalance_flows.tasks.sizes import RowPlan, holdout_rows, plan_rows
+from imbalance_flows.tasks.plan import (
+    FitPlan,
+    check_plan,
+    describe_slow,
+    holdout_split,
+    judged_validation,
+    plan_fit,
+)
 from imbalance_flows.tasks.spec import ImageOptions, MemberSpec
 from imbalance_flows.tasks.store import load_model, read_manifest, save_model
-from imbalance_flows.tasks.train import encode_labels, fit_member, fit_out_of_fold
+from imbalance_flows.tasks.train import encode_labels
 from imbalance_flows.tasks.vote import VotingEnsemble
 
 
@@ -145,14 +149,17 @@ def _load_parts(path: str, files: list[str], target: str, id_columns, drop_colum
 def split(loaded: Loaded, validation_size: float, test_size: float, random_state: int, workspace: str,
           dask_address: str | None = None) -> Splits:
     """Stratified train / validation / test split (validation_size 0: train / test); every class appears in each.
-    A partitioned table's splits are partitioned too, each file's rows written where it lies (on the cluster)."""
+
+    The test split first; then, from the rows left, the validation split exactly as `VotingEnsemble.fit` holds
+    it out of the rows it is given (`plan.holdout_split`), so that fitting the estimator on the rows outside the
+    test split trains the same model. A partitioned table's splits are partitioned too, each file's rows written
+    where it lies (on the cluster)."""
     check_split_sizes(test_size, validation_size)
     labels = tables.read_column(loaded.table, loaded.table_schema.target).to_numpy()
+    (train, test), validation = stratified_indices(labels, [test_size], random_state, " in the file"), None
     if validation_size:
-        train, validation, test = stratified_indices(labels, [validation_size, test_size], random_state,
-                                                     " in the file")
-    else:
-        (train, test), validation = stratified_indices(labels, [test_size], random_state, " in the file"), None
+        kept, held = holdout_split(labels[train], validation_size, random_state, " in the file")
+        train, validation = train[kept], train[held]
     parts = {name: rows for name, rows in (("train", train), ("validation", validation), ("test", test))
              if rows is not None}
     with parts_mapper(dask_address if loaded.table.parts else None) as map_parts:
@@ -161,28 +168,21 @@ def split(loaded: Loaded, validation_size: float, test_size: float, random_state
 
 
 @task(name="stratify", cache_policy=NO_CACHE)
-def stratify(splits: Splits, schema: Schema, members: list[MemberSpec], out_of_fold: bool = False,
-             costs=None, allow_slow_samplers: bool = False) -> dict:
-    """Class counts, shares, imbalance ratio and class weights; check every member and the costs fit the data.
+def stratify(splits: Splits, schema: Schema, members: list[MemberSpec], params: dict) -> dict:
+    """Class counts, shares, imbalance ratio and class weights; check the fitting plan (`plan.check_plan`: rows
+    per class, every member, the costs) against the training split, before any member fits.
 
-    With `out_of_fold`, every class needs two training rows: members are refitted on parts of them.
+    `params` are the ensemble's (`TrainConfig.ensemble_params`).
     """
     labels = {name: tables.read_column(getattr(splits, name), schema.target)
               for name in ("train", "validation", "test") if getattr(splits, name) is not None}
     profiles = {name: class_profile(rows) for name, rows in labels.items()}
-    if out_of_fold:
-        totals = {label: sum(profile["counts"].get(label, 0) for profile in profiles.values())
-                  for label in schema.classes}
-        check_rows_per_class(labels["train"], 2, "out-of-fold validation", " in the training split", totals)
-    train_counts = {i: profiles["train"]["counts"][label] for i, label in enumerate(schema.classes)}
-    for spec in members:
-        slow = check_member(spec, schema, train_counts, allow_slow_samplers)
-        if slow is not None:
-            get_run_logger().warning("Member %s: its sampler is estimated to take about %.0f minutes on %s rows "
-                                     "(allowed by allow_slow_samplers)", spec.name, slow / 60,
-                                     sum(train_counts.values()))
-    rarer = min(range(len(schema.classes)), key=lambda i: (train_counts[i], i))
-    cost_matrix(costs, np.asarray(schema.classes), schema.classes[rarer])  # refused now, not after training
+    totals = {label: sum(profile["counts"].get(label, 0) for profile in profiles.values()) for label in schema.classes}
+    plan = plan_fit(members, schema, encode_labels(labels["train"], schema), seed=params["random_state"],
+                    validation=params["validation"], folds=params["folds"])
+    for spec, seconds in check_plan(plan, params["costs"], params["allow_slow_samplers"], " in the training split",
+                                    totals):
+        get_run_logger().warning(describe_slow(spec, seconds, splits.train.n_rows))
     names = [name for name in ("train", "validation", "test") if name in profiles]
     rows = "\n".join(f"| {label} | {profiles['train']['shares'][label]:.1%} | "
                      + " | ".join(str(profiles[name]["counts"][label]) for name in names)
@@ -223,34 +223,39 @@ def augment(augmenter, rows, labels, classes: list | None = None):
 SAMPLING = {"resample": resample, "augment": augment}
 
 
-def _member_rows(train: tables.TableRef, schema: Schema, random_state: int, out_of_fold: bool):
-    """The training rows a member reads, its labels, and the size plan in positions of those rows.
+def member_plan(spec: MemberSpec, train: tables.TableRef, schema: Schema, random_state: int,
+                folds: int | None) -> FitPlan:
+    """The fitting plan of one member, from the training split's labels alone (`plan.plan_fit`): every member and
+    the vote rebuild the plan the flow checked, and agree on it."""
+    return plan_fit([spec], schema, encode_labels(tables.read_column(train, schema.target), schema),
+                    seed=random_state, validation="holdout" if folds is None else "out_of_fold", folds=folds or 0)
 
-    The plan (`imbalance_flows.tasks.sizes`) comes from the labels alone, so every member and the
-    vote agree on it; on large data a member reads only its fit and judging rows.
-    """
-    plan = plan_rows(encode_labels(tables.read_column(train, schema.target), schema), random_state)
-    if not out_of_fold:
-        plan = RowPlan(plan.n_rows, plan.fit, plan.weight)  # judged on the validation split
-    if not plan.large:
+
+def _member_rows(plan: FitPlan, train: tables.TableRef, schema: Schema):
+    """The training rows a member reads, their labels, and the plan's rows in positions of them: every row, or on
+    large data only its fit and judging rows."""
+    if not plan.rows.large:
         X, y = _frame(train, schema)
-        return X, y, plan
-    needed = plan.needed()
+        return X, y, plan.rows
+    needed = plan.rows.needed()
     frame = tables.read_rows(train, needed)
-    return coerce(frame, schema, keep_float32=True), frame[schema.target], plan.within(needed)
+    return coerce(frame, schema, keep_float32=True), frame[schema.target], plan.rows.within(needed)
 
 
-def judging_labels(rows: tables.TableRef, schema: Schema, random_state: int) -> pd.Series:
+def judging_labels(rows: tables.TableRef, schema: Schema, specs: list[MemberSpec], random_state: int,
+                   folds: int) -> pd.Series:
     """The labels of the training rows that judge the members out of fold (all of them, or the size plan's sample)."""
     labels = tables.read_column(rows, schema.target)
-    return labels.iloc[plan_rows(encode_labels(labels, schema), random_state).judge_rows()]
+    plan = plan_fit(specs, schema, encode_labels(labels, schema), seed=random_state, validation="out_of_fold",
+                    folds=folds)
+    return labels.iloc[plan.judging_rows()]
 
 
 def validation_rows(rows: tables.TableRef, schema: Schema, random_state: int) -> tuple[pd.DataFrame, pd.Series]:
     """The validation rows that judge the members: all of them, or the size rule's stratified sample of a large
     split, read alone (`tables.read_rows`: row group by row group, file by file; a file on an object store is
     read whole)."""
-    judged = holdout_rows(encode_labels(tables.read_column(rows, schema.target), schema), random_state)
+    judged = judged_validation(encode_labels(tables.read_column(rows, schema.target), schema), random_state)
     if judged is None:
         return _frame(rows, schema)
     frame = tables.read_rows(rows, judged)
@@ -265,7 +270,8 @@ def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, rando
 
     With `folds`, it also predicts every training row out of fold (see `fit_out_of_fold`).
     """
-    X, y, plan = _member_rows(train, schema, random_state, out_of_fold=folds is not None)
+    plan = member_plan(spec, train, schema, random_state, folds)
+    X, y, rows = _member_rows(plan, train, schema)
     path = member_path(workspace, member_digest(spec, train, random_state, folds))
     if storage.is_local(path):
         os.makedirs(os.path.dirname(storage.local(path)), exist_ok=True)
@@ -273,11 +279,9 @@ def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, rando
         # Each sampling step is a subtask carrying the member's name; it logs class names, not codes.
         return SAMPLING[step].with_options(task_run_name=f"{step} {spec.name}")(sampler, rows, labels, schema.classes)
 
-    if folds is None:
-        pipeline, seconds = fit_member(spec, X, y, schema, random_state, threads, watch, plan=plan)
-        out_of_fold = None
-    else:
-        pipeline, seconds, proba = fit_out_of_fold(spec, X, y, schema, random_state, threads, folds, watch, plan)
+    pipeline, seconds, proba = plan.fit_member(spec, X, y, threads, watch, rows)
+    out_of_fold = None
+    if proba is not None:
         out_of_fold = out_of_fold_path(path)
         with storage.local_target(out_of_fold) as staging, open(staging, "wb") as handle:
             np.save(handle, proba)
@@ -305,7 +309,7 @@ def vote(members: list[dict], rows: tables.TableRef, schema: Schema, params: dic
     ensemble = VotingEnsemble(members=specs, **params)
     validation = ensemble.validation
     if validation == "out_of_fold":  # the members' own predictions of these rows: only the labels are read
-        y_rows = judging_labels(rows, schema, ensemble.random_state)
+        y_rows = judging_labels(rows, schema, specs, ensemble.random_state, ensemble.folds)
         ensemble.combine_out_of_fold(fitted, specs, schema, y_rows, [np.load(io.BytesIO(storage.read_bytes(m.out_of_fold))) for m in members])
     else:
         X_rows, y_rows = validation_rows(rows, schema, ensemble.random_state)

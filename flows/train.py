@@ -83,8 +83,7 @@ def train(config: TrainConfig) -> dict:
                     ", ".join(spec.name for spec in members))
     parameters = config.model_dump(mode="json")  # as given: a retrain sizes the default recipe again
     config = config.model_copy(update={"members": members})
-    profile = steps.stratify(splits, schema, config.members, out_of_fold=not holdout,
-                             costs=config.ensemble_params()["costs"], allow_slow_samplers=config.allow_slow_samplers)
+    profile = steps.stratify(splits, schema, config.members, config.ensemble_params())
     logger.info("Train split: %s; the balanced class weights this implies: %s", profile["train"]["counts"],
                 {label: round(weight, 2) for label, weight in profile["train"]["class_weight"].items()})
     trained = _train_members(config, splits.train, schema, workspace)

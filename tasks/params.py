@@ -126,17 +126,23 @@ CONSTRAINTS: dict[str, tuple[tuple, str]] = {
 }
 
 
-def check_params(params: dict, owner: str = "VotingEnsemble") -> None:
+def check_params(params: dict) -> None:
     """Refuse the first parameter that meets none of its rules, and the combinations that cannot work, with the
-    rule, the value and a way out (an `InputError`)."""
+    rule, the value and a way out (an `InputError`): the same words from Python, the command line, a config
+    file and the UI."""
+    check_values(params)
+    check_together(params.get("threshold_objective"), params.get("costs"))
+
+
+def check_values(params: dict) -> None:
+    """Refuse the first parameter that meets none of its rules (parameters without rules pass)."""
     for name, value in params.items():
         if name not in CONSTRAINTS:
             continue
         rules, hint = CONSTRAINTS[name]
         if not any(rule.accepts(value) for rule in rules):
             allowed = " or ".join(rule.describe() for rule in rules)
-            raise InputError(f"{owner}'s {name} must be {allowed}", f"it is {value!r}", hint)
-    check_together(params.get("threshold_objective"), params.get("costs"))
+            raise InputError(f"{name} must be {allowed}", f"it is {value!r}", hint)
 
 
 def check_together(threshold_objective, costs) -> None:

@@ -21,17 +21,14 @@ from imbalance_flows.tasks.data import (
     check_features,
     check_finite,
     check_labels,
-    check_rows_per_class,
-    stratified_indices,
 )
 from imbalance_flows.tasks.drift import adjust_proba
 from imbalance_flows.tasks.errors import InputError, preview
-from imbalance_flows.tasks.members import check_member
 from imbalance_flows.tasks.params import check_params
+from imbalance_flows.tasks.plan import check_plan, describe_slow, holdout_split, member_specs, plan_fit
 from imbalance_flows.tasks.schema import Schema, coerce, infer_schema
-from imbalance_flows.tasks.sizes import holdout_rows, plan_rows
-from imbalance_flows.tasks.spec import MemberSpec, default_members
-from imbalance_flows.tasks.train import encode_labels, fit_member, fit_out_of_fold, member_proba, run_members
+from imbalance_flows.tasks.spec import MemberSpec
+from imbalance_flows.tasks.train import encode_labels, member_proba, run_members
 from imbalance_flows.tasks.weights import best_cut, code_objective, search_weights
 
 
@@ -190,18 +187,13 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         ensemble.cost_matrix_ = None if matrix is None else np.asarray(matrix, dtype=float)
         return ensemble
 
-    def _specs(self, rows: int | None = None) -> list[MemberSpec]:
-        """The members; the default recipe for `rows` training rows when `members` is None."""
-        specs = default_members(rows) if self.members is None else [_spec(m, i) for i, m in enumerate(self.members)]
-        if not specs:
-            raise InputError("an ensemble needs at least one member", "the member list is empty",
-                             "Leave members=None for the default recipe.")
-        return specs
-
     def fit(self, X, y):
-        """Fit the members, then weigh them (and tune the threshold) on rows they did not see."""
+        """Fit the members, then weigh them (and tune the threshold) on rows they did not see.
+
+        check → plan → fit members → combine (`imbalance_flows.tasks.plan`), as the training flow does.
+        """
         check_params(self.get_params(deep=False))  # every parameter, before any data is looked at
-        self._specs()  # the members' specs are read before any fit too (the recipe for the rows comes later)
+        member_specs(self.members)  # the members' specs are read before any fit too (the recipe for the rows later)
         positional = not isinstance(X, pd.DataFrame)
         X, y = as_frame(X), as_series(y)
         if len(X) != len(y):
@@ -213,35 +205,24 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         schema.positional = positional
         X = coerce(X, schema, keep_float32=True)
         seed = _seed(self.random_state)
-        codes = encode_labels(y, schema)
         if self.validation == "holdout":
-            train, validation = stratified_indices(y.to_numpy(), [self.validation_size], seed)
-            specs = self._specs(len(train))
-            self._check_members(specs, schema, codes[train])
-            plan = plan_rows(codes[train], seed)
-            fitted = self._fit_members(specs, lambda spec, threads: fit_member(
-                spec, X.iloc[train], y.iloc[train], schema, seed, threads, plan=plan))
-            judged = holdout_rows(codes[validation], seed)
-            validation = validation if judged is None else validation[judged]
-            return self.combine([pipeline for pipeline, _ in fitted], specs, schema,
-                                X.iloc[validation], y.iloc[validation])
-        check_rows_per_class(y.to_numpy(), 2, "out-of-fold validation")
-        specs = self._specs(len(X))
-        self._check_members(specs, schema, codes)
-        plan = plan_rows(codes, seed)
-        fitted = self._fit_members(specs, lambda spec, threads: fit_out_of_fold(
-            spec, X, y, schema, seed, threads, self.folds, plan=plan))
-        return self.combine_out_of_fold([pipeline for pipeline, _, _ in fitted], specs, schema,
-                                        y.iloc[plan.judge_rows()], [proba for _, _, proba in fitted])
-
-    def _check_members(self, specs: list[MemberSpec], schema: Schema, codes: np.ndarray) -> None:
-        """Refuse, before any fit, a member that cannot be fitted on these rows (see `check_member`)."""
-        counts = {code: int(n) for code, n in enumerate(np.bincount(codes, minlength=len(schema.classes)))}
-        for spec in specs:
-            slow = check_member(spec, schema, counts, self.allow_slow_samplers)
-            if slow is not None:
-                warnings.warn(f"member {spec.name}: its sampler is estimated to take about {slow / 60:.0f} minutes "
-                              f"on {len(codes)} rows (allowed by allow_slow_samplers)", UserWarning, stacklevel=3)
+            train, validation = holdout_split(y.to_numpy(), self.validation_size, seed)
+            X_train, y_train = X.iloc[train], y.iloc[train]
+        else:
+            X_train, y_train = X, y
+        codes = encode_labels(y_train, schema)
+        plan = plan_fit(self.members, schema, codes, seed=seed, validation=self.validation, folds=self.folds)
+        for spec, seconds in check_plan(plan, self.costs, self.allow_slow_samplers):
+            warnings.warn(describe_slow(spec, seconds, len(codes)), UserWarning, stacklevel=2)
+        specs = list(plan.specs)
+        fitted = self._fit_members(specs, lambda spec, threads: plan.fit_member(spec, X_train, y_train, threads))
+        members = [pipeline for pipeline, _, _ in fitted]
+        if plan.out_of_fold:
+            return self.combine_out_of_fold(members, specs, schema, y_train.iloc[plan.judging_rows()],
+                                            [proba for _, _, proba in fitted])
+        judged = plan.judged_validation(encode_labels(y.iloc[validation], schema))
+        validation = validation if judged is None else validation[judged]
+        return self.combine(members, specs, schema, X.iloc[validation], y.iloc[validation])
 
     def _fit_members(self, specs: list[MemberSpec], fit) -> list:
         """`fit(spec, threads)` for every member, in threads, planned by `run_members` as the flow plans them."""
@@ -445,27 +426,6 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         tags.input_tags.allow_nan = True
         tags.input_tags.string = True
         return tags
-
-
-def _spec(member, position: int) -> MemberSpec:
-    """A member as given (a MemberSpec, a dict of its fields, or a spec string such as 'random_under:rf'), read as a
-    MemberSpec; what cannot be read is refused with the product's error, naming the member."""
-    from pydantic import ValidationError
-
-    if isinstance(member, MemberSpec):
-        return member
-    try:
-        return MemberSpec.parse(member) if isinstance(member, str) else MemberSpec.model_validate(member)
-    except ValidationError as error:
-        first = error.errors()[0]
-        cause = (first.get("ctx") or {}).get("error")
-        if isinstance(cause, InputError):  # the spec's own rule, with its value and hint
-            raise cause from None
-        where = ".".join(str(part) for part in first["loc"]) or "the member"
-        reason = str(first["msg"]).removeprefix("Value error, ")
-        raise InputError(f"members[{position}] must be a member spec", f"{where}: {reason} (got {member!r})",
-                         "Give members as MemberSpec, dicts or strings such as 'random_under:rf'; "
-                         "`imbalance-flows strategies` lists the samplers and learners.") from None
 
 
 def _seed(random_state) -> int:

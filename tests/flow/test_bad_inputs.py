@@ -166,7 +166,7 @@ CASES = {
                                                      r"it is -1"),
     "member-unknown-augmentation": (member("smote+nosuch:rf"), r"the augmentation must be one of jitter, mixup"),
     "member-unknown-strategy": (member("smotte:hgb"), r"the resampling strategy must be a known one"),
-    "member-unknown-learner": (member("smote:xgb"), r"the learner must be a known one"),
+    "member-unknown-learner": (member("smote:svm"), r"the learner must be a known one"),
     "smote-k-too-large": (train("{d}/good.csv", "--config", "{d}/big_k.yaml"),
                           r"`k_neighbors`=50 needs at least 51 training rows of every class it grows"),
     "learner-parameter-typo": (train("{d}/good.csv", "--config", "{d}/learner_typo.yaml"),

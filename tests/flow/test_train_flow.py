@@ -3,6 +3,7 @@
 import json
 import os
 
+import numpy as np
 import pandas as pd
 import pytest
 from prefect.client.orchestration import get_client
@@ -179,13 +180,19 @@ def test_flow_judges_members_as_configured_and_matches_fit(churn_small, tmp_path
             (tmp_path / "store" / ".work" / "tables").glob("validation-*.parquet")))])
     flow_model = load_model(result["version"])
     assert flow_model.weights_ == pytest.approx([m["weight"] for m in manifest["members"]])
-    if validation == "out_of_fold":
-        from imbalance_flows.tasks.vote import VotingEnsemble
+    from imbalance_flows.tasks.data import stratified_indices
+    from imbalance_flows.tasks.vote import VotingEnsemble
 
-        direct = VotingEnsemble(members=FAST, validation="out_of_fold").fit(frame.drop(columns="churn"),
-                                                                             frame["churn"])
-        assert direct.weights_ == pytest.approx(flow_model.weights_)
-        assert direct.threshold_ == pytest.approx(flow_model.threshold_)
+    # Both validations: VotingEnsemble.fit on the rows outside the test split, in the file's order, plans and fits
+    # the same members and votes as the flow (holdout: it holds out the flow's validation rows itself).
+    source = pd.read_csv(churn_small)
+    outside_test, _ = stratified_indices(source["churn"].to_numpy(), [0.2], 0)
+    rows = source.iloc[outside_test]
+    direct = VotingEnsemble(members=FAST, validation=validation).fit(rows.drop(columns="churn"), rows["churn"])
+    assert len(rows) == len(frame)
+    assert direct.weights_ == pytest.approx(flow_model.weights_)
+    assert direct.threshold_ == pytest.approx(flow_model.threshold_)
+    np.testing.assert_allclose(direct.predict_proba(source), flow_model.predict_proba(source), atol=1e-9)
 
 
 def test_out_of_fold_run_refuses_a_class_with_one_training_row(churn_small, tmp_path):
@@ -369,7 +376,8 @@ def test_above_the_size_threshold_the_flow_trains_the_large_recipe_as_fit_does(c
 
 def test_holdout_on_a_large_validation_split_judges_on_a_sample_read_file_by_file(churn_small, tmp_path,
                                                                                  monkeypatch, caplog):
-    # The large-data rules from 200 rows: the 600 validation rows judge by a stratified sample of them.
+    # The large-data rules from 200 rows: the 480 validation rows (0.4 of the 1,200 rows outside the test split)
+    # judge by a stratified sample of them.
     import re
 
     from imbalance_flows.tasks import sizes, tables
@@ -388,7 +396,7 @@ def test_holdout_on_a_large_validation_split_judges_on_a_sample_read_file_by_fil
         result = train(_config(tmp_path / "parts", tmp_path / "store", validation="holdout", validation_size=0.4))
     judged = re.search(r"Weights and threshold from (\d+) rows the members did not see \(validation split, a "
                        r"stratified sample of the (\d+) validation rows\)", caplog.text)
-    assert judged and 150 <= int(judged.group(1)) < int(judged.group(2)) == 600
+    assert judged and 150 <= int(judged.group(1)) < int(judged.group(2)) == 480
     assert not [path for path in read_whole if "validation-" in path]
     assert load_model(result["version"]).weights_ is not None
 

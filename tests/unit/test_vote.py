@@ -3,9 +3,9 @@
 import copy
 import json
 import subprocess
+import re
 import sys
 import warnings
-from functools import partial
 from pathlib import Path
 from unittest import mock
 
@@ -19,10 +19,12 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.fixes import parse_version
 
+from imbalance_flows.tasks import plan as plan_module
 from imbalance_flows.tasks import vote as vote_module
 from imbalance_flows.tasks.checks import UnseenCategoryWarning
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.schema import coerce, infer_schema
+from imbalance_flows.tasks.plan import member_specs
 from imbalance_flows.tasks.spec import MemberSpec, default_members
 from imbalance_flows.tasks.train import encode_labels, fit_member, fit_out_of_fold
 from imbalance_flows.tasks.vote import VotingEnsemble, default_ensemble
@@ -47,6 +49,11 @@ EXPECTED_FAILED_CHECKS = {
         "y=None is refused by the InputError 'y must be one column of labels'",
 }
 STRICT = {"xfail_strict": True} if parse_version(sklearn.__version__) >= parse_version("1.8") else {}
+
+
+def watching(fit, watch):
+    """`fit` (fit_member or fit_out_of_fold) with every sampling step run through `watch`."""
+    return lambda *args, **kwargs: fit(*args, **{**kwargs, "watch": watch})
 
 
 @parametrize_with_checks(
@@ -278,7 +285,7 @@ def test_fit_never_resamples_or_augments_a_validation_row(counts, validation_siz
     original_combine = VotingEnsemble.combine
     members = [{"sampler": "random_over", "learner": "logreg", "augment": {"method": "jitter", "ratio": 1.0}},
                {"sampler": "random_under", "learner": "logreg", "augment": {"method": "mixup", "ratio": 1.0}}]
-    with mock.patch.object(vote_module, "fit_member", partial(fit_member, watch=record)), \
+    with mock.patch.object(plan_module, "fit_member", watching(fit_member, record)), \
             mock.patch.object(VotingEnsemble, "combine", recording_combine):
         VotingEnsemble(members=members, validation="holdout", validation_size=validation_size,
                        random_state=random_state, n_jobs=1).fit(X, y)
@@ -321,7 +328,7 @@ def test_out_of_fold_ensemble_fits_members_on_every_row():
         seen.append(len(rows))
         return sampler.fit_resample(rows, labels)
 
-    with mock.patch.object(vote_module, "fit_out_of_fold", partial(fit_out_of_fold, watch=spy)):
+    with mock.patch.object(plan_module, "fit_out_of_fold", watching(fit_out_of_fold, spy)):
         ensemble = VotingEnsemble(members=[{"sampler": "random_under", "learner": "rf"}]).fit(X, y)
 
     assert seen == [120]  # the final member's sampler saw all rows: none was held back
@@ -439,7 +446,7 @@ def test_default_ensemble_uses_the_default_members():
     ensemble = default_ensemble(random_state=3, voting="soft")
 
     assert (ensemble.members, ensemble.random_state, ensemble.voting) == (None, 3, "soft")
-    assert [m.name for m in ensemble._specs()] == [m.name for m in default_members()] == [
+    assert [m.name for m in member_specs(ensemble.members)] == [m.name for m in default_members()] == [
         "none:rf", "random_under:rf", "class_weight:logreg"]
 
 
@@ -650,3 +657,33 @@ def test_the_estimators_n_jobs_follows_the_glossary_none_is_one_job_unless_jobli
         VotingEnsemble(members=fast_members, n_jobs=n_jobs, validation="holdout").fit(X, y)
     workers, _ = cores.plan_concurrency(len(fast_members), asked[0])
     assert workers == min(len(fast_members), expected or cores.available_cores())
+
+
+# One bad value per rule of the estimator that the training flow's parameters share, as a config file gives it.
+SHARED_BAD_VALUES = {"voting": "majority", "threshold_objective": "recall", "calibration": "platt",
+                     "validation": "cross", "validation_size": 0.7, "folds": 1, "random_state": -2,
+                     "allow_slow_samplers": "yes"}
+
+
+@pytest.mark.parametrize("name", list(SHARED_BAD_VALUES))
+def test_python_the_command_line_and_a_config_file_refuse_a_bad_value_in_the_same_words(name, tmp_path, capsys):
+    import yaml
+
+    from imbalance_flows.cli import main as cli
+    from imbalance_flows.flows.config import TrainConfig
+
+    value = SHARED_BAD_VALUES[name]
+    with pytest.raises(InputError) as caught:
+        VotingEnsemble(**{name: value}).fit(pd.DataFrame({"a": np.arange(20.0)}), [0, 1] * 10)
+    words = str(caught.value)
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({name: value}))
+    (tmp_path / "d.csv").write_text("a,y\n1,0\n2,1\n")
+
+    assert cli(["train", str(tmp_path / "d.csv"), "--target", "y", "--config", str(tmp_path / "bad.yaml")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {words}"
+    option = f"--{name.replace('_', '-')}"
+    if name != "allow_slow_samplers":  # an option that takes a value (that one is a flag)
+        assert cli(["train", str(tmp_path / "d.csv"), "--target", "y", option, str(value)]) == 2
+        assert capsys.readouterr().err.strip() == f"error: {words}"
+    with pytest.raises(ValueError, match=re.escape(words)):  # the UI's form: pydantic around the same InputError
+        TrainConfig(data="d.csv", target="y", **{name: value})
