@@ -12,9 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from imbalance_flows.tasks.choices import Calibration, Objective, UnknownCategories, Validation, Voting
 from imbalance_flows.tasks.costs import Costs, check_miss_costs
-from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluate import Metric
-from imbalance_flows.tasks.params import FOLDS, SEED_MAX, VALIDATION_SIZE, check_params, check_values
+from imbalance_flows.tasks.params import FOLDS, SEED_MAX, VALIDATION_SIZE, check_params, check_values, parse_priors
 from imbalance_flows.tasks.storage import check
 from imbalance_flows.tasks.spec import ImageOptions, MemberSpec, default_members, plain_optional
 
@@ -193,20 +192,3 @@ class PredictConfig(BaseModel):
         if value not in ("", "estimated"):
             parse_priors(value)
         return value or None
-
-
-def parse_priors(text: str) -> dict[str, float]:
-    """'yes=0.1,no=0.9' as {'yes': 0.1, 'no': 0.9}; the classes and sums are checked against the model."""
-    priors = {}
-    for part in text.replace(" ", ",").split(","):
-        if not part:
-            continue
-        label, sep, share = part.rpartition("=")
-        try:
-            priors[label] = float(share)
-        except ValueError:
-            label = ""
-        if not sep or not label:
-            raise InputError("adjust_priors is 'estimated' or shares written CLASS=SHARE,CLASS=SHARE",
-                             f"got {text!r}", "Write e.g. --adjust-priors estimated or --adjust-priors yes=0.1,no=0.9.")
-    return priors

@@ -10,7 +10,6 @@ import io
 import os
 
 import numpy as np
-import pandas as pd
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -21,7 +20,6 @@ from imbalance_flows.flows.cluster import parts_mapper
 from imbalance_flows.flows.member_cache import REFERENCE, member_digest, member_key, member_path, out_of_fold_path
 from imbalance_flows.tasks import champion as champion_challenger
 from imbalance_flows.tasks import drift, storage, tables
-from imbalance_flows.tasks.checks import describe_unseen
 from imbalance_flows.tasks.data import (
     check_split_sizes,
     class_profile,
@@ -31,24 +29,25 @@ from imbalance_flows.tasks.data import (
     stratified_indices,
 )
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.evaluate import evaluate as metrics_of
 from imbalance_flows.tasks.images import read_data
 from imbalance_flows.tasks.member_files import dump_member, load_member, member_source
 from imbalance_flows.tasks.parts import describe_part, merge_parts
-from imbalance_flows.tasks.report import ENSEMBLE, artifact_markdown
+from imbalance_flows.tasks.report import artifact_markdown, class_balance_markdown
 from imbalance_flows.tasks.resample import run_sampler
-from imbalance_flows.tasks.schema import Schema, coerce, infer_schema
-from imbalance_flows.tasks.score import count_rows, estimated_priors, score_file
+from imbalance_flows.tasks.schema import Schema, infer_schema
+from imbalance_flows.tasks.score import count_rows, score_with_model
 from imbalance_flows.tasks.plan import (
-    FitPlan,
     check_plan,
     describe_slow,
     holdout_split,
-    judged_validation,
+    judging_labels,
+    member_plan,
+    member_rows,
     plan_fit,
+    validation_rows,
 )
 from imbalance_flows.tasks.spec import ImageOptions, MemberSpec
-from imbalance_flows.tasks.store import load_model, read_manifest, save_model
+from imbalance_flows.tasks.store import save_model
 from imbalance_flows.tasks.train import encode_labels
 from imbalance_flows.tasks.vote import VotingEnsemble
 
@@ -86,11 +85,6 @@ def _io_trouble(task, task_run, state) -> bool:
 
 # I/O steps retry twice, after 2 then 8 seconds.
 IO_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 8], "retry_condition_fn": _io_trouble}
-
-
-def _frame(ref: tables.TableRef, schema: Schema) -> tuple[pd.DataFrame, pd.Series]:
-    frame = tables.read_table(ref)
-    return coerce(frame, schema, keep_float32=True), frame[schema.target]
 
 
 @task(name="load", cache_policy=NO_CACHE, **IO_RETRIES)
@@ -183,15 +177,8 @@ def stratify(splits: Splits, schema: Schema, members: list[MemberSpec], params: 
     for spec, seconds in check_plan(plan, params["costs"], params["allow_slow_samplers"], " in the training split",
                                     totals):
         get_run_logger().warning(describe_slow(spec, seconds, splits.train.n_rows))
-    names = [name for name in ("train", "validation", "test") if name in profiles]
-    rows = "\n".join(f"| {label} | {profiles['train']['shares'][label]:.1%} | "
-                     + " | ".join(str(profiles[name]["counts"][label]) for name in names)
-                     + f" | {profiles['train']['class_weight'][label]:.2f} |" for label in schema.classes)
-    create_markdown_artifact(
-        key="class-balance", description="Class counts per split",
-        markdown=f"Imbalance ratio (train): **{profiles['train']['imbalance_ratio']}**\n\n"
-                 f"| class | share | {' | '.join(names)} | balanced weight |\n|---|---:|"
-                 + "---:|" * len(names) + "---:|\n" + rows)
+    create_markdown_artifact(key="class-balance", description="Class counts per split",
+                             markdown=class_balance_markdown(profiles, schema.classes))
     return profiles
 
 
@@ -223,45 +210,6 @@ def augment(augmenter, rows, labels, classes: list | None = None):
 SAMPLING = {"resample": resample, "augment": augment}
 
 
-def member_plan(spec: MemberSpec, train: tables.TableRef, schema: Schema, random_state: int,
-                folds: int | None) -> FitPlan:
-    """The fitting plan of one member, from the training split's labels alone (`plan.plan_fit`): every member and
-    the vote rebuild the plan the flow checked, and agree on it."""
-    return plan_fit([spec], schema, encode_labels(tables.read_column(train, schema.target), schema),
-                    seed=random_state, validation="holdout" if folds is None else "out_of_fold", folds=folds or 0)
-
-
-def _member_rows(plan: FitPlan, train: tables.TableRef, schema: Schema):
-    """The training rows a member reads, their labels, and the plan's rows in positions of them: every row, or on
-    large data only its fit and judging rows."""
-    if not plan.rows.large:
-        X, y = _frame(train, schema)
-        return X, y, plan.rows
-    needed = plan.rows.needed()
-    frame = tables.read_rows(train, needed)
-    return coerce(frame, schema, keep_float32=True), frame[schema.target], plan.rows.within(needed)
-
-
-def judging_labels(rows: tables.TableRef, schema: Schema, specs: list[MemberSpec], random_state: int,
-                   folds: int) -> pd.Series:
-    """The labels of the training rows that judge the members out of fold (all of them, or the size plan's sample)."""
-    labels = tables.read_column(rows, schema.target)
-    plan = plan_fit(specs, schema, encode_labels(labels, schema), seed=random_state, validation="out_of_fold",
-                    folds=folds)
-    return labels.iloc[plan.judging_rows()]
-
-
-def validation_rows(rows: tables.TableRef, schema: Schema, random_state: int) -> tuple[pd.DataFrame, pd.Series]:
-    """The validation rows that judge the members: all of them, or the size rule's stratified sample of a large
-    split, read alone (`tables.read_rows`: row group by row group, file by file; a file on an object store is
-    read whole)."""
-    judged = judged_validation(encode_labels(tables.read_column(rows, schema.target), schema), random_state)
-    if judged is None:
-        return _frame(rows, schema)
-    frame = tables.read_rows(rows, judged)
-    return coerce(frame, schema, keep_float32=True), frame[schema.target]
-
-
 @task(name="train-member", cache_key_fn=member_key, persist_result=True, result_serializer=REFERENCE,
       task_run_name="train {spec.name}")
 def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, random_state: int,
@@ -271,7 +219,7 @@ def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, rando
     With `folds`, it also predicts every training row out of fold (see `fit_out_of_fold`).
     """
     plan = member_plan(spec, train, schema, random_state, folds)
-    X, y, rows = _member_rows(plan, train, schema)
+    X, y, rows = member_rows(plan, train)
     path = member_path(workspace, member_digest(spec, train, random_state, folds))
     if storage.is_local(path):
         os.makedirs(os.path.dirname(storage.local(path)), exist_ok=True)
@@ -337,11 +285,10 @@ def evaluate(ensemble: VotingEnsemble, test: tables.TableRef, title: str, exampl
 
     Returns {"results": metrics per model, "examples": ..., "sheet": PNG bytes or None}.
     """
-    from imbalance_flows.tasks.examples import contact_sheet, markdown, merge_examples, scored_file, scored_rows
-    from imbalance_flows.tasks.report import data_uri
+    from imbalance_flows.tasks.examples import markdown, scored_file, scored_rows
+    from imbalance_flows.tasks.report import data_uri, split_results
 
-    schema = ensemble.schema_
-    frame = tables.read_table(test) if schema.image else None  # the sheet draws the wrong images from the rows
+    frame = tables.read_table(test) if ensemble.schema_.image else None  # the sheet draws wrong images from rows
     if frame is not None:
         scored = [scored_rows(frame, ensemble, examples)]
     elif test.parts:
@@ -349,23 +296,14 @@ def evaluate(ensemble: VotingEnsemble, test: tables.TableRef, title: str, exampl
             scored = map_parts(scored_file, test.parts, ensemble=ensemble, per_class=examples)
     else:
         scored = [scored_rows(chunk, ensemble, examples) for chunk in tables.read_chunks(test)]
-    y = np.concatenate([part["y"] for part in scored])
-    probas = [np.concatenate([part["probas"][i] for part in scored]) for i in range(len(ensemble.specs_))]
-    proba = None if scored[0]["proba"] is None else np.concatenate([part["proba"] for part in scored])
-    predicted = np.concatenate([part["predicted"] for part in scored])
-    results = {}
-    for spec, member in zip(ensemble.specs_, probas):
-        results[spec.name] = metrics_of(y, ensemble.classes_[member.argmax(1)], member, ensemble.classes_,
-                                        ensemble.cost_matrix_)
-    results[ENSEMBLE] = metrics_of(y, predicted, proba, ensemble.classes_, ensemble.cost_matrix_)
-    create_markdown_artifact(key="members-vs-ensemble", markdown=artifact_markdown(results, title),
+    evaluated = split_results(ensemble, scored, frame)
+    create_markdown_artifact(key="members-vs-ensemble", markdown=artifact_markdown(evaluated["results"], title),
                              description="Per-class metrics of every member and the ensemble, test split")
-    found = merge_examples([part["examples"] for part in scored])
-    sheet = contact_sheet(found, frame, schema) if frame is not None else None
-    text = markdown(found) + (f"\n\n![misclassified test images]({data_uri(sheet)})" if sheet else "")
+    sheet = evaluated["sheet"]
+    text = markdown(evaluated["examples"]) + (f"\n\n![misclassified test images]({data_uri(sheet)})" if sheet else "")
     create_markdown_artifact(key="misclassified-examples", markdown=text,
                              description="Test examples the ensemble got wrong, per class")
-    return {"results": results, "examples": found, "sheet": sheet}
+    return evaluated
 
 
 @task(name="save", cache_policy=NO_CACHE, **IO_RETRIES)
@@ -395,46 +333,21 @@ def judge(store: str, challenger: str, holdout: tables.TableRef, metric: str, ma
 def score(model_dir: str, data: str, out: str, chunk_rows: int, unknown_categories: str,
           passthrough: list[str] = (), adjust_priors: str | None = None, limits: tuple[float, float] = (
               drift.PSI_LIMIT, drift.SHARE_CHANGE_LIMIT)) -> dict:
-    """Load the model once and score every chunk of the data; count the categories never seen in training,
-    and compare the data with the training split (drift, class priors) when the model keeps its picture."""
-    from imbalance_flows.flows.config import parse_priors
+    """Score every chunk of the data with the model (`score.score_with_model`), with a progress artifact; log the
+    class priors the scores were adjusted to and the categories never seen in training."""
     from imbalance_flows.flows.progress import Progress
 
-    model = load_model(model_dir)
-    model.set_params(unknown_categories=unknown_categories)
-    priors = None
-    if adjust_priors and model.voting == "hard":
-        raise InputError("adjusting to class priors needs a model that votes with probabilities",
-                         f"{storage.name(model_dir)} votes hard (no probabilities to adjust)",
-                         "Score without --adjust-priors, or train with --voting soft or weighted.")
-    if adjust_priors == "estimated" and model.calibration_ is None:
-        raise InputError("estimating the class priors needs calibrated probabilities",
-                         f"{storage.name(model_dir)} was trained with calibration none (its probabilities come from "
-                         "resampled members, not from the class shares)",
-                         "Give the priors (--adjust-priors yes=0.1,no=0.9), or retrain with --calibration sigmoid.")
-    if adjust_priors == "estimated":
-        priors = estimated_priors(model, data, chunk_rows, drift.PRIOR_ROWS)
-    elif adjust_priors:
-        priors = drift.check_priors(parse_priors(adjust_priors), model.classes_)
-    if priors is not None:
-        get_run_logger().info("Scores adjusted to class priors %s", ", ".join(
-            f"{label} {share:.4f}" for label, share in zip(model.classes_, priors)))
-    reference = read_manifest(model_dir).get("reference")
-    tally = drift.DriftTally(reference, model.classes_, model.class_prior_) if reference else None
-    unseen = {}
     progress = Progress("scoring-progress", "Rows scored", count_rows(data))
-    rows = score_file(model, data, out, version=storage.name(model_dir), chunk_rows=chunk_rows,
-                      passthrough=list(passthrough), unseen=unseen, on_chunk=progress.update, priors=priors,
-                      tally=tally)
-    progress.finish(rows)
-    for name, counts in unseen.items():
-        get_run_logger().warning("Categories unseen in training, scored as missing: %s", describe_unseen(name, counts))
-    report = None if tally is None else drift.drift_report(
-        tally, {name: int(counts.sum()) for name, counts in unseen.items()}, *limits)
-    return {"rows": rows, "unseen_categories": {name: {"rows": int(counts.sum()), "values": {
-        str(value): int(n) for value, n in counts.sort_values(ascending=False).head(20).items()}}
-        for name, counts in unseen.items()}, "drift": report,
-        "priors": None if priors is None else dict(zip(map(str, model.classes_), map(float, priors)))}
+    result = score_with_model(model_dir, data, out, chunk_rows, unknown_categories, list(passthrough),
+                              adjust_priors, limits, on_chunk=progress.update)
+    progress.finish(result["rows"])
+    logger = get_run_logger()
+    if result["priors"] is not None:
+        logger.info("Scores adjusted to class priors %s", ", ".join(
+            f"{label} {share:.4f}" for label, share in result["priors"].items()))
+    for line in result.pop("unseen_lines"):
+        logger.warning("Categories unseen in training, scored as missing: %s", line)
+    return result
 
 
 __all__ = ["Loaded", "Splits", "TrainedMember", "augment", "evaluate", "judge", "load", "resample", "save", "score",

@@ -151,3 +151,20 @@ def check_together(threshold_objective, costs) -> None:
         raise InputError("threshold_objective='cost' needs costs", "no costs were given",
                          "Give costs (--cost-fn 100 --cost-fp 1, or costs: in the config file), or choose "
                          "another objective.")
+
+
+def parse_priors(text: str) -> dict[str, float]:
+    """'yes=0.1,no=0.9' as {'yes': 0.1, 'no': 0.9}; the classes and sums are checked against the model."""
+    priors = {}
+    for part in text.replace(" ", ",").split(","):
+        if not part:
+            continue
+        label, sep, share = part.rpartition("=")
+        try:
+            priors[label] = float(share)
+        except ValueError:
+            label = ""
+        if not sep or not label:
+            raise InputError("adjust_priors is 'estimated' or shares written CLASS=SHARE,CLASS=SHARE",
+                             f"got {text!r}", "Write e.g. --adjust-priors estimated or --adjust-priors yes=0.1,no=0.9.")
+    return priors

@@ -27,10 +27,11 @@ from imbalance_flows.tasks.costs import cost_matrix
 from imbalance_flows.tasks.data import check_rows_per_class, stratified_indices
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.members import check_member
-from imbalance_flows.tasks.schema import Schema
+from imbalance_flows.tasks import tables
+from imbalance_flows.tasks.schema import Schema, coerce
 from imbalance_flows.tasks.sizes import RowPlan, holdout_rows, plan_rows
 from imbalance_flows.tasks.spec import MemberSpec, default_members
-from imbalance_flows.tasks.train import fit_member, fit_out_of_fold
+from imbalance_flows.tasks.train import encode_labels, fit_member, fit_out_of_fold
 
 
 def member_specs(members, rows: int | None = None) -> list[MemberSpec]:
@@ -149,3 +150,51 @@ def describe_slow(spec: MemberSpec, seconds: float, rows: int) -> str:
     """The warning for a slow sampler that `allow_slow_samplers` lets run."""
     return (f"member {spec.name}: its sampler is estimated to take about {seconds / 60:.0f} minutes on {rows} rows "
             "(allowed by allow_slow_samplers)")
+
+
+# The plan over tables by reference: what the training flow's tasks read (a member its rows, the vote its
+# judging rows), each rebuilding the plan from the labels alone.
+
+
+def _frame(ref: tables.TableRef, schema: Schema) -> tuple[pd.DataFrame, pd.Series]:
+    frame = tables.read_table(ref)
+    return coerce(frame, schema, keep_float32=True), frame[schema.target]
+
+
+def member_plan(spec: MemberSpec, train: tables.TableRef, schema: Schema, random_state: int,
+                folds: int | None) -> FitPlan:
+    """The fitting plan of one member, from the training split's labels alone (`plan.plan_fit`): every member and
+    the vote rebuild the plan the flow checked, and agree on it."""
+    return plan_fit([spec], schema, encode_labels(tables.read_column(train, schema.target), schema),
+                    seed=random_state, validation="holdout" if folds is None else "out_of_fold", folds=folds or 0)
+
+
+def member_rows(plan: FitPlan, train: tables.TableRef):
+    """The training rows a member reads, their labels, and the plan's rows in positions of them: every row, or on
+    large data only its fit and judging rows."""
+    if not plan.rows.large:
+        X, y = _frame(train, plan.schema)
+        return X, y, plan.rows
+    needed = plan.rows.needed()
+    frame = tables.read_rows(train, needed)
+    return coerce(frame, plan.schema, keep_float32=True), frame[plan.schema.target], plan.rows.within(needed)
+
+
+def judging_labels(rows: tables.TableRef, schema: Schema, specs: list[MemberSpec], random_state: int,
+                   folds: int) -> pd.Series:
+    """The labels of the training rows that judge the members out of fold (all of them, or the size plan's sample)."""
+    labels = tables.read_column(rows, schema.target)
+    plan = plan_fit(specs, schema, encode_labels(labels, schema), seed=random_state, validation="out_of_fold",
+                    folds=folds)
+    return labels.iloc[plan.judging_rows()]
+
+
+def validation_rows(rows: tables.TableRef, schema: Schema, random_state: int) -> tuple[pd.DataFrame, pd.Series]:
+    """The validation rows that judge the members: all of them, or the size rule's stratified sample of a large
+    split, read alone (`tables.read_rows`: row group by row group, file by file; a file on an object store is
+    read whole)."""
+    judged = judged_validation(encode_labels(tables.read_column(rows, schema.target), schema), random_state)
+    if judged is None:
+        return _frame(rows, schema)
+    frame = tables.read_rows(rows, judged)
+    return coerce(frame, schema, keep_float32=True), frame[schema.target]

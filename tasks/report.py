@@ -121,3 +121,40 @@ def artifact_markdown(results: dict[str, dict], header: str) -> str:
     png = confusion_png(results[ENSEMBLE], "ensemble, test split")
     return "\n\n".join([header, tables(results, "test"), "### Confusion matrix, ensemble",
                         f"![confusion matrix]({data_uri(png)})"])
+
+
+def class_balance_markdown(profiles: dict, classes: list) -> str:
+    """The splits' class counts (`data.class_profile` of each split, by name) as Markdown: share and balanced
+    weight in the training split, counts in every split, and the training split's imbalance ratio."""
+    names = [name for name in ("train", "validation", "test") if name in profiles]
+    rows = "\n".join(f"| {label} | {profiles['train']['shares'][label]:.1%} | "
+                     + " | ".join(str(profiles[name]["counts"][label]) for name in names)
+                     + f" | {profiles['train']['class_weight'][label]:.2f} |" for label in classes)
+    return (f"Imbalance ratio (train): **{profiles['train']['imbalance_ratio']}**\n\n"
+            f"| class | share | {' | '.join(names)} | balanced weight |\n|---|---:|" + "---:|" * len(names)
+            + "---:|\n" + rows)
+
+
+def split_results(ensemble, scored: list[dict], frame=None) -> dict:
+    """What scoring a split part by part (`scored_rows`, `scored_file`) tells: every member's and the ensemble's
+    metrics (`evaluate.evaluate`, keyed by member name and `report.ENSEMBLE`), the examples it got wrong, and
+    for images (`frame`: the split's rows) a contact sheet of them.
+
+    Returns {"results": ..., "examples": ..., "sheet": PNG bytes or None}.
+    """
+    import numpy as np
+
+    from imbalance_flows.tasks.evaluate import evaluate
+    from imbalance_flows.tasks.examples import contact_sheet, merge_examples
+
+    y = np.concatenate([part["y"] for part in scored])
+    probas = [np.concatenate([part["probas"][i] for part in scored]) for i in range(len(ensemble.specs_))]
+    proba = None if scored[0]["proba"] is None else np.concatenate([part["proba"] for part in scored])
+    predicted = np.concatenate([part["predicted"] for part in scored])
+    classes, costs = ensemble.classes_, ensemble.cost_matrix_
+    results = {spec.name: evaluate(y, classes[member.argmax(1)], member, classes, costs)
+               for spec, member in zip(ensemble.specs_, probas)}
+    results[ENSEMBLE] = evaluate(y, predicted, proba, classes, costs)
+    found = merge_examples([part["examples"] for part in scored])
+    sheet = contact_sheet(found, frame, ensemble.schema_) if frame is not None else None
+    return {"results": results, "examples": found, "sheet": sheet}

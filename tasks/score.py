@@ -244,3 +244,61 @@ def score_file(model: VotingEnsemble, data: str, out: str, version: str | None =
         if rows == 0:
             raise InputError("the data to score must have rows", f"{data!r} has none", "Point to a file with data.")
     return rows
+
+
+def score_with_model(model_dir: str, data: str, out: str, chunk_rows: int, unknown_categories: str = "ignore",
+                     passthrough: list[str] = (), adjust_priors: str | None = None,
+                     limits: tuple[float, float] | None = None, on_chunk: Callable | None = None) -> dict:
+    """Load a saved version once and score every chunk of `data` into `out` (`score_file`): what the batch
+    scoring flow does, without Prefect.
+
+    With `adjust_priors` ("estimated", or shares written CLASS=SHARE,...), the probabilities are moved to those
+    class priors. Categories never seen in training are counted; when the version keeps its picture of the
+    training split, the data is compared with it (drift, `limits`: the PSI and class-share-change limits).
+
+    Returns {"rows", "unseen_categories", "drift", "priors"} and "unseen_lines" (one line per column with
+    unseen categories, for a log).
+    """
+    from imbalance_flows.tasks import drift
+    from imbalance_flows.tasks.checks import describe_unseen
+    from imbalance_flows.tasks.store import load_model, read_manifest
+
+    model = load_model(model_dir)
+    model.set_params(unknown_categories=unknown_categories)
+    priors = _priors(model, model_dir, data, chunk_rows, adjust_priors)
+    reference = read_manifest(model_dir).get("reference")
+    tally = drift.DriftTally(reference, model.classes_, model.class_prior_) if reference else None
+    unseen = {}
+    rows = score_file(model, data, out, version=storage.name(model_dir), chunk_rows=chunk_rows,
+                      passthrough=list(passthrough), unseen=unseen, on_chunk=on_chunk, priors=priors, tally=tally)
+    report = None if tally is None else drift.drift_report(
+        tally, {name: int(counts.sum()) for name, counts in unseen.items()},
+        *(limits or (drift.PSI_LIMIT, drift.SHARE_CHANGE_LIMIT)))
+    return {"rows": rows, "unseen_categories": {name: {"rows": int(counts.sum()), "values": {
+        str(value): int(n) for value, n in counts.sort_values(ascending=False).head(20).items()}}
+        for name, counts in unseen.items()}, "drift": report,
+        "priors": None if priors is None else dict(zip(map(str, model.classes_), map(float, priors))),
+        "unseen_lines": [describe_unseen(name, counts) for name, counts in unseen.items()]}
+
+
+def _priors(model: VotingEnsemble, model_dir: str, data: str, chunk_rows: int, adjust_priors: str | None):
+    """The class priors the scores are adjusted to (in class order), or None; refused where the model cannot."""
+    from imbalance_flows.tasks import drift
+
+    if not adjust_priors:
+        return None
+    if model.voting == "hard":
+        raise InputError("adjusting to class priors needs a model that votes with probabilities",
+                         f"{storage.name(model_dir)} votes hard (no probabilities to adjust)",
+                         "Score without --adjust-priors, or train with --voting soft or weighted.")
+    if adjust_priors == "estimated":
+        if model.calibration_ is None:
+            raise InputError("estimating the class priors needs calibrated probabilities",
+                             f"{storage.name(model_dir)} was trained with calibration none (its probabilities come "
+                             "from resampled members, not from the class shares)",
+                             "Give the priors (--adjust-priors yes=0.1,no=0.9), or retrain with --calibration "
+                             "sigmoid.")
+        return estimated_priors(model, data, chunk_rows, drift.PRIOR_ROWS)
+    from imbalance_flows.tasks.params import parse_priors
+
+    return drift.check_priors(parse_priors(adjust_priors), model.classes_)
