@@ -1,7 +1,7 @@
 """The forest rule for large data, measured inside the ensemble: the default-large recipe's forest member
 (`random_under:rf`) with and without the rule, and each half of it, beside the same other two members.
 
-The rule as it was measured here (`imbalance_flows.tasks.learners.ROWS_PER_TREE`): a forest fitted on more
+The rule as it was measured here (`imbalance_flows.tasks.learners.registry.ROWS_PER_TREE`): a forest fitted on more
 than 120,000 rows grows each tree on a bootstrap sample of 120,000 rows, with leaves of at least 5 rows.
 (`tree_rows` now gives half the fit rows, at least 30,000 and at most 120,000: at 10M rows the forest's
 237,810 rows make trees of 118,905; the committed results are of 120,000.) On the
@@ -44,15 +44,18 @@ BELOW_RULE = 1_000_000
 
 def measure(rows: int) -> list[dict]:
     import pandas as pd
+    from imbalance_flows.tasks.cores import available_cores
+    from imbalance_flows.tasks.data.schema import coerce, infer_schema
+    from imbalance_flows.tasks.model.ensemble import VotingEnsemble
+    from imbalance_flows.tasks.model.fitting import (
+        encode_labels,
+        fit_out_of_fold,
+        member_proba,
+    )
+    from imbalance_flows.tasks.model.sizes import plan_rows
+    from imbalance_flows.tasks.model.spec import MemberSpec
     from sklearn.metrics import balanced_accuracy_score
     from threadpoolctl import threadpool_limits
-
-    from imbalance_flows.tasks.cores import available_cores
-    from imbalance_flows.tasks.schema import coerce, infer_schema
-    from imbalance_flows.tasks.sizes import plan_rows
-    from imbalance_flows.tasks.spec import MemberSpec
-    from imbalance_flows.tasks.train import encode_labels, fit_out_of_fold, member_proba
-    from imbalance_flows.tasks.vote import VotingEnsemble
 
     X_train, y_train, X_test, y_test = _split(data_path(rows))
     y = pd.Series(y_train)

@@ -1,7 +1,7 @@
 """Generative synthesis (`+gan`) against SMOTE, mixup and image augmentation, member by member.
 
 Each technique feeds the same learner, through the product's own member pipeline
-(`tasks.train.fit_member`: prepare → resample → augment → encode → learn), and every one
+(`tasks.model.fitting.fit_member`: prepare → resample → augment → encode → learn), and every one
 grows the smaller classes to half the largest (the augmentations' default ratio, 0.5):
 
 * tables (6 public data sets of `bench/datasets.py`, stratified 3-fold, seed 0), learners
@@ -11,7 +11,7 @@ grows the smaller classes to half the largest (the augmentations' default ratio,
   to 30 images; one stratified 80/20 split, seed 0), learner `keras_cnn`: `none`, `none+image`
   (rotation, translation, zoom, contrast) and `none+gan` (VAE, and GAN).
 
-Metrics with `tasks.evaluate.evaluate` on the held-out rows: balanced accuracy, G-mean,
+Metrics with `tasks.evaluation.metrics.evaluate` on the held-out rows: balanced accuracy, G-mean,
 macro-F1, average precision and ROC-AUC, and the fit seconds of the member (generator
 included). Run from the repository root (the `keras` and `bench` extras installed)::
 
@@ -46,7 +46,7 @@ METRICS = ("balanced_accuracy", "g_mean", "macro_f1", "average_precision", "roc_
 
 
 def table_techniques() -> dict:
-    from imbalance_flows.tasks.spec import AugmentSpec
+    from imbalance_flows.tasks.model.spec import AugmentSpec
 
     return {"none": {}, "smote": {"sampler": "smote", "sampling_strategy": RATIO},
             "mixup": {"augment": AugmentSpec(method="mixup", ratio=RATIO)},
@@ -55,7 +55,7 @@ def table_techniques() -> dict:
 
 
 def image_techniques() -> dict:
-    from imbalance_flows.tasks.spec import AugmentSpec
+    from imbalance_flows.tasks.model.spec import AugmentSpec
 
     return {"none": {}, "image": {"augment": AugmentSpec(method="image", ratio=RATIO)},
             "gan (vae)": {"augment": AugmentSpec(method="gan", ratio=RATIO, model="vae")},
@@ -63,8 +63,8 @@ def image_techniques() -> dict:
 
 
 def run_member(spec, X_train, y_train, X_test, y_test, schema) -> dict:
-    from imbalance_flows.tasks.evaluate import evaluate
-    from imbalance_flows.tasks.train import fit_member
+    from imbalance_flows.tasks.evaluation.metrics import evaluate
+    from imbalance_flows.tasks.model.fitting import fit_member
 
     started = time.perf_counter()
     pipeline, _ = fit_member(spec, X_train, y_train, schema, random_state=0, threads=2)
@@ -80,10 +80,9 @@ def run_member(spec, X_train, y_train, X_test, y_test, schema) -> dict:
 
 def splits(name: str):
     """(fold, X_train, y_train, X_test, y_test, schema) for a table or image data set."""
+    from imbalance_flows.tasks.data.checks import check_categories
+    from imbalance_flows.tasks.data.schema import coerce, infer_schema
     from sklearn.model_selection import StratifiedKFold, train_test_split
-
-    from imbalance_flows.tasks.checks import check_categories
-    from imbalance_flows.tasks.schema import coerce, infer_schema
 
     if name in IMAGE_SETS:
         X, y = load_images(name)
@@ -102,11 +101,13 @@ def splits(name: str):
 
 
 def load_images(name: str):
-    from imbalance_flows.tasks.images import load_folder
+    from imbalance_flows.tasks.data.images import load_folder
 
     root = tempfile.mkdtemp(prefix=f"bench-{name}-")
     if name == "traffic_lights":
-        from imbalance_flows.tasks.bundled.make_traffic_lights import make_traffic_lights
+        from imbalance_flows.tasks.bundled.make_traffic_lights import (
+            make_traffic_lights,
+        )
 
         make_traffic_lights(root)
         target = "light"
@@ -132,7 +133,7 @@ def cached(path: str, compute):
 
 
 def run(kind: str, out: str) -> dict:
-    from imbalance_flows.tasks.spec import MemberSpec
+    from imbalance_flows.tasks.model.spec import MemberSpec
 
     sets, learners, techniques = ((TABLE_SETS, TABLE_LEARNERS, table_techniques()) if kind == "tables"
                                   else (IMAGE_SETS, ("keras_cnn",), image_techniques()))

@@ -2,8 +2,8 @@
 
 1. Parquet: the 10M-row synthetic table of `bench/scale.py` written with pyarrow's default dictionary
    encoding of every column, and with it only for columns that are not floating-point
-   (`imbalance_flows.tasks.tables.dictionary_columns`, what the flow writes); then each read back.
-2. Test metrics on 2M rows (two classes, 1.5 % rare, random scores): `tasks.evaluate.evaluate`, against
+   (`imbalance_flows.tasks.data.tables.dictionary_columns`, what the flow writes); then each read back.
+2. Test metrics on 2M rows (two classes, 1.5 % rare, random scores): `tasks.evaluation.metrics.evaluate`, against
    the scikit-learn and imbalanced-learn functions it used to call one by one.
 3. Fresh memory: filling a new 480 MB array, then the same size again once freed (first-touch page
    faults on this machine; why a member's first chunk of predictions is its slowest). Measured first,
@@ -39,8 +39,7 @@ def _timed(fn) -> float:
 def parquet() -> list[dict]:
     import pandas as pd
     import pyarrow as pa
-
-    from imbalance_flows.tasks.tables import dictionary_columns
+    from imbalance_flows.tasks.data.tables import dictionary_columns
 
     frame = pd.read_parquet(data_path(10_000_000))
     keep = dictionary_columns(pa.Schema.from_pandas(frame, preserve_index=False))
@@ -58,6 +57,7 @@ def parquet() -> list[dict]:
 
 
 def metrics() -> list[dict]:
+    from imbalance_flows.tasks.evaluation.metrics import evaluate
     from imblearn.metrics import geometric_mean_score
     from sklearn.metrics import (
         average_precision_score,
@@ -68,8 +68,6 @@ def metrics() -> list[dict]:
         precision_recall_fscore_support,
         roc_auc_score,
     )
-
-    from imbalance_flows.tasks.evaluate import evaluate
 
     rng = np.random.default_rng(0)
     y = (rng.random(2_000_000) < 0.015).astype(int)

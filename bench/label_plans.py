@@ -1,8 +1,8 @@
 """The flow process's work on the labels of a very large table, against what it replaced, side by side.
 
 On a partitioned table the flow's own process holds the label column and plans from it: the
-stratified split (`tasks.data.stratified_indices`, in the split step) and the size rule's row plan
-(`tasks.sizes.plan_rows`, in every member task and the vote). Labels of 36,000,000 rows (the size of
+stratified split (`tasks.data.splits.stratified_indices`, in the split step) and the size rule's row plan
+(`tasks.model.sizes.plan_rows`, in every member task and the vote). Labels of 36,000,000 rows (the size of
 `bench/dask_scale.py`'s table), 1.5 % rare, as class codes; each function against the code it
 replaced (kept below as it was), with the same seed: the same rows come out
 (checked). Each is called twice and the second call measured (the first takes fresh pages from the
@@ -37,7 +37,7 @@ RARE = 0.015
 
 def replaced_split(y, fractions, random_state=0, where=""):
     """`stratified_indices` as it was."""
-    from imbalance_flows.tasks.data import _sorted_labels, check_rows_per_class
+    from imbalance_flows.tasks.data.splits import _sorted_labels, check_rows_per_class
 
     y = np.asarray(y)
     rng = np.random.default_rng(random_state)
@@ -59,7 +59,12 @@ def replaced_split(y, fractions, random_state=0, where=""):
 
 def replaced_plan(codes, random_state=0):
     """`plan_rows` as it was, for a large split: (fit, weight, judge)."""
-    from imbalance_flows.tasks.sizes import FIT_ROWS, JUDGE_ROWS, MIN_JUDGED, class_quota
+    from imbalance_flows.tasks.model.sizes import (
+        FIT_ROWS,
+        JUDGE_ROWS,
+        MIN_JUDGED,
+        class_quota,
+    )
 
     codes = np.asarray(codes)
     n = len(codes)
@@ -95,8 +100,8 @@ def measured(fn):
 
 
 def main(argv: list[str]) -> int:
-    from imbalance_flows.tasks.data import stratified_indices
-    from imbalance_flows.tasks.sizes import plan_rows
+    from imbalance_flows.tasks.data.splits import stratified_indices
+    from imbalance_flows.tasks.model.sizes import plan_rows
 
     labels = (np.random.default_rng(0).random(ROWS) < RARE).astype(np.int64)
     out = []

@@ -28,7 +28,15 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.scale import RESULTS, _free_port, data_path, measured, stamp, start_server, write_markdown
+from bench.scale import (
+    RESULTS,
+    _free_port,
+    data_path,
+    measured,
+    stamp,
+    start_server,
+    write_markdown,
+)
 
 CLI = str(Path(sys.executable).with_name("imbalance-flows"))
 

@@ -4,7 +4,7 @@
 class that split is tiny (about 8 positives on yeast4), so weights and the threshold were
 noisy, and the members never trained on those rows. This script measures the alternative the
 product now uses by default (``VotingEnsemble(validation="out_of_fold")``): every member trains
-on all outer-train rows, and `imbalance_flows.tasks.train.fit_out_of_fold` predicts every one of those rows
+on all outer-train rows, and `imbalance_flows.tasks.model.fitting.fit_out_of_fold` predicts every one of those rows
 with a model that did not see it (forests: out of the bag; other members: cross-fitted in 5
 folds, which costs 5 more fits).
 
@@ -16,7 +16,7 @@ folds, which costs 5 more fits).
 2. Each recipe of ``RECIPES`` is scored through the product's own code:
    ``VotingEnsemble.combine_out_of_fold`` sets weights, class prior and threshold from the
    cached out-of-fold probabilities, ``VotingEnsemble.vote`` decides on the test rows,
-   `imbalance_flows.tasks.evaluate.evaluate` scores.
+   `imbalance_flows.tasks.evaluation.metrics.evaluate` scores.
 3. The rule: among recipes whose mean average precision is at least plain RandomForest's,
    the best mean of the average ranks on balanced accuracy and G-mean, within a cost cap.
    The cap first written, an estimated fit time (two members at a time, longest first, from
@@ -98,10 +98,10 @@ RANKED = ("balanced_accuracy", "g_mean", "macro_f1", "average_precision", "roc_a
 
 def fit_fold(dataset: str, fold: int) -> tuple[str, int, float]:
     """Fit the pool members missing from this fold's cache, out of fold, single-threaded."""
+    from imbalance_flows.tasks.model.fitting import encode_labels, fit_out_of_fold
     from threadpoolctl import threadpool_limits
 
     from bench.datasets import load
-    from imbalance_flows.tasks.train import encode_labels, fit_out_of_fold
 
     warnings.filterwarnings("ignore")
     path = os.path.join(POOL_DIR, f"{dataset}-fold{fold}.npz")
@@ -164,7 +164,7 @@ WEIGHTINGS = {
 
 def _vote_value(ensemble, proba: np.ndarray, codes: np.ndarray) -> float:
     """What the ensemble's weight search maximises (its documented objective) for these probabilities."""
-    from imbalance_flows.tasks.weights import best_cut, code_objective
+    from imbalance_flows.tasks.model.weights import best_cut, code_objective
 
     if ensemble.positive_class_ is not None:
         column = list(ensemble.classes_).index(ensemble.positive_class_)
@@ -176,7 +176,12 @@ def _vote_value(ensemble, proba: np.ndarray, codes: np.ndarray) -> float:
 
 def reweigh(ensemble, weighting: str, oof: list[np.ndarray], codes: np.ndarray) -> None:
     """Give a combined ensemble other weights (see WEIGHTINGS), its threshold retuned for them."""
-    from imbalance_flows.tasks.weights import EXHAUSTIVE_MEMBERS, best_cut, search_weights, weight_grid
+    from imbalance_flows.tasks.model.weights import (
+        EXHAUSTIVE_MEMBERS,
+        best_cut,
+        search_weights,
+        weight_grid,
+    )
 
     chance = 1.0 / len(ensemble.classes_)
     above = np.array([max(s["balanced_accuracy"] - chance, 0.0) for s in ensemble.validation_scores_])
@@ -216,9 +221,9 @@ def reweigh(ensemble, weighting: str, oof: list[np.ndarray], codes: np.ndarray) 
 
 def score(datasets: list[str]) -> pd.DataFrame:
     """Every recipe on every (data set, fold), decided by the product's own voting code."""
-    from imbalance_flows.tasks.evaluate import evaluate
-    from imbalance_flows.tasks.schema import Schema
-    from imbalance_flows.tasks.vote import VotingEnsemble
+    from imbalance_flows.tasks.data.schema import Schema
+    from imbalance_flows.tasks.evaluation.metrics import evaluate
+    from imbalance_flows.tasks.model.ensemble import VotingEnsemble
 
     rows = []
     for dataset in datasets:
@@ -337,7 +342,7 @@ def write_markdown(path: str, result: dict, meta: dict) -> None:
         f"when cached), scoring {meta['score_minutes']:.1f} min.", "",
         "Protocol: the outer folds of `bench/recipe_search.py` (StratifiedKFold(5, shuffle=True, "
         "random_state=0), 16 data sets). Each member is fitted on all outer-train rows by "
-        "`imbalance_flows.tasks.train.fit_out_of_fold` (forests of 100 trees, judged out of the bag; other members "
+        "`imbalance_flows.tasks.model.fitting.fit_out_of_fold` (forests of 100 trees, judged out of the bag; other members "
         "cross-fitted in 5 folds); `VotingEnsemble.combine_out_of_fold` sets weights, class prior and the "
         "G-mean threshold from those out-of-fold probabilities, `VotingEnsemble.vote` decides. Holdout rows: the "
         "same recipes judged on the recipe search's 20 % validation split (members fitted on the other 80 %, "

@@ -9,7 +9,7 @@ Fits the default recipe's members on each dataset three ways and records wall ti
                OpenMP/BLAS threads each (forests use every core: their threads sleep when idle).
 Then, for the forest members alone, one thread against every core (joblib threads, one tree
 each at a time) by the size of the table the forest grows on: the reason forests on fewer than
-`imbalance_flows.tasks.learners.SMALL_FOREST_WORK` (rows × √features) use one thread.
+`imbalance_flows.tasks.learners.registry.SMALL_FOREST_WORK` (rows × √features) use one thread.
 Last, the whole default ensemble as users fit it (`imbalance_flows.default_ensemble().fit`, members judged
 out of fold): its members in threads as shipped, one member at a time (`n_jobs=1`), and in
 worker processes (joblib's loky backend, swapped in here only to measure it), with the cost of
@@ -29,15 +29,15 @@ import time
 from datetime import date
 from pathlib import Path
 
+from imbalance_flows.tasks.cores import available_cores, plan_concurrency
+from imbalance_flows.tasks.data.schema import coerce, infer_schema
+from imbalance_flows.tasks.learners.registry import SMALL_FOREST_WORK
+from imbalance_flows.tasks.model.fitting import fit_member, longest_first
+from imbalance_flows.tasks.model.spec import default_members
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from bench.datasets import load
-from imbalance_flows.tasks.cores import available_cores, plan_concurrency
-from imbalance_flows.tasks.schema import coerce, infer_schema
-from imbalance_flows.tasks.spec import default_members
-from imbalance_flows.tasks.learners import SMALL_FOREST_WORK
-from imbalance_flows.tasks.train import fit_member, longest_first
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -79,10 +79,9 @@ def forest_threads(X, y, schema, repeats: int) -> list[dict]:
 
 def ensemble_backends(datasets: list[str], repeats: int) -> dict:
     """Median fit seconds of the default ensemble: threads (as shipped), one at a time, processes."""
+    from imbalance_flows.tasks.model.ensemble import VotingEnsemble, default_ensemble
+    from imbalance_flows.tasks.model.fitting import fit_out_of_fold, run_members
     from joblib.externals.loky import get_reusable_executor
-
-    from imbalance_flows.tasks.train import fit_out_of_fold, run_members
-    from imbalance_flows.tasks.vote import VotingEnsemble, default_ensemble
 
     def fit_seconds(X, y, **params) -> float:
         started = time.perf_counter()

@@ -21,9 +21,14 @@ Every learner is fitted on the outer-train part of a stratified 5-fold split
 * ``SelfPacedEnsemble`` (imbalanced-ensemble) when a separate virtual environment holding it
   exists (``--spe-python``, default ``/tmp/spe-venv/bin/python``; it needs an older
   scikit-learn than the product, see ``SPE_SETUP``). It is fed the same preprocessed numbers as
-  the baselines; its fit seconds are measured inside that process, plus the preprocessing.
+  the baselines; its fit seconds are measured inside that process, plus the preprocessing;
+* variants of the default ensemble, compared with it in their own tables and not ranked with the
+  learners: other calibrations, a fixed class prior power and plain/over/under recipes (``VARIANTS``,
+  ``PLAIN_OVER_UNDER``), and recipes with boosting libraries as members (``BOOSTERS_AS_MEMBERS``:
+  ``lgbm``, ``xgb``, ``catboost`` with 300 iterations), each
+  ``VotingEnsemble(members=[...], random_state=0, n_jobs=-1)``, with a verdict from the numbers.
 
-Metrics per fold with ``imbalance_flows.tasks.evaluate.evaluate`` (balanced accuracy, G-mean of the per-class
+Metrics per fold with ``imbalance_flows.tasks.evaluation.metrics.evaluate`` (balanced accuracy, G-mean of the per-class
 recalls, macro-F1, MCC, average precision -- the minority class's for two classes, macro over
 classes one-vs-rest otherwise -- and ROC-AUC, one-vs-rest macro for several classes), plus fit
 wall and CPU seconds. Per data set: the mean over folds; across data sets: the average rank of
@@ -38,8 +43,12 @@ Run from the repository root::
 Results go to ``<out>/quality.json``, ``quality.md`` and ``quality.png`` (``--out`` defaults to
 ``bench/results``); each (data set, fold) is cached in ``<out>/quality-cache/`` as soon as it is
 done, so an interrupted run picks up where it stopped. When the product's code changes (a
-digest of ``tasks/*.py``), its models and BalancedRandomForest, the fit-time reference, are
-refitted and the other baselines reused. Everything runs in one process, one fit at a time,
+digest of ``tasks/**/*.py``), its models and BalancedRandomForest, the fit-time reference, are
+refitted and the other baselines reused. There is no option to run one table alone: a run
+fits only what its cache lacks, so once a full run is cached and ``tasks/**/*.py`` is unchanged,
+adding a recipe (as the booster recipes) and rerunning the full command fits just that recipe;
+``--datasets`` and ``--folds`` restrict a run (its report then says it covers part of the
+benchmark only). Everything runs in one process, one fit at a time,
 so that fit times are comparable.
 """
 
@@ -59,7 +68,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-RUN_DATE = "2026-11-29"
+RUN_DATE = time.strftime("%Y-%m-%d")  # the day the run that writes the report started
 COMMAND = ".venv/bin/python -m bench.quality"
 N_FOLDS = 5
 SEED = 0
@@ -79,6 +88,25 @@ PLAIN_OVER_UNDER = {"plain-over-under": ["none:rf", "random_over:logreg", "rando
                     "plain-over(smote:logreg)-under": ["none:rf", "smote:logreg", "random_under:rf"],
                     "plain-over(rf)-under": ["none:rf", "random_over:rf", "random_under:rf"]}
 VARIANTS.update({f"{DEFAULT} recipe={name}": {"members": members} for name, members in PLAIN_OVER_UNDER.items()})
+# Boosting libraries (lgbm, xgb, catboost learners; `pip install -e .[bench]`) as members: does one earn a place in
+# the default recipe? Compared with the default in their own table (ranked among themselves and the default only).
+# A member is a spec string or, for learner parameters, a dict spec. CatBoost's default 1000 iterations are too
+# slow for a member that is cross-fitted (5 out-of-fold fits and the final fit): 300 here, as the labels say.
+CATBOOST_300 = {"sampler": "none", "learner": "catboost", "learner_params": {"iterations": 300}}
+BOOSTERS_AS_MEMBERS = {
+    "boosters: none:lgbm + random_under:rf + class_weight:logreg": ["none:lgbm", "random_under:rf",
+                                                                     "class_weight:logreg"],
+    "boosters: none:rf + random_under:lgbm + class_weight:logreg": ["none:rf", "random_under:lgbm",
+                                                                     "class_weight:logreg"],
+    "boosters: class_weight:lgbm + random_under:rf + class_weight:logreg": ["class_weight:lgbm", "random_under:rf",
+                                                                             "class_weight:logreg"],
+    "boosters: none:xgb + random_under:rf + class_weight:logreg": ["none:xgb", "random_under:rf",
+                                                                    "class_weight:logreg"],
+    "boosters: none:catboost(iterations=300) + random_under:rf + class_weight:logreg": [
+        CATBOOST_300, "random_under:rf", "class_weight:logreg"],
+    "boosters: none:lgbm + none:xgb + none:catboost(300)": ["none:lgbm", "none:xgb", CATBOOST_300],
+}
+BOOSTER_VARIANTS = {f"{DEFAULT} recipe={name}": {"members": members} for name, members in BOOSTERS_AS_MEMBERS.items()}
 SPE = "SelfPacedEnsemble"
 SPE_PYTHON = "/tmp/spe-venv/bin/python"
 SPE_SETUP = ("python3.11 -m venv /tmp/spe-venv && /tmp/spe-venv/bin/pip install imbalanced-ensemble==0.2.3 && "
@@ -100,7 +128,7 @@ LABELS = {"balanced_accuracy": "balanced acc.", "g_mean": "G-mean", "macro_f1": 
 
 
 def member_names() -> list[str]:
-    from imbalance_flows.tasks.spec import default_members
+    from imbalance_flows.tasks.model.spec import default_members
 
     return [f"member {spec.name}" for spec in default_members()]
 
@@ -112,9 +140,9 @@ def product_signature() -> str:
 
     root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tasks")
     digest = hashlib.sha256()
-    for path in sorted(glob.glob(os.path.join(root, "*.py"))):
+    for path in sorted(glob.glob(os.path.join(root, "**", "*.py"), recursive=True)):
         with open(path, "rb") as handle:
-            digest.update(os.path.basename(path).encode() + handle.read())
+            digest.update(os.path.relpath(path, root).encode() + handle.read())
     return digest.hexdigest()[:16]
 
 
@@ -128,20 +156,34 @@ def learner_names(with_spe: bool) -> list[str]:
 
 def product_model(name: str):
     """The default ensemble, or one default member alone, as the product builds them."""
+    from imbalance_flows.tasks.model.ensemble import VotingEnsemble
+
     from imbalance_flows import default_ensemble, default_members
-    from imbalance_flows.tasks.vote import VotingEnsemble
 
     if name == DEFAULT:
         return default_ensemble(random_state=SEED, n_jobs=-1)
-    if name in VARIANTS:
-        params = {"n_jobs": -1, **VARIANTS[name]}
+    if name in VARIANTS or name in BOOSTER_VARIANTS:
+        params = {"n_jobs": -1, **{**VARIANTS, **BOOSTER_VARIANTS}[name]}
         if "members" in params:
-            from imbalance_flows import MemberSpec
-
-            params["members"] = [MemberSpec.parse(text) for text in params["members"]]
+            params["members"] = [member_spec(member) for member in params["members"]]
         return default_ensemble(random_state=SEED, **params)
     spec = {f"member {s.name}": s for s in default_members()}[name]
     return VotingEnsemble(members=[spec], random_state=SEED)
+
+
+def member_spec(member):
+    """A recipe's member: the short form `SAMPLER:LEARNER`, or a dict spec (for learner parameters)."""
+    from imbalance_flows import MemberSpec
+
+    return MemberSpec.parse(member) if isinstance(member, str) else MemberSpec.model_validate(member)
+
+
+def member_text(member) -> str:
+    """A recipe's member as the report writes it: the short form, with a dict spec's learner parameters."""
+    if isinstance(member, str):
+        return member
+    params = json.dumps(member.get("learner_params", {}))
+    return f"{member_spec(member).name} (learner_params {params})"
 
 
 def prepare_step(X):
@@ -247,7 +289,7 @@ def timed_fit(model, X, y) -> tuple[float, float]:
 
 
 def score(y_test, predicted, proba, classes) -> dict:
-    from imbalance_flows.tasks.evaluate import evaluate
+    from imbalance_flows.tasks.evaluation.metrics import evaluate
 
     predicted = np.asarray(predicted).ravel()  # CatBoost predicts a column
     result = evaluate(np.asarray(y_test), predicted, proba, classes)
@@ -258,7 +300,7 @@ def score(y_test, predicted, proba, classes) -> dict:
 def reliability(y_test, proba, classes) -> dict | None:
     """Two classes: per bin of the minority class's probability (as the calibration error's bins), the rows,
     their summed probability and their summed true hits; pooled over folds and data sets for the plot."""
-    from imbalance_flows.tasks.evaluate import CALIBRATION_BINS
+    from imbalance_flows.tasks.evaluation.metrics import CALIBRATION_BINS
 
     if len(classes) != 2:
         return None
@@ -431,7 +473,7 @@ def run_dataset(dataset: str, n_folds: int, cache_dir: str, learners: list[str],
     X, y = load(dataset)
     classes = np.asarray(sorted(y.unique().tolist()))
     splits = list(StratifiedKFold(n_folds, shuffle=True, random_state=SEED).split(X, y))
-    wanted = [name for name in learners if name != SPE] + list(VARIANTS) + [TIMING_ONLY]
+    wanted = [name for name in learners if name != SPE] + list(VARIANTS) + list(BOOSTER_VARIANTS) + [TIMING_ONLY]
     records, spe_jobs = {}, {}
     signature = product_signature()
     for fold, (train, test) in enumerate(splits):
@@ -629,12 +671,13 @@ def check_goals(per_dataset: dict, ranks: dict, means: dict, learners: list[str]
     return goals
 
 
-def variant_summary(per_dataset: dict) -> dict:
-    """The default ensemble against its variants (other calibrations, a fixed class prior power): average ranks
-    among them and means, over all data sets and over the multi-class ones."""
+def variant_summary(per_dataset: dict, variants: dict | None = None) -> dict:
+    """The default ensemble against its variants (other calibrations, a fixed class prior power, other recipes;
+    `VARIANTS` unless given): average ranks among them and means, over all data sets and over the multi-class
+    ones."""
     from scipy.stats import rankdata
 
-    names = [DEFAULT, *VARIANTS]
+    names = [DEFAULT, *(VARIANTS if variants is None else variants)]
     out = {"ranks": {}, "means": {}, "multiclass_means": {}}
     multi = [d for d, e in per_dataset.items() if e["info"]["classes"] > 2]
     for metric in ("balanced_accuracy", "g_mean", "average_precision", *CALIBRATED):
@@ -652,6 +695,29 @@ def variant_summary(per_dataset: dict) -> dict:
                         for n in names}
     out["fit_ratio_max"] = {n: max(e["learners"][n]["fit_seconds"] / brf[d] for d, e in per_dataset.items())
                             for n in names}
+    return out
+
+
+BOOSTER_GOAL_METRICS = ("balanced_accuracy", "g_mean")
+
+
+def booster_summary(per_dataset: dict) -> dict:
+    """The default ensemble against the recipes with boosters as members (`BOOSTERS_AS_MEMBERS`): ranks among these
+    and means as `variant_summary`, the data sets where each is above the default, and the verdict: a recipe beats
+    the default when its average rank is better and its mean higher on balanced accuracy and on G-mean."""
+    out = variant_summary(per_dataset, BOOSTER_VARIANTS)
+    out["n_datasets"] = len(per_dataset)
+    out["above_default"], out["beats_default"], out["ahead_on"] = {}, {}, {}
+    for n in BOOSTER_VARIANTS:
+        out["above_default"][n] = {m: [d for d, e in per_dataset.items()
+                                       if e["learners"][n][m] > e["learners"][DEFAULT][m]]
+                                   for m in BOOSTER_GOAL_METRICS}
+        ahead = [f"{m} {kind}" for m in BOOSTER_GOAL_METRICS for kind, better in (
+            ("rank", out["ranks"][m][n] < out["ranks"][m][DEFAULT]),
+            ("mean", out["means"][m][n] > out["means"][m][DEFAULT])) if better]
+        out["ahead_on"][n] = ahead
+        out["beats_default"][n] = len(ahead) == 2 * len(BOOSTER_GOAL_METRICS)
+    out["winners"] = [n for n in BOOSTER_VARIANTS if out["beats_default"][n]]
     return out
 
 
@@ -689,7 +755,7 @@ def write_markdown(path: str, report: dict) -> None:
         f"Protocol: `StratifiedKFold({meta['n_folds']}, shuffle=True, random_state=0)` on the "
         f"{len(per_dataset)} data sets of `bench/datasets.py`; every learner fitted on the outer-train part, "
         "scored on the outer-test part; per data set the mean over folds; ranks over data sets (1 = best, ties "
-        "averaged) among the learners below. Metrics from `imbalance_flows.tasks.evaluate.evaluate`: average precision is the "
+        "averaged) among the learners below. Metrics from `imbalance_flows.tasks.evaluation.metrics.evaluate`: average precision is the "
         "minority class's for two classes and the macro mean over classes (one-vs-rest) for several; ROC-AUC "
         "one-vs-rest macro for several classes.",
         "",
@@ -774,6 +840,7 @@ def write_markdown(path: str, report: dict) -> None:
               "over classes) and the ECE of the top class's probability. Log-loss of the true class's probability "
               "(below 1e-15 read as 1e-15). Smaller is better for all three.", ""]
     lines += variant_lines(report)
+    lines += booster_lines(report)
     lines += ["", "## Balanced accuracy per data set (mean of the folds; best in bold)", ""]
     short = {n: n.replace("member ", "") for n in learners}
     lines.append("| data set | rows | classes | IR | " + " | ".join(f"`{short[n]}`" if n.startswith("member ")
@@ -822,7 +889,7 @@ def variant_lines(report: dict) -> list[str]:
     lines = ["## Calibration, class prior power and plain/over/under recipes (the default ensemble against its "
              "variants)", "",
              "The same ensemble with each calibration of its weighted mean (fitted on the out-of-fold "
-             "predictions, `imbalance_flows.tasks.calibrate`), and with the class prior power fixed at 0.5 instead "
+             "predictions, `imbalance_flows.tasks.model.calibrate`), and with the class prior power fixed at 0.5 instead "
              f"of tuned on the out-of-fold rows (several classes only: {v['n_multiclass']} data sets). Average rank "
              f"among these {len(names)} (1 = best) and mean over all data sets; the multi-class means last.", "",
              "Recipes: " + "; ".join(f"`{name}` = {', '.join(members)}" for name, members in PLAIN_OVER_UNDER.items())
@@ -840,6 +907,89 @@ def variant_lines(report: dict) -> list[str]:
                      + f"{v['fit_ratio'][n]:.2f}× ({v['fit_ratio_max'][n]:.2f}×) |")
     lines += ["", "Reliability diagram (two-class data sets pooled): `bench/results/quality-calibration.png`.", ""]
     return lines
+
+
+def booster_lines(report: dict) -> list[str]:
+    """The recipes with boosting libraries as members, the default against them, with the verdict from the numbers."""
+    v, meta = report["boosters"], report["meta"]
+    names = [DEFAULT, *BOOSTER_VARIANTS]
+    label = {n: f"**{DEFAULT}** (default: {', '.join(default_recipe())})" if n == DEFAULT
+             else n.replace(f"{DEFAULT} recipe=", "") for n in names}
+    metrics = ("balanced_accuracy", "g_mean", "average_precision", *CALIBRATED)
+    lines = ["## Boosters as members (the default ensemble against recipes with LightGBM, XGBoost, CatBoost)", "",
+             ("Goal: does a boosting library (learners `lgbm`, `xgb`, `catboost`) earn a place among the default "
+              "recipe's members? Each recipe is fitted as `VotingEnsemble(members=[...], random_state=0, n_jobs=-1)` "
+              "on the same folds as the default. CatBoost members use `learner_params={\"iterations\": 300}` "
+              "instead of CatBoost's default 1000 iterations, too slow for a member that is cross-fitted "
+              "(5 out-of-fold fits and the final fit). Average rank among these "
+              f"{len(names)} (1 = best) and mean over all {v['n_datasets']} data sets; the multi-class means "
+              f"({v['n_multiclass']} data sets) last."), "",
+             "Recipes: " + "; ".join(f"`{name}` = {', '.join(member_text(m) for m in members)}"
+                                     for name, members in BOOSTERS_AS_MEMBERS.items())
+             + ". Fit time: summed over data sets against BalancedRandomForest's (worst data set in brackets), as "
+             "in goal 4. Above the default: data sets where the recipe's mean over folds is higher than the "
+             "default's.", "",
+             "| recipe | " + " | ".join(f"{LABELS[m]} rank" for m in metrics) + " | "
+             + " | ".join(f"mean {LABELS[m]}" for m in metrics) + " | multi-class mean BA | multi-class mean "
+             "log-loss | fit time vs BRF | BA above default | G-mean above default |",
+             "|---|" + "---:|" * (2 * len(metrics) + 5)]
+    for n in names:
+        above = (["—", "—"] if n == DEFAULT else
+                 [f"{len(v['above_default'][n][m])} of {v['n_datasets']}" for m in BOOSTER_GOAL_METRICS])
+        lines.append(f"| {label[n]} | " + " | ".join(f"{v['ranks'][m][n]:.2f}" for m in metrics) + " | "
+                     + " | ".join(fmt(v["means"][m][n], 4) for m in metrics)
+                     + f" | {fmt(v['multiclass_means']['balanced_accuracy'][n])} | "
+                     + f"{fmt(v['multiclass_means']['log_loss'][n], 4)} | "
+                     + f"{v['fit_ratio'][n]:.2f}× ({v['fit_ratio_max'][n]:.2f}×) | " + " | ".join(above) + " |")
+    ranks, means = v["ranks"], v["means"]
+    reference = (f"the default's balanced-accuracy rank {ranks['balanced_accuracy'][DEFAULT]:.2f} and mean "
+                 f"{means['balanced_accuracy'][DEFAULT]:.4f}, G-mean rank {ranks['g_mean'][DEFAULT]:.2f} and mean "
+                 f"{means['g_mean'][DEFAULT]:.4f}")
+    if v["winners"]:
+        verdict = (f"**{len(v['winners'])} of {len(BOOSTER_VARIANTS)} booster recipes "
+                   f"{'beats' if len(v['winners']) == 1 else 'beat'} the default** ("
+                   + "; ".join(f"`{label[n]}`: balanced-accuracy rank {ranks['balanced_accuracy'][n]:.2f}, mean "
+                               f"{means['balanced_accuracy'][n]:.4f}; G-mean rank {ranks['g_mean'][n]:.2f}, mean "
+                               f"{means['g_mean'][n]:.4f}; fit time {v['fit_ratio'][n]:.2f}× BalancedRandomForest's"
+                               + (", over goal 4's 3×" if v["fit_ratio"][n] > 3 or v["fit_ratio_max"][n] > 3 else "")
+                               for n in v["winners"]) + f"; against {reference}).")
+    else:
+        verdict = f"**no booster recipe beats the default** ({reference})."
+    partial = [n for n in BOOSTER_VARIANTS if v["ahead_on"][n] and not v["beats_default"][n]]
+    if partial:
+        verdict += " Ahead on part of it only: " + "; ".join(
+            f"`{label[n]}` on {', '.join(LABELS[a.split()[0]] + ' ' + a.split()[1] for a in v['ahead_on'][n])}"
+            for n in partial) + "."
+    behind = [n for n in BOOSTER_VARIANTS if not v["ahead_on"][n]]
+    if behind:
+        verdict += (" Ahead on none of the four (balanced-accuracy and G-mean rank and mean): "
+                    f"{', '.join(f'`{label[n]}`' for n in behind)}.")
+    full = set(meta["datasets"]) == set(all_datasets()) and meta["n_folds"] == N_FOLDS
+    if not full:
+        decision = (f"This run covers {len(meta['datasets'])} data sets and {meta['n_folds']} folds only, not the "
+                    f"benchmark's {len(all_datasets())} data sets and {N_FOLDS} folds: it says nothing for or against "
+                    "the default recipe, which changes only if the numbers of a full run say so.")
+    elif v["winners"]:
+        decision = ("The default recipe changes only if the numbers say so: here they do, for the recipes that beat "
+                    "it above.")
+    else:
+        decision = "The default recipe changes only if the numbers say so: here they do not, and it stays as it is."
+    lines += ["", "A recipe beats the default when, among these recipes, its average rank is better and its mean "
+              "over data sets higher on both balanced accuracy and G-mean. Verdict: " + verdict + " " + decision
+              + " (The default recipe: `RECIPES[\"default\"]` in `tasks/model/spec.py`.)", ""]
+    return lines
+
+
+def default_recipe() -> list[str]:
+    from imbalance_flows.tasks.model.spec import RECIPES
+
+    return list(RECIPES["default"][1])
+
+
+def all_datasets() -> list[str]:
+    from bench.datasets import DATASETS
+
+    return list(DATASETS)
 
 
 def write_plot(path: str, report: dict) -> None:
@@ -884,6 +1034,8 @@ def pooled_reliability(report: dict, name: str) -> tuple[np.ndarray, np.ndarray,
             if got:
                 rows, proba, hits = (rows + np.asarray(got["rows"]), proba + np.asarray(got["proba_sum"]),
                                      hits + np.asarray(got["hit_sum"]))
+    if np.isscalar(rows):  # no two-class data set in this run (e.g. a quick try on glass): nothing to draw
+        return np.zeros(0), np.zeros(0), np.zeros(0)
     seen = rows > 0
     return rows[seen], proba[seen] / rows[seen], hits[seen] / rows[seen]
 
@@ -951,7 +1103,7 @@ def main(argv=None) -> int:
         folds = run_dataset(dataset, args.folds, cache_dir, learners, args.spe_python if spe_ok else None, log)
         work += time.perf_counter() - tick
         per_fold[dataset] = folds
-        per_dataset[dataset] = {"info": dataset_info(dataset), "learners": summarise(folds, [*learners, *VARIANTS])}
+        per_dataset[dataset] = {"info": dataset_info(dataset), "learners": summarise(folds, [*learners, *VARIANTS, *BOOSTER_VARIANTS])}
     ranks, ranks_by_dataset, means = average_ranks(per_dataset, learners)
     goals = check_goals(per_dataset, ranks, means, learners)
     import imblearn
@@ -977,7 +1129,8 @@ def main(argv=None) -> int:
             "work_minutes": sum(v.get("elapsed_seconds", 0.0) for fs in per_fold.values() for f in fs
                                 for v in f["learners"].values()) / 60,
         },
-        "goals": goals, "variants": variant_summary(per_dataset), "average_ranks": ranks, "means": means, "ranks_by_dataset": ranks_by_dataset,
+        "goals": goals, "variants": variant_summary(per_dataset), "boosters": booster_summary(per_dataset),
+        "average_ranks": ranks, "means": means, "ranks_by_dataset": ranks_by_dataset,
         "per_dataset": per_dataset, "per_fold": per_fold,
     }
     os.makedirs(args.out, exist_ok=True)

@@ -5,15 +5,15 @@ every recipe would refit the same members over and over, so this script
 
 1. fits a POOL of candidate members once per (data set, outer fold), exactly as
    ``VotingEnsemble.fit`` would fit them (schema and coercion on the outer-train rows,
-   the same inner stratified validation split, ``imbalance_flows.tasks.train.fit_member``), and caches
+   the same inner stratified validation split, ``imbalance_flows.tasks.model.fitting.fit_member``), and caches
    each member's class probabilities on the inner-validation and outer-test rows plus
    its fit seconds under ``bench/results/pool/<data set>-fold<k>.npz``; baselines
    (plain RF / HGB, imbalanced-learn's BalancedRandomForest and EasyEnsemble) are fitted
    on the whole outer-train part and cached beside them;
 2. scores recipes offline from those probabilities: weights as ``VotingEnsemble`` set
    them then (balanced accuracy above chance, now the start of its weight search), the
-   two-class threshold with ``imbalance_flows.tasks.weights.best_cut``, metrics with
-   ``imbalance_flows.tasks.evaluate.evaluate``; for several classes, argmax, and optionally per-class
+   two-class threshold with ``imbalance_flows.tasks.model.weights.best_cut``, metrics with
+   ``imbalance_flows.tasks.evaluation.metrics.evaluate``; for several classes, argmax, and optionally per-class
    multiplicative "prior" weights tuned on the validation rows;
 3. ranks every candidate per data set and averages the ranks, and picks a recommended
    default recipe by a fixed rule (see ``recommend``);
@@ -139,7 +139,7 @@ ORDER = {  # rough cost order, largest first, so two workers finish together
 
 
 def member_spec(name: str):
-    from imbalance_flows.tasks.spec import MemberSpec
+    from imbalance_flows.tasks.model.spec import MemberSpec
 
     text, _, seed = name.partition("#")
     spec = MemberSpec.parse(text)
@@ -151,10 +151,9 @@ def member_spec(name: str):
 
 def outer_split(X, y, fold: int, schema=None):
     """Outer-train and outer-test rows of fold `fold`, coerced as VotingEnsemble would."""
+    from imbalance_flows.tasks.data.checks import check_categories
+    from imbalance_flows.tasks.data.schema import coerce, infer_schema
     from sklearn.model_selection import StratifiedKFold
-
-    from imbalance_flows.tasks.checks import check_categories
-    from imbalance_flows.tasks.schema import coerce, infer_schema
 
     train, test = list(StratifiedKFold(N_FOLDS, shuffle=True, random_state=0).split(X, y))[fold]
     X_train, y_train = X.iloc[train].reset_index(drop=True), y.iloc[train].reset_index(drop=True)
@@ -203,11 +202,11 @@ def read_cache(path: str) -> dict:
 
 def fit_fold(dataset: str, fold: int, pool: list[str], pool_dir: str) -> dict:
     """Fit the pool members and baselines missing from this fold's cache; return timing info."""
+    from imbalance_flows.tasks.data.splits import stratified_indices
+    from imbalance_flows.tasks.model.fitting import encode_labels, fit_member
     from threadpoolctl import threadpool_limits
 
     from bench.datasets import load
-    from imbalance_flows.tasks.data import stratified_indices
-    from imbalance_flows.tasks.train import encode_labels, fit_member
 
     warnings.filterwarnings("ignore")
     started = time.perf_counter()
@@ -315,7 +314,7 @@ def tune_prior(proba: np.ndarray, y: np.ndarray, K: int, passes: int = 3) -> np.
 
 
 def summary_metrics(y_test, predicted, proba, K) -> dict:
-    from imbalance_flows.tasks.evaluate import evaluate
+    from imbalance_flows.tasks.evaluation.metrics import evaluate
 
     result = evaluate(y_test, predicted, proba, np.arange(K))
     return {m: result[m] for m in METRICS}
@@ -344,7 +343,7 @@ def rarer(y: np.ndarray, K: int) -> int:
 
 def score_dataset(dataset: str, pool_dir: str) -> dict:
     """Metrics of every candidate on every fold of one data set."""
-    from imbalance_flows.tasks.weights import best_cut, code_objective
+    from imbalance_flows.tasks.model.weights import best_cut, code_objective
 
     warnings.filterwarnings("ignore")
     recipes = recipes_to_score()
@@ -403,7 +402,7 @@ def makespan(seconds: list[float], workers: int) -> float:
 
 def load_pool(datasets: list[str], pool_dir: str) -> dict:
     """Every fold's cached validation/test probabilities, for the fast greedy search."""
-    from imbalance_flows.tasks.weights import code_objective
+    from imbalance_flows.tasks.model.weights import code_objective
 
     data = {}
     for d in datasets:
@@ -422,7 +421,7 @@ def load_pool(datasets: list[str], pool_dir: str) -> dict:
 def fast_scores(members: tuple, dataset: str, data: dict, voting: str = "weighted",
                 objective: str = "balanced_accuracy") -> tuple[float, float]:
     """Mean over folds of test balanced accuracy and G-mean (no evaluate(): for the greedy search)."""
-    from imbalance_flows.tasks.weights import best_cut
+    from imbalance_flows.tasks.model.weights import best_cut
 
     ba, gm = [], []
     for fold in range(N_FOLDS):
@@ -665,7 +664,7 @@ def write_markdown(path: str, result: dict, meta: dict) -> None:
         "`bench/datasets.py` ({}). *Protocol*: StratifiedKFold(5, shuffle=True, random_state=0) outer folds; "
         "inside each outer-train part exactly what `VotingEnsemble.fit` does (infer_schema + coerce, "
         "stratified_indices(y, [0.2], random_state=0) inner validation split, members fitted with "
-        "`imbalance_flows.tasks.train.fit_member(..., random_state=0, threads=1)` on the inner-train rows). Every pool "
+        "`imbalance_flows.tasks.model.fitting.fit_member(..., random_state=0, threads=1)` on the inner-train rows). Every pool "
         "member is fitted once per fold; recipes are scored offline from the cached probabilities "
         "(`bench/results/pool/`). Baselines are fitted on the whole outer-train part and predict by argmax. "
         "Random forests have 300 trees (the member default); the plain RF / balanced RF baselines have their "

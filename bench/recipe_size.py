@@ -1,7 +1,7 @@
 """From how many training rows the default recipe for large data pays: `default` against `default-large`.
 
 The `default` recipe's plain forest grows full-depth trees, each on half its training rows from 30k
-rows (`imbalance_flows.tasks.learners.tree_rows`); the same recipe with every row per tree (as
+rows (`imbalance_flows.tasks.learners.registry.tree_rows`); the same recipe with every row per tree (as
 before that rule, `max_samples=None`) is measured beside it. `default-large` has histogram gradient
 boosting as its plain member instead. All as `VotingEnsemble(members=recipe)`,
 out-of-fold judging, fitted on one stratified 80 % split (seed 0) and scored on the other 20 %,
@@ -51,11 +51,10 @@ RECIPES = ("default", "default-large", EVERY_ROW)
 
 
 def main(argv: list[str]) -> int:
+    from imbalance_flows.tasks.model.ensemble import VotingEnsemble
+    from imbalance_flows.tasks.model.spec import recipe_members
     from sklearn.metrics import balanced_accuracy_score
     from sklearn.model_selection import train_test_split
-
-    from imbalance_flows.tasks.spec import recipe_members
-    from imbalance_flows.tasks.vote import VotingEnsemble
 
     warnings.filterwarnings("ignore")
     results = []

@@ -27,7 +27,7 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def strategies() -> list[str]:
-    from imbalance_flows.tasks.resample import STRATEGIES
+    from imbalance_flows.tasks.sampling.resample import STRATEGIES
 
     return [name for name in STRATEGIES if name not in ("none", "class_weight")]
 

@@ -29,9 +29,8 @@ STOP_AFTER = 120.0
 
 
 def measure(name: str, rows: int) -> float:
+    from imbalance_flows.tasks.sampling.resample import Context, make_sampler
     from sklearn.datasets import make_classification
-
-    from imbalance_flows.tasks.resample import Context, make_sampler
 
     X, y = make_classification(n_samples=rows, n_features=30, n_informative=10, weights=[0.99, 0.01], flip_y=0.01,
                                random_state=0)
@@ -47,7 +46,7 @@ def measure(name: str, rows: int) -> float:
 
 
 def main() -> int:
-    from imbalance_flows.tasks.resample import STRATEGIES
+    from imbalance_flows.tasks.sampling.resample import STRATEGIES
 
     results = {}
     for name, strategy in STRATEGIES.items():

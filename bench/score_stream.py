@@ -36,10 +36,10 @@ def fit(folder: Path) -> None:
     """Fit both models on the 1M table's training split; save the ensemble as a model version, the forest with
     joblib (scikit-learn's own way; the product's store never loads pickles)."""
     import joblib
+    from imbalance_flows.tasks.store.model_store import save_model
     from imblearn.ensemble import BalancedRandomForestClassifier
 
     from imbalance_flows import default_ensemble
-    from imbalance_flows.tasks.store import save_model
 
     X_train, y_train, _, _ = _split(data_path(TRAIN_ROWS))
     ensemble = default_ensemble(random_state=0).fit(X_train, y_train)
@@ -51,8 +51,8 @@ def fit(folder: Path) -> None:
 
 
 def score_direct(version: str, data: str, out: str) -> None:
-    from imbalance_flows.tasks.score import score_file
-    from imbalance_flows.tasks.store import load_model
+    from imbalance_flows.tasks.serving.scoring import score_file
+    from imbalance_flows.tasks.store.model_store import load_model
 
     score_file(load_model(version), data, out, version=Path(version).name, chunk_rows=CHUNK_ROWS, passthrough=["y"])
 

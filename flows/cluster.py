@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 
-from imbalance_flows.tasks.tables import local_map
+from imbalance_flows.tasks.data.tables import local_map
 
 PLAIN = (str, int, float, bool, list, tuple, dict, type(None))
 

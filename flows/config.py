@@ -8,14 +8,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from imbalance_flows.tasks.choices import Calibration, Objective, UnknownCategories, Validation, Voting
-from imbalance_flows.tasks.costs import Costs, check_miss_costs
-from imbalance_flows.tasks.evaluate import Metric
-from imbalance_flows.tasks.params import FOLDS, SEED_MAX, VALIDATION_SIZE, check_params, check_values, parse_priors
+from imbalance_flows.tasks.data.options import ImageOptions
+from imbalance_flows.tasks.evaluation.metrics import Metric
+from imbalance_flows.tasks.forms import plain_optional
+from imbalance_flows.tasks.model.choices import (
+    Calibration,
+    Objective,
+    UnknownCategories,
+    Validation,
+    Voting,
+)
+from imbalance_flows.tasks.model.costs import Costs, check_miss_costs
+from imbalance_flows.tasks.model.params import (
+    FOLDS,
+    SEED_MAX,
+    VALIDATION_SIZE,
+    check_params,
+    check_values,
+    parse_priors,
+)
+from imbalance_flows.tasks.model.spec import MemberSpec, default_members
 from imbalance_flows.tasks.storage import check
-from imbalance_flows.tasks.spec import ImageOptions, MemberSpec, default_members, plain_optional
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class TrainConfig(BaseModel):
@@ -110,7 +124,7 @@ class TrainConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _the_ensembles_values(cls, data):
-        # The estimator's own rules (`imbalance_flows.tasks.params`) on the values as given, before pydantic's
+        # The estimator's own rules (`imbalance_flows.tasks.model.params`) on the values as given, before pydantic's
         # types: the command line, a config file, the UI and Python refuse the same values in the same words.
         if isinstance(data, dict):
             check_values({name: value for name, value in data.items() if name != "members"})

@@ -13,11 +13,11 @@ import os
 import uuid
 from pathlib import Path
 
+from imbalance_flows.tasks import storage
+from imbalance_flows.tasks.data import tables
+from imbalance_flows.tasks.model.spec import MemberSpec
+from imbalance_flows.tasks.store.model_store import code_version
 from prefect.serializers import JSONSerializer
-
-from imbalance_flows.tasks import storage, tables
-from imbalance_flows.tasks.spec import MemberSpec
-from imbalance_flows.tasks.store import code_version
 
 
 def member_key(context, parameters: dict) -> str:

@@ -31,7 +31,7 @@ FLOWS = {
 def _field(model, name: str) -> dict:
     """argparse keywords for a pydantic field: its help, and its choices when it is a Literal (shown in the help;
     a parameter of the estimator is then checked by its rule, in the same words as from Python and the UI)."""
-    from imbalance_flows.tasks.params import CONSTRAINTS
+    from imbalance_flows.tasks.model.params import CONSTRAINTS
 
     field = model.model_fields[name]
     keywords = {"help": field.description or ""}
@@ -107,9 +107,8 @@ def _training_options(parser: argparse.ArgumentParser) -> None:
 
 def read_config(path: str) -> dict:
     """A YAML or JSON file of parameters, refused clearly when it is missing, unreadable or not a mapping."""
-    from imbalance_flows.tasks.errors import InputError
-
     from imbalance_flows.tasks import storage
+    from imbalance_flows.tasks.errors import InputError
 
     storage.check(path, "--config")
     if not storage.is_file(path):
@@ -137,12 +136,12 @@ def train_config(args):
     """The training flow's parameters from --config, then the command line on top."""
     from imbalance_flows.flows.config import TrainConfig
     from imbalance_flows.tasks.errors import InputError
-    from imbalance_flows.tasks.spec import MemberSpec
+    from imbalance_flows.tasks.model.spec import MemberSpec
 
     config = read_config(args.config) if args.config else {}
     unknown = sorted(set(config) - set(TrainConfig.model_fields))
     if unknown:
-        from imbalance_flows.tasks.learners import close_names
+        from imbalance_flows.tasks.learners.registry import close_names
 
         raise InputError("the keys of a config file must be parameters of the training flow",
                          f"{args.config!r} has {unknown}",
@@ -160,13 +159,13 @@ def train_config(args):
         raise InputError("--recipe and --member are two ways to name the members", "both were given",
                          "Give one: --recipe NAME, or --member ... for each member.")
     if args.recipe:
-        from imbalance_flows.tasks.spec import recipe_members
+        from imbalance_flows.tasks.model.spec import recipe_members
 
         config["members"] = recipe_members(args.recipe)
     if args.member:
         config["members"] = [MemberSpec.parse(text) for text in args.member]
     if args.image_size or args.image_channels or args.image_column:
-        from imbalance_flows.tasks.images import parse_size
+        from imbalance_flows.tasks.data.images import parse_size
 
         config["images"] = {**config.get("images", {}), **{key: value for key, value in (
             ("size", parse_size(args.image_size) if args.image_size else None), ("channels", args.image_channels),
@@ -203,8 +202,8 @@ def run(command: str, load_flow, args) -> int:
     input_errors_once()
     result = flow(parameters)
     if command == "train":
-        from imbalance_flows.tasks.report import tables
-        from imbalance_flows.tasks.store import champion
+        from imbalance_flows.tasks.evaluation.report import tables
+        from imbalance_flows.tasks.store.model_store import champion
 
         print()
         print(tables(result["results"], "test"))

@@ -10,17 +10,21 @@ import io
 import os
 
 import numpy as np
-from prefect import task
-from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
-from prefect.logging import get_run_logger
-from pydantic import BaseModel
-
 from imbalance_flows.flows.cluster import parts_mapper
-from imbalance_flows.flows.member_cache import REFERENCE, member_digest, member_key, member_path, out_of_fold_path
-from imbalance_flows.tasks import champion as champion_challenger
-from imbalance_flows.tasks import drift, storage, tables
-from imbalance_flows.tasks.data import (
+from imbalance_flows.flows.member_cache import (
+    REFERENCE,
+    member_digest,
+    member_key,
+    member_path,
+    out_of_fold_path,
+)
+from imbalance_flows.tasks import storage
+from imbalance_flows.tasks.data import tables
+from imbalance_flows.tasks.data.images import read_data
+from imbalance_flows.tasks.data.options import ImageOptions
+from imbalance_flows.tasks.data.parts import describe_part, merge_parts
+from imbalance_flows.tasks.data.schema import Schema, infer_schema
+from imbalance_flows.tasks.data.splits import (
     check_split_sizes,
     class_profile,
     identifier_like,
@@ -29,14 +33,13 @@ from imbalance_flows.tasks.data import (
     stratified_indices,
 )
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.images import read_data
-from imbalance_flows.tasks.member_files import dump_member, load_member, member_source
-from imbalance_flows.tasks.parts import describe_part, merge_parts
-from imbalance_flows.tasks.report import artifact_markdown, class_balance_markdown
-from imbalance_flows.tasks.resample import run_sampler
-from imbalance_flows.tasks.schema import Schema, infer_schema
-from imbalance_flows.tasks.score import count_rows, score_with_model
-from imbalance_flows.tasks.plan import (
+from imbalance_flows.tasks.evaluation.report import (
+    artifact_markdown,
+    class_balance_markdown,
+)
+from imbalance_flows.tasks.model.ensemble import VotingEnsemble
+from imbalance_flows.tasks.model.fitting import encode_labels
+from imbalance_flows.tasks.model.plan import (
     check_plan,
     describe_slow,
     holdout_split,
@@ -46,10 +49,22 @@ from imbalance_flows.tasks.plan import (
     plan_fit,
     validation_rows,
 )
-from imbalance_flows.tasks.spec import ImageOptions, MemberSpec
-from imbalance_flows.tasks.store import save_model
-from imbalance_flows.tasks.train import encode_labels
-from imbalance_flows.tasks.vote import VotingEnsemble
+from imbalance_flows.tasks.model.spec import MemberSpec
+from imbalance_flows.tasks.monitoring import drift
+from imbalance_flows.tasks.sampling.resample import run_sampler
+from imbalance_flows.tasks.serving.scoring import count_rows, score_with_model
+from imbalance_flows.tasks.store import champion as champion_challenger
+from imbalance_flows.tasks.store.member_files import (
+    dump_member,
+    load_member,
+    member_source,
+)
+from imbalance_flows.tasks.store.model_store import save_model
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+from pydantic import BaseModel
 
 
 class Loaded(BaseModel):
@@ -285,8 +300,12 @@ def evaluate(ensemble: VotingEnsemble, test: tables.TableRef, title: str, exampl
 
     Returns {"results": metrics per model, "examples": ..., "sheet": PNG bytes or None}.
     """
-    from imbalance_flows.tasks.examples import markdown, scored_file, scored_rows
-    from imbalance_flows.tasks.report import data_uri, split_results
+    from imbalance_flows.tasks.evaluation.examples import (
+        markdown,
+        scored_file,
+        scored_rows,
+    )
+    from imbalance_flows.tasks.evaluation.report import data_uri, split_results
 
     frame = tables.read_table(test) if ensemble.schema_.image else None  # the sheet draws wrong images from rows
     if frame is not None:
@@ -310,7 +329,7 @@ def evaluate(ensemble: VotingEnsemble, test: tables.TableRef, title: str, exampl
 def save(ensemble: VotingEnsemble, store: str, results: dict, extra: dict, header: str,
          trained_on: list[tables.TableRef | None] = (), examples: dict | None = None) -> str:
     """Write the model version (complete or absent) with its report and its training rows' fingerprints."""
-    from imbalance_flows.tasks.report import report_files
+    from imbalance_flows.tasks.evaluation.report import report_files
 
     refs = [ref for ref in trained_on if ref is not None]
     rows = (chunk for ref in refs for chunk in tables.read_chunks(ref)) if refs else None

@@ -13,10 +13,10 @@ import importlib
 __all__ = ["AugmentSpec", "InputError", "MemberSpec", "VotingEnsemble", "default_ensemble", "default_members",
            "load_model"]
 
-_HOMES = {"AugmentSpec": "imbalance_flows.tasks.spec", "MemberSpec": "imbalance_flows.tasks.spec",
-          "InputError": "imbalance_flows.tasks.errors", "VotingEnsemble": "imbalance_flows.tasks.vote",
-          "default_ensemble": "imbalance_flows.tasks.vote", "default_members": "imbalance_flows.tasks.spec",
-          "load_model": "imbalance_flows.tasks.store"}
+_HOMES = {"AugmentSpec": "imbalance_flows.tasks.model.spec", "MemberSpec": "imbalance_flows.tasks.model.spec",
+          "InputError": "imbalance_flows.tasks.errors", "VotingEnsemble": "imbalance_flows.tasks.model.ensemble",
+          "default_ensemble": "imbalance_flows.tasks.model.ensemble", "default_members": "imbalance_flows.tasks.model.spec",
+          "load_model": "imbalance_flows.tasks.store.model_store"}
 
 
 def __getattr__(name: str):

@@ -110,7 +110,7 @@ def _serve(args) -> int:
 
 
 def _models(args) -> int:
-    from imbalance_flows.tasks import versions
+    from imbalance_flows.tasks.store import versions
 
     if args.action == "promote":
         decision = versions.promote_by_hand(args.store, args.version)
@@ -133,9 +133,9 @@ def _models(args) -> int:
 
 
 def _report(args) -> int:
-    from imbalance_flows.tasks.report import tables
-    from imbalance_flows.tasks.store import read_manifest
-    from imbalance_flows.tasks.versions import resolve_version
+    from imbalance_flows.tasks.evaluation.report import tables
+    from imbalance_flows.tasks.store.model_store import read_manifest
+    from imbalance_flows.tasks.store.versions import resolve_version
 
     version = resolve_version(args.store, args.model)
     manifest = read_manifest(version)
@@ -164,7 +164,7 @@ def _print_examples(version: Path | str, limit: int) -> None:
 
     from imbalance_flows.tasks import storage
     from imbalance_flows.tasks.errors import InputError
-    from imbalance_flows.tasks.examples import markdown
+    from imbalance_flows.tasks.evaluation.examples import markdown
 
     if limit < 1:
         raise InputError("--examples must be at least 1", f"got {limit}", "Give e.g. --examples 5.")
@@ -180,9 +180,9 @@ def _print_examples(version: Path | str, limit: int) -> None:
 
 
 def _strategies(args) -> int:
-    from imbalance_flows.tasks.learners import LEARNERS
-    from imbalance_flows.tasks.resample import STRATEGIES
-    from imbalance_flows.tasks.spec import RECIPES, AugmentSpec
+    from imbalance_flows.tasks.learners.registry import LEARNERS
+    from imbalance_flows.tasks.model.spec import RECIPES, AugmentSpec
+    from imbalance_flows.tasks.sampling.resample import STRATEGIES
 
     print("Resampling strategies (SAMPLER in --member SAMPLER:LEARNER):")
     for strategy in STRATEGIES.values():

@@ -4,7 +4,7 @@
 A URL is never turned into a local path. Local paths keep their file-system promises (a
 write lands under a temporary name and is renamed into place); on an object store a single
 object appears whole or not at all when its upload completes, which is the promise the
-store builds on there (see `imbalance_flows.tasks.store`). Credentials come the standard
+store builds on there (see `imbalance_flows.tasks.store.model_store`). Credentials come the standard
 way of each back end (environment variables, profiles, instance roles); what they cannot
 express goes to `configure` (the flows' `storage_options`).
 
@@ -19,7 +19,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from imbalance_flows.tasks.disk import is_local, replace_with, temporary, writable_folder
+from imbalance_flows.tasks.disk import (
+    is_local,
+    replace_with,
+    temporary,
+    writable_folder,
+)
 from imbalance_flows.tasks.errors import InputError
 
 # The cloud back ends are extras: the scheme, the package fsspec imports for it, and the extra that installs it.

@@ -54,7 +54,7 @@ def test_report_shows_the_saved_tables(trained):
 
 
 def test_strategies_lists_every_sampler_and_learner():
-    from imbalance_flows.tasks.resample import STRATEGIES
+    from imbalance_flows.tasks.sampling.resample import STRATEGIES
 
     listing = run_cli("strategies")
     assert listing.returncode == 0

@@ -10,11 +10,17 @@ import tempfile
 
 import pandas as pd
 import pytest
-
 from imbalance_flows.tasks import storage
-from imbalance_flows.tasks.champion import decisions
-from imbalance_flows.tasks.store import champion, read_manifest
-from tests.e2e.conftest import _free_port, missing_service, run_deployment, serving_every_minute, wait_for
+from imbalance_flows.tasks.store.champion import decisions
+from imbalance_flows.tasks.store.model_store import champion, read_manifest
+
+from tests.e2e.conftest import (
+    _free_port,
+    missing_service,
+    run_deployment,
+    serving_every_minute,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -3,12 +3,11 @@
 from pathlib import Path
 
 import pandas as pd
-
 from imbalance_flows.flows.config import RetrainConfig, TrainConfig
 from imbalance_flows.flows.retrain import retrain
-from imbalance_flows.tasks.champion import decisions, metrics_of
-from imbalance_flows.tasks.spec import default_members
-from imbalance_flows.tasks.store import champion, load_model
+from imbalance_flows.tasks.model.spec import default_members
+from imbalance_flows.tasks.store.champion import decisions, metrics_of
+from imbalance_flows.tasks.store.model_store import champion, load_model
 
 
 def test_a_retrain_on_grown_data_judges_on_unseen_rows_and_promotes_the_better_challenger(bundled, tmp_path):

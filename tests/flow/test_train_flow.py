@@ -6,14 +6,13 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
 from imbalance_flows.flows.config import TrainConfig
 from imbalance_flows.flows.train import train
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.spec import MemberSpec, default_members
-from imbalance_flows.tasks.store import load_model
+from imbalance_flows.tasks.model.spec import MemberSpec, default_members
+from imbalance_flows.tasks.store.model_store import load_model
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 FAST = [
     MemberSpec(sampler="class_weight", learner="logreg"),
@@ -180,8 +179,8 @@ def test_flow_judges_members_as_configured_and_matches_fit(churn_small, tmp_path
             (tmp_path / "store" / ".work" / "tables").glob("validation-*.parquet")))])
     flow_model = load_model(result["version"])
     assert flow_model.weights_ == pytest.approx([m["weight"] for m in manifest["members"]])
-    from imbalance_flows.tasks.data import stratified_indices
-    from imbalance_flows.tasks.vote import VotingEnsemble
+    from imbalance_flows.tasks.data.splits import stratified_indices
+    from imbalance_flows.tasks.model.ensemble import VotingEnsemble
 
     # Both validations: VotingEnsemble.fit on the rows outside the test split, in the file's order, plans and fits
     # the same members and votes as the flow (holdout: it holds out the flow's validation rows itself).
@@ -314,7 +313,11 @@ def test_the_report_shows_the_test_rows_the_ensemble_got_wrong(churn_small, tmp_
 
 
 def _artifact_data(flow_run_id: str, key: str):
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
 
     with get_client(sync_client=True) as client:
         (artifact,) = client.read_artifacts(artifact_filter=ArtifactFilter(
@@ -350,9 +353,9 @@ def test_training_and_scoring_keep_a_progress_bar_up_to_date(churn_small, tmp_pa
 def test_above_the_size_threshold_the_flow_trains_the_large_recipe_as_fit_does(churn_small, tmp_path, monkeypatch,
                                                                                caplog):
     # The large-data rules from 500 training rows (1,200 here): a class-capped fit sample of 600, 300 judging rows.
-    from imbalance_flows.tasks import sizes
-    from imbalance_flows.tasks.spec import RECIPES
-    from imbalance_flows.tasks.vote import VotingEnsemble
+    from imbalance_flows.tasks.model import sizes
+    from imbalance_flows.tasks.model.ensemble import VotingEnsemble
+    from imbalance_flows.tasks.model.spec import RECIPES
 
     for name, value in {"LARGE_ROWS": 500, "FIT_ROWS": 600, "JUDGE_ROWS": 300, "MIN_JUDGED": 60}.items():
         monkeypatch.setattr(sizes, name, value)
@@ -380,7 +383,8 @@ def test_holdout_on_a_large_validation_split_judges_on_a_sample_read_file_by_fil
     # judge by a stratified sample of them.
     import re
 
-    from imbalance_flows.tasks import sizes, tables
+    from imbalance_flows.tasks.data import tables
+    from imbalance_flows.tasks.model import sizes
 
     for name, value in {"LARGE_ROWS": 200, "FIT_ROWS": 600, "JUDGE_ROWS": 150, "MIN_JUDGED": 30}.items():
         monkeypatch.setattr(sizes, name, value)
@@ -403,7 +407,7 @@ def test_holdout_on_a_large_validation_split_judges_on_a_sample_read_file_by_fil
 
 def test_a_partitioned_table_trains_as_the_same_rows_in_one_file(churn_small, tmp_path, monkeypatch):
     # The size rule applies too (from 500 training rows), so members read their sample file by file.
-    from imbalance_flows.tasks import sizes
+    from imbalance_flows.tasks.model import sizes
 
     for name, value in {"LARGE_ROWS": 500, "FIT_ROWS": 600, "JUDGE_ROWS": 300, "MIN_JUDGED": 60}.items():
         monkeypatch.setattr(sizes, name, value)

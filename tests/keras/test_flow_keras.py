@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from imbalance_flows.flows.config import TrainConfig
 from imbalance_flows.flows.train import train
+from imbalance_flows.tasks.data.images import load_folder
+from imbalance_flows.tasks.data.options import ImageOptions
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.images import load_folder
-from imbalance_flows.tasks.spec import AugmentSpec, ImageOptions, MemberSpec
+from imbalance_flows.tasks.model.spec import AugmentSpec, MemberSpec
+
 from tests.conftest import ROOT
 from tests.keras.conftest import FEW_EPOCHS
 
@@ -26,7 +27,7 @@ def _reload_and_predict(version, frame: pd.DataFrame, target: str, tmp_path) -> 
     script = textwrap.dedent(f"""
         import json
         import pandas as pd
-        from imbalance_flows.tasks.store import load_model
+        from imbalance_flows.tasks.store.model_store import load_model
         frame = pd.read_parquet({str(tmp_path / 'score.parquet')!r})
         print(json.dumps(load_model({str(version)!r}).predict(frame.drop(columns={target!r})).tolist()))
     """)
@@ -47,7 +48,7 @@ def test_tabular_flow_trains_keras_members_beside_scikit_learn_ones(churn_small,
     work = sorted(p.suffix for p in (tmp_path / ".work" / "members").iterdir())
     assert work == [".keras", ".keras", ".npy", ".npy", ".npy", ".skops", ".skops", ".skops"]  # + out-of-fold probabilities
     test = pd.read_parquet(next((tmp_path / ".work" / "tables").glob("test-*.parquet")))
-    from imbalance_flows.tasks.store import load_model
+    from imbalance_flows.tasks.store.model_store import load_model
 
     assert _reload_and_predict(version, test, "churn", tmp_path) == load_model(version).predict(test).tolist()
 
@@ -86,7 +87,7 @@ def test_generated_minority_rows_train_save_and_predict_in_a_fresh_process(churn
     version = result["version"]
     assert sorted(p.name for p in Path(version, "members").iterdir()) == ["00.skops", "01.skops"]  # no generator
     test = pd.read_parquet(next((tmp_path / ".work" / "tables").glob("test-*.parquet")))
-    from imbalance_flows.tasks.store import load_model
+    from imbalance_flows.tasks.store.model_store import load_model
 
     assert _reload_and_predict(version, test, "churn", tmp_path) == load_model(version).predict(test).tolist()
 

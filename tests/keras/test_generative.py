@@ -2,13 +2,16 @@
 
 import numpy as np
 import pytest
-
+from imbalance_flows.tasks.data.images import load_folder
+from imbalance_flows.tasks.data.schema import infer_schema
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.generative import GenerativeAugmenter, TableCode, check_generated
-from imbalance_flows.tasks.images import load_folder
-from imbalance_flows.tasks.members import build_member
-from imbalance_flows.tasks.schema import infer_schema
-from imbalance_flows.tasks.spec import AugmentSpec, MemberSpec
+from imbalance_flows.tasks.model.members import build_member
+from imbalance_flows.tasks.model.spec import AugmentSpec, MemberSpec
+from imbalance_flows.tasks.sampling.generative import (
+    GenerativeAugmenter,
+    TableCode,
+    check_generated,
+)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +113,7 @@ def test_gan_is_written_and_checked_like_the_other_augmentations():
 
 
 def test_a_huge_majority_is_sampled_for_the_model_and_kept_whole_in_the_rows(mixed, monkeypatch):
-    from imbalance_flows.tasks import generative
+    from imbalance_flows.tasks.sampling import generative
 
     X, y = mixed
     monkeypatch.setattr(generative, "ROWS_PER_CLASS", 100)  # the model sees 100 of the 270 majority rows

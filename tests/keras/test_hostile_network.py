@@ -3,16 +3,16 @@
 import numpy as np
 import pandas as pd
 import pytest
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.store.model_store import save_model
 
 from imbalance_flows import VotingEnsemble, load_model
-from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.store import save_model
 from tests.keras.conftest import FEW_EPOCHS
 from tests.unit.test_store import rewrite_digests
 
 
 def test_a_network_with_a_lambda_layer_is_refused_and_runs_nothing(tmp_path):
-    from imbalance_flows.tasks.keras_members import keras_module
+    from imbalance_flows.tasks.learners.keras_members import keras_module
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(120, 3)), columns=list("abc"))

@@ -6,17 +6,22 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
+from imbalance_flows.tasks.data.images import (
+    load_folder,
+    load_table_images,
+    parse_size,
+    read_data,
+)
+from imbalance_flows.tasks.data.options import ImageOptions
+from imbalance_flows.tasks.data.schema import coerce, infer_schema
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.model.fitting import fit_member
+from imbalance_flows.tasks.model.members import build_member
+from imbalance_flows.tasks.sampling.image_augment import ImageAugmenter
 from PIL import Image
 from sklearn.metrics import balanced_accuracy_score
 
 from imbalance_flows import AugmentSpec, MemberSpec, VotingEnsemble
-from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.image_augment import ImageAugmenter
-from imbalance_flows.tasks.images import load_folder, load_table_images, parse_size, read_data
-from imbalance_flows.tasks.members import build_member
-from imbalance_flows.tasks.schema import coerce, infer_schema
-from imbalance_flows.tasks.spec import ImageOptions
-from imbalance_flows.tasks.train import fit_member
 from tests.keras.conftest import FEW_EPOCHS
 
 
@@ -67,7 +72,7 @@ def test_empty_class_folders_and_other_files_are_skipped_and_logged(tmp_path, ca
     (tmp_path / "empty").mkdir()
     (tmp_path / "a" / "notes.txt").write_text("not an image")
     (tmp_path / "README.md").write_text("about")
-    with caplog.at_level(logging.WARNING, logger="imbalance_flows.tasks.images"):
+    with caplog.at_level(logging.WARNING, logger="imbalance_flows.tasks.data.images"):
         frame, _ = load_folder(tmp_path, "y")
     assert sorted(frame["y"]) == ["a", "b"]
     assert "Skipped class folder 'empty'" in caplog.text
@@ -151,7 +156,7 @@ def test_cnn_with_augmentation_votes_with_a_forest_on_pixels(digits_folder):
 
 
 def test_transfer_member_keeps_the_users_model_frozen(digits_folder, tmp_path):
-    from imbalance_flows.tasks.keras_members import keras_module
+    from imbalance_flows.tasks.learners.keras_members import keras_module
 
     keras = keras_module()
     inputs = keras.Input(shape=(8, 8, 1))
@@ -190,7 +195,7 @@ def test_a_transfer_base_that_is_not_a_keras_model_is_refused(digits_folder, tmp
 
 
 def test_a_base_model_of_another_input_shape_is_refused(digits_folder, tmp_path):
-    from imbalance_flows.tasks.keras_members import keras_module
+    from imbalance_flows.tasks.learners.keras_members import keras_module
 
     keras = keras_module()
     inputs = keras.Input(shape=(28, 28, 1))
@@ -212,7 +217,7 @@ def test_image_bytes_decode_to_their_pixels():
 
 
 def test_transfer_member_fine_tunes_the_top_of_the_users_model_after_the_head(digits_folder, tmp_path):
-    from imbalance_flows.tasks.keras_members import keras_module, save_network
+    from imbalance_flows.tasks.learners.keras_members import keras_module, save_network
 
     keras = keras_module()
     inputs = keras.Input(shape=(8, 8, 1))

@@ -7,18 +7,18 @@ from unittest import mock
 
 import numpy as np
 import pytest
+from imbalance_flows.tasks.data.schema import coerce, infer_schema
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.learners.keras_members import KerasMLP, stratified_holdout
+from imbalance_flows.tasks.model.fitting import encode_labels, fit_member
+from imbalance_flows.tasks.model.members import build_member
+from imbalance_flows.tasks.sampling.resample import class_weights
+from imbalance_flows.tasks.store.member_files import dump_member, load_member
+from imbalance_flows.tasks.store.model_store import save_model
 from sklearn.metrics import balanced_accuracy_score
 
 from imbalance_flows import MemberSpec, VotingEnsemble
 from imbalance_flows.cli import main as cli
-from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.keras_members import KerasMLP, stratified_holdout
-from imbalance_flows.tasks.member_files import dump_member, load_member
-from imbalance_flows.tasks.members import build_member
-from imbalance_flows.tasks.resample import class_weights
-from imbalance_flows.tasks.schema import coerce, infer_schema
-from imbalance_flows.tasks.store import save_model
-from imbalance_flows.tasks.train import encode_labels, fit_member
 from tests.conftest import ROOT
 from tests.keras.conftest import FEW_EPOCHS
 
@@ -121,7 +121,7 @@ def test_saved_version_with_keras_members_loads_and_predicts_in_a_fresh_process(
     script = textwrap.dedent(f"""
         import sys
         import numpy as np, pandas as pd
-        from imbalance_flows.tasks.store import load_model
+        from imbalance_flows.tasks.store.model_store import load_model
         model = load_model({str(version)!r})
         proba = model.predict_proba(pd.read_parquet({str(tmp_path / 'X.parquet')!r}))
         assert np.array_equal(proba, np.load({str(tmp_path / 'proba.npy')!r})), "probabilities differ"
@@ -178,7 +178,7 @@ def test_a_tabular_run_without_keras_members_does_not_import_tensorflow():
         import sys
         import pandas as pd
         from imbalance_flows import default_ensemble
-        from imbalance_flows.tasks.store import save_model, load_model
+        from imbalance_flows.tasks.store.model_store import save_model, load_model
         import tempfile
         frame = pd.read_parquet("tasks/bundled/hpc.parquet").sample(400, random_state=0)
         model = default_ensemble(random_state=0).fit(frame.drop(columns="class"), frame["class"])
@@ -194,7 +194,7 @@ def test_a_tabular_run_without_keras_members_does_not_import_tensorflow():
 def test_a_tabular_keras_run_prints_no_tensorflow_start_up_lines():
     """TensorFlow is imported with its C++ log level raised: its start-up chatter stays off the terminal."""
     probe = ("import io, contextlib, sys\n"
-             "from imbalance_flows.tasks.keras_members import KerasMLP\n"
+             "from imbalance_flows.tasks.learners.keras_members import KerasMLP\n"
              "import numpy as np\n"
              "X = np.random.default_rng(0).normal(size=(60, 3)); y = (X[:, 0] > 0).astype(int)\n"
              "KerasMLP(epochs=1, random_state=0).fit(X, y)\n")

@@ -5,9 +5,8 @@ from collections import Counter
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from imbalance_flows.tasks.augment import TabularAugmenter
-from imbalance_flows.tasks.resample import over_targets
+from imbalance_flows.tasks.sampling.augment import TabularAugmenter
+from imbalance_flows.tasks.sampling.resample import over_targets
 
 N_NUMERIC, CATEGORICAL = 2, [2, 3]  # as after a member's preparation: numeric columns first, then codes
 

@@ -5,10 +5,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
-from imbalance_flows.tasks.calibrate import calibrate, fit_calibration
-from imbalance_flows.tasks.evaluate import calibration_scores
-from imbalance_flows.tasks.vote import VotingEnsemble
+from imbalance_flows.tasks.evaluation.metrics import calibration_scores
+from imbalance_flows.tasks.model.calibrate import calibrate, fit_calibration
+from imbalance_flows.tasks.model.ensemble import VotingEnsemble
 
 
 def balanced_world(n=4000, prevalence=0.03, seed=0):

@@ -5,14 +5,24 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.datasets import make_classification
-
-from imbalance_flows.tasks.champion import decisions, judge, metrics_of, unseen_rows
-from imbalance_flows.tasks.data import split_target
+from imbalance_flows.tasks.data.schema import infer_schema, row_hashes
+from imbalance_flows.tasks.data.splits import split_target
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.schema import infer_schema, row_hashes
-from imbalance_flows.tasks.store import champion, load_model, promote, read_manifest, save_model
-from imbalance_flows.tasks.vote import VotingEnsemble
+from imbalance_flows.tasks.model.ensemble import VotingEnsemble
+from imbalance_flows.tasks.store.champion import (
+    decisions,
+    judge,
+    metrics_of,
+    unseen_rows,
+)
+from imbalance_flows.tasks.store.model_store import (
+    champion,
+    load_model,
+    promote,
+    read_manifest,
+    save_model,
+)
+from sklearn.datasets import make_classification
 
 MEMBERS = [{"sampler": "class_weight", "learner": "logreg"}]
 
@@ -57,7 +67,7 @@ def test_row_hashes_match_rows_across_files_and_tell_rows_apart(table):
                                     np.array([True, False, True]), np.array([0.5, -0.0, 0.0, np.nan]),
                                     np.array([1, 1.0, True, "1", None], dtype=object)])
 def test_labels_print_as_text_value_by_value_even_when_each_distinct_value_is_converted_once(values):
-    from imbalance_flows.tasks.schema import as_text
+    from imbalance_flows.tasks.data.schema import as_text
 
     series = pd.Series(values)
     one_by_one = [None if pd.isna(v) else str(v) for v in series.astype(object)]

@@ -3,12 +3,11 @@
 import numpy as np
 import pandas as pd
 import pytest
-
-from imbalance_flows.tasks.costs import MissCosts, cheapest, cost_matrix
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.evaluate import evaluate
-from imbalance_flows.tasks.vote import VotingEnsemble
-from imbalance_flows.tasks.weights import best_cut
+from imbalance_flows.tasks.evaluation.metrics import evaluate
+from imbalance_flows.tasks.model.costs import MissCosts, cheapest, cost_matrix
+from imbalance_flows.tasks.model.ensemble import VotingEnsemble
+from imbalance_flows.tasks.model.weights import best_cut
 
 LOGREG = [{"sampler": "none", "learner": "logreg"}]
 
@@ -112,7 +111,11 @@ def test_best_cut_for_cost_counts_every_kind_of_decision():
 
 
 def test_costs_survive_saving_and_decide_the_same(tmp_path):
-    from imbalance_flows.tasks.store import load_model, read_manifest, save_model
+    from imbalance_flows.tasks.store.model_store import (
+        load_model,
+        read_manifest,
+        save_model,
+    )
 
     X, y = overlapping()
     model = VotingEnsemble(members=LOGREG, costs={"fn": 10, "fp": 1}).fit(X, y)

@@ -7,10 +7,25 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from imbalance_flows.tasks.data import check_split_sizes, class_profile, split_target, stratified_indices
-from imbalance_flows.tasks.schema import MISSING_CATEGORY, coerce, column_kind, infer_schema
-from imbalance_flows.tasks.tables import TableRef, fingerprint, read_file, read_table, write_table
+from imbalance_flows.tasks.data.schema import (
+    MISSING_CATEGORY,
+    coerce,
+    column_kind,
+    infer_schema,
+)
+from imbalance_flows.tasks.data.splits import (
+    check_split_sizes,
+    class_profile,
+    split_target,
+    stratified_indices,
+)
+from imbalance_flows.tasks.data.tables import (
+    TableRef,
+    fingerprint,
+    read_file,
+    read_table,
+    write_table,
+)
 
 SMALL = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": ["x", "y", "x"], "label": [0, 1, 0]})
 

@@ -3,8 +3,9 @@
 import numpy as np
 import pandas as pd
 import pytest
-
-from imbalance_flows.tasks.drift import (
+from imbalance_flows.tasks.data.schema import infer_schema
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.monitoring.drift import (
     DriftTally,
     adjust_proba,
     check_priors,
@@ -15,8 +16,6 @@ from imbalance_flows.tasks.drift import (
     psi_png,
     reference,
 )
-from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.schema import infer_schema
 
 
 def _table(n: int, rng, shift: float = 0.0, rare: float = 0.1) -> tuple[pd.DataFrame, pd.Series]:
@@ -146,7 +145,7 @@ def test_a_small_batch_gets_no_verdict_and_no_alarm():
 
 
 def test_the_prior_sample_is_uniform_over_the_stream(monkeypatch):
-    from imbalance_flows.tasks import drift
+    from imbalance_flows.tasks.monitoring import drift
 
     monkeypatch.setattr(drift, "PRIOR_ROWS", 1000)
     tally = DriftTally({"features": {}, "class_shares": {}}, ["no", "yes"], [0.5, 0.5])
@@ -163,7 +162,7 @@ def test_the_prior_sample_is_uniform_over_the_stream(monkeypatch):
     np.array([1, True, 0, False], dtype=object), pd.array(["a", None, "a"], dtype="string"),
     pd.array([1, 2, None], dtype="Int64"), np.array([b"a", b"b", b"a"], dtype=object)])
 def test_labels_are_counted_as_their_text_whatever_their_type(labels):
-    from imbalance_flows.tasks.drift import label_counts
+    from imbalance_flows.tasks.monitoring.drift import label_counts
 
     y = pd.Series(labels)
     assert label_counts(y).sort_index().to_dict() == y.astype(str).value_counts().sort_index().to_dict()

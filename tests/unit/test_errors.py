@@ -7,21 +7,30 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from imbalance_flows.tasks.data.schema import infer_schema
+from imbalance_flows.tasks.data.splits import (
+    check_features,
+    check_split_sizes,
+    split_target,
+    stratified_indices,
+)
+from imbalance_flows.tasks.data.tables import read_file
+from imbalance_flows.tasks.errors import InputError, preview
+from imbalance_flows.tasks.learners.registry import LEARNERS
+from imbalance_flows.tasks.model.ensemble import VotingEnsemble
+from imbalance_flows.tasks.model.fitting import encode_labels, fit_member
+from imbalance_flows.tasks.model.members import build_member, check_member
+from imbalance_flows.tasks.model.spec import MemberSpec
+from imbalance_flows.tasks.sampling.augment import TabularAugmenter
+from imbalance_flows.tasks.sampling.resample import (
+    Context,
+    check_sampler_params,
+    get_strategy,
+    make_sampler,
+)
+from imbalance_flows.tasks.store.model_store import load_model
 from pydantic import ValidationError
 from scipy import sparse
-
-from imbalance_flows.tasks.augment import TabularAugmenter
-from imbalance_flows.tasks.data import check_features, check_split_sizes, split_target, stratified_indices
-from imbalance_flows.tasks.errors import InputError, preview
-from imbalance_flows.tasks.learners import LEARNERS
-from imbalance_flows.tasks.members import build_member, check_member
-from imbalance_flows.tasks.resample import Context, check_sampler_params, get_strategy, make_sampler
-from imbalance_flows.tasks.schema import infer_schema
-from imbalance_flows.tasks.spec import MemberSpec
-from imbalance_flows.tasks.store import load_model
-from imbalance_flows.tasks.tables import read_file
-from imbalance_flows.tasks.train import encode_labels, fit_member
-from imbalance_flows.tasks.vote import VotingEnsemble
 
 NUMERIC = infer_schema(pd.DataFrame({"a": [1.0, 2.0], "b": [0.5, 1.5]}), pd.Series(["no", "yes"]))
 MIXED = infer_schema(pd.DataFrame({"a": [1.0, 2.0], "colour": ["red", "blue"]}), pd.Series(["no", "yes"]))

@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
+from imbalance_flows.tasks.evaluation.metrics import SUMMARY, evaluate
+from imbalance_flows.tasks.model.weights import code_objective
 from pytest import approx
-
-from imbalance_flows.tasks.evaluate import SUMMARY, evaluate
-from imbalance_flows.tasks.weights import code_objective
 
 # Two classes: 4 of class 0, 2 of class 1; one mistake each way.
 Y2_TRUE = [0, 0, 0, 0, 1, 1]
@@ -103,13 +102,13 @@ def test_code_objective_refuses_an_unknown_objective():
     (4, 4, (0.5101, 1.0)),
 ])
 def test_wilson_interval_of_a_recall(hits, n, expected):
-    from imbalance_flows.tasks.evaluate import wilson_interval
+    from imbalance_flows.tasks.evaluation.metrics import wilson_interval
 
     assert wilson_interval(hits, n) == pytest.approx(list(expected), abs=1e-4)
 
 
 def test_balanced_accuracy_interval_holds_the_value_and_narrows_with_more_rows():
-    from imbalance_flows.tasks.evaluate import balanced_accuracy_interval
+    from imbalance_flows.tasks.evaluation.metrics import balanced_accuracy_interval
 
     few = balanced_accuracy_interval([3, 90], [4, 100])
     many = balanced_accuracy_interval([75, 900], [100, 1000])

@@ -4,10 +4,13 @@ import json
 
 import numpy as np
 import pandas as pd
-
-from imbalance_flows.tasks.examples import contact_sheet, markdown, wrong_examples
-from imbalance_flows.tasks.report import report_files
-from imbalance_flows.tasks.schema import ImageInfo, infer_schema, pixel_names
+from imbalance_flows.tasks.data.schema import ImageInfo, infer_schema, pixel_names
+from imbalance_flows.tasks.evaluation.examples import (
+    contact_sheet,
+    markdown,
+    wrong_examples,
+)
+from imbalance_flows.tasks.evaluation.report import report_files
 
 FRAME = pd.DataFrame({
     "claim": ["c1", "c2", "c3", "c4", "c5", "c6"],
@@ -80,6 +83,6 @@ def test_images_get_a_contact_sheet_and_no_pixels_in_the_file():
 
 
 def _result():
-    from imbalance_flows.tasks.evaluate import evaluate
+    from imbalance_flows.tasks.evaluation.metrics import evaluate
 
     return evaluate(FRAME["label"], PREDICTED, PROBA, ["fraud", "ok"])

@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.store.member_files import trusted_types
+from imbalance_flows.tasks.store.model_store import save_model
 
 from imbalance_flows import VotingEnsemble, load_model
 from imbalance_flows.cli import main as cli
-from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.member_files import trusted_types
-from imbalance_flows.tasks.store import save_model
 from tests.unit.test_store import rewrite_digests
 
 
@@ -174,7 +174,7 @@ def test_the_out_of_range_tree_would_crash_the_process_without_the_check(trees_v
     X.to_csv(tmp_path / "rows.csv", index=False)
     script = textwrap.dedent(f"""
         import pandas as pd, skops.io as sio
-        from imbalance_flows.tasks.member_files import trusted_types
+        from imbalance_flows.tasks.store.member_files import trusted_types
         pipeline = sio.load({str(version / "members" / "00.skops")!r}, trusted=trusted_types())
         pipeline.steps[-1][1].estimators_[0].predict_proba(pd.read_csv({str(tmp_path / "rows.csv")!r}).to_numpy())
     """)

@@ -9,14 +9,25 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-
-from imbalance_flows.tasks.boosters import check_catboost, check_lightgbm, check_xgboost
+from imbalance_flows.tasks.data.schema import ImageInfo, coerce, infer_schema
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.learners import LEARNERS, NativeModel, native_suffixes
-from imbalance_flows.tasks.member_files import dump_member, load_member, trusted_types
-from imbalance_flows.tasks.schema import ImageInfo, coerce, infer_schema
-from imbalance_flows.tasks.spec import MemberSpec
-from imbalance_flows.tasks.train import fit_member
+from imbalance_flows.tasks.learners.boosters import (
+    check_catboost,
+    check_lightgbm,
+    check_xgboost,
+)
+from imbalance_flows.tasks.learners.registry import (
+    LEARNERS,
+    NativeModel,
+    native_suffixes,
+)
+from imbalance_flows.tasks.model.fitting import fit_member
+from imbalance_flows.tasks.model.spec import MemberSpec
+from imbalance_flows.tasks.store.member_files import (
+    dump_member,
+    load_member,
+    trusted_types,
+)
 
 # Small settings, so that every learner fits in about a second.
 QUICK = {"rf": {"n_estimators": 5}, "hgb": {"max_iter": 5}, "lgbm": {"n_estimators": 5}, "xgb": {"n_estimators": 5},
@@ -44,7 +55,7 @@ def _rows(classes: int = 2, images: bool = False, seed: int = 0):
 def _params(name: str, tmp_path) -> dict:
     params = dict(QUICK.get(name, {}))
     if name == "keras_transfer":
-        from imbalance_flows.tasks.keras_members import keras_module
+        from imbalance_flows.tasks.learners.keras_members import keras_module
 
         keras = keras_module()
         inputs = keras.Input(shape=(4, 4, 1))
@@ -232,23 +243,23 @@ readme = Path(sys.argv[1]).read_text()
 section = readme[readme.index("## Adding a learner"):]
 entry, test = re.findall(r"```python\\n(.*?)```", section, flags=re.S)[:2]
 
-# The entry, as the recipe writes it into tasks/learners.py: its function and its place in the list.
-from imbalance_flows.tasks import learners
+# The entry, as the recipe writes it into tasks/learners/registry.py: its function and its place in the list.
+from imbalance_flows.tasks.learners import registry as learners
 namespace = vars(learners)
 exec(entry.replace("    ...,\\n", ""), namespace)
 learners.LEARNERS.update(namespace["LEARNERS"])  # the same dict object every other module imported
 
 # Everything else reads the registry; the test, as the recipe writes it into tests/unit/test_members.py.
 from sklearn.ensemble import ExtraTreesClassifier
-from imbalance_flows.tasks.resample import class_weights
-from imbalance_flows.tasks.spec import MemberSpec
-from imbalance_flows.tasks.train import fit_member
+from imbalance_flows.tasks.sampling.resample import class_weights
+from imbalance_flows.tasks.model.spec import MemberSpec
+from imbalance_flows.tasks.model.fitting import fit_member
 from tests.unit.test_members import table_with_row_ids
 exec(test, globals())
 test_extra_trees_member_splits_category_codes_with_the_member_weights()
 
 from tests.unit.test_learners import _rows
-from imbalance_flows.tasks.member_files import dump_member, load_member
+from imbalance_flows.tasks.store.member_files import dump_member, load_member
 import numpy as np, tempfile
 X, y, schema = _rows(3)
 pipeline, _ = fit_member(MemberSpec.parse("class_weight:et"), X, y, schema)

@@ -8,22 +8,30 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from imbalance_flows.tasks import cores as cores_module
+from imbalance_flows.tasks.data.schema import ImageInfo, coerce, infer_schema
+from imbalance_flows.tasks.data.splits import stratified_indices
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.learners.registry import ENCODINGS, LEARNERS, load_estimator
+from imbalance_flows.tasks.model import fitting as train_module
+from imbalance_flows.tasks.model.fitting import (
+    encode_labels,
+    fit_member,
+    plan_concurrency,
+)
+from imbalance_flows.tasks.model.members import build_member
+from imbalance_flows.tasks.model.prepare import LinearPrep
+from imbalance_flows.tasks.model.spec import AugmentSpec, LearnerName, MemberSpec
+from imbalance_flows.tasks.sampling.augment import TabularAugmenter
+from imbalance_flows.tasks.sampling.resample import (
+    STRATEGIES,
+    class_weights,
+    over_targets,
+    under_targets,
+)
 from imblearn import over_sampling, under_sampling
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-
-from imbalance_flows.tasks import cores as cores_module
-from imbalance_flows.tasks import train as train_module
-from imbalance_flows.tasks.augment import TabularAugmenter
-from imbalance_flows.tasks.data import stratified_indices
-from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.learners import ENCODINGS, LEARNERS, load_estimator
-from imbalance_flows.tasks.members import build_member
-from imbalance_flows.tasks.prepare import LinearPrep
-from imbalance_flows.tasks.resample import STRATEGIES, class_weights, over_targets, under_targets
-from imbalance_flows.tasks.schema import ImageInfo, coerce, infer_schema
-from imbalance_flows.tasks.spec import AugmentSpec, LearnerName, MemberSpec
-from imbalance_flows.tasks.train import encode_labels, fit_member, plan_concurrency
 
 
 def table_with_row_ids(counts, seed: int = 0):
@@ -236,11 +244,10 @@ def test_hgb_bins_a_categorical_feature_with_more_than_255_categories_as_codes()
 
 
 def test_preparation_imputes_medians_and_codes_categories_as_an_ordinal_encoder_would():
+    from imbalance_flows.tasks.model.prepare import TablePrep
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import OrdinalEncoder
-
-    from imbalance_flows.tasks.prepare import TablePrep
 
     rng = np.random.default_rng(3)
     train = pd.DataFrame({"a": rng.normal(size=50), "b": rng.integers(0, 9, 50).astype(float),
@@ -287,7 +294,7 @@ def test_linear_preparation_scales_and_one_hot_codes_as_scaler_and_encoder_would
 
 
 def test_preparation_imputes_zero_for_a_feature_with_no_value_in_its_rows():
-    from imbalance_flows.tasks.prepare import TablePrep
+    from imbalance_flows.tasks.model.prepare import TablePrep
 
     rows = pd.DataFrame({"a": [np.nan, np.nan], "b": [1.0, 3.0]})
 
@@ -494,7 +501,11 @@ def test_a_keras_member_without_tensorflow_names_the_extra_to_install(monkeypatc
 
 
 def test_named_recipes_list_valid_members_and_the_default_is_one_of_them():
-    from imbalance_flows.tasks.spec import RECIPES, default_members, recipe_members
+    from imbalance_flows.tasks.model.spec import (
+        RECIPES,
+        default_members,
+        recipe_members,
+    )
 
     assert [m.name for m in recipe_members("default")] == [m.name for m in default_members()]
     plain_over_under = recipe_members("plain-over-under")
@@ -510,10 +521,9 @@ def test_a_member_whose_sampler_cannot_scale_is_refused_before_training():
     import argparse
 
     import pandas as pd
-
     from imbalance_flows.flows.config import TrainConfig
     from imbalance_flows.flows.options import add_options, train_config
-    from imbalance_flows.tasks.members import check_member
+    from imbalance_flows.tasks.model.members import check_member
 
     frame = pd.DataFrame(np.random.default_rng(0).normal(size=(40, 30)), columns=[f"x{i}" for i in range(30)])
     schema = infer_schema(frame, pd.Series(["a", "b"] * 20))

@@ -10,14 +10,26 @@ import time
 
 import numpy as np
 import pytest
-
 from imbalance_flows.tasks import storage
-from imbalance_flows.tasks import store as store_module
-from imbalance_flows.tasks.champion import decisions
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.lease import lease
-from imbalance_flows.tasks.store import champion, load_model, promote, read_manifest, remove_leftovers, save_model
-from imbalance_flows.tasks.versions import list_versions, promote_by_hand, prune, resolve_version
+from imbalance_flows.tasks.store import model_store as store_module
+from imbalance_flows.tasks.store.champion import decisions
+from imbalance_flows.tasks.store.lease import lease
+from imbalance_flows.tasks.store.model_store import (
+    champion,
+    load_model,
+    promote,
+    read_manifest,
+    remove_leftovers,
+    save_model,
+)
+from imbalance_flows.tasks.store.versions import (
+    list_versions,
+    promote_by_hand,
+    prune,
+    resolve_version,
+)
+
 from tests.unit.test_champion import race_retrains, table  # noqa: F401  (the module's table fixture)
 
 
@@ -73,9 +85,9 @@ def test_a_version_of_another_store_cannot_be_promoted(fitted_binary, bucket):
 KILLED_SAVE = """
 import os, signal, sys
 import s3fs
-from imbalance_flows.tasks.store import save_model
+from imbalance_flows.tasks.store.model_store import save_model
 from tests.unit.conftest import FAST_MEMBERS, mixed_table
-from imbalance_flows.tasks.vote import VotingEnsemble
+from imbalance_flows.tasks.model.ensemble import VotingEnsemble
 
 table = mixed_table((40, 12))
 model = VotingEnsemble(members=FAST_MEMBERS, validation="holdout", random_state=0)
@@ -155,7 +167,7 @@ def test_racing_retrains_on_the_bucket_leave_one_history_and_the_best_challenger
 
 
 def test_the_lease_waits_for_a_live_holder_and_takes_over_from_a_dead_one(bucket, monkeypatch):
-    from imbalance_flows.tasks import lease as lease_module
+    from imbalance_flows.tasks.store import lease as lease_module
 
     monkeypatch.setattr(lease_module, "LEASE_S", 1.5)
     path = f"{bucket}/store/.lock"
@@ -186,7 +198,7 @@ def test_the_lease_waits_for_a_live_holder_and_takes_over_from_a_dead_one(bucket
 
 
 def test_a_holder_that_lost_its_lease_takes_no_decision_and_leaves_the_new_lease_alone(bucket, monkeypatch):
-    from imbalance_flows.tasks import lease as lease_module
+    from imbalance_flows.tasks.store import lease as lease_module
 
     monkeypatch.setattr(lease_module, "RENEW_S", 0.2)
     path = f"{bucket}/store/.lock"
@@ -249,9 +261,12 @@ def test_storage_options_say_what_the_environment_does_not(bucket, s3_server, mo
 
 def test_a_folder_of_class_folders_of_images_in_a_bucket_reads_and_scores_as_a_local_one(bucket, tmp_path):
     import s3fs
+    from imbalance_flows.tasks.data.images import (
+        is_image_folder,
+        iter_image_chunks,
+        read_data,
+    )
     from PIL import Image
-
-    from imbalance_flows.tasks.images import is_image_folder, iter_image_chunks, read_data
 
     local = tmp_path / "images"
     for label, count, value in (("red", 5, 200), ("yellow", 2, 90)):

@@ -2,8 +2,14 @@
 
 import json
 
-from imbalance_flows.tasks.evaluate import evaluate
-from imbalance_flows.tasks.report import ENSEMBLE, artifact_markdown, per_class_table, report_files, summary_table
+from imbalance_flows.tasks.evaluation.metrics import evaluate
+from imbalance_flows.tasks.evaluation.report import (
+    ENSEMBLE,
+    artifact_markdown,
+    per_class_table,
+    report_files,
+    summary_table,
+)
 
 RESULTS = {
     "smote:hgb": evaluate([0, 0, 0, 0, 1, 1], [0, 0, 0, 1, 1, 0], None, [0, 1]),
@@ -48,8 +54,8 @@ def test_artifact_markdown_embeds_the_plot():
 
 
 def test_the_report_flags_a_class_with_few_test_rows_and_gives_intervals():
-    from imbalance_flows.tasks.evaluate import evaluate
-    from imbalance_flows.tasks.report import tables
+    from imbalance_flows.tasks.evaluation.metrics import evaluate
+    from imbalance_flows.tasks.evaluation.report import tables
 
     y_true = ["common"] * 60 + ["rare"] * 4
     y_pred = ["common"] * 58 + ["rare"] * 2 + ["rare"] * 3 + ["common"]

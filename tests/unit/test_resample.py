@@ -6,9 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from imblearn import over_sampling
-
-from imbalance_flows.tasks.resample import (
+from imbalance_flows.tasks.sampling.resample import (
     STRATEGIES,
     Context,
     class_weights,
@@ -18,6 +16,7 @@ from imbalance_flows.tasks.resample import (
     run_sampler,
     under_targets,
 )
+from imblearn import over_sampling
 
 COUNTS = {0: 100, 1: 10, 2: 40}
 EXACT_OVER = ["random_over", "smote"]
@@ -208,7 +207,12 @@ def test_combined_samplers_never_exceed_the_over_sampling_targets(counts, ratio,
 @pytest.mark.parametrize("name", ["tomek", "enn", "near_miss", "cluster_centroids", "adasyn", "borderline_smote"])
 def test_a_sampler_whose_cost_explodes_is_refused_before_it_starts_above_its_size(name):
     from imbalance_flows.tasks.errors import InputError
-    from imbalance_flows.tasks.resample import SLOW_SECONDS, check_sampler_size, max_rows, sampler_seconds
+    from imbalance_flows.tasks.sampling.resample import (
+        SLOW_SECONDS,
+        check_sampler_size,
+        max_rows,
+        sampler_seconds,
+    )
 
     limit = max_rows(name, 30)
     assert limit is not None and sampler_seconds(name, limit, 30) == pytest.approx(SLOW_SECONDS, rel=1e-4)
@@ -223,6 +227,6 @@ def test_a_sampler_whose_cost_explodes_is_refused_before_it_starts_above_its_siz
 
 @pytest.mark.parametrize("name", ["none", "class_weight", "random_under", "random_over", "smote"])
 def test_samplers_that_scale_have_no_size_limit(name):
-    from imbalance_flows.tasks.resample import check_sampler_size, max_rows
+    from imbalance_flows.tasks.sampling.resample import check_sampler_size, max_rows
 
     assert max_rows(name) is None and check_sampler_size(name, 100_000_000, 30) is None

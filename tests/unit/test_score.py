@@ -5,10 +5,9 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
-
+from imbalance_flows.tasks.data.tables import read_file
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.score import iter_chunks, score_file
-from imbalance_flows.tasks.tables import read_file
+from imbalance_flows.tasks.serving.scoring import iter_chunks, score_file
 
 
 def test_a_glob_reads_every_partition_in_name_order(binary_table, tmp_path):
@@ -86,10 +85,9 @@ def _image_folder(root, per_class=12, seed=0):
 
 
 def test_a_folder_of_images_is_scored_one_row_per_file_with_its_path(tmp_path):
+    from imbalance_flows.tasks.data.images import load_folder
+    from imbalance_flows.tasks.model.ensemble import VotingEnsemble
     from PIL import Image
-
-    from imbalance_flows.tasks.images import load_folder
-    from imbalance_flows.tasks.vote import VotingEnsemble
 
     train = _image_folder(tmp_path / "train")
     frame, _ = load_folder(str(train), "label")
@@ -124,8 +122,8 @@ def test_a_folder_is_refused_by_a_model_trained_on_a_table(fitted_binary, tmp_pa
 
 
 def test_a_folder_without_images_is_refused(tmp_path):
-    from imbalance_flows.tasks.images import iter_image_chunks
-    from imbalance_flows.tasks.schema import ImageInfo
+    from imbalance_flows.tasks.data.images import iter_image_chunks
+    from imbalance_flows.tasks.data.schema import ImageInfo
 
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "readme.txt").write_text("nothing")
@@ -136,7 +134,7 @@ def test_a_folder_without_images_is_refused(tmp_path):
 def test_rows_are_counted_before_scoring_where_it_is_cheap(binary_table, tmp_path):
     import gzip
 
-    from imbalance_flows.tasks.score import count_rows
+    from imbalance_flows.tasks.serving.scoring import count_rows
 
     binary_table.to_csv(tmp_path / "a.csv", index=False)
     binary_table.to_parquet(tmp_path / "b.parquet")
@@ -151,7 +149,7 @@ def test_rows_are_counted_before_scoring_where_it_is_cheap(binary_table, tmp_pat
 
 
 def test_a_file_that_does_not_read_has_no_count_and_is_left_to_the_scorer(tmp_path):
-    from imbalance_flows.tasks.score import count_rows
+    from imbalance_flows.tasks.serving.scoring import count_rows
 
     (tmp_path / "garbage.parquet").write_bytes(b"PAR1 this is not parquet PAR1")
     assert count_rows(str(tmp_path / "garbage.parquet")) is None

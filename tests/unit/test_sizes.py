@@ -5,12 +5,18 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from imbalance_flows.tasks.data import tables
+from imbalance_flows.tasks.data.schema import coerce, infer_schema
+from imbalance_flows.tasks.model import sizes
+from imbalance_flows.tasks.model.fitting import (
+    _fit_view,
+    encode_labels,
+    fit_out_of_fold,
+)
+from imbalance_flows.tasks.model.spec import RECIPES, default_members, sized_members
+from imbalance_flows.tasks.sampling import resample
 
 from imbalance_flows import InputError, MemberSpec, VotingEnsemble
-from imbalance_flows.tasks import resample, sizes, tables
-from imbalance_flows.tasks.schema import coerce, infer_schema
-from imbalance_flows.tasks.spec import RECIPES, default_members, sized_members
-from imbalance_flows.tasks.train import _fit_view, encode_labels, fit_out_of_fold
 
 
 @pytest.fixture

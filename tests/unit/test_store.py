@@ -8,13 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import skops.io
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.store import model_store as store_module
+from imbalance_flows.tasks.store.model_store import (
+    champion,
+    load_model,
+    promote,
+    read_manifest,
+    save_model,
+)
 from imblearn.pipeline import Pipeline
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LogisticRegression
-
-from imbalance_flows.tasks import store as store_module
-from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.store import champion, load_model, promote, read_manifest, save_model
 
 
 class Doubler(TransformerMixin, BaseEstimator):
@@ -29,7 +34,7 @@ class Doubler(TransformerMixin, BaseEstimator):
 
 def rewrite_digests(version) -> None:
     """Record the current files' SHA-256 in the manifest, as someone editing a version by hand could."""
-    from imbalance_flows.tasks.integrity import file_digests
+    from imbalance_flows.tasks.store.integrity import file_digests
 
     manifest = json.loads((version / "manifest.json").read_text())
     (version / "manifest.json").write_text(json.dumps({**manifest, "files": file_digests(version)}))
@@ -163,7 +168,7 @@ def test_load_refuses_a_manifest_of_another_format(fitted_binary, tmp_path):
     manifest = json.loads((version / "manifest.json").read_text())
     (version / "manifest.json").write_text(json.dumps({**manifest, "format_version": 99}))
 
-    with pytest.raises(InputError, match="reads model formats 1, 2: .* has format 99"):
+    with pytest.raises(InputError, match="reads model formats 1, 2, 3: .* has format 99"):
         load_model(version)
 
 
@@ -195,20 +200,43 @@ def test_a_model_saved_before_the_package_had_one_name_still_loads_and_predicts_
     assert loaded.predict(table.drop(columns="label")).tolist() == expected["predicted"].tolist()
 
 
+FORMAT_2 = Path(__file__).parent / "data" / "format2_model"
+
+
+def test_a_model_saved_before_tasks_had_rooms_still_loads_and_predicts_the_same():
+    """Format 2 named the project's types by the flat modules of tasks/ (imbalance_flows.tasks.prepare, ...,
+    imbalance_flows.tasks.boosters); they are read under today's names. Saved by the code of that time, with a
+    forest, a linear model and a LightGBM member."""
+    import pandas as pd
+
+    from tests.unit.conftest import mixed_table
+
+    table = mixed_table((40, 12))
+    expected = pd.read_csv(FORMAT_2.parent / "format2_expected.csv")
+
+    loaded = load_model(FORMAT_2)
+
+    assert read_manifest(FORMAT_2)["format_version"] == 2
+    assert [spec.learner for spec in loaded.specs_] == ["rf", "logreg", "lgbm"]
+    proba = loaded.predict_proba(table.drop(columns="label"))
+    np.testing.assert_allclose(proba, expected[[f"proba_{c}" for c in loaded.classes_]].to_numpy(), atol=1e-9)
+    assert loaded.predict(table.drop(columns="label")).tolist() == expected["predicted"].tolist()
+
+
 def test_trusted_types_are_derived_from_the_classes_and_name_the_package():
-    from imbalance_flows.tasks.member_files import trusted_types
+    from imbalance_flows.tasks.store.member_files import trusted_types
 
     trusted = trusted_types()
-    assert {"imbalance_flows.tasks.prepare.LinearPrep", "imbalance_flows.tasks.prepare.TablePrep",
-            "imbalance_flows.tasks.keras_members.KerasMLP", "imbalance_flows.tasks.keras_images.KerasCNN",
-            "imbalance_flows.tasks.keras_images.KerasTransfer", "sklearn.tree._tree.Tree"} <= set(trusted)
+    assert {"imbalance_flows.tasks.model.prepare.LinearPrep", "imbalance_flows.tasks.model.prepare.TablePrep",
+            "imbalance_flows.tasks.learners.keras_members.KerasMLP", "imbalance_flows.tasks.learners.keras_images.KerasCNN",
+            "imbalance_flows.tasks.learners.keras_images.KerasTransfer", "sklearn.tree._tree.Tree"} <= set(trusted)
     assert not [name for name in trusted if name.startswith("tasks.")]
 
 
 def test_a_new_version_is_written_in_the_current_format(fitted_binary, tmp_path):
-    from imbalance_flows.tasks.member_files import FORMAT_VERSION
+    from imbalance_flows.tasks.store.member_files import FORMAT_VERSION
 
-    assert read_manifest(save_model(fitted_binary, tmp_path))["format_version"] == FORMAT_VERSION == 2
+    assert read_manifest(save_model(fitted_binary, tmp_path))["format_version"] == FORMAT_VERSION == 3
 
 
 def test_a_version_records_the_sha256_of_every_file_and_refuses_a_changed_one(fitted_binary, tmp_path):
@@ -261,7 +289,7 @@ def test_a_champion_pointer_that_is_not_a_version_name_is_refused(tmp_path, poin
 
 
 def test_a_version_name_with_dotdot_is_not_looked_up_in_the_store(fitted_binary, tmp_path):
-    from imbalance_flows.tasks.versions import resolve_version
+    from imbalance_flows.tasks.store.versions import resolve_version
 
     save_model(fitted_binary, tmp_path)
     with pytest.raises(InputError, match="is none of these"):
@@ -295,10 +323,9 @@ def test_with_a_store_key_a_folder_without_a_manifest_is_refused_clearly(tmp_pat
 
 def test_training_rows_in_chunks_keep_the_same_fingerprints_and_picture_as_whole():
     import pandas as pd
-
-    from imbalance_flows.tasks.drift import reference
-    from imbalance_flows.tasks.schema import infer_schema, row_hashes
-    from imbalance_flows.tasks.store import summarise_rows
+    from imbalance_flows.tasks.data.schema import infer_schema, row_hashes
+    from imbalance_flows.tasks.monitoring.drift import reference
+    from imbalance_flows.tasks.store.model_store import summarise_rows
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=5_000).astype(np.float32), "c": rng.choice(list("abc"), 5_000),
@@ -322,7 +349,7 @@ def test_training_rows_in_chunks_keep_the_same_fingerprints_and_picture_as_whole
 
 def test_a_member_is_copied_from_the_file_it_was_loaded_from_while_that_file_is_unchanged(fitted_binary, binary_table,
                                                                                         tmp_path):
-    from imbalance_flows.tasks.member_files import dump_member, member_source
+    from imbalance_flows.tasks.store.member_files import dump_member, member_source
 
     X = binary_table.drop(columns="label")
     files = [tmp_path / "work" / f"{i}.skops" for i in range(len(fitted_binary.members_))]
@@ -346,7 +373,7 @@ def test_a_member_is_copied_from_the_file_it_was_loaded_from_while_that_file_is_
 
 def test_a_member_file_removed_after_its_stamp_was_taken_is_written_from_the_loaded_member(fitted_binary, binary_table,
                                                                                           tmp_path):
-    from imbalance_flows.tasks.member_files import dump_member, member_source
+    from imbalance_flows.tasks.store.member_files import dump_member, member_source
 
     path = tmp_path / "0.skops"
     dump_member(fitted_binary.members_[0], path)
@@ -370,7 +397,7 @@ def _member_files(folder, network: bool):
 
 
 def test_copying_a_member_copies_its_network_first_and_refuses_any_file_changed_since_its_stamp(tmp_path):
-    from imbalance_flows.tasks.member_files import copy_member, member_source
+    from imbalance_flows.tasks.store.member_files import copy_member, member_source
 
     path = _member_files(tmp_path / "work", network=True)
     (tmp_path / "a").mkdir()
@@ -386,7 +413,7 @@ def test_copying_a_member_copies_its_network_first_and_refuses_any_file_changed_
 
 
 def test_copying_a_member_without_a_network_refuses_one_that_appeared_since_its_stamp(tmp_path):
-    from imbalance_flows.tasks.member_files import copy_member, member_source
+    from imbalance_flows.tasks.store.member_files import copy_member, member_source
 
     path = _member_files(tmp_path / "work", network=False)
     source = member_source(path)
@@ -398,7 +425,7 @@ def test_copying_a_member_without_a_network_refuses_one_that_appeared_since_its_
 
 
 def test_copying_a_member_refuses_a_file_touched_back_to_its_old_modification_time(tmp_path):
-    from imbalance_flows.tasks.member_files import copy_member, member_source
+    from imbalance_flows.tasks.store.member_files import copy_member, member_source
 
     path = _member_files(tmp_path / "work", network=False)
     source = member_source(path)

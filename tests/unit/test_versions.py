@@ -3,18 +3,23 @@
 import json
 
 import pytest
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.store.champion import decisions
+from imbalance_flows.tasks.store.model_store import champion, promote, save_model
+from imbalance_flows.tasks.store.versions import (
+    list_versions,
+    promote_by_hand,
+    prune,
+    resolve_version,
+)
 
 from imbalance_flows.cli import main as cli
-from imbalance_flows.tasks.champion import decisions
-from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.store import champion, promote, save_model
-from imbalance_flows.tasks.versions import list_versions, promote_by_hand, prune, resolve_version
 
 
 @pytest.fixture
 def store(fitted_binary, binary_table, tmp_path):
     """A store of three versions, the first of them the champion, and a run workspace."""
-    from imbalance_flows.tasks.evaluate import evaluate
+    from imbalance_flows.tasks.evaluation.metrics import evaluate
 
     X, y = binary_table.drop(columns="label"), binary_table["label"]
     scored = evaluate(y, fitted_binary.predict(X), fitted_binary.predict_proba(X), fitted_binary.classes_)
@@ -130,7 +135,7 @@ KILLED_WHILE_SAVING = """
 import os, signal, sys
 import skops.io
 from imbalance_flows import default_ensemble
-from imbalance_flows.tasks import store
+from imbalance_flows.tasks.store import model_store as store
 import pandas as pd, numpy as np
 
 rng = np.random.default_rng(0)

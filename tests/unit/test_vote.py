@@ -2,8 +2,8 @@
 
 import copy
 import json
-import subprocess
 import re
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -15,20 +15,24 @@ import pytest
 import sklearn
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from imbalance_flows.tasks.data.checks import UnseenCategoryWarning
+from imbalance_flows.tasks.data.schema import coerce, infer_schema
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.model import ensemble as vote_module
+from imbalance_flows.tasks.model import plan as plan_module
+from imbalance_flows.tasks.model.ensemble import VotingEnsemble, default_ensemble
+from imbalance_flows.tasks.model.fitting import (
+    encode_labels,
+    fit_member,
+    fit_out_of_fold,
+)
+from imbalance_flows.tasks.model.plan import member_specs
+from imbalance_flows.tasks.model.spec import MemberSpec, default_members
+from imbalance_flows.tasks.model.weights import best_cut, code_objective, weight_grid
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.fixes import parse_version
 
-from imbalance_flows.tasks import plan as plan_module
-from imbalance_flows.tasks import vote as vote_module
-from imbalance_flows.tasks.checks import UnseenCategoryWarning
-from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.schema import coerce, infer_schema
-from imbalance_flows.tasks.plan import member_specs
-from imbalance_flows.tasks.spec import MemberSpec, default_members
-from imbalance_flows.tasks.train import encode_labels, fit_member, fit_out_of_fold
-from imbalance_flows.tasks.vote import VotingEnsemble, default_ensemble
-from imbalance_flows.tasks.weights import best_cut, code_objective, weight_grid
 from tests.unit.conftest import FAST_MEMBERS
 
 # Each check listed fails by design; the reason says why.
@@ -343,8 +347,9 @@ def test_out_of_fold_ensemble_fits_members_on_every_row():
 STAGGERED_FIT = """
 import json, threading
 from threadpoolctl import threadpool_info
-from imbalance_flows.tasks import cores, vote
-from imbalance_flows.tasks.train import fit_member
+from imbalance_flows.tasks import cores
+from imbalance_flows.tasks.model import ensemble as vote
+from imbalance_flows.tasks.model.fitting import fit_member
 
 first_inside, second_inside, first_done = (threading.Event() for _ in range(3))
 
@@ -518,7 +523,11 @@ def test_n_jobs_zero_is_refused_with_the_rule():
 
 
 def test_an_ensemble_fitted_with_a_random_state_instance_saves_and_loads(binary_table, tmp_path):
-    from imbalance_flows.tasks.store import load_model, read_manifest, save_model
+    from imbalance_flows.tasks.store.model_store import (
+        load_model,
+        read_manifest,
+        save_model,
+    )
 
     X, y = binary_table.drop(columns="label"), binary_table["label"]
     model = default_ensemble(random_state=np.random.RandomState(1), members=FAST_MEMBERS).fit(X, y)
@@ -609,7 +618,7 @@ BAD_PARAMETERS = [
 
 @pytest.mark.parametrize("params, rule, value", BAD_PARAMETERS)
 def test_every_bad_parameter_is_refused_with_its_rule_before_any_member_fits(params, rule, value, monkeypatch):
-    from imbalance_flows.tasks import vote
+    from imbalance_flows.tasks.model import ensemble as vote
 
     def no_fit(*args, **kwargs):
         raise AssertionError("a member was fitted")
@@ -626,9 +635,8 @@ def test_every_bad_parameter_is_refused_with_its_rule_before_any_member_fits(par
                                     {"threshold_objective": "cost"}, {"random_state": -3}])
 def test_the_training_flow_refuses_what_fit_refuses(params):
     """The flow's parameters carry the estimator's rules (pydantic words some of them its own way)."""
-    from pydantic import ValidationError
-
     from imbalance_flows.flows.config import TrainConfig
+    from pydantic import ValidationError
 
     with pytest.raises((InputError, ValidationError)):
         TrainConfig(data="d.csv", target="y", **params)
@@ -641,9 +649,9 @@ def test_the_estimators_n_jobs_follows_the_glossary_none_is_one_job_unless_jobli
         n_jobs, context, expected, fast_members, binary_table, monkeypatch):
     import contextlib
 
+    from imbalance_flows.tasks import cores
+    from imbalance_flows.tasks.model import ensemble as vote
     from joblib import parallel_config
-
-    from imbalance_flows.tasks import cores, vote
 
     asked, real = [], vote.run_members
 
@@ -668,9 +676,9 @@ SHARED_BAD_VALUES = {"voting": "majority", "threshold_objective": "recall", "cal
 @pytest.mark.parametrize("name", list(SHARED_BAD_VALUES))
 def test_python_the_command_line_and_a_config_file_refuse_a_bad_value_in_the_same_words(name, tmp_path, capsys):
     import yaml
+    from imbalance_flows.flows.config import TrainConfig
 
     from imbalance_flows.cli import main as cli
-    from imbalance_flows.flows.config import TrainConfig
 
     value = SHARED_BAD_VALUES[name]
     with pytest.raises(InputError) as caught:

@@ -1,0 +1,1 @@
+"""Tables and schema: reading, checking and splitting the data, by reference."""

@@ -1,0 +1,97 @@
+"""What the ensemble accepts: tables and labels as scikit-learn passes them, and data to score that fits its schema."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from imbalance_flows.tasks.data.schema import Schema, as_text
+from imbalance_flows.tasks.errors import InputError, preview
+from scipy import sparse
+
+
+def as_frame(X, names: list[str] | None = None) -> pd.DataFrame:
+    """A DataFrame as it is, or an array with positional column names (or `names`, if they fit)."""
+    if isinstance(X, pd.DataFrame):
+        return X.rename(columns=str)
+    if sparse.issparse(X):
+        raise InputError("X must be a dense table", f"it is a sparse {type(X).__name__} of shape {X.shape}",
+                         "Convert it with X.toarray(), or pass a DataFrame.")
+    array = np.asarray(X)
+    if array.ndim != 2:
+        raise InputError("X must be a table (2-D)", f"it has shape {array.shape}",
+                         "Pass a DataFrame, or reshape a single feature with X.reshape(-1, 1).")
+    if names is None or len(names) != array.shape[1]:
+        names = [f"x{i}" for i in range(array.shape[1])]
+    return pd.DataFrame(array, columns=names)
+
+
+def as_series(y) -> pd.Series:
+    if isinstance(y, pd.Series):
+        return y.reset_index(drop=True)
+    array = np.asarray(y)
+    if array.ndim != 1:
+        raise InputError("y must be one column of labels", f"it has shape {array.shape}", "Pass a 1-D array or Series.")
+    return pd.Series(array, name="target")
+
+
+def check_columns(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """The columns to score must be exactly the training features (the target may be present)."""
+    names = schema.names
+    missing = [n for n in names if n not in X.columns]
+    ignored = {schema.target, *schema.id_columns, *schema.dropped}
+    extra = [c for c in X.columns if c not in names and c not in ignored]
+    if missing:
+        raise InputError("the data to score must have every feature the model was trained on",
+                         f"missing {preview(missing)}", "Add these columns (NaN is fine where a value is unknown).")
+    if extra:
+        raise InputError("the data to score must have only the model's features",
+                         f"unexpected {preview(extra)}", f"Drop them, or copy them to the output with --passthrough; "
+                                                         f"the model uses {preview(names)}.")
+    return X[names]
+
+
+class UnseenCategoryWarning(UserWarning):
+    """Categories never seen in training were treated as missing."""
+
+
+def unseen_categories(X: pd.DataFrame, schema: Schema) -> dict[str, pd.Series]:
+    """For each categorical column, the rows of each value never seen in training (a value_counts Series)."""
+    found = {}
+    for column in schema.columns:
+        if column.kind != "categorical" or column.name not in X.columns:
+            continue
+        values = as_text(X[column.name])
+        unseen = values.notna() & ~values.isin(column.categories)
+        if unseen.any():
+            found[column.name] = values[unseen].value_counts()
+    return found
+
+
+def describe_unseen(name: str, counts: pd.Series) -> str:
+    """'city': 3 rows of 2 new values ['Lyon', 'Nice']"""
+    return f"{name!r}: {int(counts.sum())} rows of {len(counts)} new values {preview(sorted(counts.index), 5)}"
+
+
+def check_categories(X: pd.DataFrame, schema: Schema, unknown: str) -> pd.DataFrame:
+    """Treat categories never seen in training as missing (unknown='ignore', with a warning), or refuse them."""
+    found = unseen_categories(X, schema)
+    if not found:
+        return X
+    if unknown == "error":
+        name, counts = next(iter(found.items()))
+        known = next(column.categories for column in schema.columns if column.name == name)
+        raise InputError(
+            f"categorical feature {name!r} must hold categories seen in training",
+            f"{preview(sorted(counts.index), 5)} are new (known: {preview(known, 5)})",
+            "Fix the values, or score with unknown_categories='ignore' (CLI: --unknown-categories ignore) "
+            "to treat them as missing.")
+    warnings.warn("categories unseen in training are treated as missing: "
+                  + "; ".join(describe_unseen(name, counts) for name, counts in found.items()),
+                  UnseenCategoryWarning, stacklevel=3)
+    X = X.copy()
+    for name, counts in found.items():
+        values = as_text(X[name])
+        X[name] = values.where(~values.isin(counts.index), None)
+    return X

@@ -1,0 +1,167 @@
+"""What a model is trained on: the target, the feature columns (numeric or categorical) and the classes,
+inferred from a table, and the values as the members see them."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from imbalance_flows.tasks.errors import InputError, preview
+from pydantic import BaseModel
+
+MISSING_CATEGORY = "(missing)"
+
+
+class Column(BaseModel):
+    """One feature: its name, whether it is numeric or categorical, and the categories seen."""
+
+    name: str
+    kind: Literal["numeric", "categorical"]
+    categories: list[str] = []
+
+
+class ImageInfo(BaseModel):
+    """The shape of the images whose pixels the feature columns hold, row by row (see imbalance_flows.tasks.data.images)."""
+
+    height: int
+    width: int
+    channels: int
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.height, self.width, self.channels
+
+
+PIXEL_PATTERN = re.compile(r"px_(\d+)_(\d+)_(\d+)")
+
+
+def pixel_names(height: int, width: int, channels: int) -> list[str]:
+    """Column names of an image's pixels, row by row: px_<row>_<column>_<channel>."""
+    return [f"px_{r}_{c}_{k}" for r in range(height) for c in range(width) for k in range(channels)]
+
+
+def image_info_from_columns(names: list[str]) -> ImageInfo | None:
+    """The image shape that columns named by `pixel_names` stand for, or None for other tables."""
+    match = PIXEL_PATTERN.fullmatch(str(names[-1])) if len(names) else None
+    if match is None:
+        return None
+    info = ImageInfo(height=int(match[1]) + 1, width=int(match[2]) + 1, channels=int(match[3]) + 1)
+    return info if [str(n) for n in names] == pixel_names(*info.shape) else None
+
+
+class Schema(BaseModel):
+    """What a model was trained on: the target, the feature columns and the classes."""
+
+    target: str
+    columns: list[Column]
+    classes: list[str | int | float | bool]
+    positional: bool = False  # fitted on an array: columns are named x0, x1, ... by position
+    image: ImageInfo | None = None  # set when the columns are the pixels of images of this shape
+    id_columns: list[str] = []  # identifiers: not features; written first beside the scores, to join them back
+    dropped: list[str] = []  # columns left out of training: ignored where they appear in data to score
+
+    @property
+    def names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+    @property
+    def categorical(self) -> list[str]:
+        return [column.name for column in self.columns if column.kind == "categorical"]
+
+
+def column_kind(series: pd.Series) -> str:
+    """Numbers and booleans are numeric; strings, categories and objects are categorical."""
+    if pd.api.types.is_bool_dtype(series) or (pd.api.types.is_numeric_dtype(series)
+                                              and not pd.api.types.is_complex_dtype(series)):
+        return "numeric"
+    if isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(series) \
+            or pd.api.types.is_string_dtype(series):
+        return "categorical"
+    raise InputError(
+        "features must be numeric, boolean or categorical", f"{series.name!r} has dtype {series.dtype}",
+        "Convert it (e.g. a date into year, month and weekday columns) or drop it.",
+    )
+
+
+def infer_schema(X: pd.DataFrame, y: pd.Series, target: str | None = None) -> Schema:
+    """Describe the features and classes of a training table."""
+    columns = []
+    for name in X.columns:
+        kind = column_kind(X[name])
+        categories = sorted(set(as_text(X[name]).dropna())) if kind == "categorical" else []
+        columns.append(Column(name=str(name), kind=kind, categories=categories))
+    classes = sorted(pd.unique(y).tolist(), key=lambda c: (str(type(c)), c))
+    return Schema(target=str(target if target is not None else (y.name or "target")), columns=columns,
+                  classes=classes, image=image_info_from_columns(list(X.columns)))
+
+
+def as_text(series: pd.Series) -> pd.Series:
+    """Values as Python strings, missing ones as None.
+
+    Text columns convert each distinct value once; mixed ones value by value, since values
+    that are equal but print differently (1, 1.0, True) must keep their own text.
+    """
+    # Integers and booleans of one numpy type print one way per distinct value: they convert each distinct
+    # value once too (not floats: 0.0 and -0.0 are one value but two texts).
+    plain = isinstance(series.dtype, np.dtype) and series.dtype.kind in "biu"
+    if not plain and pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
+        return series.astype(object).where(series.notna(), None).map(lambda v: v if v is None else str(v))
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    if plain:  # as Python objects first, as the value-by-value path converts them
+        uniques = pd.Series(uniques).astype(object)
+    text = np.array([str(value) for value in uniques] + [None], dtype=object)  # code -1 (missing) → None
+    return pd.Series(text[codes], index=series.index, name=series.name, dtype=object)
+
+
+EXACT_IN_FLOAT32 = {np.dtype(kind) for kind in ("float32", "bool", "int8", "uint8", "int16", "uint16")}
+
+
+def coerce(X: pd.DataFrame, schema: Schema, keep_float32: bool = False) -> pd.DataFrame:
+    """Give every column the type the members expect: floats, or text with a missing marker.
+
+    With `keep_float32`, numbers that came as float32 stay float32 (half the memory; trees
+    compute in float32 anyway) where every numeric column fits float32 exactly; otherwise,
+    and for fingerprints, they become float64.
+    """
+    # Columns already held as numbers become floats in one block (wide tables have hundreds),
+    # filled column by column into one array that the frame then holds as it is: no copy of the
+    # table beyond the floats themselves.
+    ready = [c.name for c in schema.columns if c.kind == "numeric" and (
+        pd.api.types.is_bool_dtype(X[c.name]) or pd.api.types.is_numeric_dtype(X[c.name]))]
+    dtypes = {X[name].dtype for name in ready}
+    single = keep_float32 and np.dtype(np.float32) in dtypes and dtypes <= EXACT_IN_FLOAT32
+    values = np.empty((len(X), len(ready)), dtype=np.float32 if single else float, order="F")
+    for position, name in enumerate(ready):
+        values[:, position] = X[name].to_numpy(dtype=values.dtype, na_value=np.nan)
+    block = pd.DataFrame(values, columns=ready, index=X.index, copy=False)
+    if len(ready) == len(schema.columns):
+        return block if ready == schema.names else block[schema.names]
+    out = {}
+    for column in schema.columns:
+        values = X[column.name]
+        if column.name in block:
+            continue
+        if column.kind == "numeric":
+            numbers = pd.to_numeric(values, errors="coerce").astype(float)
+            bad = numbers.isna() & values.notna()
+            if bad.any():
+                raise InputError(f"numeric feature {column.name!r} must hold numbers",
+                                 f"found {preview(values[bad].unique()[:5].tolist(), 5)}",
+                                 "Fix or blank out those values (blanks are imputed).")
+            out[column.name] = numbers
+        else:
+            out[column.name] = as_text(values).fillna(MISSING_CATEGORY).astype(object)
+    return pd.concat([block, pd.DataFrame(out, index=X.index)], axis=1)[schema.names]
+
+
+def row_hashes(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
+    """One 64-bit fingerprint per row of features and label, the same whatever file the row came from.
+
+    Values are hashed as the members see them (numbers as floats, categories as text),
+    so a row read from a larger CSV, where a column's type may have widened, still matches.
+    """
+    features = coerce(frame[schema.names], schema)
+    canonical = features.assign(**{"\0target": as_text(frame[schema.target]).fillna("").to_numpy()})
+    return pd.util.hash_pandas_object(canonical, index=False).to_numpy(dtype=np.uint64)

@@ -1,0 +1,236 @@
+"""Load, split and stratify: a table's target and features checked, stratified splits that keep every
+class, and the class profile that says how imbalanced the data is."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from imbalance_flows.tasks.data.schema import column_kind
+from imbalance_flows.tasks.errors import InputError, preview
+
+
+def split_target(frame: pd.DataFrame, target: str, part: bool = False) -> tuple[pd.DataFrame, pd.Series]:
+    """Separate features from the target and check both. A `part` of a table (one of its files) may hold one
+    class only, or a feature with no value: the rules about the whole table are checked on the whole."""
+    if target not in frame.columns:
+        raise InputError(
+            "the target column must exist", f"{target!r} is not among the columns {preview(frame.columns)}",
+            "Pass the name of the column that holds the class labels with --target.",
+        )
+    y = frame[target]
+    check_labels(y, min_classes=1 if part else 2)
+    X = frame.drop(columns=[target])
+    if X.shape[1] == 0:
+        raise InputError("the data must have features", "only the target column was found", "Add feature columns.")
+    check_features(X, allow_empty=part)
+    return X, y
+
+
+def check_labels(y: pd.Series, min_classes: int = 2) -> None:
+    """Labels must be present and of at least two classes."""
+    # Blank labels are found among the distinct labels, not row by row (a million rows hold a few classes),
+    # named as pandas names them (bytes decoded).
+    distinct = pd.Series(pd.unique(y.dropna()), dtype=object)
+    blank = distinct[distinct.astype(str).str.strip() == ""]
+    empty = y.isna() | y.isin(blank) if len(blank) else y.isna()
+    if empty.any():
+        rows = preview(np.flatnonzero(empty.to_numpy()).tolist(), limit=5)
+        raise InputError(
+            "every row needs a class label", f"{int(empty.sum())} rows of {y.name!r} are empty or NaN (rows {rows})",
+            "Drop those rows or fill in their labels.",
+        )
+    check_label_types(y)
+    classes = pd.unique(y)
+    if len(classes) < min_classes:
+        raise InputError(
+            "the target needs at least two classes", f"{y.name!r} holds only {preview(classes.tolist())}",
+            "Check the --target column, or add rows of the other classes.",
+        )
+
+
+def _type_name(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, (int, np.integer)):
+        return "int"
+    if isinstance(value, (float, np.floating)):
+        return "float"
+    return "str" if isinstance(value, str) else type(value).__name__
+
+
+def check_label_types(y: pd.Series) -> None:
+    """Labels are all numbers, all booleans or all strings: mixed, `1` and `"1"` would be one class
+    in some places and two in others, and `True` would equal `1`."""
+    if y.dtype != object and not isinstance(y.dtype, pd.CategoricalDtype):
+        return
+    values = pd.unique(np.asarray(y, dtype=object))
+    names = {value: _type_name(value) for value in values}
+    kinds = {"number" if name in ("int", "float") else name for name in names.values()}
+    if len(kinds) > 1:
+        examples = {name: value for value, name in reversed(list(names.items()))}
+        raise InputError("the labels must all have one type (numbers, booleans or strings)",
+                         f"{y.name!r} holds {', '.join(sorted(examples))} "
+                         f"(e.g. {', '.join(repr(examples[name]) for name in sorted(examples))})",
+                         "Convert the labels to one type first, e.g. y.astype(str).")
+
+
+def check_features(X: pd.DataFrame, allow_empty: bool = False) -> None:
+    """Reject features that no model can learn from: all missing, infinite or huge values, numbers mixed with text."""
+    for name in X.columns:
+        if not allow_empty and X[name].isna().all():
+            raise InputError(
+                "a feature must have at least one value", f"{name!r} is empty (all NaN) in {len(X)} rows",
+                "Drop the column.",
+            )
+        check_numbers_hold_no_text(X[name])
+    check_finite(X)
+
+
+NUMBER_SHARE = 0.95  # a text column whose values are nearly all numbers is a numeric column with typos
+
+
+def check_numbers_hold_no_text(column: pd.Series) -> None:
+    """Refuse a column of numbers with a few text values ('n/a', '?'): it would silently become a category."""
+    if column.dtype != object and not pd.api.types.is_string_dtype(column):
+        return
+    present = column.dropna()
+    if pd.to_numeric(present.iloc[:1000], errors="coerce").notna().mean() < NUMBER_SHARE / 2:
+        return  # mostly text: a categorical column (a cheap look first, for millions of rows)
+    present = present[present.astype(str).str.strip() != ""]
+    numbers = pd.to_numeric(present, errors="coerce")
+    text = present[numbers.isna()]
+    if len(present) >= 20 and len(text) and len(text) <= (1 - NUMBER_SHARE) * len(present):
+        raise InputError("a column of numbers must hold only numbers",
+                         f"{column.name!r} has {len(text)} values that are not "
+                         f"({preview(pd.unique(text.astype(str)).tolist(), 5)})",
+                         "Blank them out (missing numbers are imputed), or drop the column.")
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_finite(X: pd.DataFrame) -> None:
+    """Numeric features may be missing (NaN) but not infinite."""
+    for name in X.columns:
+        column = X[name]
+        if column_kind(column) == "numeric" and not pd.api.types.is_bool_dtype(column):
+            values = column.to_numpy(dtype=float, na_value=np.nan)
+            infinite = np.isinf(values)
+            if infinite.any():
+                raise InputError(
+                    "numeric features must be finite", f"{name!r} has {int(infinite.sum())} infinite values",
+                    "Replace them with NaN (they are then imputed) or with a large finite value.",
+                )
+            huge = np.abs(values) > FLOAT32_MAX  # trees and networks compute in 32-bit floats
+            if huge.any():
+                raise InputError(
+                    "numeric features must lie within ±3.4e+38 (32-bit floats)",
+                    f"{name!r} has {int(huge.sum())} value{'s' if huge.sum() > 1 else ''} beyond "
+                    f"(e.g. {values[huge][0]:.3g})", "Rescale the column (e.g. its logarithm) or clip it.",
+                )
+
+
+def _sorted_labels(y: np.ndarray) -> list:
+    return sorted(pd.unique(y), key=lambda c: (str(type(c)), c))
+
+
+def check_rows_per_class(y, needed: int, purpose: str, where: str = "", totals: dict | None = None) -> None:
+    """Every class must have at least `needed` rows for `purpose`; the first short class is named.
+
+    `where` says which rows were counted (" in the file", " in the training split"); `totals`,
+    the rows of each class in the whole file, is quoted beside a split's count.
+    """
+    y = np.asarray(y)
+    for label in _sorted_labels(y):
+        count = int(np.sum(y == label))
+        if count < needed:
+            total = f" ({totals[label]} in the file)" if totals and label in totals else ""
+            raise InputError(f"each class needs at least {needed} rows for {purpose}",
+                             f"class {plain(label)!r} has {count}{where}{total}",
+                             "Collect more rows of it, merge it into a related class, or drop its rows.")
+
+
+def stratified_indices(y, fractions: list[float], random_state: int = 0, where: str = "") -> list[np.ndarray]:
+    """Split row positions by class: the rest first, then one part per fraction.
+
+    Every class appears in every part (at least one row each), so a rare class is
+    never missing from validation or test. Rows are shuffled with `random_state`.
+    """
+    y = np.asarray(y)
+    rng = np.random.default_rng(random_state)
+    needed = len(fractions) + 1
+    check_rows_per_class(y, needed, f"a stratified {needed}-way split", where)
+    part = np.zeros(len(y), dtype=np.int8)  # each row's part: read back in order, the parts need no sort
+    for label in _sorted_labels(y):
+        rows = rng.permutation(np.flatnonzero(y == label))
+        sizes = [max(1, int(round(len(rows) * f))) for f in fractions]
+        while sum(sizes) > len(rows) - 1:  # Keep at least one row for training.
+            sizes[int(np.argmax(sizes))] -= 1
+        start = len(rows) - sum(sizes)
+        for i, size in enumerate(sizes, start=1):
+            part[rows[start:start + size]] = i
+            start += size
+    return [np.flatnonzero(part == i) for i in range(needed)]
+
+
+def check_split_sizes(test_size: float, validation_size: float) -> None:
+    """The test and validation shares must leave data for training (validation_size 0: no validation split)."""
+    shares = [("test_size", test_size)] + ([("validation_size", validation_size)] if validation_size else [])
+    for name, value in shares:
+        if not 0 < value < 1:
+            raise InputError(f"{name} must lie strictly between 0 and 1", f"it is {value}", "Use e.g. 0.2.")
+    if test_size + validation_size >= 0.9:
+        raise InputError(
+            "test_size + validation_size must stay below 0.9 to leave rows for training",
+            f"they add up to {test_size + validation_size:.2f}", "Lower one of them.",
+        )
+
+
+def class_profile(y) -> dict:
+    """Class counts and shares, the imbalance ratio and balanced class weights."""
+    counts = pd.Series(np.asarray(y)).value_counts()
+    counts = counts.sort_values(ascending=False, kind="stable")
+    n, k = int(counts.sum()), len(counts)
+    return {
+        "counts": {plain(c): int(v) for c, v in counts.items()},
+        "shares": {plain(c): round(v / n, 4) for c, v in counts.items()},
+        "imbalance_ratio": round(float(counts.max() / counts.min()), 2),
+        "minority": plain(counts.index[-1]),
+        "majority": plain(counts.index[0]),
+        "class_weight": {plain(c): round(n / (k * v), 4) for c, v in counts.items()},
+    }
+
+
+def plain(value):
+    """NumPy scalars to plain Python, so profiles and manifests serialise as JSON."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def set_aside(frame: pd.DataFrame, target: str, id_columns=(), drop_columns=()) -> pd.DataFrame:
+    """The table without its identifier and dropped columns, refusing names that are not columns or the target."""
+    named = [*id_columns, *drop_columns]
+    missing = [name for name in named if name not in frame.columns]
+    if missing:
+        raise InputError("id and dropped columns must be columns of the data", f"{preview(missing)} are not "
+                         f"among {preview(list(frame.columns))}", "Check the spelling of --id-column and --drop.")
+    if target in named:
+        raise InputError("the target cannot be an id or dropped column", f"{target!r} is marked so",
+                         "Remove it from --id-column / --drop.")
+    return frame.drop(columns=named)
+
+
+def identifier_like(X: pd.DataFrame, minimum_rows: int = 20) -> list[str]:
+    """Columns that look like identifiers: whole numbers or text, a different value in every row.
+
+    Trained on, such a column is a category of as many levels as rows (or a meaningless
+    number), and every new identifier is unseen at scoring time.
+    """
+    if len(X) < minimum_rows:
+        return []
+    found = []
+    for name in X.columns:
+        column = X[name]
+        kind = pd.api.types.infer_dtype(column, skipna=False)
+        if kind in ("integer", "string") and column.notna().all() and column.is_unique:
+            found.append(str(name))
+    return found

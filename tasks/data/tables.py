@@ -1,0 +1,404 @@
+"""Tables on disk: CSV or Parquet files (local paths, fsspec URLs, globs, folders of Parquet files) read in,
+and the run's workspace copies written as Parquet, addressed by their content.
+
+A table may be *partitioned*: several Parquet files read as one, in order (`TableRef.parts`).
+Its rows are addressed by position across the files, and the functions below read and write
+it file by file (with `map_parts`, on the workers of a Dask cluster), so that no process
+ever holds it whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import os
+
+import pandas as pd
+from imbalance_flows.tasks import storage
+from imbalance_flows.tasks.disk import is_local as _is_local
+from imbalance_flows.tasks.disk import room_to_write
+from imbalance_flows.tasks.errors import InputError
+from pydantic import BaseModel
+
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst", ".zip")  # a CSV compressed as data.csv.gz is read as it is
+
+
+class TableRef(BaseModel):
+    """A table on disk: where it is, what it holds, and a fingerprint of its content."""
+
+    path: str
+    fingerprint: str
+    n_rows: int
+    parts: list[str] = []  # a partitioned table: its Parquet files, in order (path is then their folder or glob)
+    part_rows: list[int] = []  # the rows of each part
+
+    def files(self) -> list[str]:
+        return self.parts or [self.path]
+
+    def starts(self) -> list[int]:
+        """The position of each file's first row."""
+        return [0] + list(itertools.accumulate(self.part_rows))[:-1] if self.parts else [0]
+
+
+def local_map(function, items, **shared) -> list:
+    """`function(item, **shared)` for each item, here, in order: how partitions are handled without a cluster."""
+    return [function(item, **shared) for item in items]
+
+
+def file_format(path: str) -> str:
+    """"csv" or "parquet", from the file's extension."""
+    name = path.split("?")[0].lower()
+    if name.endswith(COMPRESSIONS):
+        name = os.path.splitext(name)[0]
+        if name.endswith(".csv"):
+            return "csv"
+    suffix = os.path.splitext(name)[1]
+    if suffix not in FORMATS:
+        raise InputError(
+            "the data file must be CSV or Parquet",
+            f"{path!r} ends in {suffix or 'no extension'!r}",
+            f"Use one of {sorted(FORMATS)} as the file extension (a CSV may be compressed: .csv.gz).",
+        )
+    return FORMATS[suffix]
+
+
+def entries(folder: str) -> list[tuple[str, bool]] | None:
+    """A folder's entries (a path or URL of each, whether it is a file), leaving out hidden ones (`.`, `_`), or
+    None when `folder` is not a folder (here or under an object store's prefix)."""
+    if _is_local(folder):
+        local = folder.removeprefix("file://")
+        if not os.path.isdir(local):
+            return None
+        return [(os.path.join(local, entry.name), entry.is_file()) for entry in os.scandir(local)
+                if not entry.name.startswith((".", "_"))]
+    return storage.entries(folder)
+
+
+def is_parquet_folder(path: str) -> bool:
+    """A folder of Parquet files (a partitioned table), here or under an object store's prefix; not a folder of
+    class folders of images."""
+    return _parquet_only(entries(str(path)))
+
+
+def _parquet_only(entries) -> bool:
+    return bool(entries) and all(is_file and name.endswith((".parquet", ".pq")) for name, is_file in entries)
+
+
+def partitioned(path: str) -> list[str] | None:
+    """The Parquet files of a partitioned table (a folder of them, or a glob matching several), local ones as
+    absolute paths (Dask workers have their own working directories), on an object store as URLs; else None
+    (one file is read whole, as before)."""
+    found = entries(str(path))
+    folder = _parquet_only(found)
+    if found is not None and not folder:
+        return None  # a folder of images, whatever its name holds
+    if not folder and not any(char in str(path) for char in "*?["):
+        return None  # one file
+    files = expand(path)
+    if len(files) < 2 or any(file_format(file) != "parquet" for file in files):
+        return None
+    return [os.path.abspath(file.removeprefix("file://")) if _is_local(file) else file for file in files]
+
+
+def expand(path: str) -> list[str]:
+    """The files a path names: itself, the files its glob (*, ? or [) matches, or the Parquet files of a folder,
+    sorted."""
+    path = str(path)
+    if is_parquet_folder(path):
+        return sorted(name for name, is_file in entries(path) if is_file)
+    if not any(char in path for char in "*?["):
+        file_format(path)
+        local = path.removeprefix("file://")
+        if _is_local(path) and not os.path.isfile(local):
+            raise InputError(
+                "the data file must exist", f"{path!r} was not found",
+                f"Check the path (the working directory is {os.getcwd()!r}).",
+            )
+        return [path]
+    filesystem, _ = storage.filesystem(path)
+    protocol = path.split("://")[0] + "://" if "://" in path else ""
+    files = sorted(protocol + match if protocol and "://" not in match else match for match in filesystem.glob(path))
+    if not files:
+        raise InputError("a data glob must match at least one file", f"{path!r} matches none",
+                         "Check the pattern, e.g. data/part-*.parquet.")
+    for file in files:
+        file_format(file)
+    return files
+
+
+def read_file(path: str) -> pd.DataFrame:
+    """Read a CSV or Parquet file, a local path or an fsspec URL, or every file a glob matches."""
+    frames = [read_one(file) for file in expand(path)]
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    if frame.empty:
+        raise InputError("the data must have rows", f"{path!r} has none", "Point to a file with data.")
+    return frame
+
+
+def read_one(path: str) -> pd.DataFrame:
+    """One CSV or Parquet file, refused clearly when it is empty or unreadable."""
+    fmt = file_format(path)
+    check_not_empty(path)
+    try:
+        frame = pd.read_csv(path) if fmt == "csv" else read_parquet(path)
+    except FileNotFoundError as error:
+        raise InputError("the data file must exist", f"{path!r} was not found", "Check the URL.") from error
+    except Exception as error:  # Parsers raise many types; all mean the same to the user.
+        raise unreadable(path, fmt, error) from error
+    if fmt == "csv":
+        check_header(path, frame)
+    return frame
+
+
+def check_not_empty(path: str) -> None:
+    """Refuse a local file of 0 bytes (its parser would only say it has no columns)."""
+    if _is_local(path) and os.path.getsize(path.removeprefix("file://")) == 0:
+        raise InputError("the data file must not be empty", f"{path!r} has 0 bytes", "Point to a file with data.")
+
+
+def unreadable(path: str, fmt: str, error: Exception) -> InputError:
+    """The product's error for a file its parser could not read."""
+    if isinstance(error, UnicodeDecodeError):
+        return InputError("a CSV file must be UTF-8 text", f"{path!r} has {_bad_byte(path, error)}",
+                          "Save it as UTF-8 (for a latin-1 file: iconv -f latin1 -t utf-8 in.csv > out.csv).")
+    reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+    return InputError(f"the data file must be readable as {fmt.upper()}", f"{path!r} is not ({reason})",
+                      "Check that the file is complete and that its extension matches its content.")
+
+
+def _bad_byte(path: str, error: UnicodeDecodeError) -> str:
+    """Where a file stops being UTF-8: the first bad byte and its line."""
+    import fsspec
+
+    with fsspec.open(path, "rb", compression="infer") as handle:
+        data = handle.read()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as first:
+        line = data[:first.start].count(b"\n") + 1
+        return f"byte 0x{data[first.start]:02x} on line {line}"
+    return f"a byte that is not UTF-8 ({error.reason})"
+
+
+def check_header(path: str, frame: pd.DataFrame) -> None:
+    """Refuse a CSV whose header repeats a name (pandas would rename the copy `a.1`) or is not comma-separated."""
+    import csv
+
+    import fsspec
+
+    with fsspec.open(path, "rt", compression="infer", encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle), [])
+    seen = pd.Series(header).value_counts()
+    repeated = seen[seen > 1]
+    if len(repeated):
+        raise InputError("column names must be unique",
+                         f"{repeated.index[0]!r} appears {int(repeated.iloc[0])} times in the header of {path!r}",
+                         "Rename or drop the copies.")
+    if frame.shape[1] == 1 and any(sep in str(frame.columns[0]) for sep in (";", "\t", "|")):
+        sep = next(sep for sep in (";", "\t", "|") if sep in str(frame.columns[0]))
+        raise InputError("a CSV file must be comma-separated",
+                         f"the header of {path!r} is one column holding {sep!r}: {str(frame.columns[0])[:80]!r}",
+                         f"Save it with commas, e.g. pd.read_csv(path, sep={sep!r}).to_csv(new_path, index=False).")
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """A content hash of a table (values, column names and dtypes)."""
+    digest = hashlib.sha256()
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    digest.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+    return digest.hexdigest()[:16]
+
+
+def dictionary_columns(schema) -> list[str]:
+    """The columns of a pyarrow schema worth dictionary-encoding in Parquet: all but floating-point ones.
+
+    Dictionary encoding helps repeated values (text, categories, small integers); on measured
+    floats, which rarely repeat, pyarrow builds each dictionary only to give it up: on 10M rows of
+    30 float32 columns, writing took 8.79 s with it and 3.62 s without, reading back 4.09 s and 1.99 s
+    (bench/results/hot_paths.md).
+    """
+    import pyarrow as pa
+
+    return [field.name for field in schema if not pa.types.is_floating(field.type)]
+
+
+def write_table(frame: pd.DataFrame, workspace: str, name: str) -> TableRef:
+    """Write a table as Parquet under `workspace`, addressed by its content; complete or absent (see
+    `storage.local_target`)."""
+    digest = fingerprint(frame)
+    path = f"{workspace.rstrip('/')}/tables/{name}-{digest}.parquet"
+    if not storage.exists(path):
+        if _is_local(path):
+            os.makedirs(os.path.dirname(storage.local(path)), exist_ok=True)
+        with room_to_write(storage.local(path), int(frame.memory_usage(deep=True).sum())), \
+                storage.local_target(path) as staging:
+            _to_parquet(frame, staging)
+    return TableRef(path=path, fingerprint=digest, n_rows=len(frame))
+
+
+@contextlib.contextmanager
+def parquet_file(path: str, **options):
+    """A Parquet file opened for reading row group by row group, here or on an object store."""
+    import pyarrow.parquet as pq
+
+    if _is_local(path):
+        with pq.ParquetFile(storage.local(path), **options) as parquet:
+            yield parquet
+        return
+    fs, inner = storage.filesystem(path)
+    with fs.open(inner, "rb") as handle, pq.ParquetFile(handle, **options) as parquet:
+        yield parquet
+
+
+def _to_parquet(frame: pd.DataFrame, path: str) -> None:
+    """`frame.to_parquet`, dictionary-encoding only the columns that are not floating-point (see `dictionary_columns`)."""
+    keep = [str(name) for name, dtype in frame.dtypes.items() if not pd.api.types.is_float_dtype(dtype)]
+    frame.to_parquet(path, index=False, use_dictionary=keep)
+
+
+def read_parquet(path: str, **options) -> pd.DataFrame:
+    """A Parquet file, here or through the storage layer's file system (so that its options, such as an endpoint
+    given in `storage_options`, apply: pyarrow's own S3 client would know only the environment)."""
+    if _is_local(path):
+        return pd.read_parquet(storage.local(path), **options)
+    fs, inner = storage.filesystem(path)
+    return pd.read_parquet(inner, filesystem=fs, **options)
+
+
+def read_table(ref: TableRef) -> pd.DataFrame:
+    """Read a table written by `write_table` (or a partitioned one, all its files)."""
+    if not ref.parts:
+        return read_parquet(ref.path)
+    return pd.concat([read_parquet(file) for file in ref.parts], ignore_index=True)
+
+
+def read_column(ref: TableRef, name: str) -> pd.Series:
+    """One column of a table written by `write_table` (the labels, say), without reading the others."""
+    columns = [read_parquet(file, columns=[name])[name] for file in ref.files()]
+    return columns[0] if len(columns) == 1 else pd.concat(columns, ignore_index=True)
+
+
+def write_parts(ref: TableRef, parts: dict, workspace: str, map_parts=local_map) -> dict:
+    """Write some rows of a table written by `write_table` as new tables, one per name: `parts` maps a name to
+    sorted row positions. Read and written one row group at a time, so a large table is never held whole; a
+    partitioned table gives partitioned parts, one file per source file, written by `map_parts` (on Dask workers).
+
+    Each part is addressed by the source's fingerprint and its rows: the same rows of the same
+    content are the same table, as `write_table`'s content address makes them.
+    """
+    import numpy as np
+
+    out, jobs = {}, [{} for _ in ref.files()]  # per source file: {destination: its rows there}
+    sizes = ref.part_rows or [None]
+    bounds = ref.starts() + [ref.n_rows]
+    for name, rows in parts.items():
+        rows = np.asarray(rows, dtype=np.int64)
+        digest = hashlib.sha256(ref.fingerprint.encode() + name.encode() + rows.tobytes()).hexdigest()[:16]
+        if not ref.parts:
+            path = f"{workspace.rstrip('/')}/tables/{name}-{digest}.parquet"
+            out[name] = TableRef(path=path, fingerprint=digest, n_rows=len(rows))
+            jobs[0][path] = rows
+            continue
+        folder, files, counts = f"{workspace.rstrip('/')}/tables/{name}-{digest}", [], []
+        for index, (start, end) in enumerate(zip(bounds, bounds[1:])):
+            within = between(rows, start, end)
+            if len(within):
+                files.append(f"{folder}/part-{index:05d}.parquet")
+                counts.append(len(within))
+                jobs[index][files[-1]] = within
+        out[name] = TableRef(path=folder, fingerprint=digest, n_rows=len(rows), parts=files, part_rows=counts)
+    map_parts(_write_rows, list(zip(ref.files(), jobs, sizes)))
+    return out
+
+
+def between(rows, start: int, end: int):
+    """The sorted positions `rows` that fall in [start, end), counted from `start` (a file's or row group's own)."""
+    import numpy as np
+
+    return rows[np.searchsorted(rows, start):np.searchsorted(rows, end)] - start
+
+
+def _write_rows(job: tuple[str, dict, int | None]) -> None:
+    """Write rows of one Parquet file (of `rows` rows, if known) to new files, `{destination: sorted positions}`,
+    each complete or absent."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source, wanted, rows_expected = job
+    pending = {path: rows for path, rows in wanted.items() if not storage.exists(path)}  # else written by an
+    if not pending:                                                                        # earlier run
+        return
+    with parquet_file(source) as parquet, contextlib.ExitStack() as staged:
+        if rows_expected is not None and parquet.metadata.num_rows != rows_expected:
+            raise InputError("the files of a partitioned table must not change while it is trained on",
+                             f"{source!r} held {rows_expected} rows when loaded and {parquet.metadata.num_rows} "
+                             "now", "Train on a copy, or write new files beside the old ones between runs.")
+        size, total = storage.size(source), max(parquet.metadata.num_rows, 1)
+        stagings = {}
+        for path in pending:
+            if _is_local(path):
+                os.makedirs(os.path.dirname(storage.local(path)), exist_ok=True)
+            stagings[path] = staged.enter_context(storage.local_target(path))  # renamed or uploaded once written
+        first = storage.local(next(iter(pending)))
+        with room_to_write(first, sum(size * len(rows) // total for rows in pending.values())):
+            opened = {path: pq.ParquetWriter(stagings[path], parquet.schema_arrow,
+                                             use_dictionary=dictionary_columns(parquet.schema_arrow))
+                      for path in pending}
+            try:
+                start = 0
+                for group in range(parquet.num_row_groups):
+                    table = parquet.read_row_group(group)
+                    end = start + len(table)
+                    for path, rows in pending.items():
+                        taken = between(rows, start, end)
+                        if len(taken):
+                            opened[path].write_table(table.take(pa.array(taken)))
+                    start = end
+            finally:
+                for writer in opened.values():
+                    writer.close()
+
+
+def read_chunks(ref: TableRef, rows: int = 500_000):
+    """A table written by `write_table`, `rows` rows at a time (DataFrames), so that a large one is never held whole."""
+    for file in ref.files():  # without pre-buffering, which keeps every column chunk read (see tasks.score)
+        with parquet_file(file, pre_buffer=False, buffer_size=1 << 22) as parquet:
+            for batch in parquet.iter_batches(batch_size=rows):
+                yield batch.to_pandas()
+
+
+def read_rows(ref: TableRef, rows, map_parts=local_map) -> pd.DataFrame:
+    """The rows at these sorted positions of a table written by `write_table`, read one row group at a time,
+    so that taking a sample of a large table never holds all of it; the index is 0 … len(rows) − 1.
+    A partitioned table is read file by file, by `map_parts`."""
+    import numpy as np
+
+    rows = np.asarray(rows, dtype=np.int64)
+    if not ref.parts:
+        return _rows_of((ref.path, rows))
+    bounds = ref.starts() + [ref.n_rows]
+    jobs = [(file, between(rows, start, end))
+            for file, start, end in zip(ref.parts, bounds, bounds[1:])]
+    frames = map_parts(_rows_of, [job for job in jobs if len(job[1])] or jobs[:1])
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _rows_of(job: tuple[str, object]) -> pd.DataFrame:
+    """The rows at sorted positions of one Parquet file, read one row group at a time."""
+    import pyarrow as pa
+
+    path, rows = job
+    with parquet_file(path) as parquet:
+        if len(rows) == parquet.metadata.num_rows:
+            return parquet.read().to_pandas()
+        parts, start = [], 0
+        for group in range(parquet.num_row_groups):
+            end = start + parquet.metadata.row_group(group).num_rows
+            wanted = between(rows, start, end)
+            if len(wanted):
+                parts.append(parquet.read_row_group(group).take(pa.array(wanted)))
+            start = end
+        schema = parquet.schema_arrow
+    return (pa.concat_tables(parts) if parts else schema.empty_table()).to_pandas()

@@ -1,0 +1,1 @@
+"""Evaluation: metrics that respect imbalance, reports, the examples a model gets wrong, figures."""

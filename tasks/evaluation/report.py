@@ -1,0 +1,159 @@
+"""Reports for people: members-vs-ensemble tables and confusion-matrix plots."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from imbalance_flows.tasks.evaluation.figures import png, pyplot
+from imbalance_flows.tasks.evaluation.metrics import CALIBRATION, FEW_TEST_ROWS, SUMMARY
+
+ENSEMBLE = "ensemble"
+
+
+def _cell(value) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def summary_table(results: dict[str, dict]) -> str:
+    """One row per model, the overall metrics as columns, then the probabilities' calibration and the cost (Markdown)."""
+    costs = ["cost_per_row"] if any("cost_per_row" in r for r in results.values()) else []
+    columns = [*SUMMARY, *CALIBRATION, *costs]
+    header = "| model | " + " | ".join(columns) + " |"
+    rule = "|---|" + "---:|" * len(columns)
+    rows = [f"| `{name}` | " + " | ".join(_cell(r.get(m)) for m in columns) + " |" for name, r in results.items()]
+    note = (f"{', '.join(CALIBRATION)}{' and cost_per_row' if costs else ''}: smaller is better; the ensemble's "
+            "probabilities are calibrated, the members' are their own.")
+    return "\n".join([header, rule, *rows, "", note])
+
+
+def per_class_table(results: dict[str, dict], metric: str) -> str:
+    """One row per model, one column per class, for one per-class metric (Markdown)."""
+    classes = next(iter(results.values()))["classes"]
+    header = "| model | " + " | ".join(f"{c} (n={next(iter(results.values()))['per_class'][str(c)]['support']})"
+                                      for c in classes) + " |"
+    rule = "|---|" + "---:|" * len(classes)
+    rows = [f"| `{name}` | " + " | ".join(_cell(r["per_class"][str(c)][metric]) for c in classes) + " |"
+            for name, r in results.items()]
+    return "\n".join([header, rule, *rows])
+
+
+def tables(results: dict[str, dict], split: str) -> str:
+    """The full members-vs-ensemble comparison as Markdown, with how far the test rows can be trusted."""
+    n = next(iter(results.values()))["n_rows"]
+    parts = [f"### Overall, {split} split ({n} rows)", summary_table(results), *uncertainty(results)]
+    for metric in ("recall", "precision", "f1"):
+        parts += [f"### {metric.capitalize()} per class, {split} split", per_class_table(results, metric)]
+    return "\n\n".join(parts)
+
+
+def uncertainty(results: dict[str, dict]) -> list[str]:
+    """Intervals of the ensemble's balanced accuracy and recalls, and a flag on classes with few test rows."""
+    result = results.get(ENSEMBLE) or next(iter(results.values()))
+    lines = []
+    interval = result.get("balanced_accuracy_interval")
+    if interval:
+        recalls = "; ".join(f"{label} {_cell(c['recall'])} [{_cell(c['recall_interval'][0])}–"
+                            f"{_cell(c['recall_interval'][1])}]" for label, c in result["per_class"].items()
+                            if c.get("recall_interval"))
+        lines.append(f"95 % intervals: balanced accuracy {_cell(result['balanced_accuracy'])} "
+                     f"[{_cell(interval[0])}–{_cell(interval[1])}] (stratified bootstrap of the test rows); "
+                     f"recall per class (Wilson): {recalls}.")
+    few = result.get("few_rows_classes") or []
+    if few:
+        counts = ", ".join(f"{label!r} has {result['per_class'][label]['support']}" for label in few)
+        lines.append(f"**Few test rows:** {counts} (fewer than {FEW_TEST_ROWS}): the figures of "
+                     f"{'this class' if len(few) == 1 else 'these classes'}, and any ranking of the models on "
+                     f"them, rest on few rows; see the intervals.")
+    return lines
+
+
+def confusion_png(result: dict, title: str) -> bytes:
+    """A confusion matrix (rows: true class) as PNG, with counts and row-normalised shading."""
+    plt = pyplot()
+    import numpy as np
+
+    matrix = np.asarray(result["confusion_matrix"])
+    labels = [str(c) for c in result["classes"]]
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    size = 1.2 + 0.6 * len(labels)
+    figure, axes = plt.subplots(figsize=(size + 1, size))
+    axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            axes.text(j, i, str(matrix[i, j]), ha="center", va="center",
+                      color="white" if shares[i, j] > 0.5 else "black")
+    axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title)
+    figure.tight_layout()
+    return png(figure)
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def report_files(results: dict[str, dict], header: str, examples: dict | None = None,
+                 sheet: bytes | None = None) -> dict[str, bytes | str]:
+    """The files a model version keeps: report.json, report.md and its confusion-matrix plot; with `examples`
+    (see `imbalance_flows.tasks.evaluation.examples`), examples.json, their tables in report.md and, for images, examples.png."""
+    png = confusion_png(results[ENSEMBLE], "ensemble, test split")
+    parts = [header, tables(results, "test"), "### Confusion matrix, ensemble",
+             "![confusion matrix](confusion_matrix.png)"]
+    files = {"report.json": json.dumps(results, indent=2), "confusion_matrix.png": png}
+    if examples is not None:
+        from imbalance_flows.tasks.evaluation.examples import markdown
+
+        parts.append(markdown(examples))
+        files["examples.json"] = json.dumps(examples, indent=1)
+    if sheet is not None:
+        parts.append("![misclassified test images](examples.png)")
+        files["examples.png"] = sheet
+    files["report.md"] = "\n\n".join(parts) + "\n"
+    return files
+
+
+def artifact_markdown(results: dict[str, dict], header: str) -> str:
+    """The same report for the Prefect UI, with the plot embedded as a data URI."""
+    png = confusion_png(results[ENSEMBLE], "ensemble, test split")
+    return "\n\n".join([header, tables(results, "test"), "### Confusion matrix, ensemble",
+                        f"![confusion matrix]({data_uri(png)})"])
+
+
+def class_balance_markdown(profiles: dict, classes: list) -> str:
+    """The splits' class counts (`data.class_profile` of each split, by name) as Markdown: share and balanced
+    weight in the training split, counts in every split, and the training split's imbalance ratio."""
+    names = [name for name in ("train", "validation", "test") if name in profiles]
+    rows = "\n".join(f"| {label} | {profiles['train']['shares'][label]:.1%} | "
+                     + " | ".join(str(profiles[name]["counts"][label]) for name in names)
+                     + f" | {profiles['train']['class_weight'][label]:.2f} |" for label in classes)
+    return (f"Imbalance ratio (train): **{profiles['train']['imbalance_ratio']}**\n\n"
+            f"| class | share | {' | '.join(names)} | balanced weight |\n|---|---:|" + "---:|" * len(names)
+            + "---:|\n" + rows)
+
+
+def split_results(ensemble, scored: list[dict], frame=None) -> dict:
+    """What scoring a split part by part (`scored_rows`, `scored_file`) tells: every member's and the ensemble's
+    metrics (`evaluate.evaluate`, keyed by member name and `report.ENSEMBLE`), the examples it got wrong, and
+    for images (`frame`: the split's rows) a contact sheet of them.
+
+    Returns {"results": ..., "examples": ..., "sheet": PNG bytes or None}.
+    """
+    import numpy as np
+    from imbalance_flows.tasks.evaluation.examples import contact_sheet, merge_examples
+    from imbalance_flows.tasks.evaluation.metrics import evaluate
+
+    y = np.concatenate([part["y"] for part in scored])
+    probas = [np.concatenate([part["probas"][i] for part in scored]) for i in range(len(ensemble.specs_))]
+    proba = None if scored[0]["proba"] is None else np.concatenate([part["proba"] for part in scored])
+    predicted = np.concatenate([part["predicted"] for part in scored])
+    classes, costs = ensemble.classes_, ensemble.cost_matrix_
+    results = {spec.name: evaluate(y, classes[member.argmax(1)], member, classes, costs)
+               for spec, member in zip(ensemble.specs_, probas)}
+    results[ENSEMBLE] = evaluate(y, predicted, proba, classes, costs)
+    found = merge_examples([part["examples"] for part in scored])
+    sheet = contact_sheet(found, frame, ensemble.schema_) if frame is not None else None
+    return {"results": results, "examples": found, "sheet": sheet}

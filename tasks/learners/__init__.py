@@ -1,0 +1,1 @@
+"""The learners: their registry, and the learners that are more than a scikit-learn estimator."""

@@ -1,0 +1,108 @@
+"""Probabilities that mean what they say: a map fitted on rows the members did not see.
+
+Resampled and class-weighted members learn from a balanced world: a member that saw as many
+frauds as non-frauds says 50 % where the real rate is 2 %. The ensemble fits one of these maps
+on its out-of-fold (or held-out) probabilities and applies it to every probability it gives:
+
+* ``sigmoid`` -- Platt scaling: ``softmax(a · log p + b)``, one slope and one intercept per
+  class, fitted by maximum likelihood. For two classes it is Platt's logistic fit on the
+  logit of the minority class's probability; the intercepts also undo a shifted class prior.
+* ``isotonic`` -- a monotone step map per class (one-vs-rest, then normalised); no probability
+  is taken below 1 / (2 · rows): no judged row can vouch for a smaller one.
+* ``temperature`` -- ``softmax(log p / T)``: one number; it sharpens or softens, but cannot undo a prior.
+* ``none`` -- the members' weighted mean as it is.
+
+A fitted map is a small JSON mapping of numbers (kept in the model's manifest): loading a model
+never runs code, and the map can be read by eye.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FLOOR = 1e-3  # probabilities below this are read as this before the logarithm: the members' votes are coarse
+METHODS = ("sigmoid", "isotonic", "temperature", "none")
+
+
+def fit_calibration(method: str, proba: np.ndarray, codes: np.ndarray) -> dict | None:
+    """The map `method` fitted to class probabilities `proba` of rows whose true class codes are `codes`.
+
+    Returns None for "none"; otherwise a JSON-ready mapping that `calibrate` applies.
+    """
+    proba = np.asarray(proba, dtype=float)
+    n, k = proba.shape
+    onehot = np.eye(k)[codes]
+    if method == "none":
+        return None
+    if method == "isotonic":
+        from sklearn.isotonic import IsotonicRegression
+
+        maps = []
+        for column in ([1] if k == 2 else range(k)):
+            fitted = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
+                proba[:, column], onehot[:, column])
+            maps.append({"x": fitted.X_thresholds_.tolist(), "y": fitted.y_thresholds_.tolist()})
+        return {"method": "isotonic", "maps": maps, "floor": 1.0 / (2 * n)}
+    if method in ("sigmoid", "temperature"):
+        slope, intercepts = _fit_scaling(_logits(proba), onehot, with_intercepts=method == "sigmoid")
+        return {"method": method, "slope": slope, "intercepts": intercepts}
+    raise ValueError(f"unknown calibration {method!r}")
+
+
+def calibrate(calibration: dict | None, proba: np.ndarray) -> np.ndarray:
+    """Class probabilities through a map from `fit_calibration` (None: unchanged)."""
+    proba = np.asarray(proba, dtype=float)
+    if calibration is None:
+        return proba
+    if calibration["method"] == "isotonic":
+        floor = calibration["floor"]
+        columns = [np.interp(proba[:, c], m["x"], m["y"]) for c, m in zip(
+            [1] if proba.shape[1] == 2 else range(proba.shape[1]), calibration["maps"])]
+        if proba.shape[1] == 2:
+            positive = np.clip(columns[0], floor, 1 - floor)
+            return np.column_stack([1 - positive, positive])
+        out = np.clip(np.column_stack(columns), floor, 1.0)
+        return out / out.sum(axis=1, keepdims=True)
+    return _softmax(calibration["slope"] * _logits(proba) + np.asarray(calibration["intercepts"]))
+
+
+def _logits(proba: np.ndarray) -> np.ndarray:
+    return np.log(np.clip(proba, FLOOR, 1.0))
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    scores = scores - scores.max(axis=1, keepdims=True)
+    out = np.exp(scores)
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def _fit_scaling(logits: np.ndarray, onehot: np.ndarray, with_intercepts: bool) -> tuple[float, list[float]]:
+    """Slope (and intercepts, the first fixed at 0) of softmax(slope · logits + intercepts), by maximum likelihood."""
+    from scipy.optimize import minimize
+
+    n, k = onehot.shape
+
+    def loss(params):
+        slope, intercepts = params[0], np.concatenate([[0.0], params[1:]]) if with_intercepts else np.zeros(k)
+        scores = slope * logits + intercepts
+        scores = scores - scores.max(axis=1, keepdims=True)
+        log_q = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
+        error = np.exp(log_q) - onehot  # the gradient of the mean log-loss with respect to the scores, times n
+        gradient = [np.sum(error * logits) / n]
+        if with_intercepts:
+            gradient.extend(error.sum(axis=0)[1:] / n)
+        return -np.sum(onehot * log_q) / n, np.asarray(gradient)
+
+    start = np.concatenate([[1.0], np.zeros(k - 1 if with_intercepts else 0)])
+    bounds = [(1e-3, 1e3)] + [(None, None)] * (len(start) - 1)  # a positive slope keeps the classes' order
+    found = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
+    params = found.x if np.isfinite(found.fun) else start
+    intercepts = np.concatenate([[0.0], params[1:]]) if with_intercepts else np.zeros(k)
+    return float(params[0]), intercepts.tolist()
+
+
+def adjust_proba(proba: np.ndarray, train_priors, priors) -> np.ndarray:
+    """Probabilities under new class `priors`: p·(new/train), renormalised per row (Bayes' rule)."""
+    weighted = np.asarray(proba, dtype=float) * (np.asarray(priors, dtype=float)
+                                                 / np.maximum(np.asarray(train_priors, dtype=float), 1e-12))
+    return weighted / np.maximum(weighted.sum(axis=1, keepdims=True), 1e-300)

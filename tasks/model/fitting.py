@@ -1,0 +1,347 @@
+"""Fit one ensemble member, sharing the cores fairly with members fitted beside it."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+import warnings
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from imbalance_flows.tasks.cores import limit_threads, plan_concurrency
+from imbalance_flows.tasks.data.schema import Schema
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.learners.registry import LEARNERS
+from imbalance_flows.tasks.model.members import (
+    Watched,
+    build_member,
+    drop_sampling,
+    watch_sampling,
+)
+from imbalance_flows.tasks.model.sizes import RowPlan
+from imbalance_flows.tasks.model.spec import MemberSpec
+from imbalance_flows.tasks.sampling.resample import is_under_sampler
+from sklearn import config_context
+from threadpoolctl import threadpool_limits
+
+
+def longest_first(specs: list[MemberSpec], folds: int | None = None) -> list[int]:
+    """Positions of `specs`, the costliest first; with `folds`, cross-fitted members count `folds` + 1 fits.
+
+    Started in this order, the last member to finish is a cheap one, so no core sits
+    idle for long while one slow member runs alone on its share of the threads.
+    """
+    def cost(spec: MemberSpec) -> int:
+        fits = 1 if folds is None or _out_of_bag_capable(spec) else folds + 1
+        return LEARNERS[spec.learner].cost * fits  # the registry's rough one-thread cost
+
+    return sorted(range(len(specs)), key=lambda i: -cost(specs[i]))
+
+
+# Waiting for members, the main thread wakes this often: a signal (SIGTERM, Ctrl-C) delivered to one of the
+# threads fitting them is handled only when the main thread runs, and a wait without a timeout may never end.
+POLL_S = 0.5
+
+
+def first_done(futures: list):
+    """The first of some `concurrent.futures` futures to finish."""
+    while True:
+        done, _ = concurrent.futures.wait(futures, timeout=POLL_S, return_when=concurrent.futures.FIRST_COMPLETED)
+        if done:
+            return next(future for future in futures if future in done)
+
+
+def run_members(specs: list[MemberSpec], submit: Callable, *, n_jobs: int | None = None, folds: int | None = None,
+                wait_first: Callable = first_done, on_done: Callable | None = None) -> list:
+    """Fit every member, side by side, the costliest first; return their results in the members' order.
+
+    The one plan of how members share the cores, used by `VotingEnsemble.fit` (threads)
+    and by the training flow (Prefect task runs, on threads or Dask workers):
+    `plan_concurrency` says how many members run at once and with how many threads
+    each, so members side by side never ask for more cores than there are; starting
+    the slow ones first keeps a run from ending with one slow member alone on its share.
+
+    Parameters
+    ----------
+    specs : list of MemberSpec
+    submit : callable
+        `submit(spec, threads)` starts fitting one member and returns a future.
+    n_jobs : int or None
+        Members fitted at once (see `plan_concurrency`).
+    folds : int or None
+        Out-of-fold judging: cross-fitted members cost `folds` + 1 fits (for the order).
+    wait_first : callable
+        `wait_first(futures)` returns the first of them to finish (Prefect futures need their own).
+    on_done : callable
+        `on_done(position, result, done, total)`, called as each member finishes.
+    """
+    workers, threads = plan_concurrency(len(specs), n_jobs)
+    waiting = longest_first(specs, folds)
+    running, results = {}, {}
+    # Thread limits are process-wide: members setting them side by side restore each
+    # other's values out of order, so the limit is held here, around all of them.
+    with threadpool_limits(limits=threads):
+        while waiting or running:
+            while waiting and len(running) < workers:
+                position = waiting.pop(0)
+                running[submit(specs[position], threads)] = position
+            future = wait_first(list(running))
+            position = running.pop(future)
+            results[position] = future.result()
+            if on_done is not None:
+                on_done(position, results[position], len(results), len(specs))
+    return [results[position] for position in range(len(specs))]
+
+
+def encode_labels(y, schema: Schema) -> np.ndarray:
+    """Class labels as their positions in `schema.classes`."""
+    codes = pd.Index(schema.classes).get_indexer(np.asarray(y))  # -1 where a label is not a class
+    if (codes < 0).any():
+        unknown = pd.unique(np.asarray(y)[codes < 0])
+        raise InputError("labels must be among the schema's classes", f"found {unknown.tolist()[:5]}",
+                         "Infer the schema from the same data.")
+    return codes.astype(np.int64)
+
+
+def fit_member(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, random_state: int = 0,
+               threads: int = 1, watch: Callable | None = None, out_of_bag: bool = False,
+               plan: RowPlan | None = None):
+    """Build one member's pipeline and fit it, as it is, on (already coerced) training rows.
+
+    The pipeline (prepare → resample → augment → encode → learn) resamples and augments
+    only the rows it is fitted on. With `watch`, each sampling step runs as
+    `watch(step, sampler, rows, labels)` (the training flow passes a Prefect task, so
+    the steps show in the UI); a Keras member stops early on rows held out before any
+    resampling, passed through the pipeline's own preparation. With a large-data `plan`
+    (`imbalance_flows.tasks.model.sizes`), it fits on the plan's class-capped sample.
+
+    Members learn class codes (positions in `schema.classes`), not the labels
+    themselves, so that every learner and sampler sees the same small integers.
+    With `out_of_bag`, a bagged learner also keeps its out-of-bag probabilities.
+    Returns the fitted pipeline, without its samplers, and the seconds it took.
+    """
+    _, pipeline, seconds = _fit_planned(spec, X, encode_labels(y, schema), schema, random_state, threads, watch,
+                                        out_of_bag, plan or RowPlan(len(X)))
+    return drop_sampling(pipeline), seconds
+
+
+def _fit_planned(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, schema: Schema, random_state: int,
+                 threads: int, watch: Callable | None, out_of_bag: bool, plan: RowPlan):
+    """`_fit` on the rows `plan` gives this member (see `_fit_view`): their positions, the pipeline, the seconds."""
+    rows, counts, weights = _fit_view(spec, codes, plan)
+    if rows is None:
+        rows = np.arange(len(X))
+    else:
+        X, codes = X.iloc[rows], codes[rows]
+    pipeline, seconds = _fit(spec, X, codes, schema, random_state, threads, watch, out_of_bag, weights, counts)
+    return rows, pipeline, seconds
+
+
+def _fit_view(spec: MemberSpec, codes: np.ndarray, plan: RowPlan) -> tuple[np.ndarray | None, dict | None, object]:
+    """The rows (positions; None: all) a member fits on under `plan`, the class counts to build it for (None:
+    those of its rows) and its rows' weights (None: unweighted).
+
+    Learners that learn in batches (`every_row`) fit on every row. Members that see the classes as
+    they are (no sampler or class weights, no augmentation) weigh the class-capped sample back
+    to the classes' sizes and are built for those sizes; resampling members rebalance it anyway.
+    """
+    if plan.fit is None or LEARNERS[spec.learner].every_row:
+        return None, None, None
+    if spec.sampler in ("none", "class_weight") and spec.augment is None:
+        totals = np.bincount(codes)
+        return plan.fit, {code: int(n) for code, n in enumerate(totals) if n}, plan.weight
+    return plan.fit, None, None
+
+
+def _fit(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, schema: Schema, random_state: int, threads: int,
+         watch: Callable | None, out_of_bag: bool, weights=None, counts: dict | None = None):
+    """`fit_member` on exactly these rows (with these row `weights`, built for these class `counts`; None: the
+    rows' own), samplers kept: their kept rows give a forest's out-of-bag rows."""
+    fit_params = {} if weights is None else {"learn__sample_weight": np.asarray(weights)}
+    if LEARNERS[spec.learner].holdout:
+        # Early stopping watches rows held out before resampling: no copy of a row it fits may judge it.
+        X, codes, fit_params = _hold_out(spec, X, codes, random_state)
+    if counts is None:
+        counts = {int(code): int(n) for code, n in pd.Series(codes).value_counts().sort_index().items()}
+    pipeline = build_member(spec, schema, counts, random_state=random_state, threads=threads)
+    if watch is not None:
+        watch_sampling(pipeline, watch)
+    learner = pipeline.steps[-1][1]
+    if out_of_bag:
+        learner.set_params(oob_score=True)
+    small_forest, jobs = _small_forest(spec, X), getattr(learner, "n_jobs", None)
+    if small_forest:
+        learner.set_params(n_jobs=1)
+    routed = "X_val" in fit_params
+    started = time.perf_counter()
+    try:
+        # The held-out rows go through the steps before the learner: routing passes them on.
+        with limit_threads(threads), config_context(enable_metadata_routing=routed), \
+                warnings.catch_warnings():
+            # Rows in every bootstrap sample have no out-of-bag vote; _out_of_bag_proba handles them.
+            warnings.filterwarnings("ignore", message="Some inputs do not have OOB scores", category=UserWarning)
+            pipeline.set_params(transform_input=["X_val"] if routed else None)
+            pipeline.fit(X, codes, **fit_params)
+    except InputError:
+        raise
+    except (ValueError, RuntimeError) as error:
+        # Samplers refuse some data shapes (ADASYN with no majority neighbours,
+        # K-Means SMOTE with no usable cluster): name the member, keep their reason.
+        raise InputError(f"member {spec.name} could not be fitted", str(error).strip().rstrip("."),
+                         "Change its sampler or learner parameters, or drop this member.") from error
+    finally:
+        pipeline.set_params(transform_input=None)
+    if small_forest:
+        learner.set_params(n_jobs=jobs)  # the saved forest scores big batches on every core
+    return pipeline, time.perf_counter() - started
+
+
+def forest_work(rows) -> float:
+    """The size of a forest's job, rows × √features, for the one-thread rule (`Learner.one_thread_below`)."""
+    return rows.shape[0] * np.sqrt(rows.shape[1])
+
+
+def _small_forest(spec: MemberSpec, rows: pd.DataFrame) -> bool:
+    """A learner whose work on these rows takes less time than handing it to threads (bench/results/parallel.md)."""
+    below = LEARNERS[spec.learner].one_thread_below
+    return below is not None and "n_jobs" not in spec.learner_params and forest_work(rows) < below
+
+
+def _hold_out(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, random_state: int):
+    """A Keras member's rows to fit, their codes, and the rows that stop its training early (as fit params)."""
+    from imbalance_flows.tasks.learners.keras_members import stratified_holdout
+
+    fraction = float(spec.learner_params.get("validation_fraction", 0.1))
+    split = stratified_holdout(codes, fraction, random_state + spec.seed)
+    if split is None:
+        return X, codes, {}
+    keep, held = split
+    return X.iloc[keep], codes[keep], {"X_val": X.iloc[held], "y_val": codes[held]}
+
+
+def fit_out_of_fold(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, random_state: int = 0,
+                    threads: int = 1, folds: int = 5, watch: Callable | None = None,
+                    plan: RowPlan | None = None) -> tuple:
+    """Fit a member on all rows, and predict every row with a model that never saw it.
+
+    Those out-of-fold probabilities weigh the member and tune the threshold without
+    holding rows back from training. A forest gives them for free: each row is scored
+    by the trees whose bootstrap left it out, and rows an under-sampler dropped by the
+    whole forest. Any other member is cross-fitted: refitted on `folds` − 1 parts of the
+    rows to predict the remaining part, so it costs `folds` more fits.
+
+    With a large-data `plan` (`imbalance_flows.tasks.model.sizes`), "all rows" are the plan's fit
+    rows and only the plan's judging rows are predicted: those the member did not fit on
+    by the member itself, the others out of the bag or by the folds' refits.
+
+    Returns the pipeline fitted on all rows, the seconds it took (cross-fitting
+    included) and the probabilities, one row per judging row (every row of X without
+    a plan), in class-code order.
+    """
+    started = time.perf_counter()
+    plan = plan or RowPlan(len(X))
+    codes = encode_labels(y, schema)
+    n_classes = len(schema.classes)
+    fitted_on, pipeline, _ = _fit_planned(spec, X, codes, schema, random_state, threads, watch,
+                                          _out_of_bag_capable(spec), plan)
+    judge = plan.judge_rows()
+    if _out_of_bag_capable(spec):
+        sampler = pipeline.named_steps["resample"]
+        sampler = sampler.sampler if isinstance(sampler, Watched) else sampler
+        kept = getattr(sampler, "sample_indices_", None) if sampler is not None else np.arange(len(fitted_on))
+        kept = None if kept is None else fitted_on[np.asarray(kept)]
+        proba = _out_of_bag_proba(drop_sampling(pipeline), X, kept, judge, n_classes)
+        if proba is not None:
+            return pipeline, time.perf_counter() - started, proba
+    pipeline = drop_sampling(pipeline)
+    proba = cross_fit_proba(spec, X, y, schema, random_state, threads, folds, plan, pipeline)
+    return pipeline, time.perf_counter() - started, proba
+
+
+def cross_fit_proba(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, random_state: int = 0,
+                    threads: int = 1, folds: int = 5, plan: RowPlan | None = None, fitted=None) -> np.ndarray:
+    """Out-of-fold probabilities of a member refitted without the rows it predicts.
+
+    Without a plan, every row is predicted: the member is refitted on `folds` − 1
+    stratified parts of its rows to predict the remaining part. With a large-data plan,
+    its judging rows are: those outside the member's fit rows by `fitted` (the member
+    fitted on all its rows, which never saw them), the others by refits on the fit rows
+    without them, in as few parts as keep each part within 1/`folds` of the fit rows.
+    """
+    plan = plan or RowPlan(len(X))
+    codes = encode_labels(y, schema)
+    rows, counts, weights = _fit_view(spec, codes, plan)
+    rows = np.arange(len(X)) if rows is None else rows
+    judge = plan.judge_rows()
+    n_classes = len(schema.classes)
+    proba = np.zeros((len(judge), n_classes))
+    place = np.full(len(X), -1)
+    place[judge] = np.arange(len(judge))  # where each judging row's probabilities go
+    outside = judge[~np.isin(judge, rows)]
+    if len(outside):
+        proba[place[outside]] = member_proba(fitted, X.iloc[outside], n_classes)
+    for fit_part, held_part in _parts(codes[rows], folds, random_state,
+                                      np.isin(rows, judge) if plan.large else None):
+        held = rows[held_part]
+        model, _ = _fit(spec, X.iloc[rows[fit_part]], codes[rows[fit_part]], schema, random_state, threads, None,
+                        False, None if weights is None else weights[fit_part], counts)
+        proba[place[held]] = member_proba(drop_sampling(model), X.iloc[held], n_classes)
+    return proba
+
+
+def _parts(codes: np.ndarray, folds: int, random_state: int, wanted: np.ndarray | None = None) -> list:
+    """(fit, held) positions of rows with these codes: stratified folds of all of them, or, for the `wanted`
+    rows only, as few stratified parts as keep each within 1/`folds` of the rows."""
+    from sklearn.model_selection import StratifiedKFold
+
+    if wanted is None:
+        smallest = int(np.bincount(codes).min()) if len(codes) else 0
+        splitter = StratifiedKFold(n_splits=max(2, min(folds, smallest)), shuffle=True, random_state=random_state)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+            return list(splitter.split(np.zeros(len(codes)), codes))
+    wanted = np.flatnonzero(wanted)
+    if not len(wanted):
+        return []
+    count = int(np.ceil(len(wanted) * folds / len(codes)))
+    order = np.random.default_rng(random_state).permutation(wanted)
+    order = order[np.argsort(codes[order], kind="stable")]  # class by class, dealt round the parts
+    held = [np.sort(order[part::count]) for part in range(count)]
+    return [(np.setdiff1d(np.arange(len(codes)), part, assume_unique=True), part) for part in held]
+
+
+def _out_of_bag_capable(spec: MemberSpec) -> bool:
+    """A bagged learner (`Learner.out_of_bag`) that trains on a subset of the given rows (no synthetic ones)."""
+    out_of_bag = LEARNERS[spec.learner].out_of_bag
+    return (out_of_bag is not None and out_of_bag(spec.learner_params) and spec.augment is None
+            and (spec.sampler in ("none", "class_weight") or is_under_sampler(spec.sampler)))
+
+
+def _out_of_bag_proba(pipeline, X: pd.DataFrame, kept, judge: np.ndarray, n_classes: int) -> np.ndarray | None:
+    """For the `judge` rows: out-of-bag probabilities for the rows the forest saw (`kept`), its plain ones for
+    rows it never saw."""
+    forest = pipeline.steps[-1][1]
+    oob = getattr(forest, "oob_decision_function_", None)
+    if kept is None or oob is None or len(kept) != len(oob) or len(np.unique(kept)) != len(kept):
+        return None  # the sampler did not just pick rows: cross-fit instead
+    place = np.full(len(X), -1)
+    place[kept] = np.arange(len(kept))  # each kept row's out-of-bag row
+    proba = np.zeros((len(judge), n_classes))
+    seen = place[judge] >= 0
+    votes = oob[place[judge[seen]]]
+    missing = np.isnan(votes).any(axis=1)  # a row in every bootstrap sample: none left it out
+    inside = np.zeros((len(votes), n_classes))
+    inside[:, forest.classes_] = votes
+    inside[missing] = 1.0 / n_classes
+    proba[seen] = inside
+    if (~seen).any():
+        proba[~seen] = member_proba(pipeline, X.iloc[judge[~seen]], n_classes)
+    return proba
+
+
+def member_proba(model, X: pd.DataFrame, n_classes: int) -> np.ndarray:
+    """A fitted member's probabilities in class-code order; a class it never saw gets 0."""
+    out = np.zeros((len(X), n_classes))
+    out[:, model.classes_] = model.predict_proba(X)  # members learn class codes
+    return out

@@ -1,0 +1,1 @@
+"""Monitoring: batch scoring, drift and prior shift."""

@@ -1,0 +1,1 @@
+"""Serving: scoring new data with a saved model."""

@@ -1,0 +1,289 @@
+"""Champion and challenger, judged fairly: on rows neither was trained on, one promotion at a time.
+
+Data that grows over time holds the rows the champion was trained on; scoring the
+champion on them flatters it (a forest all but memorises its training rows), and a
+better challenger would then never be promoted. So every saved version keeps a
+fingerprint of each row it was trained on (`training_rows.npy`, see `imbalance_flows.tasks.data.schema.row_hashes`),
+and the challenger's untouched test split is cut down to the rows that are not
+among the champion's.
+
+Two retrains that finish together must not both promote, the worse one last: the
+comparison, the decision record and the pointer move all happen under the store's
+lock, against the champion as it is at that moment.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from imbalance_flows.tasks import storage
+from imbalance_flows.tasks.data.checks import UnseenCategoryWarning
+from imbalance_flows.tasks.data.schema import Schema, row_hashes
+from imbalance_flows.tasks.data.splits import plain
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.evaluation.figures import png, pyplot
+from imbalance_flows.tasks.evaluation.metrics import SUMMARY
+from imbalance_flows.tasks.evaluation.metrics import evaluate as score
+from imbalance_flows.tasks.store.integrity import inside
+from imbalance_flows.tasks.store.model_store import (
+    TRAINING_ROWS,
+    champion,
+    decisions,
+    load_model,
+    promote,
+    read_manifest,
+    record_decision,
+    store_lock,
+)
+
+METRICS = SUMMARY
+
+
+def training_rows(version_dir: str | os.PathLike) -> np.ndarray | None:
+    """The fingerprints of the rows a saved version was trained on, or None if it kept none."""
+    path = inside(version_dir, TRAINING_ROWS)
+    if not storage.is_file(path):
+        return None
+    return np.load(path if storage.is_local(path) else io.BytesIO(storage.read_bytes(path)), allow_pickle=False)
+
+
+def unseen_rows(frame: pd.DataFrame, version_dir: str | os.PathLike,
+                schema: Schema | None = None) -> tuple[pd.DataFrame, int | None]:
+    """The rows of `frame` that the version was not trained on, and how many were dropped (None: unknown).
+
+    Rows are fingerprinted with the version's own schema (its columns, in its order, as it
+    coerced them), so added, reordered or retyped columns in newer data still match.
+    """
+    seen = fingerprints(version_dir)
+    if seen is None:
+        return frame, None
+    if schema is None:
+        schema = Schema.model_validate(read_manifest(version_dir)["schema"])
+    return unseen_in(frame, seen, schema)
+
+
+def fingerprints(version_dir: str | os.PathLike) -> np.ndarray | None:
+    """A version's training-row fingerprints, sorted for `unseen_in`; None if it kept none."""
+    seen = training_rows(version_dir)
+    return None if seen is None else np.sort(seen)
+
+
+def unseen_in(frame: pd.DataFrame, seen: np.ndarray | None, schema: Schema) -> tuple[pd.DataFrame, int | None]:
+    """`unseen_rows` against fingerprints already read and sorted (`fingerprints`): each chunk of a large holdout
+    is looked up in them, and they are sorted once."""
+    if seen is None:
+        return frame, None
+    try:
+        hashes = row_hashes(frame, schema)
+    except (InputError, KeyError):  # the version cannot read these columns: it cannot be scored either
+        return frame, None
+    known = np.zeros(len(hashes), dtype=bool)
+    if len(seen):
+        known = seen[np.minimum(np.searchsorted(seen, hashes), len(seen) - 1)] == hashes
+    return frame[~known], int(known.sum())
+
+
+def metrics_of(model, frame: pd.DataFrame) -> dict | None:
+    """A model's summary metrics on labelled rows, or None when it cannot score them."""
+    scores = Scores(model)
+    scores.add(frame)
+    return None if scores.error else scores.metrics(frame[model.schema_.target].to_numpy())
+
+
+class Scores:
+    """A model's votes and probabilities of labelled rows, gathered chunk by chunk, and its summary metrics on all
+    of them; the first chunk it cannot score ends it, with the reason (`error`)."""
+
+    def __init__(self, model):
+        self.model, self.error = model, None
+        self.predicted, self.probas = [], []
+        # Fresh data brings categories neither model saw: both score them as missing, so they are still compared.
+        model.set_params(unknown_categories="ignore")
+
+    def add(self, frame: pd.DataFrame) -> None:
+        if self.error is not None or not len(frame):  # (a chunk of the champion's own rows leaves none)
+            return
+        target = self.model.schema_.target
+        if target not in frame.columns:
+            self.error = f"its target {target!r} is not among the columns"
+            return
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UnseenCategoryWarning)
+                probas = self.model.member_probas(frame, voting_only=True)  # once, for the vote and probabilities
+            self.predicted.append(self.model.vote(probas))
+            if self.model.voting != "hard":
+                self.probas.append(self.model.combined(probas))
+        except InputError as error:
+            self.error = str(error)
+
+    def metrics(self, labels: np.ndarray) -> dict | None:
+        """The summary metrics, given the labels of every row added (in order); None if it could not score them."""
+        if self.error is not None or not self.predicted:
+            return None
+        proba = np.concatenate(self.probas) if self.probas else None
+        full = score(labels, np.concatenate(self.predicted), proba, self.model.classes_)
+        return {name: full[name] for name in METRICS}
+
+
+def decide(challenger: float | None, incumbent: float | None, margin: float) -> tuple[bool, str]:
+    """Promote when there is no champion, when it cannot be scored, or when the challenger wins by `margin`."""
+    if incumbent is None:
+        return True, "no comparable champion"
+    if challenger is None:
+        return False, "the challenger has no value for the metric"
+    if challenger >= incumbent + margin:
+        return True, f"challenger {challenger:.4f} ≥ champion {incumbent:.4f} + margin {margin}"
+    return False, f"challenger {challenger:.4f} < champion {incumbent:.4f} + margin {margin}"
+
+
+def check_judging_rows(labels: pd.Series, classes, needed: int, holdout_rows: int, excluded: int | None) -> None:
+    """Refuse a comparison that rests on too few rows of some class."""
+    counts = labels.value_counts()
+    short = {plain(label): int(counts.get(label, 0)) for label in classes
+             if counts.get(label, 0) < needed}
+    if short:
+        dropped = f"; {excluded} of the {holdout_rows} holdout rows were the champion's training rows" if excluded else ""
+        raise InputError(f"champion and challenger are judged on rows neither was trained on, at least {needed} "
+                         "of every class",
+                         f"{len(labels)} such rows remain, with {short}{dropped}",
+                         "Retrain when more fresh labelled rows have arrived, or lower min_rows_per_class.")
+
+
+def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout, metric: str,
+          margin: float = 0.0, min_rows_per_class: int = 10) -> dict:
+    """Compare the challenger with the current champion on fresh rows; promote it if it wins; record why.
+
+    Parameters
+    ----------
+    store : path
+        The model store holding both versions.
+    challenger_dir : path
+        The challenger's saved version; `holdout` is its untouched test split.
+    holdout : DataFrame, or an iterable of DataFrames
+        Labelled rows the challenger was not trained on, whole or chunk by chunk (read under
+        the lock; of each chunk only its judged rows' labels, votes and probabilities are kept).
+        Rows the champion was trained on are left out, so both are judged on rows neither has seen.
+    metric, margin : str, float
+        The challenger is promoted if it scores at least the champion's `metric` + `margin`.
+    min_rows_per_class : int
+        Fewer rows of some class left to judge on is refused with an `InputError` (once every chunk
+        is read), as is a challenger that cannot score its holdout or has none of it left.
+
+    Returns
+    -------
+    dict
+        The decision as recorded under <store>/decisions, with its `sequence` number there.
+    """
+    challenger_dir = storage.location(challenger_dir)
+    chunks = [holdout] if isinstance(holdout, pd.DataFrame) else holdout
+    with store_lock(store) as confirm:
+        incumbent = champion(store)
+        challenger = Scores(load_model(challenger_dir))
+        defending = None if incumbent is None else Scores(load_model(incumbent))
+        seen = {version: fingerprints(version) for version in (incumbent, challenger_dir) if version is not None}
+        holdout_rows, excluded, labels = 0, None, []
+        for chunk in chunks:
+            holdout_rows += len(chunk)
+            rows = chunk
+            if incumbent is not None:
+                rows, dropped = unseen_in(rows, seen[incumbent], defending.model.schema_)
+                excluded = None if dropped is None else (excluded or 0) + dropped
+            # Duplicate rows in the data can put copies of the challenger's own training rows in its holdout.
+            rows, _ = unseen_in(rows, seen[challenger_dir], challenger.model.schema_)
+            challenger.add(rows)
+            if challenger.error is not None:
+                raise InputError("the challenger must be able to score its own holdout rows", challenger.error,
+                                 "Judge it on its own test split (the retrain flow's), with its target column.")
+            labels.append(rows[challenger.model.schema_.target].to_numpy(copy=True))  # not a view of the chunk
+            if defending is not None:
+                defending.add(rows)
+        labels = np.concatenate(labels) if labels else np.array([], dtype=object)
+        if incumbent is not None:
+            check_judging_rows(pd.Series(labels), challenger.model.classes_, min_rows_per_class, holdout_rows,
+                               excluded)
+        if not len(labels):
+            raise InputError("a challenger is judged on rows it was not trained on", f"none of the {holdout_rows} "
+                             "holdout rows is such a row", "Retrain when fresh labelled rows have arrived.")
+        challenger_metrics = challenger.metrics(labels)
+        champion_metrics = None if defending is None else defending.metrics(labels)
+        champion_error = None if defending is None else defending.error
+        promoted, reason = decide(challenger_metrics[metric],
+                                  None if champion_metrics is None else champion_metrics[metric], margin)
+        if champion_error:
+            reason = f"{reason}: the champion cannot score the new data ({champion_error})"
+        decision = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "metric": metric,
+                    "margin": margin, "promoted": promoted, "reason": reason, "challenger": str(challenger_dir),
+                    "champion": str(incumbent) if incumbent else None, "judged_rows": int(len(labels)),
+                    "holdout_rows": holdout_rows, "excluded_champion_rows": excluded,
+                    "challenger_metrics": challenger_metrics, "champion_metrics": champion_metrics,
+                    "champion_error": champion_error}
+        confirm()
+        decision["record"] = str(record_decision(store, decision))
+        if promoted:
+            confirm()
+            promote(store, challenger_dir)
+        try:  # a report of the decisions: it never stands in the way of one
+            write_decay(store)
+        except (OSError, ValueError) as error:
+            logging.getLogger(__name__).warning("The champion's decay table was not updated: %s", error)
+    return decision
+
+
+def decay_rows(records: list[dict]) -> list[dict]:
+    """Per decision: how the champion of the time scored on that fresh labelled batch, beside its challenger."""
+    return [{"sequence": d.get("sequence"), "time": d.get("time"), "metric": d.get("metric"),
+             "champion": storage.name(d["champion"]) if d.get("champion") else None,
+             "champion_score": (d.get("champion_metrics") or {}).get(d.get("metric")),
+             "challenger": storage.name(d["challenger"]) if d.get("challenger") else None,
+             "challenger_score": (d.get("challenger_metrics") or {}).get(d.get("metric")),
+             "promoted": bool(d.get("promoted")), "judged_rows": d.get("judged_rows")}
+            for d in records if d.get("metric")]  # records from before decisions held their metrics are left out
+
+
+def decay_markdown(rows: list[dict]) -> str:
+    def fmt(value):
+        return "–" if value is None else f"{value:.4f}"
+
+    lines = ["| # | time | metric | champion | champion's score | challenger's score | promoted | rows |",
+             "|---:|---|---|---|---:|---:|---|---:|"]
+    lines += [f"| {r['sequence']} | {r['time']} | {r['metric']} | `{r['champion'] or 'none'}` | "
+              f"{fmt(r['champion_score'])} | {fmt(r['challenger_score'])} | {'yes' if r['promoted'] else 'no'} | "
+              f"{r['judged_rows']} |" for r in rows]
+    return "\n".join(lines)
+
+
+def decay_png(rows: list[dict]) -> bytes:
+    """The champion's score on each fresh batch over the decisions, the challengers' beside it."""
+    plt = pyplot()
+    figure, axes = plt.subplots(figsize=(6, 3.2))
+    steps = [r["sequence"] for r in rows]
+    axes.plot(steps, [np.nan if r["champion_score"] is None else r["champion_score"] for r in rows], "o-",
+              label="champion on the fresh batch")
+    axes.plot(steps, [np.nan if r["challenger_score"] is None else r["challenger_score"] for r in rows], "x",
+              label="challenger")
+    axes.set_xlabel("decision")
+    axes.set_ylabel(rows[-1]["metric"] if rows else "")
+    axes.legend(loc="lower left", fontsize=8)
+    figure.tight_layout()
+    return png(figure)
+
+
+def write_decay(store: str | os.PathLike) -> Path | str:
+    """decisions/decay.md and decay.png: the champion's decay over the recorded decisions (under the lock)."""
+    folder = storage.join(store, "decisions")
+    rows = decay_rows(decisions(store))
+    storage.write_bytes(storage.join(folder, "decay.png"), decay_png(rows))
+    return storage.write_bytes(storage.join(folder, "decay.md"),
+                               "# The champion on each fresh batch\n\n" + decay_markdown(rows) + "\n")
+
+
+__all__ = ["decay_markdown", "decay_rows", "decide", "decisions", "fingerprints", "judge", "metrics_of",
+           "training_rows", "unseen_in", "unseen_rows"]

@@ -1,0 +1,144 @@
+"""Check the trees in a loaded member before anything predicts with them.
+
+scikit-learn's decision trees and histogram-boosting predictors walk their node arrays in
+C without bounds checks: a saved file whose child or feature indices were edited would make
+prediction read outside its memory (at best a segmentation fault). skops restores those
+arrays as they are written, so a member is checked here, right after loading, against the
+rules every tree that scikit-learn grows obeys:
+
+- a node's children come after it (trees are stored depth first), so every walk from the
+  root moves forward and ends, and children lie inside the node array;
+- a split's feature is one of the estimator's `n_features_in_` features, its threshold a
+  number (finite for decision trees), its category set (histogram boosting) one that exists;
+- a decision tree's values have one row per node.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from imbalance_flows.tasks.errors import InputError
+
+TREE_LEAF = -1  # scikit-learn's child index of a leaf
+MAX_DEPTH = 64  # how deep the search for trees goes into nested estimators
+
+
+def check_trees(member, path: str) -> None:
+    """Refuse a loaded member holding a tree that could make prediction read out of bounds."""
+    for owner, name, tree in _trees(member, set(), 0):
+        problem = _problem(owner, tree)
+        if problem:
+            raise InputError("a saved member's trees must be well formed",
+                             f"{path!r}: {type(owner).__name__}.{name} {problem}",
+                             "The file was changed after it was saved: retrain, or restore the version.")
+
+
+def _trees(node, seen: set, depth: int):
+    """(owner, attribute, tree) for every decision tree and boosting predictor inside `node`."""
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+    from sklearn.tree._tree import Tree
+
+    if id(node) in seen or depth > MAX_DEPTH:
+        return
+    seen.add(id(node))
+    if isinstance(node, (list, tuple)):
+        children = list(node)
+    elif isinstance(node, dict):
+        children = list(node.values())
+    elif hasattr(node, "__dict__"):
+        children = []
+        for name, value in vars(node).items():
+            if isinstance(value, Tree):
+                yield node, name, value
+            elif name == "_predictors":  # histogram boosting: one list of predictors per iteration
+                for predictor in (p for iteration in value for p in iteration):
+                    if not isinstance(predictor, TreePredictor):
+                        raise InputError("a saved member's trees must be well formed",
+                                         f"{type(node).__name__}._predictors holds {type(predictor).__name__}",
+                                         "Retrain; do not load this file.")
+                    yield node, name, predictor
+            else:
+                children.append(value)
+    else:
+        return
+    for child in children:
+        yield from _trees(child, seen, depth + 1)
+
+
+def _problem(owner, tree) -> str | None:
+    """What is wrong with one tree, or None."""
+    width = getattr(owner, "n_features_in_", None)
+    if not isinstance(width, (int, np.integer)) or width < 1:
+        return f"belongs to an estimator without a valid n_features_in_ ({width!r})"
+    if hasattr(tree, "nodes"):
+        return _predictor_problem(tree, int(width), getattr(owner, "_bin_mapper", None))
+    return _tree_problem(tree, int(width))
+
+
+def _children_problem(left: np.ndarray, right: np.ndarray, split: np.ndarray) -> str | None:
+    """Children of splits come after their node and inside the array."""
+    count = len(left)
+    index = np.arange(count)
+    for side, children in (("left", left), ("right", right)):
+        bad = split & ((children <= index) | (children >= count))
+        if bad.any():
+            at = int(np.flatnonzero(bad)[0])
+            return f"node {at} has {side} child {int(children[at])} (must lie in {at + 1}..{count - 1})"
+    return None
+
+
+def _tree_problem(tree, width: int) -> str | None:
+    count = int(tree.node_count)
+    if count < 1:
+        return "has no nodes"
+    left, right = np.asarray(tree.children_left), np.asarray(tree.children_right)
+    feature, threshold = np.asarray(tree.feature), np.asarray(tree.threshold)
+    if not len(left) == len(right) == len(feature) == len(threshold) == count:
+        return f"has arrays of different lengths for its {count} nodes"
+    leaf = (left == TREE_LEAF) & (right == TREE_LEAF)
+    split = ~leaf
+    problem = _children_problem(left, right, split)
+    if problem:
+        return problem
+    if int(tree.n_features) != width:
+        return f"expects {int(tree.n_features)} features, its estimator {width}"
+    bad = split & ((feature < 0) | (feature >= width))
+    if bad.any():
+        at = int(np.flatnonzero(bad)[0])
+        return f"node {at} splits on feature {int(feature[at])} of {width}"
+    bad = split & ~np.isfinite(threshold)
+    if bad.any():
+        at = int(np.flatnonzero(bad)[0])
+        return f"node {at} has threshold {float(threshold[at])}"
+    if np.asarray(tree.value).shape[0] != count:
+        return f"has {np.asarray(tree.value).shape[0]} value rows for {count} nodes"
+    return None
+
+
+def _predictor_problem(predictor, width: int, bin_mapper) -> str | None:
+    nodes = predictor.nodes
+    if not isinstance(nodes, np.ndarray) or nodes.ndim != 1 or len(nodes) < 1 or nodes.dtype.names is None:
+        return "has no node array"
+    split = nodes["is_leaf"] == 0
+    problem = _children_problem(nodes["left"].astype(np.int64), nodes["right"].astype(np.int64), split)
+    if problem:
+        return problem
+    feature = nodes["feature_idx"].astype(np.int64)
+    bad = split & ((feature < 0) | (feature >= width))
+    if bad.any():
+        at = int(np.flatnonzero(bad)[0])
+        return f"node {at} splits on feature {int(feature[at])} of {width}"
+    numeric = split & (nodes["is_categorical"] == 0)
+    if np.isnan(nodes["num_threshold"][numeric]).any():
+        return "has a split with threshold NaN"
+    categorical = split & (nodes["is_categorical"] != 0)
+    for name in ("raw_left_cat_bitsets", "binned_left_cat_bitsets"):
+        bitsets = np.asarray(getattr(predictor, name))
+        if bitsets.ndim != 2 or bitsets.shape[1] != 8:
+            return f"has {name} of shape {bitsets.shape} (must be (n, 8))"
+        bad = categorical & (nodes["bitset_idx"].astype(np.int64) >= len(bitsets))
+        if bad.any():
+            at = int(np.flatnonzero(bad)[0])
+            return f"node {at} uses category set {int(nodes['bitset_idx'][at])} of {len(bitsets)}"
+    if bin_mapper is not None and np.asarray(getattr(bin_mapper, "is_categorical_", ())).size != width:
+        return f"has a binner for {np.asarray(bin_mapper.is_categorical_).size} features, not {width}"
+    return None
