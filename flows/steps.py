@@ -89,6 +89,7 @@ class TrainedMember(BaseModel):
     path: str
     seconds: float
     out_of_fold: str | None = None  # .npy of its out-of-fold probabilities of the training rows
+    run: str | None = None  # the flow run that fitted it (a later run reuses it from the cache)
 
 
 def _io_trouble(task, task_run, state) -> bool:
@@ -249,7 +250,10 @@ def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, rando
         with storage.local_target(out_of_fold) as staging, open(staging, "wb") as handle:
             np.save(handle, proba)
     dump_member(pipeline, path)
-    return TrainedMember(spec=spec, path=path, seconds=seconds, out_of_fold=out_of_fold).model_dump(mode="json")
+    from prefect.runtime import flow_run
+
+    return TrainedMember(spec=spec, path=path, seconds=seconds, out_of_fold=out_of_fold,
+                         run=str(flow_run.id) if flow_run.id else None).model_dump(mode="json")
 
 
 @task(name="vote", cache_policy=NO_CACHE)

@@ -134,9 +134,15 @@ def _train_members(config: TrainConfig, train_split, schema, workspace: str) -> 
 
     progress = Progress("member-progress", "Members trained", len(config.members))
 
+    this_run = str(flow_run.id)
+
     def done(position, member, finished, total):
         trained = steps.TrainedMember.model_validate(member)  # the task returns a plain reference
-        logger.info("Member %s/%s done: %s (%.1f s)", finished, total, trained.spec.name, trained.seconds)
+        if trained.run == this_run:
+            logger.info("Member %s/%s done: %s (%.1f s)", finished, total, trained.spec.name, trained.seconds)
+        else:  # a cache hit: fitted by an earlier run on the same rows, with the same spec and code
+            logger.info("Member %s/%s reused: %s, fitted by an earlier run on the same rows (it took %.1f s then)",
+                        finished, total, trained.spec.name, trained.seconds)
         progress.update(finished)
 
     with _member_runner(config) as runner:

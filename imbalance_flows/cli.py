@@ -198,7 +198,8 @@ def _strategies(args) -> int:
             print(f"  {name:<18} {field.description} Default: {field.default!r}.")
     print("\nLearners (LEARNER):")
     for learner in LEARNERS.values():
-        print(f"  {learner.name:<18} {learner.summary}")
+        missing = f" Not installed here: pip install 'imbalance-flows[{learner.extra}]'." if learner.missing() else ""
+        print(f"  {learner.name:<18} {learner.summary}{missing}")
     print("\n@RATIO sets how far to rebalance: 1 (= auto) fully; 0.5 brings smaller classes to half the largest.")
     print("\nRecipes (--recipe NAME):")
     for name, (summary, members) in RECIPES.items():

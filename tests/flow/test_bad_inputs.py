@@ -208,7 +208,7 @@ CASES = {
     "model-missing-member": (predict("{d}/good.csv", model="{d}/missing_member"),
                              r"a saved version must have every file it was saved with: .*00.skops' is missing"),
     "model-newer-format": (predict("{d}/good.csv", model="{d}/newer_format"),
-                           r"reads model formats 1, 2: .* has format 99"),
+                           r"reads model formats 1, 2, 3: .* has format 99"),
     "output-not-csv-or-parquet": (predict("{d}/good.csv", out="{d}/scores.txt"),
                                   r"the output file must end in .csv or .parquet"),
     "output-under-a-file": (predict("{d}/good.csv", out="{d}/a_file/scores.csv"),

@@ -65,13 +65,18 @@ def test_flow_saves_a_complete_version_with_report_and_artifacts(churn_small, tm
     assert recall == pytest.approx(manifest["metrics"]["ensemble"]["per_class"]["yes"]["recall"])
 
 
-def test_rerun_reuses_finished_members(churn_small, tmp_path):
+def test_rerun_reuses_finished_members(churn_small, tmp_path, caplog):
+    caplog.set_level("INFO")
     first = train(_config(churn_small, tmp_path / "store"))
+    assert caplog.text.count("done: ") == len(FAST) and "reused: " not in caplog.text
+    caplog.clear()
     second = train(_config(churn_small, tmp_path / "store"))
 
     states = _task_states(second["flow_run_id"])
     assert [states[f"train {m.name}"] for m in FAST] == ["Cached"] * len(FAST)
     assert first["version"] != second["version"]
+    # the log says so: no member claims to have been fitted again
+    assert caplog.text.count("fitted by an earlier run on the same rows") == len(FAST) and "done: " not in caplog.text
 
 
 def test_a_cache_whose_member_files_are_gone_is_a_miss_and_the_members_are_refitted(churn_small, tmp_path):
