@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 
 import numpy as np
 from imbalance_flows.flows.cluster import parts_mapper
@@ -37,7 +38,7 @@ from imbalance_flows.tasks.evaluation.report import (
     artifact_markdown,
     class_balance_markdown,
 )
-from imbalance_flows.tasks.model.ensemble import VotingEnsemble
+from imbalance_flows.tasks.model.ensemble import LopsidedDecisionWarning, VotingEnsemble
 from imbalance_flows.tasks.model.fitting import encode_labels
 from imbalance_flows.tasks.model.plan import (
     check_plan,
@@ -275,12 +276,15 @@ def vote(members: list[dict], rows: tables.TableRef, schema: Schema, params: dic
     specs = [m.spec for m in members]
     ensemble = VotingEnsemble(members=specs, **params)
     validation = ensemble.validation
-    if validation == "out_of_fold":  # the members' own predictions of these rows: only the labels are read
-        y_rows = judging_labels(rows, schema, specs, ensemble.random_state, ensemble.folds)
-        ensemble.combine_out_of_fold(fitted, specs, schema, y_rows, [np.load(io.BytesIO(storage.read_bytes(m.out_of_fold))) for m in members])
-    else:
-        X_rows, y_rows = validation_rows(rows, schema, ensemble.random_state)
-        ensemble.combine(fitted, specs, schema, X_rows, y_rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LopsidedDecisionWarning)  # logged below, once
+        if validation == "out_of_fold":  # the members' own predictions of these rows: only the labels are read
+            y_rows = judging_labels(rows, schema, specs, ensemble.random_state, ensemble.folds)
+            probas = [np.load(io.BytesIO(storage.read_bytes(m.out_of_fold))) for m in members]
+            ensemble.combine_out_of_fold(fitted, specs, schema, y_rows, probas)
+        else:
+            X_rows, y_rows = validation_rows(rows, schema, ensemble.random_state)
+            ensemble.combine(fitted, specs, schema, X_rows, y_rows)
     ensemble.member_sources_ = sources  # the version saved copies these files instead of writing the members again
     logger = get_run_logger()
     how = "out of fold" if validation == "out_of_fold" else "validation split"
@@ -292,6 +296,8 @@ def vote(members: list[dict], rows: tables.TableRef, schema: Schema, params: dic
     if ensemble.threshold_ is not None:
         logger.info("threshold %.3f on the %s-calibrated P(%s), tuned for %s", ensemble.threshold_,
                     ensemble.calibration, ensemble.positive_class_, ensemble.objective_)
+    if ensemble.lopsided_:
+        logger.warning("%s%s", ensemble.lopsided_[0].upper(), ensemble.lopsided_[1:])
     return ensemble
 
 

@@ -51,6 +51,14 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 
+# Above this share of the judged rows in one class that holds at most half of them, the decision is lopsided.
+LOPSIDED_SHARE = 0.9
+
+
+class LopsidedDecisionWarning(UserWarning):
+    """The decision sends nearly every row to one class that most rows are not in (see `VotingEnsemble.lopsided_`)."""
+
+
 def default_ensemble(random_state=0, **params) -> "VotingEnsemble":
     """The default ensemble, unfitted; `params` override any of VotingEnsemble's.
 
@@ -153,6 +161,10 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         The rarer class in training, for two-class problems.
     validation_scores_ : list of dict
         Each member's validation metrics that its weight came from.
+    lopsided_ : str or None
+        Set when the decision sends at least 90 % of the rows that judged the members to a class holding at
+        most half of them (costs that make flagging everyone the cheapest decision, say): what happened and
+        what to check, also issued as a `LopsidedDecisionWarning` by `fit`.
     """
 
     def __init__(self, members=None, voting: Voting = "weighted", threshold_objective: Objective = "auto",
@@ -321,7 +333,37 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
             self.threshold_ = self._best_cut(proba, codes)[0]
         elif self.class_prior_power == "auto" and self.cost_matrix_ is None:
             self.prior_power_ = self._best_power(proba, codes)
+        self.lopsided_ = self._lopsided(self.vote(probas), y_val)
+        if self.lopsided_:
+            warnings.warn(self.lopsided_, LopsidedDecisionWarning, stacklevel=3)
         return self
+
+    def _lopsided(self, decided: np.ndarray, labels: np.ndarray) -> str | None:
+        """What to tell when the decision sends nearly every judged row to a class that most of them are not in
+        (costs that make flagging everyone the cheapest decision, say); None otherwise."""
+        for label in self.classes_:
+            share, actual = float(np.mean(decided == label)), float(np.mean(labels == label))
+            if share >= LOPSIDED_SHARE and actual <= 0.5:
+                how = (f" (threshold {self.threshold_:.3f} on the calibrated P({self.positive_class_}))"
+                       if self.threshold_ is not None else "")
+                hint = ("These costs make that the cheapest decision: check them (a missed case costs "
+                        f"{self._cost_ratio()} false alarms), or choose another threshold objective (e.g. g_mean)."
+                        if self.cost_matrix_ is not None else
+                        "Check the data and the members, or choose another threshold objective.")
+                label = label.item() if isinstance(label, np.generic) else label
+                return (f"the decision gives {share:.0%} of the rows that judged the members to class {label!r}, "
+                        f"which holds {actual:.0%} of them{how}. {hint}")
+        return None
+
+    def _cost_ratio(self) -> str:
+        """A missed case's cost in false alarms (two classes), or the costs' largest over smallest mistake."""
+        mistakes = self.cost_matrix_[~np.eye(len(self.classes_), dtype=bool)]
+        positive = mistakes[mistakes > 0]
+        if len(self.classes_) == 2 and self.positive_class_ is not None:
+            column = int(np.flatnonzero(self.classes_ == self.positive_class_)[0])
+            miss, alarm = self.cost_matrix_[column, 1 - column], self.cost_matrix_[1 - column, column]
+            return f"{miss / alarm:g}" if alarm > 0 else "many"
+        return f"up to {positive.max() / positive.min():g}" if len(positive) else "no"
 
     def _member_scores(self, codes: np.ndarray, votes: np.ndarray) -> dict:
         """A member's balanced accuracy (and mean cost, with costs) on the rows that judge it, voting its argmax."""

@@ -1,6 +1,7 @@
 """The training flow under a Prefect test server: outputs, artifacts, resume and failures."""
 
 import json
+import re
 import os
 
 import numpy as np
@@ -429,3 +430,14 @@ def test_a_partitioned_table_trains_as_the_same_rows_in_one_file(churn_small, tm
         assert json.loads(open(os.path.join(parts["version"], name)).read()) == \
             json.loads(open(os.path.join(whole["version"], name)).read())
     assert list(load_model(parts["version"]).weights_) == list(load_model(whole["version"]).weights_)
+
+
+def test_a_run_whose_costs_flag_nearly_every_row_says_so_in_its_log(churn_small, tmp_path, caplog):
+    caplog.set_level("INFO")
+    members = [MemberSpec(sampler="class_weight", learner="logreg")]
+
+    train(_config(churn_small, tmp_path / "store", members=members, costs={"fn": 1000, "fp": 1}))
+
+    warned = [record.getMessage() for record in caplog.records if "rows that judged the members" in record.getMessage()]
+    assert len(warned) == 1 and re.match(r"The decision gives (9\d|100)% ", warned[0])
+    assert "a missed case costs 1000 false alarms" in warned[0]

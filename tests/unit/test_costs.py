@@ -1,5 +1,7 @@
 """Costs: the decision follows what mistakes cost, and every report says what the decisions cost."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -133,3 +135,28 @@ def test_a_class_prior_power_that_is_not_a_number_is_refused():
     X, y = overlapping()
     with pytest.raises(InputError, match="class_prior_power must be 'auto' or a number ≥ 0: it is 'half'"):
         VotingEnsemble(members=LOGREG, class_prior_power="half").fit(X, y)
+
+
+def test_costs_that_make_nearly_every_row_one_class_are_told_with_the_share_and_the_threshold():
+    import warnings
+
+    import pandas as pd
+
+    from imbalance_flows import VotingEnsemble
+    from imbalance_flows.tasks.model.ensemble import LopsidedDecisionWarning
+
+    churn = pd.read_parquet(Path(__file__).resolve().parents[2] / "tasks" / "bundled" / "churn.parquet")
+    X, y = churn.drop(columns="churn"), churn["churn"]
+    members = [{"sampler": "none", "learner": "rf", "learner_params": {"n_estimators": 30}}, "class_weight:logreg"]
+
+    with pytest.warns(LopsidedDecisionWarning, match=r"the decision gives 9\d% of the rows that judged the members to "
+                                                     r"class 'yes', which holds 14% of them \(threshold 0\.\d+ on the "
+                                                     r"calibrated P\(yes\)\)\. These costs make that the cheapest "
+                                                     r"decision: check them \(a missed case costs 100 false alarms\)"):
+        flagged = VotingEnsemble(members=members, costs={"fn": 100, "fp": 1}).fit(X, y)
+    assert np.mean(flagged.predict(X) == "yes") > 0.9 and flagged.lopsided_
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LopsidedDecisionWarning)  # the same members without costs decide as usual
+        balanced = VotingEnsemble(members=members).fit(X, y)
+    assert balanced.lopsided_ is None

@@ -270,14 +270,15 @@ print("recipe works")
 '''
 
 
-def test_the_readmes_recipe_for_adding_a_learner_works_as_written():
+def test_the_contributing_pages_recipe_for_adding_a_learner_works_as_written():
+    """docs/contributing.md's "Adding a learner", its two code blocks run as written, in a fresh interpreter."""
     import subprocess
     import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    done = subprocess.run([sys.executable, "-c", RECIPE_RUN, str(root / "README.md")], cwd=root, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", RECIPE_RUN, str(root / "docs" / "contributing.md")], cwd=root,
+                          capture_output=True, text=True, timeout=300)
 
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("recipe works")
