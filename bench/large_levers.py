@@ -1,4 +1,4 @@
-"""Levers measured for the large-data rules (README, "Large data"), one after another in one process.
+"""Levers measured for the large-data rules (docs/concepts/size-rule.md), one after another in one process.
 
 1. A forest's bootstrap subsamples (`max_samples`) on a balanced under-sample of the 10M-row synthetic
    table of `bench/scale.py` (all its rare rows and as many common ones, about 268k rows; 1M other

@@ -23,7 +23,7 @@ the repository root, with nothing else heavy on the machine::
     .venv/bin/python -m bench.scale 10000 100000    # some sizes only (the results keep the others)
 
 Results go to `bench/results/scale.json`, `scale.md` and the log-log plot `scale.png`; the goals of
-the README's "Large data" section print PASS or FAIL.
+the size rule's page (docs/concepts/size-rule.md) print PASS or FAIL.
 """
 
 from __future__ import annotations
@@ -253,7 +253,7 @@ def run(sizes: list[int]) -> dict:
 
 
 def goals(report: dict) -> list[tuple[str, bool | None, str]]:
-    """The goals of the README's "Large data" section: (goal, passed or None when not measured, the figures)."""
+    """The goals of the size rule's page (docs/concepts/size-rule.md): (goal, passed or None when not measured, the figures)."""
     sizes = report["sizes"]
     out = []
 

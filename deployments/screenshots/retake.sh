@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Retake the README's screenshots of the Prefect UI from the code as it is: the browser test
+# Retake the documentation's screenshots of the Prefect UI from the code as it is: the browser test
 # (a real server, `imbalance-flows serve`, headless Chromium) takes them; they are copied here.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

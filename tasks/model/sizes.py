@@ -2,7 +2,7 @@
 
 Up to `LARGE_ROWS` training rows, every member fits on every row and every row judges
 the members (out of fold). Above it, two rules keep the cost of training flat in the rows
-(chosen with bench/scale.py; the README's "Large data" section states them):
+(chosen with bench/scale.py; docs/concepts/size-rule.md states them):
 
 - a member fits on a *class-capped sample* of at most about `FIT_ROWS` rows: each class
   keeps all its rows up to a quota, and a uniform sample of the quota beyond it, the

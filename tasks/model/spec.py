@@ -163,7 +163,7 @@ def default_members(rows: int | None = None) -> list[MemberSpec]:
 
 
 # Named recipes (`--recipe NAME`): member lists a user can name instead of writing them out.
-# The members of "plain-over-under" are settled by bench/quality.py (see README, "The default recipe").
+# The members of "plain-over-under" are settled by bench/quality.py (see docs/concepts/voting.md, "The default recipe").
 RECIPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "default": ("a plain forest, a forest on a balanced under-sample, a class-weighted linear model",
                 ("none:rf", "random_under:rf", "class_weight:logreg")),

@@ -42,6 +42,7 @@ FIGURES = [
 # Phrases with a figure that is no benchmark result: phrase -> why it may be typed.
 ALLOWED = {
     # constants of the product
+    "least 90 % of the rows that judged": "LOPSIDED_SHARE, when a lopsided decision is told (tasks/model/ensemble.py)",
     "on 10 % of each class held out": "keras_mlp's early-stopping share (tasks/learners/keras_members.py)",
     "holds out 20 % of": "validation_size's default (flows/config.py, VotingEnsemble)",
     "(20 % of each class, never resampled or augmented)": "test_size's default",
