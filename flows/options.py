@@ -75,9 +75,12 @@ def add_options(command: str, parser: argparse.ArgumentParser) -> None:
 def _training_options(parser: argparse.ArgumentParser) -> None:
     from imbalance_flows.flows.config import TrainConfig
 
-    parser.add_argument("data", nargs="?", help="CSV or Parquet file (local path, fsspec URL or glob), or a "
-                                                "folder of class folders of images (ROOT/<class>/*.png|jpg)")
-    parser.add_argument("--target", **_field(TrainConfig, "target"))
+    parser.add_argument("data", nargs="?", metavar="DATA",
+                        help="required (here or as data: in --config): CSV or Parquet file (local path, fsspec URL "
+                             "or glob), or a folder of class folders of images (ROOT/<class>/*.png|jpg)")
+    target = _field(TrainConfig, "target")
+    parser.add_argument("--target", metavar="COL", **{**target, "help": "required (here or as target: in --config): "
+                                                                         + target["help"]})
     parser.add_argument("--member", action="append", metavar="SAMPLER[@RATIO][+AUGMENT]:LEARNER",
                         help="a member, repeatable (e.g. --member smote:hgb --member random_under@0.5:rf); "
                              "default: the built-in recipe")

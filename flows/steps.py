@@ -28,6 +28,7 @@ from imbalance_flows.tasks.data.schema import Schema, infer_schema
 from imbalance_flows.tasks.data.splits import (
     check_split_sizes,
     class_profile,
+    constant_columns,
     identifier_like,
     set_aside,
     split_target,
@@ -122,6 +123,9 @@ def load(path: str, target: str, workspace: str, images: ImageOptions | None = N
         get_run_logger().warning("Column %r holds a different value in every row: it looks like an identifier and "
                                  "is trained on as a feature. Mark it with --id-column %s (id_columns), or leave it "
                                  "out with --drop %s.", name, name, name)
+    for name in [] if image else constant_columns(X):
+        get_run_logger().warning("Column %r holds one value in every row: no member can learn from it. Leave it out "
+                                 "with --drop %s.", name, name)
     schema = infer_schema(X, y, target)
     schema.id_columns, schema.dropped = list(id_columns), list(drop_columns)
     ref = tables.write_table(frame, workspace, "data")

@@ -219,6 +219,13 @@ def set_aside(frame: pd.DataFrame, target: str, id_columns=(), drop_columns=()) 
     return frame.drop(columns=named)
 
 
+def constant_columns(X: pd.DataFrame, minimum_rows: int = 20) -> list[str]:
+    """Columns holding one value in every row (missing values aside): no split or weight can use them."""
+    if len(X) < minimum_rows:
+        return []
+    return [str(name) for name in X.columns if X[name].nunique(dropna=True) == 1]
+
+
 def identifier_like(X: pd.DataFrame, minimum_rows: int = 20) -> list[str]:
     """Columns that look like identifiers: whole numbers or text, a different value in every row.
 

@@ -270,6 +270,7 @@ def decay_png(rows: list[dict]) -> bytes:
     axes.plot(steps, [np.nan if r["challenger_score"] is None else r["challenger_score"] for r in rows], "x",
               label="challenger")
     axes.set_xlabel("decision")
+    axes.xaxis.get_major_locator().set_params(integer=True)  # decisions are counted, never halved
     axes.set_ylabel(rows[-1]["metric"] if rows else "")
     axes.legend(loc="lower left", fontsize=8)
     figure.tight_layout()

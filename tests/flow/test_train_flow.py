@@ -441,3 +441,15 @@ def test_a_run_whose_costs_flag_nearly_every_row_says_so_in_its_log(churn_small,
     warned = [record.getMessage() for record in caplog.records if "rows that judged the members" in record.getMessage()]
     assert len(warned) == 1 and re.match(r"The decision gives (9\d|100)% ", warned[0])
     assert "a missed case costs 1000 false alarms" in warned[0]
+
+
+def test_a_column_with_one_value_in_every_row_is_named_in_the_log(churn_small, tmp_path, caplog):
+    caplog.set_level("INFO")
+    frame = pd.read_csv(churn_small).assign(country="NL")
+    frame.to_csv(tmp_path / "churn.csv", index=False)
+
+    train(_config(tmp_path / "churn.csv", tmp_path / "store", members=FAST[:1]))
+
+    assert "Column 'country' holds one value in every row: no member can learn from it. Leave it out with " \
+           "--drop country." in caplog.text
+    assert "Column 'churn'" not in caplog.text and caplog.text.count("holds one value in every row") == 1
