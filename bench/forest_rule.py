@@ -44,6 +44,9 @@ BELOW_RULE = 1_000_000
 
 def measure(rows: int) -> list[dict]:
     import pandas as pd
+    from sklearn.metrics import balanced_accuracy_score
+    from threadpoolctl import threadpool_limits
+
     from imbalance_flows.tasks.cores import available_cores
     from imbalance_flows.tasks.data.schema import coerce, infer_schema
     from imbalance_flows.tasks.model.ensemble import VotingEnsemble
@@ -54,8 +57,6 @@ def measure(rows: int) -> list[dict]:
     )
     from imbalance_flows.tasks.model.sizes import plan_rows
     from imbalance_flows.tasks.model.spec import MemberSpec
-    from sklearn.metrics import balanced_accuracy_score
-    from threadpoolctl import threadpool_limits
 
     X_train, y_train, X_test, y_test = _split(data_path(rows))
     y = pd.Series(y_train)

@@ -80,9 +80,10 @@ def run_member(spec, X_train, y_train, X_test, y_test, schema) -> dict:
 
 def splits(name: str):
     """(fold, X_train, y_train, X_test, y_test, schema) for a table or image data set."""
+    from sklearn.model_selection import StratifiedKFold, train_test_split
+
     from imbalance_flows.tasks.data.checks import check_categories
     from imbalance_flows.tasks.data.schema import coerce, infer_schema
-    from sklearn.model_selection import StratifiedKFold, train_test_split
 
     if name in IMAGE_SETS:
         X, y = load_images(name)

@@ -39,6 +39,7 @@ def _timed(fn) -> float:
 def parquet() -> list[dict]:
     import pandas as pd
     import pyarrow as pa
+
     from imbalance_flows.tasks.data.tables import dictionary_columns
 
     frame = pd.read_parquet(data_path(10_000_000))
@@ -57,7 +58,6 @@ def parquet() -> list[dict]:
 
 
 def metrics() -> list[dict]:
-    from imbalance_flows.tasks.evaluation.metrics import evaluate
     from imblearn.metrics import geometric_mean_score
     from sklearn.metrics import (
         average_precision_score,
@@ -68,6 +68,8 @@ def metrics() -> list[dict]:
         precision_recall_fscore_support,
         roc_auc_score,
     )
+
+    from imbalance_flows.tasks.evaluation.metrics import evaluate
 
     rng = np.random.default_rng(0)
     y = (rng.random(2_000_000) < 0.015).astype(int)

@@ -46,9 +46,10 @@ def _data(rows: int):
 
 def one(mode: str, intra: int, inter: int, rows: int, epochs: int, repeats: int) -> list[float]:
     """Time `repeats` fits of two members in this (fresh) process; returns seconds per pair."""
+    from joblib import Parallel, delayed
+
     from imbalance_flows.tasks.cores import available_cores
     from imbalance_flows.tasks.learners.keras_members import KerasMLP, configure_threads
-    from joblib import Parallel, delayed
 
     intra = available_cores() if intra < 0 else intra
     configure_threads(intra, inter)

@@ -131,12 +131,12 @@ def flow() -> int:
     import tempfile
     from pathlib import Path
 
-    from imbalance_flows.tasks.data.splits import stratified_indices
     from imblearn.ensemble import BalancedRandomForestClassifier
     from sklearn.metrics import balanced_accuracy_score
     from sklearn.preprocessing import OrdinalEncoder
 
     from bench.scale import WARM_UP, measured
+    from imbalance_flows.tasks.data.splits import stratified_indices
 
     frame = _table()
     folder = Path(tempfile.mkdtemp(prefix="military-flow-"))

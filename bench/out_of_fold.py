@@ -98,10 +98,10 @@ RANKED = ("balanced_accuracy", "g_mean", "macro_f1", "average_precision", "roc_a
 
 def fit_fold(dataset: str, fold: int) -> tuple[str, int, float]:
     """Fit the pool members missing from this fold's cache, out of fold, single-threaded."""
-    from imbalance_flows.tasks.model.fitting import encode_labels, fit_out_of_fold
     from threadpoolctl import threadpool_limits
 
     from bench.datasets import load
+    from imbalance_flows.tasks.model.fitting import encode_labels, fit_out_of_fold
 
     warnings.filterwarnings("ignore")
     path = os.path.join(POOL_DIR, f"{dataset}-fold{fold}.npz")

@@ -29,15 +29,15 @@ import time
 from datetime import date
 from pathlib import Path
 
+from joblib import Parallel, delayed
+from threadpoolctl import threadpool_limits
+
+from bench.datasets import load
 from imbalance_flows.tasks.cores import available_cores, plan_concurrency
 from imbalance_flows.tasks.data.schema import coerce, infer_schema
 from imbalance_flows.tasks.learners.registry import SMALL_FOREST_WORK
 from imbalance_flows.tasks.model.fitting import fit_member, longest_first
 from imbalance_flows.tasks.model.spec import default_members
-from joblib import Parallel, delayed
-from threadpoolctl import threadpool_limits
-
-from bench.datasets import load
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -79,9 +79,10 @@ def forest_threads(X, y, schema, repeats: int) -> list[dict]:
 
 def ensemble_backends(datasets: list[str], repeats: int) -> dict:
     """Median fit seconds of the default ensemble: threads (as shipped), one at a time, processes."""
+    from joblib.externals.loky import get_reusable_executor
+
     from imbalance_flows.tasks.model.ensemble import VotingEnsemble, default_ensemble
     from imbalance_flows.tasks.model.fitting import fit_out_of_fold, run_members
-    from joblib.externals.loky import get_reusable_executor
 
     def fit_seconds(X, y, **params) -> float:
         started = time.perf_counter()

@@ -156,9 +156,8 @@ def learner_names(with_spe: bool) -> list[str]:
 
 def product_model(name: str):
     """The default ensemble, or one default member alone, as the product builds them."""
-    from imbalance_flows.tasks.model.ensemble import VotingEnsemble
-
     from imbalance_flows import default_ensemble, default_members
+    from imbalance_flows.tasks.model.ensemble import VotingEnsemble
 
     if name == DEFAULT:
         return default_ensemble(random_state=SEED, n_jobs=-1)

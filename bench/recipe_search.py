@@ -151,9 +151,10 @@ def member_spec(name: str):
 
 def outer_split(X, y, fold: int, schema=None):
     """Outer-train and outer-test rows of fold `fold`, coerced as VotingEnsemble would."""
+    from sklearn.model_selection import StratifiedKFold
+
     from imbalance_flows.tasks.data.checks import check_categories
     from imbalance_flows.tasks.data.schema import coerce, infer_schema
-    from sklearn.model_selection import StratifiedKFold
 
     train, test = list(StratifiedKFold(N_FOLDS, shuffle=True, random_state=0).split(X, y))[fold]
     X_train, y_train = X.iloc[train].reset_index(drop=True), y.iloc[train].reset_index(drop=True)
@@ -202,11 +203,11 @@ def read_cache(path: str) -> dict:
 
 def fit_fold(dataset: str, fold: int, pool: list[str], pool_dir: str) -> dict:
     """Fit the pool members and baselines missing from this fold's cache; return timing info."""
-    from imbalance_flows.tasks.data.splits import stratified_indices
-    from imbalance_flows.tasks.model.fitting import encode_labels, fit_member
     from threadpoolctl import threadpool_limits
 
     from bench.datasets import load
+    from imbalance_flows.tasks.data.splits import stratified_indices
+    from imbalance_flows.tasks.model.fitting import encode_labels, fit_member
 
     warnings.filterwarnings("ignore")
     started = time.perf_counter()

@@ -51,10 +51,11 @@ RECIPES = ("default", "default-large", EVERY_ROW)
 
 
 def main(argv: list[str]) -> int:
-    from imbalance_flows.tasks.model.ensemble import VotingEnsemble
-    from imbalance_flows.tasks.model.spec import recipe_members
     from sklearn.metrics import balanced_accuracy_score
     from sklearn.model_selection import train_test_split
+
+    from imbalance_flows.tasks.model.ensemble import VotingEnsemble
+    from imbalance_flows.tasks.model.spec import recipe_members
 
     warnings.filterwarnings("ignore")
     results = []

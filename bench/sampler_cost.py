@@ -29,8 +29,9 @@ STOP_AFTER = 120.0
 
 
 def measure(name: str, rows: int) -> float:
-    from imbalance_flows.tasks.sampling.resample import Context, make_sampler
     from sklearn.datasets import make_classification
+
+    from imbalance_flows.tasks.sampling.resample import Context, make_sampler
 
     X, y = make_classification(n_samples=rows, n_features=30, n_informative=10, weights=[0.99, 0.01], flip_y=0.01,
                                random_state=0)

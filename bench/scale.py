@@ -73,6 +73,7 @@ def data_path(rows: int) -> Path:
 def _split(path: Path):
     """The flow's own stratified train / test split of the file (`steps.split`, validation out of fold)."""
     import pandas as pd
+
     from imbalance_flows.tasks.data.splits import stratified_indices
 
     frame = pd.read_parquet(path)
@@ -99,9 +100,8 @@ def baseline(name: str, path: Path) -> dict:
         from lightgbm import LGBMClassifier
         model = LGBMClassifier(class_weight="balanced", random_state=0, verbose=-1)
     elif name == "direct":
-        from imbalance_flows.tasks.evaluation.metrics import evaluate
-
         from imbalance_flows import default_ensemble
+        from imbalance_flows.tasks.evaluation.metrics import evaluate
         model = default_ensemble(random_state=SEED).fit(X_train, y_train)
         probas = model.member_probas(X_test)
         predicted = model.vote(probas)

@@ -36,10 +36,10 @@ def fit(folder: Path) -> None:
     """Fit both models on the 1M table's training split; save the ensemble as a model version, the forest with
     joblib (scikit-learn's own way; the product's store never loads pickles)."""
     import joblib
-    from imbalance_flows.tasks.store.model_store import save_model
     from imblearn.ensemble import BalancedRandomForestClassifier
 
     from imbalance_flows import default_ensemble
+    from imbalance_flows.tasks.store.model_store import save_model
 
     X_train, y_train, _, _ = _split(data_path(TRAIN_ROWS))
     ensemble = default_ensemble(random_state=0).fit(X_train, y_train)

@@ -56,9 +56,10 @@ def _flow(entrypoint: str):
 
 def build(data: str, target: str, store: str, cron: str, timezone: str = "UTC") -> list:
     """The deployments of prefect.yaml, their defaults filled in for the UI's Run form."""
-    from imbalance_flows.flows.config import PredictConfig, RetrainConfig, TrainConfig
     from prefect.events import DeploymentEventTrigger
     from prefect.schedules import Cron
+
+    from imbalance_flows.flows.config import PredictConfig, RetrainConfig, TrainConfig
 
     configs = {"train": TrainConfig, "retrain": RetrainConfig, "predict": PredictConfig}
     common = {"data": data_path(data), "target": target, "store": store}

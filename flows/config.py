@@ -6,9 +6,12 @@ registries and types in `imbalance_flows.tasks`; the command line reads its choi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from imbalance_flows.tasks.data.options import ImageOptions
+from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluation.metrics import Metric
 from imbalance_flows.tasks.forms import plain_optional
 from imbalance_flows.tasks.model.choices import (
@@ -27,9 +30,13 @@ from imbalance_flows.tasks.model.params import (
     check_values,
     parse_priors,
 )
-from imbalance_flows.tasks.model.spec import MemberSpec, default_members
+from imbalance_flows.tasks.model.spec import (
+    RECIPES,
+    MemberSpec,
+    default_members,
+    recipe_members,
+)
 from imbalance_flows.tasks.storage import check
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class TrainConfig(BaseModel):
@@ -41,6 +48,10 @@ class TrainConfig(BaseModel):
                                   "partitioned table (a folder of Parquet files, or a glob matching several), read "
                                   "file by file, on the Dask cluster of dask_address if one is given.")
     target: str = Field(description="Name of the column that holds the class labels.")
+    recipe: Literal[tuple(RECIPES)] | None = Field(  # type: ignore[valid-type]
+        None, description="A named recipe instead of members: " + "; ".join(
+            f"{name}: {', '.join(members)}" for name, (_, members) in RECIPES.items()) + ". Leave empty to use "
+        "members.", json_schema_extra=plain_optional)
     members: list[MemberSpec] = Field(default_factory=default_members,
                                       description="The ensemble's members; the default recipe if left as is.")
     voting: Voting = Field(
@@ -128,6 +139,8 @@ class TrainConfig(BaseModel):
         # types: the command line, a config file, the UI and Python refuse the same values in the same words.
         if isinstance(data, dict):
             check_values({name: value for name, value in data.items() if name != "members"})
+            if data.get("recipe") is not None:
+                data = {**data, "members": _recipe_members(data["recipe"], data.get("members"))}
         return data
 
     @model_validator(mode="after")
@@ -141,6 +154,15 @@ class TrainConfig(BaseModel):
         if not members:
             raise ValueError("an ensemble needs at least one member")
         return members
+
+
+def _recipe_members(recipe, members) -> list[MemberSpec]:
+    """The members of a named recipe; members given beside it must be that recipe's (a saved run's parameters)."""
+    chosen = recipe_members(recipe)
+    if members is not None and [MemberSpec.model_validate(m) if isinstance(m, dict) else m for m in members] != chosen:
+        raise InputError("recipe and members are two ways to name the members", f"both were given (recipe {recipe!r})",
+                         "Give one: a recipe, or the members (leave the other empty).")
+    return chosen
 
 
 class RetrainConfig(BaseModel):

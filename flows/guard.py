@@ -38,8 +38,9 @@ def guarded(call, runs_a_flow: bool = False) -> int:
 def _error_lines(call) -> int:
     """`guarded`'s error handling: a broken rule becomes one `error:` line and exit status 2; a Prefect API that
     went away during the run, one `error:` line and exit status 1."""
-    from imbalance_flows.tasks.errors import InputError
     from pydantic import ValidationError
+
+    from imbalance_flows.tasks.errors import InputError
 
     try:
         return call()

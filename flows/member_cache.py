@@ -13,11 +13,12 @@ import os
 import uuid
 from pathlib import Path
 
+from prefect.serializers import JSONSerializer
+
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.data import tables
 from imbalance_flows.tasks.model.spec import MemberSpec
 from imbalance_flows.tasks.store.model_store import code_version
-from prefect.serializers import JSONSerializer
 
 
 def member_key(context, parameters: dict) -> str:

@@ -162,11 +162,11 @@ def train_config(args):
         raise InputError("--recipe and --member are two ways to name the members", "both were given",
                          "Give one: --recipe NAME, or --member ... for each member.")
     if args.recipe:
-        from imbalance_flows.tasks.model.spec import recipe_members
-
-        config["members"] = recipe_members(args.recipe)
+        config["recipe"] = args.recipe
+        config.pop("members", None)  # a config file's members give way to the command line's recipe
     if args.member:
         config["members"] = [MemberSpec.parse(text) for text in args.member]
+        config.pop("recipe", None)  # a config file's recipe gives way to the command line's members
     if args.image_size or args.image_channels or args.image_column:
         from imbalance_flows.tasks.data.images import parse_size
 

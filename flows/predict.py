@@ -9,15 +9,16 @@ import json
 import os
 import sys
 
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+from prefect.logging import get_run_logger
+
 from imbalance_flows.flows import steps
 from imbalance_flows.flows.config import PredictConfig
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.evaluation.report import data_uri
 from imbalance_flows.tasks.monitoring import drift
 from imbalance_flows.tasks.store.versions import resolve_version
-from prefect import flow
-from prefect.artifacts import create_markdown_artifact
-from prefect.logging import get_run_logger
 
 DRIFT_EVENT = "imbalance-flows.drift.detected"
 

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import sys
 
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+from prefect.logging import get_run_logger
+
 from imbalance_flows.flows import steps
 from imbalance_flows.flows.config import RetrainConfig
 from imbalance_flows.flows.train import train
@@ -20,9 +24,6 @@ from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.data.tables import TableRef
 from imbalance_flows.tasks.evaluation.metrics import SUMMARY
 from imbalance_flows.tasks.evaluation.report import data_uri
-from prefect import flow
-from prefect.artifacts import create_markdown_artifact
-from prefect.logging import get_run_logger
 
 
 def _table(decision: dict) -> str:

@@ -11,6 +11,12 @@ import os
 import warnings
 
 import numpy as np
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+from pydantic import BaseModel
+
 from imbalance_flows.flows.cluster import parts_mapper
 from imbalance_flows.flows.member_cache import (
     REFERENCE,
@@ -62,11 +68,6 @@ from imbalance_flows.tasks.store.member_files import (
     member_source,
 )
 from imbalance_flows.tasks.store.model_store import save_model
-from prefect import task
-from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
-from prefect.logging import get_run_logger
-from pydantic import BaseModel
 
 
 class Loaded(BaseModel):

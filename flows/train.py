@@ -10,6 +10,12 @@ from __future__ import annotations
 import contextlib
 import sys
 
+from prefect import flow
+from prefect.futures import wait
+from prefect.logging import get_run_logger
+from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
+
 from imbalance_flows.flows import steps
 from imbalance_flows.flows.cluster import configure_storage
 from imbalance_flows.flows.config import TrainConfig
@@ -19,11 +25,6 @@ from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.model.fitting import POLL_S, plan_concurrency, run_members
 from imbalance_flows.tasks.model.spec import sized_members
 from imbalance_flows.tasks.store.model_store import code_version, remove_leftovers
-from prefect import flow
-from prefect.futures import wait
-from prefect.logging import get_run_logger
-from prefect.runtime import flow_run
-from prefect.task_runners import ThreadPoolTaskRunner
 
 
 class StoppableThreads(ThreadPoolTaskRunner):

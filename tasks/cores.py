@@ -6,8 +6,9 @@ import os
 import sys
 import threading
 
-from imbalance_flows.tasks.errors import InputError
 from threadpoolctl import ThreadpoolController
+
+from imbalance_flows.tasks.errors import InputError
 
 _controllers: dict = {}  # finding the thread pools reads the process's memory map: do it once per set of modules
 _controllers_lock = threading.Lock()

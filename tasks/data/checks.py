@@ -6,9 +6,10 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
+
 from imbalance_flows.tasks.data.schema import Schema, as_text
 from imbalance_flows.tasks.errors import InputError, preview
-from scipy import sparse
 
 
 def as_frame(X, names: list[str] | None = None) -> pd.DataFrame:

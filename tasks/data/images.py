@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.data.options import ImageOptions
 from imbalance_flows.tasks.data.schema import ImageInfo, pixel_names

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from imbalance_flows.tasks.forms import plain_optional
 from pydantic import BaseModel, ConfigDict, Field
+
+from imbalance_flows.tasks.forms import plain_optional
 
 
 class ImageOptions(BaseModel):

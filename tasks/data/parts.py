@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 
 import pandas as pd
+
 from imbalance_flows.tasks.data.schema import Column, Schema, infer_schema
 from imbalance_flows.tasks.data.splits import (
     check_label_types,

@@ -8,8 +8,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from imbalance_flows.tasks.errors import InputError, preview
 from pydantic import BaseModel
+
+from imbalance_flows.tasks.errors import InputError, preview
 
 MISSING_CATEGORY = "(missing)"
 

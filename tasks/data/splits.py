@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from imbalance_flows.tasks.data.schema import column_kind
 from imbalance_flows.tasks.errors import InputError, preview
 

@@ -15,11 +15,12 @@ import itertools
 import os
 
 import pandas as pd
+from pydantic import BaseModel
+
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.disk import is_local as _is_local
 from imbalance_flows.tasks.disk import room_to_write
 from imbalance_flows.tasks.errors import InputError
-from pydantic import BaseModel
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst", ".zip")  # a CSV compressed as data.csv.gz is read as it is

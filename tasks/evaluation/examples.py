@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from imbalance_flows.tasks.data.schema import Schema, pixel_names
 from imbalance_flows.tasks.data.tables import read_parquet
 from imbalance_flows.tasks.evaluation.figures import png, pyplot

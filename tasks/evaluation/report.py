@@ -143,6 +143,7 @@ def split_results(ensemble, scored: list[dict], frame=None) -> dict:
     Returns {"results": ..., "examples": ..., "sheet": PNG bytes or None}.
     """
     import numpy as np
+
     from imbalance_flows.tasks.evaluation.examples import contact_sheet, merge_examples
     from imbalance_flows.tasks.evaluation.metrics import evaluate
 

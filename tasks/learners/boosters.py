@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-from imbalance_flows.tasks.errors import InputError
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
+
+from imbalance_flows.tasks.errors import InputError
 
 _HINT = "The file was changed after it was saved, or not written by this package: retrain, or restore the version."
 

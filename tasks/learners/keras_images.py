@@ -8,6 +8,7 @@ starts with a Reshape to (height, width, channels), so these members take the sa
 from __future__ import annotations
 
 import numpy as np
+
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.learners.keras_members import KerasClassifier, load_network
 

@@ -25,10 +25,11 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from imbalance_flows.tasks.errors import InputError
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
+
+from imbalance_flows.tasks.errors import InputError
 
 LOSSES = ("crossentropy", "focal")
 logger = logging.getLogger(__name__)

@@ -209,8 +209,9 @@ def tree_rows(fit_rows: int) -> int:
 
 
 def _rf(params: dict, context: LearnerContext):
-    from imbalance_flows.tasks.cores import available_cores
     from sklearn.ensemble import RandomForestClassifier
+
+    from imbalance_flows.tasks.cores import available_cores
 
     large = context.fit_rows > ROWS_PER_TREE
     per_tree = tree_rows(context.fit_rows)

@@ -9,8 +9,9 @@ missed case of the rarer class) and of a false positive (a false alarm) -- or a 
 from __future__ import annotations
 
 import numpy as np
-from imbalance_flows.tasks.errors import InputError
 from pydantic import BaseModel, ConfigDict, Field
+
+from imbalance_flows.tasks.errors import InputError
 
 
 class MissCosts(BaseModel):

@@ -8,6 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
 from imbalance_flows.tasks.data.checks import (
     as_frame,
     as_series,
@@ -45,11 +50,6 @@ from imbalance_flows.tasks.model.plan import (
 )
 from imbalance_flows.tasks.model.spec import MemberSpec
 from imbalance_flows.tasks.model.weights import best_cut, code_objective, search_weights
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils import check_random_state
-from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted
-
 
 # Above this share of the judged rows in one class that holds at most half of them, the decision is lopsided.
 LOPSIDED_SHARE = 0.9

@@ -9,6 +9,9 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+from sklearn import config_context
+from threadpoolctl import threadpool_limits
+
 from imbalance_flows.tasks.cores import limit_threads, plan_concurrency
 from imbalance_flows.tasks.data.schema import Schema
 from imbalance_flows.tasks.errors import InputError
@@ -22,8 +25,6 @@ from imbalance_flows.tasks.model.members import (
 from imbalance_flows.tasks.model.sizes import RowPlan
 from imbalance_flows.tasks.model.spec import MemberSpec
 from imbalance_flows.tasks.sampling.resample import is_under_sampler
-from sklearn import config_context
-from threadpoolctl import threadpool_limits
 
 
 def longest_first(specs: list[MemberSpec], folds: int | None = None) -> list[int]:

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from typing import Callable
 
+from imblearn.pipeline import Pipeline
+from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
+from sklearn.preprocessing import OneHotEncoder
+
 from imbalance_flows.tasks.data.schema import MISSING_CATEGORY, Schema
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.learners.registry import LEARNERS, LearnerContext
@@ -27,10 +32,6 @@ from imbalance_flows.tasks.sampling.resample import (
     make_sampler,
     rows_after,
 )
-from imblearn.pipeline import Pipeline
-from sklearn.base import BaseEstimator
-from sklearn.compose import ColumnTransformer
-from sklearn.preprocessing import OneHotEncoder
 
 SAMPLING_STEPS = ("resample", "augment")
 

@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+
 from imbalance_flows.tasks.data import tables
 from imbalance_flows.tasks.data.schema import Schema, coerce
 from imbalance_flows.tasks.data.splits import check_rows_per_class, stratified_indices

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
 from imbalance_flows.tasks.errors import InputError, preview
 from imbalance_flows.tasks.learners.registry import LEARNERS
 from imbalance_flows.tasks.sampling import (
@@ -21,7 +23,6 @@ from imbalance_flows.tasks.sampling.resample import (
     check_sampler_params,
     get_strategy,
 )
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SamplerName = Literal[tuple(STRATEGIES)]  # type: ignore[valid-type]
 LearnerName = Literal[tuple(LEARNERS)]  # type: ignore[valid-type]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluation.figures import png, pyplot
 from imbalance_flows.tasks.model.calibrate import adjust_proba

@@ -7,11 +7,12 @@ acts only while the member is fitted, on the training split, after any resamplin
 from __future__ import annotations
 
 import numpy as np
+from imblearn.over_sampling.base import BaseOverSampler
+from sklearn.utils import check_random_state
+
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.sampling import TABLE_AUGMENTS
 from imbalance_flows.tasks.sampling.resample import over_targets
-from imblearn.over_sampling.base import BaseOverSampler
-from sklearn.utils import check_random_state
 
 METHODS = TABLE_AUGMENTS
 

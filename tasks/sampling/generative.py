@@ -24,12 +24,13 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.sampling import GENERATIVE_MODELS
-from imbalance_flows.tasks.sampling.resample import over_targets
 from imblearn.over_sampling.base import BaseOverSampler
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.sampling import GENERATIVE_MODELS
+from imbalance_flows.tasks.sampling.resample import over_targets
 
 MAX_MODES = 10  # mixture components per numeric column
 DISCRETE_VALUES = 10  # a numeric column with at most this many values is coded as a choice

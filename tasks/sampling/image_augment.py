@@ -10,11 +10,12 @@ images). TensorFlow is imported only when it runs.
 from __future__ import annotations
 
 import numpy as np
+from imblearn.over_sampling.base import BaseOverSampler
+from sklearn.utils import check_random_state
+
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.sampling import IMAGE_TRANSFORMS
 from imbalance_flows.tasks.sampling.resample import over_targets
-from imblearn.over_sampling.base import BaseOverSampler
-from sklearn.utils import check_random_state
 
 TRANSFORMS = IMAGE_TRANSFORMS
 

@@ -9,6 +9,7 @@ even with other members training in threads beside it.
 from __future__ import annotations
 
 import numpy as np
+
 from imbalance_flows.tasks.learners.keras_members import configure_threads, keras_module
 
 HIDDEN = 128  # units of the dense layers

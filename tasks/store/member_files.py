@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.disk import room_to_write, temporary
 from imbalance_flows.tasks.errors import InputError
@@ -64,12 +65,13 @@ def trusted_types() -> list[str]:
     """
     import functools
 
-    from imbalance_flows.tasks.learners.registry import learner_types
-    from imbalance_flows.tasks.model.prepare import LinearPrep, TablePrep
     from imblearn.pipeline import Pipeline
     from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
     from sklearn.tree._tree import Tree
     from sklearn.utils.validation import check_array
+
+    from imbalance_flows.tasks.learners.registry import learner_types
+    from imbalance_flows.tasks.model.prepare import LinearPrep, TablePrep
 
     classes = [functools.partial, np.dtype, Pipeline, TreePredictor, Tree, check_array, LinearPrep, TablePrep,
                *learner_types()]
@@ -194,8 +196,9 @@ def copy_member(source: MemberSource, path: str | os.PathLike) -> list[Path] | N
 def load_member(path: str | os.PathLike, format_version: int = FORMAT_VERSION):
     """Load a member written by `dump_member`, refusing any type outside `trusted_types()`."""
     import skops.io as sio
-    from imbalance_flows.tasks.learners.registry import NativeModel
     from skops.io.exceptions import UntrustedTypesFoundException
+
+    from imbalance_flows.tasks.learners.registry import NativeModel
 
     if not storage.is_local(path):  # a run's workspace on an object store: read here, checked the same way
         with tempfile.TemporaryDirectory(prefix="imbalance-flows-member-") as folder:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.disk import LEFTOVER_AGE_S, room_to_write, staging_name
 from imbalance_flows.tasks.disk import remove_leftovers as remove_local_leftovers
@@ -56,6 +57,7 @@ from imbalance_flows.tasks.store.member_files import (
 
 if TYPE_CHECKING:  # imported where used: reading manifests and moving the pointer stay cheap (`models list`)
     import pandas as pd
+
     from imbalance_flows.tasks.model.ensemble import VotingEnsemble
 
 TRAINING_ROWS = "training_rows.npy"
@@ -96,6 +98,7 @@ def summarise_rows(chunks, schema, sample_rows: int = REFERENCE_ROWS, random_sta
     Returns (hashes, picture or None without labels).
     """
     import pandas as pd
+
     from imbalance_flows.tasks.data.schema import row_hashes
     from imbalance_flows.tasks.data.tables import between
     from imbalance_flows.tasks.monitoring.drift import label_counts, reference

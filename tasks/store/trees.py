@@ -16,6 +16,7 @@ rules every tree that scikit-learn grows obeys:
 from __future__ import annotations
 
 import numpy as np
+
 from imbalance_flows.tasks.errors import InputError
 
 TREE_LEAF = -1  # scikit-learn's child index of a leaf

@@ -195,6 +195,7 @@ def drifted_batches(served, churn_small, tmp_path_factory) -> dict:
     if "drifted" in served:
         return served["drifted"]
     import pandas as pd
+
     from imbalance_flows.tasks.store.model_store import champion
 
     client, retrain = served["client"], served["deployments"]["retrain"]

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from imbalance_flows.tasks.store.champion import decisions
 from imbalance_flows.tasks.store.model_store import champion, load_model
-
 from tests.e2e.conftest import (
     ROOT,
     drifted_batches,

@@ -155,9 +155,8 @@ def test_a_prefect_server_that_goes_away_mid_run_ends_it_with_one_error_line(med
 
 
 def test_concurrent_trains_retrains_and_predicts_never_corrupt_the_store(prefect_api, churn_small, tmp_path):
-    from imbalance_flows.tasks.store.model_store import champion, decisions
-
     from imbalance_flows import load_model
+    from imbalance_flows.tasks.store.model_store import champion, decisions
 
     store, env = tmp_path / "store", _environment(prefect_api)
     fast = ["--member", "class_weight:logreg", "--member", "random_under:hgb", "--store", store]

@@ -10,10 +10,10 @@ import tempfile
 
 import pandas as pd
 import pytest
+
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.store.champion import decisions
 from imbalance_flows.tasks.store.model_store import champion, read_manifest
-
 from tests.e2e.conftest import (
     _free_port,
     missing_service,

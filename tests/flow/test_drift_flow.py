@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
 from imbalance_flows.flows.config import PredictConfig, TrainConfig
 from imbalance_flows.flows.predict import predict
 from imbalance_flows.flows.train import train
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.model.spec import MemberSpec
-
 from tests.conftest import BUNDLED
 
 MEMBERS = [MemberSpec(sampler="class_weight", learner="logreg"),

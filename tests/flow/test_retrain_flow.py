@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pandas as pd
+
 from imbalance_flows.flows.config import RetrainConfig, TrainConfig
 from imbalance_flows.flows.retrain import retrain
 from imbalance_flows.tasks.model.spec import default_members

@@ -1,19 +1,20 @@
 """The training flow under a Prefect test server: outputs, artifacts, resume and failures."""
 
 import json
-import re
 import os
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
 from imbalance_flows.flows.config import TrainConfig
 from imbalance_flows.flows.train import train
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.model.spec import MemberSpec, default_members
 from imbalance_flows.tasks.store.model_store import load_model
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 FAST = [
     MemberSpec(sampler="class_weight", learner="logreg"),

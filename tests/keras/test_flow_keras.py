@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from imbalance_flows.flows.config import TrainConfig
 from imbalance_flows.flows.train import train
 from imbalance_flows.tasks.data.images import load_folder
 from imbalance_flows.tasks.data.options import ImageOptions
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.model.spec import AugmentSpec, MemberSpec
-
 from tests.conftest import ROOT
 from tests.keras.conftest import FEW_EPOCHS
 

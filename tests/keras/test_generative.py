@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from imbalance_flows.tasks.data.images import load_folder
 from imbalance_flows.tasks.data.schema import infer_schema
 from imbalance_flows.tasks.errors import InputError

@@ -3,10 +3,10 @@
 import numpy as np
 import pandas as pd
 import pytest
-from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.store.model_store import save_model
 
 from imbalance_flows import VotingEnsemble, load_model
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.store.model_store import save_model
 from tests.keras.conftest import FEW_EPOCHS
 from tests.unit.test_store import rewrite_digests
 

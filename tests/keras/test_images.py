@@ -6,6 +6,10 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
+from sklearn.metrics import balanced_accuracy_score
+
+from imbalance_flows import AugmentSpec, MemberSpec, VotingEnsemble
 from imbalance_flows.tasks.data.images import (
     load_folder,
     load_table_images,
@@ -18,10 +22,6 @@ from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.model.fitting import fit_member
 from imbalance_flows.tasks.model.members import build_member
 from imbalance_flows.tasks.sampling.image_augment import ImageAugmenter
-from PIL import Image
-from sklearn.metrics import balanced_accuracy_score
-
-from imbalance_flows import AugmentSpec, MemberSpec, VotingEnsemble
 from tests.keras.conftest import FEW_EPOCHS
 
 

@@ -7,6 +7,10 @@ from unittest import mock
 
 import numpy as np
 import pytest
+from sklearn.metrics import balanced_accuracy_score
+
+from imbalance_flows import MemberSpec, VotingEnsemble
+from imbalance_flows.cli import main as cli
 from imbalance_flows.tasks.data.schema import coerce, infer_schema
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.learners.keras_members import KerasMLP, stratified_holdout
@@ -15,10 +19,6 @@ from imbalance_flows.tasks.model.members import build_member
 from imbalance_flows.tasks.sampling.resample import class_weights
 from imbalance_flows.tasks.store.member_files import dump_member, load_member
 from imbalance_flows.tasks.store.model_store import save_model
-from sklearn.metrics import balanced_accuracy_score
-
-from imbalance_flows import MemberSpec, VotingEnsemble
-from imbalance_flows.cli import main as cli
 from tests.conftest import ROOT
 from tests.keras.conftest import FEW_EPOCHS
 

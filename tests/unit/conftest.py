@@ -3,8 +3,9 @@
 import numpy as np
 import pandas as pd
 import pytest
-from imbalance_flows.tasks.model.ensemble import VotingEnsemble
 from threadpoolctl import threadpool_limits
+
+from imbalance_flows.tasks.model.ensemble import VotingEnsemble
 
 # Two members that fit in well under a second: one weighting, one over-sampling.
 FAST_MEMBERS = [

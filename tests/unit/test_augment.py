@@ -5,6 +5,7 @@ from collections import Counter
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from imbalance_flows.tasks.sampling.augment import TabularAugmenter
 from imbalance_flows.tasks.sampling.resample import over_targets
 

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
 from imbalance_flows.tasks.evaluation.metrics import calibration_scores
 from imbalance_flows.tasks.model.calibrate import calibrate, fit_calibration
 from imbalance_flows.tasks.model.ensemble import VotingEnsemble

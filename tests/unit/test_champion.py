@@ -5,6 +5,8 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.datasets import make_classification
+
 from imbalance_flows.tasks.data.schema import infer_schema, row_hashes
 from imbalance_flows.tasks.data.splits import split_target
 from imbalance_flows.tasks.errors import InputError
@@ -22,7 +24,6 @@ from imbalance_flows.tasks.store.model_store import (
     read_manifest,
     save_model,
 )
-from sklearn.datasets import make_classification
 
 MEMBERS = [{"sampler": "class_weight", "learner": "logreg"}]
 

@@ -3,11 +3,11 @@
 import numpy as np
 import pandas as pd
 import pytest
+
 from imbalance_flows.tasks.data.splits import identifier_like, set_aside
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.model.ensemble import VotingEnsemble
 from imbalance_flows.tasks.serving.scoring import score_frame
-
 from tests.unit.conftest import FAST_MEMBERS, mixed_table
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluation.metrics import evaluate
 from imbalance_flows.tasks.model.costs import MissCosts, cheapest, cost_matrix

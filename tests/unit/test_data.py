@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from imbalance_flows.tasks.data.schema import (
     MISSING_CATEGORY,
     coerce,

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+
 from imbalance_flows.tasks.data.schema import infer_schema
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.monitoring.drift import (

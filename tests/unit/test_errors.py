@@ -7,6 +7,9 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
+from scipy import sparse
+
 from imbalance_flows.tasks.data.schema import infer_schema
 from imbalance_flows.tasks.data.splits import (
     check_features,
@@ -29,8 +32,6 @@ from imbalance_flows.tasks.sampling.resample import (
     make_sampler,
 )
 from imbalance_flows.tasks.store.model_store import load_model
-from pydantic import ValidationError
-from scipy import sparse
 
 NUMERIC = infer_schema(pd.DataFrame({"a": [1.0, 2.0], "b": [0.5, 1.5]}), pd.Series(["no", "yes"]))
 MIXED = infer_schema(pd.DataFrame({"a": [1.0, 2.0], "colour": ["red", "blue"]}), pd.Series(["no", "yes"]))

@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+from pytest import approx
+
 from imbalance_flows.tasks.evaluation.metrics import SUMMARY, evaluate
 from imbalance_flows.tasks.model.weights import code_objective
-from pytest import approx
 
 # Two classes: 4 of class 0, 2 of class 1; one mistake each way.
 Y2_TRUE = [0, 0, 0, 0, 1, 1]

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pandas as pd
+
 from imbalance_flows.tasks.data.schema import ImageInfo, infer_schema, pixel_names
 from imbalance_flows.tasks.evaluation.examples import (
     contact_sheet,

@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
-from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.store.member_files import trusted_types
-from imbalance_flows.tasks.store.model_store import save_model
 
 from imbalance_flows import VotingEnsemble, load_model
 from imbalance_flows.cli import main as cli
+from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.store.member_files import trusted_types
+from imbalance_flows.tasks.store.model_store import save_model
 from tests.unit.test_store import rewrite_digests
 
 

@@ -66,9 +66,8 @@ def test_the_wheel_installs_one_top_level_package_with_its_data(tmp_path):
 
 def test_version_and_the_deployments_default_data_outside_a_checkout(tmp_path, monkeypatch, capsys):
     """`--version` answers; prefect.yaml's tasks/bundled/... data is found inside the package from any folder."""
-    from imbalance_flows.deployments.serve import data_path, definitions
-
     from imbalance_flows.cli import main
+    from imbalance_flows.deployments.serve import data_path, definitions
 
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("imbalance-flows ")

@@ -9,6 +9,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+
 from imbalance_flows.tasks.data.schema import ImageInfo, coerce, infer_schema
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.learners.boosters import (

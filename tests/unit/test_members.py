@@ -8,6 +8,10 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from imblearn import over_sampling, under_sampling
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+
 from imbalance_flows.tasks import cores as cores_module
 from imbalance_flows.tasks.data.schema import ImageInfo, coerce, infer_schema
 from imbalance_flows.tasks.data.splits import stratified_indices
@@ -29,9 +33,6 @@ from imbalance_flows.tasks.sampling.resample import (
     over_targets,
     under_targets,
 )
-from imblearn import over_sampling, under_sampling
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
 
 
 def table_with_row_ids(counts, seed: int = 0):
@@ -244,10 +245,11 @@ def test_hgb_bins_a_categorical_feature_with_more_than_255_categories_as_codes()
 
 
 def test_preparation_imputes_medians_and_codes_categories_as_an_ordinal_encoder_would():
-    from imbalance_flows.tasks.model.prepare import TablePrep
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import OrdinalEncoder
+
+    from imbalance_flows.tasks.model.prepare import TablePrep
 
     rng = np.random.default_rng(3)
     train = pd.DataFrame({"a": rng.normal(size=50), "b": rng.integers(0, 9, 50).astype(float),
@@ -521,6 +523,7 @@ def test_a_member_whose_sampler_cannot_scale_is_refused_before_training():
     import argparse
 
     import pandas as pd
+
     from imbalance_flows.flows.config import TrainConfig
     from imbalance_flows.flows.options import add_options, train_config
     from imbalance_flows.tasks.model.members import check_member
@@ -544,3 +547,19 @@ def test_a_member_whose_sampler_cannot_scale_is_refused_before_training():
     add_options("train", parser)
     args = parser.parse_args(["data.csv", "--target", "y", "--allow-slow-samplers"])
     assert train_config(args).allow_slow_samplers and not TrainConfig(data="d.csv", target="y").allow_slow_samplers
+
+
+def test_the_training_flows_parameters_take_a_named_recipe_as_the_ui_form_offers_it():
+    from pydantic import ValidationError
+
+    from imbalance_flows.flows.config import TrainConfig
+    from imbalance_flows.tasks.model.spec import RECIPES, recipe_members
+
+    config = TrainConfig(data="d.csv", target="y", recipe="plain-over-under")
+    assert config.members == recipe_members("plain-over-under")
+    assert TrainConfig.model_validate(config.model_dump(mode="json")) == config  # a saved run's parameters
+    assert TrainConfig.model_json_schema()["properties"]["recipe"]["enum"] == list(RECIPES)  # the form's dropdown
+    with pytest.raises(ValidationError, match="recipe and members are two ways to name the members"):
+        TrainConfig(data="d.csv", target="y", recipe="default", members=[MemberSpec.parse("smote:hgb")])
+    with pytest.raises(ValidationError, match="recipe"):
+        TrainConfig(data="d.csv", target="y", recipe="balanced")

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.store import model_store as store_module
@@ -29,7 +30,6 @@ from imbalance_flows.tasks.store.versions import (
     prune,
     resolve_version,
 )
-
 from tests.unit.test_champion import race_retrains, table  # noqa: F401  (the module's table fixture)
 
 
@@ -261,12 +261,13 @@ def test_storage_options_say_what_the_environment_does_not(bucket, s3_server, mo
 
 def test_a_folder_of_class_folders_of_images_in_a_bucket_reads_and_scores_as_a_local_one(bucket, tmp_path):
     import s3fs
+    from PIL import Image
+
     from imbalance_flows.tasks.data.images import (
         is_image_folder,
         iter_image_chunks,
         read_data,
     )
-    from PIL import Image
 
     local = tmp_path / "images"
     for label, count, value in (("red", 5, 200), ("yellow", 2, 90)):

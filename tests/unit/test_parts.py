@@ -3,13 +3,13 @@
 import numpy as np
 import pandas as pd
 import pytest
+
 from imbalance_flows.tasks.data import tables
 from imbalance_flows.tasks.data.parts import describe_part, merge_parts
 from imbalance_flows.tasks.data.schema import coerce, infer_schema
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluation.examples import merge_examples, scored_rows
 from imbalance_flows.tasks.model.prepare import TablePrep
-
 from tests.unit.conftest import mixed_table
 
 

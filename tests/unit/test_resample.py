@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from imblearn import over_sampling
+
 from imbalance_flows.tasks.sampling.resample import (
     STRATEGIES,
     Context,
@@ -16,7 +18,6 @@ from imbalance_flows.tasks.sampling.resample import (
     run_sampler,
     under_targets,
 )
-from imblearn import over_sampling
 
 COUNTS = {0: 100, 1: 10, 2: 40}
 EXACT_OVER = ["random_over", "smote"]

@@ -5,6 +5,7 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
+
 from imbalance_flows.tasks.data.tables import read_file
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.serving.scoring import iter_chunks, score_file
@@ -85,9 +86,10 @@ def _image_folder(root, per_class=12, seed=0):
 
 
 def test_a_folder_of_images_is_scored_one_row_per_file_with_its_path(tmp_path):
+    from PIL import Image
+
     from imbalance_flows.tasks.data.images import load_folder
     from imbalance_flows.tasks.model.ensemble import VotingEnsemble
-    from PIL import Image
 
     train = _image_folder(tmp_path / "train")
     frame, _ = load_folder(str(train), "label")

@@ -5,6 +5,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+
+from imbalance_flows import InputError, MemberSpec, VotingEnsemble
 from imbalance_flows.tasks.data import tables
 from imbalance_flows.tasks.data.schema import coerce, infer_schema
 from imbalance_flows.tasks.model import sizes
@@ -15,8 +17,6 @@ from imbalance_flows.tasks.model.fitting import (
 )
 from imbalance_flows.tasks.model.spec import RECIPES, default_members, sized_members
 from imbalance_flows.tasks.sampling import resample
-
-from imbalance_flows import InputError, MemberSpec, VotingEnsemble
 
 
 @pytest.fixture

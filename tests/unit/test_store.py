@@ -8,6 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import skops.io
+from imblearn.pipeline import Pipeline
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.linear_model import LogisticRegression
+
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.store import model_store as store_module
 from imbalance_flows.tasks.store.model_store import (
@@ -17,9 +21,6 @@ from imbalance_flows.tasks.store.model_store import (
     read_manifest,
     save_model,
 )
-from imblearn.pipeline import Pipeline
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.linear_model import LogisticRegression
 
 
 class Doubler(TransformerMixin, BaseEstimator):
@@ -323,6 +324,7 @@ def test_with_a_store_key_a_folder_without_a_manifest_is_refused_clearly(tmp_pat
 
 def test_training_rows_in_chunks_keep_the_same_fingerprints_and_picture_as_whole():
     import pandas as pd
+
     from imbalance_flows.tasks.data.schema import infer_schema, row_hashes
     from imbalance_flows.tasks.monitoring.drift import reference
     from imbalance_flows.tasks.store.model_store import summarise_rows

@@ -1,13 +1,14 @@
 """The simulated traffic lights: a street's class shares, the same images for the same seed, lamps that tell."""
 
 import numpy as np
+from PIL import Image
+
 from imbalance_flows.tasks.bundled.make_traffic_lights import (
     counts_for,
     draw,
     main,
     make_traffic_lights,
 )
-from PIL import Image
 
 
 def test_the_classes_follow_a_streets_shares():

@@ -3,6 +3,8 @@
 import json
 
 import pytest
+
+from imbalance_flows.cli import main as cli
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.store.champion import decisions
 from imbalance_flows.tasks.store.model_store import champion, promote, save_model
@@ -12,8 +14,6 @@ from imbalance_flows.tasks.store.versions import (
     prune,
     resolve_version,
 )
-
-from imbalance_flows.cli import main as cli
 
 
 @pytest.fixture

@@ -15,6 +15,10 @@ import pytest
 import sklearn
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.fixes import parse_version
+
 from imbalance_flows.tasks.data.checks import UnseenCategoryWarning
 from imbalance_flows.tasks.data.schema import coerce, infer_schema
 from imbalance_flows.tasks.errors import InputError
@@ -29,10 +33,6 @@ from imbalance_flows.tasks.model.fitting import (
 from imbalance_flows.tasks.model.plan import member_specs
 from imbalance_flows.tasks.model.spec import MemberSpec, default_members
 from imbalance_flows.tasks.model.weights import best_cut, code_objective, weight_grid
-from sklearn.metrics import balanced_accuracy_score
-from sklearn.utils.estimator_checks import parametrize_with_checks
-from sklearn.utils.fixes import parse_version
-
 from tests.unit.conftest import FAST_MEMBERS
 
 # Each check listed fails by design; the reason says why.
@@ -635,8 +635,9 @@ def test_every_bad_parameter_is_refused_with_its_rule_before_any_member_fits(par
                                     {"threshold_objective": "cost"}, {"random_state": -3}])
 def test_the_training_flow_refuses_what_fit_refuses(params):
     """The flow's parameters carry the estimator's rules (pydantic words some of them its own way)."""
-    from imbalance_flows.flows.config import TrainConfig
     from pydantic import ValidationError
+
+    from imbalance_flows.flows.config import TrainConfig
 
     with pytest.raises((InputError, ValidationError)):
         TrainConfig(data="d.csv", target="y", **params)
@@ -649,9 +650,10 @@ def test_the_estimators_n_jobs_follows_the_glossary_none_is_one_job_unless_jobli
         n_jobs, context, expected, fast_members, binary_table, monkeypatch):
     import contextlib
 
+    from joblib import parallel_config
+
     from imbalance_flows.tasks import cores
     from imbalance_flows.tasks.model import ensemble as vote
-    from joblib import parallel_config
 
     asked, real = [], vote.run_members
 
@@ -676,9 +678,9 @@ SHARED_BAD_VALUES = {"voting": "majority", "threshold_objective": "recall", "cal
 @pytest.mark.parametrize("name", list(SHARED_BAD_VALUES))
 def test_python_the_command_line_and_a_config_file_refuse_a_bad_value_in_the_same_words(name, tmp_path, capsys):
     import yaml
-    from imbalance_flows.flows.config import TrainConfig
 
     from imbalance_flows.cli import main as cli
+    from imbalance_flows.flows.config import TrainConfig
 
     value = SHARED_BAD_VALUES[name]
     with pytest.raises(InputError) as caught:
