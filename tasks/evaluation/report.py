@@ -15,16 +15,21 @@ def _cell(value) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-def summary_table(results: dict[str, dict]) -> str:
-    """One row per model, the overall metrics as columns, then the probabilities' calibration and the cost (Markdown)."""
+def summary_table(results: dict[str, dict], narrow: bool = False) -> str:
+    """One row per model, the overall metrics as columns, then the probabilities' calibration and the cost (Markdown).
+
+    `narrow`: the scores in one table and the calibration and cost in a second, for a page too narrow for ten
+    columns (the Prefect UI's artifacts)."""
     costs = ["cost_per_row"] if any("cost_per_row" in r for r in results.values()) else []
-    columns = [*SUMMARY, *CALIBRATION, *costs]
-    header = "| model | " + " | ".join(columns) + " |"
-    rule = "|---|" + "---:|" * len(columns)
-    rows = [f"| `{name}` | " + " | ".join(_cell(r.get(m)) for m in columns) + " |" for name, r in results.items()]
+    groups = [list(SUMMARY), [*CALIBRATION, *costs]] if narrow else [[*SUMMARY, *CALIBRATION, *costs]]
+    lines = []
+    for columns in groups:
+        lines += ["| model | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns),
+                  *[f"| `{name}` | " + " | ".join(_cell(r.get(m)) for m in columns) + " |" for name, r in results.items()],
+                  ""]
     note = (f"{', '.join(CALIBRATION)}{' and cost_per_row' if costs else ''}: smaller is better; the ensemble's "
             "probabilities are calibrated, the members' are their own.")
-    return "\n".join([header, rule, *rows, "", note])
+    return "\n".join([*lines, note])
 
 
 def per_class_table(results: dict[str, dict], metric: str) -> str:
@@ -38,10 +43,11 @@ def per_class_table(results: dict[str, dict], metric: str) -> str:
     return "\n".join([header, rule, *rows])
 
 
-def tables(results: dict[str, dict], split: str) -> str:
-    """The full members-vs-ensemble comparison as Markdown, with how far the test rows can be trusted."""
+def tables(results: dict[str, dict], split: str, narrow: bool = False) -> str:
+    """The full members-vs-ensemble comparison as Markdown, with how far the test rows can be trusted (`narrow`:
+    see `summary_table`)."""
     n = next(iter(results.values()))["n_rows"]
-    parts = [f"### Overall, {split} split ({n} rows)", summary_table(results), *uncertainty(results)]
+    parts = [f"### Overall, {split} split ({n} rows)", summary_table(results, narrow), *uncertainty(results)]
     for metric in ("recall", "precision", "f1"):
         parts += [f"### {metric.capitalize()} per class, {split} split", per_class_table(results, metric)]
     return "\n\n".join(parts)
@@ -119,7 +125,7 @@ def report_files(results: dict[str, dict], header: str, examples: dict | None = 
 def artifact_markdown(results: dict[str, dict], header: str) -> str:
     """The same report for the Prefect UI, with the plot embedded as a data URI."""
     png = confusion_png(results[ENSEMBLE], "ensemble, test split")
-    return "\n\n".join([header, tables(results, "test"), "### Confusion matrix, ensemble",
+    return "\n\n".join([header, tables(results, "test", narrow=True), "### Confusion matrix, ensemble",
                         f"![confusion matrix]({data_uri(png)})"])
 
 

@@ -30,6 +30,16 @@ def test_summary_table_has_a_row_per_model_and_a_dash_for_missing_metrics():
     ]
 
 
+def test_the_uis_summary_puts_calibration_in_a_second_table_so_that_no_table_is_cut_off():
+    tables = summary_table(RESULTS, narrow=True).split("\n\n")
+
+    assert [table.splitlines()[0] for table in tables[:2]] == [
+        "| model | balanced_accuracy | g_mean | macro_f1 | mcc | roc_auc | average_precision |",
+        "| model | brier | log_loss | calibration_error |"]
+    assert tables[1].splitlines()[3] == "| `ensemble` | 0.020 | 0.145 | 0.133 |"
+    assert "| model | brier |" in artifact_markdown(RESULTS, "## Model")
+
+
 def test_per_class_table_heads_each_class_with_its_support():
     assert per_class_table(RESULTS, "recall").splitlines() == [
         "| model | 0 (n=4) | 1 (n=2) |",
