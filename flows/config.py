@@ -157,9 +157,11 @@ class TrainConfig(BaseModel):
 
 
 def _recipe_members(recipe, members) -> list[MemberSpec]:
-    """The members of a named recipe; members given beside it must be that recipe's (a saved run's parameters)."""
+    """The members of a named recipe. Members given beside it must be that recipe's (a saved run's parameters) or
+    the default ones (the UI's form fills them in: left as they are, the recipe replaces them)."""
     chosen = recipe_members(recipe)
-    if members is not None and [MemberSpec.model_validate(m) if isinstance(m, dict) else m for m in members] != chosen:
+    given = None if members is None else [MemberSpec.model_validate(m) if isinstance(m, dict) else m for m in members]
+    if given is not None and given not in (chosen, default_members()):
         raise InputError("recipe and members are two ways to name the members", f"both were given (recipe {recipe!r})",
                          "Give one: a recipe, or the members (leave the other empty).")
     return chosen

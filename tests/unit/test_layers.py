@@ -3,7 +3,6 @@
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.layers import MAPPED, ROOT, lint_imports
@@ -39,10 +38,8 @@ def test_help_and_a_bad_input_answer_without_the_heavy_modules():
     for argv in (["--help"], ["train", "--help"], ["strategies", "--bogus"], [], ["train", "data.csv"],
                  ["train", "data.csv", "--target", "y", "--member", "bogus:rf"], ["strategies"],
                  ["models", "list", "--store", "no-such-store"], ["report", "no-such-model"]):
-        started = time.perf_counter()
         result = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120)
         assert result.stdout.strip().splitlines()[-1] == "[]", (argv, result.stdout, result.stderr)
-        assert time.perf_counter() - started < 60  # the answer itself is measured in the docs, not here
 
 
 def test_the_wheel_installs_one_top_level_package_with_its_data(tmp_path):

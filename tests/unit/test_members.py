@@ -553,12 +553,14 @@ def test_the_training_flows_parameters_take_a_named_recipe_as_the_ui_form_offers
     from pydantic import ValidationError
 
     from imbalance_flows.flows.config import TrainConfig
-    from imbalance_flows.tasks.model.spec import RECIPES, recipe_members
+    from imbalance_flows.tasks.model.spec import RECIPES, default_members, recipe_members
 
     config = TrainConfig(data="d.csv", target="y", recipe="plain-over-under")
     assert config.members == recipe_members("plain-over-under")
     assert TrainConfig.model_validate(config.model_dump(mode="json")) == config  # a saved run's parameters
     assert TrainConfig.model_json_schema()["properties"]["recipe"]["enum"] == list(RECIPES)  # the form's dropdown
+    form = TrainConfig(data="d.csv", target="y", recipe="plain-over-under", members=default_members())
+    assert form.members == recipe_members("plain-over-under")  # the form's default members give way
     with pytest.raises(ValidationError, match="recipe and members are two ways to name the members"):
         TrainConfig(data="d.csv", target="y", recipe="default", members=[MemberSpec.parse("smote:hgb")])
     with pytest.raises(ValidationError, match="recipe"):
