@@ -118,14 +118,16 @@ def test_a_huge_majority_is_sampled_for_the_model_and_kept_whole_in_the_rows(mix
 
     X, y = mixed
     monkeypatch.setattr(generative, "ROWS_PER_CLASS", 100)  # the model sees 100 of the 270 majority rows
+    from imbalance_flows.tasks.sampling import keras_generative
+
     seen = []
-    fit = generative.ConditionalGenerator.fit
+    fit = keras_generative.ConditionalGenerator.fit
 
     def spy(self, rows, positions, *args, **kwargs):
         seen.append(np.bincount(positions).tolist())
         return fit(self, rows, positions, *args, **kwargs)
 
-    monkeypatch.setattr(generative.ConditionalGenerator, "fit", spy)
+    monkeypatch.setattr(keras_generative.ConditionalGenerator, "fit", spy)
     rows, labels = GenerativeAugmenter(ratio=0.5, steps=50, categorical_features=[3], random_state=0).fit_resample(X, y)
     assert seen == [[100, 30]]  # the model learnt from the capped majority and the whole minority
     assert np.bincount(labels).tolist() == [270, 135]  # targets from all rows; every real row kept
