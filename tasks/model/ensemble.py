@@ -39,7 +39,7 @@ from imbalance_flows.tasks.model.choices import (
     Voting,
 )
 from imbalance_flows.tasks.model.costs import cheapest, cost_matrix
-from imbalance_flows.tasks.model.fitting import encode_labels, member_proba, run_members
+from imbalance_flows.tasks.model.fitting import check_probabilities, encode_labels, member_proba, run_members
 from imbalance_flows.tasks.model.params import check_params
 from imbalance_flows.tasks.model.plan import (
     check_plan,
@@ -417,7 +417,9 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
 
     def _member_proba(self, member, X: pd.DataFrame) -> np.ndarray:
         """A member's probabilities in the ensemble's class order (absent classes get 0)."""
-        return member_proba(member, X, len(self.classes_))
+        position = next((i for i, m in enumerate(self.members_) if m is member), None)
+        name = f"member {self.specs_[position].name}" if position is not None else "a member"
+        return member_proba(member, X, len(self.classes_), name)
 
     def average(self, probas: list[np.ndarray]) -> np.ndarray:
         """The members' weighted mean of probabilities, before calibration."""
@@ -430,7 +432,8 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         moved from the training shares to those by Bayes' rule.
         """
         proba = calibrate(self.calibration_, self.average(probas))
-        return proba if priors is None else adjust_proba(proba, self.class_prior_, priors)
+        proba = proba if priors is None else adjust_proba(proba, self.class_prior_, priors)
+        return check_probabilities(proba, "the ensemble")
 
     def _prepare(self, X) -> pd.DataFrame:
         check_is_fitted(self, "members_")

@@ -341,8 +341,31 @@ def _out_of_bag_proba(pipeline, X: pd.DataFrame, kept, judge: np.ndarray, n_clas
     return proba
 
 
-def member_proba(model, X: pd.DataFrame, n_classes: int) -> np.ndarray:
-    """A fitted member's probabilities in class-code order; a class it never saw gets 0."""
+def member_proba(model, X: pd.DataFrame, n_classes: int, name: str = "a member") -> np.ndarray:
+    """A fitted member's probabilities in class-code order; a class it never saw gets 0. Checked
+    (`check_probabilities`): a damaged member's NaN or out-of-range values never reach a vote or a file."""
     out = np.zeros((len(X), n_classes))
     out[:, model.classes_] = model.predict_proba(X)  # members learn class codes
-    return out
+    return check_probabilities(out, name)
+
+
+# How far a row's probabilities may sum from 1 (float32 networks and boosters round).
+PROBABILITY_TOLERANCE = 1e-4
+
+
+def check_probabilities(proba: np.ndarray, who: str) -> np.ndarray:
+    """`proba` when every value is a finite number from 0 to 1 and every row sums to 1; else the product's error,
+    naming the first bad row."""
+    proba = np.asarray(proba, dtype=float)
+    if not len(proba):
+        return proba
+    bad = ~np.isfinite(proba).all(axis=1)
+    bad |= ((proba < -PROBABILITY_TOLERANCE) | (proba > 1 + PROBABILITY_TOLERANCE)).any(axis=1)
+    bad |= np.abs(proba.sum(axis=1) - 1) > PROBABILITY_TOLERANCE
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InputError("a model's probabilities must be numbers from 0 to 1 that sum to 1 in every row",
+                         f"{who} gives {np.round(proba[row], 6).tolist()} for row {row} ({int(bad.sum())} such rows)",
+                         "The model is damaged or was changed after it was saved: retrain it, or restore the "
+                         "version. Nothing was written for these rows.")
+    return proba
