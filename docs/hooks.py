@@ -19,7 +19,6 @@ from pathlib import Path
 # mkdocs is imported only where a build needs it: tests/unit/test_docs.py reads added_files() without it.
 
 ROOT = Path(__file__).resolve().parents[1]
-MAPPED = ("tasks", "flows", "deployments")  # the repository's folders, imbalance_flows.<folder> when installed
 
 # site folder -> (repository folder, the files of it that go to the site)
 ADDED = {
@@ -39,14 +38,14 @@ def added_files() -> dict[str, Path]:
 
 
 def package_layout(folder: Path) -> Path:
-    """imbalance_flows/ as the wheel lays it out, of links to the checkout; the folder to search."""
-    package = folder / "imbalance_flows"
-    package.mkdir()
-    for module in (ROOT / "imbalance_flows").glob("*.py"):
-        (package / module.name).symlink_to(module)
-    for name in MAPPED:
-        (package / name).symlink_to(ROOT / name, target_is_directory=True)
-    return folder
+    """imbalance_flows/ as the wheel lays it out, of links to the checkout (tests/layers.py's layout)."""
+    import sys
+
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.layers import installed_layout
+
+    return installed_layout(folder)
 
 
 def on_config(config):
