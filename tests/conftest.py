@@ -10,6 +10,14 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="imbalance-flows-prefect-"))
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
+# Hypothesis: the property tests that set no example count of their own take the profile's. The default one keeps
+# the suite short; HYPOTHESIS_PROFILE=thorough runs four times as many examples.
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("default", max_examples=50)
+settings.register_profile("thorough", max_examples=200)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "tasks" / "bundled"
 

@@ -64,7 +64,7 @@ def _column(kind: str, rows: int, codes: np.ndarray, rng) -> np.ndarray:
     return signal > 1
 
 
-@settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])  # examples: the profile
 @given(data=datasets())
 def test_fit_either_succeeds_with_proper_probabilities_or_raises_the_products_error(data):
     X, y, kind = data
