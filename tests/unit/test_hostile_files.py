@@ -201,17 +201,17 @@ def _nan_values(boosting):
     boosting._predictors[0][0].nodes["value"][:] = np.nan  # every node of the first tree: no numbers
 
 
-def test_a_member_whose_trees_vote_nan_fails_scoring_with_an_error_and_writes_nothing(trees_version, tmp_path,
-                                                                                      capsys):
+def test_a_member_whose_trees_vote_nan_fails_scoring_with_an_error_and_writes_nothing(trees_version, tmp_path):
     version = _edited(trees_version, tmp_path, "01.skops", _nan_values)  # the member that votes (weight 1)
     _, X = trees_version
     X.to_csv(tmp_path / "rows.csv", index=False)
 
-    code = cli(["predict", str(version), str(tmp_path / "rows.csv"), "--out", str(tmp_path / "scores.csv")])
+    # A process of its own, as a user runs it (and with its own Prefect logging: in-process runs share one console).
+    done = subprocess.run([sys.executable, "-m", "imbalance_flows", "predict", str(version), str(tmp_path / "rows.csv"),
+                           "--out", str(tmp_path / "scores.csv")], capture_output=True, text=True, timeout=300)
 
-    err = capsys.readouterr().err
-    assert code == 2 and "error: a model's probabilities must be numbers from 0 to 1 that sum to 1 in every row: " \
-                         "member random_over:hgb gives [nan, nan] for row 0" in err
+    assert done.returncode == 2 and "error: a model's probabilities must be numbers from 0 to 1 that sum to 1 in " \
+                                    "every row: member random_over:hgb gives [nan, nan] for row 0" in done.stderr
     assert not (tmp_path / "scores.csv").exists()
     with pytest.raises(InputError, match="member random_over:hgb gives"):
         load_model(version).predict(X)
