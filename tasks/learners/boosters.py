@@ -103,11 +103,6 @@ class BoostedMember(ClassifierMixin, BaseEstimator):
             _refuse(self.library, f"{str(path)!r} belongs to a member without its features or classes")
         self.model_ = self._restore(self._checked(text, int(width), n_classes, str(path)))
 
-    def _library(self):
-        import importlib
-
-        return importlib.import_module(self.library)
-
     def _params(self) -> dict:
         return dict(self.params or {})
 

@@ -39,7 +39,12 @@ from imbalance_flows.tasks.model.choices import (
     Voting,
 )
 from imbalance_flows.tasks.model.costs import cheapest, cost_matrix
-from imbalance_flows.tasks.model.fitting import check_probabilities, encode_labels, member_proba, run_members
+from imbalance_flows.tasks.model.fitting import (
+    check_probabilities,
+    encode_labels,
+    member_proba,
+    run_members,
+)
 from imbalance_flows.tasks.model.params import check_params
 from imbalance_flows.tasks.model.plan import (
     check_plan,
@@ -272,7 +277,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         the very ensemble that `fit` builds with validation="holdout".
         """
         self._adopt(fitted, specs, schema)
-        return self._settle([self._member_proba(member, X_val) for member in self.members_], y_val)
+        return self._settle([self._member_proba(position, X_val) for position in range(len(self.members_))], y_val)
 
     def combine_out_of_fold(self, fitted: list, specs: list[MemberSpec], schema: Schema, y: pd.Series,
                             probas: list[np.ndarray]) -> "VotingEnsemble":
@@ -415,11 +420,9 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         return search_weights(lambda weights: self._judge(np.tensordot(weights, stacked, axes=1), codes),
                               len(probas), start)
 
-    def _member_proba(self, member, X: pd.DataFrame) -> np.ndarray:
-        """A member's probabilities in the ensemble's class order (absent classes get 0)."""
-        position = next((i for i, m in enumerate(self.members_) if m is member), None)
-        name = f"member {self.specs_[position].name}" if position is not None else "a member"
-        return member_proba(member, X, len(self.classes_), name)
+    def _member_proba(self, position: int, X: pd.DataFrame) -> np.ndarray:
+        """The probabilities of the member at `position`, in the ensemble's class order (absent classes get 0)."""
+        return member_proba(self.members_[position], X, len(self.classes_), f"member {self.specs_[position].name}")
 
     def average(self, probas: list[np.ndarray]) -> np.ndarray:
         """The members' weighted mean of probabilities, before calibration."""
@@ -450,8 +453,8 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         which show every member, ask all of them.
         """
         X = self._prepare(X)
-        return [self._member_proba(member, X) if weight > 0 or not voting_only
-                else np.zeros((len(X), len(self.classes_))) for member, weight in zip(self.members_, self.weights_)]
+        return [self._member_proba(position, X) if weight > 0 or not voting_only
+                else np.zeros((len(X), len(self.classes_))) for position, weight in enumerate(self.weights_)]
 
     def _has_proba(self):
         return self.voting != "hard"
