@@ -553,7 +553,11 @@ def test_the_training_flows_parameters_take_a_named_recipe_as_the_ui_form_offers
     from pydantic import ValidationError
 
     from imbalance_flows.flows.config import TrainConfig
-    from imbalance_flows.tasks.model.spec import RECIPES, default_members, recipe_members
+    from imbalance_flows.tasks.model.spec import (
+        RECIPES,
+        default_members,
+        recipe_members,
+    )
 
     config = TrainConfig(data="d.csv", target="y", recipe="plain-over-under")
     assert config.members == recipe_members("plain-over-under")
