@@ -8,12 +8,19 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from imbalance_flows.tasks.data.options import ImageOptions
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluation.metrics import Metric
-from imbalance_flows.tasks.forms import plain_optional
+from imbalance_flows.tasks.forms import one_object, plain_optional
 from imbalance_flows.tasks.model.choices import (
     Calibration,
     Objective,
@@ -67,7 +74,15 @@ class TrainConfig(BaseModel):
         None, description="What mistakes cost: fn and fp for two classes (a missed case of the rarer class, a false "
                           "alarm), or a matrix cost[true][predicted] over the sorted classes. The decision then "
                           "minimises expected cost, and reports give the cost per row.",
-        json_schema_extra=plain_optional)
+        json_schema_extra=one_object({
+            "fn": {"type": "number", "minimum": 0, "title": "Fn", "description": "Two classes: what a missed case of "
+                   "the rarer class costs."},
+            "fp": {"type": "number", "minimum": 0, "title": "Fp", "description": "Two classes: what a false alarm "
+                   "costs."},
+            "matrix": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}, "title": "Matrix",
+                       "description": "Any number of classes, instead of fn and fp: cost[true][predicted], one row "
+                                      "per class in sorted order."}},
+            "What mistakes cost: fn and fp for two classes, or a matrix. Leave empty for no costs."))
     validation: Validation = Field(
         "out_of_fold", description="Where member weights and the threshold come from: out-of-fold predictions of "
                                    "every training row (forests: out of bag; other members: cross-fitted), or a "
@@ -128,9 +143,20 @@ class TrainConfig(BaseModel):
     @field_validator("costs", mode="before")
     @classmethod
     def _plain_costs(cls, costs):
+        if isinstance(costs, dict) and "matrix" in costs:  # the form's one object: a matrix, by name
+            if set(costs) != {"matrix"}:
+                raise InputError("costs are fn and fp, or a matrix", f"both were given ({sorted(costs)})",
+                                 "Give fn and fp for two classes, or the matrix alone.")
+            return costs["matrix"]
+        if costs == {}:  # the form's untouched costs object
+            return None
         if isinstance(costs, dict):  # one clear error for fn and fp, not one per form costs may take
             check_miss_costs(costs)
         return costs
+
+    @field_serializer("costs")
+    def _costs_by_name(self, costs):
+        return {"matrix": costs} if isinstance(costs, list) else costs  # within the form's one object
 
     @model_validator(mode="before")
     @classmethod

@@ -17,3 +17,28 @@ def plain_optional(schema: dict) -> None:
     schema.pop("default", None)
 
 
+def number_or_auto(schema: dict) -> None:
+    """Show a `float | "auto"` field as one number field, left empty for "auto", not as a type toggle.
+
+    The models that hold such a field leave "auto" out of their dumped parameters, so that what a
+    deployment or a retrain sends stays within the number the form (and the server's check of a
+    run's parameters against it) expects.
+    """
+    schema.pop("anyOf", None)
+    schema.pop("default", None)
+    schema["type"] = "number"
+    schema["description"] = schema.get("description", "") + " Leave empty for auto."
+
+
+def one_object(properties: dict, description: str):
+    """Show a field that takes one of several forms as one object whose fields name the form.
+
+    `properties` are the object's fields (JSON schema); the field's own validator turns the object
+    back into the form it names.
+    """
+    def show(schema: dict) -> None:
+        schema.pop("anyOf", None)
+        schema.pop("default", None)
+        schema.update(type="object", description=description, properties=properties, additionalProperties=False)
+
+    return show

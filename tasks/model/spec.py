@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from imbalance_flows.tasks.errors import InputError, preview
+from imbalance_flows.tasks.forms import number_or_auto, plain_optional
 from imbalance_flows.tasks.learners.registry import LEARNERS
 from imbalance_flows.tasks.sampling import (
     GENERATIVE_MODELS,
@@ -51,10 +59,12 @@ def require_keras(member: str) -> None:
 class AugmentSpec(BaseModel):
     """Synthetic minority rows added after resampling (training split only)."""
 
-    model_config = ConfigDict(extra="forbid")  # a misspelt key is refused, not ignored
+    # A misspelt key is refused, not ignored. The UI's form sends an untouched augment as {}: its schema requires
+    # nothing, and a member reads an augment without a method as none.
+    model_config = ConfigDict(extra="forbid", json_schema_extra=lambda schema: schema.pop("required", None))
 
     method: Literal[AUGMENT_METHODS] = Field(  # type: ignore[valid-type]
-        "jitter", description="Noise jitter or within-class mixup (tables); image: Keras preprocessing layers; "
+        description="Noise jitter or within-class mixup (tables); image: Keras preprocessing layers; "
                               "gan: rows or images drawn from a conditional generative model (Keras).")
     ratio: float = Field(0.5, gt=0, le=1, description="Grow each class to at least this share of the largest.")
     noise: float = Field(0.1, gt=0, le=1, description="Jitter scale, as a share of each feature's spread.")
@@ -77,9 +87,11 @@ class MemberSpec(BaseModel):
     sampler: SamplerName = Field("none", description="How the member sees the imbalance.")
     learner: LearnerName = Field("hgb", description=_LEARNER_HELP)
     sampling_strategy: float | Literal["auto"] = Field(
-        "auto", description="How far to rebalance: 'auto' = fully; r in (0, 1] = smaller classes to r × largest.")
+        "auto", description="How far to rebalance: 'auto' = fully; r in (0, 1] = smaller classes to r × largest.",
+        json_schema_extra=number_or_auto)
     sampler_params: dict[str, Any] = Field(default_factory=dict, description=_SAMPLER_PARAMS_HELP)
-    augment: AugmentSpec | None = Field(None, description="Synthetic minority rows after resampling.")
+    augment: AugmentSpec | None = Field(None, description="Synthetic minority rows after resampling; none without a "
+                                        "method.", json_schema_extra=plain_optional)
     learner_params: dict[str, Any] = Field(default_factory=dict, description=_LEARNER_PARAMS_HELP)
     seed: int = Field(0, description="Offset added to the run's random_state, so copies of a member differ.")
 
@@ -88,6 +100,23 @@ class MemberSpec(BaseModel):
     def _known_sampler(cls, value):
         get_strategy(value)
         return value
+
+    @field_validator("augment", mode="before")
+    @classmethod
+    def _no_method_no_augment(cls, value):
+        # The UI form's untouched augment: no method, and every other field as its default (the form fills them in).
+        if isinstance(value, dict) and "method" not in value and all(
+                name in AugmentSpec.model_fields and given == AugmentSpec.model_fields[name].default
+                for name, given in value.items()):
+            return None
+        return value
+
+    @model_serializer(mode="wrap")
+    def _auto_left_out(self, handler):
+        data = handler(self)  # "auto" is the default: left out, as the form's number field leaves it
+        if data.get("sampling_strategy") == "auto":
+            del data["sampling_strategy"]
+        return data
 
     @field_validator("learner", mode="before")
     @classmethod

@@ -34,8 +34,8 @@ def slow_config(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def medium_config(tmp_path_factory) -> Path:
-    """Members that take tens of seconds: the server is gone well before they finish."""
-    return _two_forests(tmp_path_factory.mktemp("config"), 600)
+    """Members that take some seconds: the server is gone well before they finish."""
+    return _two_forests(tmp_path_factory.mktemp("config"), 250)
 
 
 def _children(pid: int) -> list[int]:
@@ -134,7 +134,9 @@ def test_a_prefect_server_that_goes_away_mid_run_ends_it_with_one_error_line(med
     home = tmp_path / "prefect-home"
     home.mkdir()
     with prefect_server(home) as api_url:
-        process = _train_until_training(["--config", medium_config, "--store", store], _environment(api_url), log)
+        # Prefect's client retries a refused connection with backoff (about 40 s by default); one retry says the same.
+        env = {**_environment(api_url), "PREFECT_CLIENT_MAX_RETRIES": "1"}
+        process = _train_until_training(["--config", medium_config, "--store", store], env, log)
         port = api_url.rsplit(":", 1)[1].split("/")[0]  # this test's server only, not the session's
         server = [pid for pid in _children(os.getpid())
                   if "server\x00start" in (line := Path(f"/proc/{pid}/cmdline").read_text(errors="replace"))

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from imbalance_flows.flows.config import TrainConfig
+from imbalance_flows.tasks.model.spec import MemberSpec
 from tests.e2e.conftest import missing_service, wait_for
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -60,6 +62,15 @@ def test_a_run_started_from_the_ui_form_completes_with_its_report(page, served):
     max_concurrency.scroll_into_view_if_needed()
     assert max_concurrency.is_editable() and max_concurrency.input_value() == ""
     assert _field(page, "Dask Address (Optional)", "textarea").is_editable()
+    # Fields that take a number or "auto", an object or nothing, one form of costs or another: one field each.
+    ratio = _field(page, "Sampling Strategy (Optional)", "input[@type='number']")
+    assert ratio.is_editable() and ratio.input_value() == ""  # empty: auto
+    assert _field(page, "Fn (Optional)", "input[@type='number']").is_editable()
+    assert _field(page, "Matrix (Optional)", "button").is_visible()
+    for toggle in ("is a const and cannot be changed", "Property is type None"):
+        assert page.get_by_text(toggle).count() == 0, toggle
+    ratio.scroll_into_view_if_needed()
+    page.screenshot(path=SCREENSHOTS / "run-form-member.png")
     page.screenshot(path=SCREENSHOTS / "run-form-optional.png")
     page.get_by_role("button", name="Submit").click()
 
@@ -70,9 +81,18 @@ def test_a_run_started_from_the_ui_form_completes_with_its_report(page, served):
                                                       "sort": "EXPECTED_START_TIME_DESC", "limit": 1}).json()
         return runs[0] if runs and runs[0]["parameters"]["config"].get("random_state") == 7 else None
 
-    run = wait_for(submitted_run, timeout=60, what="the run submitted from the form")
+    try:
+        run = wait_for(submitted_run, timeout=60, what="the run submitted from the form")
+    except TimeoutError:  # the form refused it: show why
+        page.screenshot(path=SCREENSHOTS / "submit-refused.png", full_page=True)
+        (SCREENSHOTS / "submit-refused.txt").write_text(page.inner_text("body"))
+        raise
     assert run["parameters"]["config"]["voting"] == "soft"  # the dropdowns' choices reached the server
     assert run["parameters"]["config"]["recipe"] == "plain-over-under"
+    for sent in run["parameters"]["config"]["members"]:  # the untouched member fields mean what they say
+        member = MemberSpec.model_validate(sent)
+        assert member.augment is None and member.sampling_strategy == "auto", sent
+    assert TrainConfig.model_validate(run["parameters"]["config"]).costs is None
 
     def finished():
         state = client.get(f"/flow_runs/{run['id']}").json()["state"]

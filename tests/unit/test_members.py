@@ -1,6 +1,5 @@
 """tasks.members and tasks.train: member specs, the pipelines built from them, and fitting one member."""
 
-import typing
 from collections import Counter
 
 import numpy as np
@@ -25,7 +24,7 @@ from imbalance_flows.tasks.model.fitting import (
 )
 from imbalance_flows.tasks.model.members import build_member
 from imbalance_flows.tasks.model.prepare import LinearPrep
-from imbalance_flows.tasks.model.spec import AugmentSpec, LearnerName, MemberSpec
+from imbalance_flows.tasks.model.spec import AugmentSpec, MemberSpec
 from imbalance_flows.tasks.sampling.augment import TabularAugmenter
 from imbalance_flows.tasks.sampling.resample import (
     STRATEGIES,
@@ -59,8 +58,7 @@ def table_with_row_ids(counts, seed: int = 0):
 def test_parse_reads_the_short_form_and_name_writes_it_back(text, fields):
     spec = MemberSpec.parse(text)
 
-    assert spec.model_dump(include=set(fields)) == {k: (v.model_dump() if isinstance(v, AugmentSpec) else v)
-                                                     for k, v in fields.items()}
+    assert {name: getattr(spec, name) for name in fields} == fields
     assert spec.name == text
 
 
@@ -168,10 +166,10 @@ def test_fit_member_learns_class_codes_and_drops_its_samplers():
     assert seconds >= 0
 
 
-@pytest.mark.parametrize("text, targets", [
-    ("random_over@0.5:logreg", lambda counts: over_targets(counts, 0.5)),
-    ("random_under@0.5:logreg", lambda counts: under_targets(counts, 0.5)),
-    ("random_over+jitter:logreg", lambda counts: over_targets(counts, 1.0)),
+@pytest.mark.parametrize("text, targets", [  # class codes 0, 1, 2 of 12, 30 and 8 rows
+    ("random_over@0.5:logreg", {0: 15, 1: 30, 2: 15}),  # the smaller classes up to half the largest
+    ("random_under@0.5:logreg", {0: 12, 1: 16, 2: 8}),  # the larger ones down to twice the smallest
+    ("random_over+jitter:logreg", {0: 30, 1: 30, 2: 30}),
 ])
 def test_fit_member_resamples_to_the_spec_ratio(text, targets):
     X, y, schema = table_with_row_ids([30, 8, 12])
@@ -184,9 +182,9 @@ def test_fit_member_resamples_to_the_spec_ratio(text, targets):
 
     fit_member(MemberSpec.parse(text), X, y, schema, watch=counting)
 
-    codes = dict(Counter(encode_labels(y, schema).tolist()))
-    assert seen[0] == targets(codes)
-    assert seen[-1] == targets(codes)  # jitter's default ratio of 0.5 asks for nothing more
+    assert dict(Counter(encode_labels(y, schema).tolist())) == {0: 12, 1: 30, 2: 8}
+    assert seen[0] == targets
+    assert seen[-1] == targets  # jitter's default ratio of 0.5 asks for nothing more
 
 
 @settings(max_examples=25, deadline=None)
@@ -387,7 +385,6 @@ IMAGE_LEARNERS = [name for name, learner in LEARNERS.items() if learner.images]
 def test_learner_names_costs_and_summaries_come_from_the_registry(capsys):
     from imbalance_flows.cli import main
 
-    assert typing.get_args(LearnerName) == tuple(LEARNERS)
     assert MemberSpec.model_json_schema()["properties"]["learner"]["enum"] == list(LEARNERS)
     for name, learner in LEARNERS.items():
         assert learner.name == name and learner.summary and learner.cost > 0 and learner.encoding in ENCODINGS
@@ -569,3 +566,40 @@ def test_the_training_flows_parameters_take_a_named_recipe_as_the_ui_form_offers
         TrainConfig(data="d.csv", target="y", recipe="default", members=[MemberSpec.parse("smote:hgb")])
     with pytest.raises(ValidationError, match="recipe"):
         TrainConfig(data="d.csv", target="y", recipe="balanced")
+
+
+def test_the_run_form_shows_one_field_for_each_parameter_and_accepts_what_the_flows_send():
+    import jsonschema
+    from prefect.utilities.callables import parameter_schema
+
+    from imbalance_flows.flows.config import TrainConfig
+    from imbalance_flows.flows.train import train
+
+    schema = parameter_schema(train.fn).model_dump()
+    member = schema["definitions"]["MemberSpec"]["properties"]
+    assert member["sampling_strategy"]["type"] == "number" and "anyOf" not in member["sampling_strategy"]
+    assert member["augment"] == {**member["augment"], "$ref": "#/definitions/AugmentSpec"}
+    costs = schema["definitions"]["TrainConfig"]["properties"]["costs"]
+    assert costs["type"] == "object" and set(costs["properties"]) == {"fn", "fp", "matrix"}
+
+    # What the form sends untouched (empty objects, no ratio) means what it meant before: no augment, no costs, auto.
+    filled = {"ratio": 0.5, "noise": 0.1, "alpha": 0.4, "transforms": ["rotation", "translation", "zoom", "contrast"],
+              "factor": 0.1, "model": "vae", "steps": 1000, "learning_rate": 0.001}  # the form's defaults, no method
+    untouched = TrainConfig(data="d.csv", target="y", costs={}, members=[{"sampler": "smote", "augment": {}},
+                                                                         {"sampler": "none", "augment": filled}])
+    assert untouched.costs is None and untouched.members[0].augment is untouched.members[1].augment is None
+    with pytest.raises(ValueError, match="augment.method"):  # a field changed, no method chosen: said, not ignored
+        MemberSpec(sampler="none", augment={**filled, "ratio": 1.0})
+    assert untouched.members[0].sampling_strategy == "auto"
+    matrix = TrainConfig(data="d.csv", target="y", costs={"matrix": [[0, 1, 2], [5, 0, 1], [9, 3, 0]]})
+    assert matrix.costs == [[0, 1, 2], [5, 0, 1], [9, 3, 0]]
+    with pytest.raises(ValueError, match=r"costs are fn and fp, or a matrix.*both were given"):
+        TrainConfig(data="d.csv", target="y", costs={"fn": 1, "fp": 1, "matrix": [[0, 1], [1, 0]]})
+
+    # Every run's parameters as a deployment, a retrain or the command line dumps them pass the server's check
+    # against the form's schema, and read back the same.
+    for config in (untouched, matrix, TrainConfig(data="d.csv", target="y", costs={"fn": 10, "fp": 1}, members=[
+            {"sampler": "smote", "sampling_strategy": 0.5, "augment": {"method": "mixup"}}])):
+        sent = config.model_dump(mode="json", exclude_none=True)
+        jsonschema.validate({"config": sent}, schema)
+        assert TrainConfig.model_validate(sent) == config

@@ -62,7 +62,7 @@ def watching(fit, watch):
 
 @parametrize_with_checks(
     [VotingEnsemble(members=[{"sampler": "class_weight", "learner": "logreg"},
-                             {"sampler": "random_over", "learner": "hgb", "learner_params": {"max_iter": 20}}])],
+                             {"sampler": "random_over", "learner": "rf", "learner_params": {"n_estimators": 10}}])],
     expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS, **STRICT)
 def test_ensemble_follows_the_scikit_learn_estimator_contract(estimator, check):
     check(estimator)

@@ -1,0 +1,69 @@
+"""How long the two test lanes take: the quick lane (`-m "not slow"`) and the full run, each the way the README
+runs it (two workers, whole files per worker), one after the other, nothing else heavy on the machine.
+
+    .venv/bin/python -m bench.test_lanes
+
+Results go to `bench/results/test_lanes.json` and `test_lanes.md`; the README and the contributing page quote
+them from there. The install time of a clean clone is `.ci/run`'s and is not measured here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+
+from bench.scale import RESULTS, ROOT, stamp, write_markdown
+
+WORKERS = ["-n", "2", "--dist", "loadfile"]  # the README's test command
+LANES = {"quick": ["-m", "not slow"], "full": []}
+OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error", "errors")
+
+
+def run_lane(marker: list[str]) -> dict:
+    """Run one lane; its wall time and the counts of pytest's last line."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *WORKERS, *marker],
+                          cwd=ROOT, capture_output=True, text=True)
+    seconds = round(time.perf_counter() - started, 1)
+    last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    counts = {outcome: int(number) for number, outcome in re.findall(r"(\d+) (\w+)", last) if outcome in OUTCOMES}
+    return {"seconds": seconds, "exit_status": done.returncode, "counts": counts, "summary": last}
+
+
+def minutes(seconds: float) -> str:
+    """`seconds` as the docs write a duration: 1 min 32 s."""
+    whole = round(seconds)
+    return f"{whole // 60} min {whole % 60} s" if whole >= 60 else f"{whole} s"
+
+
+def quote_in_readme(lanes: dict) -> None:
+    """The README's sentence on the lanes, rewritten with these durations (a test checks that it matches)."""
+    readme = ROOT / "README.md"
+    pattern = re.compile(r"(the quick lane took)\s+.+?\s+(and the full run)\s+.+?(\s+\(`python -m bench\.test_lanes`)",
+                         re.S)
+    text, found = pattern.subn(rf"\g<1> {lanes['quick']['duration']} \g<2> {lanes['full']['duration']}\g<3>",
+                               readme.read_text())
+    if found != 1:
+        raise SystemExit("README.md: the sentence on the test lanes was not found")
+    readme.write_text(text)
+
+
+def main(argv: list[str]) -> None:
+    report = {**stamp("bench.test_lanes", argv), "workers": " ".join(WORKERS), "lanes": {}}
+    for name, marker in LANES.items():
+        report["lanes"][name] = lane = run_lane(marker)
+        lane["duration"] = minutes(lane["seconds"])
+        print(name, lane["duration"], lane["summary"], flush=True)
+    (RESULTS / "test_lanes.json").write_text(json.dumps(report, indent=2) + "\n")
+    quote_in_readme(report["lanes"])
+    write_markdown("test_lanes", "The test lanes", report, [
+        f"Both lanes run as `python -m pytest {report['workers']}` (the README's command), one after the other.", "",
+        "| lane | time | outcome |", "|---|---|---|",
+        *[f"| {name} | {lane['duration']} | {lane['summary'].strip('= ')} |" for name, lane in report["lanes"].items()]])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
