@@ -6,6 +6,7 @@ workspace), so the same flow runs on threads, processes or Dask workers.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import warnings
@@ -40,7 +41,7 @@ from imbalance_flows.tasks.data.splits import (
     split_target,
     stratified_indices,
 )
-from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.errors import DataWarning, InputError
 from imbalance_flows.tasks.evaluation.report import (
     artifact_markdown,
     class_balance_markdown,
@@ -106,6 +107,22 @@ def _io_trouble(task, task_run, state) -> bool:
 IO_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 8], "retry_condition_fn": _io_trouble}
 
 
+@contextlib.contextmanager
+def data_warnings_logged():
+    """What reading the data told (`DataWarning`: a saved index left out, ...) logged as the run's warnings, once
+    each; other warnings pass on as they came."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        yield
+    told = []
+    for warning in caught:
+        if not issubclass(warning.category, DataWarning):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        elif str(warning.message) not in told:
+            told.append(str(warning.message))
+            get_run_logger().warning("%s", warning.message)
+
+
 @task(name="load", cache_policy=NO_CACHE, **IO_RETRIES)
 def load(path: str, target: str, workspace: str, images: ImageOptions | None = None, id_columns: list[str] = (),
          drop_columns: list[str] = (), dask_address: str | None = None) -> Loaded:
@@ -117,7 +134,8 @@ def load(path: str, target: str, workspace: str, images: ImageOptions | None = N
     files = tables.partitioned(path) if images is None or images.column is None else None
     if files and not any(_holds_bytes(file) for file in files[:1]):
         return _load_parts(path, files, target, id_columns, drop_columns, dask_address)
-    frame, image = read_data(path, target, images)
+    with data_warnings_logged():
+        frame, image = read_data(path, target, images)
     frame = set_aside(frame, target, id_columns, drop_columns)
     X, y = split_target(frame, target)
     for name in identifier_like(X):
@@ -172,13 +190,20 @@ def split(loaded: Loaded, validation_size: float, test_size: float, random_state
     where it lies (on the cluster)."""
     check_split_sizes(test_size, validation_size)
     labels = tables.read_column(loaded.table, loaded.table_schema.target).to_numpy()
-    (train, test), validation = stratified_indices(labels, [test_size], random_state, " in the file"), None
-    if validation_size:
-        kept, held = holdout_split(labels[train], validation_size, random_state, " in the file")
-        train, validation = train[kept], train[held]
-    parts = {name: rows for name, rows in (("train", train), ("validation", validation), ("test", test))
-             if rows is not None}
     with parts_mapper(dask_address if loaded.table.parts else None) as map_parts:
+        copies = tables.table_row_hashes(loaded.table, loaded.table_schema, map_parts)
+        repeated = len(copies) - len(np.unique(copies))
+        if repeated:
+            get_run_logger().warning("%s rows are copies of other rows (the same features and label): each row's "
+                                     "copies are kept on one side of the splits, so that no copy of a training row "
+                                     "is tested on. Remove them from the data if they are not real repeats.", repeated)
+        (train, test), validation = stratified_indices(labels, [test_size], random_state, " in the file",
+                                                       copies), None
+        if validation_size:
+            kept, held = holdout_split(labels[train], validation_size, random_state, " in the file", copies[train])
+            train, validation = train[kept], train[held]
+        parts = {name: rows for name, rows in (("train", train), ("validation", validation), ("test", test))
+                 if rows is not None}
         written = tables.write_parts(loaded.table, parts, workspace, map_parts)  # row group by row group
     return Splits(train=written["train"], validation=written.get("validation"), test=written["test"])
 
@@ -372,8 +397,9 @@ def score(model_dir: str, data: str, out: str, chunk_rows: int, unknown_categori
     from imbalance_flows.flows.progress import Progress
 
     progress = Progress("scoring-progress", "Rows scored", count_rows(data))
-    result = score_with_model(model_dir, data, out, chunk_rows, unknown_categories, list(passthrough),
-                              adjust_priors, limits, on_chunk=progress.update)
+    with data_warnings_logged():
+        result = score_with_model(model_dir, data, out, chunk_rows, unknown_categories, list(passthrough),
+                                  adjust_priors, limits, on_chunk=progress.update)
     progress.finish(result["rows"])
     logger = get_run_logger()
     if result["priors"] is not None:

@@ -27,6 +27,10 @@ class InputError(ValueError):
         return type(self), (self.rule, self.value, self.hint)
 
 
+class DataWarning(UserWarning):
+    """Something in the data that a run goes on with, told to the user (the flows log it as a warning)."""
+
+
 def preview(items, limit: int = 8) -> str:
     """Render a list for a message, cut short after `limit` items."""
     items = [repr(item) for item in items]

@@ -157,12 +157,14 @@ def coerce(X: pd.DataFrame, schema: Schema, keep_float32: bool = False) -> pd.Da
     return pd.concat([block, pd.DataFrame(out, index=X.index)], axis=1)[schema.names]
 
 
-def row_hashes(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
-    """One 64-bit fingerprint per row of features and label, the same whatever file the row came from.
+def row_hashes(frame: pd.DataFrame, schema: Schema, labels: pd.Series | None = None) -> np.ndarray:
+    """One 64-bit fingerprint per row of features and label (the target column, or `labels` given beside the
+    features), the same whatever file the row came from.
 
     Values are hashed as the members see them (numbers as floats, categories as text),
     so a row read from a larger CSV, where a column's type may have widened, still matches.
     """
     features = coerce(frame[schema.names], schema)
-    canonical = features.assign(**{"\0target": as_text(frame[schema.target]).fillna("").to_numpy()})
+    labels = frame[schema.target] if labels is None else labels
+    canonical = features.assign(**{"\0target": as_text(labels).fillna("").to_numpy()})
     return pd.util.hash_pandas_object(canonical, index=False).to_numpy(dtype=np.uint64)

@@ -62,6 +62,9 @@ def _type_name(value) -> str:
 def check_label_types(y: pd.Series) -> None:
     """Labels are all numbers, all booleans or all strings: mixed, `1` and `"1"` would be one class
     in some places and two in others, and `True` would equal `1`."""
+    if pd.api.types.is_string_dtype(y.dtype) and y.dtype != object:  # one type: only the spellings to check
+        check_label_spellings(pd.unique(y.dropna()), y.name)
+        return
     if y.dtype != object and not isinstance(y.dtype, pd.CategoricalDtype):
         return
     values = pd.unique(np.asarray(y, dtype=object))
@@ -73,6 +76,23 @@ def check_label_types(y: pd.Series) -> None:
                          f"{y.name!r} holds {', '.join(sorted(examples))} "
                          f"(e.g. {', '.join(repr(examples[name]) for name in sorted(examples))})",
                          "Convert the labels to one type first, e.g. y.astype(str).")
+    check_label_spellings(values, y.name)
+
+
+def check_label_spellings(labels, name) -> None:
+    """Text labels that differ only by case or surrounding spaces ('yes', 'Yes', 'yes ') are one class written
+    several ways, not several classes."""
+    spellings: dict[str, list[str]] = {}
+    for label in labels:
+        if isinstance(label, str):
+            spellings.setdefault(label.strip().casefold(), []).append(label)
+    clashes = [", ".join(repr(label) for label in sorted(found)[:-1]) + f" and {sorted(found)[-1]!r}"
+               for found in spellings.values() if len(found) > 1]
+    if clashes:
+        raise InputError("class labels must differ by more than case or surrounding spaces",
+                         f"{'; '.join(clashes[:3])} are labels of {name!r}",
+                         "Write each class one way (e.g. df[target].str.strip().str.lower()), or rename one if they "
+                         "are truly different classes.")
 
 
 def check_features(X: pd.DataFrame, allow_empty: bool = False) -> None:
@@ -151,13 +171,25 @@ def check_rows_per_class(y, needed: int, purpose: str, where: str = "", totals: 
                              "Collect more rows of it, merge it into a related class, or drop its rows.")
 
 
-def stratified_indices(y, fractions: list[float], random_state: int = 0, where: str = "") -> list[np.ndarray]:
+def stratified_indices(y, fractions: list[float], random_state: int = 0, where: str = "",
+                       groups=None) -> list[np.ndarray]:
     """Split row positions by class: the rest first, then one part per fraction.
 
     Every class appears in every part (at least one row each), so a rare class is
     never missing from validation or test. Rows are shuffled with `random_state`.
+    With `groups` (one key per row, such as `schema.row_hashes`: copies of a row share
+    it), the rows of a group stay in one part: the split is drawn over one row of each
+    group, and no part holds a copy of another part's row.
     """
     y = np.asarray(y)
+    if groups is not None:
+        _, first, inverse = np.unique(np.asarray(groups), return_index=True, return_inverse=True)
+        if len(first) < len(y):
+            parts = stratified_indices(y[first], fractions, random_state, " counting copies once" + where)
+            part = np.zeros(len(first), dtype=np.int8)
+            for i, rows in enumerate(parts):
+                part[rows] = i
+            return [np.flatnonzero(part[inverse.ravel()] == i) for i in range(len(parts))]
     rng = np.random.default_rng(random_state)
     needed = len(fractions) + 1
     check_rows_per_class(y, needed, f"a stratified {needed}-way split", where)

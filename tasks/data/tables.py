@@ -13,14 +13,17 @@ import contextlib
 import hashlib
 import itertools
 import os
+import warnings
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
 from imbalance_flows.tasks import storage
+from imbalance_flows.tasks.data.schema import row_hashes
 from imbalance_flows.tasks.disk import is_local as _is_local
 from imbalance_flows.tasks.disk import room_to_write
-from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.errors import DataWarning, InputError
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst", ".zip")  # a CSV compressed as data.csv.gz is read as it is
@@ -138,18 +141,56 @@ def read_file(path: str) -> pd.DataFrame:
     return frame
 
 
+# What pandas reads as missing by default. In a column of numbers these still are missing; in a column of text
+# they are values ("NA" is Namibia's code, "None" a category): only an empty field is missing there.
+NA_MARKERS = frozenset(["#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                        "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"])
+
+
+def read_csv(source, **options) -> pd.DataFrame:
+    """`pd.read_csv` with text kept as text: only an empty field is missing (see `NA_MARKERS` and `numbers_found`)."""
+    return pd.read_csv(source, keep_default_na=False, na_values=[""], **options)
+
+
 def read_one(path: str) -> pd.DataFrame:
     """One CSV or Parquet file, refused clearly when it is empty or unreadable."""
     fmt = file_format(path)
     check_not_empty(path)
     try:
-        frame = pd.read_csv(path) if fmt == "csv" else read_parquet(path)
+        frame = read_csv(path) if fmt == "csv" else read_parquet_file(path)
+    except InputError:  # a column the product does not read (see `arrow_frame`)
+        raise
     except FileNotFoundError as error:
         raise InputError("the data file must exist", f"{path!r} was not found", "Check the URL.") from error
     except Exception as error:  # Parsers raise many types; all mean the same to the user.
         raise unreadable(path, fmt, error) from error
     if fmt == "csv":
-        check_header(path, frame)
+        frame = numbers_found(check_header(path, frame))
+    return frame
+
+
+def numbers_found(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns of numbers whose missing values are written as markers ("NA", "null", ...) read as numbers, the
+    markers missing; a column of text keeps them as values. Numbers written with a decimal comma are refused."""
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype != object and not isinstance(column.dtype, pd.StringDtype):
+            continue
+        distinct = pd.Series(pd.unique(column.dropna()), dtype=object)
+        if distinct.empty:
+            continue
+        text = distinct.astype(str).str.strip()
+        marker = text.isin(NA_MARKERS)
+        numbers = pd.to_numeric(text[~marker], errors="coerce")
+        if marker.any() and numbers.notna().all():  # every value a number or a marker: numbers, some missing
+            frame[name] = pd.to_numeric(column.where(~column.astype(str).str.strip().isin(NA_MARKERS)))
+        elif (text.str.fullmatch(r"[+-]?\d+(?:,\d+)?") | marker).all() and text.str.contains(",").any():
+            written = text[text.str.contains(",")]
+            example, others = written.iloc[0], len(written) - 1
+            raise InputError("numbers must be written with a decimal point", f"column {name!r} holds {example!r}"
+                             + (f" and {others} other value{'s' if others > 1 else ''} with a comma" if others else ""),
+                             f"Write them as {example.replace(',', '.')!r} (in pandas: "
+                             f"df[{name!r}].str.replace(',', '.').astype(float)), and save the file again.")
     return frame
 
 
@@ -183,14 +224,25 @@ def _bad_byte(path: str, error: UnicodeDecodeError) -> str:
     return f"a byte that is not UTF-8 ({error.reason})"
 
 
-def check_header(path: str, frame: pd.DataFrame) -> None:
-    """Refuse a CSV whose header repeats a name (pandas would rename the copy `a.1`) or is not comma-separated."""
+def check_header(path: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Refuse a CSV whose header repeats a name (pandas would rename the copy `a.1`), leaves one out or is not
+    comma-separated; a first column without a name that numbers the rows (a saved index) is dropped, told."""
     import csv
 
     import fsspec
 
     with fsspec.open(path, "rt", compression="infer", encoding="utf-8", newline="") as handle:
         header = next(csv.reader(handle), [])
+    unnamed = [position for position, name in enumerate(header) if not name.strip()]
+    if unnamed == [0] and len(header) == frame.shape[1] and _numbers_rows(frame.iloc[:, 0]):
+        warnings.warn(f"The first column of {path!r} has no name and numbers the rows: a saved index, left out "
+                      "(write the file with index=False to leave it out there).", DataWarning, stacklevel=2)
+        frame = frame.iloc[:, 1:]
+    elif unnamed:
+        raise InputError("every column needs a name in the header",
+                         f"column{'s' if len(unnamed) > 1 else ''} {', '.join(str(p + 1) for p in unnamed[:8])} of {path!r} "
+                         f"{'have' if len(unnamed) > 1 else 'has'} none", "Name it in the header's first line, or "
+                         "drop it (a saved index: write the file with index=False).")
     seen = pd.Series(header).value_counts()
     repeated = seen[seen > 1]
     if len(repeated):
@@ -202,6 +254,15 @@ def check_header(path: str, frame: pd.DataFrame) -> None:
         raise InputError("a CSV file must be comma-separated",
                          f"the header of {path!r} is one column holding {sep!r}: {str(frame.columns[0])[:80]!r}",
                          f"Save it with commas, e.g. pd.read_csv(path, sep={sep!r}).to_csv(new_path, index=False).")
+    return frame
+
+
+def _numbers_rows(column: pd.Series) -> bool:
+    """Whether a column is 0, 1, 2, ... or 1, 2, 3, ...: a row number."""
+    if not pd.api.types.is_integer_dtype(column) or column.empty:
+        return False
+    values = column.to_numpy()
+    return int(values[0]) in (0, 1) and bool((values[1:] - values[:-1] == 1).all())
 
 
 def fingerprint(frame: pd.DataFrame) -> str:
@@ -259,6 +320,29 @@ def _to_parquet(frame: pd.DataFrame, path: str) -> None:
     frame.to_parquet(path, index=False, use_dictionary=keep)
 
 
+def arrow_frame(table, path: str) -> pd.DataFrame:
+    """An Arrow table (or record batch) of a user's Parquet file as pandas: decimal columns read as numbers
+    (float64); columns of lists, structs or maps refused, naming the first."""
+    import pyarrow as pa
+
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
+    for position, field in enumerate(table.schema):
+        if pa.types.is_nested(field.type):
+            raise InputError("every column must hold one value per row (a number, text, a date or a boolean)",
+                             f"{field.name!r} of {path!r} holds {field.type} values",
+                             "Flatten it into columns of their own, or write the file without it.")
+        if pa.types.is_decimal(field.type):
+            table = table.set_column(position, field.name, table.column(position).cast(pa.float64()))
+    return table.to_pandas()
+
+
+def read_parquet_file(path: str) -> pd.DataFrame:
+    """A user's Parquet file (see `arrow_frame`), here or on an object store."""
+    with parquet_file(path) as parquet:
+        return arrow_frame(parquet.read(), path)
+
+
 def read_parquet(path: str, **options) -> pd.DataFrame:
     """A Parquet file, here or through the storage layer's file system (so that its options, such as an endpoint
     given in `storage_options`, apply: pyarrow's own S3 client would know only the environment)."""
@@ -289,7 +373,6 @@ def write_parts(ref: TableRef, parts: dict, workspace: str, map_parts=local_map)
     Each part is addressed by the source's fingerprint and its rows: the same rows of the same
     content are the same table, as `write_table`'s content address makes them.
     """
-    import numpy as np
 
     out, jobs = {}, [{} for _ in ref.files()]  # per source file: {destination: its rows there}
     sizes = ref.part_rows or [None]
@@ -316,7 +399,6 @@ def write_parts(ref: TableRef, parts: dict, workspace: str, map_parts=local_map)
 
 def between(rows, start: int, end: int):
     """The sorted positions `rows` that fall in [start, end), counted from `start` (a file's or row group's own)."""
-    import numpy as np
 
     return rows[np.searchsorted(rows, start):np.searchsorted(rows, end)] - start
 
@@ -364,17 +446,33 @@ def _write_rows(job: tuple[str, dict, int | None]) -> None:
 
 def read_chunks(ref: TableRef, rows: int = 500_000):
     """A table written by `write_table`, `rows` rows at a time (DataFrames), so that a large one is never held whole."""
-    for file in ref.files():  # without pre-buffering, which keeps every column chunk read (see tasks.score)
-        with parquet_file(file, pre_buffer=False, buffer_size=1 << 22) as parquet:
-            for batch in parquet.iter_batches(batch_size=rows):
-                yield batch.to_pandas()
+    for file in ref.files():
+        yield from file_chunks(file, rows)
+
+
+def file_chunks(file: str, rows: int = 500_000):
+    """One Parquet file, `rows` rows at a time, without pre-buffering (which keeps every column chunk read)."""
+    with parquet_file(file, pre_buffer=False, buffer_size=1 << 22) as parquet:
+        for batch in parquet.iter_batches(batch_size=rows):
+            yield arrow_frame(batch, file)
+
+
+def table_row_hashes(ref: TableRef, schema, map_parts=local_map):
+    """Every row's fingerprint (`schema.row_hashes`: copies of a row share it), read chunk by chunk; a partitioned
+    table's file by file, by `map_parts`."""
+    if not ref.parts:
+        return np.concatenate([row_hashes(chunk, schema) for chunk in read_chunks(ref)])
+    return np.concatenate(map_parts(_hashes_of, ref.parts, schema=schema))
+
+
+def _hashes_of(file: str, schema) -> np.ndarray:
+    return np.concatenate([row_hashes(chunk, schema) for chunk in file_chunks(file)])
 
 
 def read_rows(ref: TableRef, rows, map_parts=local_map) -> pd.DataFrame:
     """The rows at these sorted positions of a table written by `write_table`, read one row group at a time,
     so that taking a sample of a large table never holds all of it; the index is 0 … len(rows) − 1.
     A partitioned table is read file by file, by `map_parts`."""
-    import numpy as np
 
     rows = np.asarray(rows, dtype=np.int64)
     if not ref.parts:
@@ -393,7 +491,7 @@ def _rows_of(job: tuple[str, object]) -> pd.DataFrame:
     path, rows = job
     with parquet_file(path) as parquet:
         if len(rows) == parquet.metadata.num_rows:
-            return parquet.read().to_pandas()
+            return arrow_frame(parquet.read(), path)
         parts, start = [], 0
         for group in range(parquet.num_row_groups):
             end = start + parquet.metadata.row_group(group).num_rows
@@ -402,4 +500,4 @@ def _rows_of(job: tuple[str, object]) -> pd.DataFrame:
                 parts.append(parquet.read_row_group(group).take(pa.array(wanted)))
             start = end
         schema = parquet.schema_arrow
-    return (pa.concat_tables(parts) if parts else schema.empty_table()).to_pandas()
+    return arrow_frame(pa.concat_tables(parts) if parts else schema.empty_table(), path)

@@ -19,7 +19,7 @@ from imbalance_flows.tasks.data.checks import (
     check_categories,
     check_columns,
 )
-from imbalance_flows.tasks.data.schema import Schema, coerce, infer_schema
+from imbalance_flows.tasks.data.schema import Schema, coerce, infer_schema, row_hashes
 from imbalance_flows.tasks.data.splits import (
     check_features,
     check_finite,
@@ -242,7 +242,8 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         X = coerce(X, schema, keep_float32=True)
         seed = _seed(self.random_state)
         if self.validation == "holdout":
-            train, validation = holdout_split(y.to_numpy(), self.validation_size, seed)
+            copies = row_hashes(X, schema, y)  # a row's copies are kept on one side
+            train, validation = holdout_split(y.to_numpy(), self.validation_size, seed, groups=copies)
             X_train, y_train = X.iloc[train], y.iloc[train]
         else:
             X_train, y_train = X, y

@@ -68,9 +68,11 @@ def _spec(member, position: int) -> MemberSpec:
                          "`imbalance-flows strategies` lists the samplers and learners.") from None
 
 
-def holdout_split(labels, validation_size: float, seed: int, where: str = "") -> tuple[np.ndarray, np.ndarray]:
-    """Positions of the training rows and of the held-out validation rows: `validation_size` of each class."""
-    train, validation = stratified_indices(np.asarray(labels), [validation_size], seed, where)
+def holdout_split(labels, validation_size: float, seed: int, where: str = "",
+                  groups=None) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the training rows and of the held-out validation rows: `validation_size` of each class, the
+    copies of a row (one of `groups`, see `stratified_indices`) on one side."""
+    train, validation = stratified_indices(np.asarray(labels), [validation_size], seed, where, groups)
     return train, validation
 
 

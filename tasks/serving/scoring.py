@@ -20,6 +20,8 @@ from imbalance_flows.tasks.data.images import (
 )
 from imbalance_flows.tasks.data.schema import ImageInfo
 from imbalance_flows.tasks.data.tables import (
+    NA_MARKERS,
+    arrow_frame,
     check_not_empty,
     dictionary_columns,
     expand,
@@ -27,7 +29,7 @@ from imbalance_flows.tasks.data.tables import (
     unreadable,
 )
 from imbalance_flows.tasks.disk import room_to_write, writable_folder
-from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.errors import DataWarning, InputError
 from imbalance_flows.tasks.model.ensemble import VotingEnsemble
 
 OUTPUT_FORMATS = (".csv", ".parquet")
@@ -102,13 +104,21 @@ def _parquet_chunks(file: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
 
     with fsspec.open(file, "rb") as handle:
         for batch in pq.ParquetFile(handle, **STREAMING).iter_batches(batch_size=chunk_rows):
-            yield batch.to_pandas()
+            yield arrow_frame(batch, file)
 
 
 def _csv_chunks(file: str, chunk_rows: int, text_columns: list[str]) -> Iterator[pd.DataFrame]:
+    """A CSV file's rows read as training read them: text columns as text, where only an empty field is missing;
+    in the others, pandas' missing markers too (`NA_MARKERS`). A first column without a name is a saved index."""
     header = pd.read_csv(file, nrows=0).columns
     types = {name: str for name in text_columns if name in header}
-    yield from pd.read_csv(file, chunksize=chunk_rows, dtype=types)
+    missing = {name: [""] if name in types else ["", *NA_MARKERS] for name in header}
+    columns = list(header)
+    if columns and str(columns[0]).startswith("Unnamed: 0"):
+        warnings.warn(f"The first column of {file!r} has no name: a saved index, left out.", DataWarning, stacklevel=2)
+        columns = columns[1:]
+    yield from pd.read_csv(file, chunksize=chunk_rows, dtype=types, keep_default_na=False, na_values=missing,
+                           usecols=columns)
 
 
 def score_frame(model: VotingEnsemble, frame: pd.DataFrame, version: str | None = None,

@@ -76,6 +76,25 @@ def write_bad_files(folder: Path) -> None:
     good.drop(columns="label").assign(colour="écarlate").to_csv(folder / "score_latin1.csv", index=False,
                                                                  encoding="latin-1")
     good.drop(columns="label").head(0).to_csv(folder / "score_header_only.csv", index=False)
+    # Inputs that lie: one class written two ways, numbers with decimal commas, a column without a name,
+    # nested Parquet columns.
+    good.assign(label=good["label"].where(good.index % 7 != 0, good["label"].str.capitalize())).to_csv(
+        folder / "labels_by_case.csv", index=False)
+    good.assign(label=good["label"].where(good.index % 9 != 0, good["label"] + " ")).to_csv(
+        folder / "labels_with_spaces.csv", index=False)
+    good.assign(x=good["x"].map(lambda v: f"{v:.3f}".replace(".", ","))).to_csv(folder / "decimal_commas.csv",
+                                                                                 index=False)
+    (folder / "unnamed_column.csv").write_text("x,,label\n" + "".join(f"{i},{i * 2},{'ab'[i % 2]}\n"
+                                                                      for i in range(40)))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    plain = pa.Table.from_pandas(good.astype({"code": str}), preserve_index=False)
+    pq.write_table(plain.append_column("tags", pa.array([["a", "b"]] * ROWS)), folder / "list_column.parquet")
+    pq.write_table(plain.append_column("point", pa.array([{"x": 1.0, "y": 2.0}] * ROWS)),
+                   folder / "struct_column.parquet")
+    pq.write_table(plain.drop_columns(["label"]).append_column("tags", pa.array([["a"]] * ROWS)),
+                   folder / "score_list_column.parquet")
     (folder / "no_manifest").mkdir()
     (folder / "a_file").write_text("not a folder")
 
@@ -135,7 +154,19 @@ CASES = {
     "two-rows-of-a-class": (train("{d}/two_row_class.csv"),
                             r"class 'pair' has 1 in the training split \(2 in the file\)"),
     "nan-labels": (train("{d}/nan_labels.csv"), r"every row needs a class label: 12 rows of 'label' are empty"),
+    "labels-by-case": (train("{d}/labels_by_case.csv"), r"class labels must differ by more than case or surrounding "
+                                                         r"spaces: 'Common' and 'common'; 'Rare' and 'rare' are labels"),
+    "labels-with-spaces": (train("{d}/labels_with_spaces.csv"),
+                           r"class labels must differ by more than case or surrounding spaces: 'common' and "
+                           r"'common ' are labels of 'label'"),
     # Features.
+    "decimal-commas": (train("{d}/decimal_commas.csv"), r"numbers must be written with a decimal point: column 'x' "
+                                                        r"holds '-?\d+,\d{3}' and \d+ other values with a comma"),
+    "unnamed-column": (train("{d}/unnamed_column.csv"), r"every column needs a name in the header: column 2 of "
+                                                        r"'.*unnamed_column.csv' has none"),
+    "parquet-list-column": (train("{d}/list_column.parquet"), r"every column must hold one value per row .*: 'tags' "
+                                                              r"of '.*list_column.parquet' holds list<"),
+    "parquet-struct-column": (train("{d}/struct_column.parquet"), r"'point' of .* holds struct<"),
     "all-nan-feature": (train("{d}/all_nan_feature.csv"), r"a feature must have at least one value: 'empty'"),
     "infinite-value": (train("{d}/inf.csv"), r"numeric features must be finite: 'x' has 1 infinite values"),
     "beyond-float32": (train("{d}/float32_overflow.csv"),
@@ -199,6 +230,7 @@ CASES = {
                               r"numeric feature 'x' must hold numbers: found \['high'\]"),
     "score-latin-1-csv": (predict("{d}/score_latin1.csv"), r"a CSV file must be UTF-8 text: .* has byte 0xe9"),
     "score-garbage-parquet": (predict("{d}/garbage.parquet"), r"the data file must be readable as PARQUET"),
+    "score-parquet-list-column": (predict("{d}/score_list_column.parquet"), r"'tags' of .* holds list<"),
     "score-empty-file": (predict("{d}/score_empty.csv"), r"the data file must not be empty"),
     "score-header-only": (predict("{d}/score_header_only.csv"), r"the data to score must have rows"),
     "model-not-found": (predict("{d}/good.csv", model="{d}/no_such_model"),
@@ -330,3 +362,61 @@ def test_new_categories_are_scored_as_missing_and_reported(bad, tmp_path, capsys
     out = capsys.readouterr().out
     assert f"'colour': {ROWS} rows held categories unseen in training, scored as missing (e.g. purple)" in out
     assert len(pd.read_csv(tmp_path / "s.csv")) == ROWS
+
+
+def test_text_keeps_na_and_none_as_values_and_numbers_read_them_as_missing(tmp_path, capsys):
+    # "NA" is Namibia and "None" a plan here; in the column of numbers they mark missing values.
+    rng = np.random.default_rng(1)
+    rows = 300
+    x = rng.normal(size=rows)
+    frame = pd.DataFrame({"country": rng.choice(["NA", "US", "FR"], rows), "plan": rng.choice(["None", "Pro"], rows),
+                          "x": pd.Series(x.round(3)).astype(object).where(np.arange(rows) % 10 != 3, "NA"),
+                          "label": np.where(x > 1.0, "rare", "common")})
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    assert cli(["train", str(tmp_path / "data.csv"), "--target", "label", "--member", "class_weight:logreg",
+                "--store", str(tmp_path / "store")]) == 0
+    version = next((tmp_path / "store" / "versions").iterdir())
+    columns = {column["name"]: column for column in json.loads((version / "manifest.json").read_text())["schema"]["columns"]}
+    assert columns["country"]["categories"] == ["FR", "NA", "US"] and columns["plan"]["categories"] == ["None", "Pro"]
+    assert columns["x"]["kind"] == "numeric"
+    capsys.readouterr()
+    frame.drop(columns="label").to_csv(tmp_path / "score.csv", index=False)
+    assert cli(["predict", str(version), str(tmp_path / "score.csv"), "--out", str(tmp_path / "s.csv")]) == 0
+    assert "unseen in training" not in capsys.readouterr().out  # "NA" is the category it was in training
+
+
+def test_a_saved_index_is_left_out_and_a_decimal_parquet_column_is_read_as_numbers(tmp_path):
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = table(200, seed=2)
+    frame.to_csv(tmp_path / "indexed.csv")  # pandas' default: the index as a first column without a name
+    assert cli(["train", str(tmp_path / "indexed.csv"), "--target", "label", "--member", "class_weight:logreg",
+                "--store", str(tmp_path / "store")]) == 0  # the warning's line: tests/e2e/test_cli.py
+    version = next((tmp_path / "store" / "versions").iterdir())
+    names = [column["name"] for column in json.loads((version / "manifest.json").read_text())["schema"]["columns"]]
+    assert names == ["x", "z", "colour", "code"]
+    frame.drop(columns="label").to_csv(tmp_path / "score.csv")
+    assert cli(["predict", str(version), str(tmp_path / "score.csv"), "--out", str(tmp_path / "s.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "s.csv")) == 200
+
+    table_ = pa.Table.from_pandas(frame.astype({"code": str}), preserve_index=False)
+    amounts = pa.array([decimal.Decimal(f"{v:.2f}") for v in frame["z"]], type=pa.decimal128(10, 2))
+    pq.write_table(table_.set_column(1, "z", amounts), tmp_path / "decimal.parquet")
+    assert cli(["train", str(tmp_path / "decimal.parquet"), "--target", "label", "--member", "class_weight:logreg",
+                "--store", str(tmp_path / "store2")]) == 0
+    version = next((tmp_path / "store2" / "versions").iterdir())
+    columns = {column["name"]: column for column in json.loads((version / "manifest.json").read_text())["schema"]["columns"]}
+    assert columns["z"]["kind"] == "numeric"
+
+
+def test_copies_of_rows_stay_on_one_side_of_the_split(tmp_path):
+    frame = table(400, seed=6)
+    pd.concat([frame] * 4, ignore_index=True).to_csv(tmp_path / "copies.csv", index=False)
+    assert cli(["train", str(tmp_path / "copies.csv"), "--target", "label", "--member", "class_weight:logreg",
+                "--store", str(tmp_path / "store")]) == 0  # the count's line: tests/e2e/test_cli.py
+    version = next((tmp_path / "store" / "versions").iterdir())
+    tested = json.loads((version / "report.json").read_text())["ensemble"]["n_rows"]
+    assert tested == 4 * 80  # 20 % of the 400 distinct rows, each with its three copies

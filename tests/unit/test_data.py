@@ -1,5 +1,6 @@
 """tasks.data: reading tables, describing columns, coercing values, stratified splits and class profiles."""
 
+import itertools
 import os
 
 import numpy as np
@@ -141,6 +142,23 @@ def test_stratified_indices_keeps_every_class_in_every_part_with_exact_sizes():
     assert {label: int((y[validation] == label).sum()) for label in "abc"} == {"a": 2, "b": 1, "c": 1}
     assert {label: int((y[test] == label).sum()) for label in "abc"} == {"a": 2, "b": 1, "c": 1}
     assert sorted(np.concatenate([train, validation, test]).tolist()) == list(range(18))
+
+
+@settings(deadline=None)
+@given(copies=st.lists(st.integers(1, 5), min_size=12, max_size=60), seed=st.integers(0, 1000))
+def test_copies_of_a_row_stay_in_one_part_and_every_class_in_every_part(copies, seed):
+    # Row groups of 1–5 copies, the classes alternating by group; a group is one row's copies.
+    groups = np.repeat(np.arange(len(copies)), copies)
+    y = np.where(groups % 3 == 0, "rare", "common")
+
+    parts = stratified_indices(y, [0.2, 0.2], random_state=seed, groups=groups * 7919 + 11)
+
+    assert sorted(np.concatenate(parts).tolist()) == list(range(len(y)))
+    for one, other in itertools.combinations(parts, 2):
+        assert not set(groups[one]) & set(groups[other])  # no copy of a row in another part
+    assert all(set(y[part]) == {"rare", "common"} for part in parts)
+    if len(set(copies)) == 1 and copies[0] == 1:  # no copies: the split of distinct rows, as before
+        assert [p.tolist() for p in parts] == [p.tolist() for p in stratified_indices(y, [0.2, 0.2], seed)]
 
 
 def test_stratified_indices_shrinks_the_largest_part_to_keep_a_training_row():
