@@ -15,6 +15,9 @@ import hmac
 import os
 import re
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.errors import InputError, preview
@@ -51,6 +54,61 @@ def inside(version_dir: str | os.PathLike, relative: str) -> Path | str:
             raise InputError("a saved version holds no symbolic links", f"{str(step)!r} is one",
                              "Retrain; do not load this version.")
     return path
+
+
+class _MemberEntry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    file: str
+    spec: dict
+    weight: float
+    validation: dict
+
+
+class _Manifest(BaseModel):
+    """The parts of a manifest that loading a version reads, with their types (formats 1 to 3)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    format_version: int
+    schema_: dict = Field(alias="schema")
+    ensemble: dict
+    threshold: float | None
+    class_prior: list[float]
+    positive_class: Any = None
+    members: list[_MemberEntry] = Field(min_length=1)
+    files: dict[str, str] | None = None
+    metrics: dict = {}
+    created: str | None = None
+
+
+def check_manifest_shape(manifest, path: str) -> None:
+    """Refuse a manifest whose parts are missing or of the wrong type (a list, members that are text, ...) before
+    anything reads them; the error names the first such part."""
+    if not isinstance(manifest, dict):
+        raise InputError("a model's manifest.json must hold a mapping", f"{path!r} holds a {type(manifest).__name__}",
+                         "The version is damaged: retrain, or use another version.")
+    try:
+        _Manifest.model_validate(manifest)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the manifest"
+        raise InputError("a model's manifest.json must have the parts the product writes",
+                         f"{path!r}: {where}: {first['msg']}",
+                         "The version is damaged: retrain, or use another version.") from None
+
+
+def check_no_links(version_dir: str | os.PathLike) -> None:
+    """Refuse a local version reached through a link: the version's folder, the store's versions/ folder above it,
+    or its manifest (the files it names are checked by `inside`). A link could point anywhere outside the store."""
+    if not storage.is_local(version_dir):
+        return
+    root = Path(storage.local(version_dir))
+    steps = [root, root / MANIFEST] + ([root.parent] if root.parent.name == "versions" else [])
+    for step in steps:
+        if step.is_symlink():
+            raise InputError("a saved version holds no symbolic links", f"{str(step)!r} is one",
+                             "Copy the version into the store instead of linking it, or retrain.")
 
 
 def digest(path: Path) -> str:

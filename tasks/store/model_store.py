@@ -40,6 +40,8 @@ from imbalance_flows.tasks.store.integrity import (
     MANIFEST,
     SIGNATURE,
     check_files,
+    check_manifest_shape,
+    check_no_links,
     check_signature,
     check_version_name,
     file_digests,
@@ -261,15 +263,19 @@ def read_manifest(version_dir: str | os.PathLike) -> dict:
     if not storage.is_file(path):
         raise InputError("MODEL must be a saved model version's directory", f"{str(version_dir)!r} has no manifest.json",
                          "Pass the directory printed on the last line of `imbalance-flows train`.")
+    check_no_links(version_dir)
     try:
         manifest = json.loads(storage.read_bytes(path))
-    except (OSError, ValueError) as error:
-        raise InputError("a model's manifest.json must be valid JSON", f"{str(path)!r} is not ({error})",
+    except (OSError, ValueError, RecursionError) as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)[:200]
+        raise InputError("a model's manifest.json must be valid JSON", f"{str(path)!r} is not ({reason})",
                          "The version is damaged: retrain, or use another version.") from error
-    if manifest.get("format_version") not in READABLE_FORMATS:
+    format_version = manifest.get("format_version") if isinstance(manifest, dict) else None
+    if isinstance(manifest, dict) and format_version not in READABLE_FORMATS:
         raise InputError(f"this version of imbalance-flows reads model formats {', '.join(map(str, READABLE_FORMATS))}",
-                         f"{str(version_dir)!r} has format {manifest.get('format_version')!r}",
+                         f"{str(version_dir)!r} has format {format_version!r}",
                          "Load it with the imbalance-flows version that saved it, or retrain.")
+    check_manifest_shape(manifest, str(path))
     return manifest
 
 
@@ -289,9 +295,19 @@ def load_model(version_dir: str | os.PathLike) -> VotingEnsemble:
     check_files(version_dir, manifest)
     members = [load_member(inside(version_dir, entry["file"]), manifest["format_version"])
                for entry in manifest["members"]]
+    from pydantic import ValidationError
+
     from imbalance_flows.tasks.model.ensemble import VotingEnsemble
 
-    return VotingEnsemble.from_manifest(manifest, members)
+    try:
+        return VotingEnsemble.from_manifest(manifest, members)
+    except InputError:
+        raise
+    except (ValidationError, KeyError, TypeError, ValueError, IndexError) as error:  # what a damaged one raises
+        reason = str(error).splitlines()[0][:200] or type(error).__name__
+        raise InputError("a model's manifest.json must describe the model as it was saved",
+                         f"{str(version_dir / MANIFEST)!r} does not ({type(error).__name__}: {reason})",
+                         "The version is damaged: retrain, or use another version.") from error
 
 
 @contextlib.contextmanager

@@ -63,7 +63,7 @@ def list_versions(store: str | os.PathLike) -> list[dict]:
             continue  # not a version (or one of another format): not listed
         ensemble = manifest.get("metrics", {}).get("ensemble", {})
         rows.append({"name": name, "path": path, "created": manifest.get("created"),
-                     "data": manifest.get("data", {}).get("source"), "target": manifest["schema"]["target"],
+                     "data": manifest.get("data", {}).get("source"), "target": manifest["schema"].get("target"),
                      "balanced_accuracy": ensemble.get("balanced_accuracy"), "g_mean": ensemble.get("g_mean"),
                      "champion": current is not None and name == storage.name(current),
                      "order": (manifest.get("created") or "", manifest.get("created_ns") or 0,

@@ -215,3 +215,75 @@ def test_a_member_whose_trees_vote_nan_fails_scoring_with_an_error_and_writes_no
     assert not (tmp_path / "scores.csv").exists()
     with pytest.raises(InputError, match="member random_over:hgb gives"):
         load_model(version).predict(X)
+
+
+def _manifest(change):
+    def edit(version):
+        manifest = json.loads((version / "manifest.json").read_text())
+        (version / "manifest.json").write_text(json.dumps(change(manifest)))
+    return edit
+
+
+def _write(name: str, text: str):
+    return lambda version: (version / name).write_text(text)
+
+
+def _linked(name: str):
+    """`name` (a file or folder of the version, or the version itself for '.') moved out and linked back."""
+    def edit(version):
+        import shutil
+
+        path = version / name if name != "." else version
+        outside = version.parent.parent / f"outside-{path.name}"
+        shutil.move(path, outside)
+        path.symlink_to(outside)
+    return edit
+
+
+MALFORMED = {
+    "manifest-a-list": (_write("manifest.json", "[]"), r"must hold a mapping: .* holds a list"),
+    "manifest-nested-5000-deep": (_write("manifest.json", "[" * 5000 + "]" * 5000), r"must be valid JSON: .*nested"),
+    "manifest-without-schema": (_manifest(lambda m: {k: v for k, v in m.items() if k != "schema"}),
+                                r"must have the parts the product writes: .*: schema: Field required"),
+    "manifest-without-members": (_manifest(lambda m: {k: v for k, v in m.items() if k != "members"}),
+                                 r"members: Field required"),
+    "members-as-text": (_manifest(lambda m: {**m, "members": "x"}), r"members: Input should be a valid list"),
+    "member-weight-as-text": (_manifest(lambda m: {**m, "members": [{**e, "weight": "heavy"} for e in m["members"]]}),
+                              r"members\.0\.weight: Input should be a valid number"),
+    "schema-as-a-list": (_manifest(lambda m: {**m, "schema": [1, 2]}), r"schema: Input should be a valid dictionary"),
+    "schema-without-classes": (_manifest(lambda m: {**m, "schema": {"target": "y"}}),
+                               r"must describe the model as it was saved: .*ValidationError"),
+    "class-prior-as-text": (_manifest(lambda m: {**m, "class_prior": "half"}), r"class_prior: Input should be"),
+    "version-linked-from-outside": (_linked("."), r"holds no symbolic links: .* is one"),
+    "manifest-linked-from-outside": (_linked("manifest.json"), r"holds no symbolic links: .*manifest.json' is one"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_malformed_or_linked_version_is_refused_with_the_products_error(trees_version, tmp_path, case):
+    import shutil
+
+    change, message = MALFORMED[case]
+    source, _ = trees_version
+    version = tmp_path / "store" / "versions" / source.name
+    shutil.copytree(source, version)
+    change(version)
+    with pytest.raises(InputError, match=message):
+        load_model(version)
+
+
+def test_one_damaged_version_stops_neither_the_list_nor_a_prune(trees_version, tmp_path):
+    import shutil
+
+    from imbalance_flows.tasks.store.versions import list_versions, prune
+
+    source, _ = trees_version
+    store = tmp_path / "store"
+    for name in ("20260101T000000Z-aaaaaa", "20260102T000000Z-bbbbbb", "20260103T000000Z-cccccc"):
+        shutil.copytree(source, store / "versions" / name)
+    (store / "versions" / "20260102T000000Z-bbbbbb" / "manifest.json").write_text("[]")
+    (store / "versions" / "20260103T000000Z-cccccc" / "manifest.json").write_text('{"format_version": 3}')
+
+    assert [row["name"] for row in list_versions(store)] == ["20260101T000000Z-aaaaaa"]
+    assert prune(store, keep=0) == ["20260101T000000Z-aaaaaa"]  # the damaged ones are no versions: left alone
+    assert cli(["models", "list", "--store", str(store)]) == 0
