@@ -24,6 +24,7 @@ from imbalance_flows.flows.progress import Progress
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.model.fitting import POLL_S, plan_concurrency, run_members
 from imbalance_flows.tasks.model.spec import sized_members
+from imbalance_flows.tasks.store.activity import using
 from imbalance_flows.tasks.store.model_store import code_version, remove_leftovers
 
 
@@ -71,6 +72,12 @@ def train(config: TrainConfig) -> dict:
     left = remove_leftovers(config.store)
     if left:
         logger.info("Removed %s temporary files left by runs that were killed: %s", len(left), ", ".join(left[:5]))
+    with using(workspace, str(flow_run.id)):  # `models prune` leaves the workspace alone meanwhile
+        return _train(config, workspace)
+
+
+def _train(config: TrainConfig, workspace: str) -> dict:
+    logger = get_run_logger()
     loaded = steps.load(config.data, config.target, workspace, config.images, config.id_columns,
                         config.drop_columns, config.dask_address)
     schema = loaded.table_schema

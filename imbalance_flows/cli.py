@@ -111,6 +111,7 @@ def _serve(args) -> int:
 
 def _models(args) -> int:
     from imbalance_flows.tasks.store import versions
+    from imbalance_flows.tasks.store.activity import runs_using
 
     if args.action == "promote":
         decision = versions.promote_by_hand(args.store, args.version)
@@ -120,6 +121,8 @@ def _models(args) -> int:
     elif args.action == "prune":
         removed = versions.prune(args.store, args.keep)
         print(f"Removed {len(removed)}: {', '.join(removed) or 'nothing'}")
+        if ".work" not in removed and runs_using(storage.join(args.store, ".work")):
+            print("Kept .work: a training run is using it (prune again once it has ended).")
     else:
         rows = versions.list_versions(args.store)
         if not rows:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.errors import InputError, preview
+from imbalance_flows.tasks.store.activity import runs_using
 from imbalance_flows.tasks.store.integrity import MANIFEST, VERSION_NAME
 from imbalance_flows.tasks.store.model_store import (
     champion,
@@ -107,7 +108,7 @@ def prune(store: str | os.PathLike, keep: int) -> list[str]:
             storage.remove(version["path"], recursive=True)
         removed = [version["name"] for version in doomed] + remove_leftovers(store)
         workspace = storage.join(store, ".work")
-        if storage.exists(workspace):
+        if storage.exists(workspace) and not runs_using(workspace):  # never under a running run
             storage.remove(workspace, recursive=True)
             removed.append(".work")
     return removed

@@ -84,6 +84,30 @@ def test_prune_keeps_the_newest_and_never_the_champion(store):
     assert champion(root) == root / "versions" / saved[0].name
 
 
+def test_prune_leaves_the_workspace_of_a_running_run_and_removes_a_stale_one(store, capsys):
+    import os
+    import time
+
+    from imbalance_flows.tasks.store import activity
+
+    store, _ = store
+    workspace = store / ".work"
+    (workspace / "tables").mkdir(parents=True, exist_ok=True)
+    (workspace / "tables" / "train.parquet").write_bytes(b"rows")
+    with activity.using(str(workspace), "run-1"):
+        assert activity.runs_using(str(workspace)) == ["run-1"]
+        assert cli(["models", "prune", "--keep", "5", "--store", str(store)]) == 0
+        assert (workspace / "tables" / "train.parquet").exists()
+        assert "Kept .work: a training run is using it" in capsys.readouterr().out
+    assert activity.runs_using(str(workspace)) == []  # the marker goes with the run
+
+    (workspace / ".running").mkdir(exist_ok=True)
+    (workspace / ".running" / "killed-run").write_text("0\n")  # a run killed long ago never renewed it
+    old = time.time() - activity.STALE_S - 1
+    os.utime(workspace / ".running" / "killed-run", (old, old))
+    assert ".work" in prune(store, keep=5) and not workspace.exists()
+
+
 def test_the_models_commands(store, capsys):
     root, saved = store
     assert cli(["models", "list", "--store", str(root)]) == 0
