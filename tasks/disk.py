@@ -27,13 +27,21 @@ def _megabytes(size: int) -> str:
     return f"{size / 2**20:.1f} MB"
 
 
+def out_of_room(error: OSError) -> bool:
+    """A full disk or quota: by its errno, or by the short write numpy reports without one
+    ("8000000 requested and 4096 written")."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return error.errno is None and re.search(r"\d+ requested and \d+ written", str(error)) is not None
+
+
 @contextlib.contextmanager
 def room_to_write(path: str | os.PathLike, needed: int | None = None):
     """Turn a full disk (or quota) while writing `path` into the product's error, naming the path and the room."""
     try:
         yield
     except OSError as error:
-        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+        if not out_of_room(error):
             raise
         folder = os.path.dirname(os.path.abspath(path))
         while folder and not os.path.isdir(folder):

@@ -378,8 +378,15 @@ def store_lock(store: str | os.PathLike):
         return
     import fcntl
 
-    Path(storage.local(store)).mkdir(parents=True, exist_ok=True)
-    with open(Path(storage.local(store)) / ".lock", "a") as handle:
+    lock = Path(storage.local(store)) / ".lock"
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock, "a")
+    except OSError as error:  # a read-only file system, a folder of someone else's
+        raise InputError("promoting and pruning change the store: it must be writable",
+                         f"{str(lock)!r} cannot be written ({error.strerror or error})",
+                         "Run it where the store can be written (scoring and reports need no write).") from error
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield lambda: None  # a file lock is held until released, or until its holder ends

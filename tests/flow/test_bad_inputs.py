@@ -325,6 +325,24 @@ def test_a_full_disk_gives_one_error_line_naming_the_path_and_leaves_nothing_beh
     assert not (small_disk / "store" / "versions").exists() or not any((small_disk / "store" / "versions").iterdir())
 
 
+def test_a_read_only_store_refuses_promote_and_prune_with_one_error_line_and_still_scores(bad, small_disk, capsys):
+    import subprocess
+
+    folder, model = bad
+    shutil.copytree(folder / "store" / "versions", small_disk / "store" / "versions")  # 1 MiB: no workspace
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    try:
+        for args in (["models", "promote", model.name], ["models", "prune", "--keep", "0"]):
+            assert cli([*args, "--store", str(small_disk / "store")]) == 2
+            err = capsys.readouterr().err
+            assert "Traceback" not in err and err.startswith(
+                "error: promoting and pruning change the store: it must be writable: "), err
+        assert cli(["predict", str(small_disk / "store" / "versions" / model.name), str(folder / "good.csv"),
+                    "--out", str(folder / "read_only_scores.csv")]) == 0
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+
+
 def _many_levels(rng) -> pd.DataFrame:
     x = rng.normal(size=12_000)
     return pd.DataFrame({"cat": [f"level {i}" for i in rng.integers(0, 10_000, 12_000)], "x": x,

@@ -294,3 +294,18 @@ def test_an_input_error_is_a_value_error_in_three_parts():
 ])
 def test_preview_lists_items_and_counts_the_rest(items, limit, expected):
     assert preview(items, limit) == expected
+
+
+def test_a_short_write_without_an_errno_is_a_full_disk_too(tmp_path):
+    import numpy as np
+
+    from imbalance_flows.tasks.disk import room_to_write
+
+    with pytest.raises(InputError, match=r"the disk must have room for the files a run writes: writing '.*members\.npy' "
+                                         r"ran out of space"):
+        with room_to_write(tmp_path / "members.npy"):
+            with open("/dev/full", "wb") as full:
+                np.arange(10**6).tofile(full)  # numpy: OSError("8000000 requested and 0 written"), no errno
+    with pytest.raises(OSError, match="Permission"):  # any other OSError passes through as it is
+        with room_to_write(tmp_path / "x"):
+            raise PermissionError(13, "Permission denied")
