@@ -48,6 +48,7 @@ ALLOWED = {
     "(20 % of each class, never resampled or augmented)": "test_size's default",
     "every 20 s": "the store's lease renewal period (tasks/store/lease.py)",
     "120 s, its holder is gone": "the store's lease expiry (tasks/store/lease.py)",
+    "not renewed for 120 s": "when a workspace mark is stale (tasks/store/activity.py)",
     "then 8 seconds": "the retry delays (flows/steps.py)",
     "1 s steps: up to 1 s": "Prefect's heartbeat thread sleeps in 1 s steps (Prefect's code)",
     # goals the benchmarks test against (their thresholds, not their results)
