@@ -19,7 +19,7 @@ from pydantic import (
 
 from imbalance_flows.tasks.data.options import ImageOptions
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.evaluation.metrics import Metric
+from imbalance_flows.tasks.evaluation.metrics import DecisionMetric
 from imbalance_flows.tasks.forms import one_object, plain_optional
 from imbalance_flows.tasks.model.choices import (
     Calibration,
@@ -199,8 +199,13 @@ class RetrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt key is refused, not ignored
 
     train: TrainConfig = Field(description="How to train the challenger (data may be a glob of partitions).")
-    metric: Metric = Field("balanced_accuracy", description="The metric on the fresh holdout that decides.")
-    margin: float = Field(0.0, ge=0, le=1, description="How much the challenger must beat the champion by.")
+    metric: DecisionMetric = Field("balanced_accuracy", description="The metric on the fresh holdout that decides; "
+                                   "cost_per_row (smaller is better) counts with the challenger's costs.")
+    margin: float = Field(0.0, ge=0, le=1, description="How much better the challenger must be, at least, with the "
+                                                       "confidence below; 0: better at all.")
+    confidence: float = Field(0.95, ge=0.5, lt=1, description="How sure the paired comparison of the two models on "
+                              "the same rows must be that the challenger is better by more than the margin; a tie "
+                              "never promotes.")
     min_rows_per_class: int = Field(
         10, ge=1, description="Fewest rows of each class, unseen by champion and challenger, to judge them on; "
                               "fewer refuses the comparison.")

@@ -68,6 +68,7 @@ def add_options(command: str, parser: argparse.ArgumentParser) -> None:
     if command == "retrain":
         parser.add_argument("--metric", default="balanced_accuracy", **_field(RetrainConfig, "metric"))
         parser.add_argument("--margin", type=float, default=0.0, **_field(RetrainConfig, "margin"))
+        parser.add_argument("--confidence", type=float, default=0.95, **_field(RetrainConfig, "confidence"))
         parser.add_argument("--min-rows-per-class", type=int, default=10,
                             **_field(RetrainConfig, "min_rows_per_class"))
 
@@ -188,7 +189,7 @@ def config(command: str, args):
         return train_config(args)
     if command == "retrain":
         return RetrainConfig(train=train_config(args), metric=args.metric, margin=args.margin,
-                             min_rows_per_class=args.min_rows_per_class)
+                             confidence=args.confidence, min_rows_per_class=args.min_rows_per_class)
     return PredictConfig(data=args.data, out=args.out, store=args.store, version=args.model,
                          chunk_rows=args.chunk_rows, unknown_categories=args.unknown_categories,
                          passthrough=args.passthrough, adjust_priors=args.adjust_priors,

@@ -30,7 +30,13 @@ def _table(decision: dict) -> str:
     rows = [f"| {m} | {_fmt(decision['challenger_metrics'].get(m))} | {_fmt((decision['champion_metrics'] or {}).get(m))} |"
             for m in SUMMARY]
     verdict = "promoted" if decision["promoted"] else "not promoted"
-    return "\n".join([f"**Challenger {verdict}** on {decision['metric']}: {decision['reason']}.", "",
+    comparison = decision.get("comparison") or {}
+    interval = ([f"Paired comparison on the same {comparison['rows']} rows: challenger − champion "
+                 f"{comparison['difference']:+.4f}; between {comparison['low']:+.4f} and {comparison['high']:+.4f} "
+                 f"in {2 * comparison['confidence'] - 1:.0%} of the draws of a paired bootstrap (at least "
+                 f"{comparison['low']:+.4f} with {comparison['confidence']:.0%} confidence).", ""]
+                if comparison.get("difference") is not None else [])
+    return "\n".join([f"**Challenger {verdict}** on {decision['metric']}: {decision['reason']}.", "", *interval,
                       f"Challenger: `{storage.name(decision['challenger'])}`; champion before: "
                       f"`{storage.name(decision['champion']) if decision['champion'] else 'none'}`", "",
                       f"Judged on {decision['judged_rows']} holdout rows neither was trained on"
@@ -49,7 +55,7 @@ def retrain(config: RetrainConfig) -> dict:
     logger = get_run_logger()
     trained = train(config.train)
     decision = steps.judge(config.train.store, trained["version"], TableRef.model_validate(trained["test_split"]),
-                     config.metric, config.margin, config.min_rows_per_class)
+                     config.metric, config.margin, config.min_rows_per_class, config.confidence)
     create_markdown_artifact(key="champion-challenger", markdown=_table(decision),
                              description="Champion/challenger decision")
     folder = storage.join(config.train.store, "decisions")

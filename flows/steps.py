@@ -381,11 +381,11 @@ def save(ensemble: VotingEnsemble, store: str, results: dict, extra: dict, heade
 
 @task(name="judge", cache_policy=NO_CACHE)
 def judge(store: str, challenger: str, holdout: tables.TableRef, metric: str, margin: float,
-          min_rows_per_class: int) -> dict:
+          min_rows_per_class: int, confidence: float = 0.95) -> dict:
     """Score challenger and champion on holdout rows neither was trained on, chunk by chunk; promote under the
-    store's lock."""
+    store's lock when the challenger is better with `confidence` (`champion.judge`)."""
     return champion_challenger.judge(store, challenger, tables.read_chunks(holdout), metric, margin,
-                                     min_rows_per_class)
+                                     min_rows_per_class, confidence)
 
 
 @task(name="score", cache_policy=NO_CACHE, **IO_RETRIES)

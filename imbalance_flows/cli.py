@@ -21,6 +21,7 @@ COMMANDS = {
     "models": "list the store's versions, promote one by hand, prune old ones",
     "strategies": "list the resampling strategies and learners with their parameters",
     "serve": "serve the train, retrain and predict deployments (needs a server)",
+    "serve-model": "answer POST /predict over HTTP with the champion (or a version), following new champions",
 }
 
 
@@ -60,6 +61,17 @@ def _options(command: str, parser: argparse.ArgumentParser) -> None:
                 action.add_argument("version", help="a version name, a version's directory")
             if name == "prune":
                 action.add_argument("--keep", type=int, required=True, help="versions to keep besides the champion")
+    elif command == "serve-model":
+        parser.description = ("Score rows sent as JSON: POST /predict {\"rows\": [{column: value, ...}]} answers "
+                              "labels and calibrated probabilities; GET /model lists the columns; GET /health. "
+                              "Serving 'champion', a newly promoted one is picked up without a restart.")
+        parser.add_argument("model", nargs="?", default="champion",
+                            help="'champion' (default, followed), a version name or a version's directory")
+        parser.add_argument("--store", default="models", help="model store directory or URL (default: models)")
+        parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+        parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+        parser.add_argument("--max-mib", type=float, default=10.0, metavar="MIB",
+                            help="largest request body accepted, in MiB (default: 10)")
     elif command == "serve":
         from imbalance_flows.deployments.serve import add_options as add_serve_options
 
@@ -81,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in FLOWS:
         return guarded(lambda: run(args.command, lambda: _flow(args.command), args), runs_a_flow=True)
     return guarded(lambda: {"report": _report, "strategies": _strategies, "serve": _serve,
-                            "models": _models}[args.command](args))
+                            "serve-model": _serve_model, "models": _models}[args.command](args))
 
 
 def _flow(command: str):
@@ -95,6 +107,13 @@ def _version() -> str:
     from importlib.metadata import version
 
     return f"imbalance-flows {version('imbalance-flows')}"
+
+
+def _serve_model(args) -> int:
+    from imbalance_flows.tasks.serving.online import serve
+
+    serve(args.store, args.model, args.host, args.port, int(args.max_mib * 2**20))
+    return 0
 
 
 def _serve(args) -> int:

@@ -11,7 +11,9 @@ CALIBRATION = ("brier", "log_loss", "calibration_error")  # of the probabilities
 CALIBRATION_BINS = 15
 FEW_TEST_ROWS = 30  # a class with fewer test rows is flagged: its per-class figures rest on few rows
 Z_95 = 1.959964  # the normal quantile of a two-sided 95 % interval
-Metric = Literal[SUMMARY]  # type: ignore[valid-type]  # the metrics a champion/challenger decision may use
+Metric = Literal[SUMMARY]  # type: ignore[valid-type]
+DECISION_METRICS = (*SUMMARY, "cost_per_row")  # what a champion/challenger decision may use; cost: smaller is better
+DecisionMetric = Literal[DECISION_METRICS]  # type: ignore[valid-type]
 
 
 def evaluate(y_true, y_pred, proba, classes, costs=None) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -70,6 +71,9 @@ def default_ensemble(random_state=0, **params) -> "VotingEnsemble":
     `random_state` is None, an int or a `numpy.random.RandomState`, as in scikit-learn.
     """
     return VotingEnsemble(random_state=random_state, **params)
+
+
+SEQUENTIAL_BELOW = 10_000  # fewer rows are scored in one thread (where it is faster: bench/results/serve_model.md)
 
 
 class VotingEnsemble(ClassifierMixin, BaseEstimator):
@@ -453,9 +457,14 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         zeros, which change neither the weighted mean nor the weighted tally of votes. Reports,
         which show every member, ask all of them.
         """
+        import joblib
+
         X = self._prepare(X)
-        return [self._member_proba(position, X) if weight > 0 or not voting_only
-                else np.zeros((len(X), len(self.classes_))) for position, weight in enumerate(self.weights_)]
+        # A few rows (a request online, a small file) are scored in this thread: starting joblib's threads for a
+        # forest's trees costs more than they save below SEQUENTIAL_BELOW rows (bench/results/serve_model.md).
+        with joblib.parallel_config(backend="sequential") if len(X) < SEQUENTIAL_BELOW else contextlib.nullcontext():
+            return [self._member_proba(position, X) if weight > 0 or not voting_only
+                    else np.zeros((len(X), len(self.classes_))) for position, weight in enumerate(self.weights_)]
 
     def _has_proba(self):
         return self.voting != "hard"

@@ -29,6 +29,7 @@ from imbalance_flows.tasks.data.checks import UnseenCategoryWarning
 from imbalance_flows.tasks.data.schema import Schema, row_hashes
 from imbalance_flows.tasks.data.splits import plain
 from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.evaluation.compare import paired_difference
 from imbalance_flows.tasks.evaluation.figures import png, pyplot
 from imbalance_flows.tasks.evaluation.metrics import SUMMARY
 from imbalance_flows.tasks.evaluation.metrics import evaluate as score
@@ -125,24 +126,44 @@ class Scores:
         except InputError as error:
             self.error = str(error)
 
-    def metrics(self, labels: np.ndarray) -> dict | None:
-        """The summary metrics, given the labels of every row added (in order); None if it could not score them."""
+    def votes(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The votes and probabilities (None for hard voting) of every row added, in order."""
+        return np.concatenate(self.predicted), np.concatenate(self.probas) if self.probas else None
+
+    def metrics(self, labels: np.ndarray, costs: np.ndarray | None = None) -> dict | None:
+        """The summary metrics (and the cost per row, with `costs`), given the labels of every row added (in order);
+        None if it could not score them."""
         if self.error is not None or not self.predicted:
             return None
-        proba = np.concatenate(self.probas) if self.probas else None
-        full = score(labels, np.concatenate(self.predicted), proba, self.model.classes_)
-        return {name: full[name] for name in METRICS}
+        votes, proba = self.votes()
+        full = score(labels, votes, proba, self.model.classes_, costs)
+        return {name: full[name] for name in METRICS + (("cost_per_row",) if costs is not None else ())}
 
 
-def decide(challenger: float | None, incumbent: float | None, margin: float) -> tuple[bool, str]:
-    """Promote when there is no champion, when it cannot be scored, or when the challenger wins by `margin`."""
-    if incumbent is None:
+def check_decision_metric(metric: str, model) -> np.ndarray | None:
+    """The cost matrix a `cost_per_row` decision counts with (the challenger's costs); refused without costs."""
+    if metric != "cost_per_row":
+        return None
+    if getattr(model, "cost_matrix_", None) is None:
+        raise InputError("cost_per_row decides only between models trained with costs",
+                         "the challenger was trained without costs",
+                         "Train with --cost-fn and --cost-fp (or costs in the config), or decide on another metric.")
+    return np.asarray(model.cost_matrix_, dtype=float)
+
+
+def decide(comparison: dict | None, metric: str, margin: float) -> tuple[bool, str]:
+    """Promote when there is no comparable champion, or when the challenger is better than the champion by more
+    than `margin` with the comparison's confidence (its lower bound, see `compare.paired_difference`); a tie,
+    or a difference within the rows' noise, keeps the champion."""
+    if comparison is None:
         return True, "no comparable champion"
-    if challenger is None:
-        return False, "the challenger has no value for the metric"
-    if challenger >= incumbent + margin:
-        return True, f"challenger {challenger:.4f} ≥ champion {incumbent:.4f} + margin {margin}"
-    return False, f"challenger {challenger:.4f} < champion {incumbent:.4f} + margin {margin}"
+    if comparison["difference"] is None:
+        return False, f"the challenger and the champion cannot both be scored on {metric}"
+    said = (f"challenger − champion on {metric}: {comparison['difference']:+.4f}, at least "
+            f"{comparison['low']:+.4f} with {comparison['confidence']:.0%} confidence ({comparison['rows']} rows)")
+    if comparison["low"] > margin:
+        return True, f"{said} > margin {margin}: better"
+    return False, f"{said} ≤ margin {margin}: not shown better, the champion stays"
 
 
 def check_judging_rows(labels: pd.Series, classes, needed: int, holdout_rows: int, excluded: int | None) -> None:
@@ -159,7 +180,7 @@ def check_judging_rows(labels: pd.Series, classes, needed: int, holdout_rows: in
 
 
 def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout, metric: str,
-          margin: float = 0.0, min_rows_per_class: int = 10) -> dict:
+          margin: float = 0.0, min_rows_per_class: int = 10, confidence: float = 0.95) -> dict:
     """Compare the challenger with the current champion on fresh rows; promote it if it wins; record why.
 
     Parameters
@@ -172,8 +193,11 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout, 
         Labelled rows the challenger was not trained on, whole or chunk by chunk (read under
         the lock; of each chunk only its judged rows' labels, votes and probabilities are kept).
         Rows the champion was trained on are left out, so both are judged on rows neither has seen.
-    metric, margin : str, float
-        The challenger is promoted if it scores at least the champion's `metric` + `margin`.
+    metric, margin, confidence : str, float, float
+        The challenger is promoted if it beats the champion on `metric` by more than `margin` with
+        `confidence`: a paired bootstrap of the difference on the same rows (`compare.paired_difference`);
+        its `1 − confidence` quantile must exceed `margin`. `cost_per_row` (smaller is better) uses the
+        challenger's costs.
     min_rows_per_class : int
         Fewer rows of some class left to judge on is refused with an `InputError` (once every chunk
         is read), as is a challenger that cannot score its holdout or has none of it left.
@@ -213,15 +237,17 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout, 
         if not len(labels):
             raise InputError("a challenger is judged on rows it was not trained on", f"none of the {holdout_rows} "
                              "holdout rows is such a row", "Retrain when fresh labelled rows have arrived.")
-        challenger_metrics = challenger.metrics(labels)
-        champion_metrics = None if defending is None else defending.metrics(labels)
+        costs = check_decision_metric(metric, challenger.model)
+        challenger_metrics = challenger.metrics(labels, costs)
+        champion_metrics = None if defending is None else defending.metrics(labels, costs)
         champion_error = None if defending is None else defending.error
-        promoted, reason = decide(challenger_metrics[metric],
-                                  None if champion_metrics is None else champion_metrics[metric], margin)
+        comparison = None if champion_metrics is None else paired_difference(
+            labels, challenger.votes(), defending.votes(), challenger.model.classes_, metric, confidence, costs)
+        promoted, reason = decide(comparison, metric, margin)
         if champion_error:
             reason = f"{reason}: the champion cannot score the new data ({champion_error})"
         decision = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "metric": metric,
-                    "margin": margin, "promoted": promoted, "reason": reason, "challenger": str(challenger_dir),
+                    "margin": margin, "confidence": confidence, "comparison": comparison, "promoted": promoted, "reason": reason, "challenger": str(challenger_dir),
                     "champion": str(incumbent) if incumbent else None, "judged_rows": int(len(labels)),
                     "holdout_rows": holdout_rows, "excluded_champion_rows": excluded,
                     "challenger_metrics": challenger_metrics, "champion_metrics": champion_metrics,

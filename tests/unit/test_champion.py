@@ -273,3 +273,40 @@ def test_fresh_data_with_a_category_the_champion_never_saw_still_compares_them(t
     decision = judge(tmp_path, challenger, fresh.iloc[1600:], "balanced_accuracy")
 
     assert decision["champion_error"] is None and decision["champion_metrics"] is not None
+
+
+def test_a_challenger_no_better_than_the_champion_never_moves_it_and_the_decision_says_how_sure(table, tmp_path):
+    train, holdout = table.iloc[:1800], table.iloc[1800:]
+    old = fit_and_save(train, tmp_path)
+    promote(tmp_path, old)
+    same = fit_and_save(train, tmp_path)  # a retrain on unchanged data: the same model again
+
+    tie = judge(tmp_path, same, holdout, "balanced_accuracy")
+
+    assert not tie["promoted"] and champion(tmp_path) == old
+    assert tie["comparison"]["difference"] == tie["comparison"]["low"] == 0.0 and tie["comparison"]["rows"] == 600
+    assert "not shown better, the champion stays" in tie["reason"]
+    clearly_better = judge(tmp_path, fit_and_save(train, tmp_path, seed=1), holdout, "balanced_accuracy",
+                           margin=0.0, confidence=0.95)
+    weak = fit_and_save(train, tmp_path, flip=0.45, seed=2)
+    promote(tmp_path, weak)
+    assert judge(tmp_path, fit_and_save(train, tmp_path, seed=3), holdout, "balanced_accuracy")["promoted"]
+    assert clearly_better["comparison"]["low"] <= clearly_better["comparison"]["difference"]
+
+
+def test_cost_per_row_decides_with_the_challengers_costs_and_is_refused_without_them(table, tmp_path):
+    train, holdout = table.iloc[:1800], table.iloc[1800:]
+    X, y = split_target(train, "label")
+    promote(tmp_path, save_model(VotingEnsemble(members=MEMBERS, validation="holdout").fit(X, y), tmp_path,
+                                 training_rows=train))
+    costly = save_model(VotingEnsemble(members=MEMBERS, validation="holdout", costs={"fn": 20, "fp": 1}).fit(X, y),
+                        tmp_path, training_rows=train)
+
+    decision = judge(tmp_path, costly, holdout, "cost_per_row")
+
+    assert decision["challenger_metrics"]["cost_per_row"] < decision["champion_metrics"]["cost_per_row"]
+    assert decision["comparison"]["difference"] == pytest.approx(
+        decision["champion_metrics"]["cost_per_row"] - decision["challenger_metrics"]["cost_per_row"])
+    assert decision["promoted"] == (decision["comparison"]["low"] > 0)
+    with pytest.raises(InputError, match="cost_per_row decides only between models trained with costs"):
+        judge(tmp_path, fit_and_save(train, tmp_path, seed=4), holdout, "cost_per_row")
