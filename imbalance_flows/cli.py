@@ -61,6 +61,7 @@ def _options(command: str, parser: argparse.ArgumentParser) -> None:
                 action.add_argument("version", help="a version name, a version's directory")
             if name == "prune":
                 action.add_argument("--keep", type=int, required=True, help="versions to keep besides the champion")
+                action.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
     elif command == "serve-model":
         parser.description = ("Score rows sent as JSON: POST /predict {\"rows\": [{column: value, ...}]} answers "
                               "labels and calibrated probabilities; GET /model lists the columns; GET /health. "
@@ -138,8 +139,11 @@ def _models(args) -> int:
               f"{storage.name(decision['champion']) if decision['champion'] else 'none'}); "
               f"decision {decision['sequence']}")
     elif args.action == "prune":
-        removed = versions.prune(args.store, args.keep)
-        print(f"Removed {len(removed)}: {', '.join(removed) or 'nothing'}")
+        removed = versions.prune(args.store, args.keep, dry_run=args.dry_run)
+        gone = [name for name in removed if name != ".work"]
+        print(f"{'Would remove' if args.dry_run else 'Removed'} {len(gone)} version{'' if len(gone) == 1 else 's'}"
+              f"{': ' + ', '.join(gone) if gone else ''}"
+              + ("; and the run workspace (.work)" if ".work" in removed else ""))
         if ".work" not in removed and runs_using(storage.join(args.store, ".work")):
             print("Kept .work: a training run is using it (prune again once it has ended).")
     else:

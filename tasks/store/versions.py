@@ -94,10 +94,17 @@ def promote_by_hand(store: str | os.PathLike, model: str | os.PathLike) -> dict:
     return decision
 
 
-def prune(store: str | os.PathLike, keep: int) -> list[str]:
-    """Delete all but the newest `keep` versions (never the champion) and the run workspace; return what went."""
+def prune(store: str | os.PathLike, keep: int, dry_run: bool = False) -> list[str]:
+    """Delete all but the newest `keep` versions (never the champion) and the run workspace (never while a run
+    uses it); return what went, or with `dry_run` what would go, deleting nothing."""
     if keep < 0:
         raise InputError("--keep must be 0 or more", f"it is {keep}", "Use e.g. --keep 5.")
+    if dry_run:
+        champion(store)
+        others = [v for v in list_versions(store) if not v["champion"]]
+        workspace = storage.join(store, ".work")
+        return ([version["name"] for version in others[:max(0, len(others) - keep)]]
+                + ([".work"] if storage.exists(workspace) and not runs_using(workspace) else []))
     with store_lock(store) as confirm:  # no promotion can pick a version while it is being deleted
         champion(store)  # an unreadable pointer is refused here: pruning could otherwise delete the champion
         others = [v for v in list_versions(store) if not v["champion"]]

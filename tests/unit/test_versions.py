@@ -108,6 +108,19 @@ def test_prune_leaves_the_workspace_of_a_running_run_and_removes_a_stale_one(sto
     assert ".work" in prune(store, keep=5) and not workspace.exists()
 
 
+def test_a_dry_run_of_prune_says_what_would_go_and_removes_nothing(store, capsys):
+    root, saved = store
+    before = sorted(path.name for path in (root / "versions").iterdir())
+
+    assert cli(["models", "prune", "--keep", "0", "--dry-run", "--store", str(root)]) == 0
+
+    said = capsys.readouterr().out
+    assert f"Would remove 2 versions: {saved[1].name}, {saved[2].name}" in said  # never the champion
+    assert sorted(path.name for path in (root / "versions").iterdir()) == before
+    assert cli(["models", "prune", "--keep", "1", "--store", str(root)]) == 0
+    assert capsys.readouterr().out.startswith(f"Removed 1 version: {saved[1].name}")  # versions counted, not .work
+
+
 def test_the_models_commands(store, capsys):
     root, saved = store
     assert cli(["models", "list", "--store", str(root)]) == 0
