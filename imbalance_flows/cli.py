@@ -153,8 +153,9 @@ def _models(args) -> int:
         for row in rows:
             metrics = " ".join(f"{name} {row[name]:.3f}" for name in ("balanced_accuracy", "g_mean")
                                if row[name] is not None)
+            rows_seen = f", {row['rows']} rows" if row.get("rows") else ""
             print(f"{'*' if row['champion'] else ' '} {row['name']}  {row['created']}  {row['data']} "
-                  f"(target {row['target']!r})  {metrics}")
+                  f"(target {row['target']!r}{rows_seen})  {metrics}  voting: {', '.join(row['members'])}")
     return 0
 
 

@@ -63,8 +63,10 @@ def list_versions(store: str | os.PathLike) -> list[dict]:
         except InputError:
             continue  # not a version (or one of another format): not listed
         ensemble = manifest.get("metrics", {}).get("ensemble", {})
+        members = [entry.get("name") or "?" for entry in manifest["members"] if entry.get("weight", 0) > 0]
         rows.append({"name": name, "path": path, "created": manifest.get("created"),
                      "data": manifest.get("data", {}).get("source"), "target": manifest["schema"].get("target"),
+                     "rows": manifest.get("data", {}).get("rows"), "members": members,
                      "balanced_accuracy": ensemble.get("balanced_accuracy"), "g_mean": ensemble.get("g_mean"),
                      "champion": current is not None and name == storage.name(current),
                      "order": (manifest.get("created") or "", manifest.get("created_ns") or 0,

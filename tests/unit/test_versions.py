@@ -126,6 +126,7 @@ def test_the_models_commands(store, capsys):
     assert cli(["models", "list", "--store", str(root)]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert listed[0].startswith(f"* {saved[0].name}") and "balanced_accuracy 0.700" in listed[0]
+    assert "voting: " in listed[0]  # the members that vote (weight above 0): what tells versions apart
     assert cli(["models", "promote", saved[1].name, "--store", str(root)]) == 0
     assert f"Promoted {saved[1].name}" in capsys.readouterr().out
     assert cli(["models", "prune", "--keep", "0", "--store", str(root)]) == 0
