@@ -38,11 +38,16 @@ def _trees(node, seen: set, depth: int):
     from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
     from sklearn.tree._tree import Tree
 
-    if id(node) in seen or depth > MAX_DEPTH:
+    if id(node) in seen:
         return
+    if depth > MAX_DEPTH:  # the product's members nest a few levels; deeper is a crafted file, not a model
+        raise InputError(f"a saved member nests its parts at most {MAX_DEPTH} levels deep",
+                         f"{type(node).__name__} lies deeper", "Retrain; do not load this file.")
     seen.add(id(node))
     if isinstance(node, (list, tuple)):
         children = list(node)
+    elif isinstance(node, np.ndarray):  # gradient boosting keeps its trees in an object array
+        children = list(node.ravel()) if node.dtype == object else []
     elif isinstance(node, dict):
         children = list(node.values())
     elif hasattr(node, "__dict__"):
@@ -71,7 +76,9 @@ def _problem(owner, tree) -> str | None:
     if not isinstance(width, (int, np.integer)) or width < 1:
         return f"belongs to an estimator without a valid n_features_in_ ({width!r})"
     if hasattr(tree, "nodes"):
-        return _predictor_problem(tree, int(width), getattr(owner, "_bin_mapper", None))
+        binner = getattr(owner, "_bin_mapper", None)  # its features in the order the predictors index them
+        return _predictor_problem(tree, int(width), binner,
+                                  getattr(binner, "is_categorical_", getattr(owner, "is_categorical_", None)))
     return _tree_problem(tree, int(width))
 
 
@@ -115,7 +122,7 @@ def _tree_problem(tree, width: int) -> str | None:
     return None
 
 
-def _predictor_problem(predictor, width: int, bin_mapper) -> str | None:
+def _predictor_problem(predictor, width: int, bin_mapper, is_categorical=None) -> str | None:
     nodes = predictor.nodes
     if not isinstance(nodes, np.ndarray) or nodes.ndim != 1 or len(nodes) < 1 or nodes.dtype.names is None:
         return "has no node array"
@@ -132,6 +139,13 @@ def _predictor_problem(predictor, width: int, bin_mapper) -> str | None:
     if np.isnan(nodes["num_threshold"][numeric]).any():
         return "has a split with threshold NaN"
     categorical = split & (nodes["is_categorical"] != 0)
+    mask = np.zeros(width, dtype=bool) if is_categorical is None else np.asarray(is_categorical, dtype=bool)
+    if mask.shape != (width,):
+        return f"belongs to an estimator whose is_categorical_ has shape {mask.shape}, not ({width},)"
+    bad = categorical & ~mask[np.clip(feature, 0, width - 1)]
+    if bad.any():  # its category sets are looked up by feature: a numeric one has none
+        at = int(np.flatnonzero(bad)[0])
+        return f"node {at} splits on feature {int(feature[at])} by category, which is not categorical"
     for name in ("raw_left_cat_bitsets", "binned_left_cat_bitsets"):
         bitsets = np.asarray(getattr(predictor, name))
         if bitsets.ndim != 2 or bitsets.shape[1] != 8:

@@ -152,7 +152,11 @@ HOSTILE_TREES = {
                                       "node 0 splits on feature 99 of 4"),
     "boosting-category-set-missing": ("01.skops", lambda b: _predictor(b, lambda n: (
                                           n["is_categorical"].__setitem__(0, 1), n["bitset_idx"].__setitem__(0, 5))),
-                                      "node 0 uses category set 5 of 0"),
+                                      "node 0 splits on feature 0 by category, which is not categorical"),
+    "boosting-category-split-on-a-number": ("01.skops", lambda b: _predictor(b, lambda n: (
+                                                n["is_categorical"].__setitem__(0, 1),
+                                                n["bitset_idx"].__setitem__(0, 0))),
+                                            "by category, which is not categorical"),
 }
 
 
@@ -287,3 +291,25 @@ def test_one_damaged_version_stops_neither_the_list_nor_a_prune(trees_version, t
     assert [row["name"] for row in list_versions(store)] == ["20260101T000000Z-aaaaaa"]
     assert prune(store, keep=0) == ["20260101T000000Z-aaaaaa"]  # the damaged ones are no versions: left alone
     assert cli(["models", "list", "--store", str(store)]) == 0
+
+
+def test_trees_held_in_an_object_array_or_nested_past_any_member_are_refused(trees_version):
+    from types import SimpleNamespace
+
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+
+    from imbalance_flows.tasks.store.trees import MAX_DEPTH, check_trees
+
+    _, X = trees_version
+    boosting = GradientBoostingClassifier(n_estimators=3, random_state=0).fit(X, (X["a"] > 0.5).astype(int))
+    _tree_state(SimpleNamespace(estimators_=[boosting.estimators_[1, 0]]),  # an object array of trees
+                lambda nodes: nodes["left_child"].__setitem__(0, 10**6))
+    with pytest.raises(InputError, match="trees must be well formed: .*node 0 has left child 1000000"):
+        check_trees(Pipeline([("learn", boosting)]), "member.skops")
+
+    nested = boosting
+    for _ in range(MAX_DEPTH):  # a forest wrapped in pipelines, deeper than any member the product writes
+        nested = Pipeline([("inner", nested)])
+    with pytest.raises(InputError, match=f"nests its parts at most {MAX_DEPTH} levels deep"):
+        check_trees(nested, "member.skops")
