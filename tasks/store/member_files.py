@@ -215,11 +215,14 @@ def load_member(path: str | os.PathLike, format_version: int = FORMAT_VERSION):
         data = path.read_bytes()
         if format_version < FORMAT_VERSION:
             data = _renamed(data, format_version)
+        check_array_sizes(data, str(path))
         try:  # skops checks every type against `trusted` before it builds anything
             pipeline, untrusted = sio.loads(data, trusted=trusted), set()
         except UntrustedTypesFoundException:  # which types, for the message
             pipeline = None
             untrusted = set(sio.get_untrusted_types(data=data)) - set(trusted) or {"a type skops refused"}
+    except InputError:  # arrays larger than their file (`check_array_sizes`)
+        raise
     except (zipfile.BadZipFile, ValueError, KeyError, TypeError, AttributeError) as error:  # not skops' zip
         raise InputError("a saved member must be a skops file", f"{str(path)!r} is not one ({type(error).__name__})",
                          "Do not load files from unknown sources; retrain the model.") from error
@@ -243,6 +246,36 @@ def load_member(path: str | os.PathLike, format_version: int = FORMAT_VERSION):
                              "The saved model is incomplete: retrain it.")
         learner.load_native(native)
     return pipeline
+
+
+def check_array_sizes(data: bytes, path: str) -> None:
+    """Refuse a member whose arrays declare more bytes than their entries of the file hold, before numpy allocates
+    them (a small file could otherwise ask for gigabytes), or more than all the members the product writes."""
+    import io
+
+    import numpy as np
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        total = 0
+        for entry in archive.infolist():
+            if not entry.filename.endswith(".npy"):
+                continue
+            with archive.open(entry) as handle:
+                version = np.lib.format.read_magic(handle)
+                reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                          else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = reader(handle, max_header_size=10_000)
+                header = handle.tell()
+            declared = int(np.prod(shape, dtype=np.int64)) * (dtype.itemsize if not dtype.hasobject else 0)
+            total += declared
+            if declared > entry.file_size - header or total > MAX_ARRAY_BYTES:
+                raise InputError("a saved member's arrays must fit in the file that holds them",
+                                 f"{path!r}: {entry.filename} declares {shape} of {dtype} "
+                                 f"({declared / 2**20:.1f} MiB) in an entry of {entry.file_size / 2**20:.1f} MiB",
+                                 "The file was changed after it was saved: retrain, or restore the version.")
+
+
+MAX_ARRAY_BYTES = 8 * 2**30  # all of a member's arrays together; the largest forests write far less
 
 
 def _current(module: str, format_version: int) -> str:

@@ -313,3 +313,27 @@ def test_trees_held_in_an_object_array_or_nested_past_any_member_are_refused(tre
         nested = Pipeline([("inner", nested)])
     with pytest.raises(InputError, match=f"nests its parts at most {MAX_DEPTH} levels deep"):
         check_trees(nested, "member.skops")
+
+
+def test_an_array_declaring_more_than_its_file_holds_is_refused_before_it_is_allocated(trees_version, tmp_path):
+    source, _ = trees_version
+    original = (source / "members" / "00.skops").read_bytes()
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(original)) as archive, zipfile.ZipFile(out, "w") as target:
+        grown = False
+        for item in archive.infolist():
+            content = archive.read(item.filename)
+            if item.filename.endswith(".npy") and not grown:
+                array = np.load(io.BytesIO(content), allow_pickle=False)
+                header = io.BytesIO()
+                np.lib.format.write_array_header_1_0(header, {"descr": np.lib.format.dtype_to_descr(array.dtype),
+                                                              "fortran_order": False, "shape": (300_000_000,)})
+                content = header.getvalue() + array.tobytes()  # 1.4 GiB declared, a few bytes held
+                grown = True
+            target.writestr(item, content)
+    assert grown
+    version = planted(trees_version, tmp_path, "00.skops", out.getvalue())
+
+    with pytest.raises(InputError, match=r"a saved member's arrays must fit in the file that holds them: .*declares "
+                                         r"\(300000000,\)"):
+        load_model(version)
