@@ -132,6 +132,51 @@ def _key() -> bytes | None:
     return key.encode() if key else None
 
 
+SIGNED_MARKER = ".signed"  # in a store whose versions are signed: readers and writers without the key are refused
+
+
+def store_of(version_dir: str | os.PathLike) -> str | None:
+    """The store a version lies in (`<store>/versions/<name>`), or None for a version folder elsewhere."""
+    parent = storage.parent(str(version_dir).rstrip("/"))
+    return storage.parent(parent) if storage.name(parent) == "versions" else None
+
+
+def check_store_key(store: str | os.PathLike | None, writing: bool = False) -> None:
+    """A store marked signed is read and written only with its key set: without it nothing could be checked."""
+    if store is None or _key() is not None or not storage.is_file(storage.join(store, SIGNED_MARKER)):
+        return
+    raise InputError(f"a signed store is {'written' if writing else 'read'} only with {STORE_KEY} set",
+                     f"{str(store)!r} holds {SIGNED_MARKER}: its versions are signed", f"Set {STORE_KEY} to the "
+                     "store's key (a reader without it could not tell a tampered version from a good one).")
+
+
+def mark_signed(store: str | os.PathLike) -> None:
+    """With a store key set, say in the store that its versions are signed (`check_store_key`)."""
+    if _key() is not None and not storage.is_file(storage.join(store, SIGNED_MARKER)):
+        storage.write_bytes(storage.join(store, SIGNED_MARKER), f"Versions here are signed; set {STORE_KEY}.\n")
+
+
+def signed_pointer(name: str) -> str:
+    """The champion pointer's text: the version's name and, with a store key, its signature."""
+    key = _key()
+    return name + "\n" + (f"hmac-sha256 {hmac.new(key, name.encode(), hashlib.sha256).hexdigest()}\n" if key else "")
+
+
+def pointed_name(text: str, where: str) -> str:
+    """The version a champion pointer names; with a store key set, refused unless signed with that key (a
+    pointer moved back to an older version by someone without the key is then refused, not followed)."""
+    lines = text.strip().splitlines() or [""]
+    name = check_version_name(lines[0].strip(), where)
+    key = _key()
+    if key is not None:
+        expected = f"hmac-sha256 {hmac.new(key, name.encode(), hashlib.sha256).hexdigest()}"
+        if len(lines) < 2 or not hmac.compare_digest(lines[1].strip(), expected):
+            raise InputError(f"with {STORE_KEY} set, the champion pointer must be signed with that key",
+                             f"{where} is {'unsigned' if len(lines) < 2 else 'signed with another key, or edited'}",
+                             "Promote the version again with the key set: `imbalance-flows models promote VERSION`.")
+    return name
+
+
 def sign(version_dir: str | os.PathLike) -> None:
     """With a store key set, sign the manifest (HMAC-SHA256) beside it; it records every file's SHA-256."""
     key = _key()
@@ -166,6 +211,10 @@ def check_files(version_dir: str | os.PathLike, manifest: dict) -> None:
     for relative in named:
         inside(root, relative)
     if recorded is None:
+        if _key() is not None:  # a signature vouches for the manifest; only digests extend it to the files
+            raise InputError(f"with {STORE_KEY} set, a version must record its files' digests",
+                             f"{str(root)!r} was saved before digests were recorded",
+                             "Retrain it with the key set, or load it without the key.")
         return
     for relative, expected in recorded.items():
         path = inside(root, relative)

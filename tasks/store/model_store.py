@@ -43,10 +43,14 @@ from imbalance_flows.tasks.store.integrity import (
     check_manifest_shape,
     check_no_links,
     check_signature,
-    check_version_name,
+    check_store_key,
     file_digests,
     inside,
+    mark_signed,
+    pointed_name,
     sign,
+    signed_pointer,
+    store_of,
 )
 from imbalance_flows.tasks.store.member_files import (
     FORMAT_VERSION,
@@ -170,6 +174,7 @@ def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict
         instead of writing the member again.
     """
     root = storage.check(store, "the store")
+    check_store_key(root, writing=True)
     final = storage.join(root, "versions", new_version_name())
     if storage.is_local(root):
         staging = Path(storage.local(root)) / ".staging" / staging_name()
@@ -180,6 +185,7 @@ def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict
             _write_version(ensemble, staging, metrics, extra, files, training_rows, training_row_count,
                            member_sources)
             publish(staging, final)
+            mark_signed(root)
         return storage.location(final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -264,6 +270,7 @@ def read_manifest(version_dir: str | os.PathLike) -> dict:
         raise InputError("MODEL must be a saved model version's directory", f"{str(version_dir)!r} has no manifest.json",
                          "Pass the directory printed on the last line of `imbalance-flows train`.")
     check_no_links(version_dir)
+    check_store_key(store_of(version_dir))
     try:
         manifest = json.loads(storage.read_bytes(path))
     except (OSError, ValueError, RecursionError) as error:
@@ -329,14 +336,15 @@ def champion(store: str | os.PathLike) -> Path | str | None:
     if storage.is_local(pointer) and Path(storage.local(pointer)).is_symlink():
         raise InputError("the champion pointer is a plain file naming a version", f"{str(pointer)!r} is a link",
                          "Promote a version again with `imbalance-flows models promote VERSION`.")
-    name = check_version_name(storage.read_text(pointer).strip(), f"{str(pointer)!r}")
+    check_store_key(store)
+    name = pointed_name(storage.read_text(pointer), f"{str(pointer)!r}")
     return storage.location(storage.join(store, "versions", name))
 
 
 def promote(store: str | os.PathLike, version_dir: str | os.PathLike) -> None:
     """Point the champion at a saved version, atomically (a rename here; one object's upload on an object store)."""
     read_manifest(version_dir)
-    storage.write_bytes(storage.join(store, "champion"), storage.name(version_dir) + "\n")
+    storage.write_bytes(storage.join(store, "champion"), signed_pointer(storage.name(version_dir)))
 
 
 def record_decision(store: str | os.PathLike, decision: dict) -> Path | str:

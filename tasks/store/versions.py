@@ -10,7 +10,11 @@ from pathlib import Path
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.errors import InputError, preview
 from imbalance_flows.tasks.store.activity import runs_using
-from imbalance_flows.tasks.store.integrity import MANIFEST, VERSION_NAME
+from imbalance_flows.tasks.store.integrity import (
+    MANIFEST,
+    VERSION_NAME,
+    check_store_key,
+)
 from imbalance_flows.tasks.store.model_store import (
     champion,
     promote,
@@ -53,6 +57,7 @@ def _current(store: str | os.PathLike) -> Path | str | None:
 
 def list_versions(store: str | os.PathLike) -> list[dict]:
     """Every complete version of the store, oldest first: name, date, data, headline metrics, champion or not."""
+    check_store_key(store)  # a signed store without its key: said once, not as versions silently left out
     root = storage.join(storage.check(store, "the store"), "versions")
     current = _current(store)
     rows = []

@@ -110,9 +110,9 @@ save_model(model, sys.argv[1], training_rows=table)
 def test_a_save_killed_in_the_middle_of_its_upload_leaves_no_version_and_a_loadable_champion(
         fitted_binary, binary_table, bucket, objects, monkeypatch):
     store = f"{bucket}/store"
+    monkeypatch.setenv("IMBALANCE_FLOWS_STORE_KEY", "k")  # signed: manifest.sig goes up just before the manifest
     champion_before = save_model(fitted_binary, store)
     promote(store, champion_before)
-    monkeypatch.setenv("IMBALANCE_FLOWS_STORE_KEY", "k")  # signed: manifest.sig goes up just before the manifest
 
     killed = subprocess.run([sys.executable, "-c", textwrap.dedent(KILLED_SAVE), store, str(objects)],
                             capture_output=True, text=True, timeout=300, cwd=os.getcwd(),
@@ -121,7 +121,6 @@ def test_a_save_killed_in_the_middle_of_its_upload_leaves_no_version_and_a_loada
     assert killed.returncode == -9, killed.stderr[-2000:]
     assert [row["name"] for row in list_versions(store)] == [storage.name(champion_before)]
     assert champion(store) == champion_before
-    monkeypatch.delenv("IMBALANCE_FLOWS_STORE_KEY")
     X = binary_table.drop(columns="label")
     np.testing.assert_array_equal(load_model(champion(store)).predict_proba(X), fitted_binary.predict_proba(X))
     # What the dead writer left is no version, and is cleaned once old enough to be nobody's upload in progress.

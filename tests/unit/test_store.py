@@ -304,8 +304,15 @@ def test_with_a_store_key_versions_are_signed_and_unsigned_or_resigned_ones_refu
     load_model(signed)  # written with the key: loads
 
     monkeypatch.delenv("IMBALANCE_FLOWS_STORE_KEY")
-    unsigned = save_model(fitted_binary, tmp_path)
-    rewrite_digests(signed)  # someone without the key edits a signed version's manifest
+    with pytest.raises(InputError, match=r"a signed store is read only with IMBALANCE_FLOWS_STORE_KEY set: .* holds "
+                                         r"\.signed"):
+        load_model(signed)  # without the key nothing could be checked: refused, not trusted
+    with pytest.raises(InputError, match="a signed store is written only with IMBALANCE_FLOWS_STORE_KEY set"):
+        save_model(fitted_binary, tmp_path)
+    elsewhere = save_model(fitted_binary, tmp_path / "elsewhere")  # someone without the key plants a version
+    unsigned = tmp_path / "versions" / elsewhere.name
+    elsewhere.rename(unsigned)
+    rewrite_digests(signed)  # and edits a signed version's manifest
     monkeypatch.setenv("IMBALANCE_FLOWS_STORE_KEY", "s3cret")
 
     with pytest.raises(InputError, match="with IMBALANCE_FLOWS_STORE_KEY set, a version must be signed with that "
@@ -313,6 +320,36 @@ def test_with_a_store_key_versions_are_signed_and_unsigned_or_resigned_ones_refu
         load_model(unsigned)
     with pytest.raises(InputError, match="is signed with another key"):
         load_model(signed)
+
+
+def test_with_a_store_key_the_champion_pointer_is_signed_and_a_moved_or_unsigned_one_refused(fitted_binary,
+                                                                                              tmp_path, monkeypatch):
+    monkeypatch.setenv("IMBALANCE_FLOWS_STORE_KEY", "s3cret")
+    old, new = save_model(fitted_binary, tmp_path), save_model(fitted_binary, tmp_path)
+    promote(tmp_path, new)
+    assert champion(tmp_path) == new
+    pointer = tmp_path / "champion"
+    pointer.write_text(pointer.read_text().replace(new.name, old.name))  # rolled back without the key
+    with pytest.raises(InputError, match="the champion pointer must be signed with that key: .* signed with another "
+                                         "key, or edited"):
+        champion(tmp_path)
+    pointer.write_text(old.name + "\n")
+    with pytest.raises(InputError, match="the champion pointer must be signed with that key: .* is unsigned"):
+        champion(tmp_path)
+
+
+def test_with_a_store_key_a_version_without_file_digests_is_refused(fitted_binary, tmp_path, monkeypatch):
+    import json
+
+    from imbalance_flows.tasks.store.integrity import sign
+
+    monkeypatch.setenv("IMBALANCE_FLOWS_STORE_KEY", "s3cret")
+    version = save_model(fitted_binary, tmp_path)
+    manifest = json.loads((version / "manifest.json").read_text())
+    (version / "manifest.json").write_text(json.dumps({k: v for k, v in manifest.items() if k != "files"}))
+    sign(version)  # even signed: its signature would vouch for the manifest, not for the members
+    with pytest.raises(InputError, match="a version must record its files' digests"):
+        load_model(version)
 
 
 def test_with_a_store_key_a_folder_without_a_manifest_is_refused_clearly(tmp_path, monkeypatch):
