@@ -10,10 +10,12 @@ is read.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +177,30 @@ def pointed_name(text: str, where: str) -> str:
                              f"{where} is {'unsigned' if len(lines) < 2 else 'signed with another key, or edited'}",
                              "Promote the version again with the key set: `imbalance-flows models promote VERSION`.")
     return name
+
+
+def signing() -> bool:
+    """Whether a store key is set: versions are then signed when written and checked when read."""
+    return _key() is not None
+
+
+@contextlib.contextmanager
+def private_copy(version_dir: str | os.PathLike):
+    """A local version's files, each read once, in a folder only this process writes: what is then checked is
+    exactly what is loaded (a file swapped in the version after its check is never read)."""
+    root = Path(version_dir)
+    with tempfile.TemporaryDirectory(prefix="imbalance-flows-checked-") as folder:
+        for path in sorted(root.rglob("*")):
+            if path.is_symlink():
+                raise InputError("a saved version holds no symbolic links", f"{str(path)!r} is one",
+                                 "Retrain; do not load this version.")
+            target = Path(folder) / path.relative_to(root)
+            if path.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(path.read_bytes())
+        yield Path(folder)
 
 
 def sign(version_dir: str | os.PathLike) -> None:

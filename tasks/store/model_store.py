@@ -48,8 +48,10 @@ from imbalance_flows.tasks.store.integrity import (
     inside,
     mark_signed,
     pointed_name,
+    private_copy,
     sign,
     signed_pointer,
+    signing,
     store_of,
 )
 from imbalance_flows.tasks.store.member_files import (
@@ -297,6 +299,24 @@ def load_model(version_dir: str | os.PathLike) -> VotingEnsemble:
         with fetched(str(version_dir)) as copy:
             return load_model(copy)
     version_dir = Path(storage.local(version_dir))
+    read_manifest(version_dir)  # what is refused about the version where it lies: links, its shape, the store's key
+    if signing():  # a signed store: checked and loaded from one read of each file
+        with private_copy(version_dir) as copy:
+            return _load_checked(copy, shown=version_dir)
+    return _load_checked(version_dir)
+
+
+def _load_checked(version_dir: Path, shown: Path | None = None) -> VotingEnsemble:
+    """Check and load a local version; errors name it as `shown` (where it lies) when it is a private copy."""
+    try:
+        return _load_local(version_dir)
+    except InputError as error:
+        if shown is None:
+            raise
+        raise InputError(error.rule, error.value.replace(str(version_dir), str(shown)), error.hint) from None
+
+
+def _load_local(version_dir: Path) -> VotingEnsemble:
     manifest = read_manifest(version_dir)
     check_signature(version_dir)
     check_files(version_dir, manifest)

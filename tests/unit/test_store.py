@@ -479,3 +479,29 @@ def test_copying_a_member_refuses_a_file_touched_back_to_its_old_modification_ti
 def test_save_model_refuses_member_sources_that_do_not_match_the_members(fitted_binary, tmp_path):
     with pytest.raises(InputError, match="one source"):
         save_model(fitted_binary, tmp_path, member_sources=[None])
+
+
+def test_in_a_signed_store_a_member_swapped_after_its_check_is_never_loaded(fitted_binary, binary_table, tmp_path,
+                                                                             monkeypatch):
+    """Each file is read once into a private folder, checked there and loaded from there."""
+    import shutil
+
+    from imbalance_flows.tasks.store import model_store
+
+    monkeypatch.setenv("IMBALANCE_FLOWS_STORE_KEY", "s3cret")
+    version = save_model(fitted_binary, tmp_path)
+    intruder = tmp_path / "intruder.skops"
+    shutil.copy(version / "members" / "00.skops", intruder)
+    checked = model_store.check_files
+
+    def swap_after_the_check(folder, manifest):
+        checked(folder, manifest)
+        (version / "members" / "00.skops").write_bytes(b"swapped in after the check")  # in the store, not the copy
+
+    monkeypatch.setattr(model_store, "check_files", swap_after_the_check)
+    model = load_model(version)  # what was checked is what is loaded: the swap is never read
+    X = binary_table.drop(columns="label")
+    np.testing.assert_array_equal(model.predict_proba(X), fitted_binary.predict_proba(X))
+    monkeypatch.setattr(model_store, "check_files", checked)
+    with pytest.raises(InputError, match=rf"files must be as they were saved: '{version}/members/00.skops' has changed"):
+        load_model(version)  # the next load sees the swap, and names the file where it lies
