@@ -61,12 +61,14 @@ from imbalance_flows.tasks.model.plan import (
 from imbalance_flows.tasks.model.spec import MemberSpec
 from imbalance_flows.tasks.monitoring import drift
 from imbalance_flows.tasks.sampling.resample import run_sampler
+from imbalance_flows.tasks.sealing import check_seal, seal
 from imbalance_flows.tasks.serving.scoring import count_rows, score_with_model
 from imbalance_flows.tasks.store import champion as champion_challenger
 from imbalance_flows.tasks.store.member_files import (
     dump_member,
     load_member,
     member_source,
+    native_files,
 )
 from imbalance_flows.tasks.store.model_store import save_model
 
@@ -280,7 +282,8 @@ def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, rando
         out_of_fold = out_of_fold_path(path)
         with storage.local_target(out_of_fold) as staging, open(staging, "wb") as handle:
             np.save(handle, proba)
-    dump_member(pipeline, path)
+    for written in [*dump_member(pipeline, path), *([out_of_fold] if out_of_fold else [])]:
+        seal(str(written))  # with a store key: the next run reuses it only if unchanged
     from prefect.runtime import flow_run
 
     return TrainedMember(spec=spec, path=path, seconds=seconds, out_of_fold=out_of_fold,
@@ -301,6 +304,10 @@ def vote(members: list[dict], rows: tables.TableRef, schema: Schema, params: dic
             if path is not None and not storage.exists(path):
                 raise InputError("a reused (cached) member's files must still exist", f"{path!r} is gone",
                                  "Retrain it: run again with PREFECT_TASKS_REFRESH_CACHE=true.")
+    for member in members:  # with a store key, a member reused from the workspace must be as this key sealed it
+        for path in (member.path, *native_files(member.path), member.out_of_fold):
+            if path is not None:
+                check_seal(path)
     sources = [member_source(member.path) for member in members]  # taken before the files are read
     fitted = [load_member(member.path) for member in members]
     specs = [m.spec for m in members]

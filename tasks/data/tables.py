@@ -24,6 +24,7 @@ from imbalance_flows.tasks.data.schema import row_hashes
 from imbalance_flows.tasks.disk import is_local as _is_local
 from imbalance_flows.tasks.disk import room_to_write
 from imbalance_flows.tasks.errors import DataWarning, InputError
+from imbalance_flows.tasks.sealing import signing
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst", ".zip")  # a CSV compressed as data.csv.gz is read as it is
@@ -291,7 +292,7 @@ def write_table(frame: pd.DataFrame, workspace: str, name: str) -> TableRef:
     `storage.local_target`)."""
     digest = fingerprint(frame)
     path = f"{workspace.rstrip('/')}/tables/{name}-{digest}.parquet"
-    if not storage.exists(path):
+    if not storage.exists(path) or signing():  # with a store key, never a table someone else may have left there
         if _is_local(path):
             os.makedirs(os.path.dirname(storage.local(path)), exist_ok=True)
         with room_to_write(storage.local(path), int(frame.memory_usage(deep=True).sum())), \

@@ -23,11 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.errors import InputError, preview
+from imbalance_flows.tasks.sealing import STORE_KEY, store_key
 
 VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
-STORE_KEY = "IMBALANCE_FLOWS_STORE_KEY"  # set it to sign every manifest written, and to refuse unsigned ones
 
 
 def check_version_name(name: str, where: str) -> str:
@@ -130,8 +130,7 @@ def file_digests(folder: str | os.PathLike) -> dict[str, str]:
 
 
 def _key() -> bytes | None:
-    key = os.environ.get(STORE_KEY)
-    return key.encode() if key else None
+    return store_key()
 
 
 SIGNED_MARKER = ".signed"  # in a store whose versions are signed: readers and writers without the key are refused
@@ -177,11 +176,6 @@ def pointed_name(text: str, where: str) -> str:
                              f"{where} is {'unsigned' if len(lines) < 2 else 'signed with another key, or edited'}",
                              "Promote the version again with the key set: `imbalance-flows models promote VERSION`.")
     return name
-
-
-def signing() -> bool:
-    """Whether a store key is set: versions are then signed when written and checked when read."""
-    return _key() is not None
 
 
 @contextlib.contextmanager

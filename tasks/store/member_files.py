@@ -85,6 +85,15 @@ def _native_paths(path: Path) -> list[Path]:
     return [path.with_suffix(suffix) for suffix in native_suffixes()]
 
 
+def native_files(path: str) -> list[str]:
+    """The native model files that lie beside a member's skops file (here or in a bucket)."""
+    from imbalance_flows.tasks.learners.registry import native_suffixes
+
+    beside = [storage.join(storage.parent(path), Path(storage.name(path)).with_suffix(suffix).name)
+              for suffix in native_suffixes()]
+    return [file for file in beside if storage.exists(file)]
+
+
 def dump_member(pipeline, path: str | os.PathLike) -> list[Path]:
     """Write a fitted member: its pipeline with skops, a native model file beside it (`learners.NativeModel`).
 

@@ -36,6 +36,7 @@ from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.disk import LEFTOVER_AGE_S, room_to_write, staging_name
 from imbalance_flows.tasks.disk import remove_leftovers as remove_local_leftovers
 from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.sealing import signing
 from imbalance_flows.tasks.store.integrity import (
     MANIFEST,
     SIGNATURE,
@@ -51,7 +52,6 @@ from imbalance_flows.tasks.store.integrity import (
     private_copy,
     sign,
     signed_pointer,
-    signing,
     store_of,
 )
 from imbalance_flows.tasks.store.member_files import (

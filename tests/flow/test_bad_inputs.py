@@ -438,3 +438,21 @@ def test_copies_of_rows_stay_on_one_side_of_the_split(tmp_path):
     version = next((tmp_path / "store" / "versions").iterdir())
     tested = json.loads((version / "report.json").read_text())["ensemble"]["n_rows"]
     assert tested == 4 * 80  # 20 % of the 400 distinct rows, each with its three copies
+
+
+def test_with_a_store_key_a_member_changed_in_the_workspace_is_refused_not_signed_into_a_version(tmp_path, capsys,
+                                                                                                monkeypatch):
+    monkeypatch.setenv("IMBALANCE_FLOWS_STORE_KEY", "s3cret")
+    table(300, seed=8).to_csv(tmp_path / "data.csv", index=False)
+    args = ["train", str(tmp_path / "data.csv"), "--target", "label", "--member", "class_weight:logreg",
+            "--store", str(tmp_path / "store")]
+    assert cli(args) == 0
+    (member,) = (tmp_path / "store" / ".work" / "members").glob("*.skops")
+    assert member.with_name(member.name + ".sig").is_file()  # sealed with the key when it was written
+    member.write_bytes(member.read_bytes() + b" ")  # someone without the key changes it for the next run
+    capsys.readouterr()
+
+    assert cli(args) == 2  # the next identical run would reuse it: refused instead
+    err = capsys.readouterr().err
+    assert "a file reused from the run workspace must be sealed with that key" in err and "Traceback" not in err
+    assert len(list((tmp_path / "store" / "versions").iterdir())) == 1
