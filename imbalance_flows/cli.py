@@ -160,12 +160,29 @@ def _models(args) -> int:
 
 
 def _report(args) -> int:
-    from imbalance_flows.tasks.evaluation.report import tables
     from imbalance_flows.tasks.store.model_store import read_manifest
     from imbalance_flows.tasks.store.versions import resolve_version
 
     version = resolve_version(args.store, args.model)
     manifest = read_manifest(version)
+    try:
+        _print_report(version, manifest)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:  # a damaged manifest's missing or odd parts
+        from imbalance_flows.tasks.errors import InputError
+
+        if isinstance(error, InputError):
+            raise
+        raise InputError("a model's manifest.json must describe the model as it was saved",
+                         f"{str(version)!r}: {type(error).__name__}: {str(error)[:120]}",
+                         "The version is damaged: retrain, or use another version.") from None
+    if args.examples is not None:
+        _print_examples(version, args.examples)
+    return 0
+
+
+def _print_report(version, manifest: dict) -> None:
+    from imbalance_flows.tasks.evaluation.report import tables
+
     print(f"Model {storage.name(Path(version).resolve() if storage.is_local(version) else version)}: trained {manifest['created']} on "
           f"{manifest.get('data', {}).get('source', '?')} (target {manifest['schema']['target']!r}), "
           f"code {manifest['code_version']}")
@@ -181,9 +198,6 @@ def _report(args) -> int:
     if manifest.get("metrics"):
         print()
         print(tables(manifest["metrics"], "test"))
-    if args.examples is not None:
-        _print_examples(version, args.examples)
-    return 0
 
 
 def _print_examples(version: Path | str, limit: int) -> None:

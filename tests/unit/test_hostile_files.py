@@ -291,6 +291,11 @@ def test_one_damaged_version_stops_neither_the_list_nor_a_prune(trees_version, t
     assert [row["name"] for row in list_versions(store)] == ["20260101T000000Z-aaaaaa"]
     assert prune(store, keep=0) == ["20260101T000000Z-aaaaaa"]  # the damaged ones are no versions: left alone
     assert cli(["models", "list", "--store", str(store)]) == 0
+    version = store / "versions" / "20260104T000000Z-dddddd"
+    shutil.copytree(source, version)
+    manifest = json.loads((version / "manifest.json").read_text())
+    (version / "manifest.json").write_text(json.dumps({k: v for k, v in manifest.items() if k != "code_version"}))
+    assert cli(["report", str(version)]) == 2  # what the report reads and the loader does not: one error line too
 
 
 def test_trees_held_in_an_object_array_or_nested_past_any_member_are_refused(trees_version):
