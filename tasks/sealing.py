@@ -1,7 +1,8 @@
 """The store key, and seals on the files a run leaves in its workspace for the next run to reuse.
 
 With `IMBALANCE_FLOWS_STORE_KEY` set, versions are signed (`tasks.store.integrity`), and every
-fitted member and out-of-fold file a run writes in its workspace gets a seal beside it,
+decision record, and every fitted member and out-of-fold file a run writes in its workspace, gets a
+seal beside it,
 `<file>.sig`: the HMAC-SHA256 of its bytes. A later run reuses such a file only if its seal
 matches, so a member planted or replaced in the workspace by someone without the key is refused
 instead of being signed into a new version; a table in the workspace is written again rather
@@ -40,13 +41,16 @@ def seal(path: str) -> None:
         storage.write_bytes(path + ".sig", _mac(storage.read_bytes(path)) + "\n")
 
 
-def check_seal(path: str) -> None:
-    """With a store key set, refuse a workspace file whose seal is missing or does not match its bytes."""
+WORKSPACE_HINT = "Delete the workspace (imbalance-flows models prune) and run again: it is refitted."
+
+
+def check_seal(path: str, what: str = "a file reused from the run workspace", hint: str = WORKSPACE_HINT) -> None:
+    """With a store key set, refuse a file whose seal is missing or does not match its bytes."""
     if not signing():
         return
     seal_path = path + ".sig"
     found = storage.read_text(seal_path).strip() if storage.is_file(seal_path) else None
     if found is None or not hmac.compare_digest(found, _mac(storage.read_bytes(path))):
-        raise InputError(f"with {STORE_KEY} set, a file reused from the run workspace must be sealed with that key",
+        raise InputError(f"with {STORE_KEY} set, {what} must be sealed with that key",
                          f"{path!r} is {'unsealed' if found is None else 'sealed with another key, or changed'}",
-                         "Delete the workspace (imbalance-flows models prune) and run again: it is refitted.")
+                         hint)

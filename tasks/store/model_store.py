@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -36,7 +37,7 @@ from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.disk import LEFTOVER_AGE_S, room_to_write, staging_name
 from imbalance_flows.tasks.disk import remove_leftovers as remove_local_leftovers
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.sealing import signing
+from imbalance_flows.tasks.sealing import check_seal, seal, signing
 from imbalance_flows.tasks.store.integrity import (
     MANIFEST,
     SIGNATURE,
@@ -375,8 +376,10 @@ def record_decision(store: str | os.PathLike, decision: dict) -> Path | str:
     numbers = [int(name[:6]) for name in storage.names(folder) if NUMBERED.match(name) and name.endswith(".json")]
     decision["sequence"] = max(numbers, default=0) + 1
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return storage.write_bytes(storage.join(folder, f"{decision['sequence']:06d}-{stamp}.json"),
+    path = storage.write_bytes(storage.join(folder, f"{decision['sequence']:06d}-{stamp}.json"),
                                json.dumps(decision, indent=2))
+    seal(str(path))  # with a store key: a record edited by someone without it is refused when read
+    return path
 
 
 def decisions(store: str | os.PathLike) -> list[dict]:
@@ -385,7 +388,20 @@ def decisions(store: str | os.PathLike) -> list[dict]:
     # Decisions recorded before they were numbered are named by their time alone: they came first.
     found = sorted((name for name in storage.names(folder) if name[:1].isdigit() and name.endswith(".json")),
                    key=lambda name: (bool(NUMBERED.match(name)), name))
-    return [json.loads(storage.read_bytes(storage.join(folder, name))) for name in found]
+    records = []
+    for name in found:
+        path = storage.join(folder, name)
+        check_seal(path, "a decision record", "Restore it from a backup, or move it out of decisions/ (it is the "
+                                              "store's history, not a model).")
+        try:
+            record = json.loads(storage.read_bytes(path))
+        except (ValueError, RecursionError):
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
+        else:  # a damaged record is no decision: the others still count
+            logging.getLogger(__name__).warning("Skipped %s: not a decision record", path)
+    return records
 
 
 @contextlib.contextmanager

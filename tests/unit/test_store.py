@@ -505,3 +505,22 @@ def test_in_a_signed_store_a_member_swapped_after_its_check_is_never_loaded(fitt
     monkeypatch.setattr(model_store, "check_files", checked)
     with pytest.raises(InputError, match=rf"files must be as they were saved: '{version}/members/00.skops' has changed"):
         load_model(version)  # the next load sees the swap, and names the file where it lies
+
+
+def test_with_a_store_key_decisions_are_sealed_and_an_edited_one_refused_and_a_damaged_one_skipped(
+        fitted_binary, tmp_path, monkeypatch):
+    from imbalance_flows.tasks.store.model_store import decisions, record_decision
+
+    record_decision(tmp_path, {"reason": "no key yet"})
+    (tmp_path / "decisions" / "000002-20260101T000000Z.json").write_text("[]")  # a damaged record
+    assert [d["reason"] for d in decisions(tmp_path)] == ["no key yet"]  # skipped, the others still read
+
+    monkeypatch.setenv("IMBALANCE_FLOWS_STORE_KEY", "s3cret")
+    (tmp_path / "decisions" / "000002-20260101T000000Z.json").unlink()
+    (tmp_path / "decisions").joinpath(next(p.name for p in (tmp_path / "decisions").iterdir())).unlink()
+    path = Path(record_decision(tmp_path, {"reason": "promoted", "promoted": True}))
+    assert path.with_name(path.name + ".sig").is_file()
+    assert decisions(tmp_path)[0]["reason"] == "promoted"
+    path.write_text(path.read_text().replace("promoted", "kept"))  # someone without the key rewrites history
+    with pytest.raises(InputError, match="a decision record must be sealed with that key: .* sealed with another key"):
+        decisions(tmp_path)
