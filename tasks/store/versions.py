@@ -107,22 +107,26 @@ def prune(store: str | os.PathLike, keep: int, dry_run: bool = False) -> list[st
     if keep < 0:
         raise InputError("--keep must be 0 or more", f"it is {keep}", "Use e.g. --keep 5.")
     if dry_run:
-        champion(store)
-        others = [v for v in list_versions(store) if not v["champion"]]
-        workspace = storage.join(store, ".work")
-        return ([version["name"] for version in others[:max(0, len(others) - keep)]]
-                + ([".work"] if storage.exists(workspace) and not runs_using(workspace) else []))
+        doomed, workspace = _doomed(store, keep)
+        return [version["name"] for version in doomed] + ([".work"] if workspace else [])
     with store_lock(store) as confirm:  # no promotion can pick a version while it is being deleted
-        champion(store)  # an unreadable pointer is refused here: pruning could otherwise delete the champion
-        others = [v for v in list_versions(store) if not v["champion"]]
-        doomed = others[:max(0, len(others) - keep)]
+        doomed, workspace = _doomed(store, keep)
         for version in doomed:  # its manifest first: a version half deleted is no version
             confirm()
             storage.remove(storage.join(version["path"], MANIFEST))
             storage.remove(version["path"], recursive=True)
         removed = [version["name"] for version in doomed] + remove_leftovers(store)
-        workspace = storage.join(store, ".work")
-        if storage.exists(workspace) and not runs_using(workspace):  # never under a running run
+        if workspace:
             storage.remove(workspace, recursive=True)
             removed.append(".work")
     return removed
+
+
+def _doomed(store: str | os.PathLike, keep: int) -> tuple[list[dict], str | None]:
+    """What a prune removes: all but the newest `keep` versions besides the champion, and the run workspace
+    unless it is missing or a run uses it (None then)."""
+    champion(store)  # an unreadable pointer is refused here: pruning could otherwise delete the champion
+    others = [v for v in list_versions(store) if not v["champion"]]
+    workspace = storage.join(store, ".work")
+    kept = not storage.exists(workspace) or runs_using(workspace)  # never under a running run
+    return others[:max(0, len(others) - keep)], None if kept else workspace
