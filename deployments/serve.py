@@ -1,14 +1,14 @@
 """Serve the train, retrain and predict deployments from one process, for a single machine.
 
     imbalance-flows serve [--data tasks/bundled/hpc.parquet --target class] [--cron "0 3 * * 1"]
-                          [--timezone Europe/Berlin] [--store models]
+                          [--timezone Europe/Berlin] [--store models] [--model default]
 
 Needs a Prefect server (`prefect server start`) and PREFECT_API_URL pointing at it. Runs
 started from the UI or `prefect deployment run` are picked up within seconds; the retrain
 deployment also runs on its cron schedule, and whenever a scored batch drifted (the predict
 flow's `imbalance-flows.drift.detected` event). The deployments are those of `prefect.yaml`
 beside this file (names, descriptions, tags, schedules, parameters): one definition for
-both ways of deploying; the options here override its data, target, store and schedule.
+both ways of deploying; the options here override its data, target, store, model and schedule.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default=data_path(train["data"]), help="default data of the three deployments")
     parser.add_argument("--target", default=train["target"], help="default target column")
     parser.add_argument("--store", default=train["store"], help="model store directory")
+    parser.add_argument("--model", default=train["model"], metavar="NAME",
+                        help="the model's name in the store: trained, retrained and scored with (its champion)")
     parser.add_argument("--cron", default=schedule["cron"], help=f"retrain schedule (default {schedule['cron']!r})")
     parser.add_argument("--timezone", default=schedule.get("timezone", "UTC"),
                         help="time zone of the schedule, e.g. Europe/Berlin")
@@ -54,7 +56,7 @@ def _flow(entrypoint: str):
     return getattr(importlib.import_module(module), name)
 
 
-def build(data: str, target: str, store: str, cron: str, timezone: str = "UTC") -> list:
+def build(data: str, target: str, store: str, cron: str, timezone: str = "UTC", model: str = "default") -> list:
     """The deployments of prefect.yaml, their defaults filled in for the UI's Run form."""
     from prefect.events import DeploymentEventTrigger
     from prefect.schedules import Cron
@@ -62,12 +64,15 @@ def build(data: str, target: str, store: str, cron: str, timezone: str = "UTC") 
     from imbalance_flows.flows.config import PredictConfig, RetrainConfig, TrainConfig
 
     configs = {"train": TrainConfig, "retrain": RetrainConfig, "predict": PredictConfig}
-    common = {"data": data_path(data), "target": target, "store": store}
+    common = {"data": data_path(data), "target": target, "store": store, "model": model}
     deployments = []
     for name, definition in definitions().items():
         config = dict(definition["parameters"]["config"])
         if name == "retrain":
             config["train"] = {**config["train"], **common}
+        elif name == "predict":
+            config.update({key: value for key, value in common.items() if key in configs[name].model_fields},
+                          version=model)
         else:
             config.update({key: value for key, value in common.items() if key in configs[name].model_fields})
         schedules = [Cron(cron, timezone=timezone)] if definition.get("schedules") else None
@@ -92,7 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_options(parser)
     args = parser.parse_args(argv)
-    serve(data=args.data, target=args.target, store=args.store, cron=args.cron, timezone=args.timezone)
+    serve(data=args.data, target=args.target, store=args.store, cron=args.cron, timezone=args.timezone,
+          model=args.model)
 
 
 if __name__ == "__main__":

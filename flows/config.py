@@ -44,6 +44,7 @@ from imbalance_flows.tasks.model.spec import (
     recipe_members,
 )
 from imbalance_flows.tasks.storage import check
+from imbalance_flows.tasks.store.integrity import DEFAULT_MODEL, check_model_name
 
 
 class TrainConfig(BaseModel):
@@ -96,6 +97,8 @@ class TrainConfig(BaseModel):
     random_state: int = Field(0, ge=0, le=SEED_MAX, description="Seed for the splits, the samplers and the "
                                                                  "learners.")
     store: str = Field("models", description="Model store directory; each run adds a version under versions/.")
+    model: str = Field(DEFAULT_MODEL, description="The model's name in the store (e.g. churn): each name has its "
+                                                  "own versions and champion.")
     workspace: str | None = Field(None, description="Where splits and fitted members are kept between tasks "
                                                     "(shared storage for Dask workers); default: the store's "
                                                     ".work folder.",
@@ -131,6 +134,11 @@ class TrainConfig(BaseModel):
     @classmethod
     def _known_storage(cls, path, info):
         return path if path is None else check(path, info.field_name)
+
+    @field_validator("model")
+    @classmethod
+    def _model_name(cls, name):
+        return check_model_name(name, "model")
 
     def ensemble_params(self) -> dict:
         """The VotingEnsemble parameters this run sets."""
@@ -220,7 +228,9 @@ class PredictConfig(BaseModel):
                                   "of Parquet files; or a folder of images (class folders inside it or not): one row per file, with its path.")
     out: str = Field(description="Output file, .parquet or .csv; written only when complete.")
     store: str = Field("models", description="Model store directory.")
-    version: str = Field("champion", description="'champion', a version name under <store>/versions, or a path.")
+    version: str = Field("champion", description="A model's name (its champion), NAME@VERSION, 'champion' (the "
+                                                 "default model's), a version name under <store>/versions, or a "
+                                                 "path.")
     chunk_rows: int = Field(50_000, ge=1, description="Rows read and scored at a time.")
     passthrough: list[str] = Field(default_factory=list, description="Columns of the scored file copied to the "
                                    "output beside the scores (a timestamp, a key); the model's id columns always are.")

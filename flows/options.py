@@ -15,6 +15,8 @@ import typing
 
 from imbalance_flows.flows.guard import guarded, input_errors_once
 
+ADDRESS = ("a model's name (its champion), NAME@VERSION, 'champion' (the default model's), a version name, or a "
+           "version's directory")
 EPILOG = "Errors name the rule, the value that broke it and a way out; the exit status is then 2."
 FLOWS = {
     "train": ("train an ensemble and save it as a new model version",
@@ -49,7 +51,7 @@ def add_options(command: str, parser: argparse.ArgumentParser) -> None:
     from imbalance_flows.flows.config import PredictConfig, RetrainConfig
 
     if command == "predict":
-        parser.add_argument("model", help="a saved version's directory, a version name, or 'champion'")
+        parser.add_argument("model", help=ADDRESS)
         parser.add_argument("data", help=_field(PredictConfig, "data")["help"])
         parser.add_argument("--out", required=True, help=_field(PredictConfig, "out")["help"])
         parser.add_argument("--store", default="models", help=_field(PredictConfig, "store")["help"])
@@ -89,6 +91,7 @@ def _training_options(parser: argparse.ArgumentParser) -> None:
                         "default, plain-over-under (`imbalance-flows strategies` describes them)")
     parser.add_argument("--config", metavar="FILE", help="YAML or JSON file with the training flow's parameters")
     parser.add_argument("--store", **_field(TrainConfig, "store"))
+    parser.add_argument("--model", metavar="NAME", **_field(TrainConfig, "model"))
     for name in ("voting", "threshold_objective", "validation", "calibration"):
         parser.add_argument(f"--{name.replace('_', '-')}", **_field(TrainConfig, name))
     parser.add_argument("--cost-fn", type=float, metavar="COST", help="two classes: what a missed case of the rarer "
@@ -150,7 +153,7 @@ def train_config(args):
         raise InputError("the keys of a config file must be parameters of the training flow",
                          f"{args.config!r} has {unknown}",
                          close_names(unknown, TrainConfig.model_fields) + "`imbalance-flows train --help` lists them.")
-    names = ("data", "target", "store", "voting", "threshold_objective", "validation", "calibration", "test_size",
+    names = ("data", "target", "store", "model", "voting", "threshold_objective", "validation", "calibration", "test_size",
              "validation_size", "folds", "random_state", "max_concurrency", "dask_address", "id_columns",
              "drop_columns", "allow_slow_samplers")
     config.update({name: getattr(args, name) for name in names if getattr(args, name) is not None})
@@ -212,10 +215,11 @@ def run(command: str, load_flow, args) -> int:
         print()
         print(tables(result["results"], "test"))
         print()
-        if champion(parameters.store) is None:
-            print(f"No champion in {parameters.store!r} yet: `imbalance-flows models promote "
-                  f"{result['version'].rstrip('/').rsplit('/', 1)[-1]} --store {parameters.store}` makes this version the one "
-                  "`predict champion` scores with.")
+        if champion(parameters.store, parameters.model) is None:
+            name = parameters.model
+            print(f"No champion of {name!r} in {parameters.store!r} yet: `imbalance-flows models promote "
+                  f"{result['version'].rstrip('/').rsplit('/', 1)[-1]} --store {parameters.store}` makes this version "
+                  f"the one `predict {'champion' if name == 'default' else name}` scores with.")
         print(result["version"])
     elif command == "retrain":
         print(f"{'Promoted' if result['promoted'] else 'Not promoted'}: {result['reason']} "

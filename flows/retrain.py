@@ -24,6 +24,7 @@ from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.data.tables import TableRef
 from imbalance_flows.tasks.evaluation.metrics import SUMMARY
 from imbalance_flows.tasks.evaluation.report import data_uri
+from imbalance_flows.tasks.store.champion import decay_files
 
 
 def _table(decision: dict) -> str:
@@ -58,10 +59,10 @@ def retrain(config: RetrainConfig) -> dict:
                      config.metric, config.margin, config.min_rows_per_class, config.confidence)
     create_markdown_artifact(key="champion-challenger", markdown=_table(decision),
                              description="Champion/challenger decision")
-    folder = storage.join(config.train.store, "decisions")
+    table, plot = decay_files(config.train.store, config.train.model)
     create_markdown_artifact(key="champion-decay", description="The champion's score on each fresh labelled batch",
-                             markdown=storage.read_text(storage.join(folder, "decay.md")) + "\n\n"
-                             f"![decay]({data_uri(storage.read_bytes(storage.join(folder, 'decay.png')))})")
+                             markdown=storage.read_text(table) + "\n\n"
+                             f"![decay]({data_uri(storage.read_bytes(plot))})")
     logger.info("%s (decision %s, judged on %s rows): %s", "Promoted" if decision["promoted"] else "Kept the champion",
                 decision["sequence"], decision["judged_rows"], decision["reason"])
     return decision

@@ -374,8 +374,8 @@ def evaluate(ensemble: VotingEnsemble, test: tables.TableRef, title: str, exampl
 
 @task(name="save", cache_policy=NO_CACHE, **IO_RETRIES)
 def save(ensemble: VotingEnsemble, store: str, results: dict, extra: dict, header: str,
-         trained_on: list[tables.TableRef | None] = (), examples: dict | None = None) -> str:
-    """Write the model version (complete or absent) with its report and its training rows' fingerprints."""
+         trained_on: list[tables.TableRef | None] = (), examples: dict | None = None, model: str = "default") -> str:
+    """Write a version of `model` (complete or absent) with its report and its training rows' fingerprints."""
     from imbalance_flows.tasks.evaluation.report import report_files
 
     refs = [ref for ref in trained_on if ref is not None]
@@ -383,7 +383,7 @@ def save(ensemble: VotingEnsemble, store: str, results: dict, extra: dict, heade
     files = report_files(results, header, **(examples or {}))
     return str(save_model(ensemble, store, metrics=results, extra=extra, files=files, training_rows=rows,
                           training_row_count=sum(ref.n_rows for ref in refs),
-                          member_sources=getattr(ensemble, "member_sources_", None)))
+                          member_sources=getattr(ensemble, "member_sources_", None), model=model))
 
 
 @task(name="judge", cache_policy=NO_CACHE)

@@ -12,13 +12,13 @@ import sys
 from pathlib import Path
 
 from imbalance_flows.flows.guard import guarded
-from imbalance_flows.flows.options import EPILOG, FLOWS, add_options, run
+from imbalance_flows.flows.options import ADDRESS, EPILOG, FLOWS, add_options, run
 from imbalance_flows.tasks import storage
 
 COMMANDS = {
     **{name: summary for name, (summary, _) in FLOWS.items()},
     "report": "print a saved model's report",
-    "models": "list the store's versions, promote one by hand, prune old ones",
+    "models": "the store's models and versions: list, show, diff, promote, tag, describe, prune",
     "strategies": "list the resampling strategies and learners with their parameters",
     "serve": "serve the train, retrain and predict deployments (needs a server)",
     "serve-model": "answer POST /predict over HTTP with the champion (or a version), following new champions",
@@ -45,29 +45,21 @@ def _options(command: str, parser: argparse.ArgumentParser) -> None:
     if command in FLOWS:
         add_options(command, parser)
     elif command == "report":
-        parser.add_argument("model", help="a saved version's directory, a version name, or 'champion'")
-        parser.add_argument("--store", default="models", help="model store, for 'champion' or a version name")
+        parser.add_argument("model", help=ADDRESS)
+        parser.add_argument("--store", default="models", help="model store, for a name, 'champion' or a version name")
         parser.add_argument("--examples", type=int, metavar="N", help="also print, per class, the N test rows the "
                             "ensemble got wrong, the most confident mistakes first")
     elif command == "models":
-        actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-        for name, summary in (("list", "every version: date, data, balanced accuracy and G-mean, the champion"),
-                              ("promote", "make VERSION the champion (recorded as a decision, like a retrain's)"),
-                              ("prune", "delete all but the newest --keep versions (never the champion) and "
-                                        "the run workspace")):
-            action = actions.add_parser(name, help=summary, description=summary, epilog=EPILOG)
-            action.add_argument("--store", default="models", help="model store directory (default: models)")
-            if name == "promote":
-                action.add_argument("version", help="a version name, a version's directory")
-            if name == "prune":
-                action.add_argument("--keep", type=int, required=True, help="versions to keep besides the champion")
-                action.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
+        from imbalance_flows.models_command import add_options as add_models_options
+
+        add_models_options(parser, EPILOG)
     elif command == "serve-model":
         parser.description = ("Score rows sent as JSON: POST /predict {\"rows\": [{column: value, ...}]} answers "
                               "labels and calibrated probabilities; GET /model lists the columns; GET /health. "
                               "Serving 'champion', a newly promoted one is picked up without a restart.")
         parser.add_argument("model", nargs="?", default="champion",
-                            help="'champion' (default, followed), a version name or a version's directory")
+                            help="'champion' (default) or a model's name: its champion, followed; or NAME@VERSION, "
+                                 "a version name or a version's directory")
         parser.add_argument("--store", default="models", help="model store directory or URL (default: models)")
         parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
         parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
@@ -125,38 +117,15 @@ def _serve(args) -> int:
         raise InputError("serving needs a running Prefect server", "PREFECT_API_URL is not set",
                          "Start one with `prefect server start` and set "
                          "PREFECT_API_URL=http://127.0.0.1:4200/api.")
-    serve(data=args.data, target=args.target, store=args.store, cron=args.cron, timezone=args.timezone)
+    serve(data=args.data, target=args.target, store=args.store, cron=args.cron, timezone=args.timezone,
+          model=args.model)
     return 0
 
 
 def _models(args) -> int:
-    from imbalance_flows.tasks.store import versions
-    from imbalance_flows.tasks.store.activity import runs_using
+    from imbalance_flows.models_command import run as run_models
 
-    if args.action == "promote":
-        decision = versions.promote_by_hand(args.store, args.version)
-        print(f"Promoted {storage.name(decision['challenger'])} (champion before: "
-              f"{storage.name(decision['champion']) if decision['champion'] else 'none'}); "
-              f"decision {decision['sequence']}")
-    elif args.action == "prune":
-        removed = versions.prune(args.store, args.keep, dry_run=args.dry_run)
-        gone = [name for name in removed if name != ".work"]
-        print(f"{'Would remove' if args.dry_run else 'Removed'} {len(gone)} version{'' if len(gone) == 1 else 's'}"
-              f"{': ' + ', '.join(gone) if gone else ''}"
-              + ("; and the run workspace (.work)" if ".work" in removed else ""))
-        if ".work" not in removed and runs_using(storage.join(args.store, ".work")):
-            print("Kept .work: a training run is using it (prune again once it has ended).")
-    else:
-        rows = versions.list_versions(args.store)
-        if not rows:
-            print(f"No versions in {args.store!r} yet: `imbalance-flows train DATA --target COL --store {args.store}`.")
-        for row in rows:
-            metrics = " ".join(f"{name} {row[name]:.3f}" for name in ("balanced_accuracy", "g_mean")
-                               if row[name] is not None)
-            rows_seen = f", {row['rows']} rows" if row.get("rows") else ""
-            print(f"{'*' if row['champion'] else ' '} {row['name']}  {row['created']}  {row['data']} "
-                  f"(target {row['target']!r}{rows_seen})  {metrics}  voting: {', '.join(row['members'])}")
-    return 0
+    return run_models(args)
 
 
 def _report(args) -> int:

@@ -30,7 +30,7 @@ from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.data.checks import UnseenCategoryWarning
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.store.model_store import load_model
-from imbalance_flows.tasks.store.versions import resolve_version
+from imbalance_flows.tasks.store.versions import followed_model, resolve_version
 
 FOLLOW_S = 2.0  # how often, at most, the champion pointer is read again
 MAX_BYTES = 10 * 2**20  # the largest request body accepted
@@ -45,6 +45,7 @@ class Served:
         self._lock = threading.Lock()
         self._checked = 0.0
         self.path = resolve_version(store, model)
+        self.follows = followed_model(store, model)  # the model whose champion is served, or None
         self.ensemble = load_model(self.path)
 
     @property
@@ -53,13 +54,13 @@ class Served:
 
     def current(self):
         """(version directory, ensemble): the champion's latest, when following it."""
-        if self.model != "champion" or time.monotonic() - self._checked < FOLLOW_S:
+        if self.follows is None or time.monotonic() - self._checked < FOLLOW_S:
             return self.path, self.ensemble
         with self._lock:
             if time.monotonic() - self._checked >= FOLLOW_S:
                 self._checked = time.monotonic()
                 try:
-                    path = resolve_version(self.store, "champion")
+                    path = resolve_version(self.store, self.model)
                     if storage.name(path) != self.version:
                         ensemble = load_model(path)  # loaded whole before it answers a request
                         self.path, self.ensemble = path, ensemble

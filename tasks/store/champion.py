@@ -33,7 +33,7 @@ from imbalance_flows.tasks.evaluation.compare import paired_difference
 from imbalance_flows.tasks.evaluation.figures import png, pyplot
 from imbalance_flows.tasks.evaluation.metrics import SUMMARY
 from imbalance_flows.tasks.evaluation.metrics import evaluate as score
-from imbalance_flows.tasks.store.integrity import inside
+from imbalance_flows.tasks.store.integrity import DEFAULT_MODEL, inside, model_of
 from imbalance_flows.tasks.store.model_store import (
     TRAINING_ROWS,
     champion,
@@ -209,8 +209,9 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout, 
     """
     challenger_dir = storage.location(challenger_dir)
     chunks = [holdout] if isinstance(holdout, pd.DataFrame) else holdout
+    model = model_of(read_manifest(challenger_dir))  # judged against its own model's champion
     with store_lock(store) as confirm:
-        incumbent = champion(store)
+        incumbent = champion(store, model)
         challenger = Scores(load_model(challenger_dir))
         defending = None if incumbent is None else Scores(load_model(incumbent))
         seen = {version: fingerprints(version) for version in (incumbent, challenger_dir) if version is not None}
@@ -246,7 +247,7 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout, 
         promoted, reason = decide(comparison, metric, margin)
         if champion_error:
             reason = f"{reason}: the champion cannot score the new data ({champion_error})"
-        decision = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "metric": metric,
+        decision = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "model": model, "metric": metric,
                     "margin": margin, "confidence": confidence, "comparison": comparison, "promoted": promoted, "reason": reason, "challenger": str(challenger_dir),
                     "champion": str(incumbent) if incumbent else None, "judged_rows": int(len(labels)),
                     "holdout_rows": holdout_rows, "excluded_champion_rows": excluded,
@@ -258,7 +259,7 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout, 
             confirm()
             promote(store, challenger_dir)
         try:  # a report of the decisions: it never stands in the way of one
-            write_decay(store)
+            write_decay(store, model)
         except (OSError, ValueError) as error:
             logging.getLogger(__name__).warning("The champion's decay table was not updated: %s", error)
     return decision
@@ -304,14 +305,21 @@ def decay_png(rows: list[dict]) -> bytes:
     return png(figure)
 
 
-def write_decay(store: str | os.PathLike) -> Path | str:
-    """decisions/decay.md and decay.png: the champion's decay over the recorded decisions (under the lock)."""
-    folder = storage.join(store, "decisions")
-    rows = decay_rows(decisions(store))
-    storage.write_bytes(storage.join(folder, "decay.png"), decay_png(rows))
-    return storage.write_bytes(storage.join(folder, "decay.md"),
-                               "# The champion on each fresh batch\n\n" + decay_markdown(rows) + "\n")
+def decay_files(store: str | os.PathLike, model: str = DEFAULT_MODEL) -> tuple[str, str]:
+    """A model's decay table and plot: decisions/decay.md and decay.png for the default model,
+    decisions/decay-<model>.md and .png for the others."""
+    stem = storage.join(store, "decisions", "decay" if model == DEFAULT_MODEL else f"decay-{model}")
+    return stem + ".md", stem + ".png"
 
 
-__all__ = ["decay_markdown", "decay_rows", "decide", "decisions", "fingerprints", "judge", "metrics_of",
+def write_decay(store: str | os.PathLike, model: str = DEFAULT_MODEL) -> Path | str:
+    """The model's champion's decay over its recorded decisions (`decay_files`; written under the lock)."""
+    table, plot = decay_files(store, model)
+    rows = decay_rows(decisions(store, model))
+    storage.write_bytes(plot, decay_png(rows))
+    return storage.write_bytes(table, f"# The champion of {model!r} on each fresh batch\n\n" + decay_markdown(rows)
+                               + "\n")
+
+
+__all__ = ["decay_files", "decay_markdown", "decay_rows", "decide", "decisions", "fingerprints", "judge", "metrics_of",
            "training_rows", "unseen_in", "unseen_rows"]

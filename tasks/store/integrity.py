@@ -28,6 +28,24 @@ from imbalance_flows.tasks.sealing import STORE_KEY, store_key
 VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
+# A store holds models by name; versions saved before models had names belong to this one.
+DEFAULT_MODEL = "default"
+# A letter first: a model's name is never mistaken for a version's (they start with the date).
+MODEL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+
+
+def check_model_name(name: str, where: str = "the model's name") -> str:
+    """A model's name: a letter, then up to 63 letters, digits, `_` or `-` (`champion` is the default model's
+    champion's address, not a name)."""
+    if not isinstance(name, str) or not MODEL_NAME.fullmatch(name) or name == "champion":
+        raise InputError("a model is named by a letter, then up to 63 letters, digits, '_' or '-' ('champion' "
+                         "is taken)", f"{where} is {str(name)[:80]!r}", "Use a name such as churn or fraud-eu.")
+    return name
+
+
+def model_of(manifest: dict) -> str:
+    """The model a version belongs to (versions saved before models had names: the default one)."""
+    return manifest.get("model") or DEFAULT_MODEL
 
 
 def check_version_name(name: str, where: str) -> str:
@@ -82,6 +100,7 @@ class _Manifest(BaseModel):
     files: dict[str, str] | None = None
     metrics: dict = {}
     created: str | None = None
+    model: str | None = Field(None, pattern=MODEL_NAME.pattern + "$")
 
 
 def check_manifest_shape(manifest, path: str) -> None:
@@ -157,20 +176,27 @@ def mark_signed(store: str | os.PathLike) -> None:
         storage.write_bytes(storage.join(store, SIGNED_MARKER), f"Versions here are signed; set {STORE_KEY}.\n")
 
 
-def signed_pointer(name: str) -> str:
-    """The champion pointer's text: the version's name and, with a store key, its signature."""
+def _pointer_signature(key: bytes, name: str, model: str) -> str:
+    # The default model's pointer signs the version alone (as stores written before models had names do);
+    # another model's signs the model too, so that one model's pointer copied over another's is refused.
+    signed = name if model == DEFAULT_MODEL else f"{model}@{name}"
+    return f"hmac-sha256 {hmac.new(key, signed.encode(), hashlib.sha256).hexdigest()}"
+
+
+def signed_pointer(name: str, model: str = DEFAULT_MODEL) -> str:
+    """A champion pointer's text: the version's name and, with a store key, its signature."""
     key = _key()
-    return name + "\n" + (f"hmac-sha256 {hmac.new(key, name.encode(), hashlib.sha256).hexdigest()}\n" if key else "")
+    return name + "\n" + (_pointer_signature(key, name, model) + "\n" if key else "")
 
 
-def pointed_name(text: str, where: str) -> str:
+def pointed_name(text: str, where: str, model: str = DEFAULT_MODEL) -> str:
     """The version a champion pointer names; with a store key set, refused unless signed with that key (a
     pointer moved back to an older version by someone without the key is then refused, not followed)."""
     lines = text.strip().splitlines() or [""]
     name = check_version_name(lines[0].strip(), where)
     key = _key()
     if key is not None:
-        expected = f"hmac-sha256 {hmac.new(key, name.encode(), hashlib.sha256).hexdigest()}"
+        expected = _pointer_signature(key, name, model)
         if len(lines) < 2 or not hmac.compare_digest(lines[1].strip(), expected):
             raise InputError(f"with {STORE_KEY} set, the champion pointer must be signed with that key",
                              f"{where} is {'unsigned' if len(lines) < 2 else 'signed with another key, or edited'}",

@@ -5,9 +5,14 @@
                               members/NN.keras  a learner's own model file beside it (a Keras network; LightGBM, XGBoost or CatBoost trees)
                               training_rows.npy  a fingerprint of every row it was trained on
                               report.json, report.md, *.png
-    <store>/champion                            the promoted version's name (moves only on promotion)
+    <store>/champion                            the default model's promoted version (moves only on promotion)
+    <store>/models/<name>/champion              another model's promoted version
+    <store>/models/<name>/card.json             a model's description and its versions' tags
     <store>/decisions/NNNNNN-<time>.json        champion/challenger decisions, numbered in order
     <store>/.lock                               held while a decision is taken and the pointer moved
+
+A store holds models by name: each version's manifest names its model (`default` when it names
+none, as versions saved before models had names), and each model has its own champion.
 
 A version is written under <store>/.staging and renamed into place when complete, so
 a crash leaves either the whole version or nothing. Loading never runs code from a
@@ -39,16 +44,19 @@ from imbalance_flows.tasks.disk import remove_leftovers as remove_local_leftover
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.sealing import check_seal, seal, signing
 from imbalance_flows.tasks.store.integrity import (
+    DEFAULT_MODEL,
     MANIFEST,
     SIGNATURE,
     check_files,
     check_manifest_shape,
+    check_model_name,
     check_no_links,
     check_signature,
     check_store_key,
     file_digests,
     inside,
     mark_signed,
+    model_of,
     pointed_name,
     private_copy,
     sign,
@@ -150,8 +158,8 @@ def new_version_name() -> str:
 def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict | None = None,
                extra: dict | None = None, files: dict[str, bytes | str] | None = None,
                training_rows: pd.DataFrame | None = None, training_row_count: int | None = None,
-               member_sources: list[MemberSource | None] | None = None) -> Path:
-    """Write a fitted ensemble as a new version; return its directory.
+               member_sources: list[MemberSource | None] | None = None, model: str = DEFAULT_MODEL) -> Path:
+    """Write a fitted ensemble as a new version of the store's model `model`; return its directory.
 
     Parameters
     ----------
@@ -175,7 +183,11 @@ def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict
     member_sources : list of MemberSource or None
         Per member, the files it was loaded from (`member_files.member_source`): copied while unchanged,
         instead of writing the member again.
+    model : str
+        The model the version belongs to (`default` when not named): each model has its own champion.
     """
+    check_model_name(model)
+    extra = {**(extra or {}), "model": model}
     root = storage.check(store, "the store")
     check_store_key(root, writing=True)
     final = storage.join(root, "versions", new_version_name())
@@ -349,23 +361,35 @@ def fetched(version_url: str):
         yield Path(folder)
 
 
-def champion(store: str | os.PathLike) -> Path | str | None:
-    """The promoted version's directory, or None before the first promotion."""
-    pointer = storage.join(store, "champion")
+def champion_pointer(store: str | os.PathLike, model: str = DEFAULT_MODEL) -> str:
+    """Where a model's champion pointer lies: <store>/champion for the default model (as before models had
+    names), <store>/models/<name>/champion for the others."""
+    if model == DEFAULT_MODEL:
+        return storage.join(store, "champion")
+    return storage.join(store, "models", check_model_name(model), "champion")
+
+
+def champion(store: str | os.PathLike, model: str = DEFAULT_MODEL) -> Path | str | None:
+    """The promoted version of `model`, or None before its first promotion."""
+    pointer = champion_pointer(store, model)
     if not storage.is_file(pointer):
         return None
     if storage.is_local(pointer) and Path(storage.local(pointer)).is_symlink():
         raise InputError("the champion pointer is a plain file naming a version", f"{str(pointer)!r} is a link",
                          "Promote a version again with `imbalance-flows models promote VERSION`.")
     check_store_key(store)
-    name = pointed_name(storage.read_text(pointer), f"{str(pointer)!r}")
+    name = pointed_name(storage.read_text(pointer), f"{str(pointer)!r}", model)
     return storage.location(storage.join(store, "versions", name))
 
 
 def promote(store: str | os.PathLike, version_dir: str | os.PathLike) -> None:
-    """Point the champion at a saved version, atomically (a rename here; one object's upload on an object store)."""
-    read_manifest(version_dir)
-    storage.write_bytes(storage.join(store, "champion"), signed_pointer(storage.name(version_dir)))
+    """Point its model's champion at a saved version, atomically (a rename here; one object's upload on an
+    object store)."""
+    model = model_of(read_manifest(version_dir))
+    pointer = champion_pointer(store, model)
+    if storage.is_local(pointer):
+        os.makedirs(os.path.dirname(storage.local(pointer)), exist_ok=True)
+    storage.write_bytes(pointer, signed_pointer(storage.name(version_dir), model))
 
 
 def record_decision(store: str | os.PathLike, decision: dict) -> Path | str:
@@ -382,8 +406,8 @@ def record_decision(store: str | os.PathLike, decision: dict) -> Path | str:
     return path
 
 
-def decisions(store: str | os.PathLike) -> list[dict]:
-    """The recorded decisions, in the order they were taken."""
+def decisions(store: str | os.PathLike, model: str | None = None) -> list[dict]:
+    """The recorded decisions, in the order they were taken; those about `model` only, when given."""
     folder = storage.join(store, "decisions")
     # Decisions recorded before they were numbered are named by their time alone: they came first.
     found = sorted((name for name in storage.names(folder) if name[:1].isdigit() and name.endswith(".json")),
@@ -398,7 +422,8 @@ def decisions(store: str | os.PathLike) -> list[dict]:
         except (ValueError, RecursionError):
             record = None
         if isinstance(record, dict):
-            records.append(record)
+            if model is None or (record.get("model") or DEFAULT_MODEL) == model:
+                records.append(record)
         else:  # a damaged record is no decision: the others still count
             logging.getLogger(__name__).warning("Skipped %s: not a decision record", path)
     return records

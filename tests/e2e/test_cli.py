@@ -98,7 +98,7 @@ def bad_files(tmp_path_factory):
     (["predict", "{model}", "{bad}/no_day.csv", "--out", "x.csv"], "missing \\['day'\\]"),
     (["predict", "{model}", "{bad}/new_protocol.csv", "--out", "x.csv", "--unknown-categories", "error"],
      "'Z'\\] are new"),
-    (["report", "{bad}"], "MODEL must be a saved version's directory, a version name in the store, or 'champion'"),
+    (["report", "{bad}"], "MODEL must be a model's name \\(its champion\\), NAME@VERSION"),
 ])
 def test_bad_input_exits_2_with_the_rule_and_no_traceback(args, message, bad_files, trained, prefect_api):
     model = trained[0].stdout.strip().splitlines()[-1]

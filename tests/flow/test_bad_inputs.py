@@ -234,7 +234,7 @@ CASES = {
     "score-empty-file": (predict("{d}/score_empty.csv"), r"the data file must not be empty"),
     "score-header-only": (predict("{d}/score_header_only.csv"), r"the data to score must have rows"),
     "model-not-found": (predict("{d}/good.csv", model="{d}/no_such_model"),
-                        r"MODEL must be a saved version's directory, a version name in the store, or 'champion'"),
+                        r"MODEL must be a model's name \(its champion\), NAME@VERSION"),
     "model-without-manifest": (predict("{d}/good.csv", model="{d}/no_manifest"),
                                r"MODEL must be a saved version's directory|has no manifest.json"),
     "model-missing-member": (predict("{d}/good.csv", model="{d}/missing_member"),

@@ -47,3 +47,27 @@ def test_a_retrain_on_grown_data_judges_on_unseen_rows_and_promotes_only_a_chall
     assert "| 1 |" in decay and "| `none` | – |" in decay
     assert (store / "decisions" / "decay.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [d["sequence"] for d in decisions(store)] == [1, 2]  # the decay files are not decisions
+
+
+def test_two_named_models_in_one_store_retrain_against_their_own_champions(bundled, tmp_path):
+    from imbalance_flows.tasks.model.spec import MemberSpec
+    from imbalance_flows.tasks.store.versions import list_versions, resolve_version
+
+    store, cheap = tmp_path / "models", [MemberSpec.parse("class_weight:logreg")]
+    churn = bundled / "churn.parquet"
+    hpc = bundled / "hpc.parquet"
+
+    def run(data, target, model):
+        return retrain(RetrainConfig(train=TrainConfig(data=str(data), target=target, store=str(store), model=model,
+                                                       members=cheap)))
+
+    assert run(churn, "churn", "churn")["promoted"]
+    assert run(hpc, "class", "hpc")["promoted"]  # its own first champion: churn's is no rival
+    again = run(churn, "churn", "churn")  # the same data again: the tie keeps churn's champion
+    assert not again["promoted"] and again["model"] == "churn"
+    assert again["champion"] == str(champion(store, "churn"))
+    assert {row["model"] for row in list_versions(store)} == {"churn", "hpc"}
+    assert resolve_version(store, "hpc") == champion(store, "hpc") != champion(store, "churn")
+    assert champion(store) is None  # nothing was trained as the default model
+    assert [d["model"] for d in decisions(store)] == ["churn", "hpc", "churn"]
+    assert "| 2 |" not in (store / "decisions" / "decay-churn.md").read_text()  # hpc's decision is not churn's

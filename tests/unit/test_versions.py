@@ -1,6 +1,7 @@
 """tasks.versions and the commands that use it: one way to name a model, and managing the store's versions."""
 
 import json
+import re
 
 import pytest
 
@@ -39,8 +40,8 @@ def test_a_model_is_named_by_directory_version_name_or_champion(store):
 
 
 @pytest.mark.parametrize("model, message", [
-    ("nonsense", r"MODEL must be a saved version's directory, a version name in the store, or 'champion': "
-                 r"'nonsense' is none of these .* Recent versions: \["),
+    ("nonsense", r"MODEL must be a model's name \(its champion\), NAME@VERSION, 'champion' .*: "
+                 r"'nonsense' is none of these .* Models: \['default'\]; recent versions: \["),
     ("../versions", "is none of these"),
 ])
 def test_a_name_that_is_no_model_is_refused_with_the_recent_versions(store, model, message):
@@ -49,7 +50,8 @@ def test_a_name_that_is_no_model_is_refused_with_the_recent_versions(store, mode
 
 
 def test_champion_before_any_promotion_says_how_to_promote(tmp_path):
-    with pytest.raises(InputError, match="`champion` needs a promoted model: .* has no champion yet. .*models promote"):
+    with pytest.raises(InputError, match="needs a promoted version: .* has no champion of 'default' yet. "
+                                         ".*models promote"):
         resolve_version(tmp_path, "champion")
 
 
@@ -125,8 +127,9 @@ def test_the_models_commands(store, capsys):
     root, saved = store
     assert cli(["models", "list", "--store", str(root)]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert listed[0].startswith(f"* {saved[0].name}") and "balanced_accuracy 0.700" in listed[0]
-    assert "voting: " in listed[0]  # the members that vote (weight above 0): what tells versions apart
+    assert listed[0] == "default"  # versions saved without a model's name belong to the default one
+    assert listed[1].startswith(f"  * {saved[0].name}") and "bal.acc 0.700" in listed[1]
+    assert "voting: " in listed[1]  # the members that vote (weight above 0): what tells versions apart
     assert cli(["models", "promote", saved[1].name, "--store", str(root)]) == 0
     assert f"Promoted {saved[1].name}" in capsys.readouterr().out
     assert cli(["models", "prune", "--keep", "0", "--store", str(root)]) == 0
@@ -134,7 +137,7 @@ def test_the_models_commands(store, capsys):
     assert cli(["report", "champion", "--store", str(root)]) == 0
     assert f"Model {saved[1].name}" in capsys.readouterr().out
     assert cli(["models", "promote", "bogus", "--store", str(root)]) == 2
-    assert capsys.readouterr().err.startswith("error: MODEL must be a saved version's directory")
+    assert capsys.readouterr().err.startswith("error: MODEL must be a model's name")
 
 
 def test_a_config_file_with_an_unknown_key_is_refused_with_the_closest_one(tmp_path, capsys):
@@ -213,3 +216,113 @@ def test_what_a_killed_writer_leaves_is_removed_by_prune_but_not_a_live_writers(
 
     assert removed == [f".staging/{dead}", ".work"]
     assert sorted(os.listdir(root / ".staging")) == [live.name] and live_file.exists()
+
+
+@pytest.fixture
+def two_models(fitted_binary, binary_table, tmp_path):
+    """A store with two versions of `churn` and one of `fraud`, each model's first version its champion."""
+    from imbalance_flows.tasks.evaluation.metrics import evaluate
+
+    X, y = binary_table.drop(columns="label"), binary_table["label"]
+    scored = evaluate(y, fitted_binary.predict(X), fitted_binary.predict_proba(X), fitted_binary.classes_)
+    root = tmp_path / "models"
+    churn = [save_model(fitted_binary, root, model="churn", extra={"data": {"source": f"churn-{i}.csv", "rows": 100}},
+                        metrics={"ensemble": {**scored, "balanced_accuracy": 0.8 + i / 100}}) for i in range(2)]
+    fraud = save_model(fitted_binary, root, model="fraud", extra={"data": {"source": "fraud.csv", "rows": 50}})
+    promote(root, churn[0])
+    promote(root, fraud)
+    return root, churn, fraud
+
+
+def test_two_named_models_in_one_store_have_their_own_champions(two_models):
+    root, churn, fraud = two_models
+    assert champion(root, "churn").name == churn[0].name and champion(root, "fraud").name == fraud.name
+    assert champion(root) is None  # the default model has none: no version of it was promoted
+    assert resolve_version(root, "churn").name == churn[0].name  # a model's name: its champion
+    assert resolve_version(root, f"churn@{churn[1].name}").name == churn[1].name
+    with pytest.raises(InputError, match=f"NAME@VERSION must name a version of that model: '{fraud.name}' is a "
+                                         f"version of 'fraud', not of 'churn'"):
+        resolve_version(root, f"churn@{fraud.name}")
+    with pytest.raises(InputError, match="Models: \\['churn', 'fraud'\\]"):
+        resolve_version(root, "chrun")
+    assert [row["name"] for row in list_versions(root, "churn")] == [path.name for path in churn]
+    promote_by_hand(root, f"churn@{churn[1].name}")  # moves churn's champion only
+    assert champion(root, "churn").name == churn[1].name and champion(root, "fraud").name == fraud.name
+    assert decisions(root, "churn")[-1]["model"] == "churn" and not decisions(root, "fraud")
+
+
+def test_prune_keeps_each_models_newest_and_every_champion(two_models, fitted_binary, capsys):
+    root, churn, fraud = two_models
+    extra = save_model(fitted_binary, root, model="fraud")
+    assert cli(["models", "prune", "--keep", "0", "--dry-run", "--store", str(root)]) == 0
+    assert capsys.readouterr().out.startswith(f"Would remove 2 versions: {churn[1].name}, {extra.name}")
+    assert prune(root, keep=0, model="churn") == [churn[1].name]  # fraud's are left alone
+    assert {row["name"] for row in list_versions(root)} == {churn[0].name, fraud.name, extra.name}
+
+
+def test_a_model_is_named_by_a_letter_then_letters_digits_dash_underscore(fitted_binary, tmp_path):
+    for bad in ("2026churn", "churn/eu", "..", "champion", "a b", "x" * 65):
+        with pytest.raises(InputError, match="a model is named by a letter"):
+            save_model(fitted_binary, tmp_path, model=bad)
+    assert not (tmp_path / "versions").exists()
+
+
+def test_list_show_diff_tag_and_describe(two_models, capsys):
+    root, churn, fraud = two_models
+    assert cli(["models", "describe", "churn", "Who leaves next month", "--store", str(root)]) == 0
+    assert cli(["models", "tag", f"churn@{churn[1].name}", "candidate", "reviewed", "--store", str(root)]) == 0
+    assert cli(["models", "tag", churn[1].name, "reviewed", "--remove", "--store", str(root)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"{churn[1].name}: candidate"
+    assert cli(["models", "list", "--model", "churn", "--store", str(root)]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0] == "churn: Who leaves next month" and len(listed) == 3  # fraud's left out
+    assert listed[1].startswith(f"  * {churn[0].name}") and "churn-0.csv (target 'label', 100 rows)" in listed[1]
+    assert listed[2].endswith("[candidate]") and "bal.acc 0.810" in listed[2]
+    assert cli(["models", "show", "churn", "--store", str(root)]) == 0
+    shown = capsys.readouterr().out
+    assert re.search(rf"^version +{churn[0].name}$", shown, re.M) and re.search(r"^model +churn \(champion\)$",
+                                                                                shown, re.M)
+    assert re.search(r"^member class_weight:logreg +weight 1\.000$", shown, re.M) and "F1 per class" in shown
+    assert cli(["models", "diff", "churn", f"churn@{churn[1].name}", "--store", str(root)]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert "≠" in lines["balanced_accuracy"] and "0.8000" in lines["balanced_accuracy"]
+    assert "≠" not in lines["voting"] and "≠" in lines["data"]
+    assert cli(["models", "tag", "churn", "no way", "--store", str(root)]) == 2
+    assert "a tag is a letter" in capsys.readouterr().err
+
+
+def test_a_card_rewritten_without_the_store_key_is_refused(two_models, monkeypatch):
+    from imbalance_flows.tasks.sealing import STORE_KEY
+    from imbalance_flows.tasks.store.versions import card, tag
+
+    root, churn, _ = two_models
+    monkeypatch.setenv(STORE_KEY, "k" * 32)
+    tag(root, churn[0].name, ["candidate"])
+    assert card(root, "churn")["tags"] == {churn[0].name: ["candidate"]}
+    path = root / "models" / "churn" / "card.json"
+    path.write_text(path.read_text().replace("candidate", "approved"))
+    with pytest.raises(InputError, match="a model's card"):
+        card(root, "churn")
+
+
+def test_a_store_written_before_models_had_names_is_the_default_models(store):
+    root, saved = store
+    for path in saved:  # as such versions were written: no model named in the manifest
+        manifest = json.loads((path / "manifest.json").read_text())
+        del manifest["model"]
+        (path / "manifest.json").write_text(json.dumps(manifest))
+    assert {row["model"] for row in list_versions(root)} == {"default"}
+    assert resolve_version(root, "default") == resolve_version(root, "champion") == champion(root)
+    assert resolve_version(root, f"default@{saved[2].name}").name == saved[2].name
+    from imbalance_flows.tasks.store.model_store import load_model
+
+    assert load_model(saved[0]).classes_.tolist() == ["common", "rare"]
+
+
+def test_a_served_models_name_or_champion_is_followed_and_a_version_is_not(two_models):
+    from imbalance_flows.tasks.store.versions import followed_model
+
+    root, churn, _ = two_models
+    assert followed_model(root, "churn") == "churn" and followed_model(root, "champion") == "default"
+    assert followed_model(root, f"churn@{churn[1].name}") is None and followed_model(root, churn[1].name) is None
+    assert followed_model(root, churn[1]) is None  # a directory
