@@ -76,7 +76,10 @@ def build(data: str, target: str, store: str, cron: str, timezone: str = "UTC", 
         else:
             config.update({key: value for key, value in common.items() if key in configs[name].model_fields})
         schedules = [Cron(cron, timezone=timezone)] if definition.get("schedules") else None
-        triggers = [DeploymentEventTrigger(**{key: value for key, value in trigger.items() if key != "type"})
+        # A retrain answers drift of its own model's versions only (several models may be served side by side).
+        triggers = [DeploymentEventTrigger(**{**{key: value for key, value in trigger.items() if key != "type"},
+                                              "match": {**trigger.get("match", {}),
+                                                        "imbalance-flows.model-name": model}})
                     for trigger in definition.get("triggers", [])]
         deployments.append(_flow(definition["entrypoint"]).to_deployment(
             name=name, description=definition["description"], tags=definition.get("tags"), schedules=schedules,

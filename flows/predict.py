@@ -18,6 +18,8 @@ from imbalance_flows.flows.config import PredictConfig
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.evaluation.report import data_uri
 from imbalance_flows.tasks.monitoring import drift
+from imbalance_flows.tasks.store.integrity import model_of
+from imbalance_flows.tasks.store.model_store import read_manifest
 from imbalance_flows.tasks.store.versions import resolve_version
 
 DRIFT_EVENT = "imbalance-flows.drift.detected"
@@ -41,7 +43,7 @@ def predict(config: PredictConfig) -> dict:
         drift_file = write_drift(config.out, report)
         (logger.warning if report["drift"] else logger.info)("%s (%s)", report["verdict"], drift_file)
         if report["drift"]:
-            announce_drift(storage.name(model_dir), config, report)
+            announce_drift(storage.name(model_dir), config, report, model_of(read_manifest(model_dir)))
         create_markdown_artifact(key="drift", description="Drift and class priors against the training split",
                                  markdown=drift.markdown(report) + (
                                      f"\n\n![PSI per feature]({data_uri(drift.psi_png(report))})"
@@ -57,12 +59,14 @@ def predict(config: PredictConfig) -> dict:
             "drift": report, "drift_file": drift_file, "priors": scored["priors"]}
 
 
-def announce_drift(version: str, config: PredictConfig, report: dict) -> None:
-    """The event a retrain deployment's trigger waits for (see deployments/prefect.yaml)."""
+def announce_drift(version: str, config: PredictConfig, report: dict, model: str = "default") -> None:
+    """The event a retrain deployment's trigger waits for (see deployments/prefect.yaml): the version and its model,
+    and the batch that drifted (`data`)."""
     from prefect.events import emit_event
 
     emit_event(event=DRIFT_EVENT, resource={"prefect.resource.id": f"imbalance-flows.model.{version}",
-                                            "prefect.resource.name": version, "imbalance-flows.store": config.store},
+                                            "prefect.resource.name": version, "imbalance-flows.store": config.store,
+                                            "imbalance-flows.model-name": model},
                payload={"data": config.data, "verdict": report["verdict"], "rows": report["rows"],
                         "drifted_features": {name: report["features"][name]["psi"]
                                              for name in report["drifted_features"]},

@@ -11,6 +11,16 @@ Decaestecker, 2002) from the model's calibrated probabilities.
 
 PSI = Σ (a − e) · ln(a / e) over the bins, shares floored at 1e-4: below 0.1 is
 commonly read as stable, 0.1–0.25 as a moderate shift, above 0.25 as a major one.
+
+PSI alone is noise on few rows: a feature with 70 values in a batch reaches 0.25 by chance.
+So a feature has drifted only when its PSI passes the limit *and* its binned counts differ
+from the training shares beyond chance: a chi-square test of the counts, adjacent bins
+merged until each expects at least 5 rows, at a significance of `ALPHA` shared among the
+features and classes of the batch (Bonferroni). A class share has shifted only when its
+estimated prior moved by more than the limit *and* beyond the noise of that many rows, given
+how well the model's probabilities tell the classes apart (a likelihood-ratio test of the rows
+as a mixture of the class and the rest, at the training share), at the same significance. Batches drawn from the training
+distribution then raise no alarm, while a large shift in a batch of a few hundred rows does.
 """
 
 from __future__ import annotations
@@ -28,7 +38,9 @@ FLOOR = 1e-4  # shares are floored here in PSI, so an empty bin costs a finite a
 PSI_LIMIT = 0.25  # a feature beyond this has drifted
 SHARE_CHANGE_LIMIT = 0.5  # a class whose share moved by more than this (relative) has shifted
 PRIOR_ROWS = 200_000  # rows of probabilities kept (a uniform sample) for the prior estimate
-MIN_ROWS = 500  # fewer scored rows give no verdict: PSI and class shares are noise on small batches
+MIN_ROWS = 50  # fewer scored rows give no verdict
+ALPHA = 0.001  # chance, per batch from the training distribution, that any feature or class is flagged
+MIN_EXPECTED = 5  # bins are merged until each expects this many rows (the chi-square test's rule of thumb)
 OTHER = "(other)"  # shown for the categories beyond the most frequent ones
 
 
@@ -93,6 +105,65 @@ def psi(expected, actual) -> float:
     e = np.maximum(np.asarray(expected, dtype=float), FLOOR)
     a = np.maximum(np.asarray(actual, dtype=float), FLOOR)
     return float(np.sum((a - e) * np.log(a / e)))
+
+
+def _merged(expected: np.ndarray, counts: np.ndarray, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Adjacent bins merged, in order, until each expects at least MIN_EXPECTED of `rows` (the last merged into the
+    one before it when short)."""
+    shares, merged, e_acc, c_acc = [], [], 0.0, 0.0
+    for e, c in zip(expected, counts):
+        e_acc, c_acc = e_acc + e, c_acc + c
+        if e_acc * rows >= MIN_EXPECTED:
+            shares.append(e_acc)
+            merged.append(c_acc)
+            e_acc = c_acc = 0.0
+    if (e_acc or c_acc) and shares:
+        shares[-1] += e_acc
+        merged[-1] += c_acc
+    return np.asarray(shares), np.asarray(merged)
+
+
+def chi_square_p(expected, counts) -> tuple[float, int]:
+    """How likely counts at least this far from the expected shares are by chance alone: the p-value of a
+    chi-square goodness-of-fit test, bins merged to expect MIN_EXPECTED rows each; and the bins tested."""
+    from scipy.stats import chi2
+
+    counts = np.asarray(counts, dtype=float)
+    rows = counts.sum()
+    expected = np.asarray(expected, dtype=float)
+    if rows == 0 or expected.sum() <= 0:
+        return 1.0, 0
+    shares, merged = _merged(expected / expected.sum(), counts, rows)
+    if len(shares) < 2:
+        return 1.0, len(shares)
+    statistic = float(np.sum((merged - rows * shares) ** 2 / (rows * shares)))
+    return float(chi2.sf(statistic, len(shares) - 1)), len(shares)
+
+
+def share_p(proba: np.ndarray, column: int, training: float) -> float:
+    """How likely the scored rows' probabilities of one class are, were its share still `training`: the p-value of
+    the likelihood-ratio test of the rows as a mixture of that class and the rest, at the training share against
+    the best share.
+
+    With a model that separates the classes well this is the binomial noise of that many rows; with a weak one,
+    whose probabilities say little about any single row, it is wider, as the estimated prior's noise is.
+    """
+    from scipy.optimize import minimize_scalar
+    from scipy.stats import chi2
+
+    if not 0 < training < 1 or not len(proba):
+        return 1.0
+    p = np.asarray(proba, dtype=float)[:, column]
+    own, rest = p / training, (1 - p) / (1 - training)  # each row's likelihood under the class and the rest, up to
+    # a factor common to both: the log-likelihood at the training share is then 0
+
+    def minus_log_likelihood(share: float) -> float:
+        return -float(np.sum(np.log(np.maximum(share * own + (1 - share) * rest, 1e-300))))
+
+    best = minimize_scalar(minus_log_likelihood, bounds=(1e-9, 1 - 1e-9), method="bounded",
+                           options={"xatol": 1e-7})
+    ratio = max(-2 * float(best.fun), 0.0)
+    return float(chi2.sf(ratio, 1))
 
 
 def estimate_priors(proba: np.ndarray, train_priors, max_iter: int = 200, tol: float = 1e-7) -> np.ndarray:
@@ -186,11 +257,15 @@ def drift_report(tally: DriftTally, unseen: dict | None = None, psi_limit: float
     """
     unseen = unseen or {}
     ref = tally.ref
+    tests = max(len(ref["features"]) + len(tally.classes), 1)
+    alpha = ALPHA / tests  # Bonferroni: ALPHA for the whole batch
     features = {}
     for name, feature in ref["features"].items():
         counts = tally.counts[name]
         shares = counts / counts.sum() if counts.sum() else np.zeros_like(counts)
-        features[name] = {"psi": round(psi(_expected(feature), shares), 4),
+        p_value, bins = chi_square_p(_expected(feature), counts)
+        features[name] = {"psi": round(psi(_expected(feature), shares), 4), "p_value": float(f"{p_value:.3g}"),
+                          "values": int(counts.sum()), "bins_tested": bins,
                           "missing": round(tally.missing[name] / max(tally.rows, 1), 4),
                           "missing_in_training": round(feature["missing"], 4),
                           "unseen": round(unseen.get(name, 0) / max(tally.rows, 1), 4)}
@@ -203,14 +278,18 @@ def drift_report(tally: DriftTally, unseen: dict | None = None, psi_limit: float
         shifts[label] = {"training": round(float(train_shares[i]), 4), "predicted": round(float(predicted[i]), 4),
                          "estimated": None if estimated is None else round(float(estimated[i]), 4),
                          "change": None if estimated is None or not train_shares[i]
-                         else round(float(estimated[i] / train_shares[i] - 1), 4)}
+                         else round(float(estimated[i] / train_shares[i] - 1), 4),
+                         "p_value": None if estimated is None
+                         else float(f"{share_p(tally.sample, i, float(train_shares[i])):.3g}")}
     enough = tally.rows >= MIN_ROWS
-    drifted = sorted((n for n, f in features.items() if f["psi"] > psi_limit), key=lambda n: -features[n]["psi"])
+    drifted = sorted((n for n, f in features.items() if f["psi"] > psi_limit and f["p_value"] < alpha),
+                     key=lambda n: -features[n]["psi"])
     shifted = [label for label, s in shifts.items() if s["change"] is not None
-               and abs(s["change"]) > share_change_limit]
+               and abs(s["change"]) > share_change_limit and s["p_value"] < alpha]
     return {"rows": tally.rows, "features": features, "classes": shifts,
             "drifted_features": drifted if enough else [], "shifted_classes": shifted if enough else [],
-            "limits": {"psi": psi_limit, "class_share_change": share_change_limit, "min_rows": MIN_ROWS},
+            "limits": {"psi": psi_limit, "class_share_change": share_change_limit, "alpha": ALPHA,
+                       "min_rows": MIN_ROWS},
             "drift": bool(enough and (drifted or shifted)),
             "verdict": verdict(drifted, shifted, features, shifts) if enough else
             f"No verdict: {tally.rows} rows are too few to judge drift (at least {MIN_ROWS} are needed)."}
@@ -224,7 +303,8 @@ def verdict(drifted: list, shifted: list, features: dict, shifts: dict) -> str:
         return "No drift: every feature and class share is within its limits" + tail + "."
     parts = []
     if drifted:
-        parts.append("features drifted: " + ", ".join(f"{n} (PSI {features[n]['psi']:.2f})" for n in drifted[:5])
+        parts.append("features drifted: " + ", ".join(f"{n} (PSI {features[n]['psi']:.2f}, p {features[n]['p_value']:.1g})"
+                                                      for n in drifted[:5])
                      + (f" and {len(drifted) - 5} more" if len(drifted) > 5 else ""))
     if shifted:
         parts.append("class shares shifted: " + ", ".join(
@@ -240,12 +320,14 @@ def markdown(report: dict, top: int = 10) -> str:
     """The drift artifact: the verdict, the most shifted features, and the class shares."""
     rows = sorted(report["features"].items(), key=lambda item: -item[1]["psi"])[:top]
     lines = [f"**{report['verdict']}**", "",
-             f"{report['rows']} rows scored; limits: PSI {report['limits']['psi']}, class share change "
-             f"{report['limits']['class_share_change']:.0%}.", ""]
+             f"{report['rows']} rows scored; a feature drifted when its PSI passes {report['limits']['psi']} and its "
+             f"counts differ from training beyond chance; a class when its share moved by more than "
+             f"{report['limits']['class_share_change']:.0%} and beyond chance (significance "
+             f"{report['limits'].get('alpha', ALPHA):g} for the whole batch).", ""]
     if rows:
-        lines += ["| feature | PSI | missing (training) | never seen |", "|---|---:|---:|---:|"]
-        lines += [f"| `{name}` | {f['psi']:.3f} | {f['missing']:.3f} ({f['missing_in_training']:.3f}) | "
-                  f"{f['unseen']:.3f} |" for name, f in rows]
+        lines += ["| feature | PSI | p-value (values) | missing (training) | never seen |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| `{name}` | {f['psi']:.3f} | {f.get('p_value', float('nan')):.2g} ({f.get('values', '?')}) | "
+                  f"{f['missing']:.3f} ({f['missing_in_training']:.3f}) | {f['unseen']:.3f} |" for name, f in rows]
         lines.append("")
     lines += ["| class | training share | predicted share | estimated prior |", "|---|---:|---:|---:|"]
     lines += [f"| `{label}` | {s['training']:.3f} | {s['predicted']:.3f} | "

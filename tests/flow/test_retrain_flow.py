@@ -71,3 +71,31 @@ def test_two_named_models_in_one_store_retrain_against_their_own_champions(bundl
     assert champion(store) is None  # nothing was trained as the default model
     assert [d["model"] for d in decisions(store)] == ["churn", "hpc", "churn"]
     assert "| 2 |" not in (store / "decisions" / "decay-churn.md").read_text()  # hpc's decision is not churn's
+
+
+def test_a_labelled_batch_added_to_a_growing_folder_drifts_and_the_retrain_trains_on_it_too(bundled, tmp_path):
+    import json
+
+    from imbalance_flows.flows.config import PredictConfig
+    from imbalance_flows.flows.predict import predict
+    from imbalance_flows.tasks.model.spec import MemberSpec
+
+    churn = pd.read_parquet(bundled / "churn.parquet")
+    folder, store = tmp_path / "labelled", tmp_path / "models"
+    folder.mkdir()
+    churn.iloc[:3000].to_parquet(folder / "batch-0001.parquet")
+    config = RetrainConfig(train=TrainConfig(data=str(folder), target="churn", store=str(store),
+                                             members=[MemberSpec.parse("class_weight:logreg")]))
+    assert retrain(config)["promoted"]
+    first = json.loads((champion(store) / "manifest.json").read_text())["data"]["rows"]
+    assert first == 3000
+
+    batch = churn.iloc[3000:4000].assign(total_day_minutes=lambda f: f["total_day_minutes"] * 1.5)
+    batch.to_parquet(folder / "batch-0002.parquet")  # a new labelled batch lands in the folder
+    scored = predict(PredictConfig(data=str(folder / "batch-0002.parquet"), out=str(tmp_path / "scores.parquet"),
+                                   store=str(store)))
+    assert scored["drift"]["drifted_features"] == ["total_day_minutes"]
+    decision = retrain(config)  # what the drift event starts: the same parameters, the folder grown
+    trained = json.loads((Path(decision["challenger"]) / "manifest.json").read_text())["data"]["rows"]
+    assert trained == 4000 > first
+    assert decision["judged_rows"] > 0

@@ -1,5 +1,7 @@
 """Drift (PSI against the training split's picture) and prior shift (EM estimate, adjusted scores)."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -167,3 +169,37 @@ def test_labels_are_counted_as_their_text_whatever_their_type(labels):
 
     y = pd.Series(labels)
     assert label_counts(y).sort_index().to_dict() == y.astype(str).value_counts().sort_index().to_dict()
+
+
+def test_a_feature_with_few_values_in_the_batch_passing_the_psi_limit_by_chance_is_no_alarm():
+    # A feature missing in most rows: a batch of the training distribution holds few of its values, and their
+    # PSI over ten training deciles passes 0.25 by chance, where the counts are well within chance.
+    rng = np.random.default_rng(7)
+    X, y = _table(20_000, rng)
+    X.loc[rng.random(len(X)) < 0.92, "amount"] = np.nan
+    ref = reference(X, y, infer_schema(X, y))
+    share = ref["class_shares"]["yes"]
+    chance, alarms = [], 0
+    for _ in range(40):
+        batch, _ = _table(900, rng)
+        batch.loc[rng.random(len(batch)) < 0.92, "amount"] = np.nan
+        proba = _posterior(rng.normal(loc=np.where(rng.random(900) < share, 2.0, 0.0)), share)
+        report = drift_report(_tally(ref, ["no", "yes"], [(batch, proba)]))
+        chance.append(report["features"]["amount"]["psi"])
+        alarms += report["drift"]
+    assert max(chance) > 0.15  # PSI alone is this noisy on ~70 values
+    assert alarms == 0
+
+
+def test_a_large_shift_in_a_small_batch_is_found():
+    rng = np.random.default_rng(8)
+    X, y = _table(5000, rng, rare=0.05)
+    ref = reference(X, y, infer_schema(X, y))
+    n = 415  # the rare class at 54 % instead of 5 %: far beyond the noise of 415 rows
+    share = ref["class_shares"]["yes"]
+    proba = _posterior(rng.normal(loc=np.where(rng.random(n) < 0.54, 2.0, 0.0)), share)
+    report = drift_report(_tally(ref, ["no", "yes"], [(_table(n, rng)[0], proba)]))
+    assert "yes" in report["shifted_classes"] and report["classes"]["yes"]["p_value"] < 1e-6
+    assert re.search(r"yes 0\.0\d\d → 0\.5\d\d", report["verdict"])
+    moved = drift_report(_tally(ref, ["no", "yes"], [(_table(120, rng, shift=2.0)[0], proba[:120])]))
+    assert moved["drifted_features"] == ["amount"] and moved["features"]["amount"]["p_value"] < 1e-9
