@@ -73,7 +73,11 @@ def one_data_set(name: str) -> dict:
     from sklearn.model_selection import train_test_split
 
     from bench.datasets import load
-    from imbalance_flows.tasks.monitoring.drift import DriftTally, drift_report, reference
+    from imbalance_flows.tasks.monitoring.drift import (
+        DriftTally,
+        drift_report,
+        reference,
+    )
 
     X, y = load(name)
     train_X, pool_X, train_y, pool_y = train_test_split(X, y, test_size=0.4, stratify=y, random_state=0)
