@@ -25,11 +25,13 @@ import numpy as np
 import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.data.checks import UnseenCategoryWarning
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.store.model_store import load_model
+from imbalance_flows.tasks.store.integrity import model_of
+from imbalance_flows.tasks.store.model_store import load_model, read_manifest
 from imbalance_flows.tasks.store.versions import followed_model, resolve_version
 
 FOLLOW_S = 2.0  # how often, at most, the champion pointer is read again
@@ -71,9 +73,9 @@ class Served:
 
 
 def describe(path, ensemble) -> dict:
-    """What a client needs to know: the version, the classes and the columns a row must hold."""
+    """What a client needs to know: the model and its version, the classes and the columns a row must hold."""
     schema = ensemble.schema_
-    return {"version": storage.name(path), "target": schema.target,
+    return {"model": model_of(read_manifest(path)), "version": storage.name(path), "target": schema.target,
             "classes": [_plain(label) for label in ensemble.classes_],
             "columns": [{"name": column.name, "kind": column.kind,
                          **({"categories": column.categories} if column.kind == "categorical" else {})}
@@ -166,6 +168,10 @@ def create_app(store: str, model: str = "champion", max_bytes: int = MAX_BYTES):
             if len(body) > max_bytes:
                 return refused(413, InputError("a request body holds at most " + _size(max_bytes),
                                                "this one is larger", "Send the rows in smaller requests."))
+        # Parsing and scoring hold the CPU: in a worker thread, so that the server goes on answering meanwhile.
+        return await run_in_threadpool(answer, bytes(body))
+
+    def answer(body: bytes):
         try:
             parsed = json.loads(body)
         except (ValueError, RecursionError) as error:

@@ -308,9 +308,16 @@ def load_model(version_dir: str | os.PathLike) -> VotingEnsemble:
     A version on an object store is copied here first, each key checked to lie inside it, and
     then checked and loaded as a local one.
     """
+    from imbalance_flows.tasks.store.activity import reading
+
+    with reading(version_dir):  # `models prune` leaves it alone meanwhile
+        return _load(version_dir)
+
+
+def _load(version_dir: str | os.PathLike) -> VotingEnsemble:
     if not storage.is_local(version_dir):
         with fetched(str(version_dir)) as copy:
-            return load_model(copy)
+            return _load(copy)
     version_dir = Path(storage.local(version_dir))
     read_manifest(version_dir)  # what is refused about the version where it lies: links, its shape, the store's key
     if signing():  # a signed store: checked and loaded from one read of each file

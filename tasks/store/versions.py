@@ -11,7 +11,7 @@ from pathlib import Path
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.errors import InputError, preview
 from imbalance_flows.tasks.sealing import check_seal, seal
-from imbalance_flows.tasks.store.activity import runs_using
+from imbalance_flows.tasks.store.activity import remove_stale, runs_using, versions_read
 from imbalance_flows.tasks.store.integrity import (
     DEFAULT_MODEL,
     MANIFEST,
@@ -249,6 +249,7 @@ def prune(store: str | os.PathLike, keep: int, dry_run: bool = False, model: str
             storage.remove(storage.join(version["path"], MANIFEST))
             storage.remove(version["path"], recursive=True)
         removed = [version["name"] for version in doomed] + remove_leftovers(store)
+        remove_stale(store)  # markers of readers that were killed: not versions, not counted
         if workspace:
             storage.remove(workspace, recursive=True)
             removed.append(".work")
@@ -257,13 +258,15 @@ def prune(store: str | os.PathLike, keep: int, dry_run: bool = False, model: str
 
 def _doomed(store: str | os.PathLike, keep: int, model: str | None = None) -> tuple[list[dict], str | None]:
     """What a prune removes: of each model (or of `model`), all but its newest `keep` versions besides its
-    champion; and the run workspace unless it is missing or a run uses it (None then)."""
+    champion, and none a live process is reading; and the run workspace unless it is missing or a run uses it
+    (None then)."""
     found = list_versions(store, model)
+    read = versions_read(store)  # a version a live process is loading stays
     doomed = []
     for name in sorted({row["model"] for row in found}):
         champion(store, name)  # an unreadable pointer is refused here: pruning could otherwise delete the champion
         others = [v for v in found if v["model"] == name and not v["champion"]]
-        doomed += others[:max(0, len(others) - keep)]
+        doomed += [v for v in others[:max(0, len(others) - keep)] if v["name"] not in read]
     workspace = storage.join(store, ".work")
     kept = not storage.exists(workspace) or runs_using(workspace)  # never under a running run
     return doomed, None if kept else workspace

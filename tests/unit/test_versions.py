@@ -326,3 +326,16 @@ def test_a_served_models_name_or_champion_is_followed_and_a_version_is_not(two_m
     assert followed_model(root, "churn") == "churn" and followed_model(root, "champion") == "default"
     assert followed_model(root, f"churn@{churn[1].name}") is None and followed_model(root, churn[1].name) is None
     assert followed_model(root, churn[1]) is None  # a directory
+
+
+def test_prune_leaves_a_version_a_live_process_is_loading(store):
+    from imbalance_flows.tasks.store.activity import reading
+    from imbalance_flows.tasks.store.model_store import load_model
+
+    root, saved = store
+    with reading(saved[1]):  # as load_model marks it while it reads
+        assert prune(root, keep=0, dry_run=True) == [saved[2].name, ".work"]
+        assert prune(root, keep=0) == [saved[2].name, ".work"]
+    load_model(saved[1])
+    assert not list((root / ".reading").iterdir())  # loading leaves no mark behind
+    assert prune(root, keep=0) == [saved[1].name]
