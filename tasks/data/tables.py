@@ -354,16 +354,27 @@ def read_parquet(path: str, **options) -> pd.DataFrame:
 
 
 def read_table(ref: TableRef) -> pd.DataFrame:
-    """Read a table written by `write_table` (or a partitioned one, all its files)."""
+    """Read a table written by `write_table` (or a partitioned one, all its files, as `arrow_frame` reads them)."""
     if not ref.parts:
         return read_parquet(ref.path)
-    return pd.concat([read_parquet(file) for file in ref.parts], ignore_index=True)
+    return pd.concat([_read_part(file) for file in ref.parts], ignore_index=True)
 
 
 def read_column(ref: TableRef, name: str) -> pd.Series:
-    """One column of a table written by `write_table` (the labels, say), without reading the others."""
-    columns = [read_parquet(file, columns=[name])[name] for file in ref.files()]
+    """One column of a table written by `write_table` or a partitioned one (the labels, say), without reading the
+    others."""
+    if ref.parts:
+        columns = [_read_part(file, [name])[name] for file in ref.parts]
+    else:
+        columns = [read_parquet(ref.path, columns=[name])[name]]
     return columns[0] if len(columns) == 1 else pd.concat(columns, ignore_index=True)
+
+
+def _read_part(file: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """A user's Parquet file of a partitioned table, or some of its columns, read as every user's file is
+    (`arrow_frame`: decimals as numbers)."""
+    with parquet_file(file) as parquet:
+        return arrow_frame(parquet.read(columns=columns), file)
 
 
 def write_parts(ref: TableRef, parts: dict, workspace: str, map_parts=local_map) -> dict:

@@ -145,3 +145,23 @@ def test_a_folder_of_images_is_not_a_partitioned_table_whatever_its_name(tmp_pat
     folder = tmp_path / "cats[2024]"
     (folder / "cat").mkdir(parents=True)
     assert tables.partitioned(str(folder)) is None
+
+
+def test_decimal_columns_of_a_partitioned_table_are_numbers_as_in_one_file(tmp_path):
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for index in range(2):
+        pq.write_table(pa.table({"x": pa.array([decimal.Decimal("1.5"), decimal.Decimal("2.25")], pa.decimal128(5, 2)),
+                                 "label": pa.array([decimal.Decimal(index), decimal.Decimal(1)], pa.decimal128(3, 0))}),
+                       folder / f"part-{index}.parquet")
+    files = tables.partitioned(str(folder))
+    ref, schema, _ = merge_parts([describe_part(file, "label") for file in files], str(folder), "label")
+    labels = tables.read_column(ref, "label")
+    assert labels.dtype == float and labels.tolist() == [0.0, 1.0, 1.0, 1.0]
+    assert tables.read_table(ref)["x"].dtype == float
+    assert [str(label) for label in schema.classes] == sorted({str(label) for label in labels})  # one spelling
