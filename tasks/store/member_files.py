@@ -29,7 +29,7 @@ import numpy as np
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.disk import room_to_write, temporary
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.store.trees import check_trees
+from imbalance_flows.tasks.store.trees import check_linear, check_trees
 
 # Format 3: the project's types are named by the rooms of tasks/ (imbalance_flows.tasks.model.prepare.TablePrep).
 # Format 2 named them by the flat modules before (imbalance_flows.tasks.prepare.TablePrep), format 1 (before the
@@ -245,6 +245,7 @@ def load_member(path: str | os.PathLike, format_version: int = FORMAT_VERSION):
                          f"{str(path)!r} holds a {type(pipeline).__name__}", "Do not load files from unknown sources; retrain the model.")
     check_trees(pipeline, str(path))
     learner = pipeline.steps[-1][1]
+    check_linear(learner, str(path))
     if isinstance(learner, NativeModel):
         native = path.with_suffix(learner.suffix)
         if native.is_symlink():

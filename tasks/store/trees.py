@@ -33,6 +33,32 @@ def check_trees(member, path: str) -> None:
                              "The file was changed after it was saved: retrain, or restore the version.")
 
 
+def check_linear(learner, path: str) -> None:
+    """Refuse a loaded linear learner whose coefficients do not fit its own features and classes (numpy would
+    refuse some with a traceback; others, one row too many, would shift every score silently)."""
+    from sklearn.linear_model import LogisticRegression
+
+    if not isinstance(learner, LogisticRegression) or not hasattr(learner, "coef_"):
+        return
+    coef, intercept = np.asarray(learner.coef_), np.asarray(learner.intercept_)
+    classes = len(np.asarray(getattr(learner, "classes_", ())))
+    width = getattr(learner, "n_features_in_", None)
+    rows = 1 if classes == 2 else classes
+    problem = None
+    if classes < 2:
+        problem = f"has {classes} classes"
+    elif coef.shape != (rows, width):
+        problem = f"has coef_ of shape {coef.shape}, not ({rows}, {width}) for {classes} classes of {width} features"
+    elif intercept.shape != (rows,):
+        problem = f"has intercept_ of shape {intercept.shape}, not ({rows},)"
+    elif not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+        problem = "has coefficients that are not finite numbers"
+    if problem:
+        raise InputError("a saved member's coefficients must fit its features and classes",
+                         f"{path!r}: {type(learner).__name__} {problem}",
+                         "The file was changed after it was saved: retrain, or restore the version.")
+
+
 def _trees(node, seen: set, depth: int):
     """(owner, attribute, tree) for every decision tree and boosting predictor inside `node`."""
     from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor

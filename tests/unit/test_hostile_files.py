@@ -342,3 +342,36 @@ def test_an_array_declaring_more_than_its_file_holds_is_refused_before_it_is_all
     with pytest.raises(InputError, match=r"a saved member's arrays must fit in the file that holds them: .*declares "
                                          r"\(300000000,\)"):
         load_model(version)
+
+
+@pytest.fixture(scope="module")
+def linear_version(tmp_path_factory):
+    """A saved version whose one member is a logistic regression on 4 features."""
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.normal(size=(160, 4)), columns=list("abcd"))
+    y = pd.Series(np.where(X["a"] + rng.normal(scale=0.5, size=160) > 0.8, "rare", "common"))
+    ensemble = VotingEnsemble(members=[{"sampler": "class_weight", "learner": "logreg"}], random_state=0).fit(X, y)
+    return save_model(ensemble, tmp_path_factory.mktemp("store")), X
+
+
+def _set(name, value):
+    return lambda learner: setattr(learner, name, value(getattr(learner, name)))
+
+
+HOSTILE_COEFFICIENTS = {
+    "one-row-too-many": (_set("coef_", lambda c: np.vstack([c, c])), "coef_ of shape (2, 4), not (1, 4)"),
+    "one-feature-short": (_set("coef_", lambda c: c[:, :3]), "coef_ of shape (1, 3), not (1, 4)"),
+    "intercept-of-another-shape": (_set("intercept_", lambda i: np.zeros(3)), "intercept_ of shape (3,), not (1,)"),
+    "not-a-number": (_set("coef_", lambda c: np.full_like(c, np.nan)), "not finite numbers"),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE_COEFFICIENTS)
+def test_coefficients_that_do_not_fit_the_features_and_classes_are_refused(linear_version, tmp_path, case):
+    edit, problem = HOSTILE_COEFFICIENTS[case]
+    version = _edited(linear_version, tmp_path, "00.skops", edit)
+
+    with pytest.raises(InputError, match="a saved member's coefficients must fit its features and classes") as caught:
+        load_model(version)
+
+    assert problem in caught.value.value
