@@ -114,6 +114,18 @@ class TrainConfig(BaseModel):
                                   "patient_id): not features; written first beside the scores, to join them back.")
     drop_columns: list[str] = Field(default_factory=list, description="Columns left out of training (and "
                                                                       "ignored in data to score).")
+    missing_values: list[str] = Field(default_factory=list, description="CSV: text that means a missing value in "
+                                      "any column, besides an empty field (e.g. '?', '-999'); scoring reads its CSV "
+                                      "the same way. Numeric columns also read NA, null and the like as missing.")
+
+    @field_validator("missing_values")
+    @classmethod
+    def _markers(cls, markers):
+        for marker in markers:
+            if not marker.strip():
+                raise InputError("a missing-value marker is some text", f"got {marker!r}",
+                                 "An empty field is always missing; give markers such as ? or -999.")
+        return markers
     allow_slow_samplers: bool = Field(False, description="Run a sampler whose nearest-neighbour or clustering cost "
                                       "is estimated past 5 minutes at this size (Tomek links, ENN, cluster centroids, "
                                       "SMOTE-Tomek, SMOTE-ENN, Borderline-SMOTE, ADASYN on large data), with a "

@@ -105,6 +105,8 @@ def _training_options(parser: argparse.ArgumentParser) -> None:
                         **_field(TrainConfig, "id_columns"))
     parser.add_argument("--drop", action="append", metavar="COL", dest="drop_columns",
                         **_field(TrainConfig, "drop_columns"))
+    parser.add_argument("--missing-value", action="append", metavar="TEXT", dest="missing_values",
+                        **_field(TrainConfig, "missing_values"))
     parser.add_argument("--image-size", metavar="HEIGHTxWIDTH", help="images: resize all to this size, e.g. 28x28")
     parser.add_argument("--image-channels", type=int, choices=[1, 3], help="images: convert all to grey (1) or RGB (3)")
     parser.add_argument("--image-column", metavar="COL", help="tables of images: the column of PNG/JPEG bytes")
@@ -155,7 +157,7 @@ def train_config(args):
                          close_names(unknown, TrainConfig.model_fields) + "`imbalance-flows train --help` lists them.")
     names = ("data", "target", "store", "model", "voting", "threshold_objective", "validation", "calibration", "test_size",
              "validation_size", "folds", "random_state", "max_concurrency", "dask_address", "id_columns",
-             "drop_columns", "allow_slow_samplers")
+             "drop_columns", "missing_values", "allow_slow_samplers")
     config.update({name: getattr(args, name) for name in names if getattr(args, name) is not None})
     if (args.cost_fn is None) != (args.cost_fp is None):
         raise InputError("--cost-fn and --cost-fp go together", f"only --cost-{'fn' if args.cost_fp is None else 'fp'} "

@@ -127,7 +127,7 @@ def data_warnings_logged():
 
 @task(name="load", cache_policy=NO_CACHE, **IO_RETRIES)
 def load(path: str, target: str, workspace: str, images: ImageOptions | None = None, id_columns: list[str] = (),
-         drop_columns: list[str] = (), dask_address: str | None = None) -> Loaded:
+         drop_columns: list[str] = (), dask_address: str | None = None, missing_values: list[str] = ()) -> Loaded:
     """Read CSV, Parquet or images, check target and features, and keep a copy in the workspace.
 
     A partitioned table (a folder of Parquet files, or a glob matching several) is checked file
@@ -137,7 +137,7 @@ def load(path: str, target: str, workspace: str, images: ImageOptions | None = N
     if files and not any(_holds_bytes(file) for file in files[:1]):
         return _load_parts(path, files, target, id_columns, drop_columns, dask_address)
     with data_warnings_logged():
-        frame, image = read_data(path, target, images)
+        frame, image = read_data(path, target, images, list(missing_values))
     frame = set_aside(frame, target, id_columns, drop_columns)
     X, y = split_target(frame, target)
     for name in identifier_like(X):
@@ -149,6 +149,7 @@ def load(path: str, target: str, workspace: str, images: ImageOptions | None = N
                                  "with --drop %s.", name, name)
     schema = infer_schema(X, y, target)
     schema.id_columns, schema.dropped = list(id_columns), list(drop_columns)
+    schema.missing_values = list(missing_values)  # scoring reads its CSV the same way
     ref = tables.write_table(frame, workspace, "data")
     what = f"images of {image.height}×{image.width}×{image.channels}" if image else f"× {X.shape[1]} features"
     get_run_logger().info("Loaded %s rows %s from %s (%s classes)", len(frame), what, path, len(schema.classes))

@@ -79,7 +79,7 @@ def train(config: TrainConfig) -> dict:
 def _train(config: TrainConfig, workspace: str) -> dict:
     logger = get_run_logger()
     loaded = steps.load(config.data, config.target, workspace, config.images, config.id_columns,
-                        config.drop_columns, config.dask_address)
+                        config.drop_columns, config.dask_address, config.missing_values)
     schema = loaded.table_schema
     holdout = config.validation == "holdout"
     splits = steps.split(loaded, config.validation_size if holdout else 0.0, config.test_size, config.random_state,

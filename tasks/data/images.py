@@ -50,13 +50,15 @@ def is_image_folder(path: str) -> bool:
     return bool(found) and any(not is_file or name.lower().endswith(SUFFIXES) for name, is_file in found)
 
 
-def read_data(path: str, target: str, options: ImageOptions | None = None) -> tuple[pd.DataFrame, ImageInfo | None]:
-    """Read a table, a table with an image-bytes column, or a folder of class folders."""
+def read_data(path: str, target: str, options: ImageOptions | None = None,
+              missing: list[str] = ()) -> tuple[pd.DataFrame, ImageInfo | None]:
+    """Read a table (in CSV, `missing` read as missing values), a table with an image-bytes column, or a folder of
+    class folders."""
     options = options or ImageOptions()
     if is_image_folder(path):
         with storage.local_folder(path) as folder:  # a bucket's images are read here, as a local folder's
             return load_folder(folder, target, options, shown=path)
-    frame = read_file(path)
+    frame = read_file(path, missing)
     column = options.column or _bytes_column(frame, target)
     if column is None:
         return frame, None

@@ -62,6 +62,7 @@ class Schema(BaseModel):
     image: ImageInfo | None = None  # set when the columns are the pixels of images of this shape
     id_columns: list[str] = []  # identifiers: not features; written first beside the scores, to join them back
     dropped: list[str] = []  # columns left out of training: ignored where they appear in data to score
+    missing_values: list[str] = []  # CSV text read as a missing value in any column, besides an empty field
 
     @property
     def names(self) -> list[str]:

@@ -133,9 +133,10 @@ def expand(path: str) -> list[str]:
     return files
 
 
-def read_file(path: str) -> pd.DataFrame:
-    """Read a CSV or Parquet file, a local path or an fsspec URL, or every file a glob matches."""
-    frames = [read_one(file) for file in expand(path)]
+def read_file(path: str, missing: list[str] = ()) -> pd.DataFrame:
+    """Read a CSV or Parquet file, a local path or an fsspec URL, or every file a glob matches; in CSV, `missing`
+    are text that means a missing value in any column (see `read_csv`)."""
+    frames = [read_one(file, missing) for file in expand(path)]
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     if frame.empty:
         raise InputError("the data must have rows", f"{path!r} has none", "Point to a file with data.")
@@ -148,17 +149,18 @@ NA_MARKERS = frozenset(["#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN"
                         "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"])
 
 
-def read_csv(source, **options) -> pd.DataFrame:
-    """`pd.read_csv` with text kept as text: only an empty field is missing (see `NA_MARKERS` and `numbers_found`)."""
-    return pd.read_csv(source, keep_default_na=False, na_values=[""], **options)
+def read_csv(source, missing: list[str] = (), **options) -> pd.DataFrame:
+    """`pd.read_csv` with text kept as text: only an empty field is missing, and the user's `missing` markers
+    (see `NA_MARKERS` and `numbers_found`)."""
+    return pd.read_csv(source, keep_default_na=False, na_values=["", *missing], **options)
 
 
-def read_one(path: str) -> pd.DataFrame:
+def read_one(path: str, missing: list[str] = ()) -> pd.DataFrame:
     """One CSV or Parquet file, refused clearly when it is empty or unreadable."""
     fmt = file_format(path)
     check_not_empty(path)
     try:
-        frame = read_csv(path) if fmt == "csv" else read_parquet_file(path)
+        frame = read_csv(path, missing) if fmt == "csv" else read_parquet_file(path)
     except InputError:  # a column the product does not read (see `arrow_frame`)
         raise
     except FileNotFoundError as error:

@@ -36,7 +36,7 @@ OUTPUT_FORMATS = (".csv", ".parquet")
 
 
 def iter_chunks(path: str, chunk_rows: int, text_columns: list[str] = (),
-                image: ImageInfo | None = None) -> Iterator[pd.DataFrame]:
+                image: ImageInfo | None = None, missing: list[str] = ()) -> Iterator[pd.DataFrame]:
     """Read CSV or Parquet files (a path, URL or glob) `chunk_rows` rows at a time.
 
     `text_columns` (a model's categorical features) are read from CSV as text, as in
@@ -50,7 +50,8 @@ def iter_chunks(path: str, chunk_rows: int, text_columns: list[str] = (),
     for file in expand(path):
         fmt = file_format(file)
         check_not_empty(file)
-        chunks = _parquet_chunks(file, chunk_rows) if fmt == "parquet" else _csv_chunks(file, chunk_rows, text_columns)
+        chunks = (_parquet_chunks(file, chunk_rows) if fmt == "parquet"
+                  else _csv_chunks(file, chunk_rows, text_columns, missing))
         while True:
             try:
                 chunk = next(chunks)
@@ -107,12 +108,13 @@ def _parquet_chunks(file: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
             yield arrow_frame(batch, file)
 
 
-def _csv_chunks(file: str, chunk_rows: int, text_columns: list[str]) -> Iterator[pd.DataFrame]:
-    """A CSV file's rows read as training read them: text columns as text, where only an empty field is missing;
-    in the others, pandas' missing markers too (`NA_MARKERS`). A first column without a name is a saved index."""
+def _csv_chunks(file: str, chunk_rows: int, text_columns: list[str], markers: list[str] = ()) -> Iterator[pd.DataFrame]:
+    """A CSV file's rows read as training read them: text columns as text, where only an empty field and the
+    model's `markers` are missing; in the others, pandas' missing markers too (`NA_MARKERS`). A first column
+    without a name is a saved index."""
     header = pd.read_csv(file, nrows=0).columns
     types = {name: str for name in text_columns if name in header}
-    missing = {name: [""] if name in types else ["", *NA_MARKERS] for name in header}
+    missing = {name: ["", *markers] if name in types else ["", *NA_MARKERS, *markers] for name in header}
     columns = list(header)
     if columns and str(columns[0]).startswith("Unnamed: 0"):
         warnings.warn(f"The first column of {file!r} has no name: a saved index, left out.", DataWarning, stacklevel=2)
@@ -168,7 +170,8 @@ def estimated_priors(model: VotingEnsemble, data: str, chunk_rows: int, rows: in
     from imbalance_flows.tasks.monitoring.drift import estimate_priors
 
     taken = []
-    for chunk in iter_chunks(data, chunk_rows, model.schema_.categorical, model.schema_.image):
+    for chunk in iter_chunks(data, chunk_rows, model.schema_.categorical, model.schema_.image,
+                             model.schema_.missing_values):
         if chunk.empty:
             continue
         with warnings.catch_warnings():
@@ -235,7 +238,8 @@ def score_file(model: VotingEnsemble, data: str, out: str, version: str | None =
     # The output appears whole or not at all: written here first, then renamed into place (or uploaded).
     with room_to_write(out), storage.local_target(out) as staging:
         try:
-            for chunk in iter_chunks(data, chunk_rows, model.schema_.categorical, model.schema_.image):
+            for chunk in iter_chunks(data, chunk_rows, model.schema_.categorical, model.schema_.image,
+                             model.schema_.missing_values):
                 if chunk.empty:  # a header-only file
                     continue
                 if unseen is not None:
