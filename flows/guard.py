@@ -60,6 +60,11 @@ def _error_lines(call) -> int:
                   file=sys.stderr)
     except Exception as error:
         lost = _api_lost(error)
+        if lost is None and "ephemeral Prefect API server" in str(error):
+            print(f"error: the temporary Prefect server must start: it did not ({str(error)[:160]}). Check that "
+                  "PREFECT_HOME is writable and has room (its database lives there), or set PREFECT_API_URL to a "
+                  "running server.", file=sys.stderr)
+            return 1
         if lost is None:
             raise
         where = os.environ.get("PREFECT_API_URL", "the temporary server")
@@ -69,6 +74,37 @@ def _error_lines(call) -> int:
               "trained are reused.", file=sys.stderr)
         return 1
     return 2
+
+
+HOME_ROOM_MIB = 64  # what the temporary server's database and logs need, at least
+
+
+def check_prefect_home() -> None:
+    """Before a temporary Prefect server starts (no PREFECT_API_URL): its home must be writable and have room,
+    or the server dies at start-up with a page of tracebacks from its database."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from imbalance_flows.tasks.errors import InputError
+
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    hint = ("Free space there, set PREFECT_HOME to a folder with room, or set PREFECT_API_URL to a running "
+            "Prefect server.")
+    existing = next((folder for folder in (home, *home.parents) if folder.exists()), None)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=home):
+            pass
+    except OSError as error:
+        raise InputError("the temporary Prefect server keeps its database in PREFECT_HOME: it must be writable",
+                         f"{str(home)!r} is not ({error.strerror or error})", hint) from None
+    free = shutil.disk_usage(existing or home).free / 2**20
+    if free < HOME_ROOM_MIB:
+        raise InputError(f"the temporary Prefect server needs {HOME_ROOM_MIB} MiB free in PREFECT_HOME",
+                         f"{str(home)!r} has {free:.1f} MiB", hint)
 
 
 def _causes(error: BaseException | None):

@@ -13,7 +13,7 @@ import os
 import sys
 import typing
 
-from imbalance_flows.flows.guard import guarded, input_errors_once
+from imbalance_flows.flows.guard import check_prefect_home, guarded, input_errors_once
 
 ADDRESS = ("a model's name (its champion), NAME@VERSION, 'champion' (the default model's), a version name, or a "
            "version's directory")
@@ -207,6 +207,7 @@ def run(command: str, load_flow, args) -> int:
     # Prefect retries a request to an unreachable API 5 times, with backoff: minutes per request. A run
     # whose server went away then takes a very long time to fail; three tries (seconds) end it clearly.
     os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "3")
+    check_prefect_home()
     flow = load_flow()
     input_errors_once()
     result = flow(parameters)

@@ -50,6 +50,7 @@ ALLOWED = {
     "120 s, its holder is gone": "the store's lease expiry (tasks/store/lease.py)",
     "not renewed for 120 s": "when a workspace mark is stale (tasks/store/activity.py)",
     "once every 2 s": "how often serve-model reads the champion pointer (FOLLOW_S, tasks/serving/online.py)",
+    "than 64 MiB free": "HOME_ROOM_MIB, the room a temporary Prefect server needs (flows/guard.py)",
     "significance of 0.001 for the whole batch": "ALPHA of the drift verdict (tasks/monitoring/drift.py)",
     "missing in 92 % of": "an illustration: the case the unit test of the drift rule builds (tests/unit/test_drift.py)",
     "then 8 seconds": "the retry delays (flows/steps.py)",
