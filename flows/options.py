@@ -201,12 +201,50 @@ def config(command: str, args):
                          drift_psi_limit=args.drift_psi_limit, drift_share_limit=args.drift_share_limit)
 
 
+def check_before_start(command: str, parameters) -> None:
+    """What can be refused before Prefect starts (a temporary server takes seconds): a data file that is missing,
+    a target that is none of its columns, a model address that names nothing. The flow checks all again."""
+    from imbalance_flows.tasks.data.images import is_image_folder
+    from imbalance_flows.tasks.data.tables import expand
+
+    if command == "predict":
+        from imbalance_flows.tasks.store.versions import resolve_version
+
+        resolve_version(parameters.store, parameters.version)
+        if not is_image_folder(parameters.data):
+            expand(parameters.data)
+        return
+    config = parameters.train if command == "retrain" else parameters
+    if is_image_folder(config.data):
+        return
+    columns = _columns(expand(config.data)[0])
+    if columns is not None and config.target not in columns:
+        from imbalance_flows.tasks.data.splits import missing_target
+
+        raise missing_target(config.target, columns)
+
+
+def _columns(file: str) -> list[str] | None:
+    """A data file's column names from its header or schema alone; None when it cannot be read so (the flow then
+    says why)."""
+    from imbalance_flows.tasks.data.tables import file_format, parquet_file, read_csv
+
+    try:
+        if file_format(file) == "parquet":
+            with parquet_file(file) as parquet:
+                return list(parquet.schema_arrow.names)
+        return [str(name) for name in read_csv(file, nrows=0).columns]
+    except Exception:  # unreadable in any way: the load step's error names it
+        return None
+
+
 def run(command: str, load_flow, args) -> int:
     """Run the flow `load_flow()` returns with the command line's parameters, and print what it produced."""
     parameters = config(command, args)
     # Prefect retries a request to an unreachable API 5 times, with backoff: minutes per request. A run
     # whose server went away then takes a very long time to fail; three tries (seconds) end it clearly.
     os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "3")
+    check_before_start(command, parameters)
     check_prefect_home()
     flow = load_flow()
     input_errors_once()

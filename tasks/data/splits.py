@@ -14,10 +14,7 @@ def split_target(frame: pd.DataFrame, target: str, part: bool = False) -> tuple[
     """Separate features from the target and check both. A `part` of a table (one of its files) may hold one
     class only, or a feature with no value: the rules about the whole table are checked on the whole."""
     if target not in frame.columns:
-        raise InputError(
-            "the target column must exist", f"{target!r} is not among the columns {preview(frame.columns)}",
-            "Pass the name of the column that holds the class labels with --target.",
-        )
+        raise missing_target(target, frame.columns)
     y = frame[target]
     check_labels(y, min_classes=1 if part else 2)
     X = frame.drop(columns=[target])
@@ -25,6 +22,16 @@ def split_target(frame: pd.DataFrame, target: str, part: bool = False) -> tuple[
         raise InputError("the data must have features", "only the target column was found", "Add feature columns.")
     check_features(X, allow_empty=part)
     return X, y
+
+
+def missing_target(target: str, columns) -> InputError:
+    """The error for a target that is none of the columns, with the closest names."""
+    import difflib
+
+    close = difflib.get_close_matches(str(target), [str(name) for name in columns], n=1)
+    return InputError("the target column must exist", f"{target!r} is not among the columns {preview(columns)}",
+                      (f"Did you mean {close[0]!r}? " if close else "")
+                      + "Pass the name of the column that holds the class labels with --target.")
 
 
 def check_labels(y: pd.Series, min_classes: int = 2) -> None:
