@@ -20,10 +20,11 @@ CLI = str(Path(sys.executable).with_name("imbalance-flows"))
 
 @pytest.fixture(scope="module")
 def store(churn_small, tmp_path_factory):
-    """A store with two versions of the churn model, the first of them the champion."""
+    """A store with two versions of the model `churn`, the first of them its champion."""
     store = tmp_path_factory.mktemp("online") / "models"
     for member in ("class_weight:logreg", "random_under:rf"):
-        result = run_cli("train", churn_small, "--target", "churn", "--member", member, "--store", store)
+        result = run_cli("train", churn_small, "--target", "churn", "--member", member, "--store", store,
+                         "--model", "churn")
         assert result.returncode == 0, result.stderr[-3000:]
     first, second = sorted((store / "versions").iterdir())
     promote(store, first)
@@ -37,7 +38,7 @@ def served(store, tmp_path_factory):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     log = open(tmp_path_factory.mktemp("serve-model") / "server.log", "w")
-    server = start([CLI, "serve-model", "--store", folder, "--port", port, "--max-mib", "1"], cwd=ROOT,
+    server = start([CLI, "serve-model", "churn", "--store", folder, "--port", port, "--max-mib", "1"], cwd=ROOT,
                    stdout=log, stderr=subprocess.STDOUT)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
 
@@ -62,6 +63,7 @@ def rows(churn_small, count: int) -> list[dict]:
 def test_rows_get_labels_and_calibrated_probabilities_from_the_champion(served, store, churn_small):
     client, _ = served
     described = client.get("/model").json()
+    assert described["model"] == "churn" and described["version"] == store[1].name
     assert described["target"] == "churn" and described["classes"] == ["no", "yes"]
     sent = rows(churn_small, 50)
     assert [column["name"] for column in described["columns"]] == list(sent[0])
@@ -125,8 +127,8 @@ def test_a_champion_promoted_while_requests_run_is_served_after_with_no_request_
     for thread in askers:
         thread.start()
     try:
-        promote(folder, second)
-        assert champion(folder) == second
+        promote(folder, second)  # the champion of `churn`, which the service follows
+        assert champion(folder, "churn") == second and champion(folder) is None
         wait_for(lambda: versions and versions[-1] == second.name, timeout=30, what="the new champion served")
     finally:
         stop_asking.set()
