@@ -227,13 +227,22 @@ def check_before_start(command: str, parameters) -> None:
 def _columns(file: str) -> list[str] | None:
     """A data file's column names from its header or schema alone; None when it cannot be read so (the flow then
     says why)."""
-    from imbalance_flows.tasks.data.tables import file_format, parquet_file, read_csv
+    from imbalance_flows.tasks.data.tables import (
+        check_header,
+        file_format,
+        parquet_file,
+        read_csv,
+    )
+    from imbalance_flows.tasks.errors import InputError
 
     try:
         if file_format(file) == "parquet":
             with parquet_file(file) as parquet:
                 return list(parquet.schema_arrow.names)
-        return [str(name) for name in read_csv(file, nrows=0).columns]
+        # A few rows, so that the header's own rules (one separator, a saved index) are judged as loading does.
+        return [str(name) for name in check_header(file, read_csv(file, nrows=5)).columns]
+    except InputError:
+        raise
     except Exception:  # unreadable in any way: the load step's error names it
         return None
 

@@ -50,9 +50,13 @@ def prefect_server():
     keeps sending to the API it started with, so task runs of flows under a second, nested harness are
     recorded on the first server and the second one's API never shows them.
     """
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    # No heartbeats from the flows run here: a flow run ends by joining its heartbeat thread, which sleeps in 1 s
+    # steps, and each of the many runs of these folders would wait up to a second for it.
+    with prefect_test_harness(server_startup_timeout=120), \
+            temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
 
 

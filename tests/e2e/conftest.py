@@ -98,13 +98,18 @@ def prefect_api(tmp_path_factory):
         yield url
 
 
+# `serve` asks the server for runs to start every PREFECT_RUNNER_POLL_FREQUENCY seconds, 10 by default: each run
+# started through the API would wait up to that long before it starts.
+QUICK_RUNNER = {"PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+
+
 @contextlib.contextmanager
 def serving_every_minute(home: Path, data, store, database: str | None = None):
     """A Prefect server with its own home (on `database` if given) and `imbalance-flows serve` with a one-minute
     retrain cron; yields an HTTP client of the API and the path of serve's log."""
     home.mkdir(exist_ok=True)
     with prefect_server(home, database) as api:
-        env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_HOME": str(home)}
+        env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_HOME": str(home), **QUICK_RUNNER}
         log = open(home / "serve.log", "w")
         serving = start([CLI, "serve", "--data", data, "--target", "churn", "--store", store, "--cron", "* * * * *"],
                         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -149,11 +154,17 @@ def wait_for(condition, timeout=180, interval=1.0, what="condition"):
 
 @pytest.fixture(scope="session")
 def served(prefect_api, churn_small, tmp_path_factory):
-    """`imbalance-flows serve` running against the test server, with a weekly Berlin schedule."""
+    """`imbalance-flows serve` running against the test server, with a weekly Berlin schedule, its data a folder
+    where labelled batches land (the first: the 1,500 churn rows)."""
+    import pandas as pd
+
     store = tmp_path_factory.mktemp("served") / "models"
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    labelled = store.parent / "labelled"
+    labelled.mkdir()
+    pd.read_csv(churn_small).to_parquet(labelled / "batch-0001.parquet")
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **QUICK_RUNNER}
     log = open(store.parent / "serve.log", "w")
-    process = start([CLI, "serve", "--data", churn_small, "--target", "churn", "--store", store,
+    process = start([CLI, "serve", "--data", labelled, "--target", "churn", "--store", store,
                      "--cron", "0 3 * * 1", "--timezone", "Europe/Berlin"],
                     cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     client = httpx.Client(base_url=prefect_api, timeout=30)
@@ -164,7 +175,7 @@ def served(prefect_api, churn_small, tmp_path_factory):
 
     try:
         yield {"client": client, "store": store, "deployments": wait_for(deployments, what="deployments"),
-               "api": prefect_api}
+               "api": prefect_api, "labelled": labelled}
     finally:
         stop(process, grace=60)
         log.close()
@@ -185,13 +196,14 @@ def run_deployment(served, name: str, config: dict, timeout=300) -> dict:
         state = client.get(f"/flow_runs/{run.json()['id']}").json()["state"]
         return state if state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
 
-    return wait_for(final, timeout=timeout, interval=2, what=f"{name} run")
+    return wait_for(final, timeout=timeout, interval=0.5, what=f"{name} run")
 
 
 def drifted_batches(served, churn_small, tmp_path_factory) -> dict:
-    """Score a steady batch, then a drifted one, through the predict deployment (once per server); wait for the
-    retrain the drift event starts. Returns the folder of the scores, the drifted batch's predict run, the
-    automation's retrain run, and a function listing the retrain runs automations started."""
+    """Score a steady batch, then a drifted one (whose labelled rows are added to the deployments' folder), through
+    the predict deployment (once per server); wait for the retrain the drift event starts. Returns the folder of
+    the scores, the drifted batch's predict run, the automation's retrain run, and a function listing the retrain
+    runs automations started."""
     if "drifted" in served:
         return served["drifted"]
     import pandas as pd
@@ -210,9 +222,13 @@ def drifted_batches(served, churn_small, tmp_path_factory) -> dict:
         return [run for run in found.json() if (run.get("created_by") or {}).get("type") == "AUTOMATION"]
 
     folder = tmp_path_factory.mktemp("drift")
-    frame = pd.read_csv(churn_small).drop(columns="churn")
+    labelled = pd.read_csv(churn_small)
+    frame = labelled.drop(columns="churn")
     frame.to_parquet(folder / "steady.parquet")
     frame.assign(total_day_minutes=frame["total_day_minutes"] * 1.5).to_parquet(folder / "drifted.parquet")
+    # The drifted batch's labels arrive too: a new file in the folder the deployments read.
+    labelled.assign(total_day_minutes=labelled["total_day_minutes"] * 1.5).to_parquet(
+        served["labelled"] / "batch-0002.parquet")
     base = served["deployments"]["predict"]["parameters"]["config"]
     runs = {}
     for name in ("steady", "drifted"):
@@ -220,7 +236,7 @@ def drifted_batches(served, churn_small, tmp_path_factory) -> dict:
         runs[name] = run_deployment(served, "predict", config)
         assert runs[name]["type"] == "COMPLETED"
     done = wait_for(lambda: [run for run in started_by_automation()
-                             if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED")], timeout=300, interval=2,
+                             if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED")], timeout=300, interval=0.5,
                     what="the retrain the drift event starts")
     served["drifted"] = {"folder": folder, "predict": runs["drifted"], "retrain": done[0],
                          "started_by_automation": started_by_automation}

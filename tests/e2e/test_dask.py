@@ -76,7 +76,8 @@ def test_members_train_on_dask_workers_which_report_to_the_flows_api(dask_cluste
     assert "Starting temporary server" not in log
 
 
-def test_a_partitioned_table_in_a_bucket_is_read_file_by_file_by_the_workers(dask_cluster, bucket, tmp_path):
+def test_a_partitioned_table_in_a_bucket_is_read_file_by_file_by_the_workers(dask_cluster, prefect_api, bucket,
+                                                                             tmp_path):
     import s3fs
 
     from bench.dask_scale import write_partitioned
@@ -87,7 +88,7 @@ def test_a_partitioned_table_in_a_bucket_is_read_file_by_file_by_the_workers(das
     store = f"{bucket}/store"
 
     result = run_cli("train", f"{bucket}/parts", "--target", "y", "--store", store, "--member",
-                     "random_under:logreg", "--dask-address", address, cwd=tmp_path)
+                     "random_under:logreg", "--dask-address", address, api_url=prefect_api, cwd=tmp_path)
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert "from 4 Parquet files" in result.stderr and "checked file by file on the Dask cluster" in result.stderr
@@ -108,7 +109,8 @@ def workers_without_an_endpoint(s3_server, prefect_api, tmp_path_factory):
     yield from _cluster(prefect_api, tmp_path_factory.mktemp("dask-no-endpoint"), unset=("AWS_ENDPOINT_URL",))
 
 
-def test_a_runs_storage_options_reach_the_workers(workers_without_an_endpoint, s3_server, bucket, tmp_path):
+def test_a_runs_storage_options_reach_the_workers(workers_without_an_endpoint, s3_server, prefect_api, bucket,
+                                                  tmp_path):
     import s3fs
 
     from bench.dask_scale import write_partitioned
@@ -120,13 +122,16 @@ def test_a_runs_storage_options_reach_the_workers(workers_without_an_endpoint, s
     config.write_text(f"storage_options:\n  s3:\n    endpoint_url: {s3_server}\n")
 
     result = run_cli("train", f"{bucket}/parts", "--target", "y", "--store", f"{bucket}/store", "--member",
-                     "random_under:logreg", "--dask-address", address, "--config", config, cwd=tmp_path)
+                     "random_under:logreg", "--dask-address", address, "--config", config, api_url=prefect_api,
+                     cwd=tmp_path)
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert "checked file by file on the Dask cluster" in result.stderr
 
 
-WORKER_MEMORY = 1536 * 2**20  # each worker: less than the table, with room for a member's sample
+# Each worker: less than the table, with room for a member's sample. A worker holds about 0.3 GiB bare (Prefect and
+# the libraries imported) and peaks at about 0.7 GiB while a member fits; Dask kills one that reaches 95 % of this.
+WORKER_MEMORY = 896 * 2**20
 
 
 @pytest.fixture(scope="module")
@@ -140,20 +145,19 @@ def test_a_table_larger_than_a_worker_trains_file_by_file_on_the_cluster(small_w
 
     address, worker_log, _ = small_workers
     data = tmp_path / "parts"
-    # 24 files × 170,000 rows × 100 float32 features: more than a worker may hold, before what a worker holds
-    # bare (about 450 MiB with Prefect).
-    size = write_partitioned(data, 24, 170_000, features=100)
+    # 32 files × 250,000 rows × 30 float32 features: more than a worker may hold, before what a worker holds bare.
+    size = write_partitioned(data, 32, 250_000, features=30)
     assert size > WORKER_MEMORY
     result = run_cli("train", data, "--target", "y", "--store", tmp_path / "store", "--member", "random_under:hgb",
                      "--member", "random_under:logreg", "--dask-address", address, api_url=prefect_api, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     version = Path(result.stdout.strip().splitlines()[-1])
     manifest = json.loads((version / "manifest.json").read_text())
-    assert manifest["data"]["rows"] == 24 * 170_000
+    assert manifest["data"]["rows"] == 32 * 250_000
     report = json.loads((version / "report.json").read_text())
     assert report["ensemble"]["balanced_accuracy"] > 0.75  # the concept is learnable: a 1.5 % minority found
     assert "checked file by file on the Dask cluster" in result.stderr
-    assert "a stratified sample of the 3264000 training rows" in result.stderr  # the size rule applied
+    assert "a stratified sample of the 6400000 training rows" in result.stderr  # the size rule applied
     log = worker_log.read_text()
     for marker in ("Restarting worker", "memory budget", "Worker process still alive"):
         assert marker not in log, log[-3000:]

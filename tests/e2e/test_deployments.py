@@ -70,7 +70,7 @@ def test_a_schedule_makes_the_server_create_runs_that_serve_executes(tmp_path, c
 
         scheduled = wait_for(lambda: runs("SCHEDULED"), timeout=180, what="the scheduler's runs")
         assert all(run["state"]["name"] == "Scheduled" for run in scheduled)
-        done = wait_for(lambda: runs("COMPLETED", "FAILED", "CRASHED"), timeout=400, interval=2,
+        done = wait_for(lambda: runs("COMPLETED", "FAILED", "CRASHED"), timeout=400, interval=0.5,
                         what="a scheduled run to be executed by serve")
         assert done[0]["state_type"] == "COMPLETED", log.read_text()[-3000:]
         assert champion(store) is not None
@@ -85,7 +85,7 @@ def test_predict_deployment_scores_with_the_champion(served, churn_small, tmp_pa
     config = {**served["deployments"]["predict"]["parameters"]["config"], "out": str(out), "chunk_rows": 400}
     assert run_deployment(served, "predict", config)["type"] == "COMPLETED"
     scores = pd.read_parquet(out)
-    assert len(scores) == 1500
+    assert len(scores) == len(pd.read_parquet(served["labelled"]))  # every batch of the folder
     assert set(scores["model_version"]) == {champion(served["store"]).name}
 
 
@@ -99,6 +99,11 @@ def test_a_drifted_batch_starts_a_retrain_and_a_steady_one_does_not(served, chur
     assert json.loads((folder / "drifted-scores.drift.json").read_text())["drifted_features"][0] == "total_day_minutes"
     assert not json.loads((folder / "steady-scores.drift.json").read_text())["drift"]
     assert found["retrain"]["state_type"] == "COMPLETED"
+    # The retrain the drift started trained on the grown folder: the drifted batch's labelled rows too.
+    record = next(d for d in reversed(decisions(served["store"])) if d.get("metric"))
+    rows = {role: json.loads((Path(record[role]) / "manifest.json").read_text())["data"]["rows"]
+            for role in ("challenger", "champion")}
+    assert rows["challenger"] == 3000 and rows["champion"] == 1500
     time.sleep(5)
     assert len(found["started_by_automation"]()) == 1  # the steady batch, scored first, started none
 
@@ -114,7 +119,8 @@ def test_killed_retrain_leaves_the_champion_intact(served, churn_small, tmp_path
         [sys.executable, "flows/retrain.py", str(churn_small), "--target", "churn", "--store", str(store),
          "--config", str(config)], cwd=ROOT, env={**os.environ, "PREFECT_API_URL": served["api"]},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: any(line and "train none:rf" in line for line in iter(process.stderr.readline, "")),
+    # The member's own log lines come when it has finished; the flow's line says its training began.
+    wait_for(lambda: any(line and "Training 1 members" in line for line in iter(process.stderr.readline, "")),
              timeout=120, what="member training to start")
     time.sleep(1)
     process.send_signal(signal.SIGKILL)
@@ -141,8 +147,10 @@ def test_prefect_yaml_deploys_to_a_process_pool_that_a_worker_runs(tmp_path, chu
         assert [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in retrain["schedules"]] == [("0 3 * * 1", "UTC")]
         assert retrain["work_pool_name"] == "imbalance-flows"
 
-        worker = start([*prefect, "worker", "start", "--pool", "imbalance-flows"], cwd=ROOT, env=env,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # The worker asks for runs every PREFECT_WORKER_QUERY_SECONDS, 10 by default.
+        worker = start([*prefect, "worker", "start", "--pool", "imbalance-flows"], cwd=ROOT,
+                       env={**env, "PREFECT_WORKER_QUERY_SECONDS": "1"}, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
         try:
             train = client.get("/deployments/name/train/train").json()
             config = {"data": str(churn_small), "target": "churn", "store": str(tmp_path / "store"),
@@ -150,7 +158,8 @@ def test_prefect_yaml_deploys_to_a_process_pool_that_a_worker_runs(tmp_path, chu
             run = client.post(f"/deployments/{train['id']}/create_flow_run",
                               json={"parameters": {"config": config}}).json()
             state = wait_for(lambda: (s := client.get(f"/flow_runs/{run['id']}").json()["state"])["type"] in
-                             ("COMPLETED", "FAILED", "CRASHED") and s, timeout=300, interval=2, what="the worker's run")
+                             ("COMPLETED", "FAILED", "CRASHED") and s, timeout=300, interval=0.5,
+                             what="the worker's run")
             assert state["type"] == "COMPLETED"
             assert len(list((tmp_path / "store" / "versions").iterdir())) == 1
         finally:

@@ -16,11 +16,12 @@ def staged(bucket, churn_small) -> str:
     return url
 
 
-def test_train_promote_predict_and_report_with_everything_in_the_bucket(staged, bucket, tmp_path):
+def test_train_promote_predict_and_report_with_everything_in_the_bucket(staged, bucket, prefect_api, tmp_path):
     store = f"{bucket}/store"
 
+    # The flows run against the session's Prefect server: a temporary server per command is tested elsewhere.
     trained = run_cli("train", staged, "--target", "churn", "--store", store, "--member", "class_weight:logreg",
-                      "--member", "random_under:rf", cwd=tmp_path)
+                      "--member", "random_under:rf", api_url=prefect_api, cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr[-3000:]
     version = trained.stdout.strip().splitlines()[-1]
     assert version.startswith(f"{store}/versions/")
@@ -32,7 +33,8 @@ def test_train_promote_predict_and_report_with_everything_in_the_bucket(staged, 
     assert f"* {name}" in listed.stdout
 
     scores = f"{bucket}/scores/churn.parquet"
-    predicted = run_cli("predict", "champion", staged, "--store", store, "--out", scores, cwd=tmp_path)
+    predicted = run_cli("predict", "champion", staged, "--store", store, "--out", scores, api_url=prefect_api,
+                        cwd=tmp_path)
     assert predicted.returncode == 0, predicted.stderr[-3000:]
     scored = pd.read_parquet(scores)
     assert len(scored) == 1500 and {"predicted_churn", "proba_yes", "model_version"} <= set(scored.columns)
@@ -43,7 +45,7 @@ def test_train_promote_predict_and_report_with_everything_in_the_bucket(staged, 
     assert report.returncode == 0 and f"Model {name}" in report.stdout, report.stderr[-2000:]
 
     retrained = run_cli("retrain", staged, "--target", "churn", "--store", store, "--member", "class_weight:logreg",
-                        cwd=tmp_path)
+                        api_url=prefect_api, cwd=tmp_path)
     assert retrained.returncode == 0, retrained.stderr[-3000:]
     assert "judged on" in retrained.stdout
     assert os.listdir(tmp_path) == []  # nothing under a look-alike local name (`s3:`), nothing at all

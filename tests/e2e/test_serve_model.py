@@ -19,12 +19,13 @@ CLI = str(Path(sys.executable).with_name("imbalance-flows"))
 
 
 @pytest.fixture(scope="module")
-def store(churn_small, tmp_path_factory):
-    """A store with two versions of the model `churn`, the first of them its champion."""
+def store(churn_small, prefect_api, tmp_path_factory):
+    """A store with two versions of the model `churn`, the first of them its champion (trained against the
+    session's Prefect server: no temporary server for each)."""
     store = tmp_path_factory.mktemp("online") / "models"
     for member in ("class_weight:logreg", "random_under:rf"):
         result = run_cli("train", churn_small, "--target", "churn", "--member", member, "--store", store,
-                         "--model", "churn")
+                         "--model", "churn", api_url=prefect_api)
         assert result.returncode == 0, result.stderr[-3000:]
     first, second = sorted((store / "versions").iterdir())
     promote(store, first)

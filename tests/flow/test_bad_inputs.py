@@ -236,7 +236,7 @@ CASES = {
     "model-not-found": (predict("{d}/good.csv", model="{d}/no_such_model"),
                         r"MODEL must be a model's name \(its champion\), NAME@VERSION"),
     "model-without-manifest": (predict("{d}/good.csv", model="{d}/no_manifest"),
-                               r"MODEL must be a saved version's directory|has no manifest.json"),
+                               r"MODEL must be a model's name|has no manifest.json"),
     "model-missing-member": (predict("{d}/good.csv", model="{d}/missing_member"),
                              r"a saved version must have every file it was saved with: .*00.skops' is missing"),
     "model-newer-format": (predict("{d}/good.csv", model="{d}/newer_format"),

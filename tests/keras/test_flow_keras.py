@@ -20,6 +20,10 @@ from tests.keras.conftest import FEW_EPOCHS
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
+# Two cross-fitting folds, not five: a Keras member, or one that generates rows, fits once per fold and once more
+# for its out-of-fold predictions, and those fits are most of these tests' time.
+FOLDS = 2
+
 
 def _reload_and_predict(version, frame: pd.DataFrame, target: str, tmp_path) -> list:
     """Load the version in a fresh process and return its predictions for `frame`."""
@@ -40,7 +44,8 @@ def test_tabular_flow_trains_keras_members_beside_scikit_learn_ones(churn_small,
     members = [MemberSpec(sampler="class_weight", learner="keras_mlp", learner_params=FEW_EPOCHS),
                MemberSpec(sampler="none", learner="keras_mlp", learner_params={**FEW_EPOCHS, "loss": "focal"}),
                MemberSpec(sampler="class_weight", learner="logreg")]
-    result = train(TrainConfig(data=str(churn_small), target="churn", members=members, store=str(tmp_path)))
+    result = train(TrainConfig(data=str(churn_small), target="churn", members=members, store=str(tmp_path),
+                               folds=FOLDS))
 
     version = result["version"]
     assert set(result["results"]) == {m.name for m in members} | {"ensemble"}
@@ -58,7 +63,7 @@ def test_image_flow_trains_a_cnn_with_augmentation_beside_a_forest(digits_folder
                           augment=AugmentSpec(method="image", ratio=1.0), learner_params={"epochs": 5}),
                MemberSpec(sampler="class_weight", learner="rf", learner_params={"n_estimators": 50})]
     result = train(TrainConfig(data=str(digits_folder), target="digit", members=members, store=str(tmp_path),
-                               images=ImageOptions(size=(8, 8))))
+                               images=ImageOptions(size=(8, 8)), folds=FOLDS))
 
     manifest = json.loads(open(f"{result['version']}/manifest.json").read())
     assert manifest["schema"]["image"] == {"height": 8, "width": 8, "channels": 1}
@@ -80,7 +85,8 @@ def test_generated_minority_rows_train_save_and_predict_in_a_fresh_process(churn
     members = [MemberSpec(sampler="none", learner="rf", learner_params={"n_estimators": 50},
                           augment=AugmentSpec(method="gan", steps=200)),
                MemberSpec(sampler="class_weight", learner="logreg")]
-    result = train(TrainConfig(data=str(churn_small), target="churn", members=members, store=str(tmp_path)))
+    result = train(TrainConfig(data=str(churn_small), target="churn", members=members, store=str(tmp_path),
+                               folds=FOLDS))
 
     assert set(result["results"]) == {"none+gan:rf", "class_weight:logreg", "ensemble"}
     assert result["results"]["none+gan:rf"]["balanced_accuracy"] > 0.6
@@ -97,7 +103,7 @@ def test_generated_images_feed_an_under_sampled_cnn(digits_folder, tmp_path):
                           augment=AugmentSpec(method="gan", ratio=1.0, steps=150), learner_params={"epochs": 4}),
                MemberSpec(sampler="class_weight", learner="rf", learner_params={"n_estimators": 50})]
     result = train(TrainConfig(data=str(digits_folder), target="digit", members=members, store=str(tmp_path),
-                               images=ImageOptions(size=(8, 8))))
+                               images=ImageOptions(size=(8, 8)), folds=FOLDS))
 
     assert result["results"]["random_under@0.5+gan:keras_cnn"]["balanced_accuracy"] > 0.2  # chance: 0.1
     assert result["results"]["ensemble"]["balanced_accuracy"] > 0.8

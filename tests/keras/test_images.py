@@ -147,7 +147,7 @@ def test_cnn_with_augmentation_votes_with_a_forest_on_pixels(digits_folder):
     members = [MemberSpec(sampler="random_under", sampling_strategy=0.5, learner="keras_cnn",
                           augment=AugmentSpec(method="image", ratio=1.0), learner_params={"epochs": 6}),
                MemberSpec(sampler="class_weight", learner="rf", learner_params={"n_estimators": 50})]
-    model = VotingEnsemble(members=members, voting="soft").fit(X, y)
+    model = VotingEnsemble(members=members, voting="soft", folds=2).fit(X, y)  # two folds, not five: fewer CNN fits
 
     cnn, forest = model.member_probas(X)
     assert cnn.shape == (len(X), 10)
