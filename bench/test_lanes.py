@@ -1,7 +1,7 @@
 """How long the two test lanes take: the quick lane (`-m "not slow"`) and the full run, each the way the README
 runs it (two workers, whole files per worker), one after the other, nothing else heavy on the machine.
 
-    .venv/bin/python -m bench.test_lanes
+    .venv/bin/python -m bench.test_lanes [quick|full]
 
 Results go to `bench/results/test_lanes.json` and `test_lanes.md`; the README and the contributing page quote
 them from there. The install time of a clean clone is `.ci/run`'s and is not measured here.
@@ -25,12 +25,18 @@ OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error", "error
 def run_lane(marker: list[str]) -> dict:
     """Run one lane; its wall time and the counts of pytest's last line."""
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *WORKERS, *marker],
-                          cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=0",
+                           "--durations-min=0", *WORKERS, *marker], cwd=ROOT, capture_output=True, text=True)
     seconds = round(time.perf_counter() - started, 1)
+    if done.returncode:  # what failed, for whoever runs it: the results keep only the counts
+        print("\n".join(line for line in done.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))),
+              flush=True)
     last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     counts = {outcome: int(number) for number, outcome in re.findall(r"(\d+) (\w+)", last) if outcome in OUTCOMES}
-    return {"seconds": seconds, "exit_status": done.returncode, "counts": counts, "summary": last}
+    # What the tests themselves took, summed over the workers: the time one worker alone would need, about.
+    tests = sum(float(found) for found in re.findall(r"^([\d.]+)s (?:call|setup|teardown) ", done.stdout, re.M))
+    return {"seconds": seconds, "exit_status": done.returncode, "counts": counts, "summary": last,
+            "test_seconds": round(tests, 1)}
 
 
 def minutes(seconds: float) -> str:
@@ -52,8 +58,18 @@ def quote_in_readme(lanes: dict) -> None:
 
 
 def main(argv: list[str]) -> None:
+    """Run the lanes named in `argv` (default: both); a lane not run keeps its last results."""
+    chosen = argv or list(LANES)
+    unknown = set(chosen) - set(LANES)
+    if unknown:
+        raise SystemExit(f"unknown lanes {sorted(unknown)}; known: {', '.join(LANES)}")
+    path = RESULTS / "test_lanes.json"
+    kept = json.loads(path.read_text())["lanes"] if path.is_file() and argv else {}
     report = {**stamp("bench.test_lanes", argv), "workers": " ".join(WORKERS), "lanes": {}}
     for name, marker in LANES.items():
+        if name not in chosen:
+            report["lanes"][name] = kept[name]
+            continue
         report["lanes"][name] = lane = run_lane(marker)
         lane["duration"] = minutes(lane["seconds"])
         print(name, lane["duration"], lane["summary"], flush=True)
@@ -61,8 +77,9 @@ def main(argv: list[str]) -> None:
     quote_in_readme(report["lanes"])
     write_markdown("test_lanes", "The test lanes", report, [
         f"Both lanes run as `python -m pytest {report['workers']}` (the README's command), one after the other.", "",
-        "| lane | time | outcome |", "|---|---|---|",
-        *[f"| {name} | {lane['duration']} | {lane['summary'].strip('= ')} |" for name, lane in report["lanes"].items()]])
+        "| lane | time | the tests' own time, summed | outcome |", "|---|---|---|---|",
+        *[f"| {name} | {lane['duration']} | {minutes(lane['test_seconds'])} | {lane['summary'].strip('= ')} |"
+          for name, lane in report["lanes"].items()]])
 
 
 if __name__ == "__main__":
