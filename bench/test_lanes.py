@@ -1,5 +1,5 @@
 """How long the two test lanes take: the quick lane (`-m "not slow"`) and the full run, each the way the README
-runs it (two workers, whole files per worker), one after the other, nothing else heavy on the machine.
+runs it (`-n auto`: a worker per core, two to four; whole files per worker), one after the other, nothing else heavy on the machine.
 
     .venv/bin/python -m bench.test_lanes [quick|full]
 
@@ -17,7 +17,7 @@ import time
 
 from bench.scale import RESULTS, ROOT, stamp, write_markdown
 
-WORKERS = ["-n", "2", "--dist", "loadfile"]  # the README's test command
+WORKERS = ["-n", "auto", "--dist", "loadfile"]  # the README's test command
 LANES = {"quick": ["-m", "not slow"], "full": []}
 OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error", "errors")
 

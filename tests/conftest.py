@@ -126,7 +126,7 @@ SLOW_FOLDERS = ("e2e", "flow", "keras")  # real flows, servers, clusters, Tensor
 def pytest_collection_modifyitems(config, items):
     """The quick lane, `pytest -m "not slow"`, runs the unit tests; every test of the slow folders is `slow`.
 
-    The slow folders' files come first, each file's tests in their order: with `pytest -n 2 --dist loadfile`
+    The slow folders' files come first, each file's tests in their order: with `pytest -n auto --dist loadfile`
     the files of minutes start at once and the unit tests fill the workers' ends.
     """
     def slow(item) -> bool:
@@ -137,3 +137,10 @@ def pytest_collection_modifyitems(config, items):
         if slow(item):
             item.add_marker(pytest.mark.slow)
     items.sort(key=lambda item: not slow(item))  # stable: files stay whole and in order
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: one worker per core, at least two (the e2e tests spend much of their time waiting on servers, so
+    two overlap even on one core) and at most four (each worker runs its own Prefect server, clusters and
+    TensorFlow)."""
+    return min(4, max(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2))
