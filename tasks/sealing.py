@@ -44,13 +44,28 @@ def seal(path: str) -> None:
 WORKSPACE_HINT = "Delete the workspace (imbalance-flows models prune) and run again: it is refitted."
 
 
-def check_seal(path: str, what: str = "a file reused from the run workspace", hint: str = WORKSPACE_HINT) -> None:
-    """With a store key set, refuse a file whose seal is missing or does not match its bytes."""
+def check_seal(path: str, what: str = "a file reused from the run workspace", hint: str = WORKSPACE_HINT,
+               data: bytes | None = None) -> None:
+    """With a store key set, refuse a file whose seal is missing or does not match its bytes (`data`, when they
+    were read already)."""
     if not signing():
         return
     seal_path = path + ".sig"
     found = storage.read_text(seal_path).strip() if storage.is_file(seal_path) else None
-    if found is None or not hmac.compare_digest(found, _mac(storage.read_bytes(path))):
+    if found is None or not hmac.compare_digest(found, _mac(storage.read_bytes(path) if data is None else data)):
         raise InputError(f"with {STORE_KEY} set, {what} must be sealed with that key",
                          f"{path!r} is {'unsealed' if found is None else 'sealed with another key, or changed'}",
                          hint)
+
+
+def sealed_json(path: str, what: str, hint: str):
+    """A small JSON file of the store (a decision record, a model's card), read once and its seal checked on those
+    bytes; None when it is not JSON."""
+    import json
+
+    data = storage.read_bytes(path)
+    check_seal(path, what, hint, data)
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return None

@@ -79,22 +79,23 @@ def versions_read(store: str | os.PathLike) -> set[str]:
     return {mark.split("@")[0] for mark in runs_using(str(store), READING)}
 
 
+def _ages(folder: str) -> dict[str, float]:
+    """Seconds since each marker in `folder` was last rewritten."""
+    if not storage.exists(folder):
+        return {}
+    now = time.time()
+    return {name: now - changed for name, changed in storage.listing(folder).items()}
+
+
 def runs_using(workspace: str, folder: str = FOLDER) -> list[str]:
     """The runs whose marker in `workspace` (under `folder`) was rewritten within the last `STALE_S` seconds."""
-    folder = storage.join(workspace, folder)
-    if not storage.exists(folder):
-        return []
-    now = time.time()
-    return [name for name, changed in storage.listing(folder).items() if now - changed < STALE_S]
+    return [name for name, age in _ages(storage.join(workspace, folder)).items() if age < STALE_S]
 
 
 def remove_stale(store: str | os.PathLike) -> list[str]:
     """Delete the reading markers of processes that were killed (not rewritten for `STALE_S`)."""
     folder = storage.join(str(store), READING)
-    if not storage.exists(folder):
-        return []
-    now = time.time()
-    stale = [name for name, changed in storage.listing(folder).items() if now - changed >= STALE_S]
+    stale = [name for name, age in _ages(folder).items() if age >= STALE_S]
     for name in stale:
         with contextlib.suppress(OSError):
             storage.remove(storage.join(folder, name))

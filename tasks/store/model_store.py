@@ -42,7 +42,7 @@ from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.disk import LEFTOVER_AGE_S, room_to_write, staging_name
 from imbalance_flows.tasks.disk import remove_leftovers as remove_local_leftovers
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.sealing import check_seal, seal, signing
+from imbalance_flows.tasks.sealing import seal, sealed_json, signing
 from imbalance_flows.tasks.store.integrity import (
     DEFAULT_MODEL,
     MANIFEST,
@@ -422,12 +422,8 @@ def decisions(store: str | os.PathLike, model: str | None = None) -> list[dict]:
     records = []
     for name in found:
         path = storage.join(folder, name)
-        check_seal(path, "a decision record", "Restore it from a backup, or move it out of decisions/ (it is the "
-                                              "store's history, not a model).")
-        try:
-            record = json.loads(storage.read_bytes(path))
-        except (ValueError, RecursionError):
-            record = None
+        record = sealed_json(path, "a decision record", "Restore it from a backup, or move it out of decisions/ (it "
+                                                        "is the store's history, not a model).")
         if isinstance(record, dict):
             if model is None or (record.get("model") or DEFAULT_MODEL) == model:
                 records.append(record)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.errors import InputError, preview
-from imbalance_flows.tasks.sealing import check_seal, seal
+from imbalance_flows.tasks.sealing import seal, sealed_json
 from imbalance_flows.tasks.store.activity import remove_stale, runs_using, versions_read
 from imbalance_flows.tasks.store.integrity import (
     DEFAULT_MODEL,
@@ -58,8 +58,12 @@ def resolve_version(store: str | os.PathLike, model: str | os.PathLike) -> Path 
     path = _named_version(store, address)
     if path is not None:
         return path
-    if MODEL_NAME.fullmatch(address) and (address == DEFAULT_MODEL or address in model_names(store)):
-        return _champion_of(store, address)
+    if MODEL_NAME.fullmatch(address):
+        path = champion(store, address)  # one pointer read: serve-model asks every 2 s
+        if path is not None:
+            return path
+        if address == DEFAULT_MODEL or address in model_names(store):
+            return _champion_of(store, address)
     known = [entry["name"] for entry in list_versions(store)][-5:]
     raise InputError(f"MODEL must be {ADDRESSES}", f"{address!r} is none of these (store {str(store)!r})",
                      f"Models: {preview(model_names(store))}; recent versions: {preview(known)}; "
@@ -108,12 +112,8 @@ def card(store: str | os.PathLike, model: str) -> dict:
     path = storage.join(store, "models", check_model_name(model), CARD)
     if not storage.is_file(path):
         return {"description": "", "tags": {}}
-    check_seal(path, "a model's card", "Restore it from a backup, or delete it (it holds the description and "
-                                       "tags only).")
-    try:
-        found = json.loads(storage.read_bytes(path))
-    except (ValueError, RecursionError):
-        found = None
+    found = sealed_json(path, "a model's card", "Restore it from a backup, or delete it (it holds the description "
+                                                "and tags only).")
     if not (isinstance(found, dict) and isinstance(found.get("description", ""), str)
             and isinstance(found.get("tags", {}), dict)
             and all(isinstance(tags, list) and all(isinstance(tag, str) for tag in tags)
