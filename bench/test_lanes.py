@@ -1,10 +1,13 @@
-"""How long the two test lanes take: the quick lane (`-m "not slow"`) and the full run, each the way the README
-runs it (`-n auto`: a worker per core, two to four; whole files per worker), one after the other, nothing else heavy on the machine.
+"""How long the tests take: installing what they need on a clean clone, the quick lane (`-m "not slow"`) and the
+full run, each the way the README runs it (`-n auto`: a worker per core, two to four; whole files per worker), one
+after the other, nothing else heavy on the machine.
 
-    .venv/bin/python -m bench.test_lanes [quick|full]
+    .venv/bin/python -m bench.test_lanes [install|quick|full]
 
+`install` clones the repository's last commit into a temporary folder, makes a fresh virtual environment there
+and times the README's install (`pip install -e ".[test]" -c tests/constraints.txt`), as `.ci/run` does.
 Results go to `bench/results/test_lanes.json` and `test_lanes.md`; the README and the contributing page quote
-them from there. The install time of a clean clone is `.ci/run`'s and is not measured here.
+them from there.
 """
 
 from __future__ import annotations
@@ -13,12 +16,15 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from bench.scale import RESULTS, ROOT, stamp, write_markdown
 
 WORKERS = ["-n", "auto", "--dist", "loadfile"]  # the README's test command
 LANES = {"quick": ["-m", "not slow"], "full": []}
+INSTALL = ["-e", ".[test]", "-c", "tests/constraints.txt"]  # the README's install, pinned as the tests run
 OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error", "errors")
 
 
@@ -39,6 +45,23 @@ def run_lane(marker: list[str]) -> dict:
             "test_seconds": round(tests, 1)}
 
 
+def time_install() -> dict:
+    """Install the test extra into a fresh environment on a clean clone of the last commit, as `.ci/run` does."""
+    with tempfile.TemporaryDirectory(prefix="imbalance-flows-install-") as folder:
+        clone = Path(folder, "clone")
+        subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+        python = clone / ".venv" / "bin" / "python"
+        subprocess.run([sys.executable, "-m", "venv", str(clone / ".venv")], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
+        started = time.perf_counter()
+        done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *INSTALL], cwd=clone,
+                              capture_output=True, text=True)
+        seconds = round(time.perf_counter() - started, 1)
+    if done.returncode:
+        print(done.stderr[-4000:], flush=True)
+    return {"seconds": seconds, "exit_status": done.returncode, "command": f"pip install {' '.join(INSTALL)}"}
+
+
 def minutes(seconds: float) -> str:
     """`seconds` as the docs write a duration: 1 min 32 s."""
     whole = round(seconds)
@@ -52,34 +75,40 @@ def quote_in_readme(lanes: dict) -> None:
                          re.S)
     text, found = pattern.subn(rf"\g<1> {lanes['quick']['duration']} \g<2> {lanes['full']['duration']}\g<3>",
                                readme.read_text())
-    if found != 1:
+    text, installed = re.subn(r"(a clean clone installs them in)\s+.+?\.", rf"\g<1> {lanes['install']['duration']}.",
+                              text, count=1, flags=re.S)
+    if found != 1 or installed != 1:
         raise SystemExit("README.md: the sentence on the test lanes was not found")
     readme.write_text(text)
 
 
 def main(argv: list[str]) -> None:
     """Run the lanes named in `argv` (default: both); a lane not run keeps its last results."""
-    chosen = argv or list(LANES)
-    unknown = set(chosen) - set(LANES)
+    known = ["install", *LANES]
+    chosen = argv or known
+    unknown = set(chosen) - set(known)
     if unknown:
-        raise SystemExit(f"unknown lanes {sorted(unknown)}; known: {', '.join(LANES)}")
+        raise SystemExit(f"unknown lanes {sorted(unknown)}; known: {', '.join(known)}")
     path = RESULTS / "test_lanes.json"
     kept = json.loads(path.read_text())["lanes"] if path.is_file() and argv else {}
     report = {**stamp("bench.test_lanes", argv), "workers": " ".join(WORKERS), "lanes": {}}
-    for name, marker in LANES.items():
+    for name in known:
         if name not in chosen:
             report["lanes"][name] = kept[name]
             continue
-        report["lanes"][name] = lane = run_lane(marker)
+        report["lanes"][name] = lane = time_install() if name == "install" else run_lane(LANES[name])
         lane["duration"] = minutes(lane["seconds"])
-        print(name, lane["duration"], lane["summary"], flush=True)
+        print(name, lane["duration"], lane.get("summary", lane.get("command")), flush=True)
     (RESULTS / "test_lanes.json").write_text(json.dumps(report, indent=2) + "\n")
     quote_in_readme(report["lanes"])
+    install = report["lanes"]["install"]
     write_markdown("test_lanes", "The test lanes", report, [
+        f"A clean clone's install, `{install['command']}` in a fresh virtual environment: {install['duration']}"
+        f"{'' if install['exit_status'] == 0 else ' (failed)'}.", "",
         f"Both lanes run as `python -m pytest {report['workers']}` (the README's command), one after the other.", "",
         "| lane | time | the tests' own time, summed | outcome |", "|---|---|---|---|",
         *[f"| {name} | {lane['duration']} | {minutes(lane['test_seconds'])} | {lane['summary'].strip('= ')} |"
-          for name, lane in report["lanes"].items()]])
+          for name, lane in report["lanes"].items() if name in LANES]])
 
 
 if __name__ == "__main__":

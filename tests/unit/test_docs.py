@@ -172,6 +172,8 @@ def test_the_readme_quotes_the_test_lanes_as_measured():
     quoted = " ".join(README.read_text().split())
     assert (f"the quick lane took {lanes['quick']['duration']} and the full run {lanes['full']['duration']}"
             in quoted), "README.md: quote bench/results/test_lanes.json's durations"
+    assert f"a clean clone installs them in {lanes['install']['duration']}." in quoted, \
+        "README.md: quote bench/results/test_lanes.json's install time"
 
 
 def relative_links(text: str) -> list[str]:
