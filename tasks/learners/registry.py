@@ -84,6 +84,9 @@ class Learner:
     # scikit-learn's own. A class with `save_native` / `load_native` (see `NativeModel`) keeps its fitted model
     # in a file of its own beside the member, checked when it loads.
     types: tuple[str, ...] = ()
+    # Every class its fitted estimator holds inside it, as saved ("module:Class"): a saved member whose learner
+    # holds any other is refused before it is built (`imbalance_flows.tasks.store.graph`).
+    holds: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.encoding not in ENCODINGS:
@@ -153,6 +156,24 @@ def native_suffixes() -> tuple[str, ...]:
             if suffix and suffix not in suffixes:
                 suffixes.append(suffix)
     return tuple(suffixes)
+
+
+def saved_forms() -> dict[str, tuple[Learner, set[str]]]:
+    """For each class a saved member's last step may be ("module.Class", as skops names it): its registry entry and
+    the classes its fitted estimator may hold (`Learner.holds`)."""
+    forms = {}
+    for learner in LEARNERS.values():
+        if learner.missing():  # its library is not installed: nothing of it can load anyway
+            continue
+        for path in (*learner.types, *([learner.estimator] if learner.estimator and not learner.types else [])):
+            forms[class_name(load_estimator(path))] = (learner, {class_name(load_estimator(held))
+                                                                 for held in learner.holds})
+    return forms
+
+
+def class_name(cls: type) -> str:
+    """A class as skops names it in a file: "module.Class", by the module that defines it."""
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def learner_types() -> list[type]:
@@ -282,10 +303,20 @@ LEARNERS: dict[str, Learner] = {learner.name: learner for learner in [
                   "30,000 and at most 120,000; above 120,000 rows leaves of 5 rows or more); categories as "
                   "ordinal codes.", cost=3, encoding="codes", build=_rf,
             estimator="sklearn.ensemble:RandomForestClassifier", reserved=("class_weight", "random_state"),
-            out_of_bag=lambda params: params.get("bootstrap", True), one_thread_below=SMALL_FOREST_WORK),
+            out_of_bag=lambda params: params.get("bootstrap", True), one_thread_below=SMALL_FOREST_WORK,
+            holds=("sklearn.tree:DecisionTreeClassifier", "sklearn.tree._tree:Tree")),
     Learner("hgb", "Histogram gradient boosting with native categorical support.", cost=2, encoding="codes",
             build=_hgb, estimator="sklearn.ensemble:HistGradientBoostingClassifier",
-            reserved=("class_weight", "random_state", "categorical_features")),
+            reserved=("class_weight", "random_state", "categorical_features"),
+            holds=("sklearn.ensemble._hist_gradient_boosting.predictor:TreePredictor",
+                   "sklearn.ensemble._hist_gradient_boosting.binning:_BinMapper",
+                   "sklearn._loss.loss:HalfBinomialLoss", "sklearn._loss.loss:HalfMultinomialLoss",
+                   "sklearn._loss._loss:CyHalfBinomialLoss", "sklearn._loss._loss:CyHalfMultinomialLoss",
+                   "sklearn._loss.link:Interval", "sklearn._loss.link:LogitLink", "sklearn._loss.link:MultinomialLogit",
+                   # categorical features: a ColumnTransformer of OrdinalEncoder and passthrough
+                   "sklearn.compose:ColumnTransformer", "sklearn.preprocessing:OrdinalEncoder",
+                   "sklearn.preprocessing:FunctionTransformer", "sklearn.utils.validation:check_array",
+                   "functools:partial", "sklearn.preprocessing:LabelEncoder", "numpy.random:Generator")),
     _booster_learner(
         "lgbm", "lightgbm", "lightgbm:LGBMClassifier", "imbalance_flows.tasks.learners.boosters:LightGBMMember", cost=2,
         reserved=("class_weight", "random_state", "n_jobs"),

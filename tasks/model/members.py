@@ -196,6 +196,16 @@ def _augmenter(spec: MemberSpec, schema: Schema, context: LearnerContext):
                             alpha=augment.alpha, categorical_features=categorical, random_state=seed)
 
 
+# The classes each encoding's step holds once fitted ("module:Class"; "passthrough" holds none): a saved member's
+# encode step may hold only its learner's (`imbalance_flows.tasks.store.graph`).
+ENCODER_CLASSES = {
+    "one_hot": ("imbalance_flows.tasks.model.prepare:LinearPrep",),
+    "one_hot_unscaled": ("sklearn.compose:ColumnTransformer", "sklearn.preprocessing:OneHotEncoder",
+                         "sklearn.preprocessing:FunctionTransformer"),
+    "codes": (), "images": (),
+}
+
+
 def _encoder(encoding: str, n_numeric: int, sizes: list[int]):
     """The step between the prepared features (numbers, then category codes) and the learner."""
     if encoding == "one_hot":

@@ -4,11 +4,12 @@ A learner that keeps its fitted model in its library's format (`learners.NativeM
 network as `.keras`, a LightGBM, XGBoost or CatBoost model as text) writes it beside the
 member's skops file, which then holds the learner without it.
 
-Loading never runs code from a file: skops restores only the types `trusted_types()` lists
-(derived from the registry's learners and the classes themselves), every scikit-learn tree is
-checked before it can predict (`imbalance_flows.tasks.store.trees`), a native model file is checked by
-its learner before its library reads it (Keras in safe mode: no Lambda layers, no custom code;
-the boosters' trees one by one). Members saved in format 1 (before the package had one import
+Loading never runs code from a file: the file's object graph is checked against what the registry's
+learners save, class by class and place by place (`imbalance_flows.tasks.store.graph`); skops restores
+only the types `trusted_types()` lists (derived from the registry's learners and the classes themselves);
+every scikit-learn tree and linear model is checked before it can predict
+(`imbalance_flows.tasks.store.trees`); a native model file is checked by its learner before its library
+reads it (Keras in safe mode: no Lambda layers, no custom code; the boosters' trees one by one). Members saved in format 1 (before the package had one import
 name) are read by renaming their types.
 """
 
@@ -29,6 +30,7 @@ import numpy as np
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.disk import room_to_write, temporary
 from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.store.graph import check_member_graph
 from imbalance_flows.tasks.store.trees import check_linear, check_trees
 
 # Format 3: the project's types are named by the rooms of tasks/ (imbalance_flows.tasks.model.prepare.TablePrep).
@@ -225,6 +227,7 @@ def load_member(path: str | os.PathLike, format_version: int = FORMAT_VERSION):
         if format_version < FORMAT_VERSION:
             data = _renamed(data, format_version)
         check_array_sizes(data, str(path))
+        check_member_graph(data, str(path))  # which classes where, before skops builds any of them
         try:  # skops checks every type against `trusted` before it builds anything
             pipeline, untrusted = sio.loads(data, trusted=trusted), set()
         except UntrustedTypesFoundException:  # which types, for the message

@@ -83,7 +83,6 @@ ALLOWED = {
     "(14 % in training)": "the churn data's class share, in a test of the EM estimate",
     "95 %": "the confidence of the reports' intervals",
     # dated hand measurements of commands no benchmark times
-    "about 4 min to install": "the install under .ci/run, measured 2026-12-05",
     "took 59 s, install included": "the first command on a fresh clone",
     "about 12 s on an idle 2-core machine, 4–10 s of it": "the main job, measured by hand",
     "pay its 5 s import": "TensorFlow's import, measured by hand",

@@ -60,19 +60,24 @@ def planted(trees_version, tmp_path, name: str, content: bytes):
     return version
 
 
-def skops_naming(function: str) -> bytes:
-    """A skops file whose only content is a reference to `function` ("module.name")."""
+def skops_naming(trees_version, function: str) -> bytes:
+    """The version's forest member with a reference to `function` ("module.name") planted among the forest's
+    fields."""
     module = function.rsplit(".", 1)[0]
     buffer = io.BytesIO()
     stand_in = {"os.system": os.system, "builtins.eval": eval, "subprocess.Popen": subprocess.Popen}
     sio.dump({"payload": stand_in[function]}, buffer)
+    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as source:
+        payload = json.loads(source.read("schema.json"))["content"]["payload"]
+    payload["__module__"] = module
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as source, zipfile.ZipFile(out, "w") as target:
+    with zipfile.ZipFile(trees_version[0] / "members" / "00.skops") as source, zipfile.ZipFile(out, "w") as target:
         for item in source.infolist():
             content = source.read(item.filename)
             if item.filename == "schema.json":
                 schema = json.loads(content)
-                schema["content"]["payload"]["__module__"] = module
+                learner = schema["content"]["content"]["steps"]["content"][-1]["content"][1]
+                learner["content"]["content"]["payload"] = payload
                 content = json.dumps(schema).encode()
             target.writestr(item, content)
     return out.getvalue()
@@ -80,9 +85,9 @@ def skops_naming(function: str) -> bytes:
 
 @pytest.mark.parametrize("function", ["os.system", "builtins.eval", "subprocess.Popen"])
 def test_a_member_naming_a_dangerous_function_is_refused(trees_version, tmp_path, function):
-    version = planted(trees_version, tmp_path, "00.skops", skops_naming(function))
+    version = planted(trees_version, tmp_path, "00.skops", skops_naming(trees_version, function))
 
-    with pytest.raises(InputError, match="a saved member may hold only trusted types") as caught:
+    with pytest.raises(InputError, match="a saved member holds only what its learner saves") as caught:
         load_model(version)
 
     assert function in caught.value.value
@@ -318,6 +323,122 @@ def test_trees_held_in_an_object_array_or_nested_past_any_member_are_refused(tre
         nested = Pipeline([("inner", nested)])
     with pytest.raises(InputError, match=f"nests its parts at most {MAX_DEPTH} levels deep"):
         check_trees(nested, "member.skops")
+
+
+def _swapped(step: str, make):
+    """An edit of a member's pipeline: `step` replaced by make(pipeline)."""
+    def edit(pipeline):
+        pipeline.steps = [(name, make(pipeline) if name == step else value) for name, value in pipeline.steps]
+        return pipeline
+    return edit
+
+
+def _boosting(pipeline):
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    return GradientBoostingClassifier(n_estimators=2).fit(rng.normal(size=(40, 4)), np.repeat([0, 1], 20))
+
+
+def _in_pipelines(levels: int):
+    def make(pipeline):
+        from sklearn.pipeline import Pipeline
+
+        nested = pipeline.steps[-1][1]
+        for _ in range(levels):
+            nested = Pipeline([("inner", nested)])
+        return nested
+    return make
+
+
+def _with_a_tree(pipeline):
+    from sklearn.tree import DecisionTreeClassifier
+
+    learner = pipeline.steps[-1][1]
+    learner.spare_ = DecisionTreeClassifier().fit(np.eye(4), [0, 1, 0, 1])
+    return learner
+
+
+def _trees_in_an_object_array(pipeline):
+    forest = pipeline.steps[-1][1]
+    trees = np.empty(len(forest.estimators_), dtype=object)
+    trees[:] = forest.estimators_
+    forest.estimators_ = trees
+    return forest
+
+
+def _one_hot(pipeline):
+    from imbalance_flows.tasks.model.prepare import LinearPrep
+
+    return LinearPrep(n_numeric=4, sizes=[]).fit(np.zeros((3, 4)))
+
+
+def _schema_edit(change):
+    """An edit of a member file's schema.json text."""
+    def edit(data: bytes) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+            for item in source.infolist():
+                content = source.read(item.filename)
+                target.writestr(item, change(content) if item.filename == "schema.json" else content)
+        return out.getvalue()
+    return edit
+
+
+def _nest_5000(text: bytes) -> bytes:
+    schema = json.loads(text)
+    schema["content"]["content"]["deep"] = "@DEEP@"
+    return json.dumps(schema).encode().replace(b'"@DEEP@"', b"[" * 5000 + b"]" * 5000)
+
+
+# What a member file holds, in a place the product never puts it: name -> (member, edit of the pipeline or of the
+# file's bytes, what the refusal says).
+HOSTILE_GRAPHS = {
+    "boosting-in-a-forests-place": ("00.skops", _swapped("learn", _boosting),
+                                    "step 'learn' holds sklearn.ensemble._gb.GradientBoostingClassifier"),
+    "forest-inside-a-pipeline": ("00.skops", _swapped("learn", _in_pipelines(1)),
+                                 "step 'learn' holds sklearn.pipeline.Pipeline"),
+    "forest-inside-25-pipelines": ("00.skops", _swapped("learn", _in_pipelines(25)), "nests at most 128 levels"),
+    "a-tree-inside-histogram-boosting": ("01.skops", _swapped("learn", _with_a_tree),
+                                         "the learner hgb holds sklearn.tree._classes.DecisionTreeClassifier"),
+    "trees-in-an-object-array": ("00.skops", _swapped("learn", _trees_in_an_object_array),
+                                 "the learner rf holds ndarray of objects"),
+    "one-hot-encoding-for-a-forest": ("00.skops", _swapped("encode", _one_hot),
+                                      "step 'encode' of a rf member holds imbalance_flows.tasks.model.prepare.LinearPrep"),
+    "a-step-missing": ("00.skops", lambda pipeline: setattr(pipeline, "steps", pipeline.steps[:1] + pipeline.steps[2:]),
+                       "has ['prepare', 'augment', 'encode', 'learn']"),
+    "schema-nested-5000-deep": ("00.skops", _schema_edit(_nest_5000), "nests at most 128 levels"),
+    "schema-not-json": ("00.skops", _schema_edit(lambda text: text[:-10]), "schema must be JSON"),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE_GRAPHS)
+def test_a_member_holding_what_its_learner_never_saves_is_refused_before_anything_is_built(trees_version, tmp_path,
+                                                                                           case, monkeypatch):
+    name, edit, problem = HOSTILE_GRAPHS[case]
+    source, _ = trees_version
+    data = (source / "members" / name).read_bytes()
+    if edit.__name__ == "edit" and edit.__qualname__.startswith("_schema_edit"):
+        content = edit(data)
+    else:
+        pipeline = sio.load(source / "members" / name, trusted=trusted_types())
+        edit(pipeline)
+        buffer = io.BytesIO()
+        sio.dump(pipeline, buffer)
+        content = buffer.getvalue()
+    version = planted(trees_version, tmp_path, name, content)
+
+    loads = sio.loads
+
+    def build(data, *args, **kwargs):  # the other member builds as usual
+        assert data != content, "skops was asked to build the hostile file"
+        return loads(data, *args, **kwargs)
+
+    monkeypatch.setattr(sio, "loads", build)
+    with pytest.raises(InputError, match="saved member") as caught:
+        load_model(version)
+
+    assert problem in str(caught.value) and name in caught.value.value
 
 
 def test_an_array_declaring_more_than_its_file_holds_is_refused_before_it_is_allocated(trees_version, tmp_path):
