@@ -85,9 +85,10 @@ class TrainConfig(BaseModel):
                                       "per class in sorted order."}},
             "What mistakes cost: fn and fp for two classes, or a matrix. Leave empty for no costs."))
     validation: Validation = Field(
-        "out_of_fold", description="Where member weights and the threshold come from: out-of-fold predictions of "
-                                   "every training row (forests: out of bag; other members: cross-fitted), or a "
-                                   "held-out validation split.")
+        "auto", description="Where member weights and the threshold come from: out-of-fold predictions of "
+                            "every training row (forests: out of bag; other members: cross-fitted), or a held-out "
+                            "validation split; auto holds one out where the rows left to train on are more than "
+                            "50,000 and at most 300,000, and judges out of fold otherwise.")
     validation_size: float = Field(0.2, **VALIDATION_SIZE.field(), description="Holdout only: share of each class "
                                    "of the rows left after the test split held out for weights and threshold (as "
                                    "VotingEnsemble's validation_size is of the rows fit is given).")

@@ -58,6 +58,7 @@ from imbalance_flows.tasks.model.plan import (
     plan_fit,
     validation_rows,
 )
+from imbalance_flows.tasks.model.sizes import judged_on_holdout
 from imbalance_flows.tasks.model.spec import MemberSpec
 from imbalance_flows.tasks.monitoring import drift
 from imbalance_flows.tasks.sampling.resample import run_sampler
@@ -183,13 +184,15 @@ def _load_parts(path: str, files: list[str], target: str, id_columns, drop_colum
 
 
 @task(name="split", cache_policy=NO_CACHE)
-def split(loaded: Loaded, validation_size: float, test_size: float, random_state: int, workspace: str,
-          dask_address: str | None = None) -> Splits:
-    """Stratified train / validation / test split (validation_size 0: train / test); every class appears in each.
+def split(loaded: Loaded, validation: str, validation_size: float, test_size: float, random_state: int,
+          workspace: str, dask_address: str | None = None) -> Splits:
+    """Stratified train / validation / test split (no validation split where members are judged out of fold);
+    every class appears in each.
 
-    The test split first; then, from the rows left, the validation split exactly as `VotingEnsemble.fit` holds
-    it out of the rows it is given (`plan.holdout_split`), so that fitting the estimator on the rows outside the
-    test split trains the same model. A partitioned table's splits are partitioned too, each file's rows written
+    The test split first; then, from the rows left, the validation split where `validation` asks for one ("auto":
+    where the rows left are medium data, `sizes.judged_on_holdout`), exactly as `VotingEnsemble.fit` decides and
+    holds it out of the rows it is given (`plan.holdout_split`), so that fitting the estimator on the rows outside
+    the test split trains the same model. A partitioned table's splits are partitioned too, each file's rows written
     where it lies (on the cluster)."""
     check_split_sizes(test_size, validation_size)
     labels = tables.read_column(loaded.table, loaded.table_schema.target).to_numpy()
@@ -200,12 +203,12 @@ def split(loaded: Loaded, validation_size: float, test_size: float, random_state
             get_run_logger().warning("%s rows are copies of other rows (the same features and label): each row's "
                                      "copies are kept on one side of the splits, so that no copy of a training row "
                                      "is tested on. Remove them from the data if they are not real repeats.", repeated)
-        (train, test), validation = stratified_indices(labels, [test_size], random_state, " in the file",
-                                                       copies), None
-        if validation_size:
+        (train, test), held_out = stratified_indices(labels, [test_size], random_state, " in the file",
+                                                     copies), None
+        if judged_on_holdout(validation, len(train), validation_size):
             kept, held = holdout_split(labels[train], validation_size, random_state, " in the file", copies[train])
-            train, validation = train[kept], train[held]
-        parts = {name: rows for name, rows in (("train", train), ("validation", validation), ("test", test))
+            train, held_out = train[kept], train[held]
+        parts = {name: rows for name, rows in (("train", train), ("validation", held_out), ("test", test))
                  if rows is not None}
         written = tables.write_parts(loaded.table, parts, workspace, map_parts)  # row group by row group
     return Splits(train=written["train"], validation=written.get("validation"), test=written["test"])

@@ -23,6 +23,7 @@ from imbalance_flows.flows.guard import signals_deferred, stop_signal
 from imbalance_flows.flows.progress import Progress
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.model.fitting import POLL_S, plan_concurrency, run_members
+from imbalance_flows.tasks.model.sizes import is_large
 from imbalance_flows.tasks.model.spec import sized_members
 from imbalance_flows.tasks.store.activity import using
 from imbalance_flows.tasks.store.model_store import code_version, remove_leftovers
@@ -81,15 +82,15 @@ def _train(config: TrainConfig, workspace: str) -> dict:
     loaded = steps.load(config.data, config.target, workspace, config.images, config.id_columns,
                         config.drop_columns, config.dask_address, config.missing_values)
     schema = loaded.table_schema
-    holdout = config.validation == "holdout"
-    splits = steps.split(loaded, config.validation_size if holdout else 0.0, config.test_size, config.random_state,
+    splits = steps.split(loaded, config.validation, config.validation_size, config.test_size, config.random_state,
                          workspace, config.dask_address)
     members = sized_members(config.members, splits.train.n_rows)
     if members != config.members:
-        logger.info("%s training rows: the default recipe for large data, %s", splits.train.n_rows,
-                    ", ".join(spec.name for spec in members))
-    parameters = config.model_dump(mode="json")  # as given: a retrain sizes the default recipe again
-    config = config.model_copy(update={"members": members})
+        logger.info("%s training rows: the default recipe for %s data, %s", splits.train.n_rows,
+                    "large" if is_large(splits.train.n_rows) else "medium", ", ".join(spec.name for spec in members))
+    parameters = config.model_dump(mode="json")  # as given: a retrain sizes the default recipe and validation again
+    validation = "out_of_fold" if splits.validation is None else "holdout"  # "auto" resolved by the split
+    config = config.model_copy(update={"members": members, "validation": validation})
     profile = steps.stratify(splits, schema, config.members, config.ensemble_params())
     logger.info("Train split: %s; the balanced class weights this implies: %s", profile["train"]["counts"],
                 {label: round(weight, 2) for label, weight in profile["train"]["class_weight"].items()})

@@ -8,7 +8,7 @@ from typing import Literal, get_args
 Voting = Literal["hard", "soft", "weighted"]
 Objective = Literal["auto", "balanced_accuracy", "f1", "g_mean", "cost", "none"]
 Calibration = Literal["sigmoid", "isotonic", "temperature", "none"]
-Validation = Literal["out_of_fold", "holdout"]
+Validation = Literal["auto", "out_of_fold", "holdout"]
 UnknownCategories = Literal["error", "ignore"]
 
 

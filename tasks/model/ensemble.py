@@ -54,6 +54,7 @@ from imbalance_flows.tasks.model.plan import (
     member_specs,
     plan_fit,
 )
+from imbalance_flows.tasks.model.sizes import judged_on_holdout
 from imbalance_flows.tasks.model.spec import MemberSpec
 from imbalance_flows.tasks.model.weights import best_cut, code_objective, search_weights
 
@@ -100,11 +101,14 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         on the rarer class's (calibrated) probability is tuned for on the rows that judge
         the members; also what the weight search aims at. "auto" is "cost" when `costs`
         are given and "g_mean" otherwise; "cost" minimises the mean cost per row.
-    validation : {"out_of_fold", "holdout"}, default="out_of_fold"
+    validation : {"auto", "out_of_fold", "holdout"}, default="auto"
         Where weights and threshold come from: every training row, predicted by a
         model that did not see it, or a held-out split of `validation_size` (members
         then train on the rest only). Out of fold costs no extra fits for forests and
-        `folds` extra fits for any other member.
+        `folds` extra fits for any other member. "auto" holds out a split where the
+        rows left to train on are medium data (more than 50,000, at most 300,000:
+        `imbalance_flows.tasks.model.sizes.judged_on_holdout`), where one fit per
+        member is what keeps training fast, and judges out of fold otherwise.
     validation_size : float, default=0.2
         Share of each class held out, for validation="holdout".
     folds : int, default=5
@@ -170,6 +174,8 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         The rarer class in training, for two-class problems.
     validation_scores_ : list of dict
         Each member's validation metrics that its weight came from.
+    validation_ : str
+        The validation in force, "out_of_fold" or "holdout" ("auto" resolved).
     lopsided_ : str or None
         Set when the decision sends at least 90 % of the rows that judged the members to a class holding at
         most half of them (costs that make flagging everyone the cheapest decision, say): what happened and
@@ -177,7 +183,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, members=None, voting: Voting = "weighted", threshold_objective: Objective = "auto",
-                 validation: Validation = "out_of_fold", validation_size: float = 0.2, folds: int = 5,
+                 validation: Validation = "auto", validation_size: float = 0.2, folds: int = 5,
                  random_state=0, n_jobs: int | None = None, class_prior_power: float | str = "auto",
                  unknown_categories: UnknownCategories = "ignore", calibration: Calibration = "sigmoid",
                  costs=None, allow_slow_samplers: bool = False):
@@ -245,34 +251,37 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         schema.positional = positional
         X = coerce(X, schema, keep_float32=True)
         seed = _seed(self.random_state)
-        if self.validation == "holdout":
+        validation = "holdout" if judged_on_holdout(self.validation, len(X), self.validation_size) else "out_of_fold"
+        if validation == "holdout":
             copies = row_hashes(X, schema, y)  # a row's copies are kept on one side
-            train, validation = holdout_split(y.to_numpy(), self.validation_size, seed, groups=copies)
+            train, held = holdout_split(y.to_numpy(), self.validation_size, seed, groups=copies)
             X_train, y_train = X.iloc[train], y.iloc[train]
         else:
             X_train, y_train = X, y
         codes = encode_labels(y_train, schema)
-        plan = plan_fit(self.members, schema, codes, seed=seed, validation=self.validation, folds=self.folds)
+        plan = plan_fit(self.members, schema, codes, seed=seed, validation=validation, folds=self.folds)
         for spec, seconds in check_plan(plan, self.costs, self.allow_slow_samplers):
             warnings.warn(describe_slow(spec, seconds, len(codes)), UserWarning, stacklevel=2)
         specs = list(plan.specs)
-        fitted = self._fit_members(specs, lambda spec, threads: plan.fit_member(spec, X_train, y_train, threads))
+        fitted = self._fit_members(specs, lambda spec, threads: plan.fit_member(spec, X_train, y_train, threads),
+                                   plan.folds)
         members = [pipeline for pipeline, _, _ in fitted]
         if plan.out_of_fold:
             return self.combine_out_of_fold(members, specs, schema, y_train.iloc[plan.judging_rows()],
                                             [proba for _, _, proba in fitted])
-        judged = plan.judged_validation(encode_labels(y.iloc[validation], schema))
-        validation = validation if judged is None else validation[judged]
-        return self.combine(members, specs, schema, X.iloc[validation], y.iloc[validation])
+        judged = plan.judged_validation(encode_labels(y.iloc[held], schema))
+        held = held if judged is None else held[judged]
+        return self.combine(members, specs, schema, X.iloc[held], y.iloc[held])
 
-    def _fit_members(self, specs: list[MemberSpec], fit) -> list:
-        """`fit(spec, threads)` for every member, in threads, planned by `run_members` as the flow plans them."""
+    def _fit_members(self, specs: list[MemberSpec], fit, folds: int | None) -> list:
+        """`fit(spec, threads)` for every member, in threads, planned by `run_members` as the flow plans them
+        (`folds`: the plan's cross-fitting folds, None on a holdout)."""
         from joblib import effective_n_jobs
 
         n_jobs = effective_n_jobs(None) if self.n_jobs is None else self.n_jobs  # None: 1 outside a joblib context
         with ThreadPoolExecutor(max_workers=len(specs), thread_name_prefix="member") as pool:
             return run_members(specs, lambda spec, threads: pool.submit(fit, spec, threads), n_jobs=n_jobs,
-                               folds=self.folds if self.validation == "out_of_fold" else None)
+                               folds=folds)
 
     def combine(self, fitted: list, specs: list[MemberSpec], schema: Schema, X_val: pd.DataFrame,
                 y_val: pd.Series) -> "VotingEnsemble":
@@ -282,6 +291,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         the very ensemble that `fit` builds with validation="holdout".
         """
         self._adopt(fitted, specs, schema)
+        self.validation_ = "holdout"
         return self._settle([self._member_proba(position, X_val) for position in range(len(self.members_))], y_val)
 
     def combine_out_of_fold(self, fitted: list, specs: list[MemberSpec], schema: Schema, y: pd.Series,
@@ -297,6 +307,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
                 raise InputError("out-of-fold probabilities must have one row per training row and one "
                                  "column per class", f"member {spec.name} has shape {np.shape(proba)}, "
                                  f"expected {(len(y), len(schema.classes))}", "Pass fit_out_of_fold's output.")
+        self.validation_ = "out_of_fold"
         return self._settle([np.asarray(p, dtype=float) for p in probas], y)
 
     def _adopt(self, fitted: list, specs: list[MemberSpec], schema: Schema) -> None:

@@ -30,12 +30,29 @@ from dataclasses import dataclass
 import numpy as np
 
 LARGE_ROWS = 300_000  # training rows above which the rules below apply
+# Between these and LARGE_ROWS training rows ("medium" data), validation="auto" judges the members on a held-out
+# split and the default recipe's plain member is class-weighted histogram boosting: one fit each, where cross-fitting
+# boosting or growing a full forest on every row costs 3 to 10 × (bench/results/medium_levers.md).
+MEDIUM_ROWS = 50_000
 # A member fits on about this many rows at most. Above 222k, histogram boosting (which holds out 10 % to stop
 # early) finds its bins on a uniform sample of 200k rows; below it, on weighted rows: 20 s at
 # 180k rows against 2 s at 225k (bench/results/large_levers.md).
 FIT_ROWS = 250_000
 JUDGE_ROWS = 100_000  # rows that judge the members, in the split's class shares ...
 MIN_JUDGED = 2_000  # ... with at least this many rows of the rarest class (or all it has)
+
+
+def judged_on_holdout(validation: str, rows: int, validation_size: float) -> bool:
+    """Whether members are judged on a held-out split: "holdout", or "auto" where the training rows the holdout
+    would leave of the `rows` fit is given are medium (`is_medium`); "out_of_fold" never."""
+    if validation != "auto":
+        return validation == "holdout"
+    return is_medium(int(rows * (1 - validation_size)))
+
+
+def is_medium(rows: int) -> bool:
+    """Whether `rows` training rows are medium data: more than MEDIUM_ROWS, at most LARGE_ROWS."""
+    return MEDIUM_ROWS < rows <= LARGE_ROWS
 
 
 @dataclass(frozen=True)

@@ -183,13 +183,18 @@ def default_members(rows: int | None = None) -> list[MemberSpec]:
     model; all three give out-of-fold probabilities cheaply (two out of the bag, one
     by cross-fitting a fast learner). Chosen by bench/out_of_fold.py.
 
-    With more than `imbalance_flows.tasks.model.sizes.LARGE_ROWS` training `rows`, the recipe for
+    With more than `imbalance_flows.tasks.model.sizes.MEDIUM_ROWS` training `rows`, the recipe for medium data
+    ("default-medium"): class-weighted histogram gradient boosting instead of the plain forest, judged (with
+    validation="auto") on a held-out split, so that each member fits once. With more than
+    `imbalance_flows.tasks.model.sizes.LARGE_ROWS` training `rows`, the recipe for
     large data ("default-large"): the plain member is histogram gradient boosting, whose
     cost grows linearly with the rows, where a full-depth forest's grows faster (bench/scale.py).
     """
-    from imbalance_flows.tasks.model.sizes import is_large
+    from imbalance_flows.tasks.model.sizes import is_large, is_medium
 
-    return recipe_members("default-large" if rows is not None and is_large(rows) else "default")
+    if rows is None:
+        return recipe_members("default")
+    return recipe_members("default-large" if is_large(rows) else "default-medium" if is_medium(rows) else "default")
 
 
 # Named recipes (`--recipe NAME`): member lists a user can name instead of writing them out.
@@ -197,6 +202,9 @@ def default_members(rows: int | None = None) -> list[MemberSpec]:
 RECIPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "default": ("a plain forest, a forest on a balanced under-sample, a class-weighted linear model",
                 ("none:rf", "random_under:rf", "class_weight:logreg")),
+    "default-medium": ("the default for medium data (more than 50,000 training rows): class-weighted gradient "
+                       "boosting, a forest on a balanced under-sample, a class-weighted linear model",
+                       ("class_weight:hgb", "random_under:rf", "class_weight:logreg")),
     "default-large": ("the default for large data: plain gradient boosting, a forest on a balanced under-sample, "
                       "a class-weighted linear model", ("none:hgb", "random_under:rf", "class_weight:logreg")),
     "plain-over-under": ("members that see the data plain, over-sampled and under-sampled",
