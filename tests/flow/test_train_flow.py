@@ -169,19 +169,27 @@ def test_bad_input_fails_the_run_with_the_rule(churn_small, tmp_path, change, me
     assert not (tmp_path / "store" / "versions").exists()
 
 
-@pytest.mark.parametrize("validation", ["out_of_fold", "holdout"])
-def test_flow_judges_members_as_configured_and_matches_fit(churn_small, tmp_path, validation):
-    # out_of_fold: no validation split, members train on every training row; holdout: a
-    # validation split is written and the members never train on it.
+@pytest.mark.parametrize("validation, medium_rows, judged", [("out_of_fold", None, "out_of_fold"),
+                                                               ("holdout", None, "holdout"),
+                                                               ("auto", 500, "holdout")])
+def test_flow_judges_members_as_configured_and_matches_fit(churn_small, tmp_path, monkeypatch, validation,
+                                                           medium_rows, judged):
+    # out_of_fold: no validation split, members train on every training row; holdout: a validation split is
+    # written and the members never train on it; auto: a holdout where the rows left to train on are medium data
+    # (here more than 500 of them: 960 of the 1,200 outside the test split).
+    from imbalance_flows.tasks.model import sizes
+
+    if medium_rows:
+        monkeypatch.setattr(sizes, "MEDIUM_ROWS", medium_rows)
     result = train(_config(churn_small, tmp_path / "store", validation=validation))
     tables = {path.name.split("-")[0] for path in (tmp_path / "store" / ".work" / "tables").glob("*.parquet")}
     manifest = json.loads(open(os.path.join(result["version"], "manifest.json")).read())
-    assert manifest["ensemble"]["validation"] == validation
-    assert ("validation" in tables) == (validation == "holdout")
+    assert manifest["ensemble"]["validation"] == judged and manifest["parameters"]["validation"] == validation
+    assert ("validation" in tables) == (judged == "holdout")
 
     # The flow's vote is the one VotingEnsemble.fit makes from the same training rows.
     frame = pd.read_parquet(next((tmp_path / "store" / ".work" / "tables").glob("train-*.parquet")))
-    if validation == "holdout":
+    if judged == "holdout":
         frame = pd.concat([frame, pd.read_parquet(next(
             (tmp_path / "store" / ".work" / "tables").glob("validation-*.parquet")))])
     flow_model = load_model(result["version"])
@@ -195,7 +203,7 @@ def test_flow_judges_members_as_configured_and_matches_fit(churn_small, tmp_path
     outside_test, _ = stratified_indices(source["churn"].to_numpy(), [0.2], 0)
     rows = source.iloc[outside_test]
     direct = VotingEnsemble(members=FAST, validation=validation).fit(rows.drop(columns="churn"), rows["churn"])
-    assert len(rows) == len(frame)
+    assert len(rows) == len(frame) and direct.validation_ == judged
     assert direct.weights_ == pytest.approx(flow_model.weights_)
     assert direct.threshold_ == pytest.approx(flow_model.threshold_)
     np.testing.assert_allclose(direct.predict_proba(source), flow_model.predict_proba(source), atol=1e-9)

@@ -182,3 +182,48 @@ def test_reading_rows_by_position_matches_reading_the_table(tmp_path):
     pd.testing.assert_frame_equal(read, frame.iloc[rows].reset_index(drop=True))
     assert read["x"].dtype == np.float32
     assert tables.read_column(ref, "y").tolist() == frame["y"].tolist()
+
+
+def test_auto_validation_holds_out_a_split_for_medium_data_only():
+    from imbalance_flows.tasks.model.sizes import (
+        LARGE_ROWS,
+        MEDIUM_ROWS,
+        judged_on_holdout,
+    )
+
+    # "auto" looks at the training rows a 20 % holdout would leave of the rows fit is given.
+    assert not judged_on_holdout("auto", int(MEDIUM_ROWS / 0.8), 0.2)  # exactly MEDIUM_ROWS left: small
+    assert judged_on_holdout("auto", 100_000, 0.2)  # 80,000 left: medium
+    assert judged_on_holdout("auto", int(LARGE_ROWS / 0.8), 0.2)  # exactly LARGE_ROWS left: medium
+    assert not judged_on_holdout("auto", 1_000_000, 0.2)  # large: the large-data rules judge out of fold
+    assert judged_on_holdout("holdout", 10, 0.2) and not judged_on_holdout("out_of_fold", 100_000, 0.2)
+
+
+def test_the_default_recipe_follows_the_training_rows():
+    from imbalance_flows.tasks.model.spec import RECIPES, default_members
+
+    def names(rows):
+        return tuple(spec.name for spec in default_members(rows))
+
+    assert names(50_000) == RECIPES["default"][1]
+    assert names(50_001) == names(300_000) == RECIPES["default-medium"][1]
+    assert names(300_001) == RECIPES["default-large"][1]
+
+
+def test_the_estimator_on_medium_data_fits_the_medium_recipe_judged_on_a_holdout(monkeypatch):
+    import numpy as np
+    import pandas as pd
+
+    from imbalance_flows import default_ensemble
+    from imbalance_flows.tasks.model.spec import RECIPES
+
+    monkeypatch.setattr(sizes, "MEDIUM_ROWS", 200)  # 400 rows given, 320 left to train on: medium
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(400, 3)), columns=list("abc"))
+    y = pd.Series(np.where(X["a"] + rng.normal(scale=0.5, size=400) > 1.2, "rare", "common"))
+
+    fitted = default_ensemble(random_state=0).fit(X, y)
+
+    assert fitted.validation == "auto" and fitted.validation_ == "holdout"
+    assert tuple(spec.name for spec in fitted.specs_) == RECIPES["default-medium"][1]
+    assert default_ensemble(random_state=0).fit(X.iloc[:200], y.iloc[:200]).validation_ == "out_of_fold"
