@@ -215,7 +215,7 @@ CASES = {
     "threshold-cost-without-costs": (train("{d}/good.csv", "--threshold-objective", "cost"),
                                      r"error: threshold_objective=.cost. needs costs: no costs were given"),
     "recipe-unknown": (train("{d}/good.csv", "--recipe", "balanced"),
-                       r"the recipe must be a known one: got 'balanced'\. Use one of default, default-large, plain-over-under"),
+                       r"the recipe must be a known one: got 'balanced'\. Use one of default, default-medium, default-large, plain-over-under"),
     "recipe-and-member": ([*member("none:rf"), "--recipe", "default"],
                           r"--recipe and --member are two ways to name the members: both were given"),
     "store-under-a-file": (["train", "{d}/good.csv", "--target", "label", "--store", "{d}/a_file/store"],
