@@ -87,6 +87,9 @@ class Splits(BaseModel):
     train: tables.TableRef
     validation: tables.TableRef | None  # None: members are judged out of fold on the training rows
     test: tables.TableRef
+    # The fingerprints (`schema.row_hashes`) of the training rows, then of the validation rows, as the split found
+    # them: a .npy file beside the tables, which the save reuses instead of hashing those rows again.
+    fingerprints: str | None = None
 
 
 class TrainedMember(BaseModel):
@@ -211,7 +214,14 @@ def split(loaded: Loaded, validation: str, validation_size: float, test_size: fl
         parts = {name: rows for name, rows in (("train", train), ("validation", held_out), ("test", test))
                  if rows is not None}
         written = tables.write_parts(loaded.table, parts, workspace, map_parts)  # row group by row group
-    return Splits(train=written["train"], validation=written.get("validation"), test=written["test"])
+        fingerprints = storage.join(storage.parent(written["train"].path),
+                                    f"fingerprints-{written['train'].fingerprint}.npy")
+        buffer = io.BytesIO()
+        np.save(buffer, np.concatenate([copies[train], copies[held_out] if held_out is not None else copies[:0]]),
+                allow_pickle=False)
+        storage.write_bytes(fingerprints, buffer.getvalue())
+    return Splits(train=written["train"], validation=written.get("validation"), test=written["test"],
+                  fingerprints=fingerprints)
 
 
 @task(name="stratify", cache_policy=NO_CACHE)
@@ -378,15 +388,18 @@ def evaluate(ensemble: VotingEnsemble, test: tables.TableRef, title: str, exampl
 
 @task(name="save", cache_policy=NO_CACHE, **IO_RETRIES)
 def save(ensemble: VotingEnsemble, store: str, results: dict, extra: dict, header: str,
-         trained_on: list[tables.TableRef | None] = (), examples: dict | None = None, model: str = "default") -> str:
-    """Write a version of `model` (complete or absent) with its report and its training rows' fingerprints."""
+         trained_on: list[tables.TableRef | None] = (), examples: dict | None = None, model: str = "default",
+         fingerprints: str | None = None) -> str:
+    """Write a version of `model` (complete or absent) with its report and its training rows' fingerprints (those
+    the split found, `Splits.fingerprints`, where given: the rows are then read for their picture only)."""
     from imbalance_flows.tasks.evaluation.report import report_files
 
     refs = [ref for ref in trained_on if ref is not None]
     rows = (chunk for ref in refs for chunk in tables.read_chunks(ref)) if refs else None
+    known = np.load(io.BytesIO(storage.read_bytes(fingerprints)), allow_pickle=False) if fingerprints else None
     files = report_files(results, header, **(examples or {}))
     return str(save_model(ensemble, store, metrics=results, extra=extra, files=files, training_rows=rows,
-                          training_row_count=sum(ref.n_rows for ref in refs),
+                          training_row_count=sum(ref.n_rows for ref in refs), training_hashes=known,
                           member_sources=getattr(ensemble, "member_sources_", None), model=model))
 
 

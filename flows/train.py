@@ -104,7 +104,7 @@ def _train(config: TrainConfig, workspace: str) -> dict:
                       "profile": profile}, "parameters": parameters,
              "code_version": code_version()}
     version = steps.save(ensemble, config.store, results, extra, title, [splits.train, splits.validation],
-                         evaluated, model=config.model)
+                         evaluated, model=config.model, fingerprints=splits.fingerprints)
     logger.info("Saved model version %s", version)
     return {"version": version, "results": results, "profile": profile, "flow_run_id": str(flow_run.id),
             "test_split": splits.test.model_dump()}

@@ -104,7 +104,7 @@ REFERENCE_ROWS = 200_000
 
 
 def summarise_rows(chunks, schema, sample_rows: int = REFERENCE_ROWS, random_state: int = 0,
-                   total: int | None = None):
+                   total: int | None = None, hashes: np.ndarray | None = None):
     """One fingerprint per training row, and the drift picture of the rows (`drift.reference`), chunk by chunk.
 
     The picture's bins and shares come from a uniform sample of at most `sample_rows` rows
@@ -112,19 +112,23 @@ def summarise_rows(chunks, schema, sample_rows: int = REFERENCE_ROWS, random_sta
     large training split is never held whole. With the rows' `total` known, the sample's
     positions are drawn first and each chunk gives only its own; otherwise what is held is
     thinned to a sample whenever it passes twice `sample_rows`.
+    `hashes`: the rows' fingerprints where they are known already (the split found them), one per row in any
+    order; the rows are then read for their picture only.
     Returns (hashes, picture or None without labels).
     """
     import pandas as pd
 
     from imbalance_flows.tasks.data.schema import row_hashes
     from imbalance_flows.tasks.data.tables import between
+    from imbalance_flows.tasks.errors import InputError
     from imbalance_flows.tasks.monitoring.drift import label_counts, reference
 
     rng = np.random.default_rng(random_state)
     drawn = np.sort(rng.choice(total, sample_rows, replace=False)) if total and total > sample_rows else None
-    hashes, sample, labels, seen = [], [], [], 0
+    known, hashes, sample, labels, seen = hashes, [], [], [], 0
     for chunk in chunks:
-        hashes.append(row_hashes(chunk, schema))
+        if known is None:
+            hashes.append(row_hashes(chunk, schema))
         if schema.target in chunk.columns:
             labels.append(label_counts(chunk[schema.target]))
         start, seen = seen, seen + len(chunk)
@@ -136,6 +140,11 @@ def summarise_rows(chunks, schema, sample_rows: int = REFERENCE_ROWS, random_sta
         if held > 2 * sample_rows:  # thin what is held to a uniform sample of the rows so far
             kept = pd.concat(sample, ignore_index=True)
             sample = [kept.iloc[np.sort(rng.choice(len(kept), sample_rows, replace=False))]]
+    if known is not None:
+        if len(known) != seen:
+            raise InputError("the training rows' fingerprints must be one per training row",
+                             f"{len(known)} for {seen} rows", "Run the training again.")
+        hashes = [np.asarray(known, dtype=np.uint64)]
     hashes = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
     if not labels:
         return hashes, None
@@ -158,7 +167,8 @@ def new_version_name() -> str:
 def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict | None = None,
                extra: dict | None = None, files: dict[str, bytes | str] | None = None,
                training_rows: pd.DataFrame | None = None, training_row_count: int | None = None,
-               member_sources: list[MemberSource | None] | None = None, model: str = DEFAULT_MODEL) -> Path:
+               member_sources: list[MemberSource | None] | None = None, model: str = DEFAULT_MODEL,
+               training_hashes: np.ndarray | None = None) -> Path:
     """Write a fitted ensemble as a new version of the store's model `model`; return its directory.
 
     Parameters
@@ -180,6 +190,9 @@ def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict
     training_row_count : int
         How many rows `training_rows` gives in all, when it is chunks (the drift sample is then drawn
         without holding more than it).
+    training_hashes : ndarray of uint64
+        The fingerprints of `training_rows` where they are known already (`schema.row_hashes`, one per row):
+        the rows are then read for their picture only.
     member_sources : list of MemberSource or None
         Per member, the files it was loaded from (`member_files.member_source`): copied while unchanged,
         instead of writing the member again.
@@ -198,7 +211,7 @@ def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict
     try:
         with room_to_write(staging):
             _write_version(ensemble, staging, metrics, extra, files, training_rows, training_row_count,
-                           member_sources)
+                           member_sources, training_hashes)
             publish(staging, final)
             mark_signed(root)
         return storage.location(final)
@@ -222,7 +235,8 @@ def publish(staging: Path, final: str) -> None:
 
 
 def _write_version(ensemble: VotingEnsemble, staging: Path, metrics, extra, files,
-                   training_rows, training_row_count: int | None = None, member_sources=None) -> None:
+                   training_rows, training_row_count: int | None = None, member_sources=None,
+                   training_hashes=None) -> None:
     """`save_model`'s writing: everything into `staging`, signed; `publish` then makes it a version."""
     (staging / "members").mkdir(parents=True)
     member_files = []
@@ -264,7 +278,7 @@ def _write_version(ensemble: VotingEnsemble, staging: Path, metrics, extra, file
         import pandas as pd
 
         chunks = [training_rows] if isinstance(training_rows, pd.DataFrame) else training_rows
-        hashes, picture = summarise_rows(chunks, ensemble.schema_, total=training_row_count)
+        hashes, picture = summarise_rows(chunks, ensemble.schema_, total=training_row_count, hashes=training_hashes)
         np.save(staging / TRAINING_ROWS, hashes, allow_pickle=False)
         manifest["training_rows"] = {"file": TRAINING_ROWS, "rows": len(hashes)}
         if picture is not None:  # what scoring compares each batch with (drift, priors)

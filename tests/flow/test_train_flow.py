@@ -194,6 +194,11 @@ def test_flow_judges_members_as_configured_and_matches_fit(churn_small, tmp_path
             (tmp_path / "store" / ".work" / "tables").glob("validation-*.parquet")))])
     flow_model = load_model(result["version"])
     assert flow_model.weights_ == pytest.approx([m["weight"] for m in manifest["members"]])
+    # The fingerprints the save reused from the split are those of these rows, hashed as the schema hashes them.
+    from imbalance_flows.tasks.data.schema import row_hashes
+
+    saved = np.load(os.path.join(result["version"], "training_rows.npy"))
+    assert sorted(saved) == sorted(row_hashes(frame, flow_model.schema_))
     from imbalance_flows.tasks.data.splits import stratified_indices
     from imbalance_flows.tasks.model.ensemble import VotingEnsemble
 
