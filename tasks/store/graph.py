@@ -32,7 +32,7 @@ STEPS = ("prepare", "resample", "augment", "encode", "learn")  # the product's m
 PREPARE = ("imbalance_flows.tasks.model.prepare:TablePrep",)
 # Classes that may appear anywhere: skops' containers and plain values, numpy's arrays, dtypes and scalars.
 PLAIN_BUILTINS = {"dict", "list", "tuple", "str", "int", "float", "bool", "NoneType", "type", "slice"}
-OBJECT_ARRAY = "ndarray of objects"  # how a learner's `holds` names an object array (skops' "json" arrays)
+OBJECT_ARRAY = "ndarray of objects"  # how a refusal names an array of objects (skops writes them as "json")
 RETRY = "The file was changed after it was saved, or was not written by imbalance-flows: retrain, or restore the version."
 
 
