@@ -40,9 +40,14 @@ def run_lane(marker: list[str]) -> dict:
     last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     counts = {outcome: int(number) for number, outcome in re.findall(r"(\d+) (\w+)", last) if outcome in OUTCOMES}
     # What the tests themselves took, summed over the workers: the time one worker alone would need, about.
-    tests = sum(float(found) for found in re.findall(r"^([\d.]+)s (?:call|setup|teardown) ", done.stdout, re.M))
+    timed = re.findall(r"^([\d.]+)s (?:call|setup|teardown) +([^:\s]+)::", done.stdout, re.M)
+    files: dict[str, float] = {}
+    for found, file in timed:
+        files[file] = files.get(file, 0.0) + float(found)
+    # Per file, what its tests took: tests/conftest.py hands the slowest files out first (longest first).
     return {"seconds": seconds, "exit_status": done.returncode, "counts": counts, "summary": last,
-            "test_seconds": round(tests, 1)}
+            "test_seconds": round(sum(files.values()), 1),
+            "file_seconds": {file: round(total, 1) for file, total in sorted(files.items(), key=lambda kv: -kv[1])}}
 
 
 def time_install() -> dict:

@@ -126,17 +126,33 @@ SLOW_FOLDERS = ("e2e", "flow", "keras")  # real flows, servers, clusters, Tensor
 def pytest_collection_modifyitems(config, items):
     """The quick lane, `pytest -m "not slow"`, runs the unit tests; every test of the slow folders is `slow`.
 
-    The slow folders' files come first, each file's tests in their order: with `pytest -n auto --dist loadfile`
-    the files of minutes start at once and the unit tests fill the workers' ends.
+    The slow folders' files come first, the longest first (by what each file's tests took in the last full run
+    that `python -m bench.test_lanes` recorded; a file it does not know leads, as it may be long), each file's tests
+    in their order: with `pytest -n auto --dist loadfile` the files of minutes start at once, no long file is left
+    for the end, and the unit tests fill the workers' ends.
     """
     def slow(item) -> bool:
         parts = Path(str(item.path)).relative_to(ROOT).parts  # ("tests", folder, ...)
         return len(parts) > 2 and parts[1] in SLOW_FOLDERS
 
+    took = _file_seconds()
     for item in items:
         if slow(item):
             item.add_marker(pytest.mark.slow)
-    items.sort(key=lambda item: not slow(item))  # stable: files stay whole and in order
+    # stable: files stay whole, each file's tests in order
+    items.sort(key=lambda item: (not slow(item), -took.get(Path(str(item.path)).relative_to(ROOT).as_posix(),
+                                                           float("inf"))))
+
+
+def _file_seconds() -> dict[str, float]:
+    """What each test file took in the last full run `bench.test_lanes` recorded (none when it has not run)."""
+    import json
+
+    try:
+        lanes = json.loads((ROOT / "bench" / "results" / "test_lanes.json").read_text())["lanes"]
+        return {file: float(seconds) for file, seconds in lanes["full"].get("file_seconds", {}).items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 def pytest_xdist_auto_num_workers(config):
