@@ -132,10 +132,19 @@ def dump_member(pipeline, path: str | os.PathLike) -> list[Path]:
         pipeline.steps = [*pipeline.steps[:-1], (pipeline.steps[-1][0], stripped)]
     staging = temporary(path)
     import skops.io as sio
+    from skops.io.exceptions import UnsupportedTypeException
 
     try:
         with room_to_write(path):
-            sio.dump(pipeline, staging)
+            try:
+                sio.dump(pipeline, staging)
+            except (RecursionError, UnsupportedTypeException, TypeError) as error:  # skops cannot write some objects
+                learner = pipeline.steps[-1][1]
+                raise InputError("a fitted member must be one skops can save",
+                                 f"{type(learner).__name__} with these parameters holds what it cannot "
+                                 f"({type(error).__name__}: {str(error)[:200]})",
+                                 "Leave the parameter that adds an object (such as HistGradientBoosting's scoring) "
+                                 "at its default.") from None
         os.replace(staging, path)
     finally:
         staging.unlink(missing_ok=True)

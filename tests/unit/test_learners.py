@@ -283,3 +283,15 @@ def test_the_contributing_pages_recipe_for_adding_a_learner_works_as_written():
 
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("recipe works")
+
+
+def test_a_member_skops_cannot_write_is_refused_with_the_products_error(tmp_path):
+    # HistGradientBoosting with a scoring other than its loss keeps a scorer that skops cannot write.
+    X, y, schema = _rows(2)
+    spec = MemberSpec(sampler="none", learner="hgb",
+                      learner_params={"early_stopping": True, "scoring": "average_precision", "max_iter": 5})
+    pipeline, _ = fit_member(spec, X, y, schema, random_state=3)
+
+    with pytest.raises(InputError, match="a fitted member must be one skops can save: HistGradientBoostingClassifier"):
+        dump_member(pipeline, tmp_path / "00.skops")
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
