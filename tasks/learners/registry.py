@@ -252,6 +252,11 @@ def _rf(params: dict, context: LearnerContext):
 def _hgb(params: dict, context: LearnerContext):
     from sklearn.ensemble import HistGradientBoostingClassifier
 
+    if params.get("scoring", "loss") not in ("loss", None):  # the fitted model would keep a scorer skops cannot save
+        raise InputError("hgb's scoring must be 'loss' (its default) or None",
+                         f"got {params['scoring']!r}, whose scorer the fitted member would keep and could not be saved",
+                         "Leave scoring at its default: early stopping then watches the loss.")
+
     # Histogram boosting bins a categorical feature by its codes and allows at most 255
     # of them (max_bins); a feature with more categories is binned as ordered codes instead.
     native = [position for position, size in zip(context.categorical, context.categorical_sizes)

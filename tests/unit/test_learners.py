@@ -286,12 +286,16 @@ def test_the_contributing_pages_recipe_for_adding_a_learner_works_as_written():
 
 
 def test_a_member_skops_cannot_write_is_refused_with_the_products_error(tmp_path):
-    # HistGradientBoosting with a scoring other than its loss keeps a scorer that skops cannot write.
+    # HistGradientBoosting with a scoring other than its loss would keep a scorer that skops cannot write: refused
+    # when the member is built, before it fits; anything else skops cannot write is refused when it is saved.
     X, y, schema = _rows(2)
     spec = MemberSpec(sampler="none", learner="hgb",
                       learner_params={"early_stopping": True, "scoring": "average_precision", "max_iter": 5})
-    pipeline, _ = fit_member(spec, X, y, schema, random_state=3)
+    with pytest.raises(InputError, match="hgb's scoring must be 'loss'"):
+        fit_member(spec, X, y, schema, random_state=3)
 
+    pipeline, _ = fit_member(MemberSpec(sampler="none", learner="hgb", learner_params={"max_iter": 5}), X, y, schema)
+    pipeline.steps[-1][1].spare_ = (row for row in [])  # a generator: skops cannot write it
     with pytest.raises(InputError, match="a fitted member must be one skops can save: HistGradientBoostingClassifier"):
         dump_member(pipeline, tmp_path / "00.skops")
     assert list(tmp_path.iterdir()) == []  # nothing half-written
