@@ -217,8 +217,7 @@ def split(loaded: Loaded, validation: str, validation_size: float, test_size: fl
         fingerprints = storage.join(storage.parent(written["train"].path),
                                     f"fingerprints-{written['train'].fingerprint}.npy")
         buffer = io.BytesIO()
-        np.save(buffer, np.concatenate([copies[train], copies[held_out] if held_out is not None else copies[:0]]),
-                allow_pickle=False)
+        np.save(buffer, copies[train if held_out is None else np.concatenate([train, held_out])], allow_pickle=False)
         storage.write_bytes(fingerprints, buffer.getvalue())
     return Splits(train=written["train"], validation=written.get("validation"), test=written["test"],
                   fingerprints=fingerprints)

@@ -119,8 +119,8 @@ CONSTRAINTS: dict[str, tuple[tuple, str]] = {
                 "Leave members=None for the default recipe, or give specs such as 'random_under:rf'."),
     "voting": ((Options(names(Voting)),), "'weighted' (the default) weighs the members on rows they did not see."),
     "threshold_objective": ((Options(names(Objective)),), "'auto' tunes for the G-mean, or for cost with costs."),
-    "validation": ((Options(names(Validation)),), "Use auto (the default: a holdout for medium data, out of fold otherwise), out_of_fold, or holdout with a "
-                   "validation_size."),
+    "validation": ((Options(names(Validation)),), "Use auto (the default: a holdout for medium data, out of fold "
+                   "otherwise), out_of_fold, or holdout with a validation_size."),
     "validation_size": ((VALIDATION_SIZE,), "Hold out e.g. 0.2 of each class."),
     "folds": ((FOLDS,), "Use the default 5, or 3 to cross-fit faster."),
     "random_state": ((_RandomState(),), "Use e.g. random_state=0 for reproducible fits."),

@@ -9,8 +9,8 @@ learners save, class by class and place by place (`imbalance_flows.tasks.store.g
 only the types `trusted_types()` lists (derived from the registry's learners and the classes themselves);
 every scikit-learn tree and linear model is checked before it can predict
 (`imbalance_flows.tasks.store.trees`); a native model file is checked by its learner before its library
-reads it (Keras in safe mode: no Lambda layers, no custom code; the boosters' trees one by one). Members saved in format 1 (before the package had one import
-name) are read by renaming their types.
+reads it (Keras in safe mode: no Lambda layers, no custom code; the boosters' trees one by one). Members
+saved in format 1 (before the package had one import name) are read by renaming their types.
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ REFERENCE_ROWS = 200_000
 
 
 def summarise_rows(chunks, schema, sample_rows: int = REFERENCE_ROWS, random_state: int = 0,
-                   total: int | None = None, hashes: np.ndarray | None = None):
+                   total: int | None = None, known: np.ndarray | None = None):
     """One fingerprint per training row, and the drift picture of the rows (`drift.reference`), chunk by chunk.
 
     The picture's bins and shares come from a uniform sample of at most `sample_rows` rows
@@ -112,7 +112,7 @@ def summarise_rows(chunks, schema, sample_rows: int = REFERENCE_ROWS, random_sta
     large training split is never held whole. With the rows' `total` known, the sample's
     positions are drawn first and each chunk gives only its own; otherwise what is held is
     thinned to a sample whenever it passes twice `sample_rows`.
-    `hashes`: the rows' fingerprints where they are known already (the split found them), one per row in any
+    `known`: the rows' fingerprints where they are known already (the split found them), one per row in any
     order; the rows are then read for their picture only.
     Returns (hashes, picture or None without labels).
     """
@@ -125,7 +125,7 @@ def summarise_rows(chunks, schema, sample_rows: int = REFERENCE_ROWS, random_sta
 
     rng = np.random.default_rng(random_state)
     drawn = np.sort(rng.choice(total, sample_rows, replace=False)) if total and total > sample_rows else None
-    known, hashes, sample, labels, seen = hashes, [], [], [], 0
+    hashes, sample, labels, seen = [], [], [], 0
     for chunk in chunks:
         if known is None:
             hashes.append(row_hashes(chunk, schema))
@@ -278,7 +278,7 @@ def _write_version(ensemble: VotingEnsemble, staging: Path, metrics, extra, file
         import pandas as pd
 
         chunks = [training_rows] if isinstance(training_rows, pd.DataFrame) else training_rows
-        hashes, picture = summarise_rows(chunks, ensemble.schema_, total=training_row_count, hashes=training_hashes)
+        hashes, picture = summarise_rows(chunks, ensemble.schema_, total=training_row_count, known=training_hashes)
         np.save(staging / TRAINING_ROWS, hashes, allow_pickle=False)
         manifest["training_rows"] = {"file": TRAINING_ROWS, "rows": len(hashes)}
         if picture is not None:  # what scoring compares each batch with (drift, priors)
