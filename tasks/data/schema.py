@@ -134,10 +134,16 @@ def coerce(X: pd.DataFrame, schema: Schema, keep_float32: bool = False) -> pd.Da
         pd.api.types.is_bool_dtype(X[c.name]) or pd.api.types.is_numeric_dtype(X[c.name]))]
     dtypes = {X[name].dtype for name in ready}
     single = keep_float32 and np.dtype(np.float32) in dtypes and dtypes <= EXACT_IN_FLOAT32
-    values = np.empty((len(X), len(ready)), dtype=np.float32 if single else float, order="F")
-    for position, name in enumerate(ready):
-        values[:, position] = X[name].to_numpy(dtype=values.dtype, na_value=np.nan)
-    block = pd.DataFrame(values, columns=ready, index=X.index, copy=False)
+    wanted = np.dtype(np.float32 if single else float)
+    if dtypes <= {wanted}:
+        # Already the floats the members take: the columns as they are (copy-on-write: no copy unless written),
+        # where a copy of a large table is most of the time spent here.
+        block = X[ready]
+    else:
+        values = np.empty((len(X), len(ready)), dtype=wanted, order="F")
+        for position, name in enumerate(ready):
+            values[:, position] = X[name].to_numpy(dtype=wanted, na_value=np.nan)
+        block = pd.DataFrame(values, columns=ready, index=X.index, copy=False)
     if len(ready) == len(schema.columns):
         return block if ready == schema.names else block[schema.names]
     out = {}

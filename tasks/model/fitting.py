@@ -143,15 +143,17 @@ def _fit_view(spec: MemberSpec, codes: np.ndarray, plan: RowPlan) -> tuple[np.nd
     """The rows (positions; None: all) a member fits on under `plan`, the class counts to build it for (None:
     those of its rows) and its rows' weights (None: unweighted).
 
-    Learners that learn in batches (`every_row`) fit on every row. Members that see the classes as
+    Learners that learn in batches (`every_row`) fit on every row but the judging rows. Members that see the classes as
     they are (no sampler or class weights, no augmentation) weigh the class-capped sample back
     to the classes' sizes and are built for those sizes; resampling members rebalance it anyway.
     """
-    if plan.fit is None or LEARNERS[spec.learner].every_row:
+    if plan.fit is None:
         return None, None, None
+    if LEARNERS[spec.learner].every_row:
+        return plan.unjudged(), None, None
     if spec.sampler in ("none", "class_weight") and spec.augment is None:
-        totals = np.bincount(codes)
-        return plan.fit, {code: int(n) for code, n in enumerate(totals) if n}, plan.weight
+        # Built for the classes' sizes in the whole training split, whichever of its rows were read.
+        return plan.fit, plan.totals, plan.weight
     return plan.fit, None, None
 
 
@@ -233,8 +235,8 @@ def fit_out_of_fold(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Sch
     rows to predict the remaining part, so it costs `folds` more fits.
 
     With a large-data `plan` (`imbalance_flows.tasks.model.sizes`), "all rows" are the plan's fit
-    rows and only the plan's judging rows are predicted: those the member did not fit on
-    by the member itself, the others out of the bag or by the folds' refits.
+    rows and only the plan's judging rows are predicted, by the member itself: they are none of
+    its fit rows.
 
     Returns the pipeline fitted on all rows, the seconds it took (cross-fitting
     included) and the probabilities, one row per judging row (every row of X without
@@ -244,72 +246,46 @@ def fit_out_of_fold(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Sch
     plan = plan or RowPlan(len(X))
     codes = encode_labels(y, schema)
     n_classes = len(schema.classes)
-    fitted_on, pipeline, _ = _fit_planned(spec, X, codes, schema, random_state, threads, watch,
-                                          _out_of_bag_capable(spec), plan)
-    judge = plan.judge_rows()
-    if _out_of_bag_capable(spec):
+    out_of_bag = _out_of_bag_capable(spec) and not plan.large
+    fitted_on, pipeline, _ = _fit_planned(spec, X, codes, schema, random_state, threads, watch, out_of_bag, plan)
+    if plan.large:
+        pipeline = drop_sampling(pipeline)
+        return pipeline, time.perf_counter() - started, member_proba(pipeline, X.iloc[plan.judge_rows()], n_classes)
+    if out_of_bag:
         sampler = pipeline.named_steps["resample"]
         sampler = sampler.sampler if isinstance(sampler, Watched) else sampler
         kept = getattr(sampler, "sample_indices_", None) if sampler is not None else np.arange(len(fitted_on))
         kept = None if kept is None else fitted_on[np.asarray(kept)]
-        proba = _out_of_bag_proba(drop_sampling(pipeline), X, kept, judge, n_classes)
+        proba = _out_of_bag_proba(drop_sampling(pipeline), X, kept, n_classes)
         if proba is not None:
             return pipeline, time.perf_counter() - started, proba
     pipeline = drop_sampling(pipeline)
-    proba = cross_fit_proba(spec, X, y, schema, random_state, threads, folds, plan, pipeline)
+    proba = cross_fit_proba(spec, X, codes, schema, random_state, threads, folds)
     return pipeline, time.perf_counter() - started, proba
 
 
-def cross_fit_proba(spec: MemberSpec, X: pd.DataFrame, y: pd.Series, schema: Schema, random_state: int = 0,
-                    threads: int = 1, folds: int = 5, plan: RowPlan | None = None, fitted=None) -> np.ndarray:
-    """Out-of-fold probabilities of a member refitted without the rows it predicts.
-
-    Without a plan, every row is predicted: the member is refitted on `folds` − 1
-    stratified parts of its rows to predict the remaining part. With a large-data plan,
-    its judging rows are: those outside the member's fit rows by `fitted` (the member
-    fitted on all its rows, which never saw them), the others by refits on the fit rows
-    without them, in as few parts as keep each part within 1/`folds` of the fit rows.
-    """
-    plan = plan or RowPlan(len(X))
-    codes = encode_labels(y, schema)
-    rows, counts, weights = _fit_view(spec, codes, plan)
-    rows = np.arange(len(X)) if rows is None else rows
-    judge = plan.judge_rows()
+def cross_fit_proba(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, schema: Schema, random_state: int = 0,
+                    threads: int = 1, folds: int = 5) -> np.ndarray:
+    """Out-of-fold probabilities of every row, by a member refitted on `folds` − 1 stratified parts of the rows
+    (with these class codes) to predict the remaining part."""
     n_classes = len(schema.classes)
-    proba = np.zeros((len(judge), n_classes))
-    place = np.full(len(X), -1)
-    place[judge] = np.arange(len(judge))  # where each judging row's probabilities go
-    outside = judge[~np.isin(judge, rows)]
-    if len(outside):
-        proba[place[outside]] = member_proba(fitted, X.iloc[outside], n_classes)
-    for fit_part, held_part in _parts(codes[rows], folds, random_state,
-                                      np.isin(rows, judge) if plan.large else None):
-        held = rows[held_part]
-        model, _ = _fit(spec, X.iloc[rows[fit_part]], codes[rows[fit_part]], schema, random_state, threads, None,
-                        False, None if weights is None else weights[fit_part], counts)
-        proba[place[held]] = member_proba(drop_sampling(model), X.iloc[held], n_classes)
+    proba = np.zeros((len(X), n_classes))
+    for fit_part, held in _parts(codes, folds, random_state):
+        model, _ = _fit(spec, X.iloc[fit_part], codes[fit_part], schema, random_state, threads, None, False)
+        proba[held] = member_proba(drop_sampling(model), X.iloc[held], n_classes)
     return proba
 
 
-def _parts(codes: np.ndarray, folds: int, random_state: int, wanted: np.ndarray | None = None) -> list:
-    """(fit, held) positions of rows with these codes: stratified folds of all of them, or, for the `wanted`
-    rows only, as few stratified parts as keep each within 1/`folds` of the rows."""
+def _parts(codes: np.ndarray, folds: int, random_state: int) -> list:
+    """(fit, held) positions of rows with these codes: `folds` stratified folds (fewer where a class has fewer
+    rows, at least two)."""
     from sklearn.model_selection import StratifiedKFold
 
-    if wanted is None:
-        smallest = int(np.bincount(codes).min()) if len(codes) else 0
-        splitter = StratifiedKFold(n_splits=max(2, min(folds, smallest)), shuffle=True, random_state=random_state)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
-            return list(splitter.split(np.zeros(len(codes)), codes))
-    wanted = np.flatnonzero(wanted)
-    if not len(wanted):
-        return []
-    count = int(np.ceil(len(wanted) * folds / len(codes)))
-    order = np.random.default_rng(random_state).permutation(wanted)
-    order = order[np.argsort(codes[order], kind="stable")]  # class by class, dealt round the parts
-    held = [np.sort(order[part::count]) for part in range(count)]
-    return [(np.setdiff1d(np.arange(len(codes)), part, assume_unique=True), part) for part in held]
+    smallest = int(np.bincount(codes).min()) if len(codes) else 0
+    splitter = StratifiedKFold(n_splits=max(2, min(folds, smallest)), shuffle=True, random_state=random_state)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        return list(splitter.split(np.zeros(len(codes)), codes))
 
 
 def _out_of_bag_capable(spec: MemberSpec) -> bool:
@@ -319,25 +295,23 @@ def _out_of_bag_capable(spec: MemberSpec) -> bool:
             and (spec.sampler in ("none", "class_weight") or is_under_sampler(spec.sampler)))
 
 
-def _out_of_bag_proba(pipeline, X: pd.DataFrame, kept, judge: np.ndarray, n_classes: int) -> np.ndarray | None:
-    """For the `judge` rows: out-of-bag probabilities for the rows the forest saw (`kept`), its plain ones for
-    rows it never saw."""
+def _out_of_bag_proba(pipeline, X: pd.DataFrame, kept, n_classes: int) -> np.ndarray | None:
+    """For every row: out-of-bag probabilities for the rows the forest saw (`kept`), its plain ones for rows it
+    never saw (an under-sampler dropped them)."""
     forest = pipeline.steps[-1][1]
     oob = getattr(forest, "oob_decision_function_", None)
     if kept is None or oob is None or len(kept) != len(oob) or len(np.unique(kept)) != len(kept):
         return None  # the sampler did not just pick rows: cross-fit instead
-    place = np.full(len(X), -1)
-    place[kept] = np.arange(len(kept))  # each kept row's out-of-bag row
-    proba = np.zeros((len(judge), n_classes))
-    seen = place[judge] >= 0
-    votes = oob[place[judge[seen]]]
-    missing = np.isnan(votes).any(axis=1)  # a row in every bootstrap sample: none left it out
-    inside = np.zeros((len(votes), n_classes))
-    inside[:, forest.classes_] = votes
+    proba = np.zeros((len(X), n_classes))
+    seen = np.zeros(len(X), dtype=bool)
+    seen[kept] = True
+    missing = np.isnan(oob).any(axis=1)  # a row in every bootstrap sample: none left it out
+    inside = np.zeros((len(oob), n_classes))
+    inside[:, forest.classes_] = oob
     inside[missing] = 1.0 / n_classes
-    proba[seen] = inside
+    proba[kept] = inside
     if (~seen).any():
-        proba[~seen] = member_proba(pipeline, X.iloc[judge[~seen]], n_classes)
+        proba[~seen] = member_proba(pipeline, X.iloc[np.flatnonzero(~seen)], n_classes)
     return proba
 
 

@@ -27,6 +27,7 @@ from imbalance_flows.tasks.data import tables
 from imbalance_flows.tasks.data.schema import Schema, coerce
 from imbalance_flows.tasks.data.splits import check_rows_per_class, stratified_indices
 from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.learners.registry import LEARNERS
 from imbalance_flows.tasks.model.costs import cost_matrix
 from imbalance_flows.tasks.model.fitting import (
     encode_labels,
@@ -123,9 +124,7 @@ def plan_fit(members, schema: Schema, codes: np.ndarray, *, seed: int, validatio
     (checked) parameters `members`, `validation` and `folds`. Cheap: reads no features, builds no member."""
     codes = np.asarray(codes)
     out_of_fold = validation == "out_of_fold"
-    rows = plan_rows(codes, seed)
-    if not out_of_fold:
-        rows = RowPlan(rows.n_rows, rows.fit, rows.weight)  # judged on the validation split
+    rows = plan_rows(codes, seed, judged=out_of_fold)  # with holdout, judged on the validation split
     counts = tuple(int(n) for n in np.bincount(codes, minlength=len(schema.classes)))
     return FitPlan(specs=tuple(member_specs(members, len(codes))), schema=schema, seed=seed,
                    folds=folds if out_of_fold else None, rows=rows, counts=counts)
@@ -177,8 +176,8 @@ def member_plan(spec: MemberSpec, train: tables.TableRef, schema: Schema, random
 
 def member_rows(plan: FitPlan, train: tables.TableRef):
     """The training rows a member reads, their labels, and the plan's rows in positions of them: every row, or on
-    large data only its fit and judging rows."""
-    if not plan.rows.large:
+    large data only its fit and judging rows (a learner that learns on every row reads every row)."""
+    if not plan.rows.large or any(LEARNERS[spec.learner].every_row for spec in plan.specs):
         X, y = _frame(train, plan.schema)
         return X, y, plan.rows
     needed = plan.rows.needed()

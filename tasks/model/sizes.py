@@ -4,20 +4,20 @@ Up to `LARGE_ROWS` training rows, every member fits on every row and every row j
 the members (out of fold). Above it, two rules keep the cost of training flat in the rows
 (chosen with bench/scale.py; docs/concepts/size-rule.md states them):
 
-- a member fits on a *class-capped sample* of at most about `FIT_ROWS` rows: each class
-  keeps all its rows up to a quota, and a uniform sample of the quota beyond it, the
+- the members are judged on a *judging sample*: a stratified sample of `JUDGE_ROWS` rows
+  in the split's class shares, grown until it holds `MIN_JUDGED` rows of the rarest class,
+  at most `MAX_JUDGED_SHARE` of each class. Weights, calibration, threshold and prior power
+  come from it. Judging rows are never fit rows, so every member predicts them itself: one
+  fit per member, no refit and no out-of-bag votes. Each class gives up its judging rows first;
+- a member fits on a *class-capped sample* of the rest, at most about `FIT_ROWS` rows: each
+  class keeps all its rows up to a quota, and a uniform sample of the quota beyond it, the
   quota as large as `FIT_ROWS` allows. Members that see the classes as they are (no
   sampler, or class weights) weigh each kept row by its class's rows / kept rows, so that
   every class counts as much as in the whole split; resampling members rebalance anyway.
-- the members are judged on a *judging sample*: a stratified sample of `JUDGE_ROWS` rows
-  in the split's class shares, grown until it holds `MIN_JUDGED` rows of the rarest class
-  (or all of them). Weights, calibration, threshold and prior power come from it. A
-  member predicts the judging rows it did not fit on directly, and those it did out of
-  fold: out of the bag, or by a refit without them. The judging rows of a capped class are
-  drawn from rows outside the fit sample, so only the rarest classes' judging rows need
-  that refit: one, where they are few beside the fit rows. With holdout validation, a
-  validation split of more than `LARGE_ROWS` rows judges by such a sample of its own rows
-  (`holdout_rows`).
+
+With holdout validation, no training row judges (the fit sample draws on every row), and a
+validation split of more than `LARGE_ROWS` rows judges by a sample drawn by the judging
+sample's rule from its own rows, without the share's bound (`holdout_rows`).
 
 Pure numpy: both the flow's member tasks and `VotingEnsemble.fit` plan with it, from the
 labels alone, so that every member and the vote agree on the rows without passing them.
@@ -39,7 +39,10 @@ MEDIUM_ROWS = 50_000
 # 180k rows against 2 s at 225k (bench/results/large_levers.md).
 FIT_ROWS = 250_000
 JUDGE_ROWS = 100_000  # rows that judge the members, in the split's class shares ...
-MIN_JUDGED = 2_000  # ... with at least this many rows of the rarest class (or all it has)
+MIN_JUDGED = 2_000  # ... with at least this many rows of the rarest class ...
+# ... and at most this share of any class's training rows: the rest is left to fit on (one fold of five, as
+# cross-fitting holds out on small data).
+MAX_JUDGED_SHARE = 0.2
 
 
 def judged_on_holdout(validation: str, rows: int, validation_size: float) -> bool:
@@ -63,6 +66,7 @@ class RowPlan:
     fit: np.ndarray | None = None  # the rows members fit on
     weight: np.ndarray | None = None  # per fit row: its class's rows / kept rows (restores class totals)
     judge: np.ndarray | None = None  # the rows that judge the members
+    totals: dict | None = None  # training rows per class code, where the plan samples them (None: count them)
 
     @property
     def large(self) -> bool:
@@ -75,15 +79,21 @@ class RowPlan:
         return np.arange(self.n_rows) if self.judge is None else self.judge
 
     def needed(self) -> np.ndarray:
-        """Every row a member reads: its fit rows and the judging rows."""
+        """Every row a member reads: its fit rows and the judging rows (with holdout validation, none)."""
+        if self.fit is not None and self.judge is None:
+            return self.fit
         return np.union1d(self.fit_rows(), self.judge_rows())
+
+    def unjudged(self) -> np.ndarray:
+        """Every training row but the judging rows: what a learner that learns on every row fits on."""
+        return self.fit_rows() if self.judge is None else np.setdiff1d(np.arange(self.n_rows), self.judge)
 
     def within(self, rows: np.ndarray) -> "RowPlan":
         """The same plan in positions of `rows` (sorted, holding every fit and judging row): for a member that
         reads only those rows."""
         def local(positions):
             return None if positions is None else np.searchsorted(rows, positions)
-        return RowPlan(len(rows), local(self.fit), self.weight, local(self.judge))
+        return RowPlan(len(rows), local(self.fit), self.weight, local(self.judge), self.totals)
 
     def describe(self) -> str:
         if not self.large:
@@ -92,33 +102,32 @@ class RowPlan:
                 f"and are judged on a stratified sample of {len(self.judge_rows())}")
 
 
-def plan_rows(codes: np.ndarray, random_state: int = 0) -> RowPlan:
+def plan_rows(codes: np.ndarray, random_state: int = 0, judged: bool = True) -> RowPlan:
     """The rows members fit on and are judged on, for training rows with these class codes (non-negative integers,
-    as `encode_labels` gives them; see module doc)."""
+    as `encode_labels` gives them; see module doc). Without `judged` (holdout validation), no row judges."""
     codes = np.asarray(codes)
     n = len(codes)
     if not is_large(n):
         return RowPlan(n)
     rng = np.random.default_rng(random_state)
     classes, counts = class_counts(codes)
-    quota = class_quota(counts, FIT_ROWS)
-    fit, weight = [], []
-    share = judge_share(counts)
-    judge = []
-    for label, count in zip(classes, counts):
+    share = judge_share(counts, MAX_JUDGED_SHARE) if judged else 0.0
+    # At least one row of a class is left to fit on.
+    wanted = [min(judged_rows(count, share), count - 1) if judged else 0 for count in counts]
+    quota = class_quota(counts - np.asarray(wanted), FIT_ROWS)
+    fit, weight, judge = [], [], []
+    for label, count, n_judged in zip(classes, counts, wanted):
         rows = np.flatnonzero(codes == label)
-        kept = rows if count <= quota else np.sort(rng.choice(rows, quota, replace=False))
+        # One draw in random order: its first rows judge, the next ones are fitted on.
+        drawn = rows[rng.choice(count, min(count, n_judged + quota), replace=False)]
+        judge.append(np.sort(drawn[:n_judged]))
+        kept = np.sort(drawn[n_judged:])
         fit.append(kept)
         weight.append(np.full(len(kept), count / len(kept)))
-        wanted = judged_rows(count, share)
-        # A capped class is judged on rows the members did not fit on where it has enough of them:
-        # those need no refit to be predicted out of fold.
-        spare = np.delete(rows, np.searchsorted(rows, kept))  # kept is a sorted subset of rows
-        pool = spare if len(spare) >= wanted else rows
-        judge.append(pool if wanted == len(pool) else np.sort(rng.choice(pool, wanted, replace=False)))
     fit, weight = np.concatenate(fit), np.concatenate(weight)
     order = np.argsort(fit, kind="stable")
-    return RowPlan(n, fit[order], weight[order], np.sort(np.concatenate(judge)))
+    totals = {int(label): int(count) for label, count in zip(classes, counts)}
+    return RowPlan(n, fit[order], weight[order], np.sort(np.concatenate(judge)) if judged else None, totals)
 
 
 def class_counts(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -128,11 +137,11 @@ def class_counts(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return classes, counts[classes]
 
 
-def judge_share(counts: np.ndarray) -> float:
+def judge_share(counts: np.ndarray, most: float = 1.0) -> float:
     """The share of each class's rows that judge the members: JUDGE_ROWS rows in all, grown until the rarest
-    class has MIN_JUDGED (or all its rows)."""
+    class has MIN_JUDGED, at most `most`."""
     counts = np.asarray(counts)
-    return float(min(1.0, max(JUDGE_ROWS / counts.sum(), MIN_JUDGED / counts.min())))
+    return float(min(most, max(JUDGE_ROWS / counts.sum(), MIN_JUDGED / counts.min())))
 
 
 def judged_rows(count: int, share: float) -> int:

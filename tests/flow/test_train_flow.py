@@ -211,6 +211,11 @@ def test_flow_judges_members_as_configured_and_matches_fit(churn_small, tmp_path
     assert len(rows) == len(frame) and direct.validation_ == judged
     assert direct.weights_ == pytest.approx(flow_model.weights_)
     assert direct.threshold_ == pytest.approx(flow_model.threshold_)
+    # Each member is the same model: the class-weighted one weighs the classes by their rows in the whole split,
+    # though its task reads only its fit and judging rows.
+    X = frame.drop(columns="churn")
+    for ours, theirs in zip(direct.member_probas(X), flow_model.member_probas(X)):
+        assert ours == pytest.approx(theirs)
     np.testing.assert_allclose(direct.predict_proba(source), flow_model.predict_proba(source), atol=1e-9)
 
 
@@ -372,7 +377,8 @@ def test_training_and_scoring_keep_a_progress_bar_up_to_date(churn_small, tmp_pa
 
 def test_above_the_size_threshold_the_flow_trains_the_large_recipe_as_fit_does(churn_small, tmp_path, monkeypatch,
                                                                                caplog):
-    # The large-data rules from 500 training rows (1,200 here): a class-capped fit sample of 600, 300 judging rows.
+    # The large-data rules from 500 training rows (1,200 here): a class-capped fit sample of 600, 300 judging rows
+    # at most.
     from imbalance_flows.tasks.model import sizes
     from imbalance_flows.tasks.model.ensemble import VotingEnsemble
     from imbalance_flows.tasks.model.spec import RECIPES
@@ -387,7 +393,7 @@ def test_above_the_size_threshold_the_flow_trains_the_large_recipe_as_fit_does(c
     import re
 
     judged = int(re.search(r"Weights and threshold from (\d+) rows", caplog.text).group(1))
-    assert 300 <= judged < 1200  # a stratified sample of the training rows
+    assert judged == pytest.approx(1200 * sizes.MAX_JUDGED_SHARE, abs=2)  # a fifth of each class (300 would be more)
     assert manifest["parameters"]["members"] == [m.model_dump(mode="json") for m in default_members()]
     # Members and the vote planned the same rows as VotingEnsemble.fit plans them.
     frame = pd.read_parquet(next((tmp_path / "store" / ".work" / "tables").glob("train-*.parquet")))
@@ -395,6 +401,11 @@ def test_above_the_size_threshold_the_flow_trains_the_large_recipe_as_fit_does(c
     flow_model = load_model(result["version"])
     assert direct.weights_ == pytest.approx(flow_model.weights_)
     assert direct.threshold_ == pytest.approx(flow_model.threshold_)
+    # Each member is the same model: the class-weighted one weighs the classes by their rows in the whole split,
+    # though its task reads only its fit and judging rows.
+    X = frame.drop(columns="churn")
+    for ours, theirs in zip(direct.member_probas(X), flow_model.member_probas(X)):
+        assert ours == pytest.approx(theirs)
 
 
 def test_holdout_on_a_large_validation_split_judges_on_a_sample_read_file_by_file(churn_small, tmp_path,

@@ -52,22 +52,41 @@ def test_a_large_split_fits_on_a_class_capped_sample_weighted_back_to_the_class_
     assert plan.large
     fit = plan.fit_rows()
     kept = np.bincount(codes[fit], minlength=3)
-    assert kept.tolist() == [60, 170, 170]  # the rare class whole, the others at the quota
+    judged = np.bincount(codes[plan.judge_rows()], minlength=3)
+    assert judged.tolist() == [12, 68, 720]  # a fifth of each class judges (the most it may give up) ...
+    assert kept.tolist() == [48, 176, 176]  # ... the rare class's other rows are all fitted on, the others capped
+    assert not set(fit.tolist()) & set(plan.judge_rows().tolist())  # a member predicts its judging rows itself
     assert np.all(np.diff(fit) > 0)
     for code, total in enumerate([60, 340, 3600]):
         assert plan.weight[codes[fit] == code].sum() == pytest.approx(total)  # each class counts as in the split
 
 
 def test_the_judging_sample_keeps_the_class_shares_and_enough_rare_rows(small_limits):
-    codes = _codes([50, 950, 9000])
+    codes = _codes([250, 950, 9000])
     plan = sizes.plan_rows(codes, random_state=0)
     judged = np.bincount(codes[plan.judge_rows()], minlength=3)
-    assert judged[0] == 40  # grown for the rarest class: 300 rows in the shares would hold only 2 of them
+    assert judged[0] == 40  # grown for the rarest class: 300 rows in the shares would hold only 7 of them
     assert judged[1] / judged[2] == pytest.approx(950 / 9000, rel=0.02)
-    # A capped class is judged on rows outside the fit sample: predicting them needs no refit.
-    fit = set(plan.fit_rows().tolist())
-    for code in (1, 2):
-        assert not fit & set(plan.judge_rows()[codes[plan.judge_rows()] == code].tolist())
+    assert not set(plan.fit_rows().tolist()) & set(plan.judge_rows().tolist())  # judged rows are never fitted on
+
+
+def test_a_rare_class_gives_at_most_a_fifth_of_its_rows_to_judging(small_limits):
+    codes = _codes([50, 950, 2000])  # 40 judging rows of 50 would leave 10 to fit on
+    plan = sizes.plan_rows(codes, random_state=0)
+    judged = np.bincount(codes[plan.judge_rows()], minlength=3)
+    kept = np.bincount(codes[plan.fit_rows()], minlength=3)
+    assert judged[0] == 10 and kept[0] == 40
+    assert judged[1] / judged[2] == pytest.approx(950 / 2000, rel=0.02)  # the shares kept: a fifth of each
+    tiny = _codes([2, 1500])
+    plan = sizes.plan_rows(tiny, random_state=0)
+    assert np.bincount(tiny[plan.judge_rows()])[0] == 1 and np.bincount(tiny[plan.fit_rows()])[0] == 1  # one row each
+
+
+def test_with_holdout_validation_no_training_row_judges_and_every_rare_row_is_fitted(small_limits):
+    codes = _codes([60, 340, 3600])
+    plan = sizes.plan_rows(codes, random_state=1, judged=False)
+    assert plan.judge is None and np.bincount(codes[plan.fit_rows()], minlength=3)[0] == 60
+    assert np.array_equal(plan.needed(), plan.fit)  # a member reads only its fit rows
 
 
 def test_a_large_validation_split_judges_by_a_stratified_sample_of_its_rows(small_limits):
@@ -134,7 +153,7 @@ def _noise(n, rare=0.2, seed=0):
                                     '{"sampler": "none", "learner": "rf", "learner_params": {"bootstrap": false}}'])
 def test_judging_rows_are_predicted_by_models_that_did_not_see_them(small_limits, member):
     # A forest without bootstrap memorises its rows: predicted in sample, the judging rows would all be right.
-    # The rare class (90 rows) is kept whole, so its judging rows are among the fit rows: refitted without them.
+    # The rare class (90 rows) is kept whole but for its judging rows, which no member fits on.
     X, y = _noise(3_000, rare=0.03)
     spec = MemberSpec.model_validate_json(member) if member.startswith("{") else MemberSpec.parse(member)
     schema = infer_schema(X, y)
@@ -142,7 +161,7 @@ def test_judging_rows_are_predicted_by_models_that_did_not_see_them(small_limits
     _, _, proba = fit_out_of_fold(spec, coerce(X, schema), y, schema, random_state=0, plan=plan)
     judged = encode_labels(y.iloc[plan.judge_rows()], schema)
     assert proba.shape == (len(plan.judge_rows()), 2)
-    assert set(plan.judge_rows()[judged == 1]) <= set(plan.fit_rows())
+    assert not set(plan.judge_rows()) & set(plan.fit_rows())
     recall = [np.mean(proba[judged == code].argmax(1) == code) for code in (0, 1)]
     assert np.mean(recall) < 0.65  # chance is 0.5
 
