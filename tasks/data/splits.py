@@ -142,15 +142,17 @@ def check_finite(X: pd.DataFrame) -> None:
     for name in X.columns:
         column = X[name]
         if column_kind(column) == "numeric" and not pd.api.types.is_bool_dtype(column):
-            values = column.to_numpy(dtype=float, na_value=np.nan)
+            # numpy's floats as they are (no copy); every finite float32 lies within its range.
+            plain = column.dtype in (np.float32, np.float64)
+            values = column.to_numpy() if plain else column.to_numpy(dtype=float, na_value=np.nan)
             infinite = np.isinf(values)
             if infinite.any():
                 raise InputError(
                     "numeric features must be finite", f"{name!r} has {int(infinite.sum())} infinite values",
                     "Replace them with NaN (they are then imputed) or with a large finite value.",
                 )
-            huge = np.abs(values) > FLOAT32_MAX  # trees and networks compute in 32-bit floats
-            if huge.any():
+            huge = np.abs(values) > FLOAT32_MAX if values.dtype != np.float32 else None  # trees, networks: 32 bits
+            if huge is not None and huge.any():
                 raise InputError(
                     "numeric features must lie within ±3.4e+38 (32-bit floats)",
                     f"{name!r} has {int(huge.sum())} value{'s' if huge.sum() > 1 else ''} beyond "
@@ -263,7 +265,16 @@ def constant_columns(X: pd.DataFrame, minimum_rows: int = 20) -> list[str]:
     """Columns holding one value in every row (missing values aside): no split or weight can use them."""
     if len(X) < minimum_rows:
         return []
-    return [str(name) for name in X.columns if X[name].nunique(dropna=True) == 1]
+    return [str(name) for name in X.columns if _one_value(X[name])]
+
+
+def _one_value(column: pd.Series) -> bool:
+    """Whether every value present is the same (and one is): for numbers, their least and largest are equal (no
+    hashing of every value, as counting distinct ones does)."""
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return bool(column.min() == column.max())  # NaN (nothing present) equals nothing
+    present = column.dropna()
+    return bool(len(present)) and bool((present == present.iloc[0]).all())
 
 
 def identifier_like(X: pd.DataFrame, minimum_rows: int = 20) -> list[str]:
