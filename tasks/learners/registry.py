@@ -250,7 +250,7 @@ def _rf(params: dict, context: LearnerContext):
 
 
 def _hgb(params: dict, context: LearnerContext):
-    from sklearn.ensemble import HistGradientBoostingClassifier
+    from imbalance_flows.tasks.learners.histogram import HistGradientBoosting
 
     if params.get("scoring", "loss") not in ("loss", None):  # the fitted model would keep a scorer skops cannot save
         raise InputError("hgb's scoring must be 'loss' (its default) or None",
@@ -261,8 +261,8 @@ def _hgb(params: dict, context: LearnerContext):
     # of them (max_bins); a feature with more categories is binned as ordered codes instead.
     native = [position for position, size in zip(context.categorical, context.categorical_sizes)
               if size <= params.get("max_bins", 255)]
-    return HistGradientBoostingClassifier(class_weight=context.weights, random_state=context.random_state,
-                                          categorical_features=native or None, **params)
+    return HistGradientBoosting(class_weight=context.weights, random_state=context.random_state,
+                                categorical_features=native or None, **params)
 
 
 def _keras(estimator: str) -> Callable[[dict, LearnerContext], object]:
@@ -313,6 +313,9 @@ LEARNERS: dict[str, Learner] = {learner.name: learner for learner in [
     Learner("hgb", "Histogram gradient boosting with native categorical support.", cost=2, encoding="codes",
             build=_hgb, estimator="sklearn.ensemble:HistGradientBoostingClassifier",
             reserved=("class_weight", "random_state", "categorical_features"),
+            # Its bins found unweighted (see the class); members saved before hold scikit-learn's own class.
+            types=("imbalance_flows.tasks.learners.histogram:HistGradientBoosting",
+                   "sklearn.ensemble:HistGradientBoostingClassifier"),
             holds=("sklearn.ensemble._hist_gradient_boosting.predictor:TreePredictor",
                    "sklearn.ensemble._hist_gradient_boosting.binning:_BinMapper",
                    "sklearn._loss.loss:HalfBinomialLoss", "sklearn._loss.loss:HalfMultinomialLoss",

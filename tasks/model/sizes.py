@@ -34,9 +34,7 @@ LARGE_ROWS = 300_000  # training rows above which the rules below apply
 # split and the default recipe's plain member is class-weighted histogram boosting: one fit each, where cross-fitting
 # boosting or growing a full forest on every row costs 3 to 10 × (bench/results/medium_levers.md).
 MEDIUM_ROWS = 50_000
-# A member fits on about this many rows at most. Above 222k, histogram boosting (which holds out 10 % to stop
-# early) finds its bins on a uniform sample of 200k rows; below it, on weighted rows: 20 s at
-# 180k rows against 2 s at 225k (bench/results/large_levers.md).
+# A member fits on about this many rows at most (measured at 1M and 10M rows: bench/results/scale.md).
 FIT_ROWS = 250_000
 JUDGE_ROWS = 100_000  # rows that judge the members, in the split's class shares ...
 MIN_JUDGED = 2_000  # ... with at least this many rows of the rarest class ...

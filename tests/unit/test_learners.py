@@ -296,6 +296,41 @@ def test_a_member_skops_cannot_write_is_refused_with_the_products_error(tmp_path
 
     pipeline, _ = fit_member(MemberSpec(sampler="none", learner="hgb", learner_params={"max_iter": 5}), X, y, schema)
     pipeline.steps[-1][1].spare_ = (row for row in [])  # a generator: skops cannot write it
-    with pytest.raises(InputError, match="a fitted member must be one skops can save: HistGradientBoostingClassifier"):
+    with pytest.raises(InputError, match="a fitted member must be one skops can save: HistGradientBoosting "):
         dump_member(pipeline, tmp_path / "00.skops")
     assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_boosting_finds_its_bins_without_the_row_weights_and_still_weighs_the_rows():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from imbalance_flows.tasks.learners.histogram import HistGradientBoosting
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3_000, 3))
+    y = (X[:, 0] + rng.normal(size=3_000) > 1.5).astype(int)
+    heavy = np.where(y == 1, 50.0, 1.0)
+    params = {"max_iter": 20, "early_stopping": False, "random_state": 0}
+    plain = HistGradientBoosting(**params).fit(X, y)
+    weighted = HistGradientBoosting(**params).fit(X, y, sample_weight=heavy)
+    theirs = HistGradientBoostingClassifier(**params).fit(X, y, sample_weight=heavy)
+    for ours, unweighted, scikit in zip(weighted._bin_mapper.bin_thresholds_, plain._bin_mapper.bin_thresholds_,
+                                        theirs._bin_mapper.bin_thresholds_):
+        assert np.array_equal(ours, unweighted)  # the rows' own percentiles ...
+        assert not np.array_equal(ours, scikit)  # ... where scikit-learn weighs them
+    # The weights still weigh the rows: the rare class is predicted far more often.
+    assert weighted.predict(X).mean() > 2 * plain.predict(X).mean()
+
+
+def test_a_member_saved_with_scikit_learns_own_boosting_still_loads(tmp_path):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X, y, schema = _rows(2)
+    pipeline, _ = fit_member(MemberSpec(sampler="none", learner="hgb", learner_params={"max_iter": 5}), X, y, schema)
+    ours = pipeline.steps[-1][1]
+    before = HistGradientBoostingClassifier(**ours.get_params())  # as members were saved before
+    pipeline.steps[-1] = ("learn", before.fit(pipeline[:-1].transform(X), y.map({"common": 0, "rare": 1})))
+    dump_member(pipeline, tmp_path / "00.skops")
+    loaded = load_member(tmp_path / "00.skops")
+    assert type(loaded.steps[-1][1]) is HistGradientBoostingClassifier
+    assert np.allclose(loaded.predict_proba(X), pipeline.predict_proba(X))
