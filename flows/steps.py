@@ -33,9 +33,11 @@ from imbalance_flows.tasks.data.options import ImageOptions
 from imbalance_flows.tasks.data.parts import describe_part, merge_parts
 from imbalance_flows.tasks.data.schema import Schema, infer_schema
 from imbalance_flows.tasks.data.splits import (
+    MOST_COPIES,
     check_split_sizes,
     class_profile,
     constant_columns,
+    copies_kept_together,
     identifier_like,
     set_aside,
     split_target,
@@ -201,11 +203,16 @@ def split(loaded: Loaded, validation: str, validation_size: float, test_size: fl
     labels = tables.read_column(loaded.table, loaded.table_schema.target).to_numpy()
     with parts_mapper(dask_address if loaded.table.parts else None) as map_parts:
         copies = tables.table_row_hashes(loaded.table, loaded.table_schema, map_parts)
-        repeated = len(copies) - len(np.unique(copies))
-        if repeated:
+        distinct = len(np.unique(copies))
+        repeated = len(copies) - distinct
+        if repeated and copies_kept_together(len(copies), distinct):
             get_run_logger().warning("%s rows are copies of other rows (the same features and label): each row's "
                                      "copies are kept on one side of the splits, so that no copy of a training row "
                                      "is tested on. Remove them from the data if they are not real repeats.", repeated)
+        elif repeated:
+            get_run_logger().info("%s of the %s rows are copies of other rows (the same features and label): more "
+                                  "than %.0f %%, as where the features take few values, so the rows are split one by "
+                                  "one, copies on both sides.", repeated, len(copies), 100 * MOST_COPIES)
         (train, test), held_out = stratified_indices(labels, [test_size], random_state, " in the file",
                                                      copies), None
         if judged_on_holdout(validation, len(train), validation_size):

@@ -188,12 +188,13 @@ def stratified_indices(y, fractions: list[float], random_state: int = 0, where: 
     never missing from validation or test. Rows are shuffled with `random_state`.
     With `groups` (one key per row, such as `schema.row_hashes`: copies of a row share
     it), the rows of a group stay in one part: the split is drawn over one row of each
-    group, and no part holds a copy of another part's row.
+    group, and no part holds a copy of another part's row. Where most rows are copies
+    (`copies_kept_together`), rows are split one by one instead.
     """
     y = np.asarray(y)
     if groups is not None:
         _, first, inverse = np.unique(np.asarray(groups), return_index=True, return_inverse=True)
-        if len(first) < len(y):
+        if len(first) < len(y) and copies_kept_together(len(y), len(first)):
             parts = stratified_indices(y[first], fractions, random_state, " counting copies once" + where)
             part = np.zeros(len(first), dtype=np.int8)
             for i, rows in enumerate(parts):
@@ -213,6 +214,18 @@ def stratified_indices(y, fractions: list[float], random_state: int = 0, where: 
             part[rows[start:start + size]] = i
             start += size
     return [np.flatnonzero(part == i) for i in range(needed)]
+
+
+# At most this share of the rows may be copies of other rows for copies to be kept on one side of a split. A table
+# whose rows are mostly copies holds few distinct rows (few-valued features): kept together, each distinct row with
+# all its copies would fall on one side, and the test split would hold value combinations whose labels the training
+# split never saw with them.
+MOST_COPIES = 0.5
+
+
+def copies_kept_together(rows: int, distinct: int) -> bool:
+    """Whether a split of `rows` rows, `distinct` of them different, keeps each row's copies on one side."""
+    return rows - distinct <= MOST_COPIES * rows
 
 
 def check_split_sizes(test_size: float, validation_size: float) -> None:

@@ -145,9 +145,10 @@ def test_stratified_indices_keeps_every_class_in_every_part_with_exact_sizes():
 
 
 @settings(deadline=None)
-@given(copies=st.lists(st.integers(1, 5), min_size=12, max_size=60), seed=st.integers(0, 1000))
+@given(copies=st.lists(st.integers(1, 2), min_size=12, max_size=60), seed=st.integers(0, 1000))
 def test_copies_of_a_row_stay_in_one_part_and_every_class_in_every_part(copies, seed):
-    # Row groups of 1–5 copies, the classes alternating by group; a group is one row's copies.
+    # Row groups of 1–2 copies (at most half the rows copies), the classes alternating by group; a group is one
+    # row's copies.
     groups = np.repeat(np.arange(len(copies)), copies)
     y = np.where(groups % 3 == 0, "rare", "common")
 
@@ -159,6 +160,24 @@ def test_copies_of_a_row_stay_in_one_part_and_every_class_in_every_part(copies, 
     assert all(set(y[part]) == {"rare", "common"} for part in parts)
     if len(set(copies)) == 1 and copies[0] == 1:  # no copies: the split of distinct rows, as before
         assert [p.tolist() for p in parts] == [p.tolist() for p in stratified_indices(y, [0.2, 0.2], seed)]
+
+
+def test_where_most_rows_are_copies_they_are_split_one_by_one():
+    # Few-valued features: 6 distinct rows (3 value combinations × 2 labels), each repeated. Kept together, each
+    # combination's label would fall on one side, and the test split would hold only labels training never saw
+    # with those values.
+    rng = np.random.default_rng(0)
+    combination = rng.integers(0, 3, size=3_000)
+    y = np.where(rng.random(3_000) < 0.2, "rare", "common")
+    groups = combination * 2 + (y == "rare")
+
+    train, test = stratified_indices(y, [0.2], random_state=0, groups=groups)
+
+    for value in range(3):  # every combination, with both its labels, on both sides
+        for label in ("rare", "common"):
+            assert ((combination[train] == value) & (y[train] == label)).any()
+            assert ((combination[test] == value) & (y[test] == label)).any()
+    assert np.mean(y[test] == "rare") == pytest.approx(np.mean(y == "rare"), abs=0.01)
 
 
 def test_stratified_indices_shrinks_the_largest_part_to_keep_a_training_row():
