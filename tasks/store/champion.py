@@ -27,7 +27,7 @@ import pandas as pd
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.data.checks import UnseenCategoryWarning
 from imbalance_flows.tasks.data.schema import Schema, row_hashes
-from imbalance_flows.tasks.data.splits import plain
+from imbalance_flows.tasks.data.splits import copies_kept_together, plain
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluation.compare import paired_difference
 from imbalance_flows.tasks.evaluation.figures import png, pyplot
@@ -80,16 +80,31 @@ def fingerprints(version_dir: str | os.PathLike) -> np.ndarray | None:
 def unseen_in(frame: pd.DataFrame, seen: np.ndarray | None, schema: Schema) -> tuple[pd.DataFrame, int | None]:
     """`unseen_rows` against fingerprints already read and sorted (`fingerprints`): each chunk of a large holdout
     is looked up in them, and they are sorted once."""
-    if seen is None:
-        return frame, None
+    known = seen_in(frame, seen, schema)
+    return (frame, None) if known is None else (frame[~known], int(known.sum()))
+
+
+def seen_in(frame: pd.DataFrame, seen: np.ndarray | None, schema: Schema) -> np.ndarray | None:
+    """Which rows of `frame` are copies of a version's training rows (its sorted fingerprints `seen`); None where it
+    kept none, or cannot read these columns (it cannot score them either)."""
+    return None if seen is None else known_in(hashes_of(frame, schema), seen)
+
+
+def hashes_of(frame: pd.DataFrame, schema: Schema) -> np.ndarray | None:
+    """The rows' fingerprints as a version with this schema reads them (`row_hashes`); None if it cannot."""
     try:
-        hashes = row_hashes(frame, schema)
-    except (InputError, KeyError):  # the version cannot read these columns: it cannot be scored either
-        return frame, None
-    known = np.zeros(len(hashes), dtype=bool)
-    if len(seen):
-        known = seen[np.minimum(np.searchsorted(seen, hashes), len(seen) - 1)] == hashes
-    return frame[~known], int(known.sum())
+        return row_hashes(frame, schema)
+    except (InputError, KeyError):
+        return None
+
+
+def known_in(hashes: np.ndarray | None, seen: np.ndarray | None) -> np.ndarray | None:
+    """Which of these fingerprints are among the sorted `seen`; None where either is unknown."""
+    if hashes is None or seen is None:
+        return None
+    if not len(seen):
+        return np.zeros(len(hashes), dtype=bool)
+    return seen[np.minimum(np.searchsorted(seen, hashes), len(seen) - 1)] == hashes
 
 
 def metrics_of(model, frame: pd.DataFrame) -> dict | None:
@@ -125,6 +140,12 @@ class Scores:
                 self.probas.append(self.model.combined(probas))
         except InputError as error:
             self.error = str(error)
+
+    def keep(self, rows: np.ndarray) -> None:
+        """Keep only these rows (a mask over every row added, in order)."""
+        if self.error is None and self.predicted:
+            self.predicted = [np.concatenate(self.predicted)[rows]]
+            self.probas = [np.concatenate(self.probas)[rows]] if self.probas else []
 
     def votes(self) -> tuple[np.ndarray, np.ndarray | None]:
         """The votes and probabilities (None for hard voting) of every row added, in order."""
@@ -192,7 +213,8 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout, 
     holdout : DataFrame, or an iterable of DataFrames
         Labelled rows the challenger was not trained on, whole or chunk by chunk (read under
         the lock; of each chunk only its judged rows' labels, votes and probabilities are kept).
-        Rows the champion was trained on are left out, so both are judged on rows neither has seen.
+        Rows the champion was trained on are left out, so both are judged on rows neither has seen; a holdout
+        whose rows are mostly copies of each other (few-valued features) is judged on every row.
     metric, margin, confidence : str, float, float
         The challenger is promoted if it beats the champion on `metric` by more than `margin` with
         `confidence`: a paired bootstrap of the difference on the same rows (`compare.paired_difference`);
@@ -215,15 +237,18 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout, 
         challenger = Scores(load_model(challenger_dir))
         defending = None if incumbent is None else Scores(load_model(incumbent))
         seen = {version: fingerprints(version) for version in (incumbent, challenger_dir) if version is not None}
-        holdout_rows, excluded, labels = 0, None, []
-        for chunk in chunks:
-            holdout_rows += len(chunk)
-            rows = chunk
+        holdout_rows, labels, by_champion, by_challenger, unread, own = 0, [], [], [], incumbent is None, []
+        for rows in chunks:
+            holdout_rows += len(rows)
             if incumbent is not None:
-                rows, dropped = unseen_in(rows, seen[incumbent], defending.model.schema_)
-                excluded = None if dropped is None else (excluded or 0) + dropped
+                known = seen_in(rows, seen[incumbent], defending.model.schema_)
+                unread = unread or known is None
+                by_champion.append(np.zeros(len(rows), dtype=bool) if known is None else known)
             # Duplicate rows in the data can put copies of the challenger's own training rows in its holdout.
-            rows, _ = unseen_in(rows, seen[challenger_dir], challenger.model.schema_)
+            hashes = hashes_of(rows, challenger.model.schema_)
+            known = known_in(hashes, seen[challenger_dir])
+            by_challenger.append(np.zeros(len(rows), dtype=bool) if known is None else known)
+            own.append(hashes)
             challenger.add(rows)
             if challenger.error is not None:
                 raise InputError("the challenger must be able to score its own holdout rows", challenger.error,
@@ -232,6 +257,20 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout, 
             if defending is not None:
                 defending.add(rows)
         labels = np.concatenate(labels) if labels else np.array([], dtype=object)
+        champion_seen = np.concatenate(by_champion) if by_champion else np.zeros(holdout_rows, dtype=bool)
+        fresh = ~(np.concatenate(by_challenger) if by_challenger else np.zeros(0, dtype=bool)) & ~champion_seen
+        excluded = None if unread else int(champion_seen.sum())
+        # A holdout of few distinct rows, mostly copies of each other (few-valued features: the split took such a
+        # table row by row, `splits.copies_kept_together`), holds few rows no model has seen: every row is judged.
+        every_row = bool(own) and all(hashes is not None for hashes in own) and not copies_kept_together(
+            holdout_rows, len(np.unique(np.concatenate(own))))
+        if every_row:
+            excluded = 0 if excluded is not None else None
+        else:
+            labels = labels[fresh]
+            for scores in (challenger, defending):
+                if scores is not None:
+                    scores.keep(fresh)
         if incumbent is not None:
             check_judging_rows(pd.Series(labels), challenger.model.classes_, min_rows_per_class, holdout_rows,
                                excluded)
@@ -251,6 +290,7 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout, 
                     "margin": margin, "confidence": confidence, "comparison": comparison, "promoted": promoted, "reason": reason, "challenger": str(challenger_dir),
                     "champion": str(incumbent) if incumbent else None, "judged_rows": int(len(labels)),
                     "holdout_rows": holdout_rows, "excluded_champion_rows": excluded,
+                    "copies_judged": bool(every_row),
                     "challenger_metrics": challenger_metrics, "champion_metrics": champion_metrics,
                     "champion_error": champion_error}
         confirm()

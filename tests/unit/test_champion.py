@@ -310,3 +310,19 @@ def test_cost_per_row_decides_with_the_challengers_costs_and_is_refused_without_
     assert decision["promoted"] == (decision["comparison"]["low"] > 0)
     with pytest.raises(InputError, match="cost_per_row decides only between models trained with costs"):
         judge(tmp_path, fit_and_save(train, tmp_path, seed=4), holdout, "cost_per_row")
+
+
+def test_a_table_of_few_distinct_rows_is_judged_on_every_row(tmp_path):
+    # Few-valued features: 12 value combinations, the label noisy, every row a copy of many others. No row of the
+    # new data is one neither model saw; kept to unseen rows, there would be none to judge on.
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.integers(0, 3, 4_000).astype(float), "b": rng.integers(0, 4, 4_000).astype(float)})
+    frame["label"] = np.where(rng.random(4_000) < 0.1 + 0.2 * (frame["a"] == 2), "rare", "common")
+    first = fit_and_save(frame.iloc[:2_000], tmp_path)
+    promote(tmp_path, first)
+    challenger = fit_and_save(frame.iloc[:3_000], tmp_path, seed=1)
+
+    decision = judge(tmp_path, challenger, frame.iloc[3_000:], "balanced_accuracy")
+
+    assert decision["copies_judged"] and decision["judged_rows"] == 1_000
+    assert decision["excluded_champion_rows"] == 0 and decision["challenger_metrics"] is not None
