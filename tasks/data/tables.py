@@ -28,6 +28,11 @@ from imbalance_flows.tasks.sealing import signing
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst", ".zip")  # a CSV compressed as data.csv.gz is read as it is
+# Rows read and worked on at a time. A chunk's working memory (its floats, hashes, predictions) is freed and taken
+# again by the next one: memory a process has not touched before costs the most on some machines, and smaller chunks
+# touch less of it. Hashing the 1M-row table took 0.5 s in chunks of 100,000 against 3.1–4.3 s in chunks of 500,000
+# (bench/results/chunk_rows.md).
+CHUNK_ROWS = 100_000
 
 
 class TableRef(BaseModel):
@@ -318,14 +323,24 @@ def parquet_file(path: str, **options):
 
 
 def _to_parquet(frame: pd.DataFrame, path: str) -> None:
-    """`frame.to_parquet`, dictionary-encoding only the columns that are not floating-point (see `dictionary_columns`)."""
+    """`frame.to_parquet`, dictionary-encoding only the columns that are not floating-point (see `dictionary_columns`),
+    converted and written CHUNK_ROWS rows at a time (a row group each), so that the table is not held twice."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     keep = [str(name) for name, dtype in frame.dtypes.items() if not pd.api.types.is_float_dtype(dtype)]
-    frame.to_parquet(path, index=False, use_dictionary=keep)
+    schema = pa.Schema.from_pandas(frame, preserve_index=False)  # the whole table's types (and pandas' metadata)
+    with pq.ParquetWriter(path, schema, use_dictionary=keep) as writer:
+        for start in range(0, max(len(frame), 1), CHUNK_ROWS):
+            writer.write_table(pa.Table.from_pandas(frame.iloc[start:start + CHUNK_ROWS], schema=schema,
+                                                    preserve_index=False))
 
 
-def arrow_frame(table, path: str) -> pd.DataFrame:
+def arrow_frame(table, path: str, whole: bool = False) -> pd.DataFrame:
     """An Arrow table (or record batch) of a user's Parquet file as pandas: decimal columns read as numbers
-    (float64); columns of lists, structs or maps refused, naming the first."""
+    (float64); columns of lists, structs or maps refused, naming the first. A `whole` file's table is converted
+    column by column, each Arrow column let go as it is converted (it is not used after), so that the file is not
+    held twice."""
     import pyarrow as pa
 
     if isinstance(table, pa.RecordBatch):
@@ -337,13 +352,17 @@ def arrow_frame(table, path: str) -> pd.DataFrame:
                              "Flatten it into columns of their own, or write the file without it.")
         if pa.types.is_decimal(field.type):
             table = table.set_column(position, field.name, table.column(position).cast(pa.float64()))
-    return table.to_pandas()
+    return table.to_pandas(split_blocks=True, self_destruct=True) if whole else table.to_pandas()
 
 
 def read_parquet_file(path: str) -> pd.DataFrame:
-    """A user's Parquet file (see `arrow_frame`), here or on an object store."""
-    with parquet_file(path) as parquet:
-        return arrow_frame(parquet.read(), path)
+    """A user's Parquet file (see `arrow_frame`), here or on an object store, read CHUNK_ROWS rows at a time without
+    pre-buffering (which holds the whole compressed file beside the table)."""
+    import pyarrow as pa
+
+    with parquet_file(path, pre_buffer=False, buffer_size=1 << 22) as parquet:
+        table = pa.Table.from_batches(list(parquet.iter_batches(batch_size=CHUNK_ROWS)), schema=parquet.schema_arrow)
+    return arrow_frame(table, path, whole=True)
 
 
 def read_parquet(path: str, **options) -> pd.DataFrame:
@@ -456,13 +475,6 @@ def _write_rows(job: tuple[str, dict, int | None]) -> None:
             finally:
                 for writer in opened.values():
                     writer.close()
-
-
-# Rows read and worked on at a time. A chunk's working memory (its floats, hashes, predictions) is freed and taken
-# again by the next one: memory a process has not touched before costs the most on some machines, and smaller chunks
-# touch less of it. Hashing the 1M-row table took 0.5 s in chunks of 100,000 against 3.1–4.3 s in chunks of 500,000
-# (bench/results/chunk_rows.md).
-CHUNK_ROWS = 100_000
 
 
 def read_chunks(ref: TableRef, rows: int = CHUNK_ROWS):
