@@ -151,8 +151,10 @@ def check_finite(X: pd.DataFrame) -> None:
                     "numeric features must be finite", f"{name!r} has {int(infinite.sum())} infinite values",
                     "Replace them with NaN (they are then imputed) or with a large finite value.",
                 )
-            huge = np.abs(values) > FLOAT32_MAX if values.dtype != np.float32 else None  # trees, networks: 32 bits
-            if huge is not None and huge.any():
+            if values.dtype == np.float32:
+                continue
+            huge = np.abs(values) > FLOAT32_MAX  # trees and networks compute in 32-bit floats
+            if huge.any():
                 raise InputError(
                     "numeric features must lie within ±3.4e+38 (32-bit floats)",
                     f"{name!r} has {int(huge.sum())} value{'s' if huge.sum() > 1 else ''} beyond "

@@ -10,8 +10,9 @@ class HistGradientBoosting(HistGradientBoostingClassifier):
 
     Given row weights (class weights are row weights), scikit-learn finds each feature's 254 bin edges as weighted
     percentiles, sorting the column again for each: on fewer than 200,000 rows that is most of a fit (class-weighted,
-    on the 80,000 training rows of the 100k synthetic table: 6.1–8.2 s against 0.5 s, bench/results/hgb_bins.md). Here the edges are the rows' plain percentiles, as LightGBM finds them; the weights
-    still weigh every row in every tree. Parameters, fitting and predictions are scikit-learn's.
+    on the 80,000 training rows of the 100k synthetic table: 6.1–8.2 s against 0.5 s, bench/results/hgb_bins.md).
+    Here the edges are the rows' plain percentiles, as LightGBM finds them; the weights still weigh every row in
+    every tree. Parameters, fitting and predictions are scikit-learn's.
     """
 
     def _bin_data(self, X, sample_weight, is_training_data):

@@ -143,9 +143,9 @@ def _fit_view(spec: MemberSpec, codes: np.ndarray, plan: RowPlan) -> tuple[np.nd
     """The rows (positions; None: all) a member fits on under `plan`, the class counts to build it for (None:
     those of its rows) and its rows' weights (None: unweighted).
 
-    Learners that learn in batches (`every_row`) fit on every row but the judging rows. Members that see the classes as
-    they are (no sampler or class weights, no augmentation) weigh the class-capped sample back
-    to the classes' sizes and are built for those sizes; resampling members rebalance it anyway.
+    Learners that learn in batches (`every_row`) fit on every row but the judging rows. Members that
+    see the classes as they are (no sampler or class weights, no augmentation) weigh the class-capped
+    sample back to the classes' sizes and are built for those sizes; resampling members rebalance it anyway.
     """
     if plan.fit is None:
         return None, None, None
