@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import sys
 import threading
+from typing import Callable, TypeVar
 
 from threadpoolctl import ThreadpoolController
 
 from imbalance_flows.tasks.errors import InputError
 
+T = TypeVar("T")
 _controllers: dict = {}  # finding the thread pools reads the process's memory map: do it once per set of modules
 _controllers_lock = threading.Lock()
 
@@ -23,6 +26,36 @@ def limit_threads(threads: int):
             _controllers.clear()
             controller = _controllers[key] = ThreadpoolController()
     return controller.limit(limits=threads)
+
+
+def on_own_thread(work: Callable[[], T]) -> T:
+    """`work()`, run on a thread of its own that ends with it: its result, or its exception raised here.
+
+    OpenMP (scikit-learn's boosting, LightGBM, XGBoost) keeps a team of worker threads for each
+    thread that starts parallel work, for as long as that thread lives. Once the teams of live
+    threads hold more threads than there are cores, every team stops spinning between its short
+    steps, and boosting fits and scores 1.5 to 2.5 × slower: a fit after a prediction in the same
+    process, or a task after another on a pool's other thread (bench/results/openmp_teams.md).
+    Work run here leaves no team behind. It runs in a copy of the caller's context variables (a
+    Prefect run's context: a task called by `work` belongs to the caller's run); settings local to a
+    thread (thread limits, scikit-learn's and joblib's configuration) are the new thread's own:
+    `work` sets what it needs.
+    """
+    outcome: dict = {}
+    context = contextvars.copy_context()
+
+    def run():
+        try:
+            outcome["result"] = work()
+        except BaseException as error:  # handed to the caller, raised there
+            outcome["error"] = error
+
+    thread = threading.Thread(target=context.run, args=(run,), name="own-thread", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 def available_cores() -> int:

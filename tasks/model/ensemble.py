@@ -41,6 +41,7 @@ from imbalance_flows.tasks.model.choices import (
 )
 from imbalance_flows.tasks.model.costs import cheapest, cost_matrix
 from imbalance_flows.tasks.model.fitting import (
+    SEQUENTIAL_BELOW,
     check_probabilities,
     encode_labels,
     member_proba,
@@ -72,9 +73,6 @@ def default_ensemble(random_state=0, **params) -> "VotingEnsemble":
     `random_state` is None, an int or a `numpy.random.RandomState`, as in scikit-learn.
     """
     return VotingEnsemble(random_state=random_state, **params)
-
-
-SEQUENTIAL_BELOW = 10_000  # fewer rows are scored in one thread (where it is faster: bench/results/serve_model.md)
 
 
 class VotingEnsemble(ClassifierMixin, BaseEstimator):

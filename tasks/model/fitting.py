@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn import config_context
 from threadpoolctl import threadpool_limits
 
-from imbalance_flows.tasks.cores import limit_threads, plan_concurrency
+from imbalance_flows.tasks.cores import limit_threads, on_own_thread, plan_concurrency
 from imbalance_flows.tasks.data.schema import Schema
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.learners.registry import LEARNERS
@@ -180,12 +180,8 @@ def _fit(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, schema: Schema, r
     started = time.perf_counter()
     try:
         # The held-out rows go through the steps before the learner: routing passes them on.
-        with limit_threads(threads), config_context(enable_metadata_routing=routed), \
-                warnings.catch_warnings():
-            # Rows in every bootstrap sample have no out-of-bag vote; _out_of_bag_proba handles them.
-            warnings.filterwarnings("ignore", message="Some inputs do not have OOB scores", category=UserWarning)
-            pipeline.set_params(transform_input=["X_val"] if routed else None)
-            pipeline.fit(X, codes, **fit_params)
+        pipeline.set_params(transform_input=["X_val"] if routed else None)
+        on_own_thread(lambda: _fit_here(pipeline, X, codes, fit_params, threads, routed))
     except InputError:
         raise
     except (ValueError, RuntimeError) as error:
@@ -198,6 +194,14 @@ def _fit(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, schema: Schema, r
     if small_forest:
         learner.set_params(n_jobs=jobs)  # the saved forest scores big batches on every core
     return pipeline, time.perf_counter() - started
+
+
+def _fit_here(pipeline, X: pd.DataFrame, codes: np.ndarray, fit_params: dict, threads: int, routed: bool) -> None:
+    """Fit `pipeline` in this thread, with at most `threads` threads (see `_fit`)."""
+    with limit_threads(threads), config_context(enable_metadata_routing=routed), warnings.catch_warnings():
+        # Rows in every bootstrap sample have no out-of-bag vote; _out_of_bag_proba handles them.
+        warnings.filterwarnings("ignore", message="Some inputs do not have OOB scores", category=UserWarning)
+        pipeline.fit(X, codes, **fit_params)
 
 
 def forest_work(rows) -> float:
@@ -315,11 +319,48 @@ def _out_of_bag_proba(pipeline, X: pd.DataFrame, kept, n_classes: int) -> np.nda
     return proba
 
 
+SEQUENTIAL_BELOW = 10_000  # fewer rows are scored in one thread (where it is faster: bench/results/serve_model.md)
+
+# Rows of a table with few distinct rows (a handful of categorical columns, say) are scored once per distinct row:
+# where evenly spaced DISTINCT_SAMPLE rows of a batch of at least twice as many hold at most half as many distinct
+# ones. A row's probabilities never depend on the other rows of its batch. The military table's 282,919 test rows
+# (five few-valued columns) hold about a hundred distinct rows (bench/military.py).
+DISTINCT_SAMPLE = 2_000
+
+
+def distinct_rows(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """For a batch of rows mostly copies of each other: the position of one row of each distinct row, and for each
+    row the index of its distinct row among those. None where most rows look distinct, or cannot be compared."""
+    if len(X) < 2 * DISTINCT_SAMPLE or X.shape[1] == 0:
+        return None
+    sample = X.iloc[np.linspace(0, len(X) - 1, DISTINCT_SAMPLE).astype(np.int64)]
+    try:
+        if len(sample.drop_duplicates()) > DISTINCT_SAMPLE // 2:
+            return None
+        # Exact groups (no hashing), numbered in order of first appearance; missing values form groups of their own.
+        group = X.groupby(list(X.columns), dropna=False, sort=False, observed=True).ngroup().to_numpy()
+    except TypeError:  # values that cannot be compared (images as arrays): every row is scored
+        return None
+    first = np.unique(group, return_index=True)[1]
+    return first, group
+
+
 def member_proba(model, X: pd.DataFrame, n_classes: int, name: str = "a member") -> np.ndarray:
     """A fitted member's probabilities in class-code order; a class it never saw gets 0. Checked
-    (`check_probabilities`): a damaged member's NaN or out-of-range values never reach a vote or a file."""
+    (`check_probabilities`): a damaged member's NaN or out-of-range values never reach a vote or a file.
+    Rows that are copies of each other are scored once (`distinct_rows`)."""
+    distinct = distinct_rows(X)
+    if distinct is not None:
+        first, group = distinct
+        return member_proba(model, X.iloc[first], n_classes, name)[group]
     out = np.zeros((len(X), n_classes))
-    out[:, model.classes_] = model.predict_proba(X)  # members learn class codes
+    # Members learn class codes. A large batch is scored on a thread of its own (`on_own_thread`); a small one here,
+    # in one thread: neither leaves an OpenMP team behind in this thread.
+    if len(X) < SEQUENTIAL_BELOW:
+        with limit_threads(1):
+            out[:, model.classes_] = model.predict_proba(X)
+    else:
+        out[:, model.classes_] = on_own_thread(lambda: model.predict_proba(X))
     return check_probabilities(out, name)
 
 

@@ -187,8 +187,10 @@ def default_members(rows: int | None = None) -> list[MemberSpec]:
     ("default-medium"): class-weighted histogram gradient boosting instead of the plain forest, judged (with
     validation="auto") on a held-out split, so that each member fits once. With more than
     `imbalance_flows.tasks.model.sizes.LARGE_ROWS` training `rows`, the recipe for
-    large data ("default-large"): the plain member is histogram gradient boosting, whose
-    cost grows linearly with the rows, where a full-depth forest's grows faster (bench/scale.py).
+    large data ("default-large"): histogram gradient boosting, plain and on a balanced under-sample, whose
+    cost grows linearly with the rows where a forest's grows faster, and whose trees grow larger on more rows
+    (`imbalance_flows.tasks.learners.registry.BIG_TREE_ROWS`); a linear member never earned a vote there
+    (bench/results/large_recipe.md).
     """
     from imbalance_flows.tasks.model.sizes import is_large, is_medium
 
@@ -205,8 +207,8 @@ RECIPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "default-medium": ("the default for medium data (more than 50,000 training rows): class-weighted gradient "
                        "boosting, a forest on a balanced under-sample, a class-weighted linear model",
                        ("class_weight:hgb", "random_under:rf", "class_weight:logreg")),
-    "default-large": ("the default for large data: plain gradient boosting, a forest on a balanced under-sample, "
-                      "a class-weighted linear model", ("none:hgb", "random_under:rf", "class_weight:logreg")),
+    "default-large": ("the default for large data: plain gradient boosting and gradient boosting on a balanced "
+                      "under-sample", ("none:hgb", "random_under:hgb")),
     "plain-over-under": ("members that see the data plain, over-sampled and under-sampled",
                          ("none:rf", "random_over:logreg", "random_under:rf")),
 }

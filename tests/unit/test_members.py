@@ -1,5 +1,6 @@
 """tasks.members and tasks.train: member specs, the pipelines built from them, and fitting one member."""
 
+import os
 from collections import Counter
 
 import numpy as np
@@ -18,8 +19,10 @@ from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.learners.registry import ENCODINGS, LEARNERS, load_estimator
 from imbalance_flows.tasks.model import fitting as train_module
 from imbalance_flows.tasks.model.fitting import (
+    distinct_rows,
     encode_labels,
     fit_member,
+    member_proba,
     plan_concurrency,
 )
 from imbalance_flows.tasks.model.members import build_member
@@ -603,3 +606,73 @@ def test_the_run_form_shows_one_field_for_each_parameter_and_accepts_what_the_fl
         sent = config.model_dump(mode="json", exclude_none=True)
         jsonschema.validate({"config": sent}, schema)
         assert TrainConfig.model_validate(sent) == config
+
+
+@pytest.mark.parametrize("sampler, counts, big", [
+    ("none", {0: 790_000, 1: 10_000}, True),  # the large recipe's plain member: built for the whole split
+    ("random_under", {0: 240_000, 1: 10_000}, False),  # 20,000 rows after under-sampling
+    ("random_under", {0: 154_000, 1: 96_000}, True),  # 192,000 rows after under-sampling
+    ("class_weight", {0: 62_000, 1: 2_000}, False),  # a medium split's holdout training part
+])
+def test_boosting_grows_larger_trees_on_150k_rows_or_more_and_a_members_own_parameters_win(sampler, counts, big):
+    from imbalance_flows.tasks.learners.registry import BIG_TREES
+
+    _, _, schema = table_with_row_ids([20, 5])
+
+    learner = dict(build_member(MemberSpec(sampler=sampler, learner="hgb"), schema, counts).steps)["learn"]
+    mine = dict(build_member(MemberSpec(sampler=sampler, learner="hgb", learner_params={"max_leaf_nodes": 15}),
+                             schema, counts).steps)["learn"]
+
+    sizes = {name: getattr(learner, name) for name in BIG_TREES}
+    assert sizes == (BIG_TREES if big else {"max_leaf_nodes": 31, "min_samples_leaf": 20, "max_iter": 100})
+    assert mine.max_leaf_nodes == 15
+
+
+def test_on_own_thread_returns_the_result_and_raises_the_error_of_its_work():
+    import threading
+
+    assert cores_module.on_own_thread(lambda: threading.current_thread().name) == "own-thread"
+    with pytest.raises(InputError, match="broken"):
+        cores_module.on_own_thread(lambda: (_ for _ in ()).throw(InputError("broken", "x", "y")))
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or cores_module.available_cores() < 2,
+                    reason="OpenMP keeps no worker threads with one core; thread counts are read from /proc")
+def test_scoring_and_fitting_leave_no_openmp_threads_behind_in_the_calling_thread():
+    # OpenMP keeps a team of worker threads for each thread that runs parallel work, while that thread lives; teams
+    # of more threads than cores slow every later fit (see tasks/cores.py: on_own_thread).
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(30_000, 5)), columns=[f"x{i}" for i in range(5)])
+    y = pd.Series(np.where(X["x0"] + rng.normal(size=len(X)) > 1.5, "yes", "no"))
+    schema = infer_schema(X, y)
+
+    def threads() -> int:
+        return len(os.listdir(f"/proc/{os.getpid()}/task"))
+
+    np.ones((300, 300)) @ np.ones((300, 300))  # BLAS's own pool, started once per process, is not OpenMP's
+    before = threads()
+    pipeline, _ = fit_member(MemberSpec.parse("none:hgb"), coerce(X, schema), y, schema, threads=2)
+    member_proba(pipeline, coerce(X, schema), 2)  # a large batch
+    member_proba(pipeline, coerce(X.head(50), schema), 2)  # a small one
+
+    assert threads() == before
+
+
+def test_a_batch_of_few_distinct_rows_is_scored_once_per_distinct_row_with_the_same_probabilities():
+    rng = np.random.default_rng(1)
+    cells = pd.DataFrame({"branch": rng.choice(["army", "navy", "air"], 6_000), "grade": rng.integers(0, 4, 6_000)})
+    cells.loc[::7, "branch"] = None  # missing values form rows of their own
+    y = pd.Series(np.where(rng.random(len(cells)) < 0.2, "rare", "common"))
+    schema = infer_schema(cells, y)
+    X = coerce(cells, schema)
+    pipeline, _ = fit_member(MemberSpec.parse("none:hgb"), X, y, schema)
+    calls = []
+    original = pipeline.predict_proba
+    pipeline.predict_proba = lambda rows: calls.append(len(rows)) or original(rows)
+
+    grouped = member_proba(pipeline, X, 2)
+    one_by_one = np.vstack([original(X.iloc[start:start + 1_000]) for start in range(0, len(X), 1_000)])
+
+    assert calls == [len(X.drop_duplicates())] == [16]  # 3 branches and missing, 4 grades
+    np.testing.assert_allclose(grouped, one_by_one)
+    assert distinct_rows(pd.DataFrame({"x": rng.normal(size=6_000)})) is None  # distinct rows: scored as they are
