@@ -212,34 +212,6 @@ def _stop_now(signum: int, runs_a_flow: bool) -> None:
     os._exit(code)
 
 
-def temporary_server_early():
-    """Where no Prefect API is set: start Prefect's temporary server on a thread now, while the command goes on
-    importing the flow, and return a wait for it (a no-op otherwise). Prefect keeps one temporary server per
-    process and starts it when the flow begins, after the imports; started here, its start-up overlaps them. A
-    start that fails here is left to Prefect's own, at the flow's start, which reports it."""
-    if os.environ.get("PREFECT_API_URL"):
-        return lambda: None
-
-    def start():
-        try:
-            from prefect.settings import (
-                PREFECT_API_URL,
-                PREFECT_SERVER_EPHEMERAL_ENABLED,
-            )
-
-            if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
-                return
-            from prefect.server.api.server import SubprocessASGIServer
-
-            SubprocessASGIServer().start()
-        except Exception:  # Prefect's own start, when the flow begins, tries again and says why
-            pass
-
-    thread = threading.Thread(target=start, name="temporary-server", daemon=True)
-    thread.start()
-    return thread.join
-
-
 def input_errors_once() -> None:
     """A broken rule inside a run is printed once, as the `error:` line, not also by each failed task and flow;
     and the command's own output ends the terminal's, not the temporary server's shutdown line.

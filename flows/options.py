@@ -13,12 +13,7 @@ import os
 import sys
 import typing
 
-from imbalance_flows.flows.guard import (
-    check_prefect_home,
-    guarded,
-    input_errors_once,
-    temporary_server_early,
-)
+from imbalance_flows.flows.guard import check_prefect_home, guarded, input_errors_once
 
 ADDRESS = ("a model's name (its champion), NAME@VERSION, 'champion' (the default model's), a version name, or a "
            "version's directory")
@@ -260,9 +255,7 @@ def run(command: str, load_flow, args) -> int:
     os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "3")
     check_before_start(command, parameters)
     check_prefect_home()
-    server_started = temporary_server_early()  # its start-up overlaps the flow's imports
     flow = load_flow()
-    server_started()
     input_errors_once()
     result = flow(parameters)
     if command == "train":
