@@ -42,13 +42,6 @@ PREVIOUS_LARGE = ["none:hgb", "random_under:rf", "class_weight:logreg"]
 
 def table(name: str):
     """(X, y) of one of TABLES."""
-    import pandas as pd
-
-    if name == "synthetic 1M":
-        from bench.scale import data_path
-
-        frame = pd.read_parquet(data_path(1_000_000))
-        return frame.drop(columns="y"), frame["y"].map({0: "common", 1: "rare"})
     if name == "military":
         from bench.military import _table
 
@@ -61,25 +54,15 @@ def table(name: str):
 
 def one(table_name: str, model: str) -> dict:
     """Fit and score one model on one table's split (run in a process of its own)."""
-    import pandas as pd
     from sklearn.metrics import balanced_accuracy_score
-    from sklearn.model_selection import train_test_split
+
+    from bench.medium_levers import lightgbm_predicted, split
 
     warnings.filterwarnings("ignore")
-    X, y = table(table_name)
-    text = [column for column in X.columns if not pd.api.types.is_numeric_dtype(X[column])]
-    X[text] = X[text].astype(str)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, stratify=y, random_state=0)
+    X_train, X_test, y_train, y_test, text = split(*table(table_name))
     started = time.perf_counter()
     if model == "LightGBM":
-        from lightgbm import LGBMClassifier
-
-        train, test = X_train.copy(), X_test.copy()
-        for column in text:
-            train[column] = train[column].astype("category")
-            test[column] = pd.Categorical(test[column], categories=train[column].cat.categories)
-        booster = LGBMClassifier(class_weight="balanced", random_state=0, verbose=-1)
-        predicted = booster.fit(train, y_train).predict(test)
+        predicted = lightgbm_predicted(X_train, y_train, X_test, text)
         detail = {}
     else:
         from imbalance_flows import default_ensemble

@@ -44,10 +44,11 @@ def table(name: str):
 
     from bench.datasets import _rdataset
 
-    if name == "synthetic 100k":
+    if name.startswith("synthetic "):  # "synthetic 100k", "synthetic 1M": bench/scale.py's tables
         from bench.scale import data_path
 
-        frame = pd.read_parquet(data_path(100_000))
+        size = name.split()[1]
+        frame = pd.read_parquet(data_path(int(size[:-1]) * {"k": 1_000, "M": 1_000_000}[size[-1]]))
         return frame.drop(columns="y"), frame["y"].map({0: "common", 1: "rare"})
     if name == "flights":
         frame = _rdataset("nycflights13", "flights")
@@ -58,17 +59,34 @@ def table(name: str):
     return frame.drop(columns="cut"), pd.Series(np.where(frame["cut"].astype(str) == "Fair", "fair", "other"))
 
 
-def one(table_name: str, model: str) -> dict:
-    """Fit and score one model on one table's split (run in a process of its own)."""
+def split(X, y):
+    """Text columns as str, the 80/20 stratified split (seed 0), and the names of the text columns."""
     import pandas as pd
-    from sklearn.metrics import balanced_accuracy_score
     from sklearn.model_selection import train_test_split
 
-    warnings.filterwarnings("ignore")
-    X, y = table(table_name)
     text = [column for column in X.columns if not pd.api.types.is_numeric_dtype(X[column])]
     X[text] = X[text].astype(str)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, stratify=y, random_state=0)
+    return (*train_test_split(X, y, test_size=0.2, stratify=y, random_state=0), text)
+
+
+def lightgbm_predicted(X_train, y_train, X_test, text: list[str]):
+    """LightGBM with balanced class weights, text columns as pandas categoricals: its test predictions."""
+    import pandas as pd
+    from lightgbm import LGBMClassifier
+
+    train, test = X_train.copy(), X_test.copy()
+    for column in text:
+        train[column] = train[column].astype("category")
+        test[column] = pd.Categorical(test[column], categories=train[column].cat.categories)
+    return LGBMClassifier(class_weight="balanced", random_state=0, verbose=-1).fit(train, y_train).predict(test)
+
+
+def one(table_name: str, model: str) -> dict:
+    """Fit and score one model on one table's split (run in a process of its own)."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    warnings.filterwarnings("ignore")
+    X_train, X_test, y_train, y_test, text = split(*table(table_name))
     started = time.perf_counter()
     if model in ("default (auto)", "small-data default"):
         from imbalance_flows import default_ensemble
@@ -80,13 +98,7 @@ def one(table_name: str, model: str) -> dict:
         predicted = fitted.predict(X_test)
         detail = {"members": [spec.name for spec in fitted.specs_], "validation": fitted.validation_}
     elif model == "LightGBM":
-        from lightgbm import LGBMClassifier
-
-        train, test = X_train.copy(), X_test.copy()
-        for column in text:
-            train[column] = train[column].astype("category")
-            test[column] = pd.Categorical(test[column], categories=train[column].cat.categories)
-        predicted = LGBMClassifier(class_weight="balanced", random_state=0, verbose=-1).fit(train, y_train).predict(test)
+        predicted = lightgbm_predicted(X_train, y_train, X_test, text)
         detail = {}
     else:
         from imblearn.ensemble import BalancedRandomForestClassifier
