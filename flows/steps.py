@@ -38,6 +38,7 @@ from imbalance_flows.tasks.data.splits import (
     class_profile,
     constant_columns,
     copies_kept_together,
+    count_distinct,
     identifier_like,
     set_aside,
     split_target,
@@ -203,7 +204,7 @@ def split(loaded: Loaded, validation: str, validation_size: float, test_size: fl
     labels = tables.read_column(loaded.table, loaded.table_schema.target).to_numpy()
     with parts_mapper(dask_address if loaded.table.parts else None) as map_parts:
         copies = tables.table_row_hashes(loaded.table, loaded.table_schema, map_parts)
-        distinct = len(np.unique(copies))
+        distinct = count_distinct(copies)
         repeated = len(copies) - distinct
         if repeated and copies_kept_together(len(copies), distinct):
             get_run_logger().warning("%s rows are copies of other rows (the same features and label): each row's "

@@ -182,6 +182,13 @@ def check_rows_per_class(y, needed: int, purpose: str, where: str = "", totals: 
                              "Collect more rows of it, merge it into a related class, or drop its rows.")
 
 
+def count_distinct(keys) -> int:
+    """How many different values an array of integers (row fingerprints, positions) holds, by sorting a copy:
+    numpy 2.4's `np.unique` without `return_*` takes about 100 × as long on 10M distinct fingerprints."""
+    ordered = np.sort(np.asarray(keys).ravel())
+    return int(np.count_nonzero(ordered[1:] != ordered[:-1])) + 1 if len(ordered) else 0
+
+
 def stratified_indices(y, fractions: list[float], random_state: int = 0, where: str = "",
                        groups=None) -> list[np.ndarray]:
     """Split row positions by class: the rest first, then one part per fraction.
@@ -194,7 +201,7 @@ def stratified_indices(y, fractions: list[float], random_state: int = 0, where: 
     (`copies_kept_together`), rows are split one by one instead.
     """
     y = np.asarray(y)
-    if groups is not None:
+    if groups is not None and count_distinct(groups) < len(y):  # copies to keep together, perhaps
         _, first, inverse = np.unique(np.asarray(groups), return_index=True, return_inverse=True)
         if len(first) < len(y) and copies_kept_together(len(y), len(first)):
             parts = stratified_indices(y[first], fractions, random_state, " counting copies once" + where)

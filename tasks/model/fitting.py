@@ -14,6 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from imbalance_flows.tasks.cores import limit_threads, on_own_thread, plan_concurrency
 from imbalance_flows.tasks.data.schema import Schema
+from imbalance_flows.tasks.data.splits import count_distinct
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.learners.registry import LEARNERS
 from imbalance_flows.tasks.model.members import (
@@ -304,7 +305,7 @@ def _out_of_bag_proba(pipeline, X: pd.DataFrame, kept, n_classes: int) -> np.nda
     never saw (an under-sampler dropped them)."""
     forest = pipeline.steps[-1][1]
     oob = getattr(forest, "oob_decision_function_", None)
-    if kept is None or oob is None or len(kept) != len(oob) or len(np.unique(kept)) != len(kept):
+    if kept is None or oob is None or len(kept) != len(oob) or count_distinct(kept) != len(kept):
         return None  # the sampler did not just pick rows: cross-fit instead
     proba = np.zeros((len(X), n_classes))
     seen = np.zeros(len(X), dtype=bool)

@@ -27,7 +27,11 @@ import pandas as pd
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.data.checks import UnseenCategoryWarning
 from imbalance_flows.tasks.data.schema import Schema, row_hashes
-from imbalance_flows.tasks.data.splits import copies_kept_together, plain
+from imbalance_flows.tasks.data.splits import (
+    copies_kept_together,
+    count_distinct,
+    plain,
+)
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluation.compare import paired_difference
 from imbalance_flows.tasks.evaluation.figures import png, pyplot
@@ -263,7 +267,7 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout, 
         # A holdout of few distinct rows, mostly copies of each other (few-valued features: the split took such a
         # table row by row, `splits.copies_kept_together`), holds few rows no model has seen: every row is judged.
         every_row = bool(own) and all(hashes is not None for hashes in own) and not copies_kept_together(
-            holdout_rows, len(np.unique(np.concatenate(own))))
+            holdout_rows, count_distinct(np.concatenate(own)))
         if every_row:
             excluded = 0 if excluded is not None else None
         else:

@@ -18,6 +18,7 @@ from imbalance_flows.tasks.data.schema import (
 from imbalance_flows.tasks.data.splits import (
     check_split_sizes,
     class_profile,
+    count_distinct,
     split_target,
     stratified_indices,
 )
@@ -241,3 +242,22 @@ def test_class_profile_returns_plain_python_values_for_json():
     assert profile["counts"] == {1: 3, 0: 1}
     assert type(profile["minority"]) is int and type(next(iter(profile["counts"]))) is int
     assert profile["imbalance_ratio"] == 3.0
+
+
+@pytest.mark.parametrize("keys", [
+    np.array([], dtype=np.uint64),
+    np.array([7], dtype=np.uint64),
+    np.random.default_rng(0).integers(0, 50, 1_000).astype(np.uint64),  # many copies
+    np.random.default_rng(1).integers(0, 2**63, 1_000, dtype=np.int64).astype(np.uint64),  # all distinct
+    np.random.default_rng(2).integers(-5, 5, (40, 3)),  # any shape: every value counts
+])
+def test_count_distinct_counts_what_np_unique_finds(keys):
+    assert count_distinct(keys) == len(np.unique(keys))
+
+
+def test_a_split_with_distinct_groups_is_the_split_without_them():
+    y = np.random.default_rng(3).choice(["a", "b", "c"], 3_000, p=[0.8, 0.15, 0.05])
+    distinct = np.random.default_rng(4).permutation(3_000).astype(np.uint64)
+
+    for with_groups, without in zip(stratified_indices(y, [0.2], 5, groups=distinct), stratified_indices(y, [0.2], 5)):
+        np.testing.assert_array_equal(with_groups, without)
