@@ -23,17 +23,10 @@ import json
 import os
 import sys
 import tempfile
-import time
 
 import numpy as np
 
-from bench.scale import RESULTS, data_path, stamp, write_markdown
-
-
-def _timed(fn) -> float:
-    started = time.perf_counter()
-    fn()
-    return round(time.perf_counter() - started, 2)
+from bench.scale import RESULTS, data_path, stamp, timed, write_markdown
 
 
 def parquet() -> list[dict]:
@@ -49,8 +42,8 @@ def parquet() -> list[dict]:
         for name, option in (("every column dictionary-encoded (pyarrow's default)", True),
                              ("only columns that are not floating-point (the flow)", keep)):
             path = os.path.join(folder, "table.parquet")
-            write = _timed(lambda: frame.to_parquet(path, index=False, use_dictionary=option))
-            read = _timed(lambda: pd.read_parquet(path))
+            write = timed(lambda: frame.to_parquet(path, index=False, use_dictionary=option))
+            read = timed(lambda: pd.read_parquet(path))
             out.append({"case": f"10M rows × 31 columns, {name}", "write_s": write, "read_s": read,
                         "mib": round(os.path.getsize(path) / 2**20)})
             print(out[-1], flush=True)
@@ -88,9 +81,9 @@ def metrics() -> list[dict]:
         roc_auc_score(y, proba[:, 1])
 
     out = [{"case": "2M rows: scikit-learn's and imbalanced-learn's functions, one by one",
-            "seconds": _timed(one_by_one)},
+            "seconds": timed(one_by_one)},
            {"case": "2M rows: `evaluate` (one confusion matrix, one sort per class; calibration too)",
-            "seconds": _timed(lambda: evaluate(y, predicted, proba, classes))}]
+            "seconds": timed(lambda: evaluate(y, predicted, proba, classes))}]
     print(out, flush=True)
     return out
 
@@ -98,7 +91,7 @@ def metrics() -> list[dict]:
 def fresh_memory() -> list[dict]:
     out = []
     for name in ("new 480 MB array, filled", "the same size again, once freed"):
-        seconds = _timed(lambda: np.ones((2_000_000, 30)))
+        seconds = timed(lambda: np.ones((2_000_000, 30)))
         out.append({"case": name, "seconds": seconds})
     print(out, flush=True)
     return out

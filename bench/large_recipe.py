@@ -27,12 +27,12 @@ Results go to `bench/results/large_recipe.json` and `large_recipe.md`.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 import warnings
 
-from bench.scale import RESULTS, ROOT, stamp, write_markdown
+from bench.medium_levers import each_in_its_process
+from bench.scale import RESULTS, stamp, write_markdown
 
 TABLES = ("synthetic 100k", "flights", "synthetic 1M", "military")
 LARGE = ("synthetic 1M", "military")
@@ -54,9 +54,7 @@ def table(name: str):
 
 def one(table_name: str, model: str) -> dict:
     """Fit and score one model on one table's split (run in a process of its own)."""
-    from sklearn.metrics import balanced_accuracy_score
-
-    from bench.medium_levers import lightgbm_predicted, split
+    from bench.medium_levers import lightgbm_predicted, scored, split
 
     warnings.filterwarnings("ignore")
     X_train, X_test, y_train, y_test, text = split(*table(table_name))
@@ -77,25 +75,17 @@ def one(table_name: str, model: str) -> dict:
         predicted = fitted.predict(X_test)
         detail = {"members": [spec.name for spec in fitted.specs_],
                   "weights": [round(float(weight), 2) for weight in fitted.weights_]}
-    return {"seconds": round(time.perf_counter() - started, 2), "training_rows": len(X_train),
-            "balanced_accuracy": round(float(balanced_accuracy_score(y_test, predicted)), 4), **detail}
+    return scored(started, len(X_train), y_test, predicted, detail)
 
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--one"]:
         print(json.dumps(one(argv[1], argv[2])))
         return 0
-    report = {**stamp("bench.large_recipe", argv), "results": []}
-    for table_name in TABLES:
-        for model in MODELS:
-            if (model == "previous large recipe" and table_name not in LARGE
-                    or model == "larger trees at every size" and table_name != "synthetic 100k"):
-                continue
-            done = subprocess.run([sys.executable, "-m", "bench.large_recipe", "--one", table_name, model],
-                                  cwd=ROOT, capture_output=True, text=True, check=True)
-            result = {"table": table_name, "model": model, **json.loads(done.stdout.strip().splitlines()[-1])}
-            report["results"].append(result)
-            print(result, flush=True)
+    cases = [(table_name, model) for table_name in TABLES for model in MODELS
+             if not (model == "previous large recipe" and table_name not in LARGE
+                     or model == "larger trees at every size" and table_name != "synthetic 100k")]
+    report = {**stamp("bench.large_recipe", argv), "results": each_in_its_process("bench.large_recipe", cases)}
     (RESULTS / "large_recipe.json").write_text(json.dumps(report, indent=1) + "\n")
     rows = ["| table | training rows | model | fit + predict s | balanced accuracy | members (weights) |",
             "|---|---:|---|---:|---:|---|"]

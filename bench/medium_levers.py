@@ -83,8 +83,6 @@ def lightgbm_predicted(X_train, y_train, X_test, text: list[str]):
 
 def one(table_name: str, model: str) -> dict:
     """Fit and score one model on one table's split (run in a process of its own)."""
-    from sklearn.metrics import balanced_accuracy_score
-
     warnings.filterwarnings("ignore")
     X_train, X_test, y_train, y_test, text = split(*table(table_name))
     started = time.perf_counter()
@@ -112,22 +110,34 @@ def one(table_name: str, model: str) -> dict:
                                                 bootstrap=False, n_jobs=-1, random_state=0)
         predicted = forest.fit(train.fillna(-1), y_train).predict(test.fillna(-1))
         detail = {}
-    return {"seconds": round(time.perf_counter() - started, 2), "training_rows": len(X_train),
+    return scored(started, len(X_train), y_test, predicted, detail)
+
+
+def scored(started: float, training_rows: int, y_test, predicted, detail: dict) -> dict:
+    """One model's result: seconds since `started`, its training rows, its balanced accuracy, and `detail`."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    return {"seconds": round(time.perf_counter() - started, 2), "training_rows": training_rows,
             "balanced_accuracy": round(float(balanced_accuracy_score(y_test, predicted)), 4), **detail}
+
+
+def each_in_its_process(module: str, cases) -> list[dict]:
+    """`python -m MODULE --one TABLE MODEL` for each (table, model) of `cases`, one after another: their results."""
+    results = []
+    for table_name, model in cases:
+        done = subprocess.run([sys.executable, "-m", module, "--one", table_name, model],
+                              cwd=ROOT, capture_output=True, text=True, check=True)
+        results.append({"table": table_name, "model": model, **json.loads(done.stdout.strip().splitlines()[-1])})
+        print(results[-1], flush=True)
+    return results
 
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--one"]:
         print(json.dumps(one(argv[1], argv[2])))
         return 0
-    report = {**stamp("bench.medium_levers", argv), "results": []}
-    for table_name in TABLES:
-        for model in MODELS:
-            done = subprocess.run([sys.executable, "-m", "bench.medium_levers", "--one", table_name, model],
-                                  cwd=ROOT, capture_output=True, text=True, check=True)
-            result = {"table": table_name, "model": model, **json.loads(done.stdout.strip().splitlines()[-1])}
-            report["results"].append(result)
-            print(result, flush=True)
+    report = {**stamp("bench.medium_levers", argv),
+              "results": each_in_its_process("bench.medium_levers", [(t, m) for t in TABLES for m in MODELS])}
     (RESULTS / "medium_levers.json").write_text(json.dumps(report, indent=1) + "\n")
     rows = ["| table | training rows | model | fit + predict s | balanced accuracy | members, judged |",
             "|---|---:|---|---:|---:|---|"]

@@ -24,20 +24,13 @@ import json
 import subprocess
 import sys
 import threading
-import time
 
-from bench.scale import RESULTS, ROOT, stamp, write_markdown
-
-
-def _timed(work) -> float:
-    started = time.perf_counter()
-    work()
-    return round(time.perf_counter() - started, 2)
+from bench.scale import RESULTS, ROOT, stamp, timed, write_markdown
 
 
 def _on_new_thread(work) -> float:
     seconds = []
-    thread = threading.Thread(target=lambda: seconds.append(_timed(work)))
+    thread = threading.Thread(target=lambda: seconds.append(timed(work)))
     thread.start()
     thread.join()
     return seconds[0]
@@ -54,7 +47,7 @@ def sklearn_alone() -> dict:
     def fit():
         HistGradientBoostingClassifier(early_stopping=False, random_state=0).fit(X, y)
 
-    return {"new thread, first": _on_new_thread(fit), "main thread": _timed(fit),
+    return {"new thread, first": _on_new_thread(fit), "main thread": timed(fit),
             "new thread, after the main thread's": _on_new_thread(fit)}
 
 
@@ -69,8 +62,8 @@ def product() -> dict:
     fits, predictions = [], []
     for _ in range(3):
         model = VotingEnsemble(members=["none:hgb"], random_state=0)
-        fits.append(_timed(lambda: model.fit(X_train, y_train)))
-        predictions.append(_timed(lambda: model.predict(X_test)))
+        fits.append(timed(lambda: model.fit(X_train, y_train)))
+        predictions.append(timed(lambda: model.predict(X_test)))
     return {"fits": fits, "predictions": predictions}
 
 

@@ -124,6 +124,13 @@ def baseline(name: str, path: Path) -> dict:
     return {"balanced_accuracy": float(balanced_accuracy_score(y_test, model.predict(X_test)))}
 
 
+def timed(work) -> float:
+    """Wall seconds `work()` took, rounded to the hundredth."""
+    started = time.perf_counter()
+    work()
+    return round(time.perf_counter() - started, 2)
+
+
 def stamp(module: str, argv: list[str]) -> dict:
     """Where and when a benchmark ran, and the command that runs it again."""
     import platform
