@@ -242,14 +242,17 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout, 
         defending = None if incumbent is None else Scores(load_model(incumbent))
         seen = {version: fingerprints(version) for version in (incumbent, challenger_dir) if version is not None}
         holdout_rows, labels, by_champion, by_challenger, unread, own = 0, [], [], [], incumbent is None, []
+        # Both versions read the rows alike (the usual case: the same columns): each chunk is hashed once.
+        same_reading = defending is not None and defending.model.schema_ == challenger.model.schema_
         for rows in chunks:
             holdout_rows += len(rows)
+            hashes = hashes_of(rows, challenger.model.schema_)
             if incumbent is not None:
-                known = seen_in(rows, seen[incumbent], defending.model.schema_)
+                known = (known_in(hashes, seen[incumbent]) if same_reading
+                         else seen_in(rows, seen[incumbent], defending.model.schema_))
                 unread = unread or known is None
                 by_champion.append(np.zeros(len(rows), dtype=bool) if known is None else known)
             # Duplicate rows in the data can put copies of the challenger's own training rows in its holdout.
-            hashes = hashes_of(rows, challenger.model.schema_)
             known = known_in(hashes, seen[challenger_dir])
             by_challenger.append(np.zeros(len(rows), dtype=bool) if known is None else known)
             own.append(hashes)
