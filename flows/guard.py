@@ -67,7 +67,10 @@ def _error_lines(call) -> int:
             return 1
         if lost is None:
             raise
-        where = os.environ.get("PREFECT_API_URL", "the temporary server")
+        from imbalance_flows.flows import temporary_server
+
+        where = ("the temporary server" if temporary_server.url() else
+                 os.environ.get("PREFECT_API_URL", "the temporary server"))
         print(f"error: the Prefect API ({where}) must stay reachable while a run lasts: it went away ({lost}). "
               "Versions saved before are kept, nothing half-written is. Start the server again (or unset "
               "PREFECT_API_URL to run with a temporary one) and run the same command again: members already "

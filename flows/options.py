@@ -13,6 +13,7 @@ import os
 import sys
 import typing
 
+from imbalance_flows.flows import temporary_server
 from imbalance_flows.flows.guard import check_prefect_home, guarded, input_errors_once
 
 ADDRESS = ("a model's name (its champion), NAME@VERSION, 'champion' (the default model's), a version name, or a "
@@ -255,8 +256,10 @@ def run(command: str, load_flow, args) -> int:
     os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "3")
     check_before_start(command, parameters)
     check_prefect_home()
+    temporary_server.start()  # where Prefect would start one: now, on another core, while the flow imports
     flow = load_flow()
     input_errors_once()
+    temporary_server.wait()
     result = flow(parameters)
     if command == "train":
         from imbalance_flows.tasks.evaluation.report import tables

@@ -33,6 +33,22 @@ def test_train_prints_members_vs_ensemble_per_class_and_the_version_last(trained
     assert "Member 3/3 done" in result.stderr + result.stdout  # progress as members finish
 
 
+def test_the_temporary_server_starts_with_the_command_and_keeps_the_run_in_prefects_home(trained):
+    """Started before the flow's imports (flows.temporary_server), not by Prefect after them; the run is in the
+    database of PREFECT_HOME, as with Prefect's own temporary server, and no link points at a UI it does not serve."""
+    import os
+    import re
+    import sqlite3
+
+    result, _ = trained
+    output = result.stderr + result.stdout
+    assert "Starting temporary server" not in output and "View at" not in output
+    name = re.search(r"Beginning flow run '([^']+)' for flow 'train'", output).group(1)
+    with sqlite3.connect(Path(os.environ["PREFECT_HOME"]) / "prefect.db") as database:
+        states = database.execute("SELECT state_type FROM flow_run WHERE name = ?", (name,)).fetchall()
+    assert states == [("COMPLETED",)]
+
+
 def test_predict_writes_label_and_probabilities(trained, tmp_path):
     result, _ = trained
     version = result.stdout.strip().splitlines()[-1]

@@ -82,7 +82,7 @@ ALLOWED = {
     "95 %": "the confidence of the reports' intervals",
     # dated hand measurements of commands no benchmark times
     "took 59 s, install included": "the first command on a fresh clone",
-    "about 12 s on an idle 2-core machine, 4–10 s of it": "the main job, measured by hand",
+    "about 12 s on an idle 2-core machine": "the main job, measured by hand (farm-bench, 5 runs: 12.5 s median)",
     "pay its 5 s import": "TensorFlow's import, measured by hand",
     "About 30 s on 2 cores": "the digits example's training, measured by hand",
 }
