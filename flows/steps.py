@@ -232,9 +232,10 @@ def split(loaded: Loaded, validation: str, validation_size: float, test_size: fl
 
 
 @task(name="stratify", cache_policy=NO_CACHE)
-def stratify(splits: Splits, schema: Schema, members: list[MemberSpec], params: dict) -> dict:
+def stratify(splits: Splits, schema: Schema, members: list[MemberSpec], params: dict) -> tuple[dict, list[float]]:
     """Class counts, shares, imbalance ratio and class weights; check the fitting plan (`plan.check_plan`: rows
-    per class, every member, the costs) against the training split, before any member fits.
+    per class, every member, the costs) against the training split, before any member fits. Returns the splits'
+    class profiles and the members' estimated work (`FitPlan.works`), which plans how many fit at once.
 
     `params` are the ensemble's (`TrainConfig.ensemble_params`).
     """
@@ -249,7 +250,7 @@ def stratify(splits: Splits, schema: Schema, members: list[MemberSpec], params: 
         get_run_logger().warning(describe_slow(spec, seconds, splits.train.n_rows))
     create_markdown_artifact(key="class-balance", description="Class counts per split",
                              markdown=class_balance_markdown(profiles, schema.classes))
-    return profiles
+    return profiles, plan.works()
 
 
 def _counts(labels, classes: list | None = None) -> dict:

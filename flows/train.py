@@ -22,7 +22,12 @@ from imbalance_flows.flows.config import TrainConfig
 from imbalance_flows.flows.guard import signals_deferred, stop_signal
 from imbalance_flows.flows.progress import Progress
 from imbalance_flows.tasks import storage
-from imbalance_flows.tasks.model.fitting import POLL_S, plan_concurrency, run_members
+from imbalance_flows.tasks.model.fitting import (
+    POLL_S,
+    plan_concurrency,
+    plan_members,
+    run_members,
+)
 from imbalance_flows.tasks.model.sizes import is_large
 from imbalance_flows.tasks.model.spec import sized_members
 from imbalance_flows.tasks.store.activity import using
@@ -91,10 +96,10 @@ def _train(config: TrainConfig, workspace: str) -> dict:
     parameters = config.model_dump(mode="json")  # as given: a retrain sizes the default recipe and validation again
     validation = "out_of_fold" if splits.validation is None else "holdout"  # "auto" resolved by the split
     config = config.model_copy(update={"members": members, "validation": validation})
-    profile = steps.stratify(splits, schema, config.members, config.ensemble_params())
+    profile, works = steps.stratify(splits, schema, config.members, config.ensemble_params())
     logger.info("Train split: %s; the balanced class weights this implies: %s", profile["train"]["counts"],
                 {label: round(weight, 2) for label, weight in profile["train"]["class_weight"].items()})
-    trained = _train_members(config, splits.train, schema, workspace)
+    trained = _train_members(config, splits.train, schema, workspace, works)
 
     ensemble = steps.vote(trained, splits.validation or splits.train, schema, config.ensemble_params())
     title = f"Members vs ensemble: {storage.name(config.data)}, target {config.target!r}"
@@ -132,14 +137,20 @@ def _member_runner(config: TrainConfig):
         yield runner
 
 
-def _train_members(config: TrainConfig, train_split, schema, workspace: str) -> list:
-    """One train-member task run per member, planned by `run_members` as `VotingEnsemble.fit` plans its threads."""
+def _train_members(config: TrainConfig, train_split, schema, workspace: str, works: list[float]) -> list:
+    """One train-member task run per member, planned by `run_members` as `VotingEnsemble.fit` plans its threads:
+    here, from the members' estimated `works` (`plan_members`); on a Dask cluster, whose workers have cores of their
+    own, as many at once as `max_concurrency` allows."""
     logger = get_run_logger()
     folds = config.folds if config.validation == "out_of_fold" else None
-    workers, threads = plan_concurrency(len(config.members), config.max_concurrency)
+    if config.dask_address:
+        workers, threads = plan_concurrency(len(config.members), config.max_concurrency)
+    else:
+        workers, threads = plan_members(config.members, works, config.max_concurrency)
     where = f"on the Dask cluster at {config.dask_address}" if config.dask_address else "here"
-    logger.info("Training %s members %s, %s at a time with %s thread(s) each", len(config.members), where, workers,
-                threads)
+    logger.info("Training %s members %s, %s at a time with %s thread(s) each%s", len(config.members), where, workers,
+                threads, "" if workers > 1 or len(config.members) == 1 else
+                " (one after another is estimated to finish sooner: their work differs)")
 
     progress = Progress("member-progress", "Members trained", len(config.members))
 
@@ -162,8 +173,8 @@ def _train_members(config: TrainConfig, train_split, schema, workspace: str) -> 
                 return steps.train_member.submit(**parameters)
             return runner.submit(steps.train_member, parameters)
 
-        return run_members(config.members, submit, n_jobs=config.max_concurrency, folds=folds,
-                           wait_first=_first_done, on_done=done)
+        return run_members(config.members, submit, works=works, plan=(workers, threads), wait_first=_first_done,
+                           on_done=done)
 
 
 def _first_done(futures: list):

@@ -52,6 +52,23 @@ class LearnerContext:
 
 
 @dataclass(frozen=True)
+class Work:
+    """What one fit of a learner roughly costs, from bench/results/member_work.md (30 float32 features): seconds
+    with one thread, `fixed` plus `per_100k_rows` for each 100,000 rows, and the share of them that threads
+    divide (Amdahl's law: two threads take 1 − `parallel` / 2 of one thread's time). It orders the members and
+    plans how many fit at once (`imbalance_flows.tasks.model.fitting.plan_members`); no result depends on it.
+
+    Forests use every core either way: their share is from bench/results/parallel.md (a forest alone on one
+    thread and on every core). Keras members share TensorFlow's pools, sized once per process by the first
+    (bench/results/keras_parallel.md): more threads for one member gain nothing, as measured; the image
+    learners are costed as the dense network, per feature (pixels), not measured on their own."""
+
+    fixed: float
+    per_100k_rows: float
+    parallel: float
+
+
+@dataclass(frozen=True)
 class Learner:
     """A named learner and all the rest of the code needs to know about it: how its features are encoded, how to
     build it unfitted, how it uses threads and rows, what it can give beyond a fit, how it is saved, what it needs
@@ -59,7 +76,7 @@ class Learner:
 
     name: str
     summary: str  # one line of help, shown by `imbalance-flows strategies`
-    cost: int  # rough relative cost of one fit with one thread; only the order matters (longest first)
+    work: Work  # what one fit roughly costs
     encoding: str  # one of ENCODINGS
     build: Callable[[dict, LearnerContext], object]  # (learner params, context) -> unfitted estimator
     estimator: str | None = None  # "module:Class" of the estimator whose parameters users may set
@@ -80,6 +97,9 @@ class Learner:
     # Threads: below this rows × √features its work is smaller than handing it to threads, and it fits with
     # n_jobs=1 (unless the user set n_jobs). None: it always takes the threads it is given.
     one_thread_below: float | None = None
+    # Its fit uses every core whatever threads it is given (a forest's joblib threads, which sleep when idle, so
+    # that it never runs alone on one core at the end of a run: bench/results/parallel.md).
+    every_core: bool = False
     # The saved form: "module:Class" of the learner classes it builds, which a saved member may hold beyond
     # scikit-learn's own. A class with `save_native` / `load_native` (see `NativeModel`) keeps its fitted model
     # in a file of its own beside the member, checked when it loads.
@@ -310,18 +330,18 @@ def _booster_learner(name: str, extra: str, estimator: str, member: str, reserve
 
 LEARNERS: dict[str, Learner] = {learner.name: learner for learner in [
     Learner("logreg", "Logistic regression on standardised numeric and one-hot categorical features.",
-            cost=1, encoding="one_hot", build=_logreg, estimator="sklearn.linear_model:LogisticRegression",
+            work=Work(0.0, 0.34, 0.0), encoding="one_hot", build=_logreg, estimator="sklearn.linear_model:LogisticRegression",
             reserved=("class_weight", "random_state")),
     # Trees split category codes as they are; one-hot columns would widen the data
     # (22 → 119 features on lending_club) and slow every split for no gain in the benchmark.
     Learner("rf", "Random forest (100 trees; above 30,000 rows each tree on a sample of half the rows, at least "
                   "30,000 and at most 120,000; above 120,000 rows leaves of 5 rows or more); categories as "
-                  "ordinal codes.", cost=3, encoding="codes", build=_rf,
+                  "ordinal codes.", work=Work(0.0, 53.0, 0.9), encoding="codes", build=_rf, every_core=True,
             estimator="sklearn.ensemble:RandomForestClassifier", reserved=("class_weight", "random_state"),
             out_of_bag=lambda params: params.get("bootstrap", True), one_thread_below=SMALL_FOREST_WORK,
             holds=("sklearn.tree:DecisionTreeClassifier", "sklearn.tree._tree:Tree")),
     Learner("hgb", "Histogram gradient boosting with native categorical support (fitted on 150,000 rows or more: "
-                   "trees of up to 127 leaves of 50 rows or more, up to 300 iterations).", cost=2, encoding="codes",
+                   "trees of up to 127 leaves of 50 rows or more, up to 300 iterations).", work=Work(0.34, 1.61, 0.52), encoding="codes",
             build=_hgb, estimator="sklearn.ensemble:HistGradientBoostingClassifier",
             reserved=("class_weight", "random_state", "categorical_features"),
             # Its bins found unweighted (see the class); members saved before hold scikit-learn's own class.
@@ -337,33 +357,35 @@ LEARNERS: dict[str, Learner] = {learner.name: learner for learner in [
                    "sklearn.preprocessing:FunctionTransformer", "sklearn.utils.validation:check_array",
                    "functools:partial", "sklearn.preprocessing:LabelEncoder", "numpy.random:Generator")),
     _booster_learner(
-        "lgbm", "lightgbm", "lightgbm:LGBMClassifier", "imbalance_flows.tasks.learners.boosters:LightGBMMember", cost=2,
+        "lgbm", "lightgbm", "lightgbm:LGBMClassifier", "imbalance_flows.tasks.learners.boosters:LightGBMMember",
+        work=Work(0.6, 1.53, 0.72),
         reserved=("class_weight", "random_state", "n_jobs"),
         summary="LightGBM (the `lightgbm` extra) with its defaults (100 trees of 31 leaves), categories split "
                 "natively; learner_params: those of LGBMClassifier."),
     _booster_learner(
-        "xgb", "xgboost", "xgboost:XGBClassifier", "imbalance_flows.tasks.learners.boosters:XGBoostMember", cost=2,
+        "xgb", "xgboost", "xgboost:XGBClassifier", "imbalance_flows.tasks.learners.boosters:XGBoostMember",
+        work=Work(0.28, 2.11, 0.98),
         reserved=("random_state", "n_jobs", "objective", "num_class", "enable_categorical", "callbacks"),
         summary="XGBoost (the `xgboost` extra) with its defaults (100 trees of depth 6, histogram method); "
                 "categories as ordinal codes; learner_params: those of XGBClassifier."),
     _booster_learner(
         "catboost", "catboost", "catboost:CatBoostClassifier", "imbalance_flows.tasks.learners.boosters:CatBoostMember",
-        cost=4, reserved=("random_seed", "random_state", "thread_count", "class_weights", "auto_class_weights",
+        work=Work(6.8, 24.4, 0.8), reserved=("random_seed", "random_state", "thread_count", "class_weights", "auto_class_weights",
                           "cat_features", "allow_writing_files", "grow_policy", "loss_function"),
         summary="CatBoost (the `catboost` extra) with its defaults (1000 symmetric trees of depth 6); categories "
                 "as ordinal codes; learner_params: those of CatBoostClassifier (iterations, depth, ...)."),
     # Categories one-hot; numbers as they are: the network normalises them with its training rows' statistics.
     _keras_learner(
-        "keras_mlp", "imbalance_flows.tasks.learners.keras_members:KerasMLP", cost=3, encoding="one_hot_unscaled",
+        "keras_mlp", "imbalance_flows.tasks.learners.keras_members:KerasMLP", work=Work(7.2, 41.3, 0.0), encoding="one_hot_unscaled",
         summary="Keras dense network (64-32), normalised with training statistics, one-hot categories, early "
                 "stopping; learner_params: loss (crossentropy | focal), focal_gamma, hidden_units, dropout, "
                 "epochs, batch_size, learning_rate, validation_fraction, patience."),
     _keras_learner(
-        "keras_cnn", "imbalance_flows.tasks.learners.keras_images:KerasCNN", cost=4, encoding="images", images=True,
+        "keras_cnn", "imbalance_flows.tasks.learners.keras_images:KerasCNN", work=Work(7.2, 41.3, 0.0), encoding="images", images=True,
         summary="Keras convolutional network for images (data loaded from class folders or image bytes); "
                 "learner_params: filters, dropout, loss, epochs, batch_size, ...; pairs with +image augmentation."),
     _keras_learner(
-        "keras_transfer", "imbalance_flows.tasks.learners.keras_images:KerasTransfer", cost=4, encoding="images",
+        "keras_transfer", "imbalance_flows.tasks.learners.keras_images:KerasTransfer", work=Work(7.2, 41.3, 0.0), encoding="images",
         images=True,
         summary="A user's .keras model (learner_params: base_model=PATH) as a frozen feature extractor "
                 "with a new trained head, then its top layers fine-tuned at a lower learning rate "

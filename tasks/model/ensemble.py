@@ -262,7 +262,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
             warnings.warn(describe_slow(spec, seconds, len(codes)), UserWarning, stacklevel=2)
         specs = list(plan.specs)
         fitted = self._fit_members(specs, lambda spec, threads: plan.fit_member(spec, X_train, y_train, threads),
-                                   plan.folds)
+                                   plan.works())
         members = [pipeline for pipeline, _, _ in fitted]
         if plan.out_of_fold:
             return self.combine_out_of_fold(members, specs, schema, y_train.iloc[plan.judging_rows()],
@@ -271,15 +271,15 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         held = held if judged is None else held[judged]
         return self.combine(members, specs, schema, X.iloc[held], y.iloc[held])
 
-    def _fit_members(self, specs: list[MemberSpec], fit, folds: int | None) -> list:
+    def _fit_members(self, specs: list[MemberSpec], fit, works: list[float]) -> list:
         """`fit(spec, threads)` for every member, in threads, planned by `run_members` as the flow plans them
-        (`folds`: the plan's cross-fitting folds, None on a holdout)."""
+        (`works`: the members' estimated work, `FitPlan.works`)."""
         from joblib import effective_n_jobs
 
         n_jobs = effective_n_jobs(None) if self.n_jobs is None else self.n_jobs  # None: 1 outside a joblib context
         with ThreadPoolExecutor(max_workers=len(specs), thread_name_prefix="member") as pool:
-            return run_members(specs, lambda spec, threads: pool.submit(fit, spec, threads), n_jobs=n_jobs,
-                               folds=folds)
+            return run_members(specs, lambda spec, threads: pool.submit(fit, spec, threads), works=works,
+                               n_jobs=n_jobs)
 
     def combine(self, fitted: list, specs: list[MemberSpec], schema: Schema, X_val: pd.DataFrame,
                 y_val: pd.Series) -> "VotingEnsemble":

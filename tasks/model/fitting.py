@@ -12,7 +12,12 @@ import pandas as pd
 from sklearn import config_context
 from threadpoolctl import threadpool_limits
 
-from imbalance_flows.tasks.cores import limit_threads, on_own_thread, plan_concurrency
+from imbalance_flows.tasks.cores import (
+    available_cores,
+    limit_threads,
+    on_own_thread,
+    plan_concurrency,
+)
 from imbalance_flows.tasks.data.schema import Schema
 from imbalance_flows.tasks.data.splits import count_distinct
 from imbalance_flows.tasks.errors import InputError
@@ -21,6 +26,7 @@ from imbalance_flows.tasks.model.members import (
     Watched,
     build_member,
     drop_sampling,
+    rows_fitted,
     watch_sampling,
 )
 from imbalance_flows.tasks.model.sizes import RowPlan
@@ -28,17 +34,61 @@ from imbalance_flows.tasks.model.spec import MemberSpec
 from imbalance_flows.tasks.sampling.resample import is_under_sampler
 
 
-def longest_first(specs: list[MemberSpec], folds: int | None = None) -> list[int]:
-    """Positions of `specs`, the costliest first; with `folds`, cross-fitted members count `folds` + 1 fits.
+def member_work(spec: MemberSpec, counts: dict, n_features: int, folds: int | None = None) -> float:
+    """A member's estimated seconds of fitting with one thread, on fit rows with these class `counts` of
+    `n_features` features: its learner's `Learner.work` on the rows its sampler leaves, for each fit (with
+    `folds`, a cross-fitted member fits `folds` + 1 times). Rough: it decides the order members start in and how
+    many fit at once, never a result."""
+    work = LEARNERS[spec.learner].work
+    fits = 1 if folds is None or _out_of_bag_capable(spec) else folds + 1
+    return fits * (work.fixed + work.per_100k_rows * rows_fitted(spec, counts) / 100_000 * max(1, n_features) / 30)
 
-    Started in this order, the last member to finish is a cheap one, so no core sits
-    idle for long while one slow member runs alone on its share of the threads.
+
+def makespan(specs: list[MemberSpec], works: list[float], workers: int, threads: int, cores: int) -> float:
+    """Estimated seconds to fit members of these one-thread `works`, the costliest first, `workers` at once with
+    `threads` threads each, on `cores` cores. A member runs `threads` (or, for a learner that takes `every_core`,
+    `cores`) threads at its learner's speed-up for them (`Learner.work.parallel`); where the running members
+    ask for more threads than there are cores, each gets its share."""
+    def demand(i: int) -> int:
+        return cores if LEARNERS[specs[i].learner].every_core else threads
+
+    def speed(i: int) -> float:
+        parallel = LEARNERS[specs[i].learner].work.parallel
+        return 1 / ((1 - parallel) + parallel / demand(i))
+
+    waiting = sorted(range(len(works)), key=lambda i: -works[i])
+    left, elapsed = {}, 0.0
+    while waiting or left:
+        while waiting and len(left) < workers:
+            position = waiting.pop(0)
+            left[position] = works[position]
+        share = min(1.0, cores / sum(demand(i) for i in left))
+        rates = {i: speed(i) * share for i in left}
+        step = min(left[i] / rates[i] for i in left)
+        elapsed += step
+        left = {i: rest - rates[i] * step for i, rest in left.items() if rest - rates[i] * step > 1e-9}
+    return elapsed
+
+
+def plan_members(specs: list[MemberSpec], works: list[float], n_jobs: int | None = None,
+                 cores: int | None = None) -> tuple[int, int]:
+    """How many members to fit at once, and with how many threads each, for these members of estimated one-thread
+    `works` (`member_work`).
+
+    At most what `plan_concurrency` allows (never more threads than cores); fewer at once, each with more
+    threads, where that is estimated to finish sooner (`makespan`): beside a quick member, a slow
+    one runs on its share of the cores and alone on it once the quick one is done (at 1M rows the default
+    recipe's plain member fits on 250,000 rows, its under-sampled one on 20,000), and a forest's threads take
+    cores from its neighbours.
     """
-    def cost(spec: MemberSpec) -> int:
-        fits = 1 if folds is None or _out_of_bag_capable(spec) else folds + 1
-        return LEARNERS[spec.learner].cost * fits  # the registry's rough one-thread cost
-
-    return sorted(range(len(specs)), key=lambda i: -cost(specs[i]))
+    cores = cores or available_cores()
+    workers, threads = plan_concurrency(len(works), n_jobs, cores)
+    best = makespan(specs, works, workers, threads, cores)
+    for fewer in range(workers - 1, 0, -1):
+        estimate = makespan(specs, works, fewer, max(1, cores // fewer), cores)
+        if estimate < best:
+            workers, threads, best = fewer, max(1, cores // fewer), estimate
+    return workers, threads
 
 
 # Waiting for members, the main thread wakes this often: a signal (SIGTERM, Ctrl-C) delivered to one of the
@@ -54,32 +104,36 @@ def first_done(futures: list):
             return next(future for future in futures if future in done)
 
 
-def run_members(specs: list[MemberSpec], submit: Callable, *, n_jobs: int | None = None, folds: int | None = None,
-                wait_first: Callable = first_done, on_done: Callable | None = None) -> list:
-    """Fit every member, side by side, the costliest first; return their results in the members' order.
+def run_members(specs: list[MemberSpec], submit: Callable, *, works: list[float], n_jobs: int | None = None,
+                wait_first: Callable = first_done, on_done: Callable | None = None, plan: tuple[int, int] | None = None
+                ) -> list:
+    """Fit every member, the costliest first; return their results in the members' order.
 
     The one plan of how members share the cores, used by `VotingEnsemble.fit` (threads)
     and by the training flow (Prefect task runs, on threads or Dask workers):
-    `plan_concurrency` says how many members run at once and with how many threads
-    each, so members side by side never ask for more cores than there are; starting
-    the slow ones first keeps a run from ending with one slow member alone on its share.
+    `plan_members` says how many members run at once and with how many threads
+    each, from their estimated work, so members side by side never ask for more cores
+    than there are; starting the slow ones first keeps a run from ending with one slow
+    member alone on its share.
 
     Parameters
     ----------
     specs : list of MemberSpec
     submit : callable
         `submit(spec, threads)` starts fitting one member and returns a future.
+    works : list of float
+        Each member's estimated one-thread seconds (`member_work`).
     n_jobs : int or None
-        Members fitted at once (see `plan_concurrency`).
-    folds : int or None
-        Out-of-fold judging: cross-fitted members cost `folds` + 1 fits (for the order).
+        Members fitted at once, at most (see `plan_concurrency`).
     wait_first : callable
         `wait_first(futures)` returns the first of them to finish (Prefect futures need their own).
     on_done : callable
         `on_done(position, result, done, total)`, called as each member finishes.
+    plan : (int, int), optional
+        Members at once and threads each, where the caller planned them (`plan_members`).
     """
-    workers, threads = plan_concurrency(len(specs), n_jobs)
-    waiting = longest_first(specs, folds)
+    workers, threads = plan or plan_members(specs, works, n_jobs)
+    waiting = sorted(range(len(specs)), key=lambda i: -works[i])
     running, results = {}, {}
     # Thread limits are process-wide: members setting them side by side restore each
     # other's values out of order, so the limit is held here, around all of them.

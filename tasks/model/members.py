@@ -165,7 +165,7 @@ def _learner_context(spec: MemberSpec, schema: Schema, counts: dict, seed: int =
     categorical = [c for c in schema.columns if c.kind == "categorical"]
     weights = class_weights(counts, _ratio(spec)) if spec.sampler == "class_weight" else None
     return LearnerContext(weights=weights, random_state=seed, threads=threads, rows=sum(counts.values()),
-                          fit_rows=rows_after(spec.sampler, counts, _ratio(spec)),
+                          fit_rows=rows_fitted(spec, counts),
                           n_classes=len(schema.classes), n_numeric=len(schema.columns) - len(categorical),
                           categorical_sizes=tuple(len({*c.categories, MISSING_CATEGORY}) for c in categorical))
 
@@ -173,6 +173,11 @@ def _learner_context(spec: MemberSpec, schema: Schema, counts: dict, seed: int =
 def _sampler_context(spec: MemberSpec, schema: Schema, counts: dict, context: LearnerContext) -> Context:
     return Context(counts=counts, categorical=context.categorical, n_features=len(schema.columns),
                    ratio=_ratio(spec), random_state=context.random_state, labels=tuple(schema.classes))
+
+
+def rows_fitted(spec: MemberSpec, counts: dict) -> int:
+    """About how many rows a member's learner fits on, given rows with these class `counts` (after its sampler)."""
+    return rows_after(spec.sampler, counts, _ratio(spec))
 
 
 def _ratio(spec: MemberSpec) -> float:

@@ -33,6 +33,7 @@ from imbalance_flows.tasks.model.fitting import (
     encode_labels,
     fit_member,
     fit_out_of_fold,
+    member_work,
 )
 from imbalance_flows.tasks.model.members import check_member
 from imbalance_flows.tasks.model.sizes import RowPlan, holdout_rows, plan_rows
@@ -87,6 +88,14 @@ class FitPlan:
     folds: int | None  # out of fold: the cross-fitting folds; holdout: None
     rows: RowPlan  # positions in the training rows: the rows members fit on and (out of fold) judge on
     counts: tuple[int, ...]  # training rows per class code
+    fit_counts: tuple[int, ...]  # rows members fit on per class code (on large data, of the class-capped sample)
+
+    def works(self) -> list[float]:
+        """Each member's estimated seconds of fitting with one thread (`fitting.member_work`): how `run_members`
+        orders the members and plans how many fit at once."""
+        counts = {code: n for code, n in enumerate(self.fit_counts) if n}
+        folds = None if self.rows.large else self.folds  # large data: judged on rows no member fits, one fit each
+        return [member_work(spec, counts, len(self.schema.columns), folds) for spec in self.specs]
 
     @property
     def out_of_fold(self) -> bool:
@@ -125,9 +134,11 @@ def plan_fit(members, schema: Schema, codes: np.ndarray, *, seed: int, validatio
     codes = np.asarray(codes)
     out_of_fold = validation == "out_of_fold"
     rows = plan_rows(codes, seed, judged=out_of_fold)  # with holdout, judged on the validation split
-    counts = tuple(int(n) for n in np.bincount(codes, minlength=len(schema.classes)))
+    counts = np.bincount(codes, minlength=len(schema.classes))
+    fitted = counts if rows.fit is None else np.bincount(codes[rows.fit], minlength=len(schema.classes))
     return FitPlan(specs=tuple(member_specs(members, len(codes))), schema=schema, seed=seed,
-                   folds=folds if out_of_fold else None, rows=rows, counts=counts)
+                   folds=folds if out_of_fold else None, rows=rows, counts=tuple(int(n) for n in counts),
+                   fit_counts=tuple(int(n) for n in fitted))
 
 
 def check_plan(plan: FitPlan, costs=None, allow_slow_samplers: bool = False, where: str = "",

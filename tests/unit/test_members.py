@@ -341,12 +341,52 @@ def test_a_small_forest_grows_in_one_thread_and_is_saved_with_every_core():
     assert pipeline.named_steps["learn"].n_jobs == cores_module.available_cores()
 
 
-def test_cross_fitted_members_start_first_when_judged_out_of_fold():
-    specs = [MemberSpec(sampler="none", learner="rf"), MemberSpec(sampler="random_under", learner="rf"),
-             MemberSpec(sampler="class_weight", learner="logreg")]
+def test_a_members_estimated_work_counts_its_rows_after_sampling_and_each_cross_fitted_fit():
+    counts = {0: 90_000, 1: 1_000}
+    logreg, forest = MemberSpec(sampler="class_weight", learner="logreg"), MemberSpec(sampler="none", learner="rf")
+    plain, under = MemberSpec(sampler="none", learner="hgb"), MemberSpec(sampler="random_under", learner="hgb")
 
-    assert train_module.longest_first(specs)[-1] == 2  # one fit each: the linear model is cheapest
-    assert train_module.longest_first(specs, folds=5)[0] == 2  # six fits: it goes first
+    assert train_module.member_work(logreg, counts, 30, folds=5) == pytest.approx(
+        6 * train_module.member_work(logreg, counts, 30))  # five folds and the final fit
+    assert train_module.member_work(forest, counts, 30, folds=5) == train_module.member_work(forest, counts, 30)
+    assert train_module.member_work(under, counts, 30) < train_module.member_work(plain, counts, 30) / 4  # 2,000 rows
+    assert train_module.member_work(plain, counts, 60) > train_module.member_work(plain, counts, 30)
+
+
+def test_members_start_costliest_first():
+    from concurrent.futures import Future
+
+    specs = [MemberSpec(sampler="class_weight", learner="logreg"), MemberSpec(sampler="none", learner="hgb"),
+             MemberSpec(sampler="random_under", learner="hgb")]
+    started = []
+
+    def submit(spec, threads):
+        started.append(spec)
+        future = Future()
+        future.set_result(spec.name)
+        return future
+
+    results = train_module.run_members(specs, submit, works=[0.5, 9.0, 2.0], n_jobs=1)
+
+    assert started == [specs[1], specs[2], specs[0]]
+    assert results == [spec.name for spec in specs]  # in the members' order
+
+
+def test_members_of_unequal_work_fit_one_after_another_with_every_core():
+    plain, under = MemberSpec(sampler="none", learner="hgb"), MemberSpec(sampler="random_under", learner="hgb")
+    forest = MemberSpec(sampler="none", learner="rf")
+
+    # 1M rows: the plain member fits on ten times the rows: alone on one core it would end the run alone.
+    assert train_module.plan_members([plain, under], [5.0, 0.5], -1, cores=2) == (1, 2)
+    # Equal work that threads divide only in part: side by side, one thread each.
+    assert train_module.plan_members([plain, plain], [5.0, 5.0], -1, cores=2) == (2, 1)
+    # A forest takes every core whatever it is given: beside it, a member only shares them.
+    assert (train_module.makespan([forest, plain], [5.0, 5.0], 2, 1, 2)
+            > train_module.makespan([plain, plain], [5.0, 5.0], 2, 1, 2))
+    # At most what n_jobs allows, and never more threads than cores.
+    assert train_module.plan_members([plain, plain, plain], [1.0, 1.0, 1.0], 1, cores=8) == (1, 8)
+    workers, threads = train_module.plan_members([plain] * 3, [1.0, 2.0, 3.0], -1, cores=8)
+    assert workers * threads <= 8
 
 
 def test_mixed_category_values_keep_their_own_text():
@@ -387,12 +427,13 @@ TABLE_LEARNERS = [name for name, learner in LEARNERS.items() if not learner.imag
 IMAGE_LEARNERS = [name for name, learner in LEARNERS.items() if learner.images]
 
 
-def test_learner_names_costs_and_summaries_come_from_the_registry(capsys):
+def test_learner_names_work_and_summaries_come_from_the_registry(capsys):
     from imbalance_flows.cli import main
 
     assert MemberSpec.model_json_schema()["properties"]["learner"]["enum"] == list(LEARNERS)
     for name, learner in LEARNERS.items():
-        assert learner.name == name and learner.summary and learner.cost > 0 and learner.encoding in ENCODINGS
+        assert learner.name == name and learner.summary and learner.encoding in ENCODINGS
+        assert learner.work.fixed >= 0 and learner.work.per_100k_rows > 0 and 0 <= learner.work.parallel <= 1
         assert learner.estimator is not None  # whose parameters a spec's learner_params are checked against
         assert not learner.images or learner.encoding == "images"
         assert name in MemberSpec.model_fields["learner"].description
@@ -401,15 +442,6 @@ def test_learner_names_costs_and_summaries_come_from_the_registry(capsys):
     assert all(f"{name:<18} {learner.summary}" in printed for name, learner in LEARNERS.items())
     assert "gan (tables and images: rows drawn from a conditional generative model" in printed
     assert all(f"  {name:<18} " in printed for name in ("model", "steps", "learning_rate"))  # gan's parameters
-
-
-def test_fitting_order_follows_the_registry_costs():
-    specs = [MemberSpec(sampler="none", learner=name) for name in LEARNERS]
-
-    order = train_module.longest_first(specs)
-
-    costs = [learner.cost for learner in LEARNERS.values()]
-    assert [LEARNERS[specs[position].learner].cost for position in order] == sorted(costs, reverse=True)
 
 
 @pytest.mark.parametrize("name", TABLE_LEARNERS)
