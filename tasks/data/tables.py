@@ -356,22 +356,20 @@ def arrow_frame(table, path: str, whole: bool = False) -> pd.DataFrame:
 
 
 def read_parquet_file(path: str) -> pd.DataFrame:
-    """A user's Parquet file (see `arrow_frame`), here or on an object store, read CHUNK_ROWS rows at a time without
-    pre-buffering (which holds the whole compressed file beside the table)."""
-    import pyarrow as pa
-
+    """A user's Parquet file (see `arrow_frame`), here or on an object store, read whole (its columns on threads)
+    without pre-buffering, which would hold the whole compressed file beside the table. Read in batches instead,
+    it took several times as long, with a higher peak (bench/results/read_table.md)."""
     with parquet_file(path, pre_buffer=False, buffer_size=1 << 22) as parquet:
-        table = pa.Table.from_batches(list(parquet.iter_batches(batch_size=CHUNK_ROWS)), schema=parquet.schema_arrow)
+        table = parquet.read()
     return arrow_frame(table, path, whole=True)
 
 
-def read_parquet(path: str, **options) -> pd.DataFrame:
-    """A Parquet file, here or through the storage layer's file system (so that its options, such as an endpoint
-    given in `storage_options`, apply: pyarrow's own S3 client would know only the environment)."""
-    if _is_local(path):
-        return pd.read_parquet(storage.local(path), **options)
-    fs, inner = storage.filesystem(path)
-    return pd.read_parquet(inner, filesystem=fs, **options)
+def read_parquet(path: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """A Parquet file written by `write_table` (or its `columns`), here or through the storage layer's file system
+    (so that its options, such as an endpoint given in `storage_options`, apply: pyarrow's own S3 client would know
+    only the environment); read as `read_parquet_file` reads, without pre-buffering."""
+    with parquet_file(path, pre_buffer=False, buffer_size=1 << 22) as parquet:
+        return parquet.read(columns=columns).to_pandas()
 
 
 def read_table(ref: TableRef) -> pd.DataFrame:
