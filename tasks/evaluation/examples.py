@@ -13,7 +13,7 @@ import pandas as pd
 
 from imbalance_flows.tasks.data.schema import Schema, pixel_names
 from imbalance_flows.tasks.data.tables import read_parquet
-from imbalance_flows.tasks.evaluation.figures import png, pyplot
+from imbalance_flows.tasks.evaluation.figures import png, subplots
 
 MAX_FEATURES_SHOWN = 12  # columns of a table's examples in the Markdown report (all are kept in examples.json)
 
@@ -138,13 +138,12 @@ def contact_sheet(examples: dict, frame: pd.DataFrame, schema: Schema) -> bytes 
     """Images only: a PNG of the misclassified test images, one row per true class, labelled true → predicted."""
     if schema.image is None:
         return None
-    plt = pyplot()
 
     height, width, channels = schema.image.shape
     pixels = pixel_names(height, width, channels)
     classes = list(examples["classes"].items())
     columns = max([len(entry["examples"]) for _, entry in classes] + [1])
-    figure, axes = plt.subplots(len(classes), columns, figsize=(1.6 * columns + 0.4, 1.9 * len(classes)),
+    figure, axes = subplots(len(classes), columns, figsize=(1.6 * columns + 0.4, 1.9 * len(classes)),
                                 squeeze=False)
     for axis in axes.ravel():
         axis.axis("off")

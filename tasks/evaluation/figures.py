@@ -5,19 +5,18 @@ from __future__ import annotations
 import io
 
 
-def pyplot():
-    """matplotlib.pyplot on the Agg backend (no display needed), imported on first use."""
-    import matplotlib
+def subplots(rows: int = 1, columns: int = 1, **options):
+    """A figure and its axes, as `pyplot.subplots` gives them (`figsize`, `squeeze`), drawn by Agg without pyplot:
+    no display needed, and none of pyplot's backend machinery imported."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    squeeze = options.pop("squeeze", True)
+    figure = Figure(figsize=options.pop("figsize", None))
+    return figure, figure.subplots(rows, columns, squeeze=squeeze, **options)
 
 
 def png(figure) -> bytes:
-    """The figure as PNG bytes (100 dpi); the figure is closed."""
+    """The figure as PNG bytes (100 dpi)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
-    pyplot().close(figure)
     return buffer.getvalue()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-from imbalance_flows.tasks.evaluation.figures import png, pyplot
+from imbalance_flows.tasks.evaluation.figures import png, subplots
 from imbalance_flows.tasks.evaluation.metrics import CALIBRATION, FEW_TEST_ROWS, SUMMARY
 
 ENSEMBLE = "ensemble"
@@ -76,14 +76,13 @@ def uncertainty(results: dict[str, dict]) -> list[str]:
 
 def confusion_png(result: dict, title: str) -> bytes:
     """A confusion matrix (rows: true class) as PNG, with counts and row-normalised shading."""
-    plt = pyplot()
     import numpy as np
 
     matrix = np.asarray(result["confusion_matrix"])
     labels = [str(c) for c in result["classes"]]
     shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     size = 1.2 + 0.6 * len(labels)
-    figure, axes = plt.subplots(figsize=(size + 1, size))
+    figure, axes = subplots(figsize=(size + 1, size))
     axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(labels)):
         for j in range(len(labels)):

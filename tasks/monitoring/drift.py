@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from imbalance_flows.tasks.errors import InputError
-from imbalance_flows.tasks.evaluation.figures import png, pyplot
+from imbalance_flows.tasks.evaluation.figures import png, subplots
 from imbalance_flows.tasks.model.calibrate import adjust_proba
 
 BINS = 10  # quantile bins of a numeric feature
@@ -338,9 +338,8 @@ def markdown(report: dict, top: int = 10) -> str:
 
 def psi_png(report: dict, top: int = 10) -> bytes:
     """A bar chart of the most shifted features' PSI, with the drift limit drawn across."""
-    plt = pyplot()
     rows = sorted(report["features"].items(), key=lambda item: -item[1]["psi"])[:top][::-1]
-    figure, axes = plt.subplots(figsize=(6, 0.35 * max(len(rows), 3) + 1))
+    figure, axes = subplots(figsize=(6, 0.35 * max(len(rows), 3) + 1))
     limit = report["limits"]["psi"]
     axes.barh([name for name, _ in rows], [f["psi"] for _, f in rows],
               color=["#d62728" if f["psi"] > limit else "#1f77b4" for _, f in rows])

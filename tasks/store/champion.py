@@ -34,7 +34,7 @@ from imbalance_flows.tasks.data.splits import (
 )
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluation.compare import paired_difference
-from imbalance_flows.tasks.evaluation.figures import png, pyplot
+from imbalance_flows.tasks.evaluation.figures import png, subplots
 from imbalance_flows.tasks.evaluation.metrics import SUMMARY
 from imbalance_flows.tasks.evaluation.metrics import evaluate as score
 from imbalance_flows.tasks.store.integrity import DEFAULT_MODEL, inside, model_of
@@ -337,8 +337,7 @@ def decay_markdown(rows: list[dict]) -> str:
 
 def decay_png(rows: list[dict]) -> bytes:
     """The champion's score on each fresh batch over the decisions, the challengers' beside it."""
-    plt = pyplot()
-    figure, axes = plt.subplots(figsize=(6, 3.2))
+    figure, axes = subplots(figsize=(6, 3.2))
     steps = [r["sequence"] for r in rows]
     axes.plot(steps, [np.nan if r["champion_score"] is None else r["champion_score"] for r in rows], "o-",
               label="champion on the fresh batch")
