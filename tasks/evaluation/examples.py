@@ -30,8 +30,7 @@ def wrong_examples(frame: pd.DataFrame, predicted, proba, schema: Schema, per_cl
     classes = list(schema.classes)
     truth, predicted = frame[schema.target].to_numpy(), np.asarray(predicted)
     position = {str(label): i for i, label in enumerate(classes)}
-    codes = np.array([position[str(label)] for label in truth])
-    votes = np.array([position[str(label)] for label in predicted])
+    codes, votes = _positions(truth, position), _positions(predicted, position)
     shown = [] if schema.image else [name for name in schema.names if name in frame.columns]
     ids = [name for name in schema.id_columns if name in frame.columns]
     out = {"per_class": per_class, "image": schema.image is not None, "features": shown, "classes": {}}
@@ -51,6 +50,15 @@ def wrong_examples(frame: pd.DataFrame, predicted, proba, schema: Schema, per_cl
         out["classes"][str(label)] = {"support": int((codes == code).sum()), "wrong": int(len(wrong)),
                                       "examples": rows}
     return out
+
+
+def _positions(labels: np.ndarray, position: dict) -> np.ndarray:
+    """Each label's class position, by its text (`position`: text → position). Labels of one numeric or boolean type
+    are looked up once per distinct value; text and mixed labels (where 1 and True would be one value) one by one."""
+    if labels.dtype == object:
+        return np.array([position[str(label)] for label in labels], dtype=np.int64)
+    inverse, uniques = pd.factorize(labels)
+    return np.array([position[str(label)] for label in uniques], dtype=np.int64)[inverse]
 
 
 def scored_rows(frame: pd.DataFrame, ensemble, per_class: int = 10) -> dict:

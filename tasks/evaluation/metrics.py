@@ -113,7 +113,9 @@ def ranking_curve_scores(hits: np.ndarray, scores: np.ndarray) -> tuple[float, f
     """
     if not len(scores):
         return None
-    order = np.argsort(scores, kind="mergesort")[::-1]
+    # Tied scores are one threshold (counted at the last row of their run), so their order among themselves does
+    # not matter: the unstable sort, about 3 × faster than a stable one on 2M test rows, gives the same figures.
+    order = np.argsort(scores)[::-1]
     scores, hits = scores[order], hits[order].astype(float)
     last = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]  # the last row of each run of tied scores
     true_pos = np.cumsum(hits)[last]
