@@ -330,7 +330,8 @@ def _booster_learner(name: str, extra: str, estimator: str, member: str, reserve
 
 LEARNERS: dict[str, Learner] = {learner.name: learner for learner in [
     Learner("logreg", "Logistic regression on standardised numeric and one-hot categorical features.",
-            work=Work(0.0, 0.34, 0.0), encoding="one_hot", build=_logreg, estimator="sklearn.linear_model:LogisticRegression",
+            work=Work(0.0, 0.34, 0.0), encoding="one_hot", build=_logreg,
+            estimator="sklearn.linear_model:LogisticRegression",
             reserved=("class_weight", "random_state")),
     # Trees split category codes as they are; one-hot columns would widen the data
     # (22 → 119 features on lending_club) and slow every split for no gain in the benchmark.
@@ -341,7 +342,8 @@ LEARNERS: dict[str, Learner] = {learner.name: learner for learner in [
             out_of_bag=lambda params: params.get("bootstrap", True), one_thread_below=SMALL_FOREST_WORK,
             holds=("sklearn.tree:DecisionTreeClassifier", "sklearn.tree._tree:Tree")),
     Learner("hgb", "Histogram gradient boosting with native categorical support (fitted on 150,000 rows or more: "
-                   "trees of up to 127 leaves of 50 rows or more, up to 300 iterations).", work=Work(0.34, 1.61, 0.52), encoding="codes",
+                   "trees of up to 127 leaves of 50 rows or more, up to 300 iterations).",
+            work=Work(0.34, 1.61, 0.52), encoding="codes",
             build=_hgb, estimator="sklearn.ensemble:HistGradientBoostingClassifier",
             reserved=("class_weight", "random_state", "categorical_features"),
             # Its bins found unweighted (see the class); members saved before hold scikit-learn's own class.
@@ -370,22 +372,26 @@ LEARNERS: dict[str, Learner] = {learner.name: learner for learner in [
                 "categories as ordinal codes; learner_params: those of XGBClassifier."),
     _booster_learner(
         "catboost", "catboost", "catboost:CatBoostClassifier", "imbalance_flows.tasks.learners.boosters:CatBoostMember",
-        work=Work(6.8, 24.4, 0.8), reserved=("random_seed", "random_state", "thread_count", "class_weights", "auto_class_weights",
-                          "cat_features", "allow_writing_files", "grow_policy", "loss_function"),
+        work=Work(6.8, 24.4, 0.8),
+        reserved=("random_seed", "random_state", "thread_count", "class_weights", "auto_class_weights",
+                  "cat_features", "allow_writing_files", "grow_policy", "loss_function"),
         summary="CatBoost (the `catboost` extra) with its defaults (1000 symmetric trees of depth 6); categories "
                 "as ordinal codes; learner_params: those of CatBoostClassifier (iterations, depth, ...)."),
     # Categories one-hot; numbers as they are: the network normalises them with its training rows' statistics.
     _keras_learner(
-        "keras_mlp", "imbalance_flows.tasks.learners.keras_members:KerasMLP", work=Work(7.2, 41.3, 0.0), encoding="one_hot_unscaled",
+        "keras_mlp", "imbalance_flows.tasks.learners.keras_members:KerasMLP", work=Work(7.2, 41.3, 0.0),
+        encoding="one_hot_unscaled",
         summary="Keras dense network (64-32), normalised with training statistics, one-hot categories, early "
                 "stopping; learner_params: loss (crossentropy | focal), focal_gamma, hidden_units, dropout, "
                 "epochs, batch_size, learning_rate, validation_fraction, patience."),
     _keras_learner(
-        "keras_cnn", "imbalance_flows.tasks.learners.keras_images:KerasCNN", work=Work(7.2, 41.3, 0.0), encoding="images", images=True,
+        "keras_cnn", "imbalance_flows.tasks.learners.keras_images:KerasCNN", work=Work(7.2, 41.3, 0.0),
+        encoding="images", images=True,
         summary="Keras convolutional network for images (data loaded from class folders or image bytes); "
                 "learner_params: filters, dropout, loss, epochs, batch_size, ...; pairs with +image augmentation."),
     _keras_learner(
-        "keras_transfer", "imbalance_flows.tasks.learners.keras_images:KerasTransfer", work=Work(7.2, 41.3, 0.0), encoding="images",
+        "keras_transfer", "imbalance_flows.tasks.learners.keras_images:KerasTransfer", work=Work(7.2, 41.3, 0.0),
+        encoding="images",
         images=True,
         summary="A user's .keras model (learner_params: base_model=PATH) as a frozen feature extractor "
                 "with a new trained head, then its top layers fine-tuned at a lower learning rate "

@@ -44,6 +44,12 @@ def member_work(spec: MemberSpec, counts: dict, n_features: int, folds: int | No
     return fits * (work.fixed + work.per_100k_rows * rows_fitted(spec, counts) / 100_000 * max(1, n_features) / 30)
 
 
+def costliest_first(works: list[float]) -> list[int]:
+    """Positions of members of these estimated `works`, the costliest first: started in this order, the last to
+    finish is a cheap one, so no core sits idle for long while one slow member runs alone on its share."""
+    return sorted(range(len(works)), key=lambda i: -works[i])
+
+
 def makespan(specs: list[MemberSpec], works: list[float], workers: int, threads: int, cores: int) -> float:
     """Estimated seconds to fit members of these one-thread `works`, the costliest first, `workers` at once with
     `threads` threads each, on `cores` cores. A member runs `threads` (or, for a learner that takes `every_core`,
@@ -56,7 +62,7 @@ def makespan(specs: list[MemberSpec], works: list[float], workers: int, threads:
         parallel = LEARNERS[specs[i].learner].work.parallel
         return 1 / ((1 - parallel) + parallel / demand(i))
 
-    waiting = sorted(range(len(works)), key=lambda i: -works[i])
+    waiting = costliest_first(works)
     left, elapsed = {}, 0.0
     while waiting or left:
         while waiting and len(left) < workers:
@@ -85,9 +91,9 @@ def plan_members(specs: list[MemberSpec], works: list[float], n_jobs: int | None
     workers, threads = plan_concurrency(len(works), n_jobs, cores)
     best = makespan(specs, works, workers, threads, cores)
     for fewer in range(workers - 1, 0, -1):
-        estimate = makespan(specs, works, fewer, max(1, cores // fewer), cores)
+        estimate = makespan(specs, works, fewer, cores // fewer, cores)  # fewer < workers ≤ cores: at least 1
         if estimate < best:
-            workers, threads, best = fewer, max(1, cores // fewer), estimate
+            workers, threads, best = fewer, cores // fewer, estimate
     return workers, threads
 
 
@@ -133,7 +139,7 @@ def run_members(specs: list[MemberSpec], submit: Callable, *, works: list[float]
         Members at once and threads each, where the caller planned them (`plan_members`).
     """
     workers, threads = plan or plan_members(specs, works, n_jobs)
-    waiting = sorted(range(len(specs)), key=lambda i: -works[i])
+    waiting = costliest_first(works)
     running, results = {}, {}
     # Thread limits are process-wide: members setting them side by side restore each
     # other's values out of order, so the limit is held here, around all of them.
