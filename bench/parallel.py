@@ -36,7 +36,7 @@ from bench.datasets import load
 from imbalance_flows.tasks.cores import available_cores, plan_concurrency
 from imbalance_flows.tasks.data.schema import coerce, infer_schema
 from imbalance_flows.tasks.learners.registry import SMALL_FOREST_WORK
-from imbalance_flows.tasks.model.fitting import fit_member, longest_first
+from imbalance_flows.tasks.model.fitting import costliest_first, fit_member, member_work
 from imbalance_flows.tasks.model.spec import default_members
 
 RESULTS = Path(__file__).parent / "results"
@@ -50,9 +50,11 @@ def _fit_all(X, y, schema, workers: int, threads: int | None) -> float:
         Parallel(n_jobs=workers, backend="threading")(
             delayed(fit_member)(spec, X, y, schema, 0, available_cores()) for spec in specs)
     else:
+        counts = {code: int(n) for code, n in enumerate(y.value_counts().to_numpy())}
+        works = [member_work(spec, counts, len(schema.columns)) for spec in specs]
         with threadpool_limits(limits=threads):  # as the flow and VotingEnsemble.fit do
             Parallel(n_jobs=workers, backend="threading")(
-                delayed(fit_member)(specs[i], X, y, schema, 0, threads) for i in longest_first(specs))
+                delayed(fit_member)(specs[i], X, y, schema, 0, threads) for i in costliest_first(works))
     return time.perf_counter() - started
 
 
