@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
@@ -79,6 +78,7 @@ def write_drift(out: str, report: dict) -> str:
 
 
 if __name__ == "__main__":
+    from imbalance_flows.flows.guard import exit_now
     from imbalance_flows.flows.options import main
 
-    sys.exit(main("predict", predict))
+    exit_now(main("predict", predict))

@@ -11,8 +11,6 @@ the very end, atomically, and only when the challenger beats the current champio
 
 from __future__ import annotations
 
-import sys
-
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
@@ -69,6 +67,7 @@ def retrain(config: RetrainConfig) -> dict:
 
 
 if __name__ == "__main__":
+    from imbalance_flows.flows.guard import exit_now
     from imbalance_flows.flows.options import main
 
-    sys.exit(main("retrain", retrain))
+    exit_now(main("retrain", retrain))

@@ -8,7 +8,6 @@ Run it in-process for debugging (an ephemeral Prefect API starts on its own):
 from __future__ import annotations
 
 import contextlib
-import sys
 
 from prefect import flow
 from prefect.futures import wait
@@ -187,6 +186,7 @@ def _first_done(futures: list):
 
 
 if __name__ == "__main__":
+    from imbalance_flows.flows.guard import exit_now
     from imbalance_flows.flows.options import main
 
-    sys.exit(main("train", train))
+    exit_now(main("train", train))

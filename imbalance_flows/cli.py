@@ -89,6 +89,13 @@ def main(argv: list[str] | None = None) -> int:
                             "serve-model": _serve_model, "models": _models}[args.command](args))
 
 
+def entry() -> None:
+    """The console script and `python -m imbalance_flows`: `main`, then the process ends at once (`exit_now`)."""
+    from imbalance_flows.flows.guard import exit_now
+
+    exit_now(main())
+
+
 def _flow(command: str):
     """The flow a command runs, imported only then (Prefect takes a second or two to import)."""
     import importlib
