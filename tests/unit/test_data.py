@@ -118,6 +118,12 @@ def test_fingerprint_follows_values_and_dtypes_not_the_index():
     assert fingerprint(frame) == fingerprint(frame.set_index(pd.Index([10, 20])))
     assert fingerprint(frame) != fingerprint(frame.assign(a=[1, 3]))
     assert fingerprint(frame) != fingerprint(frame.astype({"a": float}))
+    assert fingerprint(frame) != fingerprint(frame.assign(b=["x", "z"]))  # text: hashed value by value
+    assert fingerprint(frame) != fingerprint(frame.astype({"a": "Int64"}))  # a nullable type is another dtype
+    nullable = frame.astype({"a": "Int64"})
+    assert fingerprint(nullable) != fingerprint(nullable.assign(a=pd.array([1, None], dtype="Int64")))
+    assert fingerprint(frame) != fingerprint(frame.iloc[:1])
+    assert fingerprint(frame) != fingerprint(frame.rename(columns={"a": "c"}))
     assert len(fingerprint(frame)) == 16
 
 
