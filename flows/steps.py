@@ -73,6 +73,7 @@ from imbalance_flows.tasks.store.member_files import (
     load_member,
     member_source,
     native_files,
+    written_member,
 )
 from imbalance_flows.tasks.store.model_store import save_model
 
@@ -331,7 +332,7 @@ def vote(members: list[dict], rows: tables.TableRef, schema: Schema, params: dic
             if path is not None:
                 check_seal(path)
     sources = [member_source(member.path) for member in members]  # taken before the files are read
-    fitted = [load_member(member.path) for member in members]
+    fitted = [written_member(member.path) or load_member(member.path) for member in members]  # fitted here: kept
     specs = [m.spec for m in members]
     ensemble = VotingEnsemble(members=specs, **params)
     validation = ensemble.validation
@@ -367,14 +368,19 @@ def evaluate(ensemble: VotingEnsemble, test: tables.TableRef, title: str, exampl
     class that the ensemble got wrong, the most confident mistakes first (and, for images, a sheet of them).
     The split is scored part by part: in chunks, or file by file on the Dask cluster of `dask_address`.
 
-    Returns {"results": metrics per model, "examples": ..., "sheet": PNG bytes or None}.
+    Returns {"results": metrics per model, "examples": ..., "sheet": PNG bytes or None, "confusion": the
+    ensemble's confusion matrix as PNG}.
     """
     from imbalance_flows.tasks.evaluation.examples import (
         markdown,
         scored_file,
         scored_rows,
     )
-    from imbalance_flows.tasks.evaluation.report import data_uri, split_results
+    from imbalance_flows.tasks.evaluation.report import (
+        data_uri,
+        ensemble_confusion_png,
+        split_results,
+    )
 
     frame = tables.read_table(test) if ensemble.schema_.image else None  # the sheet draws wrong images from rows
     if frame is not None:
@@ -385,7 +391,9 @@ def evaluate(ensemble: VotingEnsemble, test: tables.TableRef, title: str, exampl
     else:
         scored = [scored_rows(chunk, ensemble, examples) for chunk in tables.read_chunks(test)]
     evaluated = split_results(ensemble, scored, frame)
-    create_markdown_artifact(key="members-vs-ensemble", markdown=artifact_markdown(evaluated["results"], title),
+    evaluated["confusion"] = ensemble_confusion_png(evaluated["results"])  # drawn once: the UI's and the version's
+    create_markdown_artifact(key="members-vs-ensemble",
+                             markdown=artifact_markdown(evaluated["results"], title, evaluated["confusion"]),
                              description="Per-class metrics of every member and the ensemble, test split")
     sheet = evaluated["sheet"]
     text = markdown(evaluated["examples"]) + (f"\n\n![misclassified test images]({data_uri(sheet)})" if sheet else "")

@@ -101,11 +101,17 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
+def ensemble_confusion_png(results: dict[str, dict]) -> bytes:
+    """The ensemble's confusion matrix on the test split, as the report and the Prefect UI show it."""
+    return confusion_png(results[ENSEMBLE], "ensemble, test split")
+
+
 def report_files(results: dict[str, dict], header: str, examples: dict | None = None,
-                 sheet: bytes | None = None) -> dict[str, bytes | str]:
-    """The files a model version keeps: report.json, report.md and its confusion-matrix plot; with `examples`
-    (see `imbalance_flows.tasks.evaluation.examples`), examples.json, their tables in report.md and, for images, examples.png."""
-    png = confusion_png(results[ENSEMBLE], "ensemble, test split")
+                 sheet: bytes | None = None, confusion: bytes | None = None) -> dict[str, bytes | str]:
+    """The files a model version keeps: report.json, report.md and its confusion-matrix plot (`confusion`, where
+    already drawn by `ensemble_confusion_png`); with `examples` (see `imbalance_flows.tasks.evaluation.examples`),
+    examples.json, their tables in report.md and, for images, examples.png."""
+    png = confusion or ensemble_confusion_png(results)
     parts = [header, tables(results, "test"), "### Confusion matrix, ensemble",
              "![confusion matrix](confusion_matrix.png)"]
     files = {"report.json": json.dumps(results, indent=2), "confusion_matrix.png": png}
@@ -121,9 +127,9 @@ def report_files(results: dict[str, dict], header: str, examples: dict | None = 
     return files
 
 
-def artifact_markdown(results: dict[str, dict], header: str) -> str:
-    """The same report for the Prefect UI, with the plot embedded as a data URI."""
-    png = confusion_png(results[ENSEMBLE], "ensemble, test split")
+def artifact_markdown(results: dict[str, dict], header: str, confusion: bytes | None = None) -> str:
+    """The same report for the Prefect UI, with the plot (`confusion`, where already drawn) embedded as a data URI."""
+    png = confusion or ensemble_confusion_png(results)
     return "\n\n".join([header, tables(results, "test", narrow=True), "### Confusion matrix, ensemble",
                         f"![confusion matrix]({data_uri(png)})"])
 

@@ -525,3 +525,23 @@ def test_with_a_store_key_decisions_are_sealed_and_an_edited_one_refused_and_a_d
     path.write_text(path.read_text().replace("promoted", "kept"))  # someone without the key rewrites history
     with pytest.raises(InputError, match="a decision record must be sealed with that key: .* sealed with another key"):
         decisions(tmp_path)
+
+
+def test_a_member_written_here_is_handed_back_once_while_its_files_are_unchanged(fitted_binary, tmp_path):
+    """The vote takes the members its run has just written from memory (`written_member`), not from their files;
+    a changed file, a second take or another path reads the file instead (None)."""
+    import os
+
+    from imbalance_flows.tasks.store.member_files import dump_member, written_member
+
+    member = fitted_binary.members_[0]
+    path = tmp_path / "00.skops"
+    dump_member(member, path)
+    assert written_member(path) is member
+    assert written_member(path) is None  # given once
+    dump_member(member, path)
+    os.utime(path, ns=(1, 1))  # touched after writing: whatever is there now is read from the file
+    assert written_member(path) is None
+    dump_member(member, path)
+    assert written_member(tmp_path / "01.skops") is None
+    assert written_member(str(path)) is member
