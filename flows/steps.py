@@ -79,7 +79,7 @@ from imbalance_flows.tasks.store.model_store import save_model
 
 
 class Loaded(BaseModel):
-    """A loaded table, written to the workspace, and its schema."""
+    """A loaded table (held in memory for the split, or a partitioned table where it lies) and its schema."""
 
     table: tables.TableRef
     table_schema: Schema
@@ -136,7 +136,8 @@ def data_warnings_logged():
 @task(name="load", cache_policy=NO_CACHE, **IO_RETRIES)
 def load(path: str, target: str, workspace: str, images: ImageOptions | None = None, id_columns: list[str] = (),
          drop_columns: list[str] = (), dask_address: str | None = None, missing_values: list[str] = ()) -> Loaded:
-    """Read CSV, Parquet or images, check target and features, and keep a copy in the workspace.
+    """Read CSV, Parquet or images and check target and features; the table is held in this process's memory for
+    `split` (`tables.keep`), which writes the splits to the workspace.
 
     A partitioned table (a folder of Parquet files, or a glob matching several) is checked file
     by file where it lies, on the Dask cluster of `dask_address` if there is one, and not copied.
@@ -158,7 +159,7 @@ def load(path: str, target: str, workspace: str, images: ImageOptions | None = N
     schema = infer_schema(X, y, target)
     schema.id_columns, schema.dropped = list(id_columns), list(drop_columns)
     schema.missing_values = list(missing_values)  # scoring reads its CSV the same way
-    ref = tables.write_table(frame, workspace, "data")
+    ref = tables.keep(frame, "data")  # split from memory by the next step: not copied to the workspace
     what = f"images of {image.height}×{image.width}×{image.channels}" if image else f"× {X.shape[1]} features"
     get_run_logger().info("Loaded %s rows %s from %s (%s classes)", len(frame), what, path, len(schema.classes))
     return Loaded(table=ref, table_schema=schema)
@@ -202,6 +203,14 @@ def split(loaded: Loaded, validation: str, validation_size: float, test_size: fl
     the test split trains the same model. A partitioned table's splits are partitioned too, each file's rows written
     where it lies (on the cluster)."""
     check_split_sizes(test_size, validation_size)
+    try:
+        return _split(loaded, validation, validation_size, test_size, random_state, workspace, dask_address)
+    finally:
+        tables.let_go(loaded.table)  # a loaded table held in memory is not needed after its split
+
+
+def _split(loaded: Loaded, validation: str, validation_size: float, test_size: float, random_state: int,
+           workspace: str, dask_address: str | None) -> Splits:
     labels = tables.read_column(loaded.table, loaded.table_schema.target).to_numpy()
     with parts_mapper(dask_address if loaded.table.parts else None) as map_parts:
         copies = tables.table_row_hashes(loaded.table, loaded.table_schema, map_parts)

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import itertools
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -43,6 +44,7 @@ class TableRef(BaseModel):
     n_rows: int
     parts: list[str] = []  # a partitioned table: its Parquet files, in order (path is then their folder or glob)
     part_rows: list[int] = []  # the rows of each part
+    kept: bool = False  # held in the memory of the process that read it (`keep`), written nowhere
 
     def files(self) -> list[str]:
         return self.parts or [self.path]
@@ -307,13 +309,55 @@ def write_table(frame: pd.DataFrame, workspace: str, name: str) -> TableRef:
     `storage.local_target`)."""
     digest = fingerprint(frame)
     path = f"{workspace.rstrip('/')}/tables/{name}-{digest}.parquet"
-    if not storage.exists(path) or signing():  # with a store key, never a table someone else may have left there
-        if _is_local(path):
-            os.makedirs(os.path.dirname(storage.local(path)), exist_ok=True)
-        with room_to_write(storage.local(path), int(frame.memory_usage(deep=True).sum())), \
-                storage.local_target(path) as staging:
-            _to_parquet(frame, staging)
+    _write_frame(frame, None, path)
     return TableRef(path=path, fingerprint=digest, n_rows=len(frame))
+
+
+def _write_frame(frame: pd.DataFrame, rows, path: str) -> None:
+    """Write `frame`, or its rows at positions `rows`, to `path` unless it is there already (content-addressed);
+    complete or absent (see `storage.local_target`)."""
+    if storage.exists(path) and not signing():  # with a store key, never a table someone else may have left there
+        return
+    if _is_local(path):
+        os.makedirs(os.path.dirname(storage.local(path)), exist_ok=True)
+    size = int(frame.memory_usage(deep=True).sum()) * (1 if rows is None else len(rows)) // max(len(frame), 1)
+    with room_to_write(storage.local(path), size), storage.local_target(path) as staging:
+        _to_parquet(frame, staging, rows)
+
+
+# Tables read into memory and handed by one step to the next of the same run (`keep`), instead of being written
+# to the workspace and read back: a loaded file, which its split reads three times (labels, row fingerprints,
+# the splits' rows). On 10M rows writing the copy alone took about 5 s.
+_KEPT: dict[str, pd.DataFrame] = {}
+_KEPT_LOCK = threading.Lock()
+KEPT_TABLES = 2  # at most this many held (the oldest go first), should a run end before its split let go
+
+
+def keep(frame: pd.DataFrame, name: str) -> TableRef:
+    """Hold `frame` in this process for the next step (`kept`), and refer to it as a table, content-addressed as
+    `write_table` addresses one; `let_go` frees it."""
+    digest = fingerprint(frame)
+    ref = TableRef(path=f"memory:{name}-{digest}", fingerprint=digest, n_rows=len(frame), kept=True)
+    with _KEPT_LOCK:
+        _KEPT.pop(ref.path, None)
+        _KEPT[ref.path] = frame
+        while len(_KEPT) > KEPT_TABLES:
+            _KEPT.pop(next(iter(_KEPT)))
+    return ref
+
+
+def kept(ref: TableRef) -> pd.DataFrame:
+    """The table `keep` holds for `ref`."""
+    frame = _KEPT.get(ref.path)
+    if frame is None:
+        raise InputError("a loaded table is split by the process that loaded it", f"{ref.path!r} is not held here",
+                         "Call the load and split steps in one process, as the training flow does.")
+    return frame
+
+
+def let_go(ref: TableRef) -> None:
+    with _KEPT_LOCK:
+        _KEPT.pop(ref.path, None)
 
 
 @contextlib.contextmanager
@@ -330,18 +374,21 @@ def parquet_file(path: str, **options):
         yield parquet
 
 
-def _to_parquet(frame: pd.DataFrame, path: str) -> None:
-    """`frame.to_parquet`, dictionary-encoding only the columns that are not floating-point (see `dictionary_columns`),
-    converted and written CHUNK_ROWS rows at a time (a row group each), so that the table is not held twice."""
+def _to_parquet(frame: pd.DataFrame, path: str, rows=None) -> None:
+    """`frame.to_parquet` (or of its rows at positions `rows`), dictionary-encoding only the columns that are not
+    floating-point (see `dictionary_columns`), converted and written CHUNK_ROWS rows at a time (a row group each),
+    so that the table is not held twice."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     keep = [str(name) for name, dtype in frame.dtypes.items() if not pd.api.types.is_float_dtype(dtype)]
     schema = pa.Schema.from_pandas(frame, preserve_index=False)  # the whole table's types (and pandas' metadata)
+    count = len(frame) if rows is None else len(rows)
     with pq.ParquetWriter(path, schema, use_dictionary=keep) as writer:
-        for start in range(0, max(len(frame), 1), CHUNK_ROWS):
-            writer.write_table(pa.Table.from_pandas(frame.iloc[start:start + CHUNK_ROWS], schema=schema,
-                                                    preserve_index=False))
+        for start in range(0, max(count, 1), CHUNK_ROWS):
+            chunk = (frame.iloc[start:start + CHUNK_ROWS] if rows is None
+                     else frame.iloc[rows[start:start + CHUNK_ROWS]])
+            writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
 
 
 def arrow_frame(table, path: str, whole: bool = False) -> pd.DataFrame:
@@ -390,6 +437,8 @@ def read_table(ref: TableRef) -> pd.DataFrame:
 def read_column(ref: TableRef, name: str) -> pd.Series:
     """One column of a table written by `write_table` or a partitioned one (the labels, say), without reading the
     others."""
+    if ref.kept:
+        return kept(ref)[name]
     if ref.parts:
         columns = [_read_part(file, [name])[name] for file in ref.parts]
     else:
@@ -413,6 +462,15 @@ def write_parts(ref: TableRef, parts: dict, workspace: str, map_parts=local_map)
     content are the same table, as `write_table`'s content address makes them.
     """
 
+    if ref.kept:  # a table in this process's memory: each part written from it
+        frame, out = kept(ref), {}
+        for name, rows in parts.items():
+            rows = np.asarray(rows, dtype=np.int64)
+            digest = hashlib.sha256(ref.fingerprint.encode() + name.encode() + rows.tobytes()).hexdigest()[:16]
+            out[name] = TableRef(path=f"{workspace.rstrip('/')}/tables/{name}-{digest}.parquet", fingerprint=digest,
+                                 n_rows=len(rows))
+            _write_frame(frame, rows, out[name].path)
+        return out
     out, jobs = {}, [{} for _ in ref.files()]  # per source file: {destination: its rows there}
     sizes = ref.part_rows or [None]
     bounds = ref.starts() + [ref.n_rows]
@@ -499,6 +557,10 @@ def file_chunks(file: str, rows: int = CHUNK_ROWS):
 def table_row_hashes(ref: TableRef, schema, map_parts=local_map):
     """Every row's fingerprint (`schema.row_hashes`: copies of a row share it), read chunk by chunk; a partitioned
     table's file by file, by `map_parts`."""
+    if ref.kept:
+        frame = kept(ref)
+        return np.concatenate([row_hashes(frame.iloc[start:start + CHUNK_ROWS], schema)
+                               for start in range(0, max(len(frame), 1), CHUNK_ROWS)])
     if not ref.parts:
         return np.concatenate([row_hashes(chunk, schema) for chunk in read_chunks(ref)])
     return np.concatenate(map_parts(_hashes_of, ref.parts, schema=schema))

@@ -29,6 +29,7 @@ from imbalance_flows.tasks.data.tables import (
     read_table,
     write_table,
 )
+from imbalance_flows.tasks.errors import InputError
 
 SMALL = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": ["x", "y", "x"], "label": [0, 1, 0]})
 
@@ -267,3 +268,34 @@ def test_a_split_with_distinct_groups_is_the_split_without_them():
 
     for with_groups, without in zip(stratified_indices(y, [0.2], 5, groups=distinct), stratified_indices(y, [0.2], 5)):
         np.testing.assert_array_equal(with_groups, without)
+
+
+def test_a_kept_table_is_split_as_the_same_table_written_to_the_workspace(tmp_path):
+    """A loaded table held in memory (`keep`) gives the same labels, row fingerprints and split files, at the same
+    content addresses, as the table written to the workspace and read back; let go, it is refused by name."""
+    from imbalance_flows.tasks.data import tables
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=250_001).astype("float32"),
+                          "c": rng.choice(["a", "b", None], size=250_001),
+                          "label": rng.integers(0, 2, size=250_001)})
+    schema = infer_schema(frame.drop(columns="label"), frame["label"], "label")
+    parts = {"train": np.arange(0, 250_001, 2), "test": np.arange(1, 250_001, 2)}
+    written = write_table(frame, str(tmp_path / "on-disk"), "data")
+    held = tables.keep(frame, "data")
+    assert held.kept and held.fingerprint == written.fingerprint and not (tmp_path / "in-memory").exists()
+
+    assert tables.read_column(held, "label").equals(tables.read_column(written, "label"))
+    assert np.array_equal(tables.table_row_hashes(held, schema), tables.table_row_hashes(written, schema))
+    from_memory = tables.write_parts(held, parts, str(tmp_path / "in-memory"))
+    from_disk = tables.write_parts(written, parts, str(tmp_path / "on-disk"))
+    for name in parts:
+        assert from_memory[name].fingerprint == from_disk[name].fingerprint
+        assert from_memory[name].n_rows == len(parts[name])
+        pd.testing.assert_frame_equal(read_table(from_memory[name]), read_table(from_disk[name]))
+        pd.testing.assert_frame_equal(read_table(from_memory[name]),
+                                      frame.iloc[parts[name]].reset_index(drop=True), check_dtype=False)
+
+    tables.let_go(held)
+    with pytest.raises(InputError, match="split by the process that loaded it"):
+        tables.read_column(held, "label")
