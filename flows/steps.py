@@ -294,10 +294,11 @@ SAMPLING = {"resample": resample, "augment": augment}
 @task(name="train-member", cache_key_fn=member_key, persist_result=True, result_serializer=REFERENCE,
       task_run_name="train {spec.name}")
 def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, random_state: int,
-                 threads: int, workspace: str, folds: int | None = None) -> dict:
+                 threads: int, workspace: str, folds: int | None = None, hand_over: bool = False) -> dict:
     """Fit one member on the training split; its resampling and augmentation show as subtasks.
 
-    With `folds`, it also predicts every training row out of fold (see `fit_out_of_fold`).
+    With `folds`, it also predicts every training row out of fold (see `fit_out_of_fold`). With `hand_over`
+    (run in the flow's own process), the fitted member is kept in memory for the vote (`written_member`).
     """
     plan = member_plan(spec, train, schema, random_state, folds)
     X, y, rows = member_rows(plan, train)
@@ -314,7 +315,7 @@ def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, rando
         out_of_fold = out_of_fold_path(path)
         with storage.local_target(out_of_fold) as staging, open(staging, "wb") as handle:
             np.save(handle, proba)
-    for written in [*dump_member(pipeline, path), *([out_of_fold] if out_of_fold else [])]:
+    for written in [*dump_member(pipeline, path, hand_over), *([out_of_fold] if out_of_fold else [])]:
         seal(str(written))  # with a store key: the next run reuses it only if unchanged
     from prefect.runtime import flow_run
 

@@ -167,7 +167,8 @@ def _train_members(config: TrainConfig, train_split, schema, workspace: str, wor
     with _member_runner(config) as runner:
         def submit(spec, threads):
             parameters = {"spec": spec, "train": train_split, "schema": schema, "random_state": config.random_state,
-                          "threads": threads, "workspace": workspace, "folds": folds}
+                          "threads": threads, "workspace": workspace, "folds": folds,
+                          "hand_over": runner is None}  # a Dask worker keeps nothing for a vote it does not hold
             if runner is None:
                 return steps.train_member.submit(**parameters)
             return runner.submit(steps.train_member, parameters)

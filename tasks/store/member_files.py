@@ -97,12 +97,13 @@ def native_files(path: str) -> list[str]:
     return [file for file in beside if storage.exists(file)]
 
 
-def dump_member(pipeline, path: str | os.PathLike) -> list[Path]:
+def dump_member(pipeline, path: str | os.PathLike, hand_over: bool = False) -> list[Path]:
     """Write a fitted member: its pipeline with skops, a native model file beside it (`learners.NativeModel`).
 
     Each file is written under a temporary name and renamed into place, the model file
     first, so a member's `.skops` file never exists without its model. Returns the
-    files written.
+    files written. With `hand_over` (a member its process votes with next), the pipeline is also kept for
+    `written_member`.
     """
     if not storage.is_local(path):  # written here, then uploaded as objects: the model file first, as below
         with tempfile.TemporaryDirectory(prefix="imbalance-flows-member-") as folder:
@@ -112,7 +113,8 @@ def dump_member(pipeline, path: str | os.PathLike) -> list[Path]:
                 fs.put_file(str(file), f"{inner.rsplit('/', 1)[0]}/{file.name}")
         return [storage.join(storage.parent(path), file.name) for file in files]
     files = _dump_here(pipeline, Path(storage.local(path)))
-    _hand_over(files[0], pipeline)
+    if hand_over:
+        _hand_over(files[0], pipeline)
     return files
 
 

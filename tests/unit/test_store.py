@@ -537,11 +537,13 @@ def test_a_member_written_here_is_handed_back_once_while_its_files_are_unchanged
     member = fitted_binary.members_[0]
     path = tmp_path / "00.skops"
     dump_member(member, path)
+    assert written_member(path) is None  # not asked to: a Dask worker keeps nothing
+    dump_member(member, path, hand_over=True)
     assert written_member(path) is member
     assert written_member(path) is None  # given once
-    dump_member(member, path)
+    dump_member(member, path, hand_over=True)
     os.utime(path, ns=(1, 1))  # touched after writing: whatever is there now is read from the file
     assert written_member(path) is None
-    dump_member(member, path)
+    dump_member(member, path, hand_over=True)
     assert written_member(tmp_path / "01.skops") is None
     assert written_member(str(path)) is member
