@@ -226,8 +226,9 @@ def exit_now(code: int) -> None:
     import atexit
 
     atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a reader gone, or a stream closed: nothing left to say
+            stream.flush()
     os._exit(code)
 
 

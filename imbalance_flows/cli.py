@@ -90,10 +90,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The console script and `python -m imbalance_flows`: `main`, then the process ends at once (`exit_now`)."""
+    """The console script and `python -m imbalance_flows`: `main`, then the process ends at once (`exit_now`).
+    Output read by a command that stops reading early (`imbalance-flows strategies | head`) ends it quietly."""
     from imbalance_flows.flows.guard import exit_now
 
-    exit_now(main())
+    try:
+        code = main()
+    except BrokenPipeError:  # the reader went away: nothing more can be said to it, and no traceback is due
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
+    exit_now(code)
 
 
 def _flow(command: str):

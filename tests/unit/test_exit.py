@@ -41,3 +41,14 @@ def test_the_console_script_ends_through_exit_now():
 
     (script,) = [point for point in entry_points(group="console_scripts") if point.name == "imbalance-flows"]
     assert script.value == "imbalance_flows.cli:entry"
+
+
+def test_output_cut_short_by_its_reader_ends_quietly():
+    """`imbalance-flows strategies | head -1`: the reader stops early; the command ends without a traceback."""
+    process = subprocess.Popen([sys.executable, "-m", "imbalance_flows", "strategies"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline()
+    process.stdout.close()  # as `head` does once it has its line
+    error = process.stderr.read()
+    process.wait(timeout=60)
+    assert "Traceback" not in error and "BrokenPipeError" not in error, error
