@@ -10,6 +10,7 @@ round; the median time is kept) and once at 10M:
 - `flow (server)`: `imbalance-flows train data.parquet --target y` against a running `prefect server`
   started by this script on 127.0.0.1;
 - `flow (CLI)`: the same command with no server: Prefect starts its temporary one (its time counts),
+  measured, as every model is, once the running server is idle again (`quiet`),
   its database kept between runs in one PREFECT_HOME, created first by a trivial flow (a machine's
   first run ever creates it: about 9 s more, once);
 - `direct` (the default model without orchestration): the same work as direct calls: read the file, the
@@ -241,6 +242,31 @@ FLOOR = ("from prefect import flow, task\n@task\ndef step():\n    pass\n@flow\nd
          f"    for _ in range({FLOOR_TASKS}):\n        step()\nfloor()")
 
 
+def quiet(server: subprocess.Popen, idle_s: float = 2.0, at_most_s: float = 60.0) -> None:
+    """Wait until the running Prefect server has done what the last run left it (its services take in the run's
+    events and logs for some seconds after it ends): no more than 0.1 s of its CPU in `idle_s`. Without it, that
+    work fell on the next model's run (the command line's run, after the flow against the server)."""
+    import psutil
+
+    process, deadline = psutil.Process(server.pid), time.monotonic() + at_most_s
+
+    def cpu() -> float:
+        total = 0.0
+        for each in [process, *process.children(recursive=True)]:
+            try:
+                times = each.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:  # a child that just ended
+                pass
+        return total
+
+    while time.monotonic() < deadline:
+        before = cpu()
+        time.sleep(idle_s)
+        if cpu() - before < 0.1:
+            return
+
+
 def rounds(rows: int) -> int:
     """How many times each model runs at this size: three up to 1M rows, where a run takes seconds and the
     machine's noise is as large as the differences the goals judge; once at 10M."""
@@ -278,6 +304,7 @@ def run(sizes: list[int]) -> dict:
             runs = {}
             for _ in range(rounds(rows)):  # each model once a round, so that the machine's drift meets all alike
                 for name in ["flow (server)", "flow (CLI)", "direct", *PEERS]:
+                    quiet(server)
                     result = (flow_run(path, with_server) if name == "flow (server)" else flow_run(path, without)
                               if name == "flow (CLI)" else model_run(name, path, env))
                     runs.setdefault(name, []).append(result)
