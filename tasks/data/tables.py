@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import itertools
 import os
-import threading
 import warnings
 
 import numpy as np
@@ -25,6 +24,7 @@ from imbalance_flows.tasks.data.schema import row_hashes
 from imbalance_flows.tasks.disk import is_local as _is_local
 from imbalance_flows.tasks.disk import room_to_write
 from imbalance_flows.tasks.errors import DataWarning, InputError
+from imbalance_flows.tasks.handover import Handovers
 from imbalance_flows.tasks.sealing import signing
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -328,9 +328,7 @@ def _write_frame(frame: pd.DataFrame, rows, path: str) -> None:
 # Tables read into memory and handed by one step to the next of the same run (`keep`), instead of being written
 # to the workspace and read back: a loaded file, which its split reads three times (labels, row fingerprints,
 # the splits' rows). On 10M rows writing the copy alone took about 5 s.
-_KEPT: dict[str, pd.DataFrame] = {}
-_KEPT_LOCK = threading.Lock()
-KEPT_TABLES = 2  # at most this many held (the oldest go first), should a run end before its split let go
+_KEPT = Handovers(limit=2)  # should a run end before its split let go, the oldest go first
 
 
 def keep(frame: pd.DataFrame, name: str) -> TableRef:
@@ -338,11 +336,7 @@ def keep(frame: pd.DataFrame, name: str) -> TableRef:
     `write_table` addresses one; `let_go` frees it."""
     digest = fingerprint(frame)
     ref = TableRef(path=f"memory:{name}-{digest}", fingerprint=digest, n_rows=len(frame), kept=True)
-    with _KEPT_LOCK:
-        _KEPT.pop(ref.path, None)
-        _KEPT[ref.path] = frame
-        while len(_KEPT) > KEPT_TABLES:
-            _KEPT.pop(next(iter(_KEPT)))
+    _KEPT.put(ref.path, frame)
     return ref
 
 
@@ -356,8 +350,7 @@ def kept(ref: TableRef) -> pd.DataFrame:
 
 
 def let_go(ref: TableRef) -> None:
-    with _KEPT_LOCK:
-        _KEPT.pop(ref.path, None)
+    _KEPT.take(ref.path)
 
 
 @contextlib.contextmanager
@@ -462,15 +455,6 @@ def write_parts(ref: TableRef, parts: dict, workspace: str, map_parts=local_map)
     content are the same table, as `write_table`'s content address makes them.
     """
 
-    if ref.kept:  # a table in this process's memory: each part written from it
-        frame, out = kept(ref), {}
-        for name, rows in parts.items():
-            rows = np.asarray(rows, dtype=np.int64)
-            digest = hashlib.sha256(ref.fingerprint.encode() + name.encode() + rows.tobytes()).hexdigest()[:16]
-            out[name] = TableRef(path=f"{workspace.rstrip('/')}/tables/{name}-{digest}.parquet", fingerprint=digest,
-                                 n_rows=len(rows))
-            _write_frame(frame, rows, out[name].path)
-        return out
     out, jobs = {}, [{} for _ in ref.files()]  # per source file: {destination: its rows there}
     sizes = ref.part_rows or [None]
     bounds = ref.starts() + [ref.n_rows]
@@ -490,6 +474,11 @@ def write_parts(ref: TableRef, parts: dict, workspace: str, map_parts=local_map)
                 counts.append(len(within))
                 jobs[index][files[-1]] = within
         out[name] = TableRef(path=folder, fingerprint=digest, n_rows=len(rows), parts=files, part_rows=counts)
+    if ref.kept:  # a table in this process's memory: each part written from it, not read from a file
+        frame = kept(ref)
+        for path, rows in jobs[0].items():
+            _write_frame(frame, rows, path)
+        return out
     map_parts(_write_rows, list(zip(ref.files(), jobs, sizes)))
     return out
 

@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import tempfile
-import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ import numpy as np
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.disk import room_to_write, temporary
 from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.handover import Handovers
 from imbalance_flows.tasks.store.graph import check_member_graph
 from imbalance_flows.tasks.store.trees import check_linear, check_trees
 
@@ -120,9 +120,7 @@ def dump_member(pipeline, path: str | os.PathLike, hand_over: bool = False) -> l
 
 # Members this process has just written, by their skops file: {path: (`_stamps` once written, the pipeline)}.
 # `written_member` gives one back, once, while its files are unchanged: read again, it would be the same.
-_WRITTEN: dict[str, tuple[tuple, object]] = {}
-_WRITTEN_LOCK = threading.Lock()
-HANDOVERS = 16  # at most this many kept (the oldest go first): the members of a run waiting for its vote
+_WRITTEN = Handovers(limit=16)  # the members of a run waiting for its vote
 
 
 def _stamps(path: Path) -> tuple:
@@ -130,12 +128,7 @@ def _stamps(path: Path) -> tuple:
 
 
 def _hand_over(path: Path, pipeline) -> None:
-    stamps = _stamps(path)
-    with _WRITTEN_LOCK:
-        _WRITTEN.pop(str(path), None)
-        _WRITTEN[str(path)] = (stamps, pipeline)
-        while len(_WRITTEN) > HANDOVERS:
-            _WRITTEN.pop(next(iter(_WRITTEN)))
+    _WRITTEN.put(str(path), (_stamps(path), pipeline))
 
 
 def written_member(path: str | os.PathLike):
@@ -145,8 +138,7 @@ def written_member(path: str | os.PathLike):
     if not storage.is_local(path):
         return None
     path = Path(storage.local(path))
-    with _WRITTEN_LOCK:
-        kept = _WRITTEN.pop(str(path), None)
+    kept = _WRITTEN.take(str(path))
     if kept is None or kept[0] != _stamps(path):
         return None
     return kept[1]
