@@ -61,6 +61,10 @@ ROOT = HERE.parent
 PYTHON = sys.executable
 SIZES = (10_000, 100_000, 1_000_000, 10_000_000)
 DEFAULT = "default model"  # fit + predict, as the estimator's users call it: judged against the peers
+# Sizes where the default model's time is also measured in pairs of runs against LightGBM's (the goals compare
+# them there within a few per cent, the machine's noise between rounds): PAIRS pairs, each the two one after the
+# other, the median of the pairs' ratios kept.
+PAIRED, PAIRS = (100_000, 1_000_000), 5
 PEERS = ("BalancedRandomForest", "BalancedBagging", "RUS + HGB", "LightGBM", "XGBoost")
 TEST_SIZE, SEED = 0.2, 0
 BYTES_PER_ROW = 30 * 4  # the features as float32: "the data" the memory goal is measured against
@@ -337,19 +341,12 @@ def run(sizes: list[int]) -> dict:
     return report
 
 
-# Sizes where the default model's time is also measured in pairs of runs against LightGBM's (the goals compare
-# them there within a few per cent, the machine's noise between rounds): PAIRS pairs, each the two one after the
-# other, the median of the pairs' ratios kept.
-PAIRED, PAIRS = (100_000, 1_000_000), 5
-
-
 def pairs(rows: int, env: dict) -> dict:
     """The default model and LightGBM run one after the other `PAIRS` times: each pair's seconds and the median of
     the pairs' ratios (a ratio within a pair is taken minutes apart at most, where the machine's speed drifts)."""
     path, seconds = data_path(rows), []
     for _ in range(PAIRS):
-        seconds.append([measured([PYTHON, "-m", "bench.scale", "--model", name, str(path)], env)[0]
-                        for name in (DEFAULT, "LightGBM")])
+        seconds.append([model_run(name, path, env)["seconds"] for name in (DEFAULT, "LightGBM")])
         print(rows, "pair", seconds[-1], flush=True)
     ratios = sorted(model / lightgbm for model, lightgbm in seconds)
     return {"models": [DEFAULT, "LightGBM"], "seconds": seconds, "ratio": ratios[len(ratios) // 2]}
