@@ -8,6 +8,8 @@ import pandas as pd
 from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from imbalance_flows.tasks.learners.registry import newton_steps
+
 
 class TablePrep(TransformerMixin, BaseEstimator):
     """Numeric features with missing values set to the training median; categories as codes.
@@ -16,9 +18,9 @@ class TablePrep(TransformerMixin, BaseEstimator):
     A category's code is its position in `categories` (sorted, the missing marker
     among them), as scikit-learn's OrdinalEncoder gives it; a category not in the list
     gets -1. It does the work of a ColumnTransformer of SimpleImputer and
-    OrdinalEncoder on the already coerced table (see `imbalance_flows.tasks.data.schema.coerce`) in one
-    vectorised pass, which matters because a member is fitted several times when it is
-    cross-fitted.
+    OrdinalEncoder on the already coerced table (see `imbalance_flows.tasks.data.schema.coerce`) a block of
+    columns at a time, which matters because a member is fitted several times when it is
+    cross-fitted, and on wide tables (a column at a time, 376 columns took 40 ms a fit).
 
     Parameters
     ----------
@@ -34,29 +36,50 @@ class TablePrep(TransformerMixin, BaseEstimator):
         self.categories = categories
 
     def fit(self, X: pd.DataFrame, y=None):
-        # Column by column: a copy of one column at a time, never of the table.
-        medians = np.zeros(len(self.numeric))
-        for position, name in enumerate(self.numeric):
-            values = X[name].to_numpy(dtype=float)
-            if not np.isnan(values).all():  # no value in these rows (possible in a cross-fitting fold): 0
-                medians[position] = np.nanmedian(values)
+        medians = np.zeros(len(self.numeric))  # 0 for a feature with no value in these rows (a cross-fitting fold)
+        for columns, values in _numeric_blocks(X, self.numeric, float):
+            found = ~np.isnan(values)
+            some = found.any(axis=0)
+            whole = found.all(axis=0) & some  # most columns: one median computation for all of them
+            medians[columns[whole]] = np.median(values if whole.all() else values[:, whole], axis=0)
+            for position in np.flatnonzero(some & ~whole):
+                medians[columns[position]] = np.median(values[found[:, position], position])
         self.medians_ = medians
         self.n_features_in_ = len(self.numeric) + len(self.categorical)
         return self
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
-        """Floats in one array, float32 where every numeric feature came as float32 (see `coerce`), filled
-        column by column."""
+        """Floats in one array, float32 where every numeric feature came as float32 (see `coerce`)."""
         single = len(self.numeric) and all(X[name].dtype == np.float32 for name in self.numeric)
         out = np.empty((len(X), len(self.numeric) + len(self.categorical)), dtype=np.float32 if single else float,
                        order="F")
-        for position, (name, median) in enumerate(zip(self.numeric, self.medians_)):
-            column = out[:, position]
-            column[:] = X[name].to_numpy(dtype=out.dtype)
-            column[np.isnan(column)] = median
+        for columns, values in _numeric_blocks(X, self.numeric, out.dtype):
+            out[:, columns] = values
+            rows, at = np.nonzero(np.isnan(values))
+            out[rows, columns[at]] = self.medians_[columns[at]]
         for position, (name, known) in enumerate(zip(self.categorical, self.categories), len(self.numeric)):
             out[:, position] = pd.Index(known).get_indexer(X[name])
         return out
+
+
+# At most this many values are copied out of a table at once (64 MiB as float64): the whole table on small data,
+# a block of its columns at a time on large data, never a copy of a large table.
+BLOCK_VALUES = 1 << 23
+
+
+def _numeric_blocks(X: pd.DataFrame, names, dtype):
+    """(positions, values) for consecutive blocks of the `names` columns of X: their positions in `names` and their
+    values as a `dtype` array, a row per row of X."""
+    width = max(1, BLOCK_VALUES // max(len(X), 1))
+    for start in range(0, len(names), width):
+        block = list(names[start:start + width])
+        yield np.arange(start, start + len(block)), X[block].to_numpy(dtype=dtype)
+
+
+# A linear member fitted by Newton steps gets its one-hot output dense, however many zeros it holds, up to
+# DENSE_WIDTH columns and DENSE_CELLS values (16 MiB): where that changed the output, its cross-fitted fit took 0.48
+# to 0.85 × the time it took on sparse rows; on wider outputs, dense rows were slower (bench/results/linear_prep.md).
+DENSE_WIDTH, DENSE_CELLS = 100, 2_000_000
 
 
 class LinearPrep(TransformerMixin, BaseEstimator):
@@ -70,7 +93,8 @@ class LinearPrep(TransformerMixin, BaseEstimator):
     its column, whether the training rows hold it or not, so the width is the schema's.
     The output is sparse (CSR) when less than 30 % of the training rows' output is
     non-zero, decided at fit as a ColumnTransformer decides it, so that a feature with
-    thousands of categories does not fill memory.
+    thousands of categories does not fill memory; it stays dense, fitted with class labels,
+    where the linear member takes Newton steps on a small output (DENSE_WIDTH).
 
     Parameters
     ----------
@@ -95,7 +119,9 @@ class LinearPrep(TransformerMixin, BaseEstimator):
         self.scale_ = np.where(constant, 1.0, np.sqrt(variance))
         known = int((X[:, self.n_numeric:] >= 0).sum())
         width = self.n_numeric + int(np.sum(self.sizes))
-        self.sparse_output_ = bool(len(self.sizes)) and numbers.size + known < 0.3 * n_rows * width
+        newton = (y is not None and width <= DENSE_WIDTH and n_rows * width <= DENSE_CELLS
+                  and newton_steps(width, len(np.unique(np.asarray(y))), n_rows))  # dense: see DENSE_WIDTH
+        self.sparse_output_ = bool(len(self.sizes)) and not newton and numbers.size + known < 0.3 * n_rows * width
         return self
 
     def _check(self, X) -> np.ndarray:

@@ -298,6 +298,23 @@ def test_linear_preparation_scales_and_one_hot_codes_as_scaler_and_encoder_would
     assert prep.scale_[1] == 1.0  # a constant column is only centred
 
 
+@pytest.mark.parametrize("categories, dense", [(40, True), (200, False)])  # Newton steps, then too wide for them
+def test_linear_preparation_fitted_with_labels_stays_dense_where_the_member_takes_newton_steps(categories, dense):
+    from scipy import sparse
+
+    from imbalance_flows.tasks.model.prepare import DENSE_WIDTH
+
+    rng = np.random.default_rng(5)
+    rows = np.column_stack([rng.normal(size=3000), rng.integers(0, categories, 3000)]).astype(float)
+    labels = rng.integers(0, 2, 3000)
+
+    prep = LinearPrep(n_numeric=1, sizes=[categories]).fit(rows, labels)
+
+    assert (1 + categories <= DENSE_WIDTH) == dense
+    assert sparse.issparse(prep.transform(rows)) != dense
+    assert sparse.issparse(LinearPrep(n_numeric=1, sizes=[categories]).fit(rows).transform(rows))  # by density
+
+
 def test_preparation_imputes_zero_for_a_feature_with_no_value_in_its_rows():
     from imbalance_flows.tasks.model.prepare import TablePrep
 
