@@ -102,36 +102,38 @@ def _split(path: Path):
     return X.iloc[train], y[train], X.iloc[test], y[test]
 
 
+def peer(name: str, y_train) -> tuple[object, dict]:
+    """One of the `PEERS`, unfitted, and its fit parameters: balanced class weights, as row weights for XGBoost
+    (XGBClassifier has no class_weight; it takes class codes 0 … k − 1 as labels)."""
+    if name == "BalancedRandomForest":
+        from imblearn.ensemble import BalancedRandomForestClassifier
+        return BalancedRandomForestClassifier(n_estimators=100, sampling_strategy="all", replacement=True,
+                                              bootstrap=False, n_jobs=-1, random_state=0), {}
+    if name == "RUS + HGB":
+        from imblearn.pipeline import make_pipeline
+        from imblearn.under_sampling import RandomUnderSampler
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        return make_pipeline(RandomUnderSampler(random_state=0), HistGradientBoostingClassifier(random_state=0)), {}
+    if name == "LightGBM":
+        from lightgbm import LGBMClassifier
+        return LGBMClassifier(class_weight="balanced", random_state=0, verbose=-1), {}
+    if name == "XGBoost":
+        from sklearn.utils.class_weight import compute_sample_weight
+        from xgboost import XGBClassifier
+        return (XGBClassifier(random_state=0, n_jobs=os.cpu_count()),
+                {"sample_weight": compute_sample_weight("balanced", y_train)})
+    if name == "BalancedBagging":
+        from imblearn.ensemble import BalancedBaggingClassifier
+        return BalancedBaggingClassifier(n_jobs=-1, random_state=0), {}
+    raise SystemExit(f"unknown model {name!r}")
+
+
 def baseline(name: str, path: Path) -> dict:
     """One comparison model read, fitted and scored on the flow's split (run in its own process)."""
     from sklearn.metrics import balanced_accuracy_score
 
     X_train, y_train, X_test, y_test = _split(path)
-    if name == "BalancedRandomForest":
-        from imblearn.ensemble import BalancedRandomForestClassifier
-        model = BalancedRandomForestClassifier(n_estimators=100, sampling_strategy="all", replacement=True,
-                                               bootstrap=False, n_jobs=-1, random_state=0)
-    elif name == "RUS + HGB":
-        from imblearn.pipeline import make_pipeline
-        from imblearn.under_sampling import RandomUnderSampler
-        from sklearn.ensemble import HistGradientBoostingClassifier
-        model = make_pipeline(RandomUnderSampler(random_state=0), HistGradientBoostingClassifier(random_state=0))
-    elif name == "LightGBM":
-        from lightgbm import LGBMClassifier
-        model = LGBMClassifier(class_weight="balanced", random_state=0, verbose=-1)
-    elif name == "XGBoost":  # balanced weights as sample weights: XGBClassifier has no class_weight
-        from sklearn.utils.class_weight import compute_sample_weight
-        from xgboost import XGBClassifier
-        model = XGBClassifier(random_state=0, n_jobs=os.cpu_count())
-        model.fit(X_train, y_train, sample_weight=compute_sample_weight("balanced", y_train))
-        return {"balanced_accuracy": float(balanced_accuracy_score(y_test, model.predict(X_test)))}
-    elif name == "BalancedBagging":
-        from imblearn.ensemble import BalancedBaggingClassifier
-        model = BalancedBaggingClassifier(n_jobs=-1, random_state=0)
-    elif name == "default model":
-        from imbalance_flows import default_ensemble
-        model = default_ensemble(random_state=SEED)
-    elif name == "direct":
+    if name == "direct":
         from imbalance_flows import default_ensemble
         from imbalance_flows.tasks.evaluation.metrics import evaluate
         model = default_ensemble(random_state=SEED).fit(X_train, y_train)
@@ -139,9 +141,12 @@ def baseline(name: str, path: Path) -> dict:
         predicted = model.vote(probas)
         metrics = evaluate(y_test, predicted, model.combined(probas), model.classes_, None)
         return {"balanced_accuracy": metrics["balanced_accuracy"]}
+    if name == "default model":
+        from imbalance_flows import default_ensemble
+        model, fit_params = default_ensemble(random_state=SEED), {}
     else:
-        raise SystemExit(f"unknown model {name!r}")
-    model.fit(X_train, y_train)
+        model, fit_params = peer(name, y_train)
+    model.fit(X_train, y_train, **fit_params)
     return {"balanced_accuracy": float(balanced_accuracy_score(y_test, model.predict(X_test)))}
 
 
