@@ -92,29 +92,46 @@ def infer_schema(X: pd.DataFrame, y: pd.Series, target: str | None = None) -> Sc
     columns = []
     for name in X.columns:
         kind = column_kind(X[name])
-        categories = sorted(set(as_text(X[name]).dropna())) if kind == "categorical" else []
+        categories = distinct_texts(X[name]) if kind == "categorical" else []
         columns.append(Column(name=str(name), kind=kind, categories=categories))
     classes = sorted(pd.unique(y).tolist(), key=lambda c: (str(type(c)), c))
     return Schema(target=str(target if target is not None else (y.name or "target")), columns=columns,
                   classes=classes, image=image_info_from_columns(list(X.columns)))
 
 
-def as_text(series: pd.Series) -> pd.Series:
-    """Values as Python strings, missing ones as None.
+def as_text(series: pd.Series, missing: str | None = None) -> pd.Series:
+    """Values as Python strings, missing ones as `missing` (None by default).
 
     Text columns convert each distinct value once; mixed ones value by value, since values
     that are equal but print differently (1, 1.0, True) must keep their own text.
     """
+    coded = _coded_texts(series)
+    if coded is None:
+        return series.astype(object).where(series.notna(), None).map(lambda v: missing if v is None else str(v))
+    codes, texts = coded
+    text = np.array([*texts, missing], dtype=object)  # code -1: missing
+    return pd.Series(text[codes], index=series.index, name=series.name, dtype=object)
+
+
+def distinct_texts(series: pd.Series) -> list[str]:
+    """The distinct texts of a column's values as `as_text` gives them, sorted, missing values left out; of a text
+    column, from its distinct values alone."""
+    coded = _coded_texts(series)
+    return sorted(set(coded[1]) if coded is not None else set(as_text(series).dropna()))
+
+
+def _coded_texts(series: pd.Series) -> tuple[np.ndarray, list[str]] | None:
+    """(each value's code, -1 where missing; the text of each code) where every distinct value prints one way,
+    None where values must be converted one by one."""
     # Integers and booleans of one numpy type print one way per distinct value: they convert each distinct
     # value once too (not floats: 0.0 and -0.0 are one value but two texts).
     plain = isinstance(series.dtype, np.dtype) and series.dtype.kind in "biu"
     if not plain and pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
-        return series.astype(object).where(series.notna(), None).map(lambda v: v if v is None else str(v))
+        return None
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     if plain:  # as Python objects first, as the value-by-value path converts them
         uniques = pd.Series(uniques).astype(object)
-    text = np.array([str(value) for value in uniques] + [None], dtype=object)  # code -1 (missing) → None
-    return pd.Series(text[codes], index=series.index, name=series.name, dtype=object)
+    return codes, [str(value) for value in uniques]
 
 
 EXACT_IN_FLOAT32 = {np.dtype(kind) for kind in ("float32", "bool", "int8", "uint8", "int16", "uint16")}
@@ -160,7 +177,7 @@ def coerce(X: pd.DataFrame, schema: Schema, keep_float32: bool = False) -> pd.Da
                                  "Fix or blank out those values (blanks are imputed).")
             out[column.name] = numbers
         else:
-            out[column.name] = as_text(values).fillna(MISSING_CATEGORY).astype(object)
+            out[column.name] = as_text(values, missing=MISSING_CATEGORY)
     return pd.concat([block, pd.DataFrame(out, index=X.index)], axis=1)[schema.names]
 
 

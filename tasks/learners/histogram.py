@@ -15,5 +15,9 @@ class HistGradientBoosting(HistGradientBoostingClassifier):
     every tree. Parameters, fitting and predictions are scikit-learn's.
     """
 
+    # Where metadata is routed (a member fitted on copies of rows as weights, `fitting.copies_as_weights`), its fit
+    # takes the row weights and the rows that stop it early.
+    __metadata_request__fit = {"sample_weight": True, "X_val": True, "y_val": True, "sample_weight_val": True}
+
     def _bin_data(self, X, sample_weight, is_training_data):
         return super()._bin_data(X, None, is_training_data)

@@ -91,6 +91,9 @@ class Learner:
     # as X_val, y_val.
     every_row: bool = False
     holdout: bool = False
+    # Copies of a row may be fitted as one row weighing their count (its fit sums row weights, and takes
+    # sample_weight, X_val, y_val and sample_weight_val for early stopping): see `fitting.copies_as_weights`.
+    copies_as_weights: bool = False
     # Out-of-bag probabilities, for these learner parameters (scikit-learn's bagging: `oob_score=True` gives
     # `oob_decision_function_`): judged out of fold without cross-fitting. None: cross-fitted.
     out_of_bag: Callable[[dict], bool] | None = None
@@ -351,7 +354,7 @@ LEARNERS: dict[str, Learner] = {learner.name: learner for learner in [
     Learner("hgb", "Histogram gradient boosting with native categorical support (fitted on 150,000 rows or more: "
                    "trees of up to 127 leaves of 50 rows or more, up to 300 iterations).",
             work=Work(0.34, 1.61, 0.52), encoding="codes",
-            build=_hgb, estimator="sklearn.ensemble:HistGradientBoostingClassifier",
+            build=_hgb, estimator="sklearn.ensemble:HistGradientBoostingClassifier", copies_as_weights=True,
             reserved=("class_weight", "random_state", "categorical_features"),
             # Its bins found unweighted (see the class); members saved before hold scikit-learn's own class.
             types=("imbalance_flows.tasks.learners.histogram:HistGradientBoosting",

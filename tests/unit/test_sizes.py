@@ -11,7 +11,9 @@ from imbalance_flows.tasks.data import tables
 from imbalance_flows.tasks.data.schema import coerce, infer_schema
 from imbalance_flows.tasks.model import sizes
 from imbalance_flows.tasks.model.fitting import (
+    _fit,
     _fit_view,
+    copies_as_weights,
     encode_labels,
     fit_out_of_fold,
 )
@@ -246,3 +248,70 @@ def test_the_estimator_on_medium_data_fits_the_medium_recipe_judged_on_a_holdout
     assert fitted.validation == "auto" and fitted.validation_ == "holdout"
     assert tuple(spec.name for spec in fitted.specs_) == RECIPES["default-medium"][1]
     assert default_ensemble(random_state=0).fit(X.iloc[:200], y.iloc[:200]).validation_ == "out_of_fold"
+
+
+def _few_valued(n: int, seed: int = 0):
+    """n rows of two few-valued features (mostly copies of 12 rows) and a label that depends on them, with noise."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"a": rng.integers(0, 4, n).astype(float), "b": rng.choice(["x", "y", "z"], n).astype(object)})
+    codes = ((X["a"] + (X["b"] == "z") + rng.normal(0, 1, n)) > 3).astype(np.int64).to_numpy()
+    return X, codes
+
+
+def test_copies_of_rows_fitted_as_one_row_weighing_their_count_grow_the_same_trees():
+    # Numbers only: a categorical split skips categories held by fewer than 10 rows, which copies as weights change.
+    X, codes = _few_valued(40_000)
+    X["b"] = X["b"].map({"x": 0.0, "y": 1.0, "z": 2.0})
+    y = pd.Series(codes).astype(str)
+    schema = infer_schema(X, y)
+    X = coerce(X, schema)
+    spec = MemberSpec(sampler="none", learner="hgb",
+                      learner_params={"early_stopping": False, "min_samples_leaf": 1, "max_iter": 20})
+
+    copies = copies_as_weights(spec, X, codes, None, random_state=0)
+
+    assert copies is not None and len(copies.X) <= 24 and copies.held is None and copies.weights.sum() == len(X)
+    counts = {int(code): int(n) for code, n in enumerate(np.bincount(codes))}
+    as_rows, _ = _fit(spec, X, codes, schema, 0, 1, None, False, counts=counts)
+    as_copies, _ = _fit(spec, copies.X, copies.codes, schema, 0, 1, None, False, copies.weights, counts, copies)
+    np.testing.assert_allclose(as_copies.predict_proba(X), as_rows.predict_proba(X), atol=1e-9)
+
+
+def test_copies_held_out_to_stop_early_are_a_random_share_of_the_copies_as_rows_would_be():
+    X, codes = _few_valued(50_000)
+    weights = np.where(codes == 1, 3.0, 1.0)
+    spec = MemberSpec(sampler="class_weight", learner="hgb")  # early stopping "auto": on, for 50,000 rows
+
+    copies = copies_as_weights(spec, X, codes, weights, random_state=0)
+
+    held_X, held_codes, held_weights = copies.held
+    assert copies.stops and set(copies.codes) == set(held_codes) == {0, 1}
+    np.testing.assert_allclose(copies.weights.sum() + held_weights.sum(), weights.sum())
+    assert 0.08 < held_weights.sum() / weights.sum() < 0.12  # validation_fraction, 0.1
+    assert copies.rows == len(X) and len(copies.X) <= 24
+
+
+@pytest.mark.parametrize("spec, distinct", [
+    (MemberSpec(sampler="none", learner="hgb"), True),  # rows mostly distinct
+    (MemberSpec(sampler="random_under", learner="hgb"), False),  # resampling draws rows, not weights
+    (MemberSpec(sampler="none", learner="rf"), False),  # a forest's bootstrap draws rows
+    (MemberSpec(sampler="none", learner="hgb", learner_params={"max_bins": 3}), False),  # bins would differ
+])
+def test_rows_are_fitted_as_they_are_where_copies_would_change_the_fit(spec, distinct):
+    X, codes = _few_valued(40_000)
+    if distinct:
+        X = X.assign(c=np.random.default_rng(1).normal(size=len(X)))
+
+    assert copies_as_weights(spec, X, codes, None, random_state=0) is None
+
+
+def test_a_large_table_of_few_distinct_rows_fits_its_plain_member_on_them():
+    X, codes = _few_valued(sizes.LARGE_ROWS + 50_000)
+    y = pd.Series(np.where(codes == 1, "rare", "common"))
+
+    model = VotingEnsemble(members=["none:hgb"], random_state=0).fit(X, y)
+
+    learner = model.members_[0].steps[-1][1]
+    assert learner.get_params()["early_stopping"] == "auto"  # as built: it stopped early on held-out copies
+    assert 0 < learner.n_iter_ < learner.max_iter and len(learner.validation_score_) == learner.n_iter_ + 1
+    assert (model.predict(X) == y).mean() > 0.6
