@@ -215,8 +215,8 @@ def _fit_planned(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, schema: S
 # copies are held out at random in that share, as rows would be (a class keeps its rows to fit). What counts rows
 # rather than weights counts distinct rows: min_samples_leaf is scaled by the distinct rows per row, and a
 # categorical split considers a category held by 10 distinct rows or more. Applies where the distinct (row, class)
-# pairs are at most COPIES_SHARE of the rows; the default ensemble then took 0.68 to 0.82 × the time at the same
-# balanced accuracy within 0.0004 (bench/results/copies.md).
+# pairs are at most COPIES_SHARE of the rows; on three such tables the default ensemble then took 0.63 to 0.94 × the
+# time, its balanced accuracy within 0.0004 (bench/results/copies.md).
 COPIES_SHARE = 0.1
 # Evenly spaced rows that tell mostly distinct rows apart first: with at most COPIES_SHARE of the rows distinct,
 # about two thirds of them are distinct at most.
