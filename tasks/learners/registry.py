@@ -91,8 +91,9 @@ class Learner:
     # as X_val, y_val.
     every_row: bool = False
     holdout: bool = False
-    # Copies of a row may be fitted as one row weighing their count (its fit sums row weights, and takes
-    # sample_weight, X_val, y_val and sample_weight_val for early stopping): see `fitting.copies_as_weights`.
+    # Copies of a row may be fitted as one row weighing their count (`fitting.copies_as_weights`): its fit sums row
+    # weights, takes sample_weight, X_val, y_val and sample_weight_val, and it has HistGradientBoosting's
+    # early_stopping, validation_fraction, min_samples_leaf, max_bins and class_weight parameters.
     copies_as_weights: bool = False
     # Out-of-bag probabilities, for these learner parameters (scikit-learn's bagging: `oob_score=True` gives
     # `oob_decision_function_`): judged out of fold without cross-fitting. None: cross-fitted.

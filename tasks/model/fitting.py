@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 from sklearn import config_context
+from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_limits
 
 from imbalance_flows.tasks.cores import (
@@ -243,12 +244,13 @@ def copies_as_weights(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, weig
     if not LEARNERS[spec.learner].copies_as_weights or spec.sampler not in ("none", "class_weight") \
             or spec.augment is not None:
         return None
-    sample = X.iloc[np.linspace(0, len(X) - 1, min(len(X), COPIES_SAMPLE)).astype(np.int64)]
-    if len(X) <= COPIES_SAMPLE or len(sample.drop_duplicates()) > 0.8 * len(sample):  # mostly distinct rows
+    if len(X) <= COPIES_SAMPLE:
+        return None
+    sample = X.iloc[np.linspace(0, len(X) - 1, COPIES_SAMPLE).astype(np.int64)]
+    groups = row_groups(sample)  # None where values cannot be compared
+    if groups is None or groups.max() + 1 > 0.8 * len(sample):  # mostly distinct rows
         return None
     groups = row_groups(X)
-    if groups is None:
-        return None
     key = groups.astype(np.int64) * (int(codes.max()) + 1) + codes
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     kept = X.iloc[first]
@@ -297,9 +299,6 @@ def _fit(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, schema: Schema, r
     if LEARNERS[spec.learner].holdout:
         # Early stopping watches rows held out before resampling: no copy of a row it fits may judge it.
         X, codes, fit_params = _hold_out(spec, X, codes, random_state)
-    if copies is not None and copies.held is not None:  # routed to the learner, the held-out rows prepared
-        fit_params = {"sample_weight": np.asarray(weights), **dict(zip(("X_val", "y_val", "sample_weight_val"),
-                                                                         copies.held))}
     if counts is None:
         counts = {int(code): int(n) for code, n in pd.Series(codes).value_counts().sort_index().items()}
     pipeline = build_member(spec, schema, counts, random_state=random_state, threads=threads)
@@ -307,9 +306,16 @@ def _fit(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, schema: Schema, r
         watch_sampling(pipeline, watch)
     learner = pipeline.steps[-1][1]
     if copies is not None:  # as many distinct rows as copies would turn scikit-learn's "auto" off
-        stopping, smallest = learner.get_params()["early_stopping"], learner.get_params()["min_samples_leaf"]
+        built = learner.get_params()
+        stopping, smallest = built["early_stopping"], built["min_samples_leaf"]
         learner.set_params(early_stopping=copies.stops,
                            min_samples_leaf=max(1, round(smallest * len(copies.X) / copies.rows)))
+        if copies.held is not None:  # routed to the learner, the held-out rows prepared as the fit rows are
+            X_val, y_val, weights_val = copies.held
+            if built.get("class_weight") is not None:  # as scikit-learn weighs the rows it holds out itself
+                weights_val = weights_val * compute_sample_weight(built["class_weight"], y_val)
+            fit_params = {"sample_weight": np.asarray(weights), "X_val": X_val, "y_val": y_val,
+                          "sample_weight_val": weights_val}
     if out_of_bag:
         learner.set_params(oob_score=True)
     small_forest, jobs = _small_forest(spec, X), getattr(learner, "n_jobs", None)

@@ -305,11 +305,12 @@ def test_rows_are_fitted_as_they_are_where_copies_would_change_the_fit(spec, dis
     assert copies_as_weights(spec, X, codes, None, random_state=0) is None
 
 
-def test_a_large_table_of_few_distinct_rows_fits_its_plain_member_on_them():
+@pytest.mark.parametrize("member", ["none:hgb", "class_weight:hgb"])
+def test_a_large_table_of_few_distinct_rows_fits_its_plain_member_on_them(member):
     X, codes = _few_valued(sizes.LARGE_ROWS + 50_000)
     y = pd.Series(np.where(codes == 1, "rare", "common"))
 
-    model = VotingEnsemble(members=["none:hgb"], random_state=0).fit(X, y)
+    model = VotingEnsemble(members=[member], random_state=0).fit(X, y)
 
     learner = model.members_[0].steps[-1][1]
     assert learner.get_params()["early_stopping"] == "auto"  # as built: it stopped early on held-out copies
