@@ -190,5 +190,5 @@ def row_hashes(frame: pd.DataFrame, schema: Schema, labels: pd.Series | None = N
     """
     features = coerce(frame[schema.names], schema)
     labels = frame[schema.target] if labels is None else labels
-    canonical = features.assign(**{"\0target": as_text(labels).fillna("").to_numpy()})
+    canonical = features.assign(**{"\0target": as_text(labels, missing="").to_numpy()})
     return pd.util.hash_pandas_object(canonical, index=False).to_numpy(dtype=np.uint64)
