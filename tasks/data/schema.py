@@ -105,6 +105,8 @@ def as_text(series: pd.Series, missing: str | None = None) -> pd.Series:
     Text columns convert each distinct value once; mixed ones value by value, since values
     that are equal but print differently (1, 1.0, True) must keep their own text.
     """
+    if series.dtype == object and pd.api.types.infer_dtype(series, skipna=False) == "string":
+        return series  # strings only, none missing: their own texts already (no copy)
     coded = _coded_texts(series)
     if coded is None:
         return series.astype(object).where(series.notna(), None).map(lambda v: missing if v is None else str(v))
@@ -116,22 +118,35 @@ def as_text(series: pd.Series, missing: str | None = None) -> pd.Series:
 def distinct_texts(series: pd.Series) -> list[str]:
     """The distinct texts of a column's values as `as_text` gives them, sorted, missing values left out; of a text
     column, from its distinct values alone."""
-    coded = _coded_texts(series)
-    return sorted(set(coded[1]) if coded is not None else set(as_text(series).dropna()))
+    if not _one_text_each(series):
+        return sorted(set(as_text(series).dropna()))
+    return sorted(_texts(pd.Series(pd.unique(series)).dropna(), series))
 
 
 def _coded_texts(series: pd.Series) -> tuple[np.ndarray, list[str]] | None:
     """(each value's code, -1 where missing; the text of each code) where every distinct value prints one way,
     None where values must be converted one by one."""
-    # Integers and booleans of one numpy type print one way per distinct value: they convert each distinct
-    # value once too (not floats: 0.0 and -0.0 are one value but two texts).
-    plain = isinstance(series.dtype, np.dtype) and series.dtype.kind in "biu"
-    if not plain and pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
+    if not _one_text_each(series):
         return None
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    if plain:  # as Python objects first, as the value-by-value path converts them
-        uniques = pd.Series(uniques).astype(object)
-    return codes, [str(value) for value in uniques]
+    return codes, _texts(uniques, series)
+
+
+def _plain(series: pd.Series) -> bool:
+    """Integers or booleans of one numpy type."""
+    return isinstance(series.dtype, np.dtype) and series.dtype.kind in "biu"
+
+
+def _one_text_each(series: pd.Series) -> bool:
+    """Every distinct value prints one way: strings, and integers and booleans of one numpy type (not floats: 0.0
+    and -0.0 are one value but two texts)."""
+    return _plain(series) or pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty")
+
+
+def _texts(values, series: pd.Series) -> list[str]:
+    """The texts of distinct values of `series`; integers and booleans as Python objects first, as the value-by-value
+    path converts them."""
+    return [str(value) for value in (pd.Series(values).astype(object) if _plain(series) else values)]
 
 
 EXACT_IN_FLOAT32 = {np.dtype(kind) for kind in ("float32", "bool", "int8", "uint8", "int16", "uint16")}
@@ -163,6 +178,7 @@ def coerce(X: pd.DataFrame, schema: Schema, keep_float32: bool = False) -> pd.Da
         block = pd.DataFrame(values, columns=ready, index=X.index, copy=False)
     if len(ready) == len(schema.columns):
         return block if ready == schema.names else block[schema.names]
+    # Columns side by side as they are (one block each): stacking text columns into one block copies every value.
     out = {}
     for column in schema.columns:
         values = X[column.name]
@@ -178,7 +194,7 @@ def coerce(X: pd.DataFrame, schema: Schema, keep_float32: bool = False) -> pd.Da
             out[column.name] = numbers
         else:
             out[column.name] = as_text(values, missing=MISSING_CATEGORY)
-    return pd.concat([block, pd.DataFrame(out, index=X.index)], axis=1)[schema.names]
+    return pd.concat([block, *(values.rename(name) for name, values in out.items())], axis=1)[schema.names]
 
 
 def row_hashes(frame: pd.DataFrame, schema: Schema, labels: pd.Series | None = None) -> np.ndarray:

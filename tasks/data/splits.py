@@ -36,22 +36,22 @@ def missing_target(target: str, columns) -> InputError:
 
 def check_labels(y: pd.Series, min_classes: int = 2) -> None:
     """Labels must be present and of at least two classes."""
-    # Blank labels are found among the distinct labels, not row by row (a million rows hold a few classes),
-    # named as pandas names them (bytes decoded).
-    distinct = pd.Series(pd.unique(y.dropna()), dtype=object)
-    blank = distinct[distinct.astype(str).str.strip() == ""]
-    empty = y.isna() | y.isin(blank) if len(blank) else y.isna()
+    # One pass over the rows: each label's code among the distinct labels (missing: -1). Blank labels are found
+    # among the distinct ones (a million rows hold a few classes), named as pandas names them (bytes decoded).
+    codes, distinct = pd.factorize(y.array)
+    distinct = pd.Series(distinct, name=y.name)
+    blank = np.flatnonzero(distinct.astype(object).astype(str).str.strip() == "")
+    empty = (codes < 0) | np.isin(codes, blank) if len(blank) else codes < 0
     if empty.any():
-        rows = preview(np.flatnonzero(empty.to_numpy()).tolist(), limit=5)
+        rows = preview(np.flatnonzero(empty).tolist(), limit=5)
         raise InputError(
             "every row needs a class label", f"{int(empty.sum())} rows of {y.name!r} are empty or NaN (rows {rows})",
             "Drop those rows or fill in their labels.",
         )
-    check_label_types(y)
-    classes = pd.unique(y)
-    if len(classes) < min_classes:
+    check_label_types(distinct)
+    if len(distinct) < min_classes:
         raise InputError(
-            "the target needs at least two classes", f"{y.name!r} holds only {preview(classes.tolist())}",
+            "the target needs at least two classes", f"{y.name!r} holds only {preview(distinct.tolist())}",
             "Check the --target column, or add rows of the other classes.",
         )
 
@@ -68,15 +68,21 @@ def _type_name(value) -> str:
 
 def check_label_types(y: pd.Series) -> None:
     """Labels are all numbers, all booleans or all strings: mixed, `1` and `"1"` would be one class
-    in some places and two in others, and `True` would equal `1`."""
+    in some places and two in others, and `True` would equal `1`. `y`: the labels, or their distinct values."""
     if pd.api.types.is_string_dtype(y.dtype) and y.dtype != object:  # one type: only the spellings to check
         check_label_spellings(pd.unique(y.dropna()), y.name)
         return
     if y.dtype != object and not isinstance(y.dtype, pd.CategoricalDtype):
-        return
+        if pd.api.types.is_bool_dtype(y.dtype) or (pd.api.types.is_numeric_dtype(y.dtype)
+                                                   and not pd.api.types.is_complex_dtype(y.dtype)):
+            return
+        raise _not_labels(y.name, str(y.dtype), y.iloc[0] if len(y) else None)
     values = pd.unique(np.asarray(y, dtype=object))
     names = {value: _type_name(value) for value in values}
     kinds = {"number" if name in ("int", "float") else name for name in names.values()}
+    other = [value for value, name in names.items() if name not in ("int", "float", "bool", "str", "bytes")]
+    if other:
+        raise _not_labels(y.name, _type_name(other[0]), other[0])
     if len(kinds) > 1:
         examples = {name: value for value, name in reversed(list(names.items()))}
         raise InputError("the labels must all have one type (numbers, booleans or strings)",
@@ -84,6 +90,12 @@ def check_label_types(y: pd.Series) -> None:
                          f"(e.g. {', '.join(repr(examples[name]) for name in sorted(examples))})",
                          "Convert the labels to one type first, e.g. y.astype(str).")
     check_label_spellings(values, y.name)
+
+
+def _not_labels(name, kind: str, example) -> InputError:
+    return InputError("class labels must be numbers, booleans or strings",
+                      f"{name!r} holds {kind} values (e.g. {example!r})",
+                      "Convert them first, e.g. y.astype(str), or pick another --target column.")
 
 
 def check_label_spellings(labels, name) -> None:
@@ -105,7 +117,7 @@ def check_label_spellings(labels, name) -> None:
 def check_features(X: pd.DataFrame, allow_empty: bool = False) -> None:
     """Reject features that no model can learn from: all missing, infinite or huge values, numbers mixed with text."""
     for name in X.columns:
-        if not allow_empty and X[name].isna().all():
+        if not allow_empty and _all_missing(X[name]):
             raise InputError(
                 "a feature must have at least one value", f"{name!r} is empty (all NaN) in {len(X)} rows",
                 "Drop the column.",
@@ -114,6 +126,12 @@ def check_features(X: pd.DataFrame, allow_empty: bool = False) -> None:
     check_finite(X)
 
 
+def _all_missing(column: pd.Series) -> bool:
+    """No value in the column: a value among its first rows settles it without a pass over millions."""
+    return not column.iloc[:LOOK].notna().any() and bool(column.isna().all())
+
+
+LOOK = 1000  # rows looked at first, where a column's first values can settle a check
 NUMBER_SHARE = 0.95  # a text column whose values are nearly all numbers is a numeric column with typos
 
 
@@ -121,9 +139,13 @@ def check_numbers_hold_no_text(column: pd.Series) -> None:
     """Refuse a column of numbers with a few text values ('n/a', '?'): it would silently become a category."""
     if column.dtype != object and not pd.api.types.is_string_dtype(column):
         return
+    # A cheap look first, for millions of rows: the first LOOK values present (among the first 10 × LOOK rows where
+    # they are there).
+    first = column.iloc[:10 * LOOK].dropna()
+    first = first if len(first) >= LOOK or len(column) <= 10 * LOOK else column.dropna()
+    if pd.to_numeric(first.iloc[:LOOK], errors="coerce").notna().mean() < NUMBER_SHARE / 2:
+        return  # mostly text: a categorical column
     present = column.dropna()
-    if pd.to_numeric(present.iloc[:1000], errors="coerce").notna().mean() < NUMBER_SHARE / 2:
-        return  # mostly text: a categorical column (a cheap look first, for millions of rows)
     present = present[present.astype(str).str.strip() != ""]
     numbers = pd.to_numeric(present, errors="coerce")
     text = present[numbers.isna()]

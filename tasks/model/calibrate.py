@@ -31,20 +31,19 @@ def fit_calibration(method: str, proba: np.ndarray, codes: np.ndarray) -> dict |
     """
     proba = np.asarray(proba, dtype=float)
     n, k = proba.shape
-    onehot = np.eye(k)[codes]
     if method == "none":
         return None
     if method == "isotonic":
         from sklearn.isotonic import IsotonicRegression
 
-        maps = []
+        maps, onehot = [], np.eye(k)[codes]
         for column in ([1] if k == 2 else range(k)):
             fitted = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
                 proba[:, column], onehot[:, column])
             maps.append({"x": fitted.X_thresholds_.tolist(), "y": fitted.y_thresholds_.tolist()})
         return {"method": "isotonic", "maps": maps, "floor": 1.0 / (2 * n)}
     if method in ("sigmoid", "temperature"):
-        slope, intercepts = _fit_scaling(_logits(proba), onehot, with_intercepts=method == "sigmoid")
+        slope, intercepts = _fit_scaling(_logits(proba), codes, with_intercepts=method == "sigmoid")
         return {"method": method, "slope": slope, "intercepts": intercepts}
     raise ValueError(f"unknown calibration {method!r}")
 
@@ -76,22 +75,32 @@ def _softmax(scores: np.ndarray) -> np.ndarray:
     return out / out.sum(axis=1, keepdims=True)
 
 
-def _fit_scaling(logits: np.ndarray, onehot: np.ndarray, with_intercepts: bool) -> tuple[float, list[float]]:
-    """Slope (and intercepts, the first fixed at 0) of softmax(slope · logits + intercepts), by maximum likelihood."""
+def _fit_scaling(logits: np.ndarray, codes: np.ndarray, with_intercepts: bool) -> tuple[float, list[float]]:
+    """Slope (and intercepts, the first fixed at 0) of softmax(slope · logits + intercepts), by maximum likelihood,
+    for rows of these true class `codes`."""
     from scipy.optimize import minimize
 
-    n, k = onehot.shape
+    n, k = logits.shape
+    codes = np.asarray(codes)
+    # One row per class: the sums over classes run along rows of n values (over a row of k values, numpy's
+    # reductions cost most of the fit).
+    by_class = np.ascontiguousarray(logits.T)
+    true_logits = logits[np.arange(n), codes]
+    per_class = np.bincount(codes, minlength=k)
 
     def loss(params):
         slope, intercepts = params[0], np.concatenate([[0.0], params[1:]]) if with_intercepts else np.zeros(k)
-        scores = slope * logits + intercepts
-        scores = scores - scores.max(axis=1, keepdims=True)
-        log_q = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
-        error = np.exp(log_q) - onehot  # the gradient of the mean log-loss with respect to the scores, times n
-        gradient = [np.sum(error * logits) / n]
+        scores = slope * by_class + intercepts[:, None]
+        top = scores.max(axis=0)
+        scores -= top
+        np.exp(scores, out=scores)
+        total = scores.sum(axis=0)
+        log_loss = -np.sum(slope * true_logits + intercepts[codes] - top - np.log(total)) / n
+        scores /= total  # the probabilities: minus the one-hot truth, the gradient with respect to the scores
+        gradient = [(np.sum(scores * by_class) - np.sum(true_logits)) / n]
         if with_intercepts:
-            gradient.extend(error.sum(axis=0)[1:] / n)
-        return -np.sum(onehot * log_q) / n, np.asarray(gradient)
+            gradient.extend((scores.sum(axis=1) - per_class)[1:] / n)
+        return log_loss, np.asarray(gradient)
 
     start = np.concatenate([[1.0], np.zeros(k - 1 if with_intercepts else 0)])
     bounds = [(1e-3, 1e3)] + [(None, None)] * (len(start) - 1)  # a positive slope keeps the classes' order

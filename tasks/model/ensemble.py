@@ -43,6 +43,7 @@ from imbalance_flows.tasks.model.costs import cheapest, cost_matrix
 from imbalance_flows.tasks.model.fitting import (
     SEQUENTIAL_BELOW,
     check_probabilities,
+    distinct_rows,
     encode_labels,
     member_proba,
     run_members,
@@ -466,9 +467,16 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         zeros, which change neither the weighted mean nor the weighted tally of votes. Reports,
         which show every member, ask all of them.
         """
+        X = self._prepare(X)
+        distinct = distinct_rows(X)
+        if distinct is not None:  # rows mostly copies of each other: each distinct row scored once, for every member
+            first, group = distinct
+            return [proba[group] for proba in self._member_probas(X.iloc[first], voting_only)]
+        return self._member_probas(X, voting_only)
+
+    def _member_probas(self, X: pd.DataFrame, voting_only: bool) -> list[np.ndarray]:
         import joblib
 
-        X = self._prepare(X)
         # A few rows (a request online, a small file) are scored in this thread: starting joblib's threads for a
         # forest's trees costs more than they save below SEQUENTIAL_BELOW rows (bench/results/serve_model.md).
         with joblib.parallel_config(backend="sequential") if len(X) < SEQUENTIAL_BELOW else contextlib.nullcontext():

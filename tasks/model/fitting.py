@@ -160,9 +160,13 @@ def run_members(specs: list[MemberSpec], submit: Callable, *, works: list[float]
 
 def encode_labels(y, schema: Schema) -> np.ndarray:
     """Class labels as their positions in `schema.classes`."""
-    codes = pd.Index(schema.classes).get_indexer(np.asarray(y))  # -1 where a label is not a class
+    # Each distinct label looked up once (a million rows hold a few classes); -1: missing, or not a class.
+    values = y.array if isinstance(y, pd.Series) else np.asarray(y)
+    found, labels = pd.factorize(values)
+    positions = np.append(pd.Index(schema.classes).get_indexer(labels), -1)
+    codes = positions[found]
     if (codes < 0).any():
-        unknown = pd.unique(np.asarray(y)[codes < 0])
+        unknown = pd.unique(np.asarray(values)[codes < 0])
         raise InputError("labels must be among the schema's classes", f"found {unknown.tolist()[:5]}",
                          "Infer the schema from the same data.")
     return codes.astype(np.int64)

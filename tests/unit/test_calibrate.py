@@ -116,3 +116,24 @@ def test_calibration_scores_follow_their_definitions():
     assert got["calibration_error"] == pytest.approx(np.mean([0.1, 0.2, 0.4, 0.3]))
     frame = pd.DataFrame(proba)
     assert calibration_scores(y, frame.to_numpy(), ["a", "b"]) == got
+
+
+@pytest.mark.parametrize("with_intercepts", [True, False])
+def test_the_scaling_fit_stops_where_the_log_loss_is_least(with_intercepts):
+    from imbalance_flows.tasks.model.calibrate import _fit_scaling, _logits, _softmax
+
+    rng = np.random.default_rng(3)
+    proba = rng.dirichlet([0.5, 1.0, 2.0], size=3000)
+    codes = np.array([rng.choice(3, p=row ** 1.7 / (row ** 1.7).sum()) for row in proba])
+    logits = _logits(proba)
+
+    def log_loss(slope, intercepts):
+        return -np.mean(np.log(_softmax(slope * logits + np.asarray(intercepts))[np.arange(len(codes)), codes]))
+
+    slope, intercepts = _fit_scaling(logits, codes, with_intercepts)
+    best = log_loss(slope, intercepts)
+    assert 1.3 < slope < 2.1  # the truth sharpens the scores by 1.7
+    for step in (1e-2, -1e-2):  # no nearby map fits better
+        assert best <= log_loss(slope + step, intercepts) + 1e-9
+        if with_intercepts:
+            assert best <= log_loss(slope, [0.0, intercepts[1] + step, intercepts[2]]) + 1e-9

@@ -76,6 +76,18 @@ def test_labels_print_as_text_value_by_value_even_when_each_distinct_value_is_co
     assert [None if pd.isna(v) else v for v in as_text(series)] == one_by_one  # missing: None or NaN
 
 
+@pytest.mark.parametrize("dtype", [object, "str"])
+def test_a_column_of_strings_is_its_own_text_and_a_missing_one_gets_the_marker(dtype):
+    from imbalance_flows.tasks.data.schema import as_text, distinct_texts
+
+    whole = pd.Series(["b", "a", "b"], dtype=dtype, index=[7, 7, 3], name="kind")
+    holed = pd.Series(["b", None, "a"], dtype=dtype, name="kind")
+
+    assert as_text(whole).tolist() == ["b", "a", "b"] and as_text(whole).index.tolist() == [7, 7, 3]
+    assert as_text(holed, missing="?").tolist() == ["b", "?", "a"]
+    assert distinct_texts(holed) == distinct_texts(whole) == ["a", "b"]
+
+
 def test_integer_columns_read_back_as_floats_keep_their_fingerprint():
     frame = pd.DataFrame({"count": [1, 2, 3, 4], "kind": ["a", "b", "a", "b"], "y": [0, 1, 0, 1]})
     schema = infer_schema(*split_target(frame, "y"), "y")

@@ -157,6 +157,18 @@ def test_encode_labels_gives_positions_in_the_schema_classes():
     assert encode_labels(["yes", "no", "maybe", "yes"], schema).tolist() == [2, 1, 0, 2]
 
 
+@pytest.mark.parametrize("dtype", [object, "str", "category"])
+def test_encode_labels_reads_each_kind_of_text_column_and_refuses_a_missing_or_unknown_label(dtype):
+    _, _, schema = table_with_row_ids([3, 3, 3])
+    labels = pd.Series(["yes", "no", "maybe", "yes"], dtype=dtype)
+
+    assert encode_labels(labels, schema).tolist() == [2, 1, 0, 2]
+    for bad, named in ((["yes", None], ("nan", "none")), (["yes", "perhaps"], ("perhaps",))):
+        with pytest.raises(InputError, match="labels must be among the schema's classes") as caught:
+            encode_labels(pd.Series(bad, dtype=dtype), schema)
+        assert any(name in caught.value.value.lower() for name in named)
+
+
 def test_fit_member_learns_class_codes_and_drops_its_samplers():
     X, y, schema = table_with_row_ids([30, 10])
     spec = MemberSpec(sampler="smote", learner="hgb", augment={"method": "mixup"}, learner_params={"max_iter": 20})

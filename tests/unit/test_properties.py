@@ -96,3 +96,15 @@ def test_labels_of_mixed_types_are_refused_naming_the_types(labels, named):
     with pytest.raises(InputError, match="the labels must all have one type") as caught:
         default_ensemble().fit(X, pd.Series(labels, dtype=object))
     assert named in caught.value.value
+
+
+@pytest.mark.parametrize("labels, named", [
+    (pd.Series(pd.to_datetime(["2020-01-01", "2020-01-02"] * 15)), "datetime64"),
+    (pd.Series([(1, 2), (3, 4)] * 15, dtype=object), "tuple"),
+    (pd.Series([1 + 2j, 3j] * 15), "complex"),
+])
+def test_labels_that_are_not_numbers_booleans_or_strings_are_refused_by_the_rule(labels, named):
+    X = pd.DataFrame({"x": np.arange(len(labels), dtype=float)})
+    with pytest.raises(InputError, match="class labels must be numbers, booleans or strings") as caught:
+        default_ensemble().fit(X, labels)
+    assert named in caught.value.value and "astype(str)" in caught.value.hint
