@@ -257,6 +257,10 @@ def run(command: str, load_flow, args) -> int:
     check_before_start(command, parameters)
     check_prefect_home()
     temporary_server.start()  # where Prefect would start one: now, on another core, while the flow imports
+    # Every flow saves or reads model files. skops builds its lists of trusted types at import by looking each
+    # scipy function up in every module loaded: imported before the flow's modules (Prefect's), it looks through
+    # fewer (a second or so less on a 2-core machine).
+    import skops.io  # noqa: F401
     flow = load_flow()
     input_errors_once()
     temporary_server.wait()

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from imbalance_flows.tasks.data.schema import Schema, as_text
+from imbalance_flows.tasks.data.schema import Schema, as_text, distinct_texts
 from imbalance_flows.tasks.errors import InputError, preview
 
 
@@ -62,6 +62,8 @@ def unseen_categories(X: pd.DataFrame, schema: Schema) -> dict[str, pd.Series]:
     found = {}
     for column in schema.columns:
         if column.kind != "categorical" or column.name not in X.columns:
+            continue
+        if set(distinct_texts(X[column.name])) <= set(column.categories):  # the distinct values first: cheap
             continue
         values = as_text(X[column.name])
         unseen = values.notna() & ~values.isin(column.categories)

@@ -56,6 +56,14 @@ def check_labels(y: pd.Series, min_classes: int = 2) -> None:
         )
 
 
+def label_positions(labels, classes) -> np.ndarray:
+    """Each label's position in `classes`, -1 where it is none of them (or missing): each distinct label looked up
+    once (a million rows hold a few classes; looking up every row's text costs several times as much)."""
+    values = labels.array if isinstance(labels, pd.Series) else np.asarray(labels)
+    found, distinct = pd.factorize(values)
+    return np.append(pd.Index(classes).get_indexer(distinct), -1)[found]
+
+
 def _type_name(value) -> str:
     if isinstance(value, (bool, np.bool_)):
         return "bool"

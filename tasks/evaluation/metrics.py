@@ -81,10 +81,9 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, classes: np.ndarray) -> np
     The metrics are all read from it: on 2M test rows, scikit-learn's functions, each checking
     and counting the labels again, took 3.75 s a model (bench/results/hot_paths.md).
     """
-    import pandas as pd
+    from imbalance_flows.tasks.data.splits import label_positions
 
-    index = pd.Index(classes)
-    true, predicted = index.get_indexer(y_true), index.get_indexer(y_pred)
+    true, predicted = label_positions(y_true, classes), label_positions(y_pred, classes)
     known = (true >= 0) & (predicted >= 0)
     n = len(classes)
     return np.bincount(true[known] * n + predicted[known], minlength=n * n).reshape(n, n)
@@ -134,10 +133,10 @@ def _ranking_scores(result: dict, y_true: np.ndarray, proba, classes: np.ndarray
 
     Two classes: the minority class's; several: the macro means (one-vs-rest), only when every class is present.
     """
-    import pandas as pd
+    from imbalance_flows.tasks.data.splits import label_positions
 
     proba = np.asarray(proba, dtype=float)
-    codes = pd.Index(classes).get_indexer(y_true)
+    codes = label_positions(y_true, classes)
     curves = [ranking_curve_scores(codes == i, proba[:, i]) for i in range(len(classes))]
     per_class_ap = [None if curve is None else curve[1] for curve in curves]
     counts = np.bincount(codes[codes >= 0], minlength=len(classes))
@@ -159,9 +158,11 @@ def calibration_scores(y_true, proba, classes, bins: int = CALIBRATION_BINS) -> 
     of the most likely class's probability (its confidence). Log-loss takes probabilities
     below 1e-15 as 1e-15.
     """
-    y_true, proba, classes = np.asarray(y_true), np.asarray(proba, dtype=float), np.asarray(classes)
-    onehot = (y_true[:, None] == classes[None, :]).astype(float)
-    if not len(y_true):
+    from imbalance_flows.tasks.data.splits import label_positions
+
+    proba, classes = np.asarray(proba, dtype=float), np.asarray(classes)
+    onehot = (label_positions(y_true, classes)[:, None] == np.arange(len(classes))).astype(float)
+    if not len(onehot):
         return dict.fromkeys(CALIBRATION)
     log_loss = float(-np.mean(np.log(np.clip((proba * onehot).sum(axis=1), 1e-15, 1.0))))
     if len(classes) == 2:

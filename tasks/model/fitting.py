@@ -21,7 +21,7 @@ from imbalance_flows.tasks.cores import (
     plan_concurrency,
 )
 from imbalance_flows.tasks.data.schema import Schema
-from imbalance_flows.tasks.data.splits import count_distinct
+from imbalance_flows.tasks.data.splits import count_distinct, label_positions
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.learners.registry import LEARNERS
 from imbalance_flows.tasks.model.members import (
@@ -160,13 +160,9 @@ def run_members(specs: list[MemberSpec], submit: Callable, *, works: list[float]
 
 def encode_labels(y, schema: Schema) -> np.ndarray:
     """Class labels as their positions in `schema.classes`."""
-    # Each distinct label looked up once (a million rows hold a few classes); -1: missing, or not a class.
-    values = y.array if isinstance(y, pd.Series) else np.asarray(y)
-    found, labels = pd.factorize(values)
-    positions = np.append(pd.Index(schema.classes).get_indexer(labels), -1)
-    codes = positions[found]
+    codes = label_positions(y, schema.classes)
     if (codes < 0).any():
-        unknown = pd.unique(np.asarray(values)[codes < 0])
+        unknown = pd.unique(np.asarray(y.array if isinstance(y, pd.Series) else y)[codes < 0])
         raise InputError("labels must be among the schema's classes", f"found {unknown.tolist()[:5]}",
                          "Infer the schema from the same data.")
     return codes.astype(np.int64)
