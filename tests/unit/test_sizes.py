@@ -91,6 +91,15 @@ def test_with_holdout_validation_no_training_row_judges_and_every_rare_row_is_fi
     assert np.array_equal(plan.needed(), plan.fit)  # a member reads only its fit rows
 
 
+def test_out_of_fold_a_member_reads_its_fit_and_judging_rows_and_a_batch_learner_every_other_row(small_limits):
+    codes = _codes([60, 340, 3600])
+    plan = sizes.plan_rows(codes, random_state=2)
+    fit, judge = plan.fit_rows(), plan.judge_rows()
+
+    assert np.array_equal(plan.needed(), np.union1d(fit, judge))
+    assert np.array_equal(plan.unjudged(), np.setdiff1d(np.arange(len(codes)), judge))
+
+
 def test_a_large_validation_split_judges_by_a_stratified_sample_of_its_rows(small_limits):
     assert sizes.holdout_rows(_codes([100, 900])) is None  # up to LARGE_ROWS rows: every row judges
     codes = _codes([50, 950, 9000])
