@@ -38,8 +38,11 @@ def evaluate(y_true, y_pred, proba, classes, costs=None) -> dict:
         None for hard voting), a `per_class` dict of precision, recall, F1, support and
         average precision, and the `confusion_matrix` (rows: true).
     """
+    from imbalance_flows.tasks.data.splits import label_positions
+
     y_true, y_pred, classes = np.asarray(y_true), np.asarray(y_pred), np.asarray(classes)
-    matrix = confusion(y_true, y_pred, classes)
+    true = label_positions(y_true, classes)  # once, for every metric below
+    matrix = _counted(true, label_positions(y_pred, classes), len(classes))
     hits, support, predicted = np.diag(matrix), matrix.sum(axis=1), matrix.sum(axis=0)
     precision, recall = _ratio(hits, predicted), _ratio(hits, support)
     f1 = _ratio(2 * hits, support + predicted)
@@ -56,9 +59,8 @@ def evaluate(y_true, y_pred, proba, classes, costs=None) -> dict:
         "classes": classes.tolist(),
         "confusion_matrix": matrix.tolist(),
     }
-    per_class_ap = [None] * len(classes) if proba is None else _ranking_scores(result, y_true, proba, classes)
-    result.update(calibration_scores(y_true, proba, classes) if proba is not None
-                  else dict.fromkeys(CALIBRATION))
+    per_class_ap = [None] * len(classes) if proba is None else _ranking_scores(result, true, proba, len(classes))
+    result.update(_calibration(true, proba, len(classes)) if proba is not None else dict.fromkeys(CALIBRATION))
     if costs is not None:
         matrix = np.asarray(result["confusion_matrix"])
         result["cost_per_row"] = float((matrix * np.asarray(costs)).sum() / max(len(y_true), 1))
@@ -83,9 +85,12 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, classes: np.ndarray) -> np
     """
     from imbalance_flows.tasks.data.splits import label_positions
 
-    true, predicted = label_positions(y_true, classes), label_positions(y_pred, classes)
+    return _counted(label_positions(y_true, classes), label_positions(y_pred, classes), len(classes))
+
+
+def _counted(true: np.ndarray, predicted: np.ndarray, n: int) -> np.ndarray:
+    """The confusion matrix of labels given as their positions among `n` classes (-1: none of them, left out)."""
     known = (true >= 0) & (predicted >= 0)
-    n = len(classes)
     return np.bincount(true[known] * n + predicted[known], minlength=n * n).reshape(n, n)
 
 
@@ -128,22 +133,20 @@ def ranking_curve_scores(hits: np.ndarray, scores: np.ndarray) -> tuple[float, f
     return roc_auc, average_precision
 
 
-def _ranking_scores(result: dict, y_true: np.ndarray, proba, classes: np.ndarray) -> list:
-    """Set ROC-AUC and average precision in `result` from the probabilities; return each class's average precision.
+def _ranking_scores(result: dict, codes: np.ndarray, proba, n: int) -> list:
+    """Set ROC-AUC and average precision in `result` from the probabilities of rows whose true labels are these
+    positions among `n` classes; return each class's average precision.
 
     Two classes: the minority class's; several: the macro means (one-vs-rest), only when every class is present.
     """
-    from imbalance_flows.tasks.data.splits import label_positions
-
     proba = np.asarray(proba, dtype=float)
-    codes = label_positions(y_true, classes)
-    curves = [ranking_curve_scores(codes == i, proba[:, i]) for i in range(len(classes))]
+    curves = [ranking_curve_scores(codes == i, proba[:, i]) for i in range(n)]
     per_class_ap = [None if curve is None else curve[1] for curve in curves]
-    counts = np.bincount(codes[codes >= 0], minlength=len(classes))
-    if len(classes) == 2 and curves[1] is not None:
+    counts = np.bincount(codes[codes >= 0], minlength=n)
+    if n == 2 and curves[1] is not None:
         result["roc_auc"] = curves[1][0]
         result["average_precision"] = per_class_ap[int(np.argmin(counts))]
-    elif len(classes) > 2 and all(curve is not None for curve in curves):  # every class present, and not alone
+    elif n > 2 and all(curve is not None for curve in curves):  # every class present, and not alone
         result["roc_auc"] = float(np.mean([curve[0] for curve in curves]))
         result["average_precision"] = float(np.mean(per_class_ap))
     return per_class_ap
@@ -160,12 +163,17 @@ def calibration_scores(y_true, proba, classes, bins: int = CALIBRATION_BINS) -> 
     """
     from imbalance_flows.tasks.data.splits import label_positions
 
-    proba, classes = np.asarray(proba, dtype=float), np.asarray(classes)
-    onehot = (label_positions(y_true, classes)[:, None] == np.arange(len(classes))).astype(float)
+    return _calibration(label_positions(y_true, classes), proba, len(classes), bins)
+
+
+def _calibration(codes: np.ndarray, proba, n: int, bins: int = CALIBRATION_BINS) -> dict:
+    """`calibration_scores` of rows whose true labels are these positions among `n` classes."""
+    proba = np.asarray(proba, dtype=float)
+    onehot = (codes[:, None] == np.arange(n)).astype(float)
     if not len(onehot):
         return dict.fromkeys(CALIBRATION)
     log_loss = float(-np.mean(np.log(np.clip((proba * onehot).sum(axis=1), 1e-15, 1.0))))
-    if len(classes) == 2:
+    if n == 2:
         rarer = int(np.argmin(onehot.sum(axis=0)))
         scores, hits = proba[:, rarer], onehot[:, rarer]
         brier = float(np.mean((scores - hits) ** 2))
