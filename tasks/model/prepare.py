@@ -36,14 +36,9 @@ class TablePrep(TransformerMixin, BaseEstimator):
         self.categories = categories
 
     def fit(self, X: pd.DataFrame, y=None):
-        medians = np.zeros(len(self.numeric))  # 0 for a feature with no value in these rows (a cross-fitting fold)
-        for columns, values in _numeric_blocks(X, self.numeric, float):
-            found = ~np.isnan(values)
-            some = found.any(axis=0)
-            whole = found.all(axis=0) & some  # most columns: one median computation for all of them
-            medians[columns[whole]] = np.median(values if whole.all() else values[:, whole], axis=0)
-            for position in np.flatnonzero(some & ~whole):
-                medians[columns[position]] = np.median(values[found[:, position], position])
+        medians = np.zeros(len(self.numeric))
+        for columns, values in _numeric_blocks(X, self.numeric, None):  # float32 stays float32: no float64 copy
+            medians[columns] = _medians(values)
         self.medians_ = medians
         self.n_features_in_ = len(self.numeric) + len(self.categorical)
         return self
@@ -69,11 +64,35 @@ BLOCK_VALUES = 1 << 23
 
 def _numeric_blocks(X: pd.DataFrame, names, dtype):
     """(positions, values) for consecutive blocks of the `names` columns of X: their positions in `names` and their
-    values as a `dtype` array, a row per row of X."""
+    values as a `dtype` array, a row per row of X (None: as held where the block's columns share a float type,
+    else float64)."""
     width = max(1, BLOCK_VALUES // max(len(X), 1))
     for start in range(0, len(names), width):
         block = list(names[start:start + width])
-        yield np.arange(start, start + len(block)), X[block].to_numpy(dtype=dtype)
+        kinds = set(X[block].dtypes)
+        held = dtype is None and len(kinds) == 1 and next(iter(kinds)) in (np.dtype(np.float32), np.dtype(float))
+        yield np.arange(start, start + len(block)), X[block].to_numpy() if held else X[block].to_numpy(
+            dtype=dtype or float)
+
+
+def _medians(values: np.ndarray) -> np.ndarray:
+    """Each column's median in float64, as `np.median` gives it, its missing values left out; 0 for a column with
+    none (a cross-fitting fold may hold no value of a feature). A column of float32 is partitioned as it is, one
+    column at a time: its two middle values are those of its float64 copy (on 800k rows × 30 float32 features,
+    0.30 s against 0.41 s for `np.median` of a float64 copy, 0.95 s where that copy is the process's first use of
+    the memory)."""
+    out, n_rows = np.zeros(values.shape[1]), len(values)
+    middle = [(n_rows - 1) // 2, n_rows // 2]
+    for position in range(values.shape[1]):
+        column = values[:, position]
+        missing = np.isnan(column)
+        if not missing.any():
+            if n_rows:
+                part = np.partition(column, middle)
+                out[position] = (float(part[middle[0]]) + float(part[middle[1]])) / 2
+        elif not missing.all():
+            out[position] = np.median(column[~missing].astype(float))
+    return out
 
 
 # A linear member fitted by Newton steps gets its one-hot output dense, however many zeros it holds, up to

@@ -64,6 +64,50 @@ def test_row_hashes_match_rows_across_files_and_tell_rows_apart(table):
     assert not np.isin(row_hashes(relabelled, schema), hashes).any()
 
 
+def _pandas_fingerprints(frame: pd.DataFrame, schema, labels=None) -> np.ndarray:
+    """The fingerprints saved versions hold: pandas' hash of the features as the members see them, then the label
+    as text."""
+    from imbalance_flows.tasks.data.schema import as_text, coerce
+
+    labels = frame[schema.target] if labels is None else labels
+    canonical = coerce(frame[schema.names], schema).assign(**{"\0target": as_text(labels, missing="").to_numpy()})
+    return pd.util.hash_pandas_object(canonical, index=False).to_numpy(dtype=np.uint64)
+
+
+@pytest.mark.parametrize("change", ["none", "nullable ints", "number labels", "categorical dtype", "numbers as text",
+                                    "wide ints", "no rows"])
+def test_row_hashes_are_pandas_hashes_of_the_rows_as_members_see_them(change):
+    """Versions saved before keep these fingerprints: the block-by-block hashing must give pandas' values, across
+    more rows than one block, for NaN (any), -0.0 and 0.0, booleans, ints, text with missing values."""
+    from imbalance_flows.tasks.data.schema import HASH_BLOCK
+
+    rng = np.random.default_rng(0)
+    n = 2 * HASH_BLOCK + 17
+    frame = pd.DataFrame({"a": rng.standard_normal(n).astype(np.float32), "b": rng.integers(0, 5, n),
+                          "c": rng.random(n) < 0.5, "d": rng.choice(np.array(["x", "y", None], dtype=object), n),
+                          "y": rng.choice(["no", "yes"], n)})
+    frame.loc[::7, "a"], frame.loc[::11, "a"], frame.loc[::13, "a"] = np.nan, -0.0, 0.0
+    schema = infer_schema(*split_target(frame, "y"), "y")
+    if change == "nullable ints":
+        frame["b"] = frame["b"].astype("Int64")
+        frame.loc[::5, "b"] = pd.NA
+    elif change == "number labels":
+        frame["y"] = rng.integers(0, 3, n)
+    elif change == "categorical dtype":
+        frame["d"] = frame["d"].astype("category")
+    elif change == "numbers as text":
+        frame["b"] = frame["b"].astype(str).astype(object)
+    elif change == "wide ints":
+        frame["b"] = rng.integers(0, 2 ** 62, n).astype(np.uint64)
+    elif change == "no rows":
+        frame = frame.iloc[:0]
+
+    np.testing.assert_array_equal(row_hashes(frame, schema), _pandas_fingerprints(frame, schema))
+    labels = frame["y"].astype(str)
+    np.testing.assert_array_equal(row_hashes(frame.drop(columns="y"), schema, labels=labels),
+                                  _pandas_fingerprints(frame.drop(columns="y"), schema, labels=labels))
+
+
 @pytest.mark.parametrize("values", [np.array([3, -1, 3, 0], dtype=np.int64), np.array([1, 250, 1], dtype=np.uint8),
                                     np.array([True, False, True]), np.array([0.5, -0.0, 0.0, np.nan]),
                                     np.array([1, 1.0, True, "1", None], dtype=object)])

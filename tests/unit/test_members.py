@@ -337,6 +337,29 @@ def test_preparation_imputes_zero_for_a_feature_with_no_value_in_its_rows():
     np.testing.assert_array_equal(prep.transform(rows), [[0.0, 1.0], [0.0, 3.0]])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [1, 2, 1001, 1002])
+def test_preparation_medians_are_numpys_float64_medians_of_the_values_present(dtype, rows):
+    """The medians saved models impute: `np.median` of each feature's values as float64, missing ones left out,
+    whether the features come as float32 (partitioned as they are) or float64."""
+    from imbalance_flows.tasks.model.prepare import TablePrep
+
+    rng = np.random.default_rng(rows)
+    values = rng.normal(size=(rows, 4)).astype(dtype)
+    values[::3, 1] = np.nan  # some missing (all of them in a one-row table)
+    values[:, 2] = np.nan  # none present
+    values[rows // 2, 3] = np.inf
+    frame = pd.DataFrame(values, columns=list("abcd"))
+
+    prep = TablePrep(numeric=list("abcd")).fit(frame)
+
+    wide = values.astype(float)
+    expected = [np.median(wide[~np.isnan(wide[:, i]), i]) if (~np.isnan(wide[:, i])).any() else 0.0
+                for i in range(4)]
+    np.testing.assert_array_equal(prep.medians_, expected)
+    assert prep.medians_.dtype == np.float64
+
+
 @pytest.mark.parametrize("features, classes, solver", [(3, 2, "newton-cholesky"), (300, 2, "lbfgs"),
                                                        (20, 4, "newton-cholesky"), (20, 12, "lbfgs")])
 def test_linear_member_uses_newton_steps_only_for_a_small_hessian_and_many_rows(features, classes, solver):
