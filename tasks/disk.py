@@ -92,8 +92,13 @@ def replace_with(path: str | os.PathLike, content: str | bytes) -> Path:
     """Write `content` to `path` all at once: into a `temporary` name beside it, then renamed into place."""
     path = Path(path)
     staging = temporary(path)
-    staging.write_bytes(content) if isinstance(content, bytes) else staging.write_text(content)
-    os.replace(staging, path)
+    try:
+        with room_to_write(path, len(content)):  # a full disk: the product's error, and no staging file left
+            staging.write_bytes(content) if isinstance(content, bytes) else staging.write_text(content)
+        os.replace(staging, path)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
     return path
 
 

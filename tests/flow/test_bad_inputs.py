@@ -325,6 +325,21 @@ def test_a_full_disk_gives_one_error_line_naming_the_path_and_leaves_nothing_beh
     assert not (small_disk / "store" / "versions").exists() or not any((small_disk / "store" / "versions").iterdir())
 
 
+def test_a_file_written_whole_on_a_full_disk_is_the_products_error_and_leaves_no_staging_file(small_disk):
+    import os
+
+    from imbalance_flows.tasks import storage
+    from imbalance_flows.tasks.errors import InputError
+
+    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+    (small_disk / "filler").write_bytes(b"\0" * max(0, free - 8192))
+
+    with pytest.raises(InputError, match=r"the disk must have room for the files a run writes: writing "
+                                         r"'.*fingerprints\.npy' ran out of space \(about 0\.2 MB to write"):
+        storage.write_bytes(small_disk / "fingerprints.npy", b"\1" * 200_000)
+    assert sorted(path.name for path in small_disk.iterdir()) == ["filler"]
+
+
 def test_a_read_only_store_refuses_promote_and_prune_with_one_error_line_and_still_scores(bad, small_disk, capsys):
     import subprocess
 
