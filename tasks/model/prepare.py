@@ -69,10 +69,10 @@ def _numeric_blocks(X: pd.DataFrame, names, dtype):
     width = max(1, BLOCK_VALUES // max(len(X), 1))
     for start in range(0, len(names), width):
         block = list(names[start:start + width])
-        kinds = set(X[block].dtypes)
-        held = dtype is None and len(kinds) == 1 and next(iter(kinds)) in (np.dtype(np.float32), np.dtype(float))
-        yield np.arange(start, start + len(block)), X[block].to_numpy() if held else X[block].to_numpy(
-            dtype=dtype or float)
+        frame, kinds = X[block], set(X[block].dtypes)
+        as_held = dtype is None and len(kinds) == 1 and kinds <= {np.dtype(np.float32), np.dtype(float)}
+        values = frame.to_numpy() if as_held else frame.to_numpy(dtype=dtype or float)
+        yield np.arange(start, start + len(block)), values
 
 
 def _medians(values: np.ndarray) -> np.ndarray:
