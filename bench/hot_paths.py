@@ -3,8 +3,9 @@
 1. Parquet: the 10M-row synthetic table of `bench/scale.py` written with pyarrow's default dictionary
    encoding of every column, and with it only for columns that are not floating-point
    (`imbalance_flows.tasks.data.tables.dictionary_columns`, what the flow writes); then each read back.
-2. Test metrics on 2M rows (two classes, 1.5 % rare, random scores): `tasks.evaluation.metrics.evaluate`, against
-   the scikit-learn and imbalanced-learn functions it used to call one by one.
+2. Test metrics on 2M rows (two classes, 1.5 % rare, random scores): `tasks.evaluation.metrics.evaluate` (one sort
+   ranks the rows for both classes), against the scikit-learn and imbalanced-learn functions it used to call one by
+   one.
 3. Fresh memory: filling a new 480 MB array, then the same size again once freed (first-touch page
    faults on this machine; why a member's first chunk of predictions is its slowest). Measured first,
    before the process has taken and freed other memory.
@@ -82,7 +83,7 @@ def metrics() -> list[dict]:
 
     out = [{"case": "2M rows: scikit-learn's and imbalanced-learn's functions, one by one",
             "seconds": timed(one_by_one)},
-           {"case": "2M rows: `evaluate` (one confusion matrix, one sort per class; calibration too)",
+           {"case": "2M rows: `evaluate` (one confusion matrix, one sort for both classes; calibration too)",
             "seconds": timed(lambda: evaluate(y, predicted, proba, classes))}]
     print(out, flush=True)
     return out

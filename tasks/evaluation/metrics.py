@@ -108,8 +108,10 @@ def _mcc(matrix: np.ndarray) -> float:
     return float(covariance / np.sqrt(spread)) if spread > 0 else 0.0
 
 
-def ranking_curve_scores(hits: np.ndarray, scores: np.ndarray) -> tuple[float, float] | None:
-    """ROC-AUC and average precision of `scores` for the rows where `hits` is true, from one sort.
+def ranking_curve_scores(hits: np.ndarray, scores: np.ndarray, order: np.ndarray | None = None
+                         ) -> tuple[float, float] | None:
+    """ROC-AUC and average precision of `scores` for the rows where `hits` is true, from one sort (or from `order`,
+    the rows' positions by decreasing score, where it is known).
 
     As scikit-learn computes them (`roc_auc_score`, `average_precision_score`): tied scores are one
     threshold, the ROC curve is integrated by trapezoids and precision is summed over recall's steps.
@@ -119,7 +121,7 @@ def ranking_curve_scores(hits: np.ndarray, scores: np.ndarray) -> tuple[float, f
         return None
     # Tied scores are one threshold (counted at the last row of their run), so their order among themselves does
     # not matter: the unstable sort, about 3 × faster than a stable one on 2M test rows, gives the same figures.
-    order = np.argsort(scores)[::-1]
+    order = np.argsort(scores)[::-1] if order is None else order
     scores, hits = scores[order], hits[order].astype(float)
     last = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]  # the last row of each run of tied scores
     true_pos = np.cumsum(hits)[last]
@@ -140,7 +142,15 @@ def _ranking_scores(result: dict, codes: np.ndarray, proba, n: int) -> list:
     Two classes: the minority class's; several: the macro means (one-vs-rest), only when every class is present.
     """
     proba = np.asarray(proba, dtype=float)
-    curves = [ranking_curve_scores(codes == i, proba[:, i]) for i in range(n)]
+    if n == 2 and len(proba):
+        # One sort for both classes: by increasing P(1) the rows are by decreasing P(0) wherever P(0) never rises
+        # along that order (it is 1 − P(1), rounded), and ties of P(0) are found on its own values.
+        rising = np.argsort(proba[:, 1])
+        falling_first = rising if (np.diff(proba[rising, 0]) <= 0).all() else None
+        curves = [ranking_curve_scores(codes == 0, proba[:, 0], falling_first),
+                  ranking_curve_scores(codes == 1, proba[:, 1], rising[::-1])]
+    else:
+        curves = [ranking_curve_scores(codes == i, proba[:, i]) for i in range(n)]
     per_class_ap = [None if curve is None else curve[1] for curve in curves]
     counts = np.bincount(codes[codes >= 0], minlength=n)
     if n == 2 and curves[1] is not None:

@@ -171,6 +171,26 @@ def test_the_metrics_agree_with_scikit_learn_and_imbalanced_learn_on_random_pred
         assert result["roc_auc"] == approx(roc_auc_score(y_true, proba, labels=classes, multi_class="ovr"))
 
 
+@pytest.mark.parametrize("first_column", ["one minus the second", "its own scores"])
+def test_two_classes_ranking_metrics_from_one_sort_agree_with_scikit_learn(first_column):
+    """P(0) as 1 − P(1), rounded (tiny P(1) values it tells apart all give P(0) = 1.0: one threshold there), is
+    ranked by sorting P(1) once; any other first column is sorted on its own."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    rng = np.random.default_rng(7)
+    y_true = rng.random(4000) < 0.1
+    second = np.where(y_true, rng.random(4000) * 0.6 + 0.3, rng.random(4000) * 0.6).round(3)
+    second[:300] = rng.integers(1, 50, 300) * 1e-18  # distinct, but 1 − P(1) rounds each of them to 1.0
+    first = 1 - second if first_column == "one minus the second" else rng.random(4000).round(2)
+    proba, classes = np.c_[first, second], np.array([0, 1])
+
+    result = evaluate(y_true.astype(int), (second > 0.5).astype(int), proba, classes)
+
+    assert result["per_class"]["0"]["average_precision"] == approx(average_precision_score(~y_true, first))
+    assert result["per_class"]["1"]["average_precision"] == approx(average_precision_score(y_true, second))
+    assert result["roc_auc"] == approx(roc_auc_score(y_true, second))
+
+
 def test_a_class_never_predicted_or_absent_scores_zero_where_scikit_learn_does():
     result = evaluate([0, 0, 0, 1], [0, 0, 0, 0], [[.8, .1, .1], [.7, .2, .1], [.6, .3, .1], [.5, .4, .1]], [0, 1, 2])
 
