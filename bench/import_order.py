@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
-import time
-from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench.scale import RESULTS, ROOT, stamp, write_markdown
+
 PAIRS = 7
 TIMED = """
 import json, time
@@ -41,7 +39,7 @@ def one(order: str) -> dict:
     first, second = ORDERS[order]
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     done = subprocess.run([sys.executable, "-c", TIMED.format(first=first, second=second)], env=env,
-                          capture_output=True, text=True, check=True, cwd=RESULTS.parent.parent)
+                          capture_output=True, text=True, check=True, cwd=ROOT)
     seconds = json.loads(done.stdout.strip().splitlines()[-1])
     times = dict(zip((first, second), seconds))
     return {"skops": times[SKOPS], "flow": times[FLOW], "both": sum(seconds)}
@@ -54,22 +52,17 @@ def main() -> int:
             runs[order].append(one(order))
             print(order, {key: round(value, 2) for key, value in runs[order][-1].items()}, flush=True)
     ratio = statistics.median(a["both"] / b["both"] for a, b in zip(runs["skops first"], runs["flow first"]))
-    report = {"date": time.strftime("%Y-%m-%d"), "command": ".venv/bin/python -m bench.import_order",
-              "machine": f"{os.cpu_count()}-core {platform.machine()}, Python {platform.python_version()}",
-              "pairs": PAIRS, "ratio": round(ratio, 3),
+    report = {**stamp("bench.import_order", []), "pairs": PAIRS, "ratio": round(ratio, 3),
               "median": {order: {key: round(statistics.median(run[key] for run in each), 2)
                                  for key in ("skops", "flow", "both")} for order, each in runs.items()}}
     (RESULTS / "import_order.json").write_text(json.dumps(report, indent=1))
-    lines = ["# Importing skops before or after the flow's modules", "",
-             f"Run {report['date']} on {report['machine']}. Reproduce:", "", f"    {report['command']}", "",
-             f"Seconds of each import in a fresh process (the median of {PAIRS} runs, the two orders alternating).",
+    lines = [f"Seconds of each import in a fresh process (the median of {PAIRS} runs, the two orders alternating).",
              "", "| order | skops | the flow's modules | both |", "|---|---:|---:|---:|"]
     lines += [f"| {order} | {m['skops']:.2f} | {m['flow']:.2f} | {m['both']:.2f} |"
               for order, m in report["median"].items()]
     lines += ["", f"Both imports, skops first against the flow's modules first: {ratio:.2f} × (the median of the "
               f"{PAIRS} pairs' ratios)."]
-    (RESULTS / "import_order.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_markdown("import_order", "Importing skops before or after the flow's modules", report, lines)
     return 0
 
 

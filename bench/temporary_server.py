@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -28,7 +27,16 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.scale import PYTHON, RESULTS, ROOT, WARM_UP, data_path, measured
+from bench.scale import (
+    PYTHON,
+    RESULTS,
+    ROOT,
+    WARM_UP,
+    data_path,
+    measured,
+    stamp,
+    write_markdown,
+)
 
 SIZES = (1_000_000, 10_000_000)
 SERVER_APP = "prefect.server.api.server:create_app"
@@ -103,20 +111,15 @@ def main(argv: list[str]) -> int:
             print(runs[-1], flush=True)
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    report = {"date": time.strftime("%Y-%m-%d"), "command": ".venv/bin/python -m bench.temporary_server",
-              "machine": f"{os.cpu_count()}-core {platform.machine()}, Python {platform.python_version()}",
-              "runs": runs}
+    report = {**stamp("bench.temporary_server", argv), "runs": runs}
     (RESULTS / "temporary_server.json").write_text(json.dumps(report, indent=1))
-    lines = ["# What Prefect's temporary server costs a command-line run", "",
-             f"Run {report['date']} on {report['machine']}. Reproduce:", "", f"    {report['command']}", "",
-             "`imbalance-flows train` on `bench/scale.py`'s synthetic tables with no Prefect API named (the command "
+    lines = ["`imbalance-flows train` on `bench/scale.py`'s synthetic tables with no Prefect API named (the command "
              "starts Prefect's temporary server), one run per size. CPU seconds are user + system.", "",
              "| rows | run s | command CPU s | server CPU s, start-up | server CPU s, through the run |",
              "|---:|---:|---:|---:|---:|"]
     lines += [f"| {run['rows']:,} | {run['seconds']} | {run['command_cpu_seconds']} | "
               f"{run['server_start_cpu_seconds']} | {run['server_run_cpu_seconds']} |" for run in runs]
-    (RESULTS / "temporary_server.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_markdown("temporary_server", "What Prefect's temporary server costs a command-line run", report, lines)
     return 0
 
 
