@@ -142,7 +142,7 @@ def _ranking_scores(result: dict, codes: np.ndarray, proba, n: int) -> list:
     Two classes: the minority class's; several: the macro means (one-vs-rest), only when every class is present.
     """
     proba = np.asarray(proba, dtype=float)
-    if n == 2 and len(proba):
+    if n == 2:
         # One sort for both classes: by increasing P(1) the rows are by decreasing P(0) wherever P(0) never rises
         # along that order (it is 1 − P(1), rounded), and ties of P(0) are found on its own values.
         rising = np.argsort(proba[:, 1])
