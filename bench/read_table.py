@@ -1,4 +1,4 @@
-"""Reading a whole Parquet table: batch by batch, whole, or as pandas reads it.
+"""Reading a whole table: a Parquet file batch by batch, whole, or as pandas reads it; the workspace's copy.
 
 bench/scale.py's 1M- and 10M-row tables (30 float32 features and the label, row groups of about
 a million rows, as pandas writes them) are read into a DataFrame each way, each in a fresh process,
@@ -9,8 +9,8 @@ one after another:
 - `whole` (`tables.read_parquet_file`, how a user's file is read now): the file read at once, its
   columns on pyarrow's threads, without pre-buffering, then converted column by column;
 - `pandas`: `pd.read_parquet` (pre-buffering), how the workspace's tables were read before;
-- `workspace` (`tables.read_parquet`, how they are read now): as `whole`, on the table as the
-  load step writes it into the workspace (row groups of 100,000 rows).
+- `workspace` (`tables.read_written`, how they are read now): the table as the workspace holds it (an Arrow
+  IPC stream of 100,000-row batches, `tables.write_table`), read memory-mapped.
 
 Wall seconds and the process's peak resident memory. Run from the repository root, alone on the
 machine::
@@ -51,7 +51,7 @@ def read(way: str, path: str) -> dict:
     elif way == "pandas":
         frame = pd.read_parquet(path)
     else:
-        frame = tables.read_parquet(path)
+        frame = tables.read_written(path)
     seconds = time.perf_counter() - started
     return {"seconds": round(seconds, 2), "rows": len(frame),
             "peak_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}

@@ -1,5 +1,5 @@
 """Tables on disk: CSV or Parquet files (local paths, fsspec URLs, globs, folders of Parquet files) read in,
-and the run's workspace copies written as Parquet, addressed by their content.
+and the run's workspace copies (its splits) written as Arrow IPC streams, addressed by their content.
 
 A table may be *partitioned*: several Parquet files read as one, in order (`TableRef.parts`).
 Its rows are addressed by position across the files, and the functions below read and write
@@ -34,6 +34,12 @@ COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst", ".zip")  # a CSV compressed as dat
 # touch less of it. Hashing the 1M-row table took 0.5 s in chunks of 100,000 against 3.1–4.3 s in chunks of 500,000
 # (bench/results/chunk_rows.md).
 CHUNK_ROWS = 100_000
+# The workspace's own tables: Arrow IPC streams, a batch of CHUNK_ROWS rows at a time, read back memory-mapped.
+# Against Parquet, 8M rows × 30 float32 took about half the time to write and a quarter to read back whole
+# (bench/results/workspace_format.md). A stream, not an IPC file: a split of a Parquet file whose text columns
+# are dictionary-encoded row group by row group holds a different dictionary in each batch, which only a stream
+# may.
+WRITTEN = ".arrows"
 
 
 class TableRef(BaseModel):
@@ -305,10 +311,10 @@ def dictionary_columns(schema) -> list[str]:
 
 
 def write_table(frame: pd.DataFrame, workspace: str, name: str) -> TableRef:
-    """Write a table as Parquet under `workspace`, addressed by its content; complete or absent (see
-    `storage.local_target`)."""
+    """Write a table under `workspace` (an Arrow IPC stream, `WRITTEN`), addressed by its content; complete or
+    absent (see `storage.local_target`)."""
     digest = fingerprint(frame)
-    path = f"{workspace.rstrip('/')}/tables/{name}-{digest}.parquet"
+    path = f"{workspace.rstrip('/')}/tables/{name}-{digest}{WRITTEN}"
     _write_frame(frame, None, path)
     return TableRef(path=path, fingerprint=digest, n_rows=len(frame))
 
@@ -322,7 +328,7 @@ def _write_frame(frame: pd.DataFrame, rows, path: str) -> None:
         os.makedirs(os.path.dirname(storage.local(path)), exist_ok=True)
     size = int(frame.memory_usage(deep=True).sum()) * (1 if rows is None else len(rows)) // max(len(frame), 1)
     with room_to_write(storage.local(path), size), storage.local_target(path) as staging:
-        _to_parquet(frame, staging, rows)
+        _write_stream(frame, staging, rows)
 
 
 # Tables read into memory and handed by one step to the next of the same run (`keep`), instead of being written
@@ -367,21 +373,59 @@ def parquet_file(path: str, **options):
         yield parquet
 
 
-def _to_parquet(frame: pd.DataFrame, path: str, rows=None) -> None:
-    """`frame.to_parquet` (or of its rows at positions `rows`), dictionary-encoding only the columns that are not
-    floating-point (see `dictionary_columns`), converted and written CHUNK_ROWS rows at a time (a row group each),
-    so that the table is not held twice."""
+def _write_stream(frame: pd.DataFrame, path: str, rows=None) -> None:
+    """`frame` (or its rows at positions `rows`) as an Arrow IPC stream (`WRITTEN`), converted and written
+    CHUNK_ROWS rows at a time (a batch each), so that the table is not held twice."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    keep = [str(name) for name, dtype in frame.dtypes.items() if not pd.api.types.is_float_dtype(dtype)]
     schema = pa.Schema.from_pandas(frame, preserve_index=False)  # the whole table's types (and pandas' metadata)
     count = len(frame) if rows is None else len(rows)
-    with pq.ParquetWriter(path, schema, use_dictionary=keep) as writer:
+    with pa.ipc.new_stream(path, schema) as writer:
         for start in range(0, max(count, 1), CHUNK_ROWS):
             chunk = (frame.iloc[start:start + CHUNK_ROWS] if rows is None
                      else frame.iloc[rows[start:start + CHUNK_ROWS]])
             writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
+
+
+def _written(path: str) -> bool:
+    """Whether a file is one of the workspace's own tables (`WRITTEN`), not a user's Parquet file."""
+    return path.split("?")[0].endswith(WRITTEN)
+
+
+@contextlib.contextmanager
+def stream_batches(path: str):
+    """The schema and batches of a table the workspace wrote (`WRITTEN`), each batch checked as it is read:
+    memory-mapped here (a batch's columns are the file's own bytes, mapped until the last of them is let go, even
+    after the file is closed), streamed through the storage layer's file system from an object store."""
+    import pyarrow as pa
+
+    def checked(reader):
+        for batch in reader:
+            batch.validate()
+            yield batch
+
+    if _is_local(path):
+        with pa.memory_map(storage.local(path)) as source:
+            reader = pa.ipc.open_stream(source)
+            yield reader.schema, checked(reader)
+        return
+    fs, inner = storage.filesystem(path)
+    with fs.open(inner, "rb") as handle:
+        reader = pa.ipc.open_stream(handle)
+        yield reader.schema, checked(reader)
+
+
+def _read_written(path: str, columns: list[str] | None = None):
+    """A table the workspace wrote (or its `columns`), as Arrow; a Parquet file is read as such, without
+    pre-buffering."""
+    import pyarrow as pa
+
+    if not _written(path):
+        with parquet_file(path, pre_buffer=False, buffer_size=1 << 22) as parquet:
+            return parquet.read(columns=columns)
+    with stream_batches(path) as (schema, batches):
+        table = pa.Table.from_batches(list(batches), schema)
+    return table.select(columns) if columns is not None else table
 
 
 def arrow_frame(table, path: str, whole: bool = False) -> pd.DataFrame:
@@ -412,18 +456,16 @@ def read_parquet_file(path: str) -> pd.DataFrame:
     return arrow_frame(table, path, whole=True)
 
 
-def read_parquet(path: str, columns: list[str] | None = None) -> pd.DataFrame:
-    """A Parquet file written by `write_table` (or its `columns`), here or through the storage layer's file system
-    (so that its options, such as an endpoint given in `storage_options`, apply: pyarrow's own S3 client would know
-    only the environment); read as `read_parquet_file` reads, without pre-buffering."""
-    with parquet_file(path, pre_buffer=False, buffer_size=1 << 22) as parquet:
-        return parquet.read(columns=columns).to_pandas()
+def read_written(path: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """A table written by `write_table` or `write_parts` (or its `columns`), here or through the storage layer's
+    file system (so that its options, such as an endpoint given in `storage_options`, apply)."""
+    return _read_written(str(path), columns).to_pandas()
 
 
 def read_table(ref: TableRef) -> pd.DataFrame:
     """Read a table written by `write_table` (or a partitioned one, all its files, as `arrow_frame` reads them)."""
     if not ref.parts:
-        return read_parquet(ref.path)
+        return read_written(ref.path)
     return pd.concat([_read_part(file) for file in ref.parts], ignore_index=True)
 
 
@@ -435,13 +477,15 @@ def read_column(ref: TableRef, name: str) -> pd.Series:
     if ref.parts:
         columns = [_read_part(file, [name])[name] for file in ref.parts]
     else:
-        columns = [read_parquet(ref.path, columns=[name])[name]]
+        columns = [read_written(ref.path, columns=[name])[name]]
     return columns[0] if len(columns) == 1 else pd.concat(columns, ignore_index=True)
 
 
 def _read_part(file: str, columns: list[str] | None = None) -> pd.DataFrame:
-    """A user's Parquet file of a partitioned table, or some of its columns, read as every user's file is
-    (`arrow_frame`: decimals as numbers)."""
+    """One file of a partitioned table, or some of its columns: a user's Parquet file, read as every user's file is
+    (`arrow_frame`: decimals as numbers), or a part the workspace wrote (`write_parts`)."""
+    if _written(file):
+        return read_written(file, columns)
     with parquet_file(file) as parquet:
         return arrow_frame(parquet.read(columns=columns), file)
 
@@ -462,7 +506,7 @@ def write_parts(ref: TableRef, parts: dict, workspace: str, map_parts=local_map)
         rows = np.asarray(rows, dtype=np.int64)
         digest = hashlib.sha256(ref.fingerprint.encode() + name.encode() + rows.tobytes()).hexdigest()[:16]
         if not ref.parts:
-            path = f"{workspace.rstrip('/')}/tables/{name}-{digest}.parquet"
+            path = f"{workspace.rstrip('/')}/tables/{name}-{digest}{WRITTEN}"
             out[name] = TableRef(path=path, fingerprint=digest, n_rows=len(rows))
             jobs[0][path] = rows
             continue
@@ -470,7 +514,7 @@ def write_parts(ref: TableRef, parts: dict, workspace: str, map_parts=local_map)
         for index, (start, end) in enumerate(zip(bounds, bounds[1:])):
             within = between(rows, start, end)
             if len(within):
-                files.append(f"{folder}/part-{index:05d}.parquet")
+                files.append(f"{folder}/part-{index:05d}{WRITTEN}")
                 counts.append(len(within))
                 jobs[index][files[-1]] = within
         out[name] = TableRef(path=folder, fingerprint=digest, n_rows=len(rows), parts=files, part_rows=counts)
@@ -490,44 +534,56 @@ def between(rows, start: int, end: int):
 
 
 def _write_rows(job: tuple[str, dict, int | None]) -> None:
-    """Write rows of one Parquet file (of `rows` rows, if known) to new files, `{destination: sorted positions}`,
-    each complete or absent."""
+    """Write rows of one file (a user's Parquet file of `rows` rows, if known, or a table the workspace wrote) to
+    new tables (`WRITTEN`), `{destination: sorted positions}`, each complete or absent."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     source, wanted, rows_expected = job
     pending = {path: rows for path, rows in wanted.items() if not storage.exists(path)}  # else written by an
     if not pending:                                                                        # earlier run
         return
-    with parquet_file(source) as parquet, contextlib.ExitStack() as staged:
-        if rows_expected is not None and parquet.metadata.num_rows != rows_expected:
+    with _pieces(source) as (schema, count, size, pieces), contextlib.ExitStack() as staged:
+        if rows_expected is not None and count != rows_expected:
             raise InputError("the files of a partitioned table must not change while it is trained on",
-                             f"{source!r} held {rows_expected} rows when loaded and {parquet.metadata.num_rows} "
-                             "now", "Train on a copy, or write new files beside the old ones between runs.")
-        size, total = storage.size(source), max(parquet.metadata.num_rows, 1)
+                             f"{source!r} held {rows_expected} rows when loaded and {count} now",
+                             "Train on a copy, or write new files beside the old ones between runs.")
         stagings = {}
         for path in pending:
             if _is_local(path):
                 os.makedirs(os.path.dirname(storage.local(path)), exist_ok=True)
             stagings[path] = staged.enter_context(storage.local_target(path))  # renamed or uploaded once written
         first = storage.local(next(iter(pending)))
-        with room_to_write(first, sum(size * len(rows) // total for rows in pending.values())):
-            opened = {path: pq.ParquetWriter(stagings[path], parquet.schema_arrow,
-                                             use_dictionary=dictionary_columns(parquet.schema_arrow))
-                      for path in pending}
+        with room_to_write(first, sum(size * len(rows) // max(count or 1, 1) for rows in pending.values())):
+            opened = {path: pa.ipc.new_stream(stagings[path], schema) for path in pending}
             try:
                 start = 0
-                for group in range(parquet.num_row_groups):
-                    table = parquet.read_row_group(group)
+                for table in pieces:
                     end = start + len(table)
                     for path, rows in pending.items():
                         taken = between(rows, start, end)
                         if len(taken):
-                            opened[path].write_table(table.take(pa.array(taken)))
+                            opened[path].write_table(table.take(pa.array(taken)), max_chunksize=CHUNK_ROWS)
                     start = end
             finally:
                 for writer in opened.values():
                     writer.close()
+
+
+@contextlib.contextmanager
+def _pieces(source: str):
+    """A file's schema, rows, bytes as Arrow and its rows in order, a piece at a time: a user's Parquet file row
+    group by row group, a table the workspace wrote batch by batch (its rows are not known before it is read)."""
+    import pyarrow as pa
+
+    if _written(source):
+        with stream_batches(source) as (schema, batches):
+            yield schema, None, storage.size(source), (pa.Table.from_batches([batch]) for batch in batches)
+        return
+    with parquet_file(source) as parquet:
+        metadata = parquet.metadata
+        size = sum(metadata.row_group(group).total_byte_size for group in range(metadata.num_row_groups))
+        yield (parquet.schema_arrow, metadata.num_rows, size,
+               (parquet.read_row_group(group) for group in range(parquet.num_row_groups)))
 
 
 def read_chunks(ref: TableRef, rows: int = CHUNK_ROWS):
@@ -537,7 +593,14 @@ def read_chunks(ref: TableRef, rows: int = CHUNK_ROWS):
 
 
 def file_chunks(file: str, rows: int = CHUNK_ROWS):
-    """One Parquet file, `rows` rows at a time, without pre-buffering (which keeps every column chunk read)."""
+    """One file, `rows` rows at a time: a table the workspace wrote batch by batch, a user's Parquet file without
+    pre-buffering (which keeps every column chunk read)."""
+    if _written(file):
+        with stream_batches(file) as (_, batches):
+            for batch in batches:
+                for start in range(0, batch.num_rows, rows):
+                    yield arrow_frame(batch.slice(start, rows), file)
+        return
     with parquet_file(file, pre_buffer=False, buffer_size=1 << 22) as parquet:
         for batch in parquet.iter_batches(batch_size=rows):
             yield arrow_frame(batch, file)
@@ -575,10 +638,20 @@ def read_rows(ref: TableRef, rows, map_parts=local_map) -> pd.DataFrame:
 
 
 def _rows_of(job: tuple[str, object]) -> pd.DataFrame:
-    """The rows at sorted positions of one Parquet file, read one row group at a time."""
+    """The rows at sorted positions of one file, read one batch (of a table the workspace wrote) or row group (of a
+    user's Parquet file) at a time."""
     import pyarrow as pa
 
     path, rows = job
+    if _written(path):
+        with stream_batches(path) as (schema, batches):
+            parts, start = [], 0
+            for batch in batches:
+                wanted = between(rows, start, start + batch.num_rows)
+                start += batch.num_rows
+                if len(wanted):
+                    parts.append(batch.take(pa.array(wanted)))
+        return pa.Table.from_batches(parts, schema).to_pandas()
     with parquet_file(path) as parquet:
         if len(rows) == parquet.metadata.num_rows:
             return arrow_frame(parquet.read(), path)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from imbalance_flows.tasks.data.schema import Schema, pixel_names
-from imbalance_flows.tasks.data.tables import read_parquet
+from imbalance_flows.tasks.data.tables import read_written
 from imbalance_flows.tasks.evaluation.figures import png, subplots
 
 MAX_FEATURES_SHOWN = 12  # columns of a table's examples in the Markdown report (all are kept in examples.json)
@@ -73,8 +73,8 @@ def scored_rows(frame: pd.DataFrame, ensemble, per_class: int = 10) -> dict:
 
 
 def scored_file(path: str, ensemble, per_class: int = 10) -> dict:
-    """`scored_rows` of one Parquet file of a partitioned test split (run where the file lies)."""
-    return scored_rows(read_parquet(path), ensemble, per_class)
+    """`scored_rows` of one file of a partitioned test split (run where the file lies)."""
+    return scored_rows(read_written(path), ensemble, per_class)
 
 
 def merge_examples(found: list[dict]) -> dict:

@@ -12,6 +12,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from imbalance_flows.flows.config import TrainConfig
 from imbalance_flows.flows.train import train
+from imbalance_flows.tasks.data.tables import read_written
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.model.spec import MemberSpec, default_members
 from imbalance_flows.tasks.store.model_store import load_model
@@ -62,7 +63,7 @@ def test_flow_saves_a_complete_version_with_report_and_artifacts(churn_small, tm
 
     # The report's ensemble numbers are those of the saved model on the test split.
     model = load_model(version)
-    frame = pd.read_parquet(next((tmp_path / "store" / ".work" / "tables").glob("test-*.parquet")))
+    frame = read_written(next((tmp_path / "store" / ".work" / "tables").glob("test-*.arrows")))
     recall = (model.predict(frame)[frame["churn"] == "yes"] == "yes").mean()
     assert recall == pytest.approx(manifest["metrics"]["ensemble"]["per_class"]["yes"]["recall"])
 
@@ -182,16 +183,16 @@ def test_flow_judges_members_as_configured_and_matches_fit(churn_small, tmp_path
     if medium_rows:
         monkeypatch.setattr(sizes, "MEDIUM_ROWS", medium_rows)
     result = train(_config(churn_small, tmp_path / "store", validation=validation))
-    tables = {path.name.split("-")[0] for path in (tmp_path / "store" / ".work" / "tables").glob("*.parquet")}
+    tables = {path.name.split("-")[0] for path in (tmp_path / "store" / ".work" / "tables").glob("*.arrows")}
     manifest = json.loads(open(os.path.join(result["version"], "manifest.json")).read())
     assert manifest["ensemble"]["validation"] == judged and manifest["parameters"]["validation"] == validation
     assert ("validation" in tables) == (judged == "holdout")
 
     # The flow's vote is the one VotingEnsemble.fit makes from the same training rows.
-    frame = pd.read_parquet(next((tmp_path / "store" / ".work" / "tables").glob("train-*.parquet")))
+    frame = read_written(next((tmp_path / "store" / ".work" / "tables").glob("train-*.arrows")))
     if judged == "holdout":
-        frame = pd.concat([frame, pd.read_parquet(next(
-            (tmp_path / "store" / ".work" / "tables").glob("validation-*.parquet")))])
+        frame = pd.concat([frame, read_written(next(
+            (tmp_path / "store" / ".work" / "tables").glob("validation-*.arrows")))])
     flow_model = load_model(result["version"])
     assert flow_model.weights_ == pytest.approx([m["weight"] for m in manifest["members"]])
     # The fingerprints the save reused from the split are those of these rows, hashed as the schema hashes them.
@@ -316,7 +317,7 @@ def test_the_report_shows_the_test_rows_the_ensemble_got_wrong(churn_small, tmp_
 
     version = result["version"]
     examples = json.loads(open(os.path.join(version, "examples.json")).read())
-    test = pd.read_parquet(next((tmp_path / "store" / ".work" / "tables").glob("test-*.parquet")))
+    test = read_written(next((tmp_path / "store" / ".work" / "tables").glob("test-*.arrows")))
     missed = examples["classes"]["yes"]
     # Every count is the confusion matrix's; the rows shown are real test rows of that class, predicted otherwise.
     matrix = result["results"]["ensemble"]["confusion_matrix"]
@@ -396,7 +397,7 @@ def test_above_the_size_threshold_the_flow_trains_the_large_recipe_as_fit_does(c
     assert judged == pytest.approx(1200 * sizes.MAX_JUDGED_SHARE, abs=2)  # a fifth of each class (300 would be more)
     assert manifest["parameters"]["members"] == [m.model_dump(mode="json") for m in default_members()]
     # Members and the vote planned the same rows as VotingEnsemble.fit plans them.
-    frame = pd.read_parquet(next((tmp_path / "store" / ".work" / "tables").glob("train-*.parquet")))
+    frame = read_written(next((tmp_path / "store" / ".work" / "tables").glob("train-*.arrows")))
     direct = VotingEnsemble().fit(frame.drop(columns="churn"), frame["churn"])
     flow_model = load_model(result["version"])
     assert direct.weights_ == pytest.approx(flow_model.weights_)

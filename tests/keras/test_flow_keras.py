@@ -13,6 +13,7 @@ from imbalance_flows.flows.config import TrainConfig
 from imbalance_flows.flows.train import train
 from imbalance_flows.tasks.data.images import load_folder
 from imbalance_flows.tasks.data.options import ImageOptions
+from imbalance_flows.tasks.data.tables import read_written
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.model.spec import AugmentSpec, MemberSpec
 from tests.conftest import ROOT
@@ -52,7 +53,7 @@ def test_tabular_flow_trains_keras_members_beside_scikit_learn_ones(churn_small,
     assert result["results"]["ensemble"]["balanced_accuracy"] > 0.6
     work = sorted(p.suffix for p in (tmp_path / ".work" / "members").iterdir())
     assert work == [".keras", ".keras", ".npy", ".npy", ".npy", ".skops", ".skops", ".skops"]  # + out-of-fold probabilities
-    test = pd.read_parquet(next((tmp_path / ".work" / "tables").glob("test-*.parquet")))
+    test = read_written(next((tmp_path / ".work" / "tables").glob("test-*.arrows")))
     from imbalance_flows.tasks.store.model_store import load_model
 
     assert _reload_and_predict(version, test, "churn", tmp_path) == load_model(version).predict(test).tolist()
@@ -92,7 +93,7 @@ def test_generated_minority_rows_train_save_and_predict_in_a_fresh_process(churn
     assert result["results"]["none+gan:rf"]["balanced_accuracy"] > 0.6
     version = result["version"]
     assert sorted(p.name for p in Path(version, "members").iterdir()) == ["00.skops", "01.skops"]  # no generator
-    test = pd.read_parquet(next((tmp_path / ".work" / "tables").glob("test-*.parquet")))
+    test = read_written(next((tmp_path / ".work" / "tables").glob("test-*.arrows")))
     from imbalance_flows.tasks.store.model_store import load_model
 
     assert _reload_and_predict(version, test, "churn", tmp_path) == load_model(version).predict(test).tolist()

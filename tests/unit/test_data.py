@@ -133,7 +133,7 @@ def test_write_table_is_content_addressed_and_leaves_no_staging_file(tmp_path):
     second = write_table(SMALL.copy(), str(tmp_path), "train")
 
     assert first == second
-    assert first == TableRef(path=f"{tmp_path}/tables/train-{fingerprint(SMALL)}.parquet",
+    assert first == TableRef(path=f"{tmp_path}/tables/train-{fingerprint(SMALL)}.arrows",
                              fingerprint=fingerprint(SMALL), n_rows=3)
     assert os.listdir(tmp_path / "tables") == [os.path.basename(first.path)]
     pd.testing.assert_frame_equal(read_table(first), SMALL)

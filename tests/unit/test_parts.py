@@ -165,3 +165,19 @@ def test_decimal_columns_of_a_partitioned_table_are_numbers_as_in_one_file(tmp_p
     assert labels.dtype == float and labels.tolist() == [0.0, 1.0, 1.0, 1.0]
     assert tables.read_table(ref)["x"].dtype == float
     assert [str(label) for label in schema.classes] == sorted({str(label) for label in labels})  # one spelling
+
+
+def test_a_split_of_text_dictionary_encoded_row_group_by_row_group_reads_back_as_written(tmp_path):
+    # Each row group of the file holds its own dictionary of the categorical column (different values in each):
+    # the workspace's stream keeps every batch's, and the split reads back with the file's values and categories.
+    frame = pd.DataFrame({"colour": pd.Categorical(["red"] * 6 + ["blue"] * 6 + ["green", "red"] * 3),
+                          "x": np.arange(18, dtype=np.float32), "label": [0, 1] * 9})
+    files = write_parts(frame, tmp_path / "parts", [9, 9])
+    ref, _, _ = merge_parts([describe_part(file, "label") for file in files], "parts", "label")
+    parts = {"train": np.arange(0, 18, 2), "test": np.arange(1, 18, 2)}
+    written = tables.write_parts(ref, parts, str(tmp_path / "work"))
+    for name, positions in parts.items():
+        assert all(file.endswith(tables.WRITTEN) for file in written[name].parts)
+        read = tables.read_table(written[name])
+        assert read["colour"].astype(str).tolist() == frame["colour"].iloc[positions].astype(str).tolist()
+        assert read["x"].tolist() == frame["x"].iloc[positions].tolist()

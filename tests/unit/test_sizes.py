@@ -202,11 +202,16 @@ def test_the_ensemble_refuses_a_sampler_too_slow_for_the_rows_before_fitting(mon
     assert any("estimated to take" in str(w.message) for w in caught)
 
 
-def test_reading_rows_by_position_matches_reading_the_table(tmp_path):
+@pytest.mark.parametrize("written", [True, False], ids=["workspace", "parquet"])
+def test_reading_rows_by_position_matches_reading_the_table(tmp_path, monkeypatch, written):
     frame = pd.DataFrame({"x": np.arange(10_000, dtype=np.float32), "y": np.arange(10_000) % 7})
-    path = tmp_path / "t.parquet"
-    frame.to_parquet(path, index=False, row_group_size=999)
-    ref = tables.TableRef(path=str(path), fingerprint="-", n_rows=len(frame))
+    if written:  # an Arrow stream of batches of 999 rows
+        monkeypatch.setattr(tables, "CHUNK_ROWS", 999)
+        ref = tables.write_table(frame, str(tmp_path), "t")
+        assert ref.path.endswith(tables.WRITTEN)
+    else:  # a Parquet file of row groups of 999 rows
+        frame.to_parquet(tmp_path / "t.parquet", index=False, row_group_size=999)
+        ref = tables.TableRef(path=str(tmp_path / "t.parquet"), fingerprint="-", n_rows=len(frame))
     rows = np.sort(np.random.default_rng(0).choice(len(frame), 1_234, replace=False))
     read = tables.read_rows(ref, rows)
     pd.testing.assert_frame_equal(read, frame.iloc[rows].reset_index(drop=True))
