@@ -9,7 +9,10 @@ import pytest
 from imbalance_flows.tasks.data.schema import infer_schema
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.monitoring.drift import (
+    BINS,
     DriftTally,
+    _bins,
+    _sorted_counts,
     adjust_proba,
     check_priors,
     drift_report,
@@ -203,3 +206,17 @@ def test_a_large_shift_in_a_small_batch_is_found():
     assert re.search(r"yes 0\.0\d\d → 0\.5\d\d", report["verdict"])
     moved = drift_report(_tally(ref, ["no", "yes"], [(_table(120, rng, shift=2.0)[0], proba[:120])]))
     assert moved["drifted_features"] == ["amount"] and moved["features"]["amount"]["p_value"] < 1e-9
+
+
+@pytest.mark.parametrize("kind", ["continuous", "mostly one value", "infinities", "one value"])
+def test_the_picture_counts_each_bin_as_binning_every_number_does(kind):
+    rng = np.random.default_rng(4)
+    numbers = {"continuous": rng.normal(size=5_001),
+               "mostly one value": np.where(rng.random(5_001) < 0.8, 0.0, rng.integers(1, 4, 5_001)),
+               "infinities": np.where(rng.random(5_001) < 0.1, np.inf, rng.normal(size=5_001)),
+               "one value": np.full(5_001, 2.5)}[kind]
+    ordered = np.sort(numbers)
+    with np.errstate(invalid="ignore"):  # inf − inf: a NaN edge, sorted last
+        edges = np.unique(np.quantile(ordered, np.linspace(0, 1, BINS + 1)[1:-1]))
+    expected = np.bincount(_bins(edges, numbers), minlength=len(edges) + 1)
+    assert _sorted_counts(edges, ordered).tolist() == expected.tolist()

@@ -1,10 +1,13 @@
 """tasks.report: members-vs-ensemble Markdown tables and the confusion-matrix plot."""
 
 import json
+import subprocess
+import sys
 
 from imbalance_flows.tasks.evaluation.metrics import evaluate
 from imbalance_flows.tasks.evaluation.report import (
     ENSEMBLE,
+    _blue,
     artifact_markdown,
     per_class_table,
     report_files,
@@ -76,3 +79,24 @@ def test_the_report_flags_a_class_with_few_test_rows_and_gives_intervals():
     assert "**Few test rows:** 'rare' has 4 (fewer than 30)" in text
     assert "balanced accuracy 0.858 [" in text and "(stratified bootstrap of the test rows)" in text
     assert "rare 0.750 [0.301–0.954]" in text  # Wilson interval of 3 of 4
+
+
+def test_the_confusion_matrix_is_shaded_by_row_share_and_drawn_without_matplotlib():
+    script = """
+import io, json, sys
+from PIL import Image
+from imbalance_flows.tasks.evaluation.report import _blue, confusion_png
+small = confusion_png({"confusion_matrix": [[9, 1], [0, 10]], "classes": ["no", "yes"]}, "test")
+large = confusion_png({"confusion_matrix": [[123456789, 1], [0, 10]], "classes": ["no", "yes"]}, "test")
+colours = {colour for _, colour in Image.open(io.BytesIO(small)).convert("RGB").getcolors(1 << 20)}
+print(json.dumps({"matplotlib": "matplotlib" in sys.modules,
+                  "shades": [_blue(share) in colours for share in (0.9, 0.1, 0.0, 1.0)],
+                  "unused": _blue(0.5) in colours,
+                  "widths": [Image.open(io.BytesIO(png)).width for png in (small, large)]}))
+"""
+    found = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                      check=True).stdout)
+    assert not found["matplotlib"]
+    assert found["shades"] == [True] * 4 and not found["unused"]
+    assert found["widths"][1] > found["widths"][0]  # cells widen to hold long counts
+    assert _blue(0.0) == (247, 251, 255) and _blue(1.0) == (8, 48, 107) and _blue(0.0625) == (234, 243, 251)
