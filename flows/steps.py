@@ -313,8 +313,9 @@ def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, rando
     out_of_fold = None
     if proba is not None:
         out_of_fold = out_of_fold_path(path)
-        with storage.local_target(out_of_fold) as staging, open(staging, "wb") as handle:
-            np.save(handle, proba)
+        buffer = io.BytesIO()
+        np.save(buffer, proba, allow_pickle=False)
+        storage.write_bytes(out_of_fold, buffer.getvalue())  # whole, or the disk's room named
     for written in [*dump_member(pipeline, path, hand_over), *([out_of_fold] if out_of_fold else [])]:
         seal(str(written))  # with a store key: the next run reuses it only if unchanged
     from prefect.runtime import flow_run
