@@ -224,10 +224,12 @@ def _split(loaded: Loaded, validation: str, validation_size: float, test_size: f
             get_run_logger().info("%s of the %s rows are copies of other rows (the same features and label): more "
                                   "than %.0f %%, as where the features take few values, so the rows are split one by "
                                   "one, copies on both sides.", repeated, len(copies), 100 * MOST_COPIES)
+        groups = copies if repeated else None  # no copies: the same split, without sorting the fingerprints again
         (train, test), held_out = stratified_indices(labels, [test_size], random_state, " in the file",
-                                                     copies), None
+                                                     groups), None
         if judged_on_holdout(validation, len(train), validation_size):
-            kept, held = holdout_split(labels[train], validation_size, random_state, " in the file", copies[train])
+            kept, held = holdout_split(labels[train], validation_size, random_state, " in the file",
+                                       None if groups is None else groups[train])
             train, held_out = train[kept], train[held]
         parts = {name: rows for name, rows in (("train", train), ("validation", held_out), ("test", test))
                  if rows is not None}
