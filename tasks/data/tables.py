@@ -553,7 +553,8 @@ def _write_rows(job: tuple[str, dict, int | None]) -> None:
                 os.makedirs(os.path.dirname(storage.local(path)), exist_ok=True)
             stagings[path] = staged.enter_context(storage.local_target(path))  # renamed or uploaded once written
         first = storage.local(next(iter(pending)))
-        with room_to_write(first, sum(size * len(rows) // max(count or 1, 1) for rows in pending.values())):
+        needed = sum(size * len(rows) // max(count, 1) for rows in pending.values()) if count is not None else size
+        with room_to_write(first, needed):  # rows not known before reading: at most the whole source
             opened = {path: pa.ipc.new_stream(stagings[path], schema) for path in pending}
             try:
                 start = 0
