@@ -236,11 +236,17 @@ def _split(loaded: Loaded, validation: str, validation_size: float, test_size: f
         written = tables.write_parts(loaded.table, parts, workspace, map_parts)  # row group by row group
         fingerprints = storage.join(storage.parent(written["train"].path),
                                     f"fingerprints-{written['train'].fingerprint}.npy")
-        buffer = io.BytesIO()
-        np.save(buffer, copies[train if held_out is None else np.concatenate([train, held_out])], allow_pickle=False)
-        storage.write_bytes(fingerprints, buffer.getvalue())
+        _write_array(fingerprints, copies[train if held_out is None else np.concatenate([train, held_out])])
     return Splits(train=written["train"], validation=written.get("validation"), test=written["test"],
                   fingerprints=fingerprints)
+
+
+def _write_array(path: str, values: np.ndarray) -> None:
+    """An array as .npy (no pickles), written whole through the storage layer: a full disk names the path and
+    the room."""
+    buffer = io.BytesIO()
+    np.save(buffer, values, allow_pickle=False)
+    storage.write_bytes(path, buffer.getvalue())
 
 
 @task(name="stratify", cache_policy=NO_CACHE)
@@ -315,9 +321,7 @@ def train_member(spec: MemberSpec, train: tables.TableRef, schema: Schema, rando
     out_of_fold = None
     if proba is not None:
         out_of_fold = out_of_fold_path(path)
-        buffer = io.BytesIO()
-        np.save(buffer, proba, allow_pickle=False)
-        storage.write_bytes(out_of_fold, buffer.getvalue())  # whole, or the disk's room named
+        _write_array(out_of_fold, proba)
     for written in [*dump_member(pipeline, path, hand_over), *([out_of_fold] if out_of_fold else [])]:
         seal(str(written))  # with a store key: the next run reuses it only if unchanged
     from prefect.runtime import flow_run

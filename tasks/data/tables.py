@@ -415,19 +415,6 @@ def stream_batches(path: str):
         yield reader.schema, checked(reader)
 
 
-def _read_written(path: str, columns: list[str] | None = None):
-    """A table the workspace wrote (or its `columns`), as Arrow; a Parquet file is read as such, without
-    pre-buffering."""
-    import pyarrow as pa
-
-    if not _written(path):
-        with parquet_file(path, pre_buffer=False, buffer_size=1 << 22) as parquet:
-            return parquet.read(columns=columns)
-    with stream_batches(path) as (schema, batches):
-        table = pa.Table.from_batches(list(batches), schema)
-    return table.select(columns) if columns is not None else table
-
-
 def arrow_frame(table, path: str, whole: bool = False) -> pd.DataFrame:
     """An Arrow table (or record batch) of a user's Parquet file as pandas: decimal columns read as numbers
     (float64); columns of lists, structs or maps refused, naming the first. A `whole` file's table is converted
@@ -458,8 +445,17 @@ def read_parquet_file(path: str) -> pd.DataFrame:
 
 def read_written(path: str, columns: list[str] | None = None) -> pd.DataFrame:
     """A table written by `write_table` or `write_parts` (or its `columns`), here or through the storage layer's
-    file system (so that its options, such as an endpoint given in `storage_options`, apply)."""
-    return _read_written(str(path), columns).to_pandas()
+    file system (so that its options, such as an endpoint given in `storage_options`, apply); a Parquet file is
+    read as such, without pre-buffering."""
+    import pyarrow as pa
+
+    path = str(path)
+    if not _written(path):
+        with parquet_file(path, pre_buffer=False, buffer_size=1 << 22) as parquet:
+            return parquet.read(columns=columns).to_pandas()
+    with stream_batches(path) as (schema, batches):
+        table = pa.Table.from_batches(list(batches), schema)
+    return (table.select(columns) if columns is not None else table).to_pandas()
 
 
 def read_table(ref: TableRef) -> pd.DataFrame:
