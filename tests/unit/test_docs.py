@@ -82,8 +82,6 @@ ALLOWED = {
     "(14 % in training)": "the churn data's class share, in a test of the EM estimate",
     "95 %": "the confidence of the reports' intervals",
     # dated hand measurements of commands no benchmark times
-    "took 59 s, install included": "the first command on a fresh clone",
-    "about 12 s on an idle 2-core machine": "the main job, measured by hand (farm-bench, 5 runs: 12.5 s median)",
     "pay its 5 s import": "TensorFlow's import, measured by hand",
     "About 30 s on 2 cores": "the digits example's training, measured by hand",
 }
