@@ -1,4 +1,4 @@
-"""Three hot paths of large runs, each against what it replaced, side by side in one process.
+"""Four hot paths of large runs, each against what it replaced, side by side in one process.
 
 1. Parquet: the 10M-row synthetic table of `bench/scale.py` written with pyarrow's default dictionary
    encoding of every column, and with it only for columns that are not floating-point
@@ -9,6 +9,10 @@
 3. Fresh memory: filling a new 480 MB array, then the same size again once freed (first-touch page
    faults on this machine; why a member's first chunk of predictions is its slowest). Measured first,
    before the process has taken and freed other memory.
+4. Checking a member's probabilities of 2M rows of two classes (every value from 0 to 1, every row summing to 1):
+   `tasks.model.fitting.check_probabilities` (reductions over the whole array, one sum per column) against the
+   same rules row by row (reductions along each row of two values), which it did before and still does to name a
+   bad row; the median of 5 runs each.
 
 Needs the cached 10M-row table of `bench/scale.py`. Run from the repository root, nothing else heavy
 on the machine::
@@ -98,14 +102,49 @@ def fresh_memory() -> list[dict]:
     return out
 
 
+def probabilities() -> list[dict]:
+    import statistics
+    import time
+
+    from imbalance_flows.tasks.model.fitting import (
+        PROBABILITY_TOLERANCE,
+        check_probabilities,
+    )
+
+    score = np.random.default_rng(0).random(2_000_000)
+    proba = np.c_[1 - score, score]
+
+    def row_by_row():
+        bad = ~np.isfinite(proba).all(axis=1)
+        bad |= ((proba < -PROBABILITY_TOLERANCE) | (proba > 1 + PROBABILITY_TOLERANCE)).any(axis=1)
+        bad |= np.abs(proba.sum(axis=1) - 1) > PROBABILITY_TOLERANCE
+        return bad.any()
+
+    def median(work) -> float:
+        runs = []
+        for _ in range(5):
+            started = time.perf_counter()
+            work()
+            runs.append(time.perf_counter() - started)
+        return round(statistics.median(runs), 4)
+
+    out = [{"case": "2M rows × 2 classes: the rules row by row", "seconds": median(row_by_row)},
+           {"case": "2M rows × 2 classes: `check_probabilities`", "seconds": median(lambda: check_probabilities(proba, "m"))}]
+    print(out, flush=True)
+    return out
+
+
 def main(argv: list[str]) -> int:
     memory = fresh_memory()  # first: before anything else has taken memory from the system and freed it
-    report = {**stamp("bench.hot_paths", argv), "parquet": parquet(), "metrics": metrics(), "fresh_memory": memory}
+    report = {**stamp("bench.hot_paths", argv), "parquet": parquet(), "metrics": metrics(), "fresh_memory": memory,
+              "probabilities": probabilities()}
     (RESULTS / "hot_paths.json").write_text(json.dumps(report, indent=1))
     lines = ["| Parquet | write s | read s | MiB |", "|---|---:|---:|---:|",
              *[f"| {r['case']} | {r['write_s']} | {r['read_s']} | {r['mib']} |" for r in report["parquet"]], "",
              "| test metrics, fresh memory | seconds |", "|---|---:|",
-             *[f"| {r['case']} | {r['seconds']} |" for r in report["metrics"] + report["fresh_memory"]]]
+             *[f"| {r['case']} | {r['seconds']} |" for r in report["metrics"] + report["fresh_memory"]], "",
+             "| a member's probabilities, checked | seconds (median of 5) |", "|---|---:|",
+             *[f"| {r['case']} | {r['seconds']} |" for r in report["probabilities"]]]
     write_markdown("hot_paths", "Hot paths of large runs, against what they replaced", report, lines)
     return 0
 

@@ -68,7 +68,7 @@ def measure(name: str, X, y, rounds: int) -> dict:
     for _ in range(rounds):
         for way, planned in ways.items():
             seconds[way].append(members_phase(plan, X, y, planned))
-    chosen = plan_members(list(plan.specs), plan.works())
+    chosen = plan_members(list(plan.specs), plan.works(), one_at_a_time=plan.one_at_a_time)
     row = {"table": name, "rows": len(X), "features": X.shape[1], "members": [spec.name for spec in plan.specs],
            "seconds": {way: statistics.median(each) for way, each in seconds.items()}, "runs": seconds,
            "planned": next((way for way, planned in ways.items() if planned == chosen), str(chosen))}

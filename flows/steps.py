@@ -250,10 +250,12 @@ def _write_array(path: str, values: np.ndarray) -> None:
 
 
 @task(name="stratify", cache_policy=NO_CACHE)
-def stratify(splits: Splits, schema: Schema, members: list[MemberSpec], params: dict) -> tuple[dict, list[float]]:
+def stratify(splits: Splits, schema: Schema, members: list[MemberSpec], params: dict
+             ) -> tuple[dict, list[float], bool]:
     """Class counts, shares, imbalance ratio and class weights; check the fitting plan (`plan.check_plan`: rows
     per class, every member, the costs) against the training split, before any member fits. Returns the splits'
-    class profiles and the members' estimated work (`FitPlan.works`), which plans how many fit at once.
+    class profiles, the members' estimated work (`FitPlan.works`) and whether they fit one after another
+    (`FitPlan.one_at_a_time`), which plan how many fit at once.
 
     `params` are the ensemble's (`TrainConfig.ensemble_params`).
     """
@@ -268,7 +270,7 @@ def stratify(splits: Splits, schema: Schema, members: list[MemberSpec], params: 
         get_run_logger().warning(describe_slow(spec, seconds, splits.train.n_rows))
     create_markdown_artifact(key="class-balance", description="Class counts per split",
                              markdown=class_balance_markdown(profiles, schema.classes))
-    return profiles, plan.works()
+    return profiles, plan.works(), plan.one_at_a_time
 
 
 def _counts(labels, classes: list | None = None) -> dict:

@@ -95,10 +95,10 @@ def _train(config: TrainConfig, workspace: str) -> dict:
     parameters = config.model_dump(mode="json")  # as given: a retrain sizes the default recipe and validation again
     validation = "out_of_fold" if splits.validation is None else "holdout"  # "auto" resolved by the split
     config = config.model_copy(update={"members": members, "validation": validation})
-    profile, works = steps.stratify(splits, schema, config.members, config.ensemble_params())
+    profile, works, one_at_a_time = steps.stratify(splits, schema, config.members, config.ensemble_params())
     logger.info("Train split: %s; the balanced class weights this implies: %s", profile["train"]["counts"],
                 {label: round(weight, 2) for label, weight in profile["train"]["class_weight"].items()})
-    trained = _train_members(config, splits.train, schema, workspace, works)
+    trained = _train_members(config, splits.train, schema, workspace, works, one_at_a_time)
 
     ensemble = steps.vote(trained, splits.validation or splits.train, schema, config.ensemble_params())
     title = f"Members vs ensemble: {storage.name(config.data)}, target {config.target!r}"
@@ -136,20 +136,23 @@ def _member_runner(config: TrainConfig):
         yield runner
 
 
-def _train_members(config: TrainConfig, train_split, schema, workspace: str, works: list[float]) -> list:
+def _train_members(config: TrainConfig, train_split, schema, workspace: str, works: list[float],
+                   one_at_a_time: bool = False) -> list:
     """One train-member task run per member, planned by `run_members` as `VotingEnsemble.fit` plans its threads:
-    here, from the members' estimated `works` (`plan_members`); on a Dask cluster, whose workers have cores of their
-    own, as many at once as `max_concurrency` allows."""
+    here, from the members' estimated `works` and the training rows (`plan_members`); on a Dask cluster, whose
+    workers have cores of their own, as many at once as `max_concurrency` allows."""
     logger = get_run_logger()
     folds = config.folds if config.validation == "out_of_fold" else None
     if config.dask_address:
         workers, threads = plan_concurrency(len(config.members), config.max_concurrency)
     else:
-        workers, threads = plan_members(config.members, works, config.max_concurrency)
+        workers, threads = plan_members(config.members, works, config.max_concurrency, one_at_a_time=one_at_a_time)
     where = f"on the Dask cluster at {config.dask_address}" if config.dask_address else "here"
+    why = ("" if workers > 1 or len(config.members) == 1 or config.dask_address else
+           " (one after another finishes sooner on so few training rows)" if one_at_a_time else
+           " (one after another is estimated to finish sooner: their work differs)")
     logger.info("Training %s members %s, %s at a time with %s thread(s) each%s", len(config.members), where, workers,
-                threads, "" if workers > 1 or len(config.members) == 1 else
-                " (one after another is estimated to finish sooner: their work differs)")
+                threads, why)
 
     progress = Progress("member-progress", "Members trained", len(config.members))
 

@@ -118,8 +118,9 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
     n_jobs : int, default=None
         Members fitted at once, as scikit-learn's glossary has it: None is one (unless a
         `joblib.parallel_config` context says otherwise), -1 every core, -2 all but one, a
-        positive number at most that many. Each member's threads are limited so that the
-        cores are not oversubscribed: one member at a time uses every core.
+        positive number at most that many (one at a time on training rows so few that
+        members side by side would be slower, `FitPlan.one_at_a_time`). Each member's threads are
+        limited so that the cores are not oversubscribed: one member at a time uses every core.
     class_prior_power : float or "auto", default="auto"
         Without a tuned threshold or costs (several classes), the vote goes to the class
         with the largest (calibrated) probability divided by its share of the training rows
@@ -263,7 +264,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
             warnings.warn(describe_slow(spec, seconds, len(codes)), UserWarning, stacklevel=2)
         specs = list(plan.specs)
         fitted = self._fit_members(specs, lambda spec, threads: plan.fit_member(spec, X_train, y_train, threads),
-                                   plan.works())
+                                   plan.works(), plan.one_at_a_time)
         members = [pipeline for pipeline, _, _ in fitted]
         if plan.out_of_fold:
             return self.combine_out_of_fold(members, specs, schema, y_train.iloc[plan.judging_rows()],
@@ -272,15 +273,15 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         held = held if judged is None else held[judged]
         return self.combine(members, specs, schema, X.iloc[held], y.iloc[held])
 
-    def _fit_members(self, specs: list[MemberSpec], fit, works: list[float]) -> list:
+    def _fit_members(self, specs: list[MemberSpec], fit, works: list[float], one_at_a_time: bool = False) -> list:
         """`fit(spec, threads)` for every member, in threads, planned by `run_members` as the flow plans them
-        (`works`: the members' estimated work, `FitPlan.works`)."""
+        (`works`: the members' estimated work, `FitPlan.works`; `one_at_a_time`: `FitPlan.one_at_a_time`)."""
         from joblib import effective_n_jobs
 
         n_jobs = effective_n_jobs(None) if self.n_jobs is None else self.n_jobs  # None: 1 outside a joblib context
         with ThreadPoolExecutor(max_workers=len(specs), thread_name_prefix="member") as pool:
             return run_members(specs, lambda spec, threads: pool.submit(fit, spec, threads), works=works,
-                               n_jobs=n_jobs)
+                               n_jobs=n_jobs, one_at_a_time=one_at_a_time)
 
     def combine(self, fitted: list, specs: list[MemberSpec], schema: Schema, X_val: pd.DataFrame,
                 y_val: pd.Series) -> "VotingEnsemble":

@@ -79,7 +79,7 @@ def makespan(specs: list[MemberSpec], works: list[float], workers: int, threads:
 
 
 def plan_members(specs: list[MemberSpec], works: list[float], n_jobs: int | None = None,
-                 cores: int | None = None) -> tuple[int, int]:
+                 cores: int | None = None, one_at_a_time: bool = False) -> tuple[int, int]:
     """How many members to fit at once, and with how many threads each, for these members of estimated one-thread
     `works` (`member_work`).
 
@@ -87,9 +87,11 @@ def plan_members(specs: list[MemberSpec], works: list[float], n_jobs: int | None
     threads, where that is estimated to finish sooner (`makespan`): beside a quick member, a slow
     one runs on its share of the cores and alone on it once the quick one is done (at 1M rows the default
     recipe's plain member fits on 250,000 rows, its under-sampled one on 20,000), and a forest's threads take
-    cores from its neighbours.
+    cores from its neighbours. `one_at_a_time` (`FitPlan.one_at_a_time`: few training rows): one after another.
     """
     cores = cores or available_cores()
+    if one_at_a_time:
+        return 1, cores
     workers, threads = plan_concurrency(len(works), n_jobs, cores)
     best = makespan(specs, works, workers, threads, cores)
     for fewer in range(workers - 1, 0, -1):
@@ -113,8 +115,8 @@ def first_done(futures: list):
 
 
 def run_members(specs: list[MemberSpec], submit: Callable, *, works: list[float], n_jobs: int | None = None,
-                wait_first: Callable = first_done, on_done: Callable | None = None, plan: tuple[int, int] | None = None
-                ) -> list:
+                wait_first: Callable = first_done, on_done: Callable | None = None, plan: tuple[int, int] | None = None,
+                one_at_a_time: bool = False) -> list:
     """Fit every member, the costliest first; return their results in the members' order.
 
     The one plan of how members share the cores, used by `VotingEnsemble.fit` (threads)
@@ -139,8 +141,10 @@ def run_members(specs: list[MemberSpec], submit: Callable, *, works: list[float]
         `on_done(position, result, done, total)`, called as each member finishes.
     plan : (int, int), optional
         Members at once and threads each, where the caller planned them (`plan_members`).
+    one_at_a_time : bool
+        One member after another, each with every core (`FitPlan.one_at_a_time`: few training rows).
     """
-    workers, threads = plan or plan_members(specs, works, n_jobs)
+    workers, threads = plan or plan_members(specs, works, n_jobs, one_at_a_time=one_at_a_time)
     waiting = costliest_first(works)
     running, results = {}, {}
     # Thread limits are process-wide: members setting them side by side restore each
@@ -356,6 +360,16 @@ def forest_work(rows) -> float:
     return rows.shape[0] * np.sqrt(rows.shape[1])
 
 
+def few_rows(rows: int, features: int) -> bool:
+    """Training rows few enough that a forest on all of them grows its trees in one thread (the one-thread rule of
+    `rf`, `Learner.one_thread_below`). Every member's fit is then mostly the interpreter's work around small
+    steps, which members side by side in threads do not share (one holds the interpreter while the other waits):
+    fitted one after another they finish sooner. On the quality benchmark's tables below the rule (about 200 to
+    1,500 rows), the default recipe's members one at a time took about 0.8 × the time of two at once; above it,
+    about as long or longer (bench/results/forest_trees.md)."""
+    return rows * np.sqrt(max(1, features)) < LEARNERS["rf"].one_thread_below
+
+
 def _small_forest(spec: MemberSpec, rows: pd.DataFrame) -> bool:
     """A learner whose work on these rows takes less time than handing it to threads (bench/results/parallel.md)."""
     below = LEARNERS[spec.learner].one_thread_below
@@ -529,7 +543,7 @@ def check_probabilities(proba: np.ndarray, who: str) -> np.ndarray:
     """`proba` when every value is a finite number from 0 to 1 and every row sums to 1; else the product's error,
     naming the first bad row."""
     proba = np.asarray(proba, dtype=float)
-    if not len(proba):
+    if not len(proba) or _plausible(proba):
         return proba
     bad = ~np.isfinite(proba).all(axis=1)
     bad |= ((proba < -PROBABILITY_TOLERANCE) | (proba > 1 + PROBABILITY_TOLERANCE)).any(axis=1)
@@ -541,3 +555,18 @@ def check_probabilities(proba: np.ndarray, who: str) -> np.ndarray:
                          "The model is damaged or was changed after it was saved: retrain it, or restore the "
                          "version. Nothing was written for these rows.")
     return proba
+
+
+def _plausible(proba: np.ndarray) -> bool:
+    """Every value of a non-empty `proba` from 0 to 1 and every row summing to 1, within the tolerance: the same
+    judgement as `check_probabilities`' row by row, from whole-array reductions and one sum per column (a few
+    columns, millions of rows: reductions along a row of two values cost about 4 × as much). A NaN fails every
+    comparison."""
+    low, high = proba.min(), proba.max()
+    if not (low >= -PROBABILITY_TOLERANCE and high <= 1 + PROBABILITY_TOLERANCE):  # NaN and ±inf fail here
+        return False
+    total = proba[:, 0].copy()
+    for column in range(1, proba.shape[1]):
+        total += proba[:, column]
+    total -= 1
+    return bool(np.abs(total, out=total).max() <= PROBABILITY_TOLERANCE)

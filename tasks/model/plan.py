@@ -31,6 +31,7 @@ from imbalance_flows.tasks.learners.registry import LEARNERS
 from imbalance_flows.tasks.model.costs import cost_matrix
 from imbalance_flows.tasks.model.fitting import (
     encode_labels,
+    few_rows,
     fit_member,
     fit_out_of_fold,
     member_work,
@@ -96,6 +97,12 @@ class FitPlan:
         counts = {code: n for code, n in enumerate(self.fit_counts) if n}
         folds = None if self.rows.large else self.folds  # large data: judged on rows no member fits, one fit each
         return [member_work(spec, counts, len(self.schema.columns), folds) for spec in self.specs]
+
+    @property
+    def one_at_a_time(self) -> bool:
+        """Members fitted one after another, each with every core, on training rows this few (`fitting.few_rows`):
+        what `run_members` plans then, in `VotingEnsemble.fit` and in the training flow alike."""
+        return few_rows(sum(self.fit_counts), len(self.schema.columns))
 
     @property
     def out_of_fold(self) -> bool:

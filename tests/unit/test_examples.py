@@ -87,3 +87,31 @@ def _result():
     from imbalance_flows.tasks.evaluation.metrics import evaluate
 
     return evaluate(FRAME["label"], PREDICTED, PROBA, ["fraud", "ok"])
+
+
+def test_every_kind_of_column_keeps_the_value_its_cell_holds():
+    rows = 8
+    frame = pd.DataFrame({
+        "small": np.linspace(0.1, 0.8, rows).astype(np.float32),
+        "count": np.arange(rows, dtype=np.int64),
+        "flag": np.arange(rows) % 2 == 0,
+        "text": pd.Series(["a", None, "b", "c", "a", None, "b", "c"], dtype="str"),
+        "kind": pd.Categorical(["x", "y", None, "x", "y", "x", None, "y"]),
+        "objects": pd.Series([1, "one", None, 2.5, True, "two", 3, None], dtype=object),
+        "gap": [1.0, np.nan, np.inf, 4.0, 5.0, -np.inf, 7.0, 8.0],
+        "label": ["rare", "common"] * 4,
+    })
+    found = infer_schema(frame.drop(columns="label"), frame["label"], "label")
+    predicted = np.array(["common", "rare"] * 4)  # every row wrong
+
+    classes = wrong_examples(frame, predicted, None, found, per_class=rows)["classes"]
+
+    for entry in classes.values():
+        for example in entry["examples"]:
+            cells = {name: frame[name].iloc[example["row"]] for name in found.names}
+            expected = {name: None if isinstance(value, float) and not np.isfinite(value) or value is None
+                        or value is pd.NA else value.item() if isinstance(value, np.generic) else value
+                        for name, value in cells.items()}
+            assert example["features"] == expected
+            assert all(type(value) in (float, int, bool, str, type(None)) for value in example["features"].values())
+    json.dumps(classes)

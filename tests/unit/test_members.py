@@ -21,6 +21,8 @@ from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.learners.registry import ENCODINGS, LEARNERS, load_estimator
 from imbalance_flows.tasks.model import fitting as train_module
 from imbalance_flows.tasks.model.fitting import (
+    PROBABILITY_TOLERANCE,
+    check_probabilities,
     distinct_rows,
     encode_labels,
     fit_member,
@@ -441,6 +443,43 @@ def test_members_of_unequal_work_fit_one_after_another_with_every_core():
     assert workers * threads <= 8
 
 
+def test_members_on_few_training_rows_fit_one_after_another_in_the_estimator_as_in_the_flow(monkeypatch):
+    from imbalance_flows import default_ensemble
+    from imbalance_flows.tasks.model import plan as plan_module
+    from imbalance_flows.tasks.model.plan import plan_fit
+
+    def plan(rows: int, features: int):
+        X = pd.DataFrame(np.zeros((rows, features)), columns=[f"x{i}" for i in range(features)])
+        y = pd.Series(np.arange(rows) % 10 == 0)
+        schema = infer_schema(X, y)
+        return plan_fit(None, schema, encode_labels(y, schema), seed=0, validation="out_of_fold", folds=5)
+
+    # The one-thread rule of a forest on every training row: rows × √features below 4,500.
+    assert plan(1_000, 16).one_at_a_time and plan(1_124, 16).one_at_a_time  # 4,496
+    assert not plan(1_125, 16).one_at_a_time and not plan(10_000, 3).one_at_a_time  # 4,500; 17,321
+    specs, works = plan(1_000, 16).specs, plan(1_000, 16).works()
+    assert train_module.plan_members(specs, works, -1, cores=2, one_at_a_time=True) == (1, 2)
+    assert train_module.plan_members(specs, works, -1, cores=2)[0] == 2  # their estimated work alone: side by side
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(600, 5)), columns=list("abcde"))
+    y = pd.Series(np.where(X["a"] + rng.normal(size=600) > 1.2, "rare", "common"))
+    running, most = [0], [0]
+    original = train_module.fit_out_of_fold
+
+    def counted(*args, **kwargs):
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        try:
+            return original(*args, **kwargs)
+        finally:
+            running[0] -= 1
+
+    monkeypatch.setattr(plan_module, "fit_out_of_fold", counted)
+    default_ensemble(random_state=0, n_jobs=-1).fit(X, y)
+    assert most[0] == 1  # 600 rows × √5: one member at a time, though n_jobs=-1 allows two
+
+
 def test_mixed_category_values_keep_their_own_text():
     X = pd.DataFrame({"c": pd.Series([1, 1.0, "a", True, None, "a"], dtype=object)})
 
@@ -773,3 +812,28 @@ def test_a_batch_of_few_distinct_rows_is_scored_once_per_distinct_row_with_the_s
     assert calls == [len(X.drop_duplicates())] == [16]  # 3 branches and missing, 4 grades
     np.testing.assert_allclose(grouped, one_by_one)
     assert distinct_rows(pd.DataFrame({"x": rng.normal(size=6_000)})) is None  # distinct rows: scored as they are
+
+
+@pytest.mark.parametrize("columns", [2, 3, 5])
+def test_probabilities_are_refused_exactly_where_a_row_breaks_a_rule(columns):
+    rng = np.random.default_rng(columns)
+    good = rng.dirichlet(np.ones(columns), size=400)
+    tol = PROBABILITY_TOLERANCE
+    cases = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf, "below 0": -3 * tol, "above 1": 1 + 3 * tol}
+    for name, value in cases.items():
+        for row in (0, 199, 399):
+            proba = good.copy()
+            proba[row, columns - 1] = value
+            with pytest.raises(InputError, match=f"for row {row} "):
+                check_probabilities(proba, name)
+    for shift, refused in ((0.5 * tol, False), (-0.5 * tol, False), (3 * tol, True), (-3 * tol, True)):
+        proba = good.copy()
+        proba[123] *= 1 + shift  # a row's sum off by `shift`, every value still from 0 to 1
+        if refused:
+            with pytest.raises(InputError, match="for row 123 "):
+                check_probabilities(proba, "sum")
+        else:
+            assert check_probabilities(proba, "sum") is not None
+    at_edges = good.copy()
+    at_edges[7] = [1 + 0.5 * tol, *[-0.5 * tol / (columns - 1)] * (columns - 1)]  # rounding at both ends: accepted
+    np.testing.assert_array_equal(check_probabilities(at_edges, "edges"), at_edges)
