@@ -1,4 +1,4 @@
-"""Four hot paths of large runs, each against what it replaced, side by side in one process.
+"""Five hot paths of large runs, each against what it replaced, side by side in one process.
 
 1. Parquet: the 10M-row synthetic table of `bench/scale.py` written with pyarrow's default dictionary
    encoding of every column, and with it only for columns that are not floating-point
@@ -13,6 +13,10 @@
    `tasks.model.fitting.check_probabilities` (reductions over the whole array, one sum per column) against the
    same rules row by row (reductions along each row of two values), which it did before and still does to name a
    bad row; the median of 5 runs each.
+5. The save's drift picture of the 10M-row table's training split (8M rows, written by the workspace as the flow
+   writes it) whose fingerprints the split found: every chunk read whole (`model_store.summarise_rows`, as before)
+   against the labels and the picture's sample read alone (`model_store.summarise_tables`, the same picture); the
+   median of 3 runs each.
 
 Needs the cached 10M-row table of `bench/scale.py`. Run from the repository root, nothing else heavy
 on the machine::
@@ -134,17 +138,58 @@ def probabilities() -> list[dict]:
     return out
 
 
+def picture() -> list[dict]:
+    import shutil
+    import statistics
+    import time
+
+    import pandas as pd
+
+    from imbalance_flows.tasks.data import tables
+    from imbalance_flows.tasks.data.schema import infer_schema
+    from imbalance_flows.tasks.store.model_store import summarise_rows, summarise_tables
+
+    frame = pd.read_parquet(data_path(10_000_000))
+    schema = infer_schema(frame.drop(columns="y"), frame["y"], "y")
+    workspace = tempfile.mkdtemp(prefix="hot-paths-")
+    try:
+        source = tables.keep(frame, "data")
+        train = tables.write_parts(source, {"train": np.arange(8_000_000)}, workspace)["train"]
+        tables.let_go(source)
+        del frame
+        known = np.zeros(train.n_rows, dtype=np.uint64)  # the values do not matter: only their count is checked
+        ways = {"8M rows: every chunk read whole": lambda: summarise_rows(
+                    tables.read_chunks(train), schema, total=train.n_rows, known=known)[1],
+                "8M rows: the labels and the sample alone (`summarise_tables`)": lambda: summarise_tables(
+                    [train], schema, known)[1]}
+        runs, pictures = {name: [] for name in ways}, {}
+        for _ in range(3):
+            for name, way in ways.items():
+                started = time.perf_counter()
+                pictures[name] = way()
+                runs[name].append(time.perf_counter() - started)
+        same = len({json.dumps(p, sort_keys=True) for p in pictures.values()}) == 1
+        out = [{"case": name, "seconds": round(statistics.median(each), 3), "same_picture": same}
+               for name, each in runs.items()]
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)
+    print(out, flush=True)
+    return out
+
+
 def main(argv: list[str]) -> int:
     memory = fresh_memory()  # first: before anything else has taken memory from the system and freed it
     report = {**stamp("bench.hot_paths", argv), "parquet": parquet(), "metrics": metrics(), "fresh_memory": memory,
-              "probabilities": probabilities()}
+              "probabilities": probabilities(), "picture": picture()}
     (RESULTS / "hot_paths.json").write_text(json.dumps(report, indent=1))
     lines = ["| Parquet | write s | read s | MiB |", "|---|---:|---:|---:|",
              *[f"| {r['case']} | {r['write_s']} | {r['read_s']} | {r['mib']} |" for r in report["parquet"]], "",
              "| test metrics, fresh memory | seconds |", "|---|---:|",
              *[f"| {r['case']} | {r['seconds']} |" for r in report["metrics"] + report["fresh_memory"]], "",
              "| a member's probabilities, checked | seconds (median of 5) |", "|---|---:|",
-             *[f"| {r['case']} | {r['seconds']} |" for r in report["probabilities"]]]
+             *[f"| {r['case']} | {r['seconds']} |" for r in report["probabilities"]], "",
+             "| the save's drift picture | seconds (median of 3) | the same picture |", "|---|---:|---|",
+             *[f"| {r['case']} | {r['seconds']} | {'yes' if r['same_picture'] else 'no'} |" for r in report["picture"]]]
     write_markdown("hot_paths", "Hot paths of large runs, against what they replaced", report, lines)
     return 0
 

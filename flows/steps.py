@@ -426,12 +426,14 @@ def save(ensemble: VotingEnsemble, store: str, results: dict, extra: dict, heade
          trained_on: list[tables.TableRef | None] = (), examples: dict | None = None, model: str = "default",
          fingerprints: str | None = None) -> str:
     """Write a version of `model` (complete or absent) with its report and its training rows' fingerprints (those
-    the split found, `Splits.fingerprints`, where given: the rows are then read for their picture only)."""
+    the split found, `Splits.fingerprints`, where given: then only the labels and the drift picture's sample of
+    the rows are read, `model_store.summarise_tables`)."""
     from imbalance_flows.tasks.evaluation.report import report_files
 
     refs = [ref for ref in trained_on if ref is not None]
-    rows = (chunk for ref in refs for chunk in tables.read_chunks(ref)) if refs else None
     known = np.load(io.BytesIO(storage.read_bytes(fingerprints)), allow_pickle=False) if fingerprints else None
+    rows = refs if refs and known is not None else (
+        (chunk for ref in refs for chunk in tables.read_chunks(ref)) if refs else None)
     files = report_files(results, header, **(examples or {}))
     return str(save_model(ensemble, store, metrics=results, extra=extra, files=files, training_rows=rows,
                           training_row_count=sum(ref.n_rows for ref in refs), training_hashes=known,

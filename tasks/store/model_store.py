@@ -159,6 +159,37 @@ def summarise_rows(chunks, schema, sample_rows: int = REFERENCE_ROWS, random_sta
     return hashes, picture
 
 
+def summarise_tables(refs: list, schema, known: np.ndarray, sample_rows: int = REFERENCE_ROWS,
+                     random_state: int = 0):
+    """`summarise_rows` of tables the workspace wrote (`tables.TableRef`, their rows one table after another) whose
+    fingerprints are `known`: the same result, from the labels read alone and the sample's rows read by position
+    (the very sample `summarise_rows` draws), instead of every column of every row.
+
+    Returns (hashes, picture).
+    """
+    import pandas as pd
+
+    from imbalance_flows.tasks.data.tables import between, read_column, read_rows
+    from imbalance_flows.tasks.errors import InputError
+    from imbalance_flows.tasks.monitoring.drift import label_counts, reference
+
+    total = sum(ref.n_rows for ref in refs)
+    if len(known) != total:
+        raise InputError("the training rows' fingerprints must be one per training row",
+                         f"{len(known)} for {total} rows", "Run the training again.")
+    rng = np.random.default_rng(random_state)
+    drawn = np.sort(rng.choice(total, sample_rows, replace=False)) if total > sample_rows else np.arange(total)
+    counts = pd.concat([label_counts(read_column(ref, schema.target)) for ref in refs]).groupby(level=0).sum()
+    starts = np.cumsum([0] + [ref.n_rows for ref in refs])
+    parts = [read_rows(ref, between(drawn, start, start + ref.n_rows)) for ref, start in zip(refs, starts)]
+    rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    picture = reference(rows[[name for name in schema.names if name in rows.columns]], rows[schema.target], schema)
+    picture["rows"] = int(total)
+    picture["class_shares"] = {str(label): float(counts.get(str(label), 0)) / max(total, 1)
+                               for label in schema.classes}
+    return np.asarray(known, dtype=np.uint64), picture
+
+
 def new_version_name() -> str:
     """Sortable by time, unique without coordination."""
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
@@ -183,8 +214,9 @@ def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict
         More provenance for the manifest (data fingerprint, parameters, ...).
     files : dict
         Report files to write beside the manifest, by file name.
-    training_rows : DataFrame or iterable of DataFrame
-        The rows the ensemble was trained on (features and target), whole or in chunks. A
+    training_rows : DataFrame, iterable of DataFrame, or list of TableRef
+        The rows the ensemble was trained on (features and target), whole or in chunks, or as tables the
+        workspace wrote, one after another (with `training_hashes`: see `summarise_tables`). A
         fingerprint of each is kept, so that a later challenger can judge this version on
         rows it never saw, and their picture for drift (see `summarise_rows`).
     training_row_count : int
@@ -277,8 +309,14 @@ def _write_version(ensemble: VotingEnsemble, staging: Path, metrics, extra, file
     if training_rows is not None:
         import pandas as pd
 
-        chunks = [training_rows] if isinstance(training_rows, pd.DataFrame) else training_rows
-        hashes, picture = summarise_rows(chunks, ensemble.schema_, total=training_row_count, known=training_hashes)
+        from imbalance_flows.tasks.data.tables import TableRef
+
+        if isinstance(training_rows, list) and training_rows and all(isinstance(r, TableRef) for r in training_rows):
+            hashes, picture = summarise_tables(training_rows, ensemble.schema_, training_hashes)
+        else:
+            chunks = [training_rows] if isinstance(training_rows, pd.DataFrame) else training_rows
+            hashes, picture = summarise_rows(chunks, ensemble.schema_, total=training_row_count,
+                                             known=training_hashes)
         np.save(staging / TRAINING_ROWS, hashes, allow_pickle=False)
         manifest["training_rows"] = {"file": TRAINING_ROWS, "rows": len(hashes)}
         if picture is not None:  # what scoring compares each batch with (drift, priors)

@@ -387,6 +387,34 @@ def test_training_rows_in_chunks_keep_the_same_fingerprints_and_picture_as_whole
     assert np.allclose(drawn["features"]["x"]["edges"], picture["features"]["x"]["edges"], atol=0.15)
 
 
+@pytest.mark.parametrize("sample_rows", [10_000, 1_000])  # every row, or a sample of them
+def test_written_tables_give_the_picture_of_their_rows_read_in_chunks_from_labels_and_the_sample_alone(
+        sample_rows, tmp_path):
+    import pandas as pd
+
+    from imbalance_flows.tasks.data import tables
+    from imbalance_flows.tasks.data.schema import infer_schema, row_hashes
+    from imbalance_flows.tasks.store.model_store import summarise_rows, summarise_tables
+
+    rng = np.random.default_rng(1)
+    n = 5_000
+    frame = pd.DataFrame({"x": rng.normal(size=n), "c": rng.choice(["a", "b", None], n),
+                          "label": np.where(rng.random(n) < 0.05, "rare", "common")})
+    frame.loc[::9, "x"] = np.nan
+    schema = infer_schema(frame[["x", "c"]], frame["label"], "label")
+    refs = [tables.write_table(frame.iloc[:3_700].reset_index(drop=True), str(tmp_path), "train"),
+            tables.write_table(frame.iloc[3_700:].reset_index(drop=True), str(tmp_path), "validation")]
+    known = row_hashes(frame, schema)
+
+    hashes, picture = summarise_tables(refs, schema, known, sample_rows=sample_rows)
+    chunks = (chunk for ref in refs for chunk in tables.read_chunks(ref, rows=600))
+    expected_hashes, expected = summarise_rows(chunks, schema, sample_rows=sample_rows, total=n, known=known)
+
+    assert np.array_equal(hashes, expected_hashes) and picture == expected
+    with pytest.raises(InputError, match="one per training row"):
+        summarise_tables(refs, schema, known[:-1])
+
+
 def test_a_member_is_copied_from_the_file_it_was_loaded_from_while_that_file_is_unchanged(fitted_binary, binary_table,
                                                                                         tmp_path):
     from imbalance_flows.tasks.store.member_files import dump_member, member_source
