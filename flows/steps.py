@@ -432,12 +432,10 @@ def save(ensemble: VotingEnsemble, store: str, results: dict, extra: dict, heade
 
     refs = [ref for ref in trained_on if ref is not None]
     known = np.load(io.BytesIO(storage.read_bytes(fingerprints)), allow_pickle=False) if fingerprints else None
-    rows = refs if refs and known is not None else (
-        (chunk for ref in refs for chunk in tables.read_chunks(ref)) if refs else None)
     files = report_files(results, header, **(examples or {}))
-    return str(save_model(ensemble, store, metrics=results, extra=extra, files=files, training_rows=rows,
-                          training_row_count=sum(ref.n_rows for ref in refs), training_hashes=known,
-                          member_sources=getattr(ensemble, "member_sources_", None), model=model))
+    return str(save_model(ensemble, store, metrics=results, extra=extra, files=files, training_rows=refs or None,
+                          training_hashes=known, member_sources=getattr(ensemble, "member_sources_", None),
+                          model=model))
 
 
 @task(name="judge", cache_policy=NO_CACHE)

@@ -364,9 +364,9 @@ def few_rows(rows: int, features: int) -> bool:
     """Training rows few enough that a forest on all of them grows its trees in one thread (the one-thread rule of
     `rf`, `Learner.one_thread_below`). Every member's fit is then mostly the interpreter's work around small
     steps, which members side by side in threads do not share (one holds the interpreter while the other waits):
-    fitted one after another they finish sooner. On the quality benchmark's tables below the rule (about 200 to
-    1,500 rows), the default recipe's members one at a time took about 0.8 × the time of two at once; above it,
-    about as long or longer (bench/results/forest_trees.md)."""
+    fitted one after another they finish sooner. On the quality benchmark's tables below the rule, the default
+    recipe's members one at a time took less time than two at once; above it, about as long
+    (bench/results/forest_trees.md)."""
     return rows * np.sqrt(max(1, features)) < LEARNERS["rf"].one_thread_below
 
 
@@ -559,9 +559,9 @@ def check_probabilities(proba: np.ndarray, who: str) -> np.ndarray:
 
 def _plausible(proba: np.ndarray) -> bool:
     """Every value of a non-empty `proba` from 0 to 1 and every row summing to 1, within the tolerance: the same
-    judgement as `check_probabilities`' row by row, from whole-array reductions and one sum per column (a few
-    columns, millions of rows: reductions along a row of two values cost about 4 × as much). A NaN fails every
-    comparison."""
+    judgement as `check_probabilities`' row by row, from whole-array reductions and one sum per column
+    (reductions along millions of rows of a few values each are many times slower: bench/results/hot_paths.md).
+    A NaN fails every comparison."""
     low, high = proba.min(), proba.max()
     if not (low >= -PROBABILITY_TOLERANCE and high <= 1 + PROBABILITY_TOLERANCE):  # NaN and ±inf fail here
         return False

@@ -216,7 +216,8 @@ def save_model(ensemble: VotingEnsemble, store: str | os.PathLike, metrics: dict
         Report files to write beside the manifest, by file name.
     training_rows : DataFrame, iterable of DataFrame, or list of TableRef
         The rows the ensemble was trained on (features and target), whole or in chunks, or as tables the
-        workspace wrote, one after another (with `training_hashes`: see `summarise_tables`). A
+        workspace wrote, one after another (with `training_hashes`, only their labels and the drift picture's
+        sample are read: see `summarise_tables`). A
         fingerprint of each is kept, so that a later challenger can judge this version on
         rows it never saw, and their picture for drift (see `summarise_rows`).
     training_row_count : int
@@ -309,11 +310,16 @@ def _write_version(ensemble: VotingEnsemble, staging: Path, metrics, extra, file
     if training_rows is not None:
         import pandas as pd
 
-        from imbalance_flows.tasks.data.tables import TableRef
+        from imbalance_flows.tasks.data.tables import TableRef, read_chunks
 
-        if isinstance(training_rows, list) and training_rows and all(isinstance(r, TableRef) for r in training_rows):
-            hashes, picture = summarise_tables(training_rows, ensemble.schema_, training_hashes)
+        refs = training_rows if isinstance(training_rows, list) and training_rows and all(
+            isinstance(ref, TableRef) for ref in training_rows) else None
+        if refs is not None and training_hashes is not None:
+            hashes, picture = summarise_tables(refs, ensemble.schema_, training_hashes)
         else:
+            if refs is not None:  # fingerprints to find: every row is read, chunk by chunk
+                training_rows = (chunk for ref in refs for chunk in read_chunks(ref))
+                training_row_count = sum(ref.n_rows for ref in refs)
             chunks = [training_rows] if isinstance(training_rows, pd.DataFrame) else training_rows
             hashes, picture = summarise_rows(chunks, ensemble.schema_, total=training_row_count,
                                              known=training_hashes)

@@ -415,6 +415,25 @@ def test_written_tables_give_the_picture_of_their_rows_read_in_chunks_from_label
         summarise_tables(refs, schema, known[:-1])
 
 
+def test_a_version_keeps_the_same_fingerprints_and_picture_from_written_tables_with_or_without_known_hashes(
+        fitted_binary, binary_table, tmp_path):
+    from imbalance_flows.tasks.data import tables
+    from imbalance_flows.tasks.data.schema import row_hashes
+
+    refs = [tables.write_table(binary_table.iloc[:150].reset_index(drop=True), str(tmp_path / "work"), "train"),
+            tables.write_table(binary_table.iloc[150:].reset_index(drop=True), str(tmp_path / "work"), "validation")]
+    known = row_hashes(binary_table, fitted_binary.schema_)
+
+    versions = [save_model(fitted_binary, tmp_path / "store", training_rows=binary_table),
+                save_model(fitted_binary, tmp_path / "store", training_rows=refs),
+                save_model(fitted_binary, tmp_path / "store", training_rows=refs, training_hashes=known)]
+
+    manifests = [json.loads((Path(v) / "manifest.json").read_text()) for v in versions]
+    assert manifests[0]["reference"] == manifests[1]["reference"] == manifests[2]["reference"]
+    for version in versions:
+        assert np.array_equal(np.load(Path(version) / "training_rows.npy"), known)
+
+
 def test_a_member_is_copied_from_the_file_it_was_loaded_from_while_that_file_is_unchanged(fitted_binary, binary_table,
                                                                                         tmp_path):
     from imbalance_flows.tasks.store.member_files import dump_member, member_source
