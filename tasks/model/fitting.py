@@ -355,9 +355,9 @@ def _fit_here(pipeline, X: pd.DataFrame, codes: np.ndarray, fit_params: dict, th
         pipeline.fit(X, codes, **fit_params)
 
 
-def forest_work(rows) -> float:
+def forest_work(rows: int, features: int) -> float:
     """The size of a forest's job, rows × √features, for the one-thread rule (`Learner.one_thread_below`)."""
-    return rows.shape[0] * np.sqrt(rows.shape[1])
+    return rows * np.sqrt(features)
 
 
 def few_rows(rows: int, features: int) -> bool:
@@ -367,13 +367,13 @@ def few_rows(rows: int, features: int) -> bool:
     fitted one after another they finish sooner. On the quality benchmark's tables below the rule, the default
     recipe's members one at a time took less time than two at once; above it, about as long
     (bench/results/forest_trees.md)."""
-    return rows * np.sqrt(max(1, features)) < LEARNERS["rf"].one_thread_below
+    return forest_work(rows, features) < LEARNERS["rf"].one_thread_below
 
 
 def _small_forest(spec: MemberSpec, rows: pd.DataFrame) -> bool:
     """A learner whose work on these rows takes less time than handing it to threads (bench/results/parallel.md)."""
     below = LEARNERS[spec.learner].one_thread_below
-    return below is not None and "n_jobs" not in spec.learner_params and forest_work(rows) < below
+    return below is not None and "n_jobs" not in spec.learner_params and forest_work(*rows.shape) < below
 
 
 def _hold_out(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, random_state: int):

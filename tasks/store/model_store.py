@@ -120,11 +120,10 @@ def summarise_rows(chunks, schema, sample_rows: int = REFERENCE_ROWS, random_sta
 
     from imbalance_flows.tasks.data.schema import row_hashes
     from imbalance_flows.tasks.data.tables import between
-    from imbalance_flows.tasks.errors import InputError
-    from imbalance_flows.tasks.monitoring.drift import label_counts, reference
+    from imbalance_flows.tasks.monitoring.drift import label_counts
 
     rng = np.random.default_rng(random_state)
-    drawn = np.sort(rng.choice(total, sample_rows, replace=False)) if total and total > sample_rows else None
+    drawn = _sample_positions(rng, total, sample_rows)
     hashes, sample, labels, seen = [], [], [], 0
     for chunk in chunks:
         if known is None:
@@ -141,22 +140,14 @@ def summarise_rows(chunks, schema, sample_rows: int = REFERENCE_ROWS, random_sta
             kept = pd.concat(sample, ignore_index=True)
             sample = [kept.iloc[np.sort(rng.choice(len(kept), sample_rows, replace=False))]]
     if known is not None:
-        if len(known) != seen:
-            raise InputError("the training rows' fingerprints must be one per training row",
-                             f"{len(known)} for {seen} rows", "Run the training again.")
-        hashes = [np.asarray(known, dtype=np.uint64)]
+        hashes = [_known_hashes(known, seen)]
     hashes = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
     if not labels:
         return hashes, None
     rows = pd.concat(sample, ignore_index=True)
     if len(rows) > sample_rows:
         rows = rows.iloc[np.sort(rng.choice(len(rows), sample_rows, replace=False))]
-    picture = reference(rows[[name for name in schema.names if name in rows.columns]], rows[schema.target], schema)
-    counts = pd.concat(labels).groupby(level=0).sum()
-    picture["rows"] = int(seen)
-    picture["class_shares"] = {str(label): float(counts.get(str(label), 0)) / max(seen, 1)
-                               for label in schema.classes}
-    return hashes, picture
+    return hashes, _picture(rows, labels, seen, schema)
 
 
 def summarise_tables(refs: list, schema, known: np.ndarray, sample_rows: int = REFERENCE_ROWS,
@@ -170,24 +161,48 @@ def summarise_tables(refs: list, schema, known: np.ndarray, sample_rows: int = R
     import pandas as pd
 
     from imbalance_flows.tasks.data.tables import between, read_column, read_rows
-    from imbalance_flows.tasks.errors import InputError
-    from imbalance_flows.tasks.monitoring.drift import label_counts, reference
+    from imbalance_flows.tasks.monitoring.drift import label_counts
 
     total = sum(ref.n_rows for ref in refs)
-    if len(known) != total:
-        raise InputError("the training rows' fingerprints must be one per training row",
-                         f"{len(known)} for {total} rows", "Run the training again.")
-    rng = np.random.default_rng(random_state)
-    drawn = np.sort(rng.choice(total, sample_rows, replace=False)) if total > sample_rows else np.arange(total)
-    counts = pd.concat([label_counts(read_column(ref, schema.target)) for ref in refs]).groupby(level=0).sum()
+    hashes = _known_hashes(known, total)
+    drawn = _sample_positions(np.random.default_rng(random_state), total, sample_rows)
+    drawn = np.arange(total) if drawn is None else drawn
+    labels = [label_counts(read_column(ref, schema.target)) for ref in refs]
     starts = np.cumsum([0] + [ref.n_rows for ref in refs])
     parts = [read_rows(ref, between(drawn, start, start + ref.n_rows)) for ref, start in zip(refs, starts)]
     rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    return hashes, _picture(rows, labels, total, schema)
+
+
+def _sample_positions(rng, total: int | None, sample_rows: int) -> np.ndarray | None:
+    """The sorted positions of the drift picture's uniform sample of `total` rows (None: every row), one draw
+    shared by `summarise_rows` and `summarise_tables`, so that both give the same picture."""
+    return np.sort(rng.choice(total, sample_rows, replace=False)) if total and total > sample_rows else None
+
+
+def _known_hashes(known, rows: int) -> np.ndarray:
+    """Fingerprints the split found, checked to be one per training row."""
+    from imbalance_flows.tasks.errors import InputError
+
+    if len(known) != rows:
+        raise InputError("the training rows' fingerprints must be one per training row",
+                         f"{len(known)} for {rows} rows", "Run the training again.")
+    return np.asarray(known, dtype=np.uint64)
+
+
+def _picture(rows, labels: list, total: int, schema) -> dict:
+    """The drift picture (`drift.reference`) of the sampled `rows`, with the row count and class shares of all
+    `total` rows, whose labels were counted part by part (`labels`: `drift.label_counts` of each part)."""
+    import pandas as pd
+
+    from imbalance_flows.tasks.monitoring.drift import reference
+
     picture = reference(rows[[name for name in schema.names if name in rows.columns]], rows[schema.target], schema)
+    counts = pd.concat(labels).groupby(level=0).sum()
     picture["rows"] = int(total)
     picture["class_shares"] = {str(label): float(counts.get(str(label), 0)) / max(total, 1)
                                for label in schema.classes}
-    return np.asarray(known, dtype=np.uint64), picture
+    return picture
 
 
 def new_version_name() -> str:
