@@ -52,6 +52,24 @@ def stop(process: subprocess.Popen, grace: float = 30) -> None:
             continue
 
 
+class _RetryWhenBusy(httpx.HTTPTransport):
+    """Prefect's server answers 503 while its SQLite database is busy; Prefect's own client retries those, and so
+    does a test's client, up to 5 tries over about 15 s."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        for attempt in range(5):
+            response = super().handle_request(request)
+            if response.status_code != 503 or attempt == 4:
+                return response
+            response.close()
+            time.sleep(2 ** attempt)
+
+
+def api_client(api: str) -> httpx.Client:
+    """An HTTP client of a Prefect API that retries the server's "busy" answers, as Prefect's own client does."""
+    return httpx.Client(base_url=api, timeout=30, transport=_RetryWhenBusy())
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -114,7 +132,7 @@ def serving_every_minute(home: Path, data, store, database: str | None = None):
         serving = start([CLI, "serve", "--data", data, "--target", "churn", "--store", store, "--cron", "* * * * *"],
                         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            yield httpx.Client(base_url=api, timeout=30), home / "serve.log"
+            yield api_client(api), home / "serve.log"
         finally:
             stop(serving, grace=60)
             log.close()
@@ -167,7 +185,7 @@ def served(prefect_api, churn_small, tmp_path_factory):
     process = start([CLI, "serve", "--data", labelled, "--target", "churn", "--store", store,
                      "--cron", "0 3 * * 1", "--timezone", "Europe/Berlin"],
                     cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    client = httpx.Client(base_url=prefect_api, timeout=30)
+    client = api_client(prefect_api)
 
     def deployments():
         found = client.post("/deployments/filter", json={}).json()
@@ -184,12 +202,7 @@ def served(prefect_api, churn_small, tmp_path_factory):
 def run_deployment(served, name: str, config: dict, timeout=300) -> dict:
     """Start a run the way the UI does (POST create_flow_run) and wait until it is final."""
     client, deployment = served["client"], served["deployments"][name]
-    for attempt in range(5):
-        # The server answers 503 while its SQLite database is busy; Prefect's own client retries those too.
-        run = client.post(f"/deployments/{deployment['id']}/create_flow_run", json={"parameters": {"config": config}})
-        if run.status_code != 503 or attempt == 4:
-            break
-        time.sleep(2 ** attempt)
+    run = client.post(f"/deployments/{deployment['id']}/create_flow_run", json={"parameters": {"config": config}})
     run.raise_for_status()
 
     def final():

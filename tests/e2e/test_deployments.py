@@ -12,6 +12,7 @@ from imbalance_flows.tasks.store.champion import decisions
 from imbalance_flows.tasks.store.model_store import champion, load_model
 from tests.e2e.conftest import (
     ROOT,
+    api_client,
     drifted_batches,
     prefect_server,
     run_deployment,
@@ -132,8 +133,6 @@ def test_killed_retrain_leaves_the_champion_intact(served, churn_small, tmp_path
 
 def test_prefect_yaml_deploys_to_a_process_pool_that_a_worker_runs(tmp_path, churn_small):
     """`prefect deploy --all` with deployments/prefect.yaml, then a run picked up by a process worker."""
-    import httpx
-
     (tmp_path / "home").mkdir()
     with prefect_server(tmp_path / "home") as api:
         env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_HOME": str(tmp_path / "home")}
@@ -142,7 +141,7 @@ def test_prefect_yaml_deploys_to_a_process_pool_that_a_worker_runs(tmp_path, chu
                        check=True, capture_output=True)
         subprocess.run([*prefect, "deploy", "--all", "--prefect-file", "deployments/prefect.yaml"], cwd=ROOT, env=env,
                        check=True, capture_output=True, timeout=300)
-        client = httpx.Client(base_url=api, timeout=30)
+        client = api_client(api)
         retrain = client.get("/deployments/name/retrain/retrain").json()
         assert [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in retrain["schedules"]] == [("0 3 * * 1", "UTC")]
         assert retrain["work_pool_name"] == "imbalance-flows"
@@ -155,8 +154,8 @@ def test_prefect_yaml_deploys_to_a_process_pool_that_a_worker_runs(tmp_path, chu
             train = client.get("/deployments/name/train/train").json()
             config = {"data": str(churn_small), "target": "churn", "store": str(tmp_path / "store"),
                       "members": [{"sampler": "class_weight", "learner": "logreg"}]}
-            run = client.post(f"/deployments/{train['id']}/create_flow_run",
-                              json={"parameters": {"config": config}}).json()
+            run = client.post(f"/deployments/{train['id']}/create_flow_run", json={"parameters": {"config": config}})
+            run = run.raise_for_status().json()
             state = wait_for(lambda: (s := client.get(f"/flow_runs/{run['id']}").json()["state"])["type"] in
                              ("COMPLETED", "FAILED", "CRASHED") and s, timeout=300, interval=0.5,
                              what="the worker's run")

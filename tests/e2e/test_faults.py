@@ -1,17 +1,23 @@
 """Faults: a run told to stop stops within seconds and leaves nothing running; a Prefect server that goes
 away mid-run ends the run clearly; in every case the store is as it was."""
 
-import json
 import os
 import signal
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import CLI, ROOT, prefect_server, scaled, start, stop
+from tests.e2e.conftest import (
+    CLI,
+    ROOT,
+    api_client,
+    prefect_server,
+    scaled,
+    start,
+    stop,
+)
 
 CHURN = ROOT / "tasks" / "bundled" / "churn.parquet"
 STOP_WITHIN_S = 15
@@ -107,10 +113,8 @@ def test_a_signal_stops_a_training_run_within_seconds_with_its_temporary_server(
 
 
 def _flow_runs(api_url: str) -> list[dict]:
-    request = urllib.request.Request(f"{api_url}/flow_runs/filter", data=b"{}", method="POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
+    with api_client(api_url) as client:
+        return client.post("/flow_runs/filter", json={}).raise_for_status().json()
 
 
 def test_a_stopped_run_is_marked_crashed_on_the_server_and_a_rerun_completes(slow_config, prefect_api, tmp_path):
