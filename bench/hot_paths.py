@@ -1,4 +1,4 @@
-"""Five hot paths of large runs, each against what it replaced, side by side in one process.
+"""Six hot paths of large runs, each against what it replaced, side by side in one process.
 
 1. Parquet: the 10M-row synthetic table of `bench/scale.py` written with pyarrow's default dictionary
    encoding of every column, and with it only for columns that are not floating-point
@@ -17,6 +17,10 @@
    writes it) whose fingerprints the split found: every chunk read whole (`model_store.summarise_rows`, as before)
    against the labels and the picture's sample read alone (`model_store.summarise_tables`, the same picture); the
    median of 3 runs each.
+6. Scoring a 2M-row test split of two classes: the ensemble's calibrated probabilities (`calibrate`, Platt
+   scaling) with numpy's reductions along each row of two values, as before, against a column at a time
+   (`tasks.narrow`, the same figures); and the metrics of two members and the ensemble one after another, as
+   before, against side by side on the cores (as `report.split_results` runs them); the median of 3 runs each.
 
 Needs the cached 10M-row table of `bench/scale.py`. Run from the repository root, nothing else heavy
 on the machine::
@@ -177,10 +181,57 @@ def picture() -> list[dict]:
     return out
 
 
+def scoring() -> list[dict]:
+    import statistics
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from imbalance_flows.tasks.cores import available_cores
+    from imbalance_flows.tasks.evaluation.metrics import evaluate
+    from imbalance_flows.tasks.model.calibrate import _logits, calibrate
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(2_000_000) < 0.015).astype(int)
+    scores = [np.clip(y * 0.3 + rng.random(len(y)) * 0.7, 0, 1) for _ in range(3)]
+    probas, classes = [np.c_[1 - score, score] for score in scores], np.array([0, 1])
+    predicted = [(score > 0.5).astype(int) for score in scores]
+    platt = {"method": "sigmoid", "slope": 1.3, "intercepts": [0.0, -0.4]}
+
+    def along_rows():
+        logits = platt["slope"] * _logits(probas[0]) + np.asarray(platt["intercepts"])
+        out = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return out / out.sum(axis=1, keepdims=True)
+
+    def one_after_another():
+        return [evaluate(y, labels, proba, classes) for labels, proba in zip(predicted, probas)]
+
+    def side_by_side():
+        with ThreadPoolExecutor(max_workers=min(available_cores(), len(probas))) as pool:
+            return list(pool.map(lambda pair: evaluate(y, *pair, classes), zip(predicted, probas)))
+
+    ways = {"2M rows × 2 classes, calibrated: reductions along each row": along_rows,
+            "2M rows × 2 classes, calibrated: `calibrate` (a column at a time)": lambda: calibrate(platt, probas[0]),
+            "2M rows, metrics of 3 models: one after another": one_after_another,
+            "2M rows, metrics of 3 models: side by side (`split_results`)": side_by_side}
+    runs, answers = {name: [] for name in ways}, {}
+    for _ in range(3):
+        for name, way in ways.items():
+            started = time.perf_counter()
+            answers[name] = way()
+            runs[name].append(time.perf_counter() - started)
+    names = list(ways)
+    same = [np.array_equal(answers[names[0]], answers[names[1]])] * 2 + [
+        json.dumps(answers[names[2]]) == json.dumps(answers[names[3]])] * 2
+    out = [{"case": name, "seconds": round(statistics.median(each), 3), "same": equal}
+           for (name, each), equal in zip(runs.items(), same)]
+    print(out, flush=True)
+    return out
+
+
 def main(argv: list[str]) -> int:
     memory = fresh_memory()  # first: before anything else has taken memory from the system and freed it
     report = {**stamp("bench.hot_paths", argv), "parquet": parquet(), "metrics": metrics(), "fresh_memory": memory,
-              "probabilities": probabilities(), "picture": picture()}
+              "probabilities": probabilities(), "picture": picture(), "scoring": scoring()}
     (RESULTS / "hot_paths.json").write_text(json.dumps(report, indent=1))
     lines = ["| Parquet | write s | read s | MiB |", "|---|---:|---:|---:|",
              *[f"| {r['case']} | {r['write_s']} | {r['read_s']} | {r['mib']} |" for r in report["parquet"]], "",
@@ -189,7 +240,9 @@ def main(argv: list[str]) -> int:
              "| a member's probabilities, checked | seconds (median of 5) |", "|---|---:|",
              *[f"| {r['case']} | {r['seconds']} |" for r in report["probabilities"]], "",
              "| the save's drift picture | seconds (median of 3) | the same picture |", "|---|---:|---|",
-             *[f"| {r['case']} | {r['seconds']} | {'yes' if r['same_picture'] else 'no'} |" for r in report["picture"]]]
+             *[f"| {r['case']} | {r['seconds']} | {'yes' if r['same_picture'] else 'no'} |" for r in report["picture"]],
+             "", "| scoring a test split | seconds (median of 3) | the same figures |", "|---|---:|---|",
+             *[f"| {r['case']} | {r['seconds']} | {'yes' if r['same'] else 'no'} |" for r in report["scoring"]]]
     write_markdown("hot_paths", "Hot paths of large runs, against what they replaced", report, lines)
     return 0
 

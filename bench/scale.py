@@ -145,8 +145,8 @@ def baseline(name: str, path: Path) -> dict:
         from imbalance_flows.tasks.evaluation.metrics import evaluate
         model = default_ensemble(random_state=SEED).fit(X_train, y_train)
         probas = model.member_probas(X_test)
-        predicted = model.vote(probas)
-        metrics = evaluate(y_test, predicted, model.combined(probas), model.classes_, None)
+        predicted, proba = model.scored(probas)
+        metrics = evaluate(y_test, predicted, proba, model.classes_, None)
         return {"balanced_accuracy": metrics["balanced_accuracy"]}
     if name == "default model":
         from imbalance_flows import default_ensemble

@@ -68,8 +68,7 @@ def scored_rows(frame: pd.DataFrame, ensemble, per_class: int = 10) -> dict:
     ensemble's probabilities (None for hard voting) and votes, and the part's wrong examples (`wrong_examples`)."""
     schema = ensemble.schema_
     probas = ensemble.member_probas(frame.drop(columns=[schema.target]))
-    proba = ensemble.combined(probas) if ensemble.voting != "hard" else None
-    predicted = ensemble.vote(probas)
+    predicted, proba = ensemble.scored(probas)
     return {"y": frame[schema.target].to_numpy(), "probas": probas, "proba": proba, "predicted": predicted,
             "examples": wrong_examples(frame, predicted, proba, schema, per_class)}
 

@@ -6,6 +6,8 @@ from typing import Literal
 
 import numpy as np
 
+from imbalance_flows.tasks.narrow import row_sums
+
 SUMMARY = ("balanced_accuracy", "g_mean", "macro_f1", "mcc", "roc_auc", "average_precision")
 CALIBRATION = ("brier", "log_loss", "calibration_error")  # of the probabilities; smaller is better
 CALIBRATION_BINS = 15
@@ -179,18 +181,22 @@ def calibration_scores(y_true, proba, classes, bins: int = CALIBRATION_BINS) -> 
 def _calibration(codes: np.ndarray, proba, n: int, bins: int = CALIBRATION_BINS) -> dict:
     """`calibration_scores` of rows whose true labels are these positions among `n` classes."""
     proba = np.asarray(proba, dtype=float)
-    onehot = (codes[:, None] == np.arange(n)).astype(float)
-    if not len(onehot):
+    if not len(proba):
         return dict.fromkeys(CALIBRATION)
-    log_loss = float(-np.mean(np.log(np.clip((proba * onehot).sum(axis=1), 1e-15, 1.0))))
+    # Each row's true class picked by position, not through a one-hot table of every row and class.
+    rows, known = np.arange(len(proba)), codes >= 0  # -1: a label of none of the classes, whose probability is 0
+    true_proba = np.where(known, proba[rows, np.maximum(codes, 0)], 0.0)
+    log_loss = float(-np.mean(np.log(np.clip(true_proba, 1e-15, 1.0))))
     if n == 2:
-        rarer = int(np.argmin(onehot.sum(axis=0)))
-        scores, hits = proba[:, rarer], onehot[:, rarer]
+        rarer = int(np.argmin(np.bincount(codes[known], minlength=n)))
+        scores, hits = proba[:, rarer], (codes == rarer).astype(float)
         brier = float(np.mean((scores - hits) ** 2))
     else:
-        scores = proba.max(axis=1)
-        hits = onehot[np.arange(len(proba)), proba.argmax(axis=1)]
-        brier = float(np.mean(((proba - onehot) ** 2).sum(axis=1)))
+        picked = proba.argmax(axis=1)
+        scores, hits = proba[rows, picked], (codes == picked).astype(float)
+        squared = proba ** 2  # (p − 0)² for every class but the true one, (p − 1)² for it
+        squared[rows[known], codes[known]] = (true_proba[known] - 1) ** 2
+        brier = float(np.mean(row_sums(squared)))
     binned = np.clip((scores * bins).astype(int), 0, bins - 1)
     count = np.bincount(binned, minlength=bins)
     gap = np.abs(np.bincount(binned, scores, bins) - np.bincount(binned, hits, bins))  # per bin: n · |mean p − rate|

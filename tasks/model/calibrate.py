@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from imbalance_flows.tasks.narrow import row_maxima, row_sums
+
 FLOOR = 1e-3  # probabilities below this are read as this before the logarithm: the members' votes are coarse
 METHODS = ("sigmoid", "isotonic", "temperature", "none")
 
@@ -61,7 +63,7 @@ def calibrate(calibration: dict | None, proba: np.ndarray) -> np.ndarray:
             positive = np.clip(columns[0], floor, 1 - floor)
             return np.column_stack([1 - positive, positive])
         out = np.clip(np.column_stack(columns), floor, 1.0)
-        return out / out.sum(axis=1, keepdims=True)
+        return out / row_sums(out)[:, None]
     return _softmax(calibration["slope"] * _logits(proba) + np.asarray(calibration["intercepts"]))
 
 
@@ -70,9 +72,9 @@ def _logits(proba: np.ndarray) -> np.ndarray:
 
 
 def _softmax(scores: np.ndarray) -> np.ndarray:
-    scores = scores - scores.max(axis=1, keepdims=True)
-    out = np.exp(scores)
-    return out / out.sum(axis=1, keepdims=True)
+    out = np.exp(scores - row_maxima(scores)[:, None])
+    out /= row_sums(out)[:, None]
+    return out
 
 
 def _fit_scaling(logits: np.ndarray, codes: np.ndarray, with_intercepts: bool) -> tuple[float, list[float]]:
@@ -114,4 +116,4 @@ def adjust_proba(proba: np.ndarray, train_priors, priors) -> np.ndarray:
     """Probabilities under new class `priors`: p·(new/train), renormalised per row (Bayes' rule)."""
     weighted = np.asarray(proba, dtype=float) * (np.asarray(priors, dtype=float)
                                                  / np.maximum(np.asarray(train_priors, dtype=float), 1e-12))
-    return weighted / np.maximum(weighted.sum(axis=1, keepdims=True), 1e-300)
+    return weighted / np.maximum(row_sums(weighted), 1e-300)[:, None]

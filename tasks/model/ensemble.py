@@ -436,9 +436,11 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         return search_weights(lambda weights: self._judge(np.tensordot(weights, stacked, axes=1), codes),
                               len(probas), start)
 
-    def _member_proba(self, position: int, X: pd.DataFrame) -> np.ndarray:
-        """The probabilities of the member at `position`, in the ensemble's class order (absent classes get 0)."""
-        return member_proba(self.members_[position], X, len(self.classes_), f"member {self.specs_[position].name}")
+    def _member_proba(self, position: int, X: pd.DataFrame, grouped: bool = True) -> np.ndarray:
+        """The probabilities of the member at `position`, in the ensemble's class order (absent classes get 0);
+        `grouped`: see `member_proba`."""
+        return member_proba(self.members_[position], X, len(self.classes_), f"member {self.specs_[position].name}",
+                            grouped)
 
     def average(self, probas: list[np.ndarray]) -> np.ndarray:
         """The members' weighted mean of probabilities, before calibration."""
@@ -481,7 +483,8 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         # A few rows (a request online, a small file) are scored in this thread: starting joblib's threads for a
         # forest's trees costs more than they save below SEQUENTIAL_BELOW rows (bench/results/serve_model.md).
         with joblib.parallel_config(backend="sequential") if len(X) < SEQUENTIAL_BELOW else contextlib.nullcontext():
-            return [self._member_proba(position, X) if weight > 0 or not voting_only
+            # member_probas looked for copies of rows once for every member.
+            return [self._member_proba(position, X, grouped=False) if weight > 0 or not voting_only
                     else np.zeros((len(X), len(self.classes_))) for position, weight in enumerate(self.weights_)]
 
     def _has_proba(self):
@@ -507,7 +510,20 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
             votes = np.stack([proba.argmax(1) for proba in probas], axis=1)
             tally = np.apply_along_axis(np.bincount, 1, votes, weights=self.weights_, minlength=len(self.classes_))
             return self.classes_[tally.argmax(1)]
-        proba = self.combined(probas, priors if self.objective_ == "cost" else None)
+        return self.decide(self.combined(probas, priors if self.objective_ == "cost" else None))
+
+    def scored(self, probas: list[np.ndarray], priors=None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The labels the members' probabilities vote for and the ensemble's probabilities (None for hard voting):
+        `vote` and `combined` of `probas`, from one weighted mean and calibration where they share it."""
+        if self.voting == "hard":
+            return self.vote(probas), None
+        proba = self.combined(probas, priors)
+        deciding = proba if priors is None or self.objective_ == "cost" else self.combined(probas)
+        return self.decide(deciding), proba
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """The labels the ensemble's probabilities (from `combined`; soft or weighted voting) decide for: the
+        tuned threshold for two classes, else the cheapest class under the costs, else the likeliest."""
         if self.threshold_ is not None:
             column = int(np.flatnonzero(self.classes_ == self.positive_class_)[0])
             other = self.classes_[1 - column]

@@ -33,6 +33,7 @@ from imbalance_flows.tasks.model.members import (
 )
 from imbalance_flows.tasks.model.sizes import RowPlan
 from imbalance_flows.tasks.model.spec import MemberSpec
+from imbalance_flows.tasks.narrow import row_sums
 from imbalance_flows.tasks.sampling.resample import is_under_sampler
 
 
@@ -516,14 +517,15 @@ def row_groups(X: pd.DataFrame) -> np.ndarray | None:
         return None
 
 
-def member_proba(model, X: pd.DataFrame, n_classes: int, name: str = "a member") -> np.ndarray:
+def member_proba(model, X: pd.DataFrame, n_classes: int, name: str = "a member", grouped: bool = True) -> np.ndarray:
     """A fitted member's probabilities in class-code order; a class it never saw gets 0. Checked
     (`check_probabilities`): a damaged member's NaN or out-of-range values never reach a vote or a file.
-    Rows that are copies of each other are scored once (`distinct_rows`)."""
-    distinct = distinct_rows(X)
+    Rows that are copies of each other are scored once (`distinct_rows`), unless `grouped` is False: the caller
+    looked for them already."""
+    distinct = distinct_rows(X) if grouped else None
     if distinct is not None:
         first, group = distinct
-        return member_proba(model, X.iloc[first], n_classes, name)[group]
+        return member_proba(model, X.iloc[first], n_classes, name, grouped=False)[group]
     out = np.zeros((len(X), n_classes))
     # Members learn class codes. A large batch is scored on a thread of its own (`on_own_thread`); a small one here,
     # in one thread: neither leaves an OpenMP team behind in this thread.
@@ -559,14 +561,12 @@ def check_probabilities(proba: np.ndarray, who: str) -> np.ndarray:
 
 def _plausible(proba: np.ndarray) -> bool:
     """Every value of a non-empty `proba` from 0 to 1 and every row summing to 1, within the tolerance: the same
-    judgement as `check_probabilities`' row by row, from whole-array reductions and one sum per column
-    (reductions along millions of rows of a few values each are many times slower: bench/results/hot_paths.md).
+    judgement as `check_probabilities`' row by row, from whole-array reductions and the rows' sums a column at a
+    time (`narrow.row_sums`; reductions along millions of rows of a few values each are many times slower).
     A NaN fails every comparison."""
     low, high = proba.min(), proba.max()
     if not (low >= -PROBABILITY_TOLERANCE and high <= 1 + PROBABILITY_TOLERANCE):  # NaN and ±inf fail here
         return False
-    total = proba[:, 0].copy()
-    for column in range(1, proba.shape[1]):
-        total += proba[:, column]
+    total = row_sums(proba)
     total -= 1
     return bool(np.abs(total, out=total).max() <= PROBABILITY_TOLERANCE)

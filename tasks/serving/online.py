@@ -121,8 +121,7 @@ def predict_rows(frame: pd.DataFrame, path, ensemble) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UnseenCategoryWarning)
         probas = ensemble.member_probas(frame, voting_only=True)
-        labels = ensemble.vote(probas)
-        combined = None if ensemble.voting == "hard" else ensemble.combined(probas)
+        labels, combined = ensemble.scored(probas)
     for warning in caught:
         if issubclass(warning.category, UnseenCategoryWarning):
             log.warning("%s", warning.message)

@@ -139,9 +139,10 @@ def score_frame(model: VotingEnsemble, frame: pd.DataFrame, version: str | None 
     features = frame.drop(columns=[name for name in passthrough if name not in model.schema_.names])
     probas = model.member_probas(features, voting_only=True)  # once, for the label and the probabilities
     out = frame[carried].copy()
-    out[f"predicted_{model.schema_.target}"] = model.vote(probas, priors)
-    if model.voting != "hard":
-        for label, column in zip(model.classes_, model.combined(probas, priors).T):
+    predicted, proba = model.scored(probas, priors)
+    out[f"predicted_{model.schema_.target}"] = predicted
+    if proba is not None:
+        for label, column in zip(model.classes_, proba.T):
             out[f"proba_{label}"] = column
     if version is not None:
         out["model_version"] = version

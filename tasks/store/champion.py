@@ -139,9 +139,10 @@ class Scores:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UnseenCategoryWarning)
                 probas = self.model.member_probas(frame, voting_only=True)  # once, for the vote and probabilities
-            self.predicted.append(self.model.vote(probas))
-            if self.model.voting != "hard":
-                self.probas.append(self.model.combined(probas))
+            predicted, proba = self.model.scored(probas)
+            self.predicted.append(predicted)
+            if proba is not None:
+                self.probas.append(proba)
         except InputError as error:
             self.error = str(error)
 

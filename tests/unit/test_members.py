@@ -814,6 +814,24 @@ def test_a_batch_of_few_distinct_rows_is_scored_once_per_distinct_row_with_the_s
     assert distinct_rows(pd.DataFrame({"x": rng.normal(size=6_000)})) is None  # distinct rows: scored as they are
 
 
+def test_an_ensemble_looks_for_copies_of_rows_once_per_batch_for_all_its_members(fitted_binary, monkeypatch):
+    import imbalance_flows.tasks.model.ensemble as ensemble_module
+    import imbalance_flows.tasks.model.fitting as fitting_module
+
+    looked = []
+    for module in (ensemble_module, fitting_module):
+        monkeypatch.setattr(module, "distinct_rows", lambda X, original=module.distinct_rows: looked.append(len(X))
+                            or original(X))
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({column.name: rng.normal(size=5_000) if column.kind == "numeric" else column.categories[0]
+                      for column in fitted_binary.schema_.columns})  # 5,000 distinct rows
+
+    probas = fitted_binary.member_probas(X)
+
+    assert len(probas) == len(fitted_binary.members_) > 1
+    assert looked == [5_000]
+
+
 @pytest.mark.parametrize("columns", [2, 3, 5])
 def test_probabilities_are_refused_exactly_where_a_row_breaks_a_rule(columns):
     rng = np.random.default_rng(columns)

@@ -579,6 +579,38 @@ def test_scoring_does_not_ask_a_member_of_weight_0_and_decides_as_with_it(fitted
         model.member_probas(X)
 
 
+@pytest.mark.parametrize("voting", ["weighted", "soft", "hard"])
+@pytest.mark.parametrize("priors", [None, [0.5, 0.5]])
+def test_scored_gives_the_vote_and_the_probabilities_from_one_combination(fitted_binary, binary_table, voting, priors):
+    X = binary_table.drop(columns="label")
+    model = copy.deepcopy(fitted_binary)
+    model.voting = voting
+    probas = model.member_probas(X)
+
+    labels, proba = model.scored(probas, priors)
+
+    np.testing.assert_array_equal(labels, model.vote(probas, priors))
+    if voting == "hard":
+        assert proba is None
+    else:
+        np.testing.assert_array_equal(proba, model.combined(probas, priors))
+
+
+def test_scored_decides_a_cost_model_on_the_probabilities_moved_to_the_priors():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": np.r_[rng.normal(0, 1, 300), rng.normal(1.2, 1, 60)]})
+    y = np.r_[["ok"] * 300, ["fraud"] * 60]
+    model = VotingEnsemble(members=[{"sampler": "none", "learner": "logreg"}], costs={"fn": 10, "fp": 1}).fit(X, y)
+    probas = model.member_probas(X)
+    priors = [0.5, 0.5]  # classes in order: fraud, ok; far more fraud than in training
+
+    labels, proba = model.scored(probas, priors)
+
+    np.testing.assert_array_equal(labels, model.vote(probas, priors))
+    assert (labels != model.vote(probas)).any()  # the priors moved some decisions: the two calls differ here
+    np.testing.assert_array_equal(proba, model.combined(probas, priors))
+
+
 BAD_PARAMETERS = [
     pytest.param({"voting": "majority"}, "voting must be one of 'hard', 'soft', 'weighted'", "'majority'", id="voting"),
     pytest.param({"unknown_categories": "maybe"}, "unknown_categories must be one of 'error', 'ignore'", "'maybe'",
