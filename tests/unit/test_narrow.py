@@ -6,7 +6,7 @@ import pytest
 from imbalance_flows.tasks.narrow import row_maxima, row_sums
 
 
-@pytest.mark.parametrize("columns", [1, 2, 3, 7])
+@pytest.mark.parametrize("columns", [1, 2, 3, 7, 8, 10, 16])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_row_sums_and_maxima_equal_numpys_along_rows(columns, dtype):
     rng = np.random.default_rng(columns)
