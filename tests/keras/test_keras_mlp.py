@@ -149,7 +149,7 @@ def test_member_files_are_written_and_checked(churn_600, tmp_path):
     with pytest.raises(InputError, match="a Keras model file must be a valid .keras archive"):
         load_member(tmp_path / "m.skops")
     (tmp_path / "m.keras").unlink()
-    with pytest.raises(InputError, match="a member.s model file must exist: .*m\.keras. was not found"):
+    with pytest.raises(InputError, match=r"a member.s model file must exist: .*m\.keras. was not found"):
         load_member(tmp_path / "m.skops")
 
 
