@@ -42,6 +42,21 @@ import numpy as np
 from bench.scale import RESULTS, data_path, stamp, timed, write_markdown
 
 
+def alternating(ways: dict, rounds: int = 3) -> tuple[dict, dict]:
+    """Each of `ways` (name → work) run once a round, in turn, for `rounds` rounds: the median seconds of each
+    (rounded to the millisecond) and what each returned last."""
+    import statistics
+    import time
+
+    runs, answers = {name: [] for name in ways}, {}
+    for _ in range(rounds):
+        for name, way in ways.items():
+            started = time.perf_counter()
+            answers[name] = way()
+            runs[name].append(time.perf_counter() - started)
+    return {name: round(statistics.median(each), 3) for name, each in runs.items()}, answers
+
+
 def parquet() -> list[dict]:
     import pandas as pd
     import pyarrow as pa
@@ -144,8 +159,6 @@ def probabilities() -> list[dict]:
 
 def picture() -> list[dict]:
     import shutil
-    import statistics
-    import time
 
     import pandas as pd
 
@@ -166,15 +179,9 @@ def picture() -> list[dict]:
                     tables.read_chunks(train), schema, total=train.n_rows, known=known)[1],
                 "8M rows: the labels and the sample alone (`summarise_tables`)": lambda: summarise_tables(
                     [train], schema, known)[1]}
-        runs, pictures = {name: [] for name in ways}, {}
-        for _ in range(3):
-            for name, way in ways.items():
-                started = time.perf_counter()
-                pictures[name] = way()
-                runs[name].append(time.perf_counter() - started)
+        seconds, pictures = alternating(ways)
         same = len({json.dumps(p, sort_keys=True) for p in pictures.values()}) == 1
-        out = [{"case": name, "seconds": round(statistics.median(each), 3), "same_picture": same}
-               for name, each in runs.items()]
+        out = [{"case": name, "seconds": median, "same_picture": same} for name, median in seconds.items()]
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
     print(out, flush=True)
@@ -182,8 +189,6 @@ def picture() -> list[dict]:
 
 
 def scoring() -> list[dict]:
-    import statistics
-    import time
     from concurrent.futures import ThreadPoolExecutor
 
     from imbalance_flows.tasks.cores import available_cores
@@ -213,17 +218,11 @@ def scoring() -> list[dict]:
             "2M rows × 2 classes, calibrated: `calibrate` (a column at a time)": lambda: calibrate(platt, probas[0]),
             "2M rows, metrics of 3 models: one after another": one_after_another,
             "2M rows, metrics of 3 models: side by side (`split_results`)": side_by_side}
-    runs, answers = {name: [] for name in ways}, {}
-    for _ in range(3):
-        for name, way in ways.items():
-            started = time.perf_counter()
-            answers[name] = way()
-            runs[name].append(time.perf_counter() - started)
+    seconds, answers = alternating(ways)
     names = list(ways)
     same = [np.array_equal(answers[names[0]], answers[names[1]])] * 2 + [
         json.dumps(answers[names[2]]) == json.dumps(answers[names[3]])] * 2
-    out = [{"case": name, "seconds": round(statistics.median(each), 3), "same": equal}
-           for (name, each), equal in zip(runs.items(), same)]
+    out = [{"case": name, "seconds": median, "same": equal} for (name, median), equal in zip(seconds.items(), same)]
     print(out, flush=True)
     return out
 
