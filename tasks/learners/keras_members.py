@@ -30,6 +30,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.narrow import row_sums
 
 LOSSES = ("crossentropy", "focal")
 logger = logging.getLogger(__name__)
@@ -285,7 +286,7 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
                                  for start in range(0, max(len(X), 1), step)])
         if len(self.classes_) == 2:
             scores = np.column_stack([1 - scores[:, 0], scores[:, 0]])
-        return scores / scores.sum(axis=1, keepdims=True)
+        return scores / row_sums(scores)[:, None]
 
     def predict(self, X) -> np.ndarray:
         """The most probable class."""
