@@ -769,6 +769,7 @@ def test_scoring_and_fitting_leave_no_openmp_threads_behind_in_the_calling_threa
     # its own: other tests' threads come and go in this one.
     script = """
 import os
+import time
 import numpy as np, pandas as pd
 from imbalance_flows.tasks.data.schema import coerce, infer_schema
 from imbalance_flows.tasks.model.fitting import fit_member, member_proba
@@ -786,6 +787,11 @@ before = threads()
 pipeline, _ = fit_member(MemberSpec.parse("none:hgb"), coerce(X, schema), y, schema, threads=2)
 member_proba(pipeline, coerce(X, schema), 2)  # a large batch
 member_proba(pipeline, coerce(X.head(50), schema), 2)  # a small one
+# A thread that was joined may still be leaving the kernel's list for a moment on a busy machine; a team left
+# behind stays: wait up to 5 s for the count to settle.
+deadline = time.monotonic() + 5
+while threads() != before and time.monotonic() < deadline:
+    time.sleep(0.05)
 print(before, threads())
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
