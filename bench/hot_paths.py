@@ -1,4 +1,4 @@
-"""Six hot paths of large runs, each against what it replaced, side by side in one process.
+"""Seven hot paths of large runs, each against what it replaced, side by side in one process.
 
 1. Parquet: the 10M-row synthetic table of `bench/scale.py` written with pyarrow's default dictionary
    encoding of every column, and with it only for columns that are not floating-point
@@ -21,6 +21,11 @@
    scaling) with numpy's reductions along each row of two values, as before, against a column at a time
    (`tasks.narrow`, the same figures); and the metrics of two members and the ensemble one after another, as
    before, against side by side on the cores (as `report.split_results` runs them); the median of 3 runs each.
+7. Loading and splitting the 10M-row table: its content hash (`tables.fingerprint`) a column at a time in one
+   thread against side by side on the cores (the same hash); the check for columns of one value
+   (`splits.constant_columns`) with pandas' `min` and `max` of each column, as before, against NumPy's `fmin` and
+   `fmax` (the same columns); and the labels' part of the rows' fingerprints (`schema.row_hashes`) with every
+   label turned into text, as before, against each distinct label once (the same hashes); the median of 3 runs each.
 
 Needs the cached 10M-row table of `bench/scale.py`. Run from the repository root, nothing else heavy
 on the machine::
@@ -227,10 +232,50 @@ def scoring() -> list[dict]:
     return out
 
 
+def loading() -> list[dict]:
+    import pandas as pd
+
+    from imbalance_flows.tasks.data import schema as schemas
+    from imbalance_flows.tasks.data import splits, tables
+
+    frame = pd.read_parquet(data_path(10_000_000))
+    X, y = frame.drop(columns="y"), frame["y"]
+
+    def in_turn():
+        kept, tables.PARALLEL_HASH_VALUES = tables.PARALLEL_HASH_VALUES, float("inf")
+        try:
+            return tables.fingerprint(frame)
+        finally:
+            tables.PARALLEL_HASH_VALUES = kept
+
+    def label_texts_first():
+        codes, texts = pd.factorize(schemas.as_text(y, missing="").to_numpy())
+        return schemas._hashed(pd.Series(texts))[codes]
+
+    def distinct_labels_first():
+        codes, values = pd.factorize(y.to_numpy())
+        return schemas._hashed(pd.Series(schemas.as_text(pd.Series(values)).to_numpy()))[codes]
+
+    ways = {"10M rows × 31 columns, content hash: a column at a time, one thread": in_turn,
+            "10M rows × 31 columns, content hash: side by side (`fingerprint`)": lambda: tables.fingerprint(frame),
+            "10M rows × 30 columns of one value?: pandas' `min` and `max`": lambda: [
+                str(name) for name in X.columns if X[name].min() == X[name].max()],
+            "10M rows × 30 columns of one value?: `fmin` and `fmax` (`constant_columns`)": lambda: splits.constant_columns(X),
+            "10M labels' hashes: every label as text, then factorized": label_texts_first,
+            "10M labels' hashes: each distinct label as text once (`row_hashes`)": distinct_labels_first}
+    seconds, answers = alternating(ways)
+    names = list(ways)
+    same = [np.array_equal(answers[names[i]], answers[names[i + 1]]) for i in (0, 0, 2, 2, 4, 4)]
+    out = [{"case": name, "seconds": median, "same": equal} for (name, median), equal in zip(seconds.items(), same)]
+    print(out, flush=True)
+    return out
+
+
 def main(argv: list[str]) -> int:
     memory = fresh_memory()  # first: before anything else has taken memory from the system and freed it
     report = {**stamp("bench.hot_paths", argv), "parquet": parquet(), "metrics": metrics(), "fresh_memory": memory,
-              "probabilities": probabilities(), "picture": picture(), "scoring": scoring()}
+              "probabilities": probabilities(), "picture": picture(), "scoring": scoring(),
+              "loading": loading()}
     (RESULTS / "hot_paths.json").write_text(json.dumps(report, indent=1))
     lines = ["| Parquet | write s | read s | MiB |", "|---|---:|---:|---:|",
              *[f"| {r['case']} | {r['write_s']} | {r['read_s']} | {r['mib']} |" for r in report["parquet"]], "",
@@ -241,7 +286,9 @@ def main(argv: list[str]) -> int:
              "| the save's drift picture | seconds (median of 3) | the same picture |", "|---|---:|---|",
              *[f"| {r['case']} | {r['seconds']} | {'yes' if r['same_picture'] else 'no'} |" for r in report["picture"]],
              "", "| scoring a test split | seconds (median of 3) | the same figures |", "|---|---:|---|",
-             *[f"| {r['case']} | {r['seconds']} | {'yes' if r['same'] else 'no'} |" for r in report["scoring"]]]
+             *[f"| {r['case']} | {r['seconds']} | {'yes' if r['same'] else 'no'} |" for r in report["scoring"]],
+             "", "| loading and splitting | seconds (median of 3) | the same answer |", "|---|---:|---|",
+             *[f"| {r['case']} | {r['seconds']} | {'yes' if r['same'] else 'no'} |" for r in report["loading"]]]
     write_markdown("hot_paths", "Hot paths of large runs, against what they replaced", report, lines)
     return 0
 

@@ -209,8 +209,12 @@ def row_hashes(frame: pd.DataFrame, schema: Schema, labels: pd.Series | None = N
     (bench/results/row_fingerprints.md).
     """
     labels = frame[schema.target] if labels is None else labels
-    codes, label_texts = pd.factorize(as_text(labels, missing="").to_numpy())  # a few labels: each hashed once
-    label_hashes = _hashed(pd.Series(label_texts))[codes]
+    if isinstance(labels.dtype, np.dtype) and labels.dtype.kind in "biu":  # each value prints one way
+        codes, label_values = pd.factorize(labels.to_numpy())  # a few labels: each turned into text once
+        label_texts = as_text(pd.Series(label_values)).to_numpy()
+    else:
+        codes, label_texts = pd.factorize(as_text(labels, missing="").to_numpy())
+    label_hashes = _hashed(pd.Series(label_texts))[codes]  # each label hashed once
     numbers = _plain_numbers(frame, schema)
     if numbers is None:  # numbers held as text or in extension types: coerced as the members' are
         features = coerce(frame[schema.names], schema)

@@ -14,12 +14,14 @@ import hashlib
 import itertools
 import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
 from imbalance_flows.tasks import storage
+from imbalance_flows.tasks.cores import available_cores
 from imbalance_flows.tasks.data.schema import row_hashes
 from imbalance_flows.tasks.disk import is_local as _is_local
 from imbalance_flows.tasks.disk import room_to_write
@@ -281,20 +283,34 @@ def _numbers_rows(column: pd.Series) -> bool:
     return int(values[0]) in (0, 1) and bool((values[1:] - values[:-1] == 1).all())
 
 
+# From this many values a table's columns are hashed side by side on the cores (`fingerprint`).
+PARALLEL_HASH_VALUES = 1 << 20
+
+
 def fingerprint(frame: pd.DataFrame) -> str:
     """A content hash of a table (values, column names and dtypes; not the index).
 
     A column of plain NumPy values (numbers, booleans, dates) is hashed as its bytes, about five times as fast
     as pandas' per-value hashes (10M rows × 30 floats: 0.85 s against 4.4 s, by hand); any other column (text,
-    categories, nullable types) by pandas' hashes of its values.
+    categories, nullable types) by pandas' hashes of its values. Each column is hashed on its own, a large table's
+    side by side on the cores (hashlib lets go of the interpreter while it hashes: 10M rows × 31 columns took
+    0.42 s on two cores against 0.79 s in one thread, by hand), and the table's hash is that of theirs in order.
     """
-    digest = hashlib.sha256(repr([len(frame), *((str(c), str(t)) for c, t in frame.dtypes.items())]).encode())
-    for _, column in frame.items():
-        if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biufcmM":
-            digest.update(np.ascontiguousarray(column.to_numpy()).data)
-        else:
-            digest.update(pd.util.hash_pandas_object(column, index=False).to_numpy().tobytes())
-    return digest.hexdigest()[:16]
+    header = repr([len(frame), *((str(c), str(t)) for c, t in frame.dtypes.items())]).encode()
+    columns = [column for _, column in frame.items()]
+    workers = min(available_cores(), len(columns)) if frame.size >= PARALLEL_HASH_VALUES else 1
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            digests = list(pool.map(_column_digest, columns))
+    else:
+        digests = [_column_digest(column) for column in columns]
+    return hashlib.sha256(header + b"".join(digests)).hexdigest()[:16]
+
+
+def _column_digest(column: pd.Series) -> bytes:
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biufcmM":
+        return hashlib.sha256(np.ascontiguousarray(column.to_numpy()).data).digest()
+    return hashlib.sha256(pd.util.hash_pandas_object(column, index=False).to_numpy().tobytes()).digest()
 
 
 def dictionary_columns(schema) -> list[str]:

@@ -2,6 +2,7 @@
 
 import itertools
 import os
+from concurrent.futures import ThreadPoolExecutor as ThreadPool
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from imbalance_flows.tasks.data.schema import (
     infer_schema,
 )
 from imbalance_flows.tasks.data.splits import (
+    constant_columns,
     check_split_sizes,
     class_profile,
     count_distinct,
@@ -126,6 +128,21 @@ def test_fingerprint_follows_values_and_dtypes_not_the_index():
     assert fingerprint(frame) != fingerprint(frame.iloc[:1])
     assert fingerprint(frame) != fingerprint(frame.rename(columns={"a": "c"}))
     assert len(fingerprint(frame)) == 16
+
+
+def test_fingerprint_is_the_same_whether_columns_are_hashed_side_by_side_or_in_turn(monkeypatch):
+    from imbalance_flows.tasks.data import tables
+
+    frame = pd.DataFrame({"a": np.arange(6.0), "b": list("xyzxyz"), "c": np.arange(6) % 2 == 0})
+    in_turn = fingerprint(frame)
+    monkeypatch.setattr(tables, "PARALLEL_HASH_VALUES", 1)
+    monkeypatch.setattr(tables, "available_cores", lambda: 3)
+    calls = []
+    monkeypatch.setattr(tables, "ThreadPoolExecutor", lambda workers: calls.append(workers) or ThreadPool(workers))
+
+    assert fingerprint(frame) == in_turn and calls == [3]
+    moved = frame.assign(a=frame["a"][::-1].to_numpy())  # the same values in another order
+    assert fingerprint(moved) != in_turn
 
 
 def test_write_table_is_content_addressed_and_leaves_no_staging_file(tmp_path):
@@ -299,3 +316,25 @@ def test_a_kept_table_is_split_as_the_same_table_written_to_the_workspace(tmp_pa
     tables.let_go(held)
     with pytest.raises(InputError, match="split by the process that loaded it"):
         tables.read_column(held, "label")
+
+
+def test_constant_columns_are_those_with_one_value_present_whatever_their_type():
+    n = 40
+    X = pd.DataFrame({
+        "one": np.full(n, 2.5, dtype=np.float32),
+        "one_and_missing": np.where(np.arange(n) % 3, 7.0, np.nan),
+        "all_missing": np.full(n, np.nan),
+        "two": np.r_[np.full(n - 1, 1.0), 1.5],
+        "two_and_missing": np.r_[np.nan, np.full(n - 2, 1.0), -1.0],
+        "integers": np.full(n, 3),
+        "varying_integers": np.arange(n),
+        "nullable": pd.array([4] * (n - 1) + [None], dtype="Int64"),
+        "nullable_two": pd.array([4] * (n - 1) + [5], dtype="Int64"),
+        "text": ["a"] * n,
+        "flags": [True] * n,
+        "inf": np.r_[np.full(n - 1, np.inf), np.nan],
+        "signed_infs": np.r_[np.full(n - 1, np.inf), -np.inf],
+    })
+
+    assert constant_columns(X) == ["one", "one_and_missing", "integers", "nullable", "text", "flags", "inf"]
+    assert constant_columns(X.iloc[:10]) == []  # too few rows to tell
