@@ -17,9 +17,9 @@ from imbalance_flows.tasks.data.schema import (
     infer_schema,
 )
 from imbalance_flows.tasks.data.splits import (
-    constant_columns,
     check_split_sizes,
     class_profile,
+    constant_columns,
     count_distinct,
     split_target,
     stratified_indices,
