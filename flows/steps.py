@@ -50,7 +50,6 @@ from imbalance_flows.tasks.evaluation.report import (
     class_balance_markdown,
 )
 from imbalance_flows.tasks.model.ensemble import LopsidedDecisionWarning, VotingEnsemble
-from imbalance_flows.tasks.model.fitting import encode_labels
 from imbalance_flows.tasks.model.plan import (
     check_plan,
     describe_slow,
@@ -58,7 +57,7 @@ from imbalance_flows.tasks.model.plan import (
     judging_labels,
     member_plan,
     member_rows,
-    plan_fit,
+    table_plan,
     validation_rows,
 )
 from imbalance_flows.tasks.model.sizes import judged_on_holdout
@@ -263,8 +262,8 @@ def stratify(splits: Splits, schema: Schema, members: list[MemberSpec], params: 
               for name in ("train", "validation", "test") if getattr(splits, name) is not None}
     profiles = {name: class_profile(rows) for name, rows in labels.items()}
     totals = {label: sum(profile["counts"].get(label, 0) for profile in profiles.values()) for label in schema.classes}
-    plan = plan_fit(members, schema, encode_labels(labels["train"], schema), seed=params["random_state"],
-                    validation=params["validation"], folds=params["folds"])
+    plan = table_plan(members, splits.train, schema, seed=params["random_state"], validation=params["validation"],
+                      folds=params["folds"])
     for spec, seconds in check_plan(plan, params["costs"], params["allow_slow_samplers"], " in the training split",
                                     totals):
         get_run_logger().warning(describe_slow(spec, seconds, splits.train.n_rows))

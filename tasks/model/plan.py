@@ -27,6 +27,7 @@ from imbalance_flows.tasks.data import tables
 from imbalance_flows.tasks.data.schema import Schema, coerce
 from imbalance_flows.tasks.data.splits import check_rows_per_class, stratified_indices
 from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.handover import Handovers
 from imbalance_flows.tasks.learners.registry import LEARNERS
 from imbalance_flows.tasks.model.costs import cost_matrix
 from imbalance_flows.tasks.model.fitting import (
@@ -135,12 +136,15 @@ def judged_validation(codes: np.ndarray, seed: int) -> np.ndarray | None:
     return holdout_rows(codes, seed)
 
 
-def plan_fit(members, schema: Schema, codes: np.ndarray, *, seed: int, validation: str, folds: int) -> FitPlan:
+def plan_fit(members, schema: Schema, codes: np.ndarray, *, seed: int, validation: str, folds: int,
+             rows: RowPlan | None = None) -> FitPlan:
     """The plan for training rows with these class `codes` (positions in `schema.classes`), from the ensemble's
-    (checked) parameters `members`, `validation` and `folds`. Cheap: reads no features, builds no member."""
+    (checked) parameters `members`, `validation` and `folds`; `rows`: their `plan_rows`, where the caller has it.
+    Cheap: reads no features, builds no member."""
     codes = np.asarray(codes)
     out_of_fold = validation == "out_of_fold"
-    rows = plan_rows(codes, seed, judged=out_of_fold)  # with holdout, judged on the validation split
+    if rows is None:
+        rows = plan_rows(codes, seed, judged=out_of_fold)  # with holdout, judged on the validation split
     counts = np.bincount(codes, minlength=len(schema.classes))
     fitted = counts if rows.fit is None else np.bincount(codes[rows.fit], minlength=len(schema.classes))
     return FitPlan(specs=tuple(member_specs(members, len(codes))), schema=schema, seed=seed,
@@ -178,6 +182,29 @@ def describe_slow(spec: MemberSpec, seconds: float, rows: int) -> str:
 # The plan over tables by reference: what the training flow's tasks read (a member its rows, the vote its
 # judging rows), each rebuilding the plan from the labels alone.
 
+# A training split's class codes and row plan, by the split's content address, for the next step of the run in
+# this process: the flow's check (`stratify`), each member and the vote plan the same split (a member on a Dask
+# worker plans it again). On 8M rows each plan took about 0.17 s (by hand), most of it on the run's critical path.
+_PLANNED = Handovers(limit=2)
+
+
+def table_plan(members, train: tables.TableRef, schema: Schema, *, seed: int, validation: str,
+               folds: int) -> FitPlan:
+    """`plan_fit` for the training split `train`, from its labels alone; the same plan for the same split, labels,
+    seed and validation, read and drawn once in a process (`_PLANNED`: its arrays are read-only)."""
+    judged = validation == "out_of_fold"
+    key = repr((train.path, train.fingerprint, list(schema.classes), schema.target, seed, judged))
+    held = _PLANNED.get(key)
+    if held is None:
+        codes = encode_labels(tables.read_column(train, schema.target), schema)
+        held = (codes, plan_rows(codes, seed, judged=judged))
+        for array in (codes, held[1].fit, held[1].weight, held[1].judge):
+            if array is not None:
+                array.flags.writeable = False
+        _PLANNED.put(key, held)
+    codes, rows = held
+    return plan_fit(members, schema, codes, seed=seed, validation=validation, folds=folds, rows=rows)
+
 
 def _frame(ref: tables.TableRef, schema: Schema) -> tuple[pd.DataFrame, pd.Series]:
     frame = tables.read_table(ref)
@@ -188,8 +215,8 @@ def member_plan(spec: MemberSpec, train: tables.TableRef, schema: Schema, random
                 folds: int | None) -> FitPlan:
     """The fitting plan of one member, from the training split's labels alone (`plan.plan_fit`): every member and
     the vote rebuild the plan the flow checked, and agree on it."""
-    return plan_fit([spec], schema, encode_labels(tables.read_column(train, schema.target), schema),
-                    seed=random_state, validation="holdout" if folds is None else "out_of_fold", folds=folds or 0)
+    return table_plan([spec], train, schema, seed=random_state,
+                      validation="holdout" if folds is None else "out_of_fold", folds=folds or 0)
 
 
 def member_rows(plan: FitPlan, train: tables.TableRef):
@@ -206,10 +233,8 @@ def member_rows(plan: FitPlan, train: tables.TableRef):
 def judging_labels(rows: tables.TableRef, schema: Schema, specs: list[MemberSpec], random_state: int,
                    folds: int) -> pd.Series:
     """The labels of the training rows that judge the members out of fold (all of them, or the size plan's sample)."""
-    labels = tables.read_column(rows, schema.target)
-    plan = plan_fit(specs, schema, encode_labels(labels, schema), seed=random_state, validation="out_of_fold",
-                    folds=folds)
-    return labels.iloc[plan.judging_rows()]
+    plan = table_plan(specs, rows, schema, seed=random_state, validation="out_of_fold", folds=folds)
+    return tables.read_column(rows, schema.target).iloc[plan.judging_rows()]
 
 
 def validation_rows(rows: tables.TableRef, schema: Schema, random_state: int) -> tuple[pd.DataFrame, pd.Series]:

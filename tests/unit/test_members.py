@@ -861,3 +861,33 @@ def test_probabilities_are_refused_exactly_where_a_row_breaks_a_rule(columns):
     at_edges = good.copy()
     at_edges[7] = [1 + 0.5 * tol, *[-0.5 * tol / (columns - 1)] * (columns - 1)]  # rounding at both ends: accepted
     np.testing.assert_array_equal(check_probabilities(at_edges, "edges"), at_edges)
+
+
+def test_a_training_split_is_planned_once_per_process_and_as_from_its_labels(monkeypatch, tmp_path):
+    from imbalance_flows.tasks.data import tables
+    from imbalance_flows.tasks.model import plan as plan_module
+
+    rows = 400_000  # large data: the plan samples the rows members fit on and those that judge them
+    frame = pd.DataFrame({"x": np.zeros(rows, dtype=np.float32), "y": np.where(np.arange(rows) % 50 == 0, "r", "c")})
+    schema = infer_schema(frame[["x"]], frame["y"], "y")
+    train = tables.write_table(frame, str(tmp_path), "train")
+    reads = []
+    read_column = tables.read_column
+    monkeypatch.setattr(plan_module.tables, "read_column", lambda *a, **k: reads.append(a) or read_column(*a, **k))
+    monkeypatch.setattr(plan_module, "_PLANNED", plan_module.Handovers(limit=2))
+
+    def planned(seed, members=None):
+        return plan_module.table_plan(members, train, schema, seed=seed, validation="out_of_fold", folds=5)
+
+    first, again = planned(0), planned(0, [MemberSpec.parse("random_under:hgb")])
+    expected = plan_module.plan_fit(None, schema, encode_labels(frame["y"], schema), seed=0,
+                                    validation="out_of_fold", folds=5)
+    assert len(reads) == 1 and first.rows.large
+    for plan in (first, again):
+        assert np.array_equal(plan.rows.fit, expected.rows.fit) and np.array_equal(plan.rows.judge, expected.rows.judge)
+        assert np.array_equal(plan.rows.weight, expected.rows.weight) and plan.counts == expected.counts
+    assert [spec.name for spec in again.specs] == ["random_under:hgb"]
+    with pytest.raises(ValueError):
+        first.rows.fit[0] = 1  # shared with the run's other steps: never changed in place
+    other = planned(1)
+    assert len(reads) == 2 and not np.array_equal(other.rows.fit, first.rows.fit)
