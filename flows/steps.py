@@ -10,6 +10,7 @@ import contextlib
 import io
 import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from prefect import task
@@ -211,7 +212,25 @@ def split(loaded: Loaded, validation: str, validation_size: float, test_size: fl
 def _split(loaded: Loaded, validation: str, validation_size: float, test_size: float, random_state: int,
            workspace: str, dask_address: str | None) -> Splits:
     labels = tables.read_column(loaded.table, loaded.table_schema.target).to_numpy()
-    with parts_mapper(dask_address if loaded.table.parts else None) as map_parts:
+
+    def parts(groups=None) -> dict:
+        (train, test), held_out = stratified_indices(labels, [test_size], random_state, " in the file", groups), None
+        if judged_on_holdout(validation, len(train), validation_size):
+            kept, held = holdout_split(labels[train], validation_size, random_state, " in the file",
+                                       None if groups is None else groups[train])
+            train, held_out = train[kept], train[held]
+        return {name: rows for name, rows in (("train", train), ("validation", held_out), ("test", test))
+                if rows is not None}
+
+    with parts_mapper(dask_address if loaded.table.parts else None) as map_parts, ThreadPoolExecutor(1) as pool:
+        # A table held in memory: the splits drawn as if no row were a copy of another are written while the rows
+        # are hashed, and kept where none is (as in most tables of measured numbers): the same splits, since
+        # without copies the fingerprints change nothing (design notes: "Loading and splitting").
+        try:
+            plain = parts() if loaded.table.kept else None
+        except InputError:  # refused again below, once the copies are counted, with what they change
+            plain = None
+        early = None if plain is None else pool.submit(tables.write_parts, loaded.table, plain, workspace, map_parts)
         copies = tables.table_row_hashes(loaded.table, loaded.table_schema, map_parts)
         distinct = count_distinct(copies)
         repeated = len(copies) - distinct
@@ -223,21 +242,26 @@ def _split(loaded: Loaded, validation: str, validation_size: float, test_size: f
             get_run_logger().info("%s of the %s rows are copies of other rows (the same features and label): more "
                                   "than %.0f %%, as where the features take few values, so the rows are split one by "
                                   "one, copies on both sides.", repeated, len(copies), 100 * MOST_COPIES)
-        groups = copies if repeated else None  # no copies: the same split, without sorting the fingerprints again
-        (train, test), held_out = stratified_indices(labels, [test_size], random_state, " in the file",
-                                                     groups), None
-        if judged_on_holdout(validation, len(train), validation_size):
-            kept, held = holdout_split(labels[train], validation_size, random_state, " in the file",
-                                       None if groups is None else groups[train])
-            train, held_out = train[kept], train[held]
-        parts = {name: rows for name, rows in (("train", train), ("validation", held_out), ("test", test))
-                 if rows is not None}
-        written = tables.write_parts(loaded.table, parts, workspace, map_parts)  # row group by row group
+        written = None if early is None else early.result()
+        # No copies: the same split, without sorting the fingerprints again.
+        chosen = parts(copies) if repeated else plain or parts()
+        if written is not None and not _same_rows(chosen, plain):  # copies kept together: not these splits
+            for ref in written.values():
+                storage.remove(ref.path)
+            written = None
+        if written is None:
+            written = tables.write_parts(loaded.table, chosen, workspace, map_parts)  # row group by row group
         fingerprints = storage.join(storage.parent(written["train"].path),
                                     f"fingerprints-{written['train'].fingerprint}.npy")
-        _write_array(fingerprints, copies[train if held_out is None else np.concatenate([train, held_out])])
+        fitted = chosen["train"] if "validation" not in chosen else np.concatenate([chosen["train"],
+                                                                                    chosen["validation"]])
+        _write_array(fingerprints, copies[fitted])
     return Splits(train=written["train"], validation=written.get("validation"), test=written["test"],
                   fingerprints=fingerprints)
+
+
+def _same_rows(parts: dict, others: dict) -> bool:
+    return parts.keys() == others.keys() and all(np.array_equal(parts[name], others[name]) for name in parts)
 
 
 def _write_array(path: str, values: np.ndarray) -> None:

@@ -17,6 +17,8 @@ import pandas as pd
 import pytest
 
 from imbalance_flows.cli import main as cli
+from imbalance_flows.tasks.data.splits import stratified_indices
+from imbalance_flows.tasks.data.tables import WRITTEN
 
 ROWS = 120
 
@@ -453,6 +455,42 @@ def test_copies_of_rows_stay_on_one_side_of_the_split(tmp_path):
     version = next((tmp_path / "store" / "versions").iterdir())
     tested = json.loads((version / "report.json").read_text())["ensemble"]["n_rows"]
     assert tested == 4 * 80  # 20 % of the 400 distinct rows, each with its three copies
+
+
+def test_a_table_with_a_few_copies_keeps_them_on_one_side_and_only_that_split(tmp_path):
+    frame = table(400, seed=6)
+    pd.concat([frame, frame.iloc[:100]], ignore_index=True).to_csv(tmp_path / "copies.csv", index=False)
+    assert cli(["train", str(tmp_path / "copies.csv"), "--target", "label", "--member", "class_weight:logreg",
+                "--store", str(tmp_path / "store")]) == 0
+    # The splits drawn as if no row had copies, written while the rows were hashed, are gone.
+    import pyarrow as pa
+
+    files = list((tmp_path / "store" / ".work" / "tables").glob(f"*{WRITTEN}"))
+    written = {path.name.split("-")[0]: path for path in files}
+    assert sorted(written) == ["test", "train"] and len(files) == 2
+    split = {}
+    for name, path in written.items():
+        with pa.ipc.open_stream(path) as reader:
+            split[name] = set(reader.read_all().column("x").to_pylist())
+    assert len(split["test"]) and not split["test"] & split["train"]  # no copy of a training row is tested on
+
+
+def test_a_table_without_copies_is_split_as_drawn_while_its_rows_are_hashed(tmp_path):
+    frame = table(400, seed=6)
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    assert cli(["train", str(tmp_path / "plain.csv"), "--target", "label", "--member", "class_weight:logreg",
+                "--store", str(tmp_path / "store")]) == 0
+    version = next((tmp_path / "store" / "versions").iterdir())
+    assert json.loads((version / "report.json").read_text())["ensemble"]["n_rows"] == 80
+    written = {path.name.split("-")[0]: path for path in (tmp_path / "store" / ".work" / "tables").glob(f"*{WRITTEN}")}
+    assert sorted(written) == ["test", "train"]
+    import pyarrow as pa
+
+    with pa.ipc.open_stream(written["test"]) as reader:
+        test = reader.read_all().to_pandas()
+    _, expected = stratified_indices(frame["label"].to_numpy(), [0.2], 0, "")
+    assert np.array_equal(test["x"], frame["x"].iloc[expected]) and list(test["label"]) == list(
+        frame["label"].iloc[expected])
 
 
 def test_with_a_store_key_a_member_changed_in_the_workspace_is_refused_not_signed_into_a_version(tmp_path, capsys,
