@@ -6,6 +6,7 @@ workspace), so the same flow runs on threads, processes or Dask workers.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import io
 import os
@@ -230,25 +231,32 @@ def _split(loaded: Loaded, validation: str, validation_size: float, test_size: f
             plain = parts() if loaded.table.kept else None
         except InputError:  # refused again below, once the copies are counted, with what they change
             plain = None
-        early = None if plain is None else pool.submit(tables.write_parts, loaded.table, plain, workspace, map_parts)
-        copies = tables.table_row_hashes(loaded.table, loaded.table_schema, map_parts)
-        distinct = count_distinct(copies)
-        repeated = len(copies) - distinct
-        if repeated and copies_kept_together(len(copies), distinct):
-            get_run_logger().warning("%s rows are copies of other rows (the same features and label): each row's "
-                                     "copies are kept on one side of the splits, so that no copy of a training row "
-                                     "is tested on. Remove them from the data if they are not real repeats.", repeated)
-        elif repeated:
-            get_run_logger().info("%s of the %s rows are copies of other rows (the same features and label): more "
-                                  "than %.0f %%, as where the features take few values, so the rows are split one by "
-                                  "one, copies on both sides.", repeated, len(copies), 100 * MOST_COPIES)
-        written = None if early is None else early.result()
-        # No copies: the same split, without sorting the fingerprints again.
-        chosen = parts(copies) if repeated else plain or parts()
-        if written is not None and not _same_rows(chosen, plain):  # copies kept together: not these splits
-            for ref in written.values():
-                storage.remove(ref.path)
+        early = None if plain is None else _EarlyWrite(pool, loaded.table, plain, workspace)
+        try:
+            copies = tables.table_row_hashes(loaded.table, loaded.table_schema, map_parts)
+            distinct = count_distinct(copies)
+            repeated = len(copies) - distinct
+            if repeated and copies_kept_together(len(copies), distinct):
+                get_run_logger().warning("%s rows are copies of other rows (the same features and label): each "
+                                         "row's copies are kept on one side of the splits, so that no copy of a "
+                                         "training row is tested on. Remove them from the data if they are not real "
+                                         "repeats.", repeated)
+            elif repeated:
+                get_run_logger().info("%s of the %s rows are copies of other rows (the same features and label): "
+                                      "more than %.0f %%, as where the features take few values, so the rows are "
+                                      "split one by one, copies on both sides.", repeated, len(copies),
+                                      100 * MOST_COPIES)
+            # No copies: the same split, without sorting the fingerprints again.
+            chosen = parts(copies) if repeated else plain or parts()
             written = None
+            if early is not None and _same_rows(chosen, plain):
+                written = early.result()
+            elif early is not None:  # copies kept on one side: not these splits
+                early.discard()
+        except BaseException:  # refused or stopped: nothing of the split is left behind
+            if early is not None:
+                early.discard()
+            raise
         if written is None:
             written = tables.write_parts(loaded.table, chosen, workspace, map_parts)  # row group by row group
         fingerprints = storage.join(storage.parent(written["train"].path),
@@ -258,6 +266,25 @@ def _split(loaded: Loaded, validation: str, validation_size: float, test_size: f
         _write_array(fingerprints, copies[fitted])
     return Splits(train=written["train"], validation=written.get("validation"), test=written["test"],
                   fingerprints=fingerprints)
+
+
+class _EarlyWrite:
+    """Splits of a table held in memory written on a thread of `pool` while the caller goes on (`_split`):
+    `result()` waits for their tables; `discard()` waits, then removes the files this write made (not those that
+    were there already, another run's)."""
+
+    def __init__(self, pool: ThreadPoolExecutor, table: tables.TableRef, parts: dict, workspace: str):
+        self.fresh = [ref.path for ref in tables.part_refs(table, parts, workspace).values()
+                      if not storage.exists(ref.path)]
+        self.future = pool.submit(tables.write_parts, table, parts, workspace)
+
+    def result(self) -> dict:
+        return self.future.result()
+
+    def discard(self) -> None:
+        concurrent.futures.wait([self.future])
+        for path in self.fresh:
+            storage.remove(path)
 
 
 def _same_rows(parts: dict, others: dict) -> bool:
@@ -287,7 +314,7 @@ def stratify(splits: Splits, schema: Schema, members: list[MemberSpec], params: 
     profiles = {name: class_profile(rows) for name, rows in labels.items()}
     totals = {label: sum(profile["counts"].get(label, 0) for profile in profiles.values()) for label in schema.classes}
     plan = table_plan(members, splits.train, schema, seed=params["random_state"], validation=params["validation"],
-                      folds=params["folds"])
+                      folds=params["folds"], labels=labels["train"])
     for spec, seconds in check_plan(plan, params["costs"], params["allow_slow_samplers"], " in the training split",
                                     totals):
         get_run_logger().warning(describe_slow(spec, seconds, splits.train.n_rows))

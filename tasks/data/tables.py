@@ -511,8 +511,24 @@ def write_parts(ref: TableRef, parts: dict, workspace: str, map_parts=local_map)
     content are the same table, as `write_table`'s content address makes them.
     """
 
-    out, jobs = {}, [{} for _ in ref.files()]  # per source file: {destination: its rows there}
-    sizes = ref.part_rows or [None]
+    out, jobs = _addressed(ref, parts, workspace)
+    if ref.kept:  # a table in this process's memory: each part written from it, not read from a file
+        frame = kept(ref)
+        for path, rows in jobs[0].items():
+            _write_frame(frame, rows, path)
+        return out
+    map_parts(_write_rows, list(zip(ref.files(), jobs, ref.part_rows or [None])))
+    return out
+
+
+def part_refs(ref: TableRef, parts: dict, workspace: str) -> dict:
+    """The tables `write_parts` would write for these arguments, by name, without writing them."""
+    return _addressed(ref, parts, workspace)[0]
+
+
+def _addressed(ref: TableRef, parts: dict, workspace: str) -> tuple[dict, list]:
+    """`write_parts`' tables by name, and per source file {destination: its rows there}."""
+    out, jobs = {}, [{} for _ in ref.files()]
     bounds = ref.starts() + [ref.n_rows]
     for name, rows in parts.items():
         rows = np.asarray(rows, dtype=np.int64)
@@ -530,13 +546,7 @@ def write_parts(ref: TableRef, parts: dict, workspace: str, map_parts=local_map)
                 counts.append(len(within))
                 jobs[index][files[-1]] = within
         out[name] = TableRef(path=folder, fingerprint=digest, n_rows=len(rows), parts=files, part_rows=counts)
-    if ref.kept:  # a table in this process's memory: each part written from it, not read from a file
-        frame = kept(ref)
-        for path, rows in jobs[0].items():
-            _write_frame(frame, rows, path)
-        return out
-    map_parts(_write_rows, list(zip(ref.files(), jobs, sizes)))
-    return out
+    return out, jobs
 
 
 def between(rows, start: int, end: int):

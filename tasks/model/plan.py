@@ -188,15 +188,16 @@ def describe_slow(spec: MemberSpec, seconds: float, rows: int) -> str:
 _PLANNED = Handovers(limit=2)
 
 
-def table_plan(members, train: tables.TableRef, schema: Schema, *, seed: int, validation: str,
-               folds: int) -> FitPlan:
-    """`plan_fit` for the training split `train`, from its labels alone; the same plan for the same split, labels,
-    seed and validation, read and drawn once in a process (`_PLANNED`: its arrays are read-only)."""
+def table_plan(members, train: tables.TableRef, schema: Schema, *, seed: int, validation: str, folds: int,
+               labels: pd.Series | None = None) -> FitPlan:
+    """`plan_fit` for the training split `train`, from its labels alone (`labels`: where the caller has read
+    them); the same plan for the same split, labels, seed and validation, read and drawn once in a process
+    (`_PLANNED`: its arrays are read-only)."""
     judged = validation == "out_of_fold"
     key = repr((train.path, train.fingerprint, list(schema.classes), schema.target, seed, judged))
     held = _PLANNED.get(key)
     if held is None:
-        codes = encode_labels(tables.read_column(train, schema.target), schema)
+        codes = encode_labels(tables.read_column(train, schema.target) if labels is None else labels, schema)
         held = (codes, plan_rows(codes, seed, judged=judged))
         for array in (codes, held[1].fit, held[1].weight, held[1].judge):
             if array is not None:

@@ -475,11 +475,16 @@ def test_a_table_with_a_few_copies_keeps_them_on_one_side_and_only_that_split(tm
     assert len(split["test"]) and not split["test"] & split["train"]  # no copy of a training row is tested on
 
 
-def test_a_table_without_copies_is_split_as_drawn_while_its_rows_are_hashed(tmp_path):
+def test_a_table_without_copies_is_split_as_drawn_while_its_rows_are_hashed(tmp_path, monkeypatch):
+    from imbalance_flows.tasks.data import tables
+
     frame = table(400, seed=6)
     frame.to_csv(tmp_path / "plain.csv", index=False)
+    calls, write_parts = [], tables.write_parts
+    monkeypatch.setattr(tables, "write_parts", lambda *a, **k: calls.append(sorted(a[1])) or write_parts(*a, **k))
     assert cli(["train", str(tmp_path / "plain.csv"), "--target", "label", "--member", "class_weight:logreg",
                 "--store", str(tmp_path / "store")]) == 0
+    assert calls == [["test", "train"]]  # written once, while the rows were hashed
     version = next((tmp_path / "store" / "versions").iterdir())
     assert json.loads((version / "report.json").read_text())["ensemble"]["n_rows"] == 80
     written = {path.name.split("-")[0]: path for path in (tmp_path / "store" / ".work" / "tables").glob(f"*{WRITTEN}")}
@@ -509,3 +514,15 @@ def test_with_a_store_key_a_member_changed_in_the_workspace_is_refused_not_signe
     err = capsys.readouterr().err
     assert "a file reused from the run workspace must be sealed with that key" in err and "Traceback" not in err
     assert len(list((tmp_path / "store" / "versions").iterdir())) == 1
+
+
+def test_a_split_refused_for_its_copies_leaves_no_table_behind(tmp_path, capsys):
+    frame = table(400, seed=6)
+    common, rare = frame[frame["label"] == "common"].iloc[:200], frame[frame["label"] == "rare"].iloc[:1]
+    pd.concat([common, rare, rare, rare], ignore_index=True).to_csv(tmp_path / "copies.csv", index=False)
+    # Drawn row by row, the rare class's 3 rows fill every split; kept together they are one row.
+    assert cli(["train", str(tmp_path / "copies.csv"), "--target", "label", "--member", "class_weight:logreg",
+                "--store", str(tmp_path / "store")]) == 2
+    err = capsys.readouterr().err
+    assert "counting copies once" in err and "Traceback" not in err, err
+    assert list((tmp_path / "store" / ".work" / "tables").glob(f"*{WRITTEN}")) == []
