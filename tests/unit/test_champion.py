@@ -74,8 +74,8 @@ def _pandas_fingerprints(frame: pd.DataFrame, schema, labels=None) -> np.ndarray
     return pd.util.hash_pandas_object(canonical, index=False).to_numpy(dtype=np.uint64)
 
 
-@pytest.mark.parametrize("change", ["none", "nullable ints", "number labels", "categorical dtype", "numbers as text",
-                                    "wide ints", "no rows"])
+@pytest.mark.parametrize("change", ["none", "nullable ints", "number labels", "byte labels", "boolean labels",
+                                    "categorical dtype", "numbers as text", "wide ints", "no rows"])
 def test_row_hashes_are_pandas_hashes_of_the_rows_as_members_see_them(change):
     """Versions saved before keep these fingerprints: the block-by-block hashing must give pandas' values, across
     more rows than one block, for NaN (any), -0.0 and 0.0, booleans, ints, text with missing values."""
@@ -93,6 +93,10 @@ def test_row_hashes_are_pandas_hashes_of_the_rows_as_members_see_them(change):
         frame.loc[::5, "b"] = pd.NA
     elif change == "number labels":
         frame["y"] = rng.integers(0, 3, n)
+    elif change == "byte labels":
+        frame["y"] = rng.integers(0, 3, n).astype(np.uint8) * 100
+    elif change == "boolean labels":
+        frame["y"] = rng.random(n) < 0.2
     elif change == "categorical dtype":
         frame["d"] = frame["d"].astype("category")
     elif change == "numbers as text":
