@@ -147,6 +147,7 @@ def main(argv: list[str]) -> None:
                                         if name == "first" else run_lane(LANES[name]))
         lane["duration"] = minutes(lane["seconds"])
         print(name, lane["duration"], lane.get("summary", lane.get("command")), flush=True)
+    report["command"] = "python -m bench.test_lanes " + " ".join(report["lanes"])  # every part the results hold
     (RESULTS / "test_lanes.json").write_text(json.dumps(report, indent=2) + "\n")
     quote_in_readme(report["lanes"])
     install = report["lanes"]["install"]
