@@ -27,6 +27,7 @@ from imbalance_flows.tasks.model.fitting import (
     plan_members,
     run_members,
 )
+from imbalance_flows.tasks.model.plan import forget_plans
 from imbalance_flows.tasks.model.sizes import is_large
 from imbalance_flows.tasks.model.spec import sized_members
 from imbalance_flows.tasks.store.activity import using
@@ -78,7 +79,10 @@ def train(config: TrainConfig) -> dict:
     if left:
         logger.info("Removed %s temporary files left by runs that were killed: %s", len(left), ", ".join(left[:5]))
     with using(workspace, str(flow_run.id)):  # `models prune` leaves the workspace alone meanwhile
-        return _train(config, workspace)
+        try:
+            return _train(config, workspace)
+        finally:
+            forget_plans()  # the training split's plan, which its steps shared
 
 
 def _train(config: TrainConfig, workspace: str) -> dict:

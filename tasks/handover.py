@@ -29,3 +29,8 @@ class Handovers:
         """What `key` holds (None if nothing), no longer held."""
         with self._lock:
             return self._held.pop(key, None)
+
+    def clear(self) -> None:
+        """Let go of everything held."""
+        with self._lock:
+            self._held.clear()

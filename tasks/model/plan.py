@@ -207,6 +207,11 @@ def table_plan(members, train: tables.TableRef, schema: Schema, *, seed: int, va
     return plan_fit(members, schema, codes, seed=seed, validation=validation, folds=folds, rows=rows)
 
 
+def forget_plans() -> None:
+    """Let go of the plans `table_plan` keeps (a run's end: 8 bytes a training row)."""
+    _PLANNED.clear()
+
+
 def _frame(ref: tables.TableRef, schema: Schema) -> tuple[pd.DataFrame, pd.Series]:
     frame = tables.read_table(ref)
     return coerce(frame, schema, keep_float32=True), frame[schema.target]

@@ -485,6 +485,9 @@ def test_a_table_without_copies_is_split_as_drawn_while_its_rows_are_hashed(tmp_
     assert cli(["train", str(tmp_path / "plain.csv"), "--target", "label", "--member", "class_weight:logreg",
                 "--store", str(tmp_path / "store")]) == 0
     assert calls == [["test", "train"]]  # written once, while the rows were hashed
+    from imbalance_flows.tasks.model import plan
+
+    assert not plan._PLANNED._held  # the run let its plan go
     version = next((tmp_path / "store" / "versions").iterdir())
     assert json.loads((version / "report.json").read_text())["ensemble"]["n_rows"] == 80
     written = {path.name.split("-")[0]: path for path in (tmp_path / "store" / ".work" / "tables").glob(f"*{WRITTEN}")}

@@ -891,3 +891,6 @@ def test_a_training_split_is_planned_once_per_process_and_as_from_its_labels(mon
         first.rows.fit[0] = 1  # shared with the run's other steps: never changed in place
     other = planned(1)
     assert len(reads) == 2 and not np.array_equal(other.rows.fit, first.rows.fit)
+    plan_module.forget_plans()  # a run's end
+    planned(1)
+    assert len(reads) == 3
