@@ -274,9 +274,14 @@ class _EarlyWrite:
     were there already, another run's)."""
 
     def __init__(self, pool: ThreadPoolExecutor, table: tables.TableRef, parts: dict, workspace: str):
+        self.fresh = []
+        self.future = pool.submit(self._write, table, parts, workspace)
+
+    def _write(self, table: tables.TableRef, parts: dict, workspace: str) -> dict:
+        # On the thread too: the splits' addresses hash their rows (tens of milliseconds on millions of rows).
         self.fresh = [ref.path for ref in tables.part_refs(table, parts, workspace).values()
                       if not storage.exists(ref.path)]
-        self.future = pool.submit(tables.write_parts, table, parts, workspace)
+        return tables.write_parts(table, parts, workspace)
 
     def result(self) -> dict:
         return self.future.result()

@@ -208,13 +208,7 @@ def row_hashes(frame: pd.DataFrame, schema: Schema, labels: pd.Series | None = N
     pandas converts the table to float64 and hashes each whole column through temporary arrays
     (bench/results/row_fingerprints.md).
     """
-    labels = frame[schema.target] if labels is None else labels
-    if isinstance(labels.dtype, np.dtype) and labels.dtype.kind in "biu":  # each value prints one way
-        codes, label_values = pd.factorize(labels.to_numpy())  # a few labels: each turned into text once
-        label_texts = as_text(pd.Series(label_values)).to_numpy()
-    else:
-        codes, label_texts = pd.factorize(as_text(labels, missing="").to_numpy())
-    label_hashes = _hashed(pd.Series(label_texts))[codes]  # each label hashed once
+    label_hashes = _label_hashes(frame[schema.target] if labels is None else labels)
     numbers = _plain_numbers(frame, schema)
     if numbers is None:  # numbers held as text or in extension types: coerced as the members' are
         features = coerce(frame[schema.names], schema)
@@ -226,6 +220,16 @@ def row_hashes(frame: pd.DataFrame, schema: Schema, labels: pd.Series | None = N
                  for column in schema.columns if column.kind != "numeric"}
     return _combined([numbers.get(name) for name in schema.names], [texts.get(name) for name in schema.names],
                      label_hashes, len(frame))
+
+
+def _label_hashes(labels: pd.Series) -> np.ndarray:
+    """pandas' hash of each label's text (missing: ""), each distinct label turned into text and hashed once."""
+    if isinstance(labels.dtype, np.dtype) and labels.dtype.kind in "biu":  # each value prints one way
+        codes, values = pd.factorize(labels.to_numpy())
+        texts = as_text(pd.Series(values)).to_numpy()
+    else:
+        codes, texts = pd.factorize(as_text(labels, missing="").to_numpy())
+    return _hashed(pd.Series(texts))[codes]
 
 
 def _hashed(series: pd.Series) -> np.ndarray:

@@ -239,8 +239,9 @@ def member_rows(plan: FitPlan, train: tables.TableRef):
 def judging_labels(rows: tables.TableRef, schema: Schema, specs: list[MemberSpec], random_state: int,
                    folds: int) -> pd.Series:
     """The labels of the training rows that judge the members out of fold (all of them, or the size plan's sample)."""
-    plan = table_plan(specs, rows, schema, seed=random_state, validation="out_of_fold", folds=folds)
-    return tables.read_column(rows, schema.target).iloc[plan.judging_rows()]
+    labels = tables.read_column(rows, schema.target)
+    plan = table_plan(specs, rows, schema, seed=random_state, validation="out_of_fold", folds=folds, labels=labels)
+    return labels.iloc[plan.judging_rows()]
 
 
 def validation_rows(rows: tables.TableRef, schema: Schema, random_state: int) -> tuple[pd.DataFrame, pd.Series]:
