@@ -15,7 +15,12 @@ from imbalance_flows.tasks.errors import InputError, preview
 def as_frame(X, names: list[str] | None = None) -> pd.DataFrame:
     """A DataFrame as it is, or an array with positional column names (or `names`, if they fit)."""
     if isinstance(X, pd.DataFrame):
-        return X.rename(columns=str)
+        if isinstance(X.columns, pd.MultiIndex):
+            raise InputError("column names must have one level",
+                             f"X's columns are a MultiIndex of {X.columns.nlevels} levels "
+                             f"(e.g. {X.columns[0]!r})" if len(X.columns) else "X's columns are a MultiIndex",
+                             "Join the levels first, e.g. X.columns = ['_'.join(map(str, c)) for c in X.columns].")
+        return unique_names(X.rename(columns=str))
     if sparse.issparse(X):
         raise InputError("X must be a dense table", f"it is a sparse {type(X).__name__} of shape {X.shape}",
                          "Convert it with X.toarray(), or pass a DataFrame.")
@@ -28,13 +33,26 @@ def as_frame(X, names: list[str] | None = None) -> pd.DataFrame:
     return pd.DataFrame(array, columns=names)
 
 
+def unique_names(X: pd.DataFrame) -> pd.DataFrame:
+    """`X`, whose column names (as text) must each name one column."""
+    if X.columns.is_unique:
+        return X
+    seen = pd.Series(list(X.columns)).value_counts()
+    repeated = seen[seen > 1]
+    raise InputError("column names must be unique",
+                     f"{repeated.index[0]!r} names {int(repeated.iloc[0])} columns"
+                     + (f" (and {len(repeated) - 1} more names repeat)" if len(repeated) > 1 else ""),
+                     "Rename or drop the copies (names are compared as text: 1 and '1' are one name).")
+
+
 def as_series(y) -> pd.Series:
     if isinstance(y, pd.Series):
-        return y.reset_index(drop=True)
+        return y.reset_index(drop=True).rename("target" if y.name is None else y.name)
     array = np.asarray(y)
     if array.ndim != 1:
         raise InputError("y must be one column of labels", f"it has shape {array.shape}", "Pass a 1-D array or Series.")
-    return pd.Series(array, name="target")
+    # numpy's byte strings as Python bytes, which the label check names (pandas holds no such type)
+    return pd.Series(array.astype(object) if array.dtype.kind == "S" else array, name="target")
 
 
 def check_columns(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:
@@ -77,8 +95,28 @@ def describe_unseen(name: str, counts: pd.Series) -> str:
     return f"{name!r}: {int(counts.sum())} rows of {len(counts)} new values {preview(sorted(counts.index), 5)}"
 
 
+def whole_numbers_as_trained(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """Categories of whole numbers that arrive as floats (pandas turns a column of integers with a missing value
+    into floats) written as training wrote them: 75000.0 is the category '75000' where that is known and
+    '75000.0' is not."""
+    changed = {}
+    for column in schema.columns:
+        values = X.get(column.name)
+        if column.kind != "categorical" or values is None or not pd.api.types.is_float_dtype(values):
+            continue
+        known = set(column.categories)
+        distinct = pd.unique(values.dropna())
+        texts = {value: str(int(value)) for value in distinct if float(value).is_integer()
+                 and str(int(value)) in known and str(value) not in known}
+        if texts:
+            text = values.astype(object).map(lambda value: texts.get(value, str(value)), na_action="ignore")
+            changed[column.name] = text.where(values.notna(), None)
+    return X.assign(**changed) if changed else X
+
+
 def check_categories(X: pd.DataFrame, schema: Schema, unknown: str) -> pd.DataFrame:
     """Treat categories never seen in training as missing (unknown='ignore', with a warning), or refuse them."""
+    X = whole_numbers_as_trained(X, schema)
     found = unseen_categories(X, schema)
     if not found:
         return X

@@ -88,7 +88,7 @@ def check_label_types(y: pd.Series) -> None:
     values = pd.unique(np.asarray(y, dtype=object))
     names = {value: _type_name(value) for value in values}
     kinds = {"number" if name in ("int", "float") else name for name in names.values()}
-    other = [value for value, name in names.items() if name not in ("int", "float", "bool", "str", "bytes")]
+    other = [value for value, name in names.items() if name not in ("int", "float", "bool", "str")]
     if other:
         raise _not_labels(y.name, _type_name(other[0]), other[0])
     if len(kinds) > 1:
@@ -101,9 +101,10 @@ def check_label_types(y: pd.Series) -> None:
 
 
 def _not_labels(name, kind: str, example) -> InputError:
+    convert = "y.str.decode('utf-8')" if kind == "bytes" else "y.astype(str)"
     return InputError("class labels must be numbers, booleans or strings",
                       f"{name!r} holds {kind} values (e.g. {example!r})",
-                      "Convert them first, e.g. y.astype(str), or pick another --target column.")
+                      f"Convert them first, e.g. {convert}, or pick another --target column.")
 
 
 def check_label_spellings(labels, name) -> None:
@@ -123,7 +124,13 @@ def check_label_spellings(labels, name) -> None:
 
 
 def check_features(X: pd.DataFrame, allow_empty: bool = False) -> None:
-    """Reject features that no model can learn from: all missing, infinite or huge values, numbers mixed with text."""
+    """Reject features that no model can learn from: none, all missing, infinite or huge values, numbers mixed with
+    text."""
+    if not X.shape[1]:
+        # the value as scikit-learn words it, which its estimator checks look for
+        raise InputError("the data must have features",
+                         f"found 0 feature(s) (shape={X.shape}) while a minimum of 1 is required",
+                         "Pass at least one feature column.")
     for name in X.columns:
         if not allow_empty and _all_missing(X[name]):
             raise InputError(
@@ -331,6 +338,20 @@ def _one_value(column: pd.Series) -> bool:
         return bool(column.min() == column.max())  # NaN (nothing present) equals nothing
     present = column.dropna()
     return bool(len(present)) and bool((present == present.iloc[0]).all())
+
+
+def numbers_as_text(X: pd.DataFrame) -> dict[str, int]:
+    """Columns of Python objects that are all numbers (an object column, as `astype(object)` or JSON leave them): a
+    column of objects is categorical, so each holds as many categories as distinct numbers (given per column)."""
+    return {str(name): int(X[name].nunique()) for name in X.columns if X[name].dtype == object
+            and pd.api.types.infer_dtype(X[name], skipna=True) in ("integer", "floating", "mixed-integer-float",
+                                                                    "decimal")}
+
+
+def numbers_as_text_warning(name: str, distinct: int) -> str:
+    return (f"Column {name!r} holds numbers as Python objects: it is treated as {distinct} categor{'y' if distinct == 1 else 'ies'}, and a number "
+            f"unseen in training is scored as missing. Convert it with pd.to_numeric(X[{name!r}]) to treat it as "
+            f"numbers, or with .astype('category') to keep it as categories.")
 
 
 def identifier_like(X: pd.DataFrame, minimum_rows: int = 20) -> list[str]:

@@ -249,7 +249,8 @@ def check_header(path: str, frame: pd.DataFrame) -> pd.DataFrame:
 
     import fsspec
 
-    with fsspec.open(path, "rt", compression="infer", encoding="utf-8", newline="") as handle:
+    # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first name, as pandas reads it.
+    with fsspec.open(path, "rt", compression="infer", encoding="utf-8-sig", newline="") as handle:
         header = next(csv.reader(handle), [])
     unnamed = [position for position, name in enumerate(header) if not name.strip()]
     if unnamed == [0] and len(header) == frame.shape[1] and _numbers_rows(frame.iloc[:, 0]):
@@ -440,6 +441,11 @@ def arrow_frame(table, path: str, whole: bool = False) -> pd.DataFrame:
 
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
+    names = pd.Series(table.schema.names)
+    if names.duplicated().any():
+        name = names[names.duplicated()].iloc[0]
+        raise InputError("column names must be unique", f"{name!r} names {int((names == name).sum())} columns of "
+                         f"{path!r}", "Rename or drop the copies, and write the file again.")
     for position, field in enumerate(table.schema):
         if pa.types.is_nested(field.type):
             raise InputError("every column must hold one value per row (a number, text, a date or a boolean)",

@@ -25,8 +25,10 @@ from imbalance_flows.tasks.data.splits import (
     check_features,
     check_finite,
     check_labels,
+    numbers_as_text,
+    numbers_as_text_warning,
 )
-from imbalance_flows.tasks.errors import InputError, preview
+from imbalance_flows.tasks.errors import DataWarning, InputError, preview
 from imbalance_flows.tasks.model.calibrate import (
     adjust_proba,
     calibrate,
@@ -247,6 +249,8 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
                              "Pass the labels of exactly the rows of X.")
         check_labels(y)
         check_features(X)
+        for name, distinct in numbers_as_text(X).items():
+            warnings.warn(numbers_as_text_warning(name, distinct), DataWarning, stacklevel=2)
         schema = infer_schema(X, y)
         schema.positional = positional
         X = coerce(X, schema, keep_float32=True)
@@ -471,6 +475,8 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         which show every member, ask all of them.
         """
         X = self._prepare(X)
+        if not len(X):  # nothing to score (an empty batch): no member is asked
+            return [np.zeros((0, len(self.classes_))) for _ in self.members_]
         distinct = distinct_rows(X)
         if distinct is not None:  # rows mostly copies of each other: each distinct row scored once, for every member
             first, group = distinct

@@ -130,8 +130,9 @@ class LinearPrep(TransformerMixin, BaseEstimator):
         X = self._check(X)
         self.n_features_in_ = X.shape[1]
         numbers = X[:, :self.n_numeric]
-        self.mean_ = numbers.mean(axis=0)
-        variance = numbers.var(axis=0)
+        # In float64 whatever the input: float32's own sums overflow on values far below its largest.
+        self.mean_ = numbers.mean(axis=0, dtype=float)
+        variance = numbers.var(axis=0, dtype=float)
         # StandardScaler's test: a variance within rounding error of the mean's size is 0.
         eps, n_rows = np.finfo(float).eps, len(X)
         constant = variance <= n_rows * eps * variance + (n_rows * self.mean_ * eps) ** 2

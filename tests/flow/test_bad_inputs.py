@@ -97,6 +97,12 @@ def write_bad_files(folder: Path) -> None:
                    folder / "struct_column.parquet")
     pq.write_table(plain.drop_columns(["label"]).append_column("tags", pa.array([["a"]] * ROWS)),
                    folder / "score_list_column.parquet")
+    pq.write_table(plain.append_column("x", plain.column("z")), folder / "repeated_column.parquet")
+    pq.write_table(plain.drop_columns(["label"]).append_column("x", plain.column("z")),
+                   folder / "score_repeated_column.parquet")
+    pq.write_table(plain.replace_schema_metadata(None).set_column(  # without pandas' note that labels are text
+        plain.schema.get_field_index("label"), "label", pa.array([value.encode() for value in good["label"]],
+                                                                  pa.binary())), folder / "bytes_labels.parquet")
     (folder / "no_manifest").mkdir()
     (folder / "a_file").write_text("not a folder")
 
@@ -149,12 +155,16 @@ CASES = {
     "no-target-column": (["train", "{d}/good.csv", "--target", "class", "--store", "{d}/store"],
                          r"the target column must exist: 'class' is not among"),
     "only-the-target": (train("{d}/target_only.csv"), r"the data must have features"),
+    "parquet-repeated-column": (train("{d}/repeated_column.parquet"),
+                                r"column names must be unique: 'x' names 2 columns of '.*repeated_column.parquet'"),
     # Labels.
     "one-class": (train("{d}/one_class.csv"), r"the target needs at least two classes: 'label' holds only \['only'\]"),
     "one-row-of-a-class": (train("{d}/one_row_class.csv"),
                            r"each class needs at least 2 rows .*: class 'lone' has 1 in the file"),
     "two-rows-of-a-class": (train("{d}/two_row_class.csv"),
                             r"class 'pair' has 1 in the training split \(2 in the file\)"),
+    "bytes-labels": (train("{d}/bytes_labels.parquet"), r"class labels must be numbers, booleans or strings: 'label' "
+                                                        r"holds bytes values \(e\.g\. b'(common|rare)'\)"),
     "nan-labels": (train("{d}/nan_labels.csv"), r"every row needs a class label: 12 rows of 'label' are empty"),
     "labels-by-case": (train("{d}/labels_by_case.csv"), r"class labels must differ by more than case or surrounding "
                                                          r"spaces: 'Common' and 'common'; 'Rare' and 'rare' are labels"),
@@ -233,6 +243,8 @@ CASES = {
     "score-latin-1-csv": (predict("{d}/score_latin1.csv"), r"a CSV file must be UTF-8 text: .* has byte 0xe9"),
     "score-garbage-parquet": (predict("{d}/garbage.parquet"), r"the data file must be readable as PARQUET"),
     "score-parquet-list-column": (predict("{d}/score_list_column.parquet"), r"'tags' of .* holds list<"),
+    "score-parquet-repeated-column": (predict("{d}/score_repeated_column.parquet"),
+                                      r"column names must be unique: 'x' names 2 columns"),
     "score-empty-file": (predict("{d}/score_empty.csv"), r"the data file must not be empty"),
     "score-header-only": (predict("{d}/score_header_only.csv"), r"the data to score must have rows"),
     "model-not-found": (predict("{d}/good.csv", model="{d}/no_such_model"),

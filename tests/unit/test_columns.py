@@ -1,11 +1,14 @@
 """Columns the user controls: identifiers carried to the scores, dropped columns, passthrough, and the warning."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from imbalance_flows.tasks.data.checks import UnseenCategoryWarning
 from imbalance_flows.tasks.data.splits import identifier_like, set_aside
-from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.errors import DataWarning, InputError
 from imbalance_flows.tasks.model.ensemble import VotingEnsemble
 from imbalance_flows.tasks.serving.scoring import score_frame
 from tests.unit.conftest import FAST_MEMBERS, mixed_table
@@ -50,3 +53,55 @@ def test_scores_start_with_the_id_columns_then_passthrough_and_ignore_dropped_co
         score_frame(model, scored_file, "v1")
     with pytest.raises(InputError, match=r"passthrough columns must be columns of the data to score: \['when'\]"):
         score_frame(model, table, "v1", passthrough=["when"])
+
+
+def test_an_empty_table_scores_to_no_labels_and_no_probabilities(fitted_binary, binary_table):
+    empty = binary_table.drop(columns="label").iloc[:0]
+
+    assert fitted_binary.predict(empty).shape == (0,)
+    assert fitted_binary.predict(empty).dtype == fitted_binary.classes_.dtype
+    assert fitted_binary.predict_proba(empty).shape == (0, 2)
+
+
+def test_whole_numbers_of_a_categorical_column_read_as_floats_are_the_categories_trained_on():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"num": rng.normal(size=80), "zip": pd.Categorical(np.arange(80) % 4 + 75000)})
+    y = np.where(X["num"] + (X["zip"] == 75001) > 0.8, "rare", "common")
+    model = VotingEnsemble(members=FAST_MEMBERS, random_state=0).fit(X, y)
+    floats = X.assign(zip=X["zip"].astype(float))  # as pandas holds whole numbers beside a missing one
+    floats.loc[0, "zip"] = np.nan
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnseenCategoryWarning)  # 75000.0 is the category 75000
+        scored = model.predict_proba(floats)
+
+    np.testing.assert_array_equal(scored[1:], model.predict_proba(X)[1:])
+    np.testing.assert_array_equal(scored[:1], model.predict_proba(X.assign(zip=X["zip"].cat.set_categories(
+        [75001, 75002, 75003])).iloc[:1]))  # the missing one scored as missing
+
+
+def test_numbers_held_as_python_objects_are_categories_with_a_warning_that_names_the_conversion():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"num": rng.normal(size=60), "amount": pd.Series(rng.normal(size=60), dtype=object),
+                      "mixed": pd.Series([1, "x"] * 30, dtype=object)})
+
+    with pytest.warns(DataWarning) as caught:
+        model = VotingEnsemble(members=FAST_MEMBERS, random_state=0).fit(X, ["a", "b", "b"] * 20)
+
+    told = [str(warning.message) for warning in caught if issubclass(warning.category, DataWarning)]
+    assert told == ["Column 'amount' holds numbers as Python objects: it is treated as 60 categories, and a number "
+                    "unseen in training is scored as missing. Convert it with pd.to_numeric(X['amount']) to treat "
+                    "it as numbers, or with .astype('category') to keep it as categories."]
+    assert [column.kind for column in model.schema_.columns] == ["numeric", "categorical", "categorical"]
+
+
+def test_float32_numbers_far_below_float32s_largest_are_scaled_for_the_linear_member():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"num": rng.normal(size=60).astype(np.float32),
+                      "big": (np.float32(1e37) * (1 + np.arange(60) % 3)).astype(np.float32)})
+    y = np.where(X["num"] > 0.5, "rare", "common")
+
+    model = VotingEnsemble(members=[FAST_MEMBERS[0]], random_state=0).fit(X, y)  # the linear member alone
+
+    assert np.isfinite(model.predict_proba(X)).all()
+    assert model.predict(X).tolist().count("rare") > 0

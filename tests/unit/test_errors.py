@@ -50,6 +50,15 @@ def written(path, content):
     return path
 
 
+def written_parquet(path, names):
+    """A Parquet file whose columns are named `names` (pyarrow writes a name twice), returned as its path."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table([pa.array([position, position + 1]) for position in range(len(names))], names=names), path)
+    return path
+
+
 def labelled(**columns) -> pd.DataFrame:
     return LABELLED.assign(**columns)
 
@@ -107,6 +116,12 @@ BAD_INPUTS = [
     pytest.param(lambda e: split_target(labelled(label=[b"p", b" ", b"q", b""]), "label"),
                  "every row needs a class label", "2 rows of 'label' are empty or NaN (rows [1, 3])",
                  "fill in their labels", id="empty-bytes-labels"),
+    pytest.param(lambda e: split_target(labelled(label=[b"p", b"q", b"p", b"q"]), "label"),
+                 "class labels must be numbers, booleans or strings", "'label' holds bytes values (e.g. b'p')",
+                 "y.str.decode('utf-8')", id="bytes-labels"),
+    pytest.param(lambda e: VotingEnsemble().fit(pd.DataFrame({"a": range(6)}), np.array([b"p", b"q"] * 3)),
+                 "class labels must be numbers, booleans or strings", "'target' holds bytes values (e.g. b'p')",
+                 "y.str.decode('utf-8')", id="numpy-bytes-labels"),
     pytest.param(lambda e: stratified_indices([0] * 10 + [1] * 2, [0.2, 0.2]),
                  "each class needs at least 3 rows for a stratified 3-way split", "class 1 has 2",
                  "Collect more rows of it, merge it into a related class, or drop its rows", id="class-of-two-rows"),
@@ -128,6 +143,22 @@ BAD_INPUTS = [
                  "labels must be among the schema's classes", "found [5]", "Infer the schema from the same data",
                  id="label-outside-schema"),
     # Features.
+    pytest.param(lambda e: VotingEnsemble().fit(pd.DataFrame(index=range(6)), [0, 1] * 3),
+                 "the data must have features", "found 0 feature(s) (shape=(6, 0))", "Pass at least one feature column",
+                 id="no-feature-columns"),
+    pytest.param(lambda e: VotingEnsemble().fit(pd.DataFrame([[1, 2]] * 6, columns=["a", "a"]), [0, 1] * 3),
+                 "column names must be unique", "'a' names 2 columns", "Rename or drop the copies",
+                 id="repeated-column-name"),
+    pytest.param(lambda e: VotingEnsemble().fit(pd.DataFrame([[1, 2]] * 6, columns=[1, "1"]), [0, 1] * 3),
+                 "column names must be unique", "'1' names 2 columns", "1 and '1' are one name",
+                 id="column-names-equal-as-text"),
+    pytest.param(lambda e: VotingEnsemble().fit(pd.DataFrame([[1, 2]] * 6, columns=pd.MultiIndex.from_tuples(
+                     [("g", "a"), ("g", "b")])), [0, 1] * 3),
+                 "column names must have one level", "a MultiIndex of 2 levels (e.g. ('g', 'a'))",
+                 "Join the levels first", id="multi-level-columns"),
+    pytest.param(lambda e: read_file(str(written_parquet(e.tmp / "repeated.parquet", ["x", "x", "label"]))),
+                 "column names must be unique", "'x' names 2 columns of", "write the file again",
+                 id="parquet-repeated-column-name"),
     pytest.param(lambda e: check_features(pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [np.nan] * 3})),
                  "a feature must have at least one value", "'b' is empty (all NaN) in 3 rows", "Drop the column",
                  id="feature-all-nan"),
@@ -219,6 +250,9 @@ BAD_INPUTS = [
     pytest.param(lambda e: e.model.predict(scoring(size=[1.0, np.inf])),
                  "numeric features must be finite", "'size' has 1 infinite values", "Replace them with NaN",
                  id="predict-infinite-value"),
+    pytest.param(lambda e: e.model.predict(scoring().assign(copy=[1.0, 2.0]).rename(columns={"copy": "num"})),
+                 "column names must be unique", "'num' names 2 columns", "Rename or drop the copies",
+                 id="predict-repeated-column-name"),
     pytest.param(lambda e: e.model.predict(sparse.csr_matrix(np.ones((2, 3)))),
                  "X must be a dense table", "it is a sparse csr_matrix of shape (2, 3)", "Convert it with X.toarray()",
                  id="predict-sparse"),

@@ -32,6 +32,17 @@ def test_a_first_column_numbering_the_rows_is_left_out_with_a_warning(tmp_path):
         read_one(str(tmp_path / "codes.csv"))
 
 
+def test_a_saved_index_is_left_out_behind_a_byte_order_mark(tmp_path):
+    # Excel's "CSV UTF-8" starts with a byte-order mark: the first name is still empty, and the index still left out
+    pd.DataFrame({"x": [3.0, 1.0, 2.0], "label": ["a", "b", "a"]}).to_csv(tmp_path / "saved.csv",
+                                                                          encoding="utf-8-sig")
+
+    with pytest.warns(DataWarning, match="a saved index, left out"):
+        frame = read_one(str(tmp_path / "saved.csv"))
+
+    assert list(frame.columns) == ["x", "label"]
+
+
 @pytest.mark.parametrize("values, refused", [
     (['"1,5"', '"2,25"', "3"], "holds '1,5' and 1 other value with a comma"),
     (['"1,5"', "NA", '"-2,0"'], "holds '1,5' and 1 other value with a comma"),
