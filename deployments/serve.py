@@ -59,7 +59,6 @@ def _flow(entrypoint: str):
 def build(data: str, target: str, store: str, cron: str, timezone: str = "UTC", model: str = "default") -> list:
     """The deployments of prefect.yaml, their defaults filled in for the UI's Run form."""
     from prefect.events import DeploymentEventTrigger
-    from prefect.schedules import Cron
 
     from imbalance_flows.flows.config import PredictConfig, RetrainConfig, TrainConfig
 
@@ -75,7 +74,7 @@ def build(data: str, target: str, store: str, cron: str, timezone: str = "UTC", 
                           version=model)
         else:
             config.update({key: value for key, value in common.items() if key in configs[name].model_fields})
-        schedules = [Cron(cron, timezone=timezone)] if definition.get("schedules") else None
+        schedules = [schedule(cron, timezone)] if definition.get("schedules") else None
         # A retrain answers drift of its own model's versions only (several models may be served side by side).
         triggers = [DeploymentEventTrigger(**{**{key: value for key, value in trigger.items() if key != "type"},
                                               "match": {**trigger.get("match", {}),
@@ -87,6 +86,19 @@ def build(data: str, target: str, store: str, cron: str, timezone: str = "UTC", 
             # None values stay out: the form shows those fields empty, and their default applies.
             parameters={"config": configs[name].model_validate(config).model_dump(mode="json", exclude_none=True)}))
     return deployments
+
+
+def schedule(cron: str, timezone: str):
+    """Prefect's cron schedule, or the rule it breaks."""
+    from prefect.schedules import Cron
+
+    from imbalance_flows.tasks.errors import InputError
+
+    try:
+        return Cron(cron, timezone=timezone)
+    except ValueError as error:
+        raise InputError("the retrain schedule must be a cron expression (minute hour day month weekday)",
+                         f"--cron is {cron!r} ({error})", "Write e.g. --cron '0 3 * * 1' (Mondays at 03:00).") from None
 
 
 def serve(**options) -> None:

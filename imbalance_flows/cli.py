@@ -116,9 +116,17 @@ def _version() -> str:
 
 
 def _serve_model(args) -> int:
+    import math
+
+    from imbalance_flows.tasks.errors import InputError
     from imbalance_flows.tasks.serving.online import serve
 
-    serve(args.store, args.model, args.host, args.port, int(args.max_mib * 2**20))
+    if not 0 <= args.port <= 65535:
+        raise InputError("--port must be a TCP port, 0 to 65535", f"it is {args.port}", "Use e.g. --port 8000.")
+    if not (math.isfinite(args.max_mib) and args.max_mib > 0):
+        raise InputError("--max-mib must be a positive number of MiB", f"it is {args.max_mib}",
+                         "Use e.g. --max-mib 10 (the default).")
+    serve(args.store, args.model, args.host, args.port, max(int(args.max_mib * 2**20), 1))
     return 0
 
 

@@ -61,7 +61,8 @@ def over_targets(counts: dict, ratio: float) -> dict:
 def under_targets(counts: dict, ratio: float) -> dict:
     """Rows wanted per class when cutting every class down to the smallest / `ratio`."""
     smallest = min(counts.values())
-    return {label: min(n, math.floor(smallest / ratio)) for label, n in counts.items()}
+    kept = smallest / ratio  # infinite for a ratio near 0: every row kept
+    return {label: n if kept >= n else math.floor(kept) for label, n in counts.items()}
 
 
 def rows_after(name: str, counts: dict, ratio: float = 1.0) -> int:

@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.data.checks import UnseenCategoryWarning
+from imbalance_flows.tasks.data.splits import FLOAT32_MAX
 from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.store.integrity import model_of
 from imbalance_flows.tasks.store.model_store import load_model, read_manifest
@@ -106,6 +107,10 @@ def rows_frame(body, ensemble) -> pd.DataFrame:
             if column.kind == "numeric" and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise InputError(f"column {column.name!r} holds numbers", f"row {position} has {value!r}",
                                  "Send a number, or null for a missing value.")
+            if column.kind == "numeric" and isinstance(value, int) and abs(value) > FLOAT32_MAX:
+                raise InputError("numeric features must lie within ±3.4e+38 (32-bit floats)",
+                                 f"row {position} has a {len(str(abs(value)))}-digit integer in {column.name!r}",
+                                 "Rescale the column (e.g. its logarithm) or clip it.")
             if column.kind == "categorical" and not isinstance(value, (str, int, float, bool)):
                 raise InputError(f"column {column.name!r} holds categories (text or numbers)",
                                  f"row {position} has {json.dumps(value)[:80]}", "Send one value, or null.")

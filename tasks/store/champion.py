@@ -32,7 +32,7 @@ from imbalance_flows.tasks.data.splits import (
     count_distinct,
     plain,
 )
-from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.errors import InputError, preview
 from imbalance_flows.tasks.evaluation.compare import paired_difference
 from imbalance_flows.tasks.evaluation.figures import png, subplots
 from imbalance_flows.tasks.evaluation.metrics import SUMMARY
@@ -192,6 +192,18 @@ def decide(comparison: dict | None, metric: str, margin: float) -> tuple[bool, s
     return False, f"{said} ≤ margin {margin}: not shown better, the champion stays"
 
 
+def other_problem(champion_model, challenger_model) -> str | None:
+    """What makes the challenger a model of another task than the champion's (another target, or other classes),
+    in words; None where both predict the same classes of the same target."""
+    old, new = champion_model.schema_, challenger_model.schema_
+    if old.target != new.target:
+        return f"the target {new.target!r} where the champion predicts {old.target!r}"
+    if [plain(c) for c in old.classes] != [plain(c) for c in new.classes]:
+        return (f"the classes {preview([plain(c) for c in new.classes])} where the champion predicts "
+                f"{preview([plain(c) for c in old.classes])}")
+    return None
+
+
 def check_judging_rows(labels: pd.Series, classes, needed: int, holdout_rows: int, excluded: int | None) -> None:
     """Refuse a comparison that rests on too few rows of some class."""
     counts = labels.value_counts()
@@ -294,6 +306,11 @@ def judge(store: str | os.PathLike, challenger_dir: str | os.PathLike, holdout, 
         promoted, reason = decide(comparison, metric, margin)
         if champion_error:
             reason = f"{reason}: the champion cannot score the new data ({champion_error})"
+        other = None if defending is None else other_problem(defending.model, challenger.model)
+        if other:  # data pointed at by mistake, or another task under this model's name: never promoted by itself
+            promoted, reason = False, (f"the challenger predicts {other}, so it is no successor and the champion "
+                                       "stays: train it under a model name of its own (--model), or promote it by "
+                                       "hand (`imbalance-flows models promote`) if it is to replace the champion")
         decision = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "model": model, "metric": metric,
                     "margin": margin, "confidence": confidence, "comparison": comparison, "promoted": promoted, "reason": reason, "challenger": str(challenger_dir),
                     "champion": str(incumbent) if incumbent else None, "judged_rows": int(len(labels)),

@@ -23,6 +23,7 @@ from imbalance_flows.tasks.store.integrity import (
 )
 from imbalance_flows.tasks.store.model_store import (
     champion,
+    load_model,
     promote,
     read_manifest,
     record_decision,
@@ -212,6 +213,7 @@ def promote_by_hand(store: str | os.PathLike, model: str | os.PathLike) -> dict:
     if not inside_store(store, version):
         raise InputError("only a version of this store can be promoted", f"{str(version)!r} is not under "
                          f"{storage.join(store, 'versions')!r}", "Pass a version name from `models list`.")
+    load_model(version)  # a version that cannot be loaded (files changed or gone, a manifest that lies) never serves
     with store_lock(store) as confirm:
         before = _current(store, name)  # a broken pointer is replaced, not an obstacle
         decision = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "model": name, "metric": None,

@@ -115,6 +115,10 @@ def bad_files(tmp_path_factory):
     (["predict", "{model}", "{bad}/new_protocol.csv", "--out", "x.csv", "--unknown-categories", "error"],
      "'Z'\\] are new"),
     (["report", "{bad}"], "MODEL must be a model's name \\(its champion\\), NAME@VERSION"),
+    (["serve-model", "{model}", "--port", "99999"], "--port must be a TCP port, 0 to 65535: it is 99999"),
+    (["serve-model", "{model}", "--max-mib", "nan"], "--max-mib must be a positive number of MiB: it is nan"),
+    (["serve-model", "{model}", "--max-mib", "0"], "--max-mib must be a positive number of MiB: it is 0.0"),
+    (["serve", "--cron", "61 * * * *"], "the retrain schedule must be a cron expression .*: --cron is '61 \\* "),
 ])
 def test_bad_input_exits_2_with_the_rule_and_no_traceback(args, message, bad_files, trained, prefect_api):
     model = trained[0].stdout.strip().splitlines()[-1]

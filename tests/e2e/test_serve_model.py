@@ -87,6 +87,8 @@ def test_rows_get_labels_and_calibrated_probabilities_from_the_champion(served, 
     (lambda row: {**row, "account_length": "long"}, 422, r"column 'account_length' holds numbers: row 1 has 'long'"),
     (lambda row: {**row, "account_length": [1, 2]}, 422, r"column 'account_length' holds numbers"),
     (lambda row: {**row, "international_plan": {"a": 1}}, 422, r"column 'international_plan' holds categories"),
+    (lambda row: {**row, "account_length": 10 ** 400}, 422, r"within ±3.4e\+38 .*: row 1 has a 401-digit integer in "
+                                                             r"'account_length'"),
 ])
 def test_a_row_that_does_not_fit_the_schema_is_a_422_naming_the_column(served, churn_small, change, status, message):
     import re

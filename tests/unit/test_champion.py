@@ -38,13 +38,13 @@ def table() -> pd.DataFrame:
     return frame
 
 
-def fit_and_save(frame: pd.DataFrame, store, flip: float = 0.0, seed: int = 0):
+def fit_and_save(frame: pd.DataFrame, store, flip: float = 0.0, seed: int = 0, target: str = "label"):
     """Fit on `frame` (with a share `flip` of labels swapped) and save it with its training rows."""
     rng = np.random.default_rng(seed)
     frame = frame.copy()
     swap = rng.random(len(frame)) < flip
-    frame.loc[swap, "label"] = np.where(frame.loc[swap, "label"] == "rare", "common", "rare")
-    X, y = split_target(frame, "label")
+    frame.loc[swap, target] = np.where(frame.loc[swap, target] == "rare", "common", "rare")
+    X, y = split_target(frame, target)
     model = VotingEnsemble(members=MEMBERS, validation="holdout", random_state=seed).fit(X, y)
     return save_model(model, store, training_rows=frame)
 
@@ -306,6 +306,25 @@ def test_a_champion_that_cannot_score_the_new_data_says_why_in_the_decision(tabl
     assert decision["promoted"] and decision["champion_metrics"] is None
     assert "the champion cannot score the new data" in decision["reason"]
     assert "f4" in decision["champion_error"]
+
+
+@pytest.mark.parametrize("change, said", [
+    (lambda t: t.rename(columns={"label": "outcome"}), "predicts the target 'outcome' where the champion predicts "
+                                                       "'label'"),
+    (lambda t: t.assign(label=t["label"].map({"common": "no", "rare": "yes"})),
+     "predicts the classes ['no', 'yes'] where the champion predicts ['common', 'rare']"),
+])
+def test_a_challenger_of_another_target_or_other_classes_never_replaces_the_champion(table, tmp_path, change, said):
+    old = fit_and_save(table.iloc[:1600], tmp_path)
+    promote(tmp_path, old)
+    other = change(table)  # another data set pointed at by mistake, under the champion's model name
+    target = "outcome" if "outcome" in other else "label"
+    challenger = fit_and_save(other.iloc[:1200], tmp_path, seed=1, target=target)
+
+    decision = judge(tmp_path, challenger, other.iloc[1600:], "balanced_accuracy")
+
+    assert not decision["promoted"] and champion(tmp_path) == old
+    assert said in decision["reason"] and "--model" in decision["reason"]
 
 
 def test_decisions_recorded_before_they_were_numbered_come_first_and_numbering_goes_on(table, tmp_path):

@@ -231,3 +231,9 @@ def test_samplers_that_scale_have_no_size_limit(name):
     from imbalance_flows.tasks.sampling.resample import check_sampler_size, max_rows
 
     assert max_rows(name) is None and check_sampler_size(name, 100_000_000, 30) is None
+
+
+@pytest.mark.parametrize("ratio", [1e-320, 5e-324])
+def test_a_ratio_near_zero_under_samples_nothing_away(ratio):
+    # smallest / ratio is infinite: every row of every class is kept, not an overflow
+    assert under_targets({"a": 900, "b": 30}, ratio) == {"a": 900, "b": 30}

@@ -78,6 +78,18 @@ def test_only_a_version_of_the_store_can_be_promoted(store, fitted_binary, tmp_p
         promote_by_hand(store[0], other)
 
 
+def test_a_version_whose_files_changed_is_never_promoted(store):
+    root, saved = store
+    member = next((saved[2] / "members").iterdir())
+    member.write_bytes(member.read_bytes()[:100])  # truncated
+
+    with pytest.raises(InputError, match="a saved version's files must be as they were saved"):
+        promote_by_hand(root, saved[2].name)
+
+    assert champion(root) == root / "versions" / saved[0].name
+    assert [d["challenger"] for d in decisions(root) if d.get("reason") == "promoted by hand"] == []
+
+
 def test_prune_keeps_the_newest_and_never_the_champion(store):
     root, saved = store
     removed = prune(root, keep=1)
