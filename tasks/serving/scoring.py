@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,8 +30,9 @@ from imbalance_flows.tasks.data.tables import (
     unreadable,
 )
 from imbalance_flows.tasks.disk import room_to_write, writable_folder
-from imbalance_flows.tasks.errors import DataWarning, InputError
+from imbalance_flows.tasks.errors import DataWarning, InputError, preview
 from imbalance_flows.tasks.model.ensemble import VotingEnsemble
+from imbalance_flows.tasks.store.integrity import MANIFEST
 
 OUTPUT_FORMATS = (".csv", ".parquet")
 
@@ -136,17 +138,30 @@ def score_frame(model: VotingEnsemble, frame: pd.DataFrame, version: str | None 
     if missing:
         raise InputError("passthrough columns must be columns of the data to score", f"{missing} are not",
                          "Check the spelling of --passthrough.")
+    own = score_columns(model, version)
+    clash = [name for name in carried if name in own]
+    if clash:
+        raise InputError("the scores' own columns cannot be carried beside them",
+                         f"{preview(clash)} would be overwritten by the scores ({preview(own)})",
+                         "Rename that column in the data to score (an id column: retrain with it renamed), or leave "
+                         "it out of --passthrough.")
     features = frame.drop(columns=[name for name in passthrough if name not in model.schema_.names])
     probas = model.member_probas(features, voting_only=True)  # once, for the label and the probabilities
     out = frame[carried].copy()
     predicted, proba = model.scored(probas, priors)
-    out[f"predicted_{model.schema_.target}"] = predicted
+    out[own[0]] = predicted
     if proba is not None:
-        for label, column in zip(model.classes_, proba.T):
-            out[f"proba_{label}"] = column
+        for name, column in zip(own[1:], proba.T):
+            out[name] = column
     if version is not None:
         out["model_version"] = version
     return out
+
+
+def score_columns(model: VotingEnsemble, version: str | None = None) -> list[str]:
+    """The columns scoring writes: the predicted label, one probability per class (soft voting), the version."""
+    proba = [f"proba_{label}" for label in model.classes_] if model.voting != "hard" else []
+    return [f"predicted_{model.schema_.target}", *proba, *(["model_version"] if version is not None else [])]
 
 
 def probabilities(model: VotingEnsemble, scored: pd.DataFrame):
@@ -198,6 +213,13 @@ def _check_output(out: str, data: str) -> None:
     if storage.is_dir(out):
         raise InputError("the output must be a file", f"{out!r} is a folder",
                          "Name a file in it, e.g. --out " + storage.join(out, "scores.parquet") + ".")
+    if storage.is_local(out):
+        place = Path(_same_place(out)).parent
+        version = next((folder for folder in (place, *place.parents) if (folder / MANIFEST).is_file()), None)
+        if version is not None:  # a saved version holds only the files it was saved with
+            raise InputError("the output must not be written into a saved model version",
+                             f"--out {out!r} is inside {str(version)!r}",
+                             "Write the scores outside the model store's versions, e.g. --out scores.parquet.")
     if is_image_folder(data):
         return
     try:

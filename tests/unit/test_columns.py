@@ -53,6 +53,13 @@ def test_scores_start_with_the_id_columns_then_passthrough_and_ignore_dropped_co
         score_frame(model, scored_file, "v1")
     with pytest.raises(InputError, match=r"passthrough columns must be columns of the data to score: \['when'\]"):
         score_frame(model, table, "v1", passthrough=["when"])
+    for carried in ("model_version", "predicted_label", "proba_rare"):  # the user's values would be overwritten
+        with pytest.raises(InputError, match=rf"the scores' own columns cannot be carried beside them: \['{carried}'\] "
+                                             r"would be overwritten by the scores"):
+            score_frame(model, table.assign(**{carried: "mine"}), "v1", passthrough=[carried])
+    model.schema_.id_columns = ["proba_rare"]  # an id column named as a probability
+    with pytest.raises(InputError, match=r"\['proba_rare'\] would be overwritten .* retrain with it renamed"):
+        score_frame(model, table.assign(proba_rare="p1"), "v1")
 
 
 def test_an_empty_table_scores_to_no_labels_and_no_probabilities(fitted_binary, binary_table):

@@ -179,6 +179,18 @@ def test_an_output_that_is_a_folder_is_refused_with_a_file_name_to_use(fitted_bi
         score_file(fitted_binary, str(tmp_path / "data.parquet"), str(tmp_path / "scores.parquet"))
 
 
+@pytest.mark.parametrize("inside", ["members", "."])
+def test_scores_are_never_written_into_a_saved_version(fitted_binary, binary_table, tmp_path, inside):
+    from imbalance_flows.tasks.store.model_store import load_model, save_model
+
+    version = save_model(fitted_binary, tmp_path / "models")
+    binary_table.drop(columns="label").to_parquet(tmp_path / "data.parquet")
+
+    with pytest.raises(InputError, match=r"the output must not be written into a saved model version: .* is inside "):
+        score_file(fitted_binary, str(tmp_path / "data.parquet"), str(version / inside / "scores.parquet"))
+    load_model(version)  # still holds only the files it was saved with
+
+
 def test_scores_go_to_a_bucket_whole_and_the_data_in_it_is_never_the_output(fitted_binary, binary_table, bucket):
     data, out = f"{bucket}/in/data.parquet", f"{bucket}/out/scores.csv"
     binary_table.to_parquet(data)
