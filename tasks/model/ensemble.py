@@ -233,7 +233,47 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         ensemble.prior_power_ = float(manifest.get("prior_power", params.get("class_prior_power", 0.5)))
         matrix = manifest.get("cost_matrix")
         ensemble.cost_matrix_ = None if matrix is None else np.asarray(matrix, dtype=float)
+        check_params(ensemble.get_params(deep=False))
+        problem = ensemble._inconsistency()
+        if problem:
+            raise InputError("a model's manifest.json must describe a model as fitting writes it", problem,
+                             "The version is damaged or was edited: retrain, or use another version.")
         return ensemble
+
+    def _inconsistency(self) -> str | None:
+        """What makes a loaded ensemble one that no fit writes (classes, weights, threshold, priors, calibration,
+        costs or members that disagree), in words; None if nothing does."""
+        classes, k = np.asarray(self.classes_).tolist(), len(self.classes_)
+        if k < 2 or len(set(map(str, classes))) != k:
+            return f"its classes {preview(classes)} are not two or more distinct ones"
+        if classes != sorted(classes, key=lambda c: (str(type(c)), c)):
+            return f"its classes {preview(classes)} are not in the order fitting sorts them"
+        if self.positive_class_ is not None and self.positive_class_ not in classes:
+            return f"its positive class {self.positive_class_!r} is not among its classes"
+        weights = np.asarray(self.weights_, dtype=float)
+        if len(weights) != len(self.members_) or not np.isfinite(weights).all() or (weights < 0).any() \
+                or not weights.sum() > 0:
+            return f"its member weights {preview(weights.tolist())} are not one share ≥ 0 per member, some above 0"
+        if self.threshold_ is not None and not 0 <= self.threshold_ <= 1:
+            return f"its threshold {self.threshold_} is not a probability"
+        prior = np.asarray(self.class_prior_, dtype=float)
+        if prior.shape != (k,) or not np.isfinite(prior).all() or (prior < 0).any() or abs(prior.sum() - 1) > 1e-6:
+            return f"its class prior {preview(prior.tolist())} is not one share per class, summing to 1"
+        calibration = self.calibration_
+        if calibration is not None:
+            if calibration.get("method") not in ("sigmoid", "temperature", "isotonic"):
+                return f"its calibration method {calibration.get('method')!r} is none the product fits"
+            if calibration["method"] != "isotonic" and len(calibration.get("intercepts", ())) != k:
+                return f"its calibration has {len(calibration.get('intercepts', ()))} intercepts for {k} classes"
+            if calibration["method"] == "isotonic" and len(calibration.get("maps", ())) != (1 if k == 2 else k):
+                return f"its calibration has {len(calibration.get('maps', ()))} maps for {k} classes"
+        if self.cost_matrix_ is not None and (self.cost_matrix_.shape != (k, k)
+                                              or not np.isfinite(self.cost_matrix_).all()):
+            return f"its cost matrix of shape {self.cost_matrix_.shape} is not {k} × {k} finite costs"
+        widths = {len(getattr(member, "classes_", classes)) for member in self.members_}
+        if widths != {k}:
+            return f"its members predict {sorted(widths)} classes where it has {k}"
+        return None
 
     def fit(self, X, y):
         """Fit the members, then weigh them (and tune the threshold) on rows they did not see.
