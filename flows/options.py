@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import typing
 
@@ -122,7 +123,8 @@ def read_config(path: str) -> dict:
 
     storage.check(path, "--config")
     if not storage.is_file(path):
-        raise InputError("the config file must exist", f"{path!r} was not found", "Check the path.")
+        what = "is a folder" if storage.is_dir(path) else "is not a file" if storage.exists(path) else "was not found"
+        raise InputError("the config file must exist", f"{path!r} {what}", "Check the path.")
     text = storage.read_text(path)
     if not path.endswith((".yaml", ".yml", ".json")):
         raise InputError("the config file must be YAML or JSON", f"{path!r}", "Name it .yaml, .yml or .json.")
@@ -275,7 +277,7 @@ def run(command: str, load_flow, args) -> int:
         if champion(parameters.store, parameters.model) is None:
             name = parameters.model
             print(f"No champion of {name!r} in {parameters.store!r} yet: `imbalance-flows models promote "
-                  f"{result['version'].rstrip('/').rsplit('/', 1)[-1]} --store {parameters.store}` makes this version "
+                  f"{result['version'].rstrip('/').rsplit('/', 1)[-1]} --store {shlex.quote(parameters.store)}` makes this version "
                   f"the one `predict {'champion' if name == 'default' else name}` scores with.")
         print(result["version"])
     elif command == "retrain":

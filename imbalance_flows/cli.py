@@ -126,8 +126,28 @@ def _serve_model(args) -> int:
     if not (math.isfinite(args.max_mib) and args.max_mib > 0):
         raise InputError("--max-mib must be a positive number of MiB", f"it is {args.max_mib}",
                          "Use e.g. --max-mib 10 (the default).")
+    _check_port_free(args.host, args.port)
     serve(args.store, args.model, args.host, args.port, max(int(args.max_mib * 2**20), 1))
     return 0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse a port something already listens on, before the model is loaded (uvicorn would end with its own
+    message and status 3)."""
+    import errno
+    import socket
+
+    from imbalance_flows.tasks.errors import InputError
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind((host, port))
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise InputError("serve-model needs a free port", f"{host}:{port} is in use",
+                             "Pick another with --port, or stop what listens there.") from None
+        # Any other problem (an address not of this machine, ...) is uvicorn's to report, as before.
 
 
 def _serve(args) -> int:

@@ -8,6 +8,7 @@ champion), NAME@VERSION, a version name, a version's directory, or `champion` (t
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from imbalance_flows.tasks import storage
@@ -65,7 +66,7 @@ def _list(args) -> int:
     if not rows:
         which = f" of {args.model!r}" if args.model else ""
         print(f"No versions{which} in {args.store!r} yet: `imbalance-flows train DATA --target COL "
-              f"--store {args.store}{' --model ' + args.model if args.model else ''}`.")
+              f"--store {shlex.quote(args.store)}{' --model ' + args.model if args.model else ''}`.")
         return 0
     for model in sorted({row["model"] for row in rows}):
         card = versions.card(args.store, model)

@@ -162,13 +162,13 @@ class MemberSpec(BaseModel):
         if not sep or not sampler or not learner:
             raise InputError("a member is written SAMPLER[@RATIO][+AUGMENT]:LEARNER", f"got {text!r}",
                              "For example --member smote:hgb or --member random_under@0.5+jitter:rf.")
-        sampler, _, augment = sampler.partition("+")
-        sampler, _, ratio = sampler.partition("@")
-        if augment and augment not in AUGMENT_METHODS:
+        sampler, plus, augment = sampler.partition("+")
+        sampler, at, ratio = sampler.partition("@")
+        if plus and augment not in AUGMENT_METHODS:
             raise InputError("the augmentation must be one of " + ", ".join(AUGMENT_METHODS),
                              f"got {augment!r} in {text!r}", "Write e.g. smote+jitter:hgb.")
         try:
-            ratio_value = float(ratio) if ratio else "auto"
+            ratio_value = float(ratio) if at else "auto"
         except ValueError:
             raise InputError("the ratio after @ must be a number in (0, 1]", f"got {ratio!r} in {text!r}",
                              "Write e.g. random_under@0.5:rf.") from None

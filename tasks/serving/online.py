@@ -88,7 +88,7 @@ def rows_frame(body, ensemble) -> pd.DataFrame:
     rows = body.get("rows") if isinstance(body, dict) else body
     if not isinstance(rows, list) or not rows:
         raise InputError("the body must be {\"rows\": [...]}, a list of rows, each an object of column: value",
-                         f"got {type(rows).__name__ if rows is not None else 'no rows'}",
+                         "got no rows" if rows is None or rows == [] else f"got {type(rows).__name__}",
                          "Send e.g. {\"rows\": [{\"age\": 42, \"plan\": \"pro\"}]}; GET /model lists the columns.")
     schema = ensemble.schema_
     names = [column.name for column in schema.columns]

@@ -528,7 +528,7 @@ def store_lock(store: str | os.PathLike):
         lock.parent.mkdir(parents=True, exist_ok=True)
         handle = open(lock, "a")
     except OSError as error:  # a read-only file system, a folder of someone else's
-        raise InputError("promoting and pruning change the store: it must be writable",
+        raise InputError("changing the store (promoting, pruning, tagging) needs it writable",
                          f"{str(lock)!r} cannot be written ({error.strerror or error})",
                          "Run it where the store can be written (scoring and reports need no write).") from error
     with handle:

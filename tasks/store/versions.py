@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def resolve_version(store: str | os.PathLike, model: str | os.PathLike) -> Path 
         path = _named_version(store, version)
         if path is None:
             raise InputError("NAME@VERSION must name a version in the store", f"{store!r} has no version "
-                             f"{version!r}", f"`imbalance-flows models list --model {name} --store {store}` lists "
+                             f"{version!r}", f"`imbalance-flows models list --model {name} --store {shlex.quote(str(store))}` lists "
                              "the model's versions.")
         belongs = model_of(read_manifest(path))
         if belongs != name:

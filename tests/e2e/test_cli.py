@@ -118,13 +118,20 @@ def bad_files(tmp_path_factory):
     (["serve-model", "{model}", "--port", "99999"], "--port must be a TCP port, 0 to 65535: it is 99999"),
     (["serve-model", "{model}", "--max-mib", "nan"], "--max-mib must be a positive number of MiB: it is nan"),
     (["serve-model", "{model}", "--max-mib", "0"], "--max-mib must be a positive number of MiB: it is 0.0"),
+    (["serve-model", "{model}", "--port", "{busy}"], "serve-model needs a free port: 127.0.0.1:\\d+ is in use"),
     (["serve", "--cron", "61 * * * *"], "the retrain schedule must be a cron expression .*: --cron is '61 \\* "),
 ])
 def test_bad_input_exits_2_with_the_rule_and_no_traceback(args, message, bad_files, trained, prefect_api):
+    import socket
+
     model = trained[0].stdout.strip().splitlines()[-1]
-    args = [str(a).format(bad=bad_files, model=model) for a in args]
-    result = run_cli(*args, "--store", bad_files / "store", api_url=prefect_api) if args[0] == "train" \
-        else run_cli(*args, api_url=prefect_api, cwd=bad_files)
+    busy = socket.socket()  # a port something listens on
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    args = [str(a).format(bad=bad_files, model=model, busy=busy.getsockname()[1]) for a in args]
+    with busy:
+        result = run_cli(*args, "--store", bad_files / "store", api_url=prefect_api) if args[0] == "train" \
+            else run_cli(*args, api_url=prefect_api, cwd=bad_files)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     error = [line for line in result.stderr.splitlines() if line.startswith("error: ")]

@@ -365,7 +365,7 @@ def test_a_read_only_store_refuses_promote_and_prune_with_one_error_line_and_sti
             assert cli([*args, "--store", str(small_disk / "store")]) == 2
             err = capsys.readouterr().err
             assert "Traceback" not in err and err.startswith(
-                "error: promoting and pruning change the store: it must be writable: "), err
+                "error: changing the store (promoting, pruning, tagging) needs it writable: "), err
         assert cli(["predict", str(small_disk / "store" / "versions" / model.name), str(folder / "good.csv"),
                     "--out", str(folder / "read_only_scores.csv")]) == 0
     finally:

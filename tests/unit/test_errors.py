@@ -259,6 +259,12 @@ BAD_INPUTS = [
     pytest.param(lambda e: e.model.predict(np.array([0.1, 1.0, 2.0])),
                  "X must be a table (2-D)", "it has shape (3,)", "reshape a single feature with X.reshape(-1, 1)",
                  id="predict-one-dimensional"),
+    pytest.param(lambda e: MemberSpec.parse("smote@:hgb"),
+                 "the ratio after @ must be a number in (0, 1]", "got '' in 'smote@:hgb'", "random_under@0.5:rf",
+                 id="ratio-left-empty"),
+    pytest.param(lambda e: MemberSpec.parse("none+:rf"),
+                 "the augmentation must be one of jitter", "got '' in 'none+:rf'", "smote+jitter:hgb",
+                 id="augmentation-left-empty"),
     # Saved models.
     pytest.param(lambda e: load_model(e.tmp),
                  "MODEL must be a saved model version's directory", "has no manifest.json",
