@@ -130,11 +130,11 @@ def read_config(path: str) -> dict:
         raise InputError("the config file must be YAML or JSON", f"{path!r}", "Name it .yaml, .yml or .json.")
     try:
         if path.endswith(".json"):
-            config = json.loads(text)
+            config = json.loads(text, object_pairs_hook=_one_of_each)
         else:
-            import yaml
-
-            config = yaml.safe_load(text)
+            config = _yaml(text)
+    except InputError as error:
+        raise InputError(error.rule, f"{path!r} {error.value}", error.hint) from None
     except Exception as error:  # JSON and YAML parsers raise their own types; all mean a syntax error
         reason = " ".join(str(error).split())[:200]  # YAML's messages span lines
         raise InputError("the config file must parse", f"{path!r} does not ({reason})", "Fix its syntax.") from error
@@ -142,6 +142,36 @@ def read_config(path: str) -> dict:
         raise InputError("the config file must hold a mapping of parameters", f"{path!r} holds {type(config).__name__}",
                          "Write one `name: value` per parameter, e.g. `target: class`.")
     return config
+
+
+def _one_of_each(pairs: list) -> dict:
+    """A mapping of a config file, whose keys must each be given once (a parser keeps the last one, silently)."""
+    from imbalance_flows.tasks.errors import InputError
+
+    keys = [key for key, _ in pairs]
+    repeated = next((key for key in keys if keys.count(key) > 1), None)
+    if repeated is not None:
+        raise InputError("each key of a config file is given once", f"gives {repeated!r} {keys.count(repeated)} "
+                         "times", "Keep the one you mean and delete the others.")
+    return dict(pairs)
+
+
+def _yaml(text: str):
+    """YAML's safe reading, every mapping's keys each given once (`_one_of_each`)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader, node):
+        # The keys written in this mapping, each once; keys merged in from an anchor (`<<: *base`) may be overridden.
+        _one_of_each([(loader.construct_object(key, deep=True), None) for key, _ in node.value
+                      if key.tag != "tag:yaml.org,2002:merge"])
+        loader.flatten_mapping(node)
+        return dict(loader.construct_pairs(node, deep=True))  # the merged keys first: the written ones win
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return yaml.load(text, Loader=Loader)  # noqa: S506 (a SafeLoader)
 
 
 def train_config(args):

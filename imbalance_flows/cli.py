@@ -173,6 +173,10 @@ def _report(args) -> int:
     from imbalance_flows.tasks.store.model_store import read_manifest
     from imbalance_flows.tasks.store.versions import resolve_version
 
+    if args.examples is not None and args.examples < 1:  # before anything is printed
+        from imbalance_flows.tasks.errors import InputError
+
+        raise InputError("--examples must be at least 1", f"got {args.examples}", "Give e.g. --examples 5.")
     version = resolve_version(args.store, args.model)
     manifest = read_manifest(version)
     try:

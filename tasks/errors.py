@@ -31,9 +31,18 @@ class DataWarning(UserWarning):
     """Something in the data that a run goes on with, told to the user (the flows log it as a warning)."""
 
 
+LONGEST = 200  # characters of a value a message shows
+
+
+def shown(value) -> str:
+    """`repr(value)`, cut short after `LONGEST` characters (a message never echoes a megabyte a user sent)."""
+    text = repr(value)
+    return text if len(text) <= LONGEST else f"{text[:LONGEST - 1]}…"
+
+
 def preview(items, limit: int = 8) -> str:
-    """Render a list for a message, cut short after `limit` items."""
-    items = [repr(item) for item in items]
-    shown = ", ".join(items[:limit])
+    """Render a list for a message, cut short after `limit` items, each cut short after `LONGEST` characters."""
+    items = [shown(item) for item in items]
+    listed = ", ".join(items[:limit])
     more = f", … ({len(items) - limit} more)" if len(items) > limit else ""
-    return f"[{shown}{more}]"
+    return f"[{listed}{more}]"

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from imbalance_flows.tasks.data.schema import column_kind
-from imbalance_flows.tasks.errors import InputError, preview
+from imbalance_flows.tasks.errors import LONGEST, InputError, preview, shown
 
 
 def split_target(frame: pd.DataFrame, target: str, part: bool = False) -> tuple[pd.DataFrame, pd.Series]:
@@ -28,8 +28,9 @@ def missing_target(target: str, columns) -> InputError:
     """The error for a target that is none of the columns, with the closest names."""
     import difflib
 
-    close = difflib.get_close_matches(str(target), [str(name) for name in columns], n=1)
-    return InputError("the target column must exist", f"{target!r} is not among the columns {preview(columns)}",
+    close = difflib.get_close_matches(str(target), [str(name) for name in columns], n=1) \
+        if len(str(target)) <= LONGEST else []  # no name is that long, and difflib's time grows with it
+    return InputError("the target column must exist", f"{shown(target)} is not among the columns {preview(columns)}",
                       (f"Did you mean {close[0]!r}? " if close else "")
                       + "Pass the name of the column that holds the class labels with --target.")
 

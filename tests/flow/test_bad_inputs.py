@@ -61,6 +61,7 @@ def write_bad_files(folder: Path) -> None:
     good[["label"]].to_csv(folder / "target_only.csv", index=False)
     (folder / "unknown_key.yaml").write_text("target: label\nmembrs:\n  - sampler: smote\n")
     (folder / "malformed.yaml").write_text("target: label\nmembers: [sampler: smote\n")
+    (folder / "repeated_key.yaml").write_text("target: label\nmembers:\n  - learner: rf\n    learner: hgb\n")
     (folder / "no_members.yaml").write_text("members: []\n")
     (folder / "list.yaml").write_text("- target\n- label\n")
     (folder / "big_k.yaml").write_text("members:\n  - sampler: smote\n    sampler_params: {k_neighbors: 50}\n"
@@ -188,6 +189,8 @@ CASES = {
     # Configuration and options.
     "config-unknown-key": (train("{d}/good.csv", "--config", "{d}/unknown_key.yaml"),
                            r"the keys of a config file must be parameters of the training flow: .*\['membrs'\]"),
+    "config-repeated-key": (train("{d}/good.csv", "--config", "{d}/repeated_key.yaml"),
+                            r"each key of a config file is given once: '.*repeated_key.yaml' gives 'learner' 2 times"),
     "config-malformed-yaml": (train("{d}/good.csv", "--config", "{d}/malformed.yaml"),
                               r"the config file must parse: '.*malformed.yaml' does not"),
     "config-not-a-mapping": (train("{d}/good.csv", "--config", "{d}/list.yaml"),
@@ -247,6 +250,7 @@ CASES = {
                                       r"column names must be unique: 'x' names 2 columns"),
     "score-empty-file": (predict("{d}/score_empty.csv"), r"the data file must not be empty"),
     "score-header-only": (predict("{d}/score_header_only.csv"), r"the data to score must have rows"),
+    "report-no-examples": (["report", "{model}", "--examples", "-1"], r"--examples must be at least 1: got -1"),
     "model-not-found": (predict("{d}/good.csv", model="{d}/no_such_model"),
                         r"MODEL must be a model's name \(its champion\), NAME@VERSION"),
     "model-without-manifest": (predict("{d}/good.csv", model="{d}/no_manifest"),
@@ -271,6 +275,7 @@ def test_a_bad_input_gets_one_error_line_naming_the_rule_the_value_and_a_way_out
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert code == 2, (out + err)[-3000:]
     assert "Traceback" not in err
+    assert case != "report-no-examples" or out == ""  # refused before the report is printed
     assert len(errors) == 1, err[-3000:]
     assert re.search(expected, errors[0]), errors[0]
     assert re.fullmatch(r"error: [^:]+: .+\. [A-Z`].+", errors[0]) or errors[0].count(": ") >= 2, errors[0]

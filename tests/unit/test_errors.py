@@ -349,3 +349,13 @@ def test_a_short_write_without_an_errno_is_a_full_disk_too(tmp_path):
     with pytest.raises(OSError, match="Permission"):  # any other OSError passes through as it is
         with room_to_write(tmp_path / "x"):
             raise PermissionError(13, "Permission denied")
+
+
+def test_a_message_never_echoes_a_huge_value_whole():
+    from imbalance_flows.tasks.data.splits import missing_target
+
+    error = missing_target("x" * 10_000_000, ["label", "a"])  # a target pasted by mistake: no close match sought
+
+    assert len(str(error)) < 400 and "'xxx" in error.value and error.value.endswith("is not among the columns "
+                                                                                    "['label', 'a']")
+    assert preview(["y" * 1_000_000, "b"]) == "['" + "y" * 198 + "…, 'b']"
