@@ -29,6 +29,7 @@ from imbalance_flows.tasks.data.splits import (
     numbers_as_text_warning,
 )
 from imbalance_flows.tasks.errors import DataWarning, InputError, preview
+from imbalance_flows.tasks.learners.registry import LEARNERS
 from imbalance_flows.tasks.model.calibrate import (
     adjust_proba,
     calibrate,
@@ -273,6 +274,13 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         widths = {len(getattr(member, "classes_", classes)) for member in self.members_}
         if widths != {k}:
             return f"its members predict {sorted(widths)} classes where it has {k}"
+        for spec, member in zip(self.specs_, self.members_):
+            learner = member.steps[-1][1] if hasattr(member, "steps") else member
+            entry = LEARNERS.get(spec.learner)
+            names = {path.rsplit(":", 1)[-1] for path in (entry.estimator, *entry.types)} if entry else set()
+            if names and not any(kind.__name__ in names for kind in type(learner).__mro__):
+                return (f"member {spec.name} names the learner {spec.learner!r}, whose file holds a "
+                        f"{type(learner).__name__}")
         return None
 
     def fit(self, X, y):
