@@ -94,6 +94,10 @@ def _promote(args) -> int:
     from imbalance_flows.tasks.store import versions
 
     decision = versions.promote_by_hand(args.store, args.version)
+    if not decision["promoted"]:
+        print(f"{storage.name(decision['challenger'])} is already the champion of {decision['model']!r}: "
+              "nothing changed")
+        return 0
     print(f"Promoted {storage.name(decision['challenger'])} to champion of {decision['model']!r} (champion before: "
           f"{storage.name(decision['champion']) if decision['champion'] else 'none'}); decision {decision['sequence']}")
     return 0

@@ -132,6 +132,11 @@ def score_frame(model: VotingEnsemble, frame: pd.DataFrame, version: str | None 
     With `priors` (class shares of the scored rows, in class order), probabilities and a
     cost-tuned model's decisions are adjusted to them (see `VotingEnsemble.vote`).
     """
+    absent = [name for name in model.schema_.id_columns if name not in frame.columns]
+    if absent:
+        warnings.warn(f"The id column{'s' if len(absent) > 1 else ''} {preview(absent)} of the model "
+                      f"{'are' if len(absent) > 1 else 'is'} not in the data to score: the scores hold none, so they "
+                      "join back to the rows by position only.", DataWarning, stacklevel=2)
     carried = [*[name for name in model.schema_.id_columns if name in frame.columns],
                *[name for name in passthrough if name not in model.schema_.id_columns]]
     missing = [name for name in carried if name not in frame.columns]

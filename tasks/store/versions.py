@@ -217,6 +217,9 @@ def promote_by_hand(store: str | os.PathLike, model: str | os.PathLike) -> dict:
     load_model(version)  # a version that cannot be loaded (files changed or gone, a manifest that lies) never serves
     with store_lock(store) as confirm:
         before = _current(store, name)  # a broken pointer is replaced, not an obstacle
+        if before is not None and storage.name(before) == storage.name(version):
+            return {"model": name, "promoted": False, "reason": "already the champion", "challenger": str(version),
+                    "champion": str(before), "sequence": None}  # nothing changes, nothing is recorded
         decision = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "model": name, "metric": None,
                     "margin": None, "promoted": True, "reason": "promoted by hand", "challenger": str(version),
                     "champion": str(before) if before else None, "judged_rows": None, "holdout_rows": None,

@@ -57,6 +57,8 @@ def test_scores_start_with_the_id_columns_then_passthrough_and_ignore_dropped_co
         with pytest.raises(InputError, match=rf"the scores' own columns cannot be carried beside them: \['{carried}'\] "
                                              r"would be overwritten by the scores"):
             score_frame(model, table.assign(**{carried: "mine"}), "v1", passthrough=[carried])
+    with pytest.warns(DataWarning, match=r"The id column \['patient_id'\] of the model is not in the data to score"):
+        assert "patient_id" not in score_frame(model, table.drop(columns="patient_id"), "v1").columns
     model.schema_.id_columns = ["proba_rare"]  # an id column named as a probability
     with pytest.raises(InputError, match=r"\['proba_rare'\] would be overwritten .* retrain with it renamed"):
         score_frame(model, table.assign(proba_rare="p1"), "v1")

@@ -351,3 +351,13 @@ def test_prune_leaves_a_version_a_live_process_is_loading(store):
     load_model(saved[1])
     assert not list((root / ".reading").iterdir())  # loading leaves no mark behind
     assert prune(root, keep=0) == [saved[1].name]
+
+
+def test_promoting_the_champion_again_changes_and_records_nothing(store):
+    root, saved = store
+    recorded = decisions(root)
+
+    decision = promote_by_hand(root, saved[0].name)
+
+    assert not decision["promoted"] and decision["reason"] == "already the champion"
+    assert decisions(root) == recorded and champion(root) == root / "versions" / saved[0].name
