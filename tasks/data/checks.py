@@ -109,8 +109,10 @@ def whole_numbers_as_trained(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:
         texts = {value: str(int(value)) for value in distinct if float(value).is_integer()
                  and str(int(value)) in known and str(value) not in known}
         if texts:
-            text = values.astype(object).map(lambda value: texts.get(value, str(value)), na_action="ignore")
-            changed[column.name] = text.where(values.notna(), None)
+            codes, uniques = pd.factorize(values)  # each distinct value written once, not each row
+            written = np.array([*(texts.get(value, str(value)) for value in uniques.astype(object)), None],
+                               dtype=object)
+            changed[column.name] = pd.Series(written[codes], index=values.index, name=values.name)
     return X.assign(**changed) if changed else X
 
 

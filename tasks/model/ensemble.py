@@ -51,7 +51,7 @@ from imbalance_flows.tasks.model.fitting import (
     member_proba,
     run_members,
 )
-from imbalance_flows.tasks.model.params import check_params
+from imbalance_flows.tasks.model.params import check_params, check_values
 from imbalance_flows.tasks.model.plan import (
     check_plan,
     describe_slow,
@@ -234,8 +234,14 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         ensemble.prior_power_ = float(manifest.get("prior_power", params.get("class_prior_power", 0.5)))
         matrix = manifest.get("cost_matrix")
         ensemble.cost_matrix_ = None if matrix is None else np.asarray(matrix, dtype=float)
-        check_params(ensemble.get_params(deep=False))
-        problem = ensemble._inconsistency()
+        # What decides its predictions (parameters of fitting alone, such as folds, may be of an earlier rule).
+        scoring = ("voting", "unknown_categories", "threshold_objective")
+        try:
+            check_values({name: value for name, value in ensemble.get_params(deep=False).items() if name in scoring})
+        except InputError as error:
+            problem = f"{error.rule} ({error.value})"
+        else:
+            problem = ensemble._inconsistency()
         if problem:
             raise InputError("a model's manifest.json must describe a model as fitting writes it", problem,
                              "The version is damaged or was edited: retrain, or use another version.")
@@ -244,7 +250,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
     def _inconsistency(self) -> str | None:
         """What makes a loaded ensemble one that no fit writes (classes, weights, threshold, priors, calibration,
         costs or members that disagree), in words; None if nothing does."""
-        classes, k = np.asarray(self.classes_).tolist(), len(self.classes_)
+        classes, k = list(self.schema_.classes), len(self.classes_)  # as saved: Python's values, as fitting sorts
         if k < 2 or len(set(map(str, classes))) != k:
             return f"its classes {preview(classes)} are not two or more distinct ones"
         if classes != sorted(classes, key=lambda c: (str(type(c)), c)):
@@ -271,9 +277,13 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         if self.cost_matrix_ is not None and (self.cost_matrix_.shape != (k, k)
                                               or not np.isfinite(self.cost_matrix_).all()):
             return f"its cost matrix of shape {self.cost_matrix_.shape} is not {k} × {k} finite costs"
-        widths = {len(getattr(member, "classes_", classes)) for member in self.members_}
-        if widths != {k}:
-            return f"its members predict {sorted(widths)} classes where it has {k}"
+        # Members learn the classes' codes 0 … k − 1; one that never saw a class gives it 0 (`_member_proba`), but
+        # some member must have seen each.
+        codes = [np.asarray(member.classes_) for member in self.members_ if hasattr(member, "classes_")]
+        if codes and all(code.dtype.kind in "iu" for code in codes):
+            seen = sorted(set(np.concatenate(codes).tolist()))
+            if seen != list(range(k)):
+                return f"its members predict the class codes {preview(seen)} where it has {k} classes"
         for spec, member in zip(self.specs_, self.members_):
             learner = member.steps[-1][1] if hasattr(member, "steps") else member
             entry = LEARNERS.get(spec.learner)
@@ -561,6 +571,8 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         the class shares, so a model tuned for them keeps its decisions.
         """
         if self.voting == "hard":
+            if not len(probas[0]):  # an empty batch: no labels
+                return self.classes_[:0]
             votes = np.stack([proba.argmax(1) for proba in probas], axis=1)
             tally = np.apply_along_axis(np.bincount, 1, votes, weights=self.weights_, minlength=len(self.classes_))
             return self.classes_[tally.argmax(1)]

@@ -13,7 +13,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from imbalance_flows.tasks import storage
-from imbalance_flows.tasks.data.checks import UnseenCategoryWarning, unseen_categories
+from imbalance_flows.tasks.data.checks import (
+    UnseenCategoryWarning,
+    unseen_categories,
+    whole_numbers_as_trained,
+)
 from imbalance_flows.tasks.data.images import (
     PATH_COLUMN,
     is_image_folder,
@@ -132,11 +136,6 @@ def score_frame(model: VotingEnsemble, frame: pd.DataFrame, version: str | None 
     With `priors` (class shares of the scored rows, in class order), probabilities and a
     cost-tuned model's decisions are adjusted to them (see `VotingEnsemble.vote`).
     """
-    absent = [name for name in model.schema_.id_columns if name not in frame.columns]
-    if absent:
-        warnings.warn(f"The id column{'s' if len(absent) > 1 else ''} {preview(absent)} of the model "
-                      f"{'are' if len(absent) > 1 else 'is'} not in the data to score: the scores hold none, so they "
-                      "join back to the rows by position only.", DataWarning, stacklevel=2)
     carried = [*[name for name in model.schema_.id_columns if name in frame.columns],
                *[name for name in passthrough if name not in model.schema_.id_columns]]
     missing = [name for name in carried if name not in frame.columns]
@@ -161,6 +160,15 @@ def score_frame(model: VotingEnsemble, frame: pd.DataFrame, version: str | None 
     if version is not None:
         out["model_version"] = version
     return out
+
+
+def warn_missing_ids(model: VotingEnsemble, columns) -> None:
+    """Tell when the data to score lacks the model's id columns: its scores then join back by position only."""
+    absent = [name for name in model.schema_.id_columns if name not in columns]
+    if absent:
+        warnings.warn(f"The id column{'s' if len(absent) > 1 else ''} {preview(absent)} of the model "
+                      f"{'are' if len(absent) > 1 else 'is'} not in the data to score: the scores hold none, so they "
+                      "join back to the rows by position only.", DataWarning, stacklevel=3)
 
 
 def score_columns(model: VotingEnsemble, version: str | None = None) -> list[str]:
@@ -220,7 +228,8 @@ def _check_output(out: str, data: str) -> None:
                          "Name a file in it, e.g. --out " + storage.join(out, "scores.parquet") + ".")
     if storage.is_local(out):
         place = Path(_same_place(out)).parent
-        version = next((folder for folder in (place, *place.parents) if (folder / MANIFEST).is_file()), None)
+        version = next((folder for folder in (place, *place.parents)
+                        if folder.parent.name == "versions" and (folder / MANIFEST).is_file()), None)
         if version is not None:  # a saved version holds only the files it was saved with
             raise InputError("the output must not be written into a saved model version",
                              f"--out {out!r} is inside {str(version)!r}",
@@ -270,6 +279,10 @@ def score_file(model: VotingEnsemble, data: str, out: str, version: str | None =
                              model.schema_.missing_values):
                 if chunk.empty:  # a header-only file
                     continue
+                if rows == 0:
+                    warn_missing_ids(model, chunk.columns)
+                # Categories read as floats written as trained, once, for the report, the drift tally and the scores
+                chunk = whole_numbers_as_trained(chunk, model.schema_)
                 if unseen is not None:
                     for name, counts in unseen_categories(chunk, model.schema_).items():
                         unseen[name] = counts if name not in unseen else unseen[name].add(counts, fill_value=0)

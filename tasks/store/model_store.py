@@ -387,6 +387,22 @@ def load_model(version_dir: str | os.PathLike) -> VotingEnsemble:
         return _load(version_dir)
 
 
+def check_version(version_dir: str | os.PathLike) -> None:
+    """What loading checks before it builds a member: where the version lies, its manifest's shape, the store's
+    key, its signature and its files' digests (no member's library is needed, nor the memory of its model)."""
+    from imbalance_flows.tasks.store.activity import reading
+
+    with reading(version_dir):
+        if not storage.is_local(version_dir):
+            with fetched(str(version_dir)) as copy:
+                check_version(copy)
+            return
+        version_dir = Path(storage.local(version_dir))
+        manifest = read_manifest(version_dir)
+        check_signature(version_dir)
+        check_files(version_dir, manifest)
+
+
 def _load(version_dir: str | os.PathLike) -> VotingEnsemble:
     if not storage.is_local(version_dir):
         with fetched(str(version_dir)) as copy:

@@ -24,7 +24,7 @@ from imbalance_flows.tasks.store.integrity import (
 )
 from imbalance_flows.tasks.store.model_store import (
     champion,
-    load_model,
+    check_version,
     promote,
     read_manifest,
     record_decision,
@@ -214,7 +214,7 @@ def promote_by_hand(store: str | os.PathLike, model: str | os.PathLike) -> dict:
     if not inside_store(store, version):
         raise InputError("only a version of this store can be promoted", f"{str(version)!r} is not under "
                          f"{storage.join(store, 'versions')!r}", "Pass a version name from `models list`.")
-    load_model(version)  # a version that cannot be loaded (files changed or gone, a manifest that lies) never serves
+    check_version(version)  # a version whose files changed or went, or whose signature fails, never serves
     with store_lock(store) as confirm:
         before = _current(store, name)  # a broken pointer is replaced, not an obstacle
         if before is not None and storage.name(before) == storage.name(version):

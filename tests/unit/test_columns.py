@@ -10,7 +10,7 @@ from imbalance_flows.tasks.data.checks import UnseenCategoryWarning
 from imbalance_flows.tasks.data.splits import identifier_like, set_aside
 from imbalance_flows.tasks.errors import DataWarning, InputError
 from imbalance_flows.tasks.model.ensemble import VotingEnsemble
-from imbalance_flows.tasks.serving.scoring import score_frame
+from imbalance_flows.tasks.serving.scoring import score_file, score_frame
 from tests.unit.conftest import FAST_MEMBERS, mixed_table
 
 
@@ -36,7 +36,7 @@ def test_set_aside_removes_ids_and_dropped_columns_and_refuses_unknown_names():
         set_aside(table, "label", [], ["label"])
 
 
-def test_scores_start_with_the_id_columns_then_passthrough_and_ignore_dropped_columns():
+def test_scores_start_with_the_id_columns_then_passthrough_and_ignore_dropped_columns(tmp_path):
     table = with_ids(mixed_table((40, 12)))
     features = set_aside(table, "label", ["patient_id"], ["visit"])
     model = VotingEnsemble(members=FAST_MEMBERS).fit(features.drop(columns="label"), features["label"])
@@ -57,19 +57,29 @@ def test_scores_start_with_the_id_columns_then_passthrough_and_ignore_dropped_co
         with pytest.raises(InputError, match=rf"the scores' own columns cannot be carried beside them: \['{carried}'\] "
                                              r"would be overwritten by the scores"):
             score_frame(model, table.assign(**{carried: "mine"}), "v1", passthrough=[carried])
-    with pytest.warns(DataWarning, match=r"The id column \['patient_id'\] of the model is not in the data to score"):
-        assert "patient_id" not in score_frame(model, table.drop(columns="patient_id"), "v1").columns
+    no_ids = tmp_path / "no_ids.csv"
+    table.drop(columns=["patient_id", "label"]).to_csv(no_ids, index=False)
+    with pytest.warns(DataWarning, match=r"The id column \['patient_id'\] of the model is not in the data to score") \
+            as told:
+        score_file(model, str(no_ids), str(tmp_path / "scores.csv"), chunk_rows=10)  # several chunks, told once
+    assert sum("id column" in str(warning.message) for warning in told) == 1
+    assert "patient_id" not in pd.read_csv(tmp_path / "scores.csv").columns
     model.schema_.id_columns = ["proba_rare"]  # an id column named as a probability
     with pytest.raises(InputError, match=r"\['proba_rare'\] would be overwritten .* retrain with it renamed"):
         score_frame(model, table.assign(proba_rare="p1"), "v1")
 
 
-def test_an_empty_table_scores_to_no_labels_and_no_probabilities(fitted_binary, binary_table):
-    empty = binary_table.drop(columns="label").iloc[:0]
+@pytest.mark.parametrize("voting", ["weighted", "hard"])
+def test_an_empty_table_scores_to_no_labels_and_no_probabilities(fitted_binary, binary_table, voting):
+    X = binary_table.drop(columns="label")
+    model = fitted_binary if voting == "weighted" else VotingEnsemble(members=FAST_MEMBERS, voting="hard",
+                                                                     random_state=0).fit(X, binary_table["label"])
+    empty = X.iloc[:0]
 
-    assert fitted_binary.predict(empty).shape == (0,)
-    assert fitted_binary.predict(empty).dtype == fitted_binary.classes_.dtype
-    assert fitted_binary.predict_proba(empty).shape == (0, 2)
+    assert model.predict(empty).shape == (0,)
+    assert model.predict(empty).dtype == model.classes_.dtype
+    if voting == "weighted":
+        assert model.predict_proba(empty).shape == (0, 2)
 
 
 def test_whole_numbers_of_a_categorical_column_read_as_floats_are_the_categories_trained_on():
@@ -114,3 +124,20 @@ def test_float32_numbers_far_below_float32s_largest_are_scaled_for_the_linear_me
 
     assert np.isfinite(model.predict_proba(X)).all()
     assert model.predict(X).tolist().count("rare") > 0
+
+
+def test_a_file_whose_categories_of_whole_numbers_read_as_floats_reports_none_unseen(tmp_path):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"num": rng.normal(size=80), "zip": pd.Categorical(np.arange(80) % 4 + 75000)})
+    y = np.where(X["num"] + (X["zip"] == 75001) > 0.8, "rare", "common")
+    model = VotingEnsemble(members=FAST_MEMBERS, random_state=0).fit(X, y)
+    floats = X.assign(zip=X["zip"].astype(float))
+    floats.loc[0, "zip"] = np.nan  # Parquet keeps the floats pandas made
+    floats.to_parquet(tmp_path / "batch.parquet")
+    unseen = {}
+
+    score_file(model, str(tmp_path / "batch.parquet"), str(tmp_path / "scores.parquet"), unseen=unseen, chunk_rows=30)
+
+    assert unseen == {}
+    np.testing.assert_array_equal(pd.read_parquet(tmp_path / "scores.parquet")["proba_rare"].to_numpy()[1:],
+                                  model.predict_proba(X)[1:, 1])

@@ -189,6 +189,9 @@ def test_scores_are_never_written_into_a_saved_version(fitted_binary, binary_tab
     with pytest.raises(InputError, match=r"the output must not be written into a saved model version: .* is inside "):
         score_file(fitted_binary, str(tmp_path / "data.parquet"), str(version / inside / "scores.parquet"))
     load_model(version)  # still holds only the files it was saved with
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "manifest.json").write_text("{}")  # a manifest of something else: no version of a store
+    assert score_file(fitted_binary, str(tmp_path / "data.parquet"), str(tmp_path / "app" / "out" / "s.parquet")) > 0
 
 
 def test_scores_go_to_a_bucket_whole_and_the_data_in_it_is_never_the_output(fitted_binary, binary_table, bucket):
