@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from imbalance_flows.tasks.data.schema import Schema, as_text, distinct_texts
+from imbalance_flows.tasks.data.schema import (
+    Schema,
+    as_text,
+    distinct_texts,
+    repeated_names,
+)
 from imbalance_flows.tasks.errors import InputError, preview
 
 
@@ -37,8 +42,7 @@ def unique_names(X: pd.DataFrame) -> pd.DataFrame:
     """`X`, whose column names (as text) must each name one column."""
     if X.columns.is_unique:
         return X
-    seen = pd.Series(list(X.columns)).value_counts()
-    repeated = seen[seen > 1]
+    repeated = repeated_names(X.columns)
     raise InputError("column names must be unique",
                      f"{repeated.index[0]!r} names {int(repeated.iloc[0])} columns"
                      + (f" (and {len(repeated) - 1} more names repeat)" if len(repeated) > 1 else ""),
@@ -105,12 +109,11 @@ def whole_numbers_as_trained(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:
         if column.kind != "categorical" or values is None or not pd.api.types.is_float_dtype(values):
             continue
         known = set(column.categories)
-        distinct = pd.unique(values.dropna())
-        texts = {value: str(int(value)) for value in distinct if float(value).is_integer()
+        codes, distinct = pd.factorize(values)  # each distinct value looked at and written once, not each row
+        texts = {value: str(int(value)) for value in distinct.astype(object) if float(value).is_integer()
                  and str(int(value)) in known and str(value) not in known}
         if texts:
-            codes, uniques = pd.factorize(values)  # each distinct value written once, not each row
-            written = np.array([*(texts.get(value, str(value)) for value in uniques.astype(object)), None],
+            written = np.array([*(texts.get(value, str(value)) for value in distinct.astype(object)), None],
                                dtype=object)
             changed[column.name] = pd.Series(written[codes], index=values.index, name=values.name)
     return X.assign(**changed) if changed else X

@@ -73,6 +73,13 @@ class Schema(BaseModel):
         return [column.name for column in self.columns if column.kind == "categorical"]
 
 
+def repeated_names(names) -> pd.Series:
+    """The names given more than once among `names` (column names), with how many times, the most given first: empty
+    where each is given once."""
+    counts = pd.Series(list(names), dtype=object).value_counts()
+    return counts[counts > 1]
+
+
 def column_kind(series: pd.Series) -> str:
     """Numbers and booleans are numeric; strings, categories and objects are categorical."""
     if pd.api.types.is_bool_dtype(series) or (pd.api.types.is_numeric_dtype(series)

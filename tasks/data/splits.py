@@ -350,9 +350,10 @@ def numbers_as_text(X: pd.DataFrame) -> dict[str, int]:
 
 
 def numbers_as_text_warning(name: str, distinct: int) -> str:
-    return (f"Column {name!r} holds numbers as Python objects: it is treated as {distinct} categor{'y' if distinct == 1 else 'ies'}, and a number "
-            f"unseen in training is scored as missing. Convert it with pd.to_numeric(X[{name!r}]) to treat it as "
-            f"numbers, or with .astype('category') to keep it as categories.")
+    return (f"Column {name!r} holds numbers as Python objects: it is treated as {distinct} "
+            f"categor{'y' if distinct == 1 else 'ies'}, and a number unseen in training is scored as missing. Convert "
+            f"it with pd.to_numeric(X[{name!r}]) to treat it as numbers, or with .astype('category') to keep it as "
+            "categories.")
 
 
 def identifier_like(X: pd.DataFrame, minimum_rows: int = 20) -> list[str]:

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from imbalance_flows.tasks import storage
 from imbalance_flows.tasks.cores import available_cores
-from imbalance_flows.tasks.data.schema import row_hashes
+from imbalance_flows.tasks.data.schema import repeated_names, row_hashes
 from imbalance_flows.tasks.disk import is_local as _is_local
 from imbalance_flows.tasks.disk import room_to_write
 from imbalance_flows.tasks.errors import DataWarning, InputError
@@ -262,8 +262,7 @@ def check_header(path: str, frame: pd.DataFrame) -> pd.DataFrame:
                          f"column{'s' if len(unnamed) > 1 else ''} {', '.join(str(p + 1) for p in unnamed[:8])} of {path!r} "
                          f"{'have' if len(unnamed) > 1 else 'has'} none", "Name it in the header's first line, or "
                          "drop it (a saved index: write the file with index=False).")
-    seen = pd.Series(header).value_counts()
-    repeated = seen[seen > 1]
+    repeated = repeated_names(header)
     if len(repeated):
         raise InputError("column names must be unique",
                          f"{repeated.index[0]!r} appears {int(repeated.iloc[0])} times in the header of {path!r}",
@@ -441,11 +440,10 @@ def arrow_frame(table, path: str, whole: bool = False) -> pd.DataFrame:
 
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
-    names = pd.Series(table.schema.names)
-    if names.duplicated().any():
-        name = names[names.duplicated()].iloc[0]
-        raise InputError("column names must be unique", f"{name!r} names {int((names == name).sum())} columns of "
-                         f"{path!r}", "Rename or drop the copies, and write the file again.")
+    repeated = repeated_names(table.schema.names)
+    if len(repeated):
+        raise InputError("column names must be unique", f"{repeated.index[0]!r} names {int(repeated.iloc[0])} "
+                         f"columns of {path!r}", "Rename or drop the copies, and write the file again.")
     for position, field in enumerate(table.schema):
         if pa.types.is_nested(field.type):
             raise InputError("every column must hold one value per row (a number, text, a date or a boolean)",

@@ -153,9 +153,9 @@ def score_frame(model: VotingEnsemble, frame: pd.DataFrame, version: str | None 
     probas = model.member_probas(features, voting_only=True)  # once, for the label and the probabilities
     out = frame[carried].copy()
     predicted, proba = model.scored(probas, priors)
-    out[own[0]] = predicted
+    out[label_column(model)] = predicted
     if proba is not None:
-        for name, column in zip(own[1:], proba.T):
+        for name, column in zip(proba_columns(model), proba.T):
             out[name] = column
     if version is not None:
         out["model_version"] = version
@@ -173,13 +173,23 @@ def warn_missing_ids(model: VotingEnsemble, columns) -> None:
 
 def score_columns(model: VotingEnsemble, version: str | None = None) -> list[str]:
     """The columns scoring writes: the predicted label, one probability per class (soft voting), the version."""
-    proba = [f"proba_{label}" for label in model.classes_] if model.voting != "hard" else []
-    return [f"predicted_{model.schema_.target}", *proba, *(["model_version"] if version is not None else [])]
+    proba = proba_columns(model) if model.voting != "hard" else []
+    return [label_column(model), *proba, *(["model_version"] if version is not None else [])]
+
+
+def label_column(model: VotingEnsemble) -> str:
+    """The scores' column of predicted labels."""
+    return f"predicted_{model.schema_.target}"
+
+
+def proba_columns(model: VotingEnsemble) -> list[str]:
+    """The scores' columns of probabilities, one per class in class order (soft voting)."""
+    return [f"proba_{label}" for label in model.classes_]
 
 
 def probabilities(model: VotingEnsemble, scored: pd.DataFrame):
     """The `proba_*` columns of scored rows as an array in class order, or None (hard voting)."""
-    names = [f"proba_{label}" for label in model.classes_]
+    names = proba_columns(model)
     return scored[names].to_numpy(float) if all(name in scored.columns for name in names) else None
 
 
@@ -292,7 +302,7 @@ def score_file(model: VotingEnsemble, data: str, out: str, version: str | None =
                     scored = score_frame(model, chunk, version, passthrough, priors)
                 if tally is not None:
                     tally.update(chunk, tally_probabilities(model, scored, priors),
-                                 scored[f"predicted_{model.schema_.target}"])
+                                 scored[label_column(model)])
                 if out.endswith(".csv"):
                     scored.to_csv(staging, mode="a", header=rows == 0, index=False)
                 else:

@@ -395,12 +395,9 @@ def check_version(version_dir: str | os.PathLike) -> None:
     with reading(version_dir):
         if not storage.is_local(version_dir):
             with fetched(str(version_dir)) as copy:
-                check_version(copy)
+                _checked_manifest(copy)
             return
-        version_dir = Path(storage.local(version_dir))
-        manifest = read_manifest(version_dir)
-        check_signature(version_dir)
-        check_files(version_dir, manifest)
+        _checked_manifest(Path(storage.local(version_dir)))
 
 
 def _load(version_dir: str | os.PathLike) -> VotingEnsemble:
@@ -425,10 +422,16 @@ def _load_checked(version_dir: Path, shown: Path | None = None) -> VotingEnsembl
         raise InputError(error.rule, error.value.replace(str(version_dir), str(shown)), error.hint) from None
 
 
-def _load_local(version_dir: Path) -> VotingEnsemble:
+def _checked_manifest(version_dir: Path) -> dict:
+    """A local version's manifest, once its shape, signature and files' digests are checked."""
     manifest = read_manifest(version_dir)
     check_signature(version_dir)
     check_files(version_dir, manifest)
+    return manifest
+
+
+def _load_local(version_dir: Path) -> VotingEnsemble:
+    manifest = _checked_manifest(version_dir)
     members = [load_member(inside(version_dir, entry["file"]), manifest["format_version"])
                for entry in manifest["members"]]
     from pydantic import ValidationError
