@@ -132,19 +132,24 @@ def check_features(X: pd.DataFrame, allow_empty: bool = False) -> None:
         raise InputError("the data must have features",
                          f"found 0 feature(s) (shape={X.shape}) while a minimum of 1 is required",
                          "Pass at least one feature column.")
-    for name in X.columns:
-        if not allow_empty and _all_missing(X[name]):
+    if not allow_empty:
+        empty = _empty_columns(X)
+        if empty:
             raise InputError(
-                "a feature must have at least one value", f"{name!r} is empty (all NaN) in {len(X)} rows",
+                "a feature must have at least one value", f"{empty[0]!r} is empty (all NaN) in {len(X)} rows",
                 "Drop the column.",
             )
-        check_numbers_hold_no_text(X[name])
+    for name, dtype in X.dtypes.items():
+        if dtype == object or pd.api.types.is_string_dtype(dtype):
+            check_numbers_hold_no_text(X[name])
     check_finite(X)
 
 
-def _all_missing(column: pd.Series) -> bool:
-    """No value in the column: a value among its first rows settles it without a pass over millions."""
-    return not column.iloc[:LOOK].notna().any() and bool(column.isna().all())
+def _empty_columns(X: pd.DataFrame) -> list:
+    """The columns with no value, in order: a value among the first rows settles a column without a pass over
+    millions, and the first rows are looked at for every column at once (a wide table has hundreds)."""
+    seen = X.iloc[:LOOK].notna().any().to_numpy()
+    return [name for name, any_seen in zip(X.columns, seen) if not any_seen and bool(X[name].isna().all())]
 
 
 LOOK = 1000  # rows looked at first, where a column's first values can settle a check
@@ -177,7 +182,10 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 def check_finite(X: pd.DataFrame) -> None:
     """Numeric features may be missing (NaN) but not infinite."""
-    for name in X.columns:
+    for name, dtype in X.dtypes.items():
+        # Integers and booleans are always finite and within float32's range (a uint64's largest is 1.8e19).
+        if isinstance(dtype, np.dtype) and dtype.kind in "biu":
+            continue
         column = X[name]
         if column_kind(column) == "numeric" and not pd.api.types.is_bool_dtype(column):
             # numpy's floats as they are (no copy); every finite float32 lies within its range.

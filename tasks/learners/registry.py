@@ -261,9 +261,8 @@ def tree_rows(fit_rows: int) -> int:
 
 
 def _rf(params: dict, context: LearnerContext):
-    from sklearn.ensemble import RandomForestClassifier
-
     from imbalance_flows.tasks.cores import available_cores
+    from imbalance_flows.tasks.learners.forest import RandomForest
 
     large = context.fit_rows > ROWS_PER_TREE
     per_tree = tree_rows(context.fit_rows)
@@ -272,12 +271,11 @@ def _rf(params: dict, context: LearnerContext):
     # A forest's trees are built by joblib threads that sleep when idle, unlike OpenMP's
     # spinning workers, so a forest may use every core beside other members: it then
     # never runs alone on one core at the end of a run (bench/results/parallel.md).
-    return RandomForestClassifier(n_estimators=params.pop("n_estimators", 100),
-                                  max_samples=params.pop("max_samples", per_tree / context.fit_rows if sampled else None),
-                                  min_samples_leaf=params.pop("min_samples_leaf", LARGE_FOREST_LEAF if large else 1),
-                                  class_weight=context.weights,
-                                  n_jobs=params.pop("n_jobs", available_cores()), random_state=context.random_state,
-                                  **params)
+    return RandomForest(n_estimators=params.pop("n_estimators", 100),
+                        max_samples=params.pop("max_samples", per_tree / context.fit_rows if sampled else None),
+                        min_samples_leaf=params.pop("min_samples_leaf", LARGE_FOREST_LEAF if large else 1),
+                        class_weight=context.weights, n_jobs=params.pop("n_jobs", available_cores()),
+                        random_state=context.random_state, **params)
 
 
 # Histogram boosting fitted on at least BIG_TREE_ROWS rows grows larger trees, each leaf holding more rows, for as
@@ -351,6 +349,8 @@ LEARNERS: dict[str, Learner] = {learner.name: learner for learner in [
                   "ordinal codes.", work=Work(0.0, 53.0, 0.9), encoding="codes", build=_rf, every_core=True,
             estimator="sklearn.ensemble:RandomForestClassifier", reserved=("class_weight", "random_state"),
             out_of_bag=lambda params: params.get("bootstrap", True), one_thread_below=SMALL_FOREST_WORK,
+            # Its trees grown with less work around each (see the class); members saved before hold scikit-learn's.
+            types=("imbalance_flows.tasks.learners.forest:RandomForest", "sklearn.ensemble:RandomForestClassifier"),
             holds=("sklearn.tree:DecisionTreeClassifier", "sklearn.tree._tree:Tree")),
     Learner("hgb", "Histogram gradient boosting with native categorical support (fitted on 150,000 rows or more: "
                    "trees of up to 127 leaves of 50 rows or more, up to 300 iterations).",

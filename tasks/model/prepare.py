@@ -45,7 +45,8 @@ class TablePrep(TransformerMixin, BaseEstimator):
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         """Floats in one array, float32 where every numeric feature came as float32 (see `coerce`)."""
-        single = len(self.numeric) and all(X[name].dtype == np.float32 for name in self.numeric)
+        held = X.dtypes  # one lookup: a column at a time costs about 20 µs each
+        single = len(self.numeric) and all(held[name] == np.float32 for name in self.numeric)
         out = np.empty((len(X), len(self.numeric) + len(self.categorical)), dtype=np.float32 if single else float,
                        order="F")
         for columns, values in _numeric_blocks(X, self.numeric, out.dtype):
@@ -69,7 +70,8 @@ def _numeric_blocks(X: pd.DataFrame, names, dtype):
     width = max(1, BLOCK_VALUES // max(len(X), 1))
     for start in range(0, len(names), width):
         block = list(names[start:start + width])
-        frame, kinds = X[block], set(X[block].dtypes)
+        frame = X[block]
+        kinds = set(frame.dtypes)
         as_held = dtype is None and len(kinds) == 1 and kinds <= {np.dtype(np.float32), np.dtype(float)}
         values = frame.to_numpy() if as_held else frame.to_numpy(dtype=dtype or float)
         yield np.arange(start, start + len(block)), values

@@ -18,6 +18,7 @@ from imbalance_flows.tasks import cores as cores_module
 from imbalance_flows.tasks.data.schema import ImageInfo, coerce, infer_schema
 from imbalance_flows.tasks.data.splits import stratified_indices
 from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.learners.forest import RandomForest
 from imbalance_flows.tasks.learners.registry import ENCODINGS, LEARNERS, load_estimator
 from imbalance_flows.tasks.model import fitting as train_module
 from imbalance_flows.tasks.model.fitting import (
@@ -379,17 +380,17 @@ def test_linear_member_uses_newton_steps_only_for_a_small_hessian_and_many_rows(
 def test_a_small_forest_grows_in_one_thread_and_is_saved_with_every_core():
     X, y, schema = table_with_row_ids([60, 20])  # 80 rows × 3 features: far below SMALL_FOREST_WORK
     seen = {}
-    original = RandomForestClassifier.fit
+    original = RandomForest.fit
 
     def spy(self, *args, **kwargs):
         seen["n_jobs"] = self.n_jobs
         return original(self, *args, **kwargs)
 
-    RandomForestClassifier.fit = spy
+    RandomForest.fit = spy
     try:
         pipeline, _ = fit_member(MemberSpec(sampler="none", learner="rf"), X, y, schema)
     finally:
-        RandomForestClassifier.fit = original
+        RandomForest.fit = original
 
     assert seen["n_jobs"] == 1
     assert pipeline.named_steps["learn"].n_jobs == cores_module.available_cores()
