@@ -1,4 +1,5 @@
-"""Fewer trees, or members one at a time: what the default recipe's fit time gains on small tables, and what it costs.
+"""Fewer trees, members one at a time, or scikit-learn's own forest fit: what the default recipe's fit time gains or
+loses on small tables, and what it costs.
 
 On the quality benchmark's tables (`bench/datasets.py`, its folds: `StratifiedKFold(5, shuffle=True,
 random_state=0)`), each fold fitted and scored one fit at a time, alternating, in one process:
@@ -11,6 +12,9 @@ random_state=0)`), each fold fitted and scored one fit at a time, alternating, i
 - `members one at a time`: `n_jobs=1`, on every table;
 - `forests of 50 trees`: the default recipe with `learner_params={"n_estimators": 50}` on both forest members, half
   of the trees (about as many in all as BalancedRandomForest's 100);
+- `scikit-learn's forest fit`: the default, its forests grown by scikit-learn's own `fit` (the forest member's
+  lean fit turned off for this measurement: `imbalance_flows.tasks.learners.forest`); the same trees and
+  predictions, with scikit-learn's work around each tree;
 - `BalancedRandomForest`: the quality benchmark's fit-time reference, as it fits it (`bench.quality`).
 
 Balanced accuracy, G-mean and log-loss on the held-out fold (the quality benchmark's `score`); fit seconds against
@@ -35,7 +39,7 @@ from bench.scale import RESULTS, stamp, write_markdown
 
 REFERENCE = "BalancedRandomForest"
 VARIANTS = {"default": {}, "members side by side": {"side_by_side": True}, "members one at a time": {"n_jobs": 1},
-            "forests of 50 trees": {"trees": 50}}
+            "forests of 50 trees": {"trees": 50}, "scikit-learn's forest fit": {"sklearn_forest": True}}
 METRICS = ("balanced_accuracy", "g_mean", "log_loss")
 
 
@@ -66,13 +70,31 @@ def side_by_side(on: bool):
         FitPlan.one_at_a_time = rule
 
 
+@contextlib.contextmanager
+def sklearn_forest(on: bool):
+    """With `on`, the forest member's trees are grown by scikit-learn's own fit (as if its check had failed)."""
+    from imbalance_flows.tasks.learners import forest
+
+    if not on:
+        yield
+        return
+    forest.grows_as_scikit_learn()
+    held = forest._CHECKED[:]
+    forest._CHECKED[:] = [False]
+    try:
+        yield
+    finally:
+        forest._CHECKED[:] = held
+
+
 def fold_results(X_train, y_train, X_test, y_test, classes) -> dict:
     from bench.quality import aligned, run_baseline, score, timed_fit
 
     out = {}
     for variant in VARIANTS:
         fitted = model(variant)
-        with side_by_side(VARIANTS[variant].get("side_by_side", False)):
+        with side_by_side(VARIANTS[variant].get("side_by_side", False)), \
+                sklearn_forest(VARIANTS[variant].get("sklearn_forest", False)):
             wall, _ = timed_fit(fitted, X_train, y_train)
         fitted.set_params(unknown_categories="ignore")
         proba = aligned(fitted.predict_proba(X_test), fitted.classes_, classes)
@@ -159,7 +181,8 @@ def main(argv: list[str]) -> int:
                f"{'one at a time' if r['one_at_a_time'] else 'as estimated'} | " + " | ".join(
                  f"{m['fit_seconds']:.2f} / {m['balanced_accuracy']:.3f}" for m in r["models"].values()) + " |"
                for r in results]]
-    write_markdown("forest_trees", "Fewer trees, or members one at a time, on small tables", report, lines)
+    write_markdown("forest_trees", "Fewer trees, members one at a time, or scikit-learn's own forest fit, on small tables",
+                   report, lines)
     return 0
 
 

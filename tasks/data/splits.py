@@ -164,7 +164,7 @@ def check_numbers_hold_no_text(column: pd.Series) -> None:
     # they are there).
     first = column.iloc[:10 * LOOK].dropna()
     first = first if len(first) >= LOOK or len(column) <= 10 * LOOK else column.dropna()
-    if pd.to_numeric(first.iloc[:LOOK], errors="coerce").notna().mean() < NUMBER_SHARE / 2:
+    if _number_share(first.iloc[:LOOK]) < NUMBER_SHARE / 2:
         return  # mostly text: a categorical column
     present = column.dropna()
     present = present[present.astype(str).str.strip() != ""]
@@ -175,6 +175,16 @@ def check_numbers_hold_no_text(column: pd.Series) -> None:
                          f"{column.name!r} has {len(text)} values that are not "
                          f"({preview(pd.unique(text.astype(str)).tolist(), 5)})",
                          "Blank them out (missing numbers are imputed), or drop the column.")
+
+
+def _number_share(values: pd.Series) -> float:
+    """The share of `values` (none missing) that read as numbers: each distinct value read once (a categorical
+    column holds a few, repeated)."""
+    if not len(values):
+        return 0.0
+    counts = values.value_counts(dropna=False)
+    numbers = pd.to_numeric(pd.Series(counts.index, dtype=object), errors="coerce").notna().to_numpy()
+    return float(counts.to_numpy()[numbers].sum() / len(values))
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
