@@ -667,6 +667,10 @@ def check_goals(per_dataset: dict, ranks: dict, means: dict, learners: list[str]
     six["pass_ap"] = six["ap_rank"] <= six["best_other_ap_rank"]
     six["pass"] = six["pass_ba"] and six["pass_ap"]
     goals["6_beats_the_first_pick"] = six
+
+    # (7) never the slow choice: fit time at most BalancedRandomForest's, geometric mean over data sets
+    geometric = goals["4_fit_time_vs_balanced_random_forest"]["geometric_mean_ratio"]
+    goals["7_fit_time_at_most_balanced_random_forest"] = {"geometric_mean_ratio": geometric, "pass": geometric <= 1.0}
     return goals
 
 
@@ -821,6 +825,9 @@ def write_markdown(path: str, report: dict) -> None:
                  f"Average-precision rank no worse than any single learner's: {verdict(g6['pass_ap'])} — "
                  f"{g6['ap_rank']:.2f} against `{g6['best_other_ap']}` {g6['best_other_ap_rank']:.2f}. "
                  "Fit time: goal 4.")
+    g7 = goals["7_fit_time_at_most_balanced_random_forest"]
+    lines.append(f"7. Fit time at most BalancedRandomForest's (geometric mean of the per-data-set ratios): "
+                 f"{verdict(g7['pass'])} — {g7['geometric_mean_ratio']:.2f}×.")
     lines += ["", "## Average ranks (1 = best) and means over data sets", "",
               f"Sorted by the mean of the balanced-accuracy and G-mean ranks; {len(per_dataset)} data sets, "
               f"{len(learners)} learners ranked together.", "",
