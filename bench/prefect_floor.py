@@ -88,7 +88,7 @@ def run() -> dict:
                 seconds, _, text = measured([PYTHON, "-c", code], env)
                 entry = {"seconds": seconds}
                 if "flow" in name:
-                    phases = json.loads(text.strip().splitlines()[-1])
+                    phases = json.loads([line for line in text.splitlines() if line.startswith("{")][-1])
                     entry.update({key: phases[key] for key in ("import", "start", "tasks", "end")},
                                  exit=seconds - phases["after"])
                 runs[name].append(entry)
