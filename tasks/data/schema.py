@@ -167,9 +167,9 @@ def coerce(X: pd.DataFrame, schema: Schema, keep_float32: bool = False) -> pd.Da
     compute in float32 anyway) where every numeric column fits float32 exactly; otherwise,
     and for fingerprints, they become float64.
     """
-    # Columns already held as numbers become floats in one block (wide tables have hundreds),
-    # filled column by column into one array that the frame then holds as it is: no copy of the
-    # table beyond the floats themselves.
+    # Columns already held as numbers become floats in one block (wide tables have hundreds), one
+    # array that the frame then holds as it is: on a large table filled column by column, so that
+    # nothing is copied beyond the floats themselves.
     held = X.dtypes  # one lookup: a column at a time costs about 20 µs each
     ready = [c.name for c in schema.columns if c.kind == "numeric" and (
         pd.api.types.is_bool_dtype(held[c.name]) or pd.api.types.is_numeric_dtype(held[c.name]))]

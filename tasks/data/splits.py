@@ -182,7 +182,10 @@ def _number_share(values: pd.Series) -> float:
     column holds a few, repeated)."""
     if not len(values):
         return 0.0
-    counts = values.value_counts(dropna=False)
+    try:
+        counts = values.value_counts(dropna=False)
+    except TypeError:  # values that cannot be hashed (lists, dicts): read one by one
+        return float(pd.to_numeric(values, errors="coerce").notna().mean())
     numbers = pd.to_numeric(pd.Series(counts.index, dtype=object), errors="coerce").notna().to_numpy()
     return float(counts.to_numpy()[numbers].sum() / len(values))
 

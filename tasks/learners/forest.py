@@ -102,7 +102,7 @@ class RandomForest(RandomForestClassifier):
 
         X = self._validate_X_predict(X)
         trees = self.estimators_
-        jobs = min(effective_n_jobs(self.n_jobs), max(1, len(X) // PER_THREAD))
+        jobs = min(effective_n_jobs(self.n_jobs), max(1, X.shape[0] // PER_THREAD))
         if jobs == 1:
             return _summed(trees, X, self.n_classes_) / len(trees)
         sums = Parallel(n_jobs=jobs, prefer="threads")(delayed(_summed)(trees[i::jobs], X, self.n_classes_)
@@ -136,7 +136,7 @@ PER_THREAD = 5_000  # rows a batch needs per thread before its trees are read in
 
 def _summed(trees: list, X, n_classes: int) -> np.ndarray:
     """The sum of these trees' probabilities of the rows X (validated: float32)."""
-    out = np.zeros((len(X), n_classes))
+    out = np.zeros((X.shape[0], n_classes))
     for tree in trees:
         out += tree.tree_.predict(X)[:, :n_classes]
     return out

@@ -338,3 +338,14 @@ def test_constant_columns_are_those_with_one_value_present_whatever_their_type()
 
     assert constant_columns(X) == ["one", "one_and_missing", "integers", "nullable", "text", "flags", "inf"]
     assert constant_columns(X.iloc[:10]) == []  # too few rows to tell
+
+
+def test_a_column_of_values_that_cannot_be_hashed_is_checked_as_text_not_a_crash():
+    """The first values of a text column are read as numbers once per distinct value; lists cannot be counted, and
+    are read one by one instead (then coded as categories by their text, as before)."""
+    from imbalance_flows.tasks.data.splits import check_features
+
+    X = pd.DataFrame({"a": np.arange(50.0), "b": [[i % 3] for i in range(50)], "c": ["1"] * 48 + ["x", "y"]})
+    check_features(X[["a", "b"]])
+    with pytest.raises(InputError, match="a column of numbers must hold only numbers"):
+        check_features(X[["a", "c"]])

@@ -71,7 +71,9 @@ def test_what_the_lean_fit_does_not_cover_is_grown_by_scikit_learns_own_fit(monk
     for params, rows in (({"class_weight": "balanced_subsample"}, X), ({}, sparse.csr_matrix(X)),
                          ({"ccp_alpha": 0.01}, X)):
         ours = RandomForest(**common, **params).fit(rows, y)
-        assert same_forest(ours, RandomForestClassifier(**common, **params).fit(rows, y))
+        theirs = RandomForestClassifier(**common, **params).fit(rows, y)
+        assert same_forest(ours, theirs)
+        assert np.allclose(ours.predict_proba(rows), theirs.predict_proba(rows), rtol=0, atol=1e-12)
 
 
 def test_a_scikit_learn_that_grows_differently_is_left_to_grow_its_own_forest(monkeypatch):
