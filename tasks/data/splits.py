@@ -132,24 +132,25 @@ def check_features(X: pd.DataFrame, allow_empty: bool = False) -> None:
         raise InputError("the data must have features",
                          f"found 0 feature(s) (shape={X.shape}) while a minimum of 1 is required",
                          "Pass at least one feature column.")
-    if not allow_empty:
-        empty = _empty_columns(X)
-        if empty:
+    empty = np.zeros(X.shape[1], dtype=bool) if allow_empty else _empty_columns(X)
+    for position, (name, dtype) in enumerate(X.dtypes.items()):
+        if empty[position]:
             raise InputError(
-                "a feature must have at least one value", f"{empty[0]!r} is empty (all NaN) in {len(X)} rows",
+                "a feature must have at least one value", f"{name!r} is empty (all NaN) in {len(X)} rows",
                 "Drop the column.",
             )
-    for name, dtype in X.dtypes.items():
-        if dtype == object or pd.api.types.is_string_dtype(dtype):
-            check_numbers_hold_no_text(X[name])
+        if dtype == object or pd.api.types.is_string_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+            check_numbers_hold_no_text(X.iloc[:, position])
     check_finite(X)
 
 
-def _empty_columns(X: pd.DataFrame) -> list:
-    """The columns with no value, in order: a value among the first rows settles a column without a pass over
+def _empty_columns(X: pd.DataFrame) -> np.ndarray:
+    """Which columns have no value, by position: a value among the first rows settles a column without a pass over
     millions, and the first rows are looked at for every column at once (a wide table has hundreds)."""
-    seen = X.iloc[:LOOK].notna().any().to_numpy()
-    return [name for name, any_seen in zip(X.columns, seen) if not any_seen and bool(X[name].isna().all())]
+    empty = ~X.iloc[:LOOK].notna().any().to_numpy()
+    for position in np.flatnonzero(empty):
+        empty[position] = bool(X.iloc[:, position].isna().all())
+    return empty
 
 
 LOOK = 1000  # rows looked at first, where a column's first values can settle a check

@@ -349,3 +349,24 @@ def test_a_column_of_values_that_cannot_be_hashed_is_checked_as_text_not_a_crash
     check_features(X[["a", "b"]])
     with pytest.raises(InputError, match="a column of numbers must hold only numbers"):
         check_features(X[["a", "c"]])
+
+
+def test_a_categorical_column_of_numbers_with_text_is_refused_as_a_text_one_is():
+    from imbalance_flows.tasks.data.splits import check_features
+
+    numbers = [str(i) for i in range(40)] + ["n/a"]
+    with pytest.raises(InputError, match="a column of numbers must hold only numbers"):
+        check_features(pd.DataFrame({"a": pd.Series(numbers, dtype="category")}))
+    check_features(pd.DataFrame({"a": pd.Series(["red", "blue"] * 20 + ["1"], dtype="category")}))
+
+
+def test_feature_errors_are_told_column_by_column_in_table_order():
+    """The first column at fault is named, whichever rule it breaks."""
+    from imbalance_flows.tasks.data.splits import check_features
+
+    X = pd.DataFrame({"ok": np.arange(41.0), "typo": [str(i) for i in range(40)] + ["?"], "empty": np.nan})
+    with pytest.raises(InputError, match="a column of numbers must hold only numbers.*'typo'"):
+        check_features(X)
+    with pytest.raises(InputError, match="a feature must have at least one value.*'empty'"):
+        check_features(X[["ok", "empty", "typo"]])
+    check_features(X[["ok", "empty"]], allow_empty=True)

@@ -115,3 +115,18 @@ def test_a_forest_saved_as_a_member_loads_back_with_the_same_probabilities(tmp_p
     loaded = load_member(path)
     assert type(loaded.steps[-1][1]) is RandomForest
     assert np.array_equal(loaded.predict_proba(rows), member.predict_proba(rows))
+
+
+def test_an_unfitted_forest_says_so_when_asked_for_probabilities():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        RandomForest().predict_proba(np.zeros((1, 3)))
+
+
+def test_the_check_warns_of_nothing(monkeypatch):
+    """The first fit of a process checks the lean path on a small table; a user sees no warning from it (and one set
+    to fail on warnings sees the check pass)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert forest._same_forests()
