@@ -205,7 +205,8 @@ def split(loaded: Loaded, validation: str, validation_size: float, test_size: fl
     where it lies (on the cluster)."""
     check_split_sizes(test_size, validation_size)
     try:
-        return _split(loaded, validation, validation_size, test_size, random_state, workspace, dask_address)
+        with data_warnings_logged():  # a validation split too small to judge on
+            return _split(loaded, validation, validation_size, test_size, random_state, workspace, dask_address)
     finally:
         tables.let_go(loaded.table)  # a loaded table held in memory is not needed after its split
 
@@ -216,7 +217,7 @@ def _split(loaded: Loaded, validation: str, validation_size: float, test_size: f
 
     def parts(groups=None) -> dict:
         (train, test), held_out = stratified_indices(labels, [test_size], random_state, " in the file", groups), None
-        if judged_on_holdout(validation, len(train), validation_size):
+        if judged_on_holdout(validation, len(train), validation_size, labels[train]):
             kept, held = holdout_split(labels[train], validation_size, random_state, " in the file",
                                        None if groups is None else groups[train])
             train, held_out = train[kept], train[held]

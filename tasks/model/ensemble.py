@@ -313,7 +313,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         schema.positional = positional
         X = coerce(X, schema, keep_float32=True)
         seed = _seed(self.random_state)
-        validation = "holdout" if judged_on_holdout(self.validation, len(X), self.validation_size) else "out_of_fold"
+        validation = "holdout" if judged_on_holdout(self.validation, len(X), self.validation_size, y) else "out_of_fold"
         if validation == "holdout":
             copies = row_hashes(X, schema, y)  # a row's copies are kept on one side
             train, held = holdout_split(y.to_numpy(), self.validation_size, seed, groups=copies)

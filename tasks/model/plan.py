@@ -17,6 +17,7 @@ are not their test rows: both then train on the same rows and judge on the same 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -25,8 +26,12 @@ import pandas as pd
 
 from imbalance_flows.tasks.data import tables
 from imbalance_flows.tasks.data.schema import Schema, coerce
-from imbalance_flows.tasks.data.splits import check_rows_per_class, stratified_indices
-from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.data.splits import (
+    check_rows_per_class,
+    plain,
+    stratified_indices,
+)
+from imbalance_flows.tasks.errors import DataWarning, InputError
 from imbalance_flows.tasks.handover import Handovers
 from imbalance_flows.tasks.learners.registry import LEARNERS
 from imbalance_flows.tasks.model.costs import cost_matrix
@@ -38,7 +43,12 @@ from imbalance_flows.tasks.model.fitting import (
     member_work,
 )
 from imbalance_flows.tasks.model.members import check_member
-from imbalance_flows.tasks.model.sizes import RowPlan, holdout_rows, plan_rows
+from imbalance_flows.tasks.model.sizes import (
+    MIN_HELD_OUT,
+    RowPlan,
+    holdout_rows,
+    plan_rows,
+)
 from imbalance_flows.tasks.model.spec import MemberSpec, default_members
 
 
@@ -76,7 +86,17 @@ def holdout_split(labels, validation_size: float, seed: int, where: str = "",
                   groups=None) -> tuple[np.ndarray, np.ndarray]:
     """Positions of the training rows and of the held-out validation rows: `validation_size` of each class, the
     copies of a row (one of `groups`, see `stratified_indices`) on one side."""
-    train, validation = stratified_indices(np.asarray(labels), [validation_size], seed, where, groups)
+    labels = np.asarray(labels)
+    train, validation = stratified_indices(labels, [validation_size], seed, where, groups)
+    classes, held = np.unique(labels[validation], return_counts=True)
+    if held.min() < MIN_HELD_OUT:  # as scikit-learn's stratified folds warn of a class with fewer rows than folds
+        short = int(np.argmin(held))
+        total = int(np.sum(labels == classes[short]))
+        warnings.warn(f"With holdout validation, class {plain(classes[short])!r} has {held[short]} of its {total} "
+                      f"training rows in the validation split (validation_size={validation_size:g}): the members' "
+                      f"weights, the threshold and the calibration are set from fewer than {MIN_HELD_OUT} rows of "
+                      "it. Raise validation_size, or judge on every training row with validation='out_of_fold' "
+                      "(--validation out_of_fold).", DataWarning, stacklevel=3)
     return train, validation
 
 

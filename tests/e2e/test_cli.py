@@ -162,8 +162,9 @@ def test_what_reading_the_data_told_is_in_the_runs_log(churn_small, tmp_path):
     frame = pd.read_csv(churn_small)
     pd.concat([frame, frame.head(40)], ignore_index=True).to_csv(tmp_path / "data.csv")  # a saved index, 40 copies
     result = run_cli("train", tmp_path / "data.csv", "--target", "churn", "--member", "class_weight:logreg",
-                     "--store", tmp_path / "store")
+                     "--store", tmp_path / "store", "--validation", "holdout", "--validation-size", "0.001")
     assert result.returncode == 0, result.stderr[-3000:]
     log = [line for line in result.stderr.splitlines() if "| WARNING |" in line]
     assert any("data.csv' has no name and numbers the rows: a saved index, left out" in line for line in log), log
     assert any("40 rows are copies of other rows (the same features and label)" in line for line in log), log
+    assert any("training rows in the validation split (validation_size=0.001)" in line for line in log), log

@@ -234,6 +234,33 @@ def test_auto_validation_holds_out_a_split_for_medium_data_only():
     assert judged_on_holdout("holdout", 10, 0.2) and not judged_on_holdout("out_of_fold", 100_000, 0.2)
 
 
+def test_auto_validation_judges_out_of_fold_where_a_holdout_would_hold_too_few_rows_of_a_class():
+    from imbalance_flows.tasks.model.sizes import MIN_HELD_OUT, judged_on_holdout
+
+    labels = np.repeat([0, 1], [100_000 - 5 * MIN_HELD_OUT, 5 * MIN_HELD_OUT])  # 20 %: MIN_HELD_OUT rare rows
+    assert judged_on_holdout("auto", len(labels), 0.2, labels)
+    labels[np.flatnonzero(labels)[:3]] = 0  # 22 rare rows: a holdout of 20 % would hold 4 of them
+    assert not judged_on_holdout("auto", len(labels), 0.2, labels)
+    assert judged_on_holdout("holdout", len(labels), 0.2, labels)  # asked for: held out, with a warning
+
+
+def test_a_holdout_with_too_few_rows_of_a_class_warns_with_the_way_out():
+    """As scikit-learn's stratified folds warn of a class with fewer rows than folds: the fit goes on."""
+    from imbalance_flows.tasks.errors import DataWarning
+
+    y = pd.Series(np.repeat(["common", "rare"], [400, 12]))
+    X = pd.DataFrame({"x": np.random.default_rng(0).normal(size=len(y)) + (y == "rare") * 2.0})
+    ensemble = VotingEnsemble(members=["class_weight:logreg"], validation="holdout", validation_size=0.1,
+                              random_state=0)
+    with pytest.warns(DataWarning, match=r"class 'rare' has 1 of its 12 training rows in the validation split "
+                                         r"\(validation_size=0.1\).*validation='out_of_fold'"):
+        ensemble.fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        VotingEnsemble(members=["class_weight:logreg"], validation="holdout", validation_size=0.5,
+                       random_state=0).fit(X, y)
+
+
 def test_the_default_recipe_follows_the_training_rows():
     from imbalance_flows.tasks.model.spec import RECIPES, default_members
 
