@@ -219,6 +219,17 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         if len(members) != len(entries):
             raise InputError("a saved version needs one member file per manifest entry",
                              f"{len(members)} files for {len(entries)} entries", "Retrain, or use another version.")
+        return cls._described(manifest, members, check_members=True)
+
+    @classmethod
+    def check_manifest(cls, manifest: dict) -> None:
+        """Refuse a saved manifest that describes a model no fit writes, as `from_manifest` does, without its
+        members' files: what promoting a version by hand checks (its members' libraries may be absent there)."""
+        cls._described(manifest, [None] * len(manifest["members"]), check_members=False)
+
+    @classmethod
+    def _described(cls, manifest: dict, members: list, check_members: bool) -> "VotingEnsemble":
+        entries = manifest["members"]
         ensemble = cls(members=[entry["spec"] for entry in entries], **manifest["ensemble"])
         ensemble._adopt(members, [MemberSpec.model_validate(entry["spec"]) for entry in entries],
                         Schema.model_validate(manifest["schema"]))
@@ -241,15 +252,15 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         except InputError as error:
             problem = f"{error.rule} ({error.value})"
         else:
-            problem = ensemble._inconsistency()
+            problem = ensemble._inconsistency(check_members)
         if problem:
             raise InputError("a model's manifest.json must describe a model as fitting writes it", problem,
                              "The version is damaged or was edited: retrain, or use another version.")
         return ensemble
 
-    def _inconsistency(self) -> str | None:
+    def _inconsistency(self, check_members: bool = True) -> str | None:
         """What makes a loaded ensemble one that no fit writes (classes, weights, threshold, priors, calibration,
-        costs or members that disagree), in words; None if nothing does."""
+        costs or, with `check_members`, members that disagree), in words; None if nothing does."""
         classes, k = list(self.schema_.classes), len(self.classes_)  # as saved: Python's values, as fitting sorts
         if k < 2 or len(set(map(str, classes))) != k:
             return f"its classes {preview(classes)} are not two or more distinct ones"
@@ -277,6 +288,8 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         if self.cost_matrix_ is not None and (self.cost_matrix_.shape != (k, k)
                                               or not np.isfinite(self.cost_matrix_).all()):
             return f"its cost matrix of shape {self.cost_matrix_.shape} is not {k} × {k} finite costs"
+        if not check_members:
+            return None
         # Members learn the classes' codes 0 … k − 1; one that never saw a class gives it 0 (`_member_proba`), but
         # some member must have seen each.
         codes = [np.asarray(member.classes_) for member in self.members_ if hasattr(member, "classes_")]

@@ -389,15 +389,17 @@ def load_model(version_dir: str | os.PathLike) -> VotingEnsemble:
 
 def check_version(version_dir: str | os.PathLike) -> None:
     """What loading checks before it builds a member: where the version lies, its manifest's shape, the store's
-    key, its signature and its files' digests (no member's library is needed, nor the memory of its model)."""
+    key, its signature, its files' digests and what its manifest says of the model (no member's library is needed,
+    nor the memory of its model)."""
     from imbalance_flows.tasks.store.activity import reading
 
     with reading(version_dir):
         if not storage.is_local(version_dir):
             with fetched(str(version_dir)) as copy:
-                _checked_manifest(copy)
+                _described(copy, _checked_manifest(copy))
             return
-        _checked_manifest(Path(storage.local(version_dir)))
+        local = Path(storage.local(version_dir))
+        _described(local, _checked_manifest(local))
 
 
 def _load(version_dir: str | os.PathLike) -> VotingEnsemble:
@@ -434,11 +436,19 @@ def _load_local(version_dir: Path) -> VotingEnsemble:
     manifest = _checked_manifest(version_dir)
     members = [load_member(inside(version_dir, entry["file"]), manifest["format_version"])
                for entry in manifest["members"]]
+    return _described(version_dir, manifest, members)
+
+
+def _described(version_dir: Path, manifest: dict, members: list | None = None) -> VotingEnsemble | None:
+    """The ensemble a version's (checked) manifest describes around its loaded `members`; with None, the manifest
+    alone is checked (`VotingEnsemble.check_manifest`: no member is built)."""
     from pydantic import ValidationError
 
     from imbalance_flows.tasks.model.ensemble import VotingEnsemble
 
     try:
+        if members is None:
+            return VotingEnsemble.check_manifest(manifest)
         return VotingEnsemble.from_manifest(manifest, members)
     except InputError:
         raise

@@ -311,6 +311,33 @@ def test_a_malformed_or_linked_version_is_refused_with_the_products_error(trees_
         load_model(version)
 
 
+# What only the members' files can tell (which classes they predict, which learner a file holds) is checked when
+# the version loads; promotion builds no member.
+NEEDS_MEMBERS = {"a-third-class", "member-files-swapped"}
+
+
+@pytest.mark.parametrize("case", [case for case in MALFORMED if case not in NEEDS_MEMBERS])
+def test_a_malformed_version_is_never_promoted_by_hand(trees_version, tmp_path, case):
+    """A version that would be refused when loaded is refused before it becomes the champion: the champion it
+    would replace keeps serving."""
+    import shutil
+
+    from imbalance_flows.tasks.store.model_store import champion
+    from imbalance_flows.tasks.store.versions import promote_by_hand
+
+    change, message = MALFORMED[case]
+    source, _ = trees_version
+    store = tmp_path / "store"
+    shutil.copytree(source, store / "versions" / "20260101T000000Z-aaaaaa")
+    promote_by_hand(store, "20260101T000000Z-aaaaaa")
+    version = store / "versions" / source.name
+    shutil.copytree(source, version)
+    change(version)
+    with pytest.raises(InputError, match=message):
+        promote_by_hand(store, source.name)
+    assert champion(store) == store / "versions" / "20260101T000000Z-aaaaaa"
+
+
 def test_one_damaged_version_stops_neither_the_list_nor_a_prune(trees_version, tmp_path):
     import shutil
 
