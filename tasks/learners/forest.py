@@ -29,6 +29,17 @@ import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.utils.validation import check_is_fitted
 
+try:
+    from sklearn.base import _fit_context
+except ImportError:  # a scikit-learn without it: the parameters are checked as fit begins
+    def _fit_context(prefer_skip_nested_validation: bool):
+        def checked(fit):
+            def fit_checked(self, *args, **kwargs):
+                self._validate_params()
+                return fit(self, *args, **kwargs)
+            return fit_checked
+        return checked
+
 MAX_SEED = np.iinfo(np.int32).max  # the bound of scikit-learn's per-tree seeds
 
 
@@ -36,6 +47,7 @@ class RandomForest(RandomForestClassifier):
     """scikit-learn's `RandomForestClassifier`, its trees grown with less work around each (see the module doc).
     Parameters, trees, predictions and out-of-bag votes are scikit-learn's."""
 
+    @_fit_context(prefer_skip_nested_validation=True)  # the parameters checked first, as scikit-learn's fit does
     def fit(self, X, y, sample_weight=None):
         if not (self._lean_covers(X, y) and grows_as_scikit_learn()):
             return super().fit(X, y, sample_weight)
@@ -44,9 +56,13 @@ class RandomForest(RandomForestClassifier):
     def _lean_covers(self, X, y) -> bool:
         from scipy.sparse import issparse
 
-        return (not issparse(X) and np.ndim(y) == 1 and self.class_weight != "balanced_subsample"
-                and self.ccp_alpha == 0.0 and self.monotonic_cst is None and not self.warm_start
-                and isinstance(self.criterion, str) and self.oob_score in (True, False))
+        # A frame of sparse columns only is read as a sparse matrix (scikit-learn's `check_array`); labels are looked
+        # at as an array (an object with its own numpy functions may refuse `np.ndim`); progress lines are
+        # scikit-learn's.
+        return (not issparse(X) and not hasattr(X, "sparse") and np.asarray(y).ndim == 1
+                and self.class_weight != "balanced_subsample" and self.ccp_alpha == 0.0
+                and self.monotonic_cst is None and not self.warm_start and isinstance(self.criterion, str)
+                and self.oob_score in (True, False) and not self.verbose)
 
     def _fit_lean(self, X, y, sample_weight):
         """scikit-learn's `BaseForest.fit` (1.9), each tree built by `_Grower.grow` instead of a cloned tree's `fit`."""
@@ -56,7 +72,6 @@ class RandomForest(RandomForestClassifier):
         from sklearn.utils.parallel import Parallel, delayed
         from sklearn.utils.validation import _check_sample_weight, validate_data
 
-        self._validate_params()
         X, y = validate_data(self, X, y, multi_output=True, accept_sparse="csc", dtype=np.float32,
                              ensure_all_finite=False)
         missing = type(self.estimator)(criterion=self.criterion)._compute_missing_values_in_feature_mask(

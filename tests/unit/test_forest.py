@@ -130,3 +130,30 @@ def test_the_check_warns_of_nothing(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert forest._same_forests()
+
+
+def test_inputs_scikit_learn_fits_are_fitted_alike():
+    """A frame of sparse columns only (read as a sparse matrix), labels that refuse numpy's functions, and progress
+    lines asked for: scikit-learn's own fit, the same forest."""
+    import pandas as pd
+    from sklearn.utils.estimator_checks import _NotAnArray
+
+    X, y = _table(n=120)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)]).astype(pd.SparseDtype("float32", 0.0))
+    for data, labels, params in [(frame, y, {}), (X, _NotAnArray(y), {}), (X, y, {"verbose": 1})]:
+        ours = RandomForest(n_estimators=3, random_state=0, **params).fit(data, labels)
+        theirs = RandomForestClassifier(n_estimators=3, random_state=0, **params).fit(data, labels)
+        assert same_forest(ours, theirs)
+
+
+def test_parameters_are_checked_as_scikit_learn_checks_them():
+    from sklearn import config_context
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y = _table(n=120)
+    with pytest.raises(InvalidParameterError, match="'oob_score' parameter"):
+        RandomForest(oob_score=np.array([1, 2])).fit(X, y)
+    with config_context(skip_parameter_validation=True):  # as scikit-learn's forest, when asked not to check
+        ours = RandomForest(n_estimators=3, min_samples_leaf=1.0, random_state=0).fit(X, y)
+        theirs = RandomForestClassifier(n_estimators=3, min_samples_leaf=1.0, random_state=0).fit(X, y)
+    assert same_forest(ours, theirs)
