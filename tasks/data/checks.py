@@ -17,6 +17,11 @@ from imbalance_flows.tasks.data.schema import (
 from imbalance_flows.tasks.errors import InputError, preview
 
 
+def has_names(X) -> bool:
+    """Whether `X` names its columns: a DataFrame, or a table `as_frame` reads as one."""
+    return isinstance(X, pd.DataFrame) or callable(getattr(X, "to_pandas", None))
+
+
 def as_frame(X, names: list[str] | None = None) -> pd.DataFrame:
     """A DataFrame as it is, or an array with positional column names (or `names`, if they fit)."""
     if isinstance(X, pd.DataFrame):
@@ -29,10 +34,15 @@ def as_frame(X, names: list[str] | None = None) -> pd.DataFrame:
     if sparse.issparse(X):
         raise InputError("X must be a dense table", f"it is a sparse {type(X).__name__} of shape {X.shape}",
                          "Convert it with X.toarray(), or pass a DataFrame.")
+    if has_names(X):  # a pyarrow (or polars) table: its columns' types and names kept
+        return as_frame(X.to_pandas())
     array = np.asarray(X)
+    if array.dtype.kind == "S":  # numpy's byte strings as Python bytes, as a DataFrame's column holds them
+        array = array.astype(object)
     if array.ndim != 2:
         raise InputError("X must be a table (2-D)", f"it has shape {array.shape}",
-                         "Pass a DataFrame, or reshape a single feature with X.reshape(-1, 1).")
+                         "Pass a DataFrame; reshape a single feature with X.reshape(-1, 1), a single row with "
+                         "X.reshape(1, -1).")
     if names is None or len(names) != array.shape[1]:
         names = [f"x{i}" for i in range(array.shape[1])]
     return pd.DataFrame(array, columns=names)
@@ -51,12 +61,22 @@ def unique_names(X: pd.DataFrame) -> pd.DataFrame:
 
 def as_series(y) -> pd.Series:
     if isinstance(y, pd.Series):
-        return y.reset_index(drop=True).rename("target" if y.name is None else y.name)
+        return _plain_labels(y.reset_index(drop=True).rename("target" if y.name is None else y.name))
     array = np.asarray(y)
     if array.ndim != 1:
         raise InputError("y must be one column of labels", f"it has shape {array.shape}", "Pass a 1-D array or Series.")
     # numpy's byte strings as Python bytes, which the label check names (pandas holds no such type)
-    return pd.Series(array.astype(object) if array.dtype.kind == "S" else array, name="target")
+    return _plain_labels(pd.Series(array.astype(object) if array.dtype.kind == "S" else array, name="target"))
+
+
+def _plain_labels(y: pd.Series) -> pd.Series:
+    """Labels of a type the model's classes keep: half floats as floats (pandas indexes hold no float16), numpy's
+    scalars among Python objects as the Python values they are (np.int64(1) as 1, np.True_ as True)."""
+    if y.dtype == np.float16:
+        return y.astype(np.float32)
+    if y.dtype == object and any(isinstance(value, np.generic) for value in pd.unique(y)):
+        return y.map(lambda value: value.item() if isinstance(value, np.generic) else value).astype(object)
+    return y
 
 
 def check_columns(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:

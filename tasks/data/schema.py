@@ -102,7 +102,7 @@ def infer_schema(X: pd.DataFrame, y: pd.Series, target: str | None = None) -> Sc
         categories = distinct_texts(column) if kind == "categorical" else []
         columns.append(Column(name=str(name), kind=kind, categories=categories))
     classes = sorted(pd.unique(y).tolist(), key=lambda c: (str(type(c)), c))
-    return Schema(target=str(target if target is not None else (y.name or "target")), columns=columns,
+    return Schema(target=str(target if target is not None else ("target" if y.name is None or y.name == "" else y.name)), columns=columns,
                   classes=classes, image=image_info_from_columns(list(X.columns)))
 
 

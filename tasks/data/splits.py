@@ -167,8 +167,7 @@ def check_numbers_hold_no_text(column: pd.Series) -> None:
     first = first if len(first) >= LOOK or len(column) <= 10 * LOOK else column.dropna()
     if _number_share(first.iloc[:LOOK]) < NUMBER_SHARE / 2:
         return  # mostly text: a categorical column
-    present = column.dropna()
-    present = present[present.astype(str).str.strip() != ""]
+    present = _present(column)
     numbers = pd.to_numeric(present, errors="coerce")
     text = present[numbers.isna()]
     if len(present) >= 20 and len(text) and len(text) <= (1 - NUMBER_SHARE) * len(present):
@@ -363,15 +362,46 @@ def _one_value(column: pd.Series) -> bool:
     return bool(len(present)) and bool((present == present.iloc[0]).all())
 
 
-def numbers_as_text(X: pd.DataFrame) -> dict[str, int]:
-    """Columns of Python objects that are all numbers (an object column, as `astype(object)` or JSON leave them): a
-    column of objects is categorical, so each holds as many categories as distinct numbers (given per column)."""
-    return {str(name): int(X[name].nunique()) for name in X.columns if X[name].dtype == object
-            and pd.api.types.infer_dtype(X[name], skipna=True) in ("integer", "floating", "mixed-integer-float",
-                                                                    "decimal")}
+def numbers_as_text(X: pd.DataFrame) -> dict[str, tuple[int, str]]:
+    """Columns that hold only numbers, as Python objects (as `astype(object)` or JSON leave them) or as text
+    ('1.5', with blanks perhaps): such a column is categorical, so each holds as many categories as distinct
+    numbers. Given per column: the distinct values and how the numbers are held ("objects" or "text")."""
+    found = {}
+    for name, dtype in X.dtypes.items():
+        if dtype != object and not pd.api.types.is_string_dtype(dtype):
+            continue
+        column = X[name]
+        kind = pd.api.types.infer_dtype(column, skipna=True)
+        if dtype == object and kind in ("integer", "floating", "mixed-integer-float", "decimal"):
+            found[str(name)] = (int(column.nunique()), "objects")
+        elif kind in ("string", "mixed", "mixed-integer") and _all_numbers(column):
+            found[str(name)] = (int(column.nunique()), "text")
+    return found
 
 
-def numbers_as_text_warning(name: str, distinct: int) -> str:
+def _all_numbers(column: pd.Series) -> bool:
+    """Whether every value of a column of text (perhaps beside numbers) that is not missing or blank text reads as a
+    number (some do). The first values present settle most columns without a pass over millions."""
+    first = _present(column.iloc[:10 * LOOK])
+    if not len(first) and len(column) > 10 * LOOK:
+        first = _present(column)
+    if not len(first) or _number_share(first.iloc[:LOOK]) < 1.0:
+        return False
+    return bool(pd.to_numeric(_present(column), errors="coerce").notna().all())
+
+
+def _present(values: pd.Series) -> pd.Series:
+    """The values that are neither missing nor blank text."""
+    values = values.dropna()
+    return values[values.astype(str).str.strip() != ""]
+
+
+def numbers_as_text_warning(name: str, distinct: int, held: str = "objects") -> str:
+    if held == "text":
+        return (f"Column {name!r} holds only numbers, some or all as text: it is treated as {distinct} "
+                f"categor{'y' if distinct == 1 else 'ies'}, and a number unseen in training is scored as missing. "
+                f"Convert it with pd.to_numeric(X[{name!r}], errors='coerce') to treat it as numbers (blanks become "
+                "missing), or with .astype('category') to keep it as categories.")
     return (f"Column {name!r} holds numbers as Python objects: it is treated as {distinct} "
             f"categor{'y' if distinct == 1 else 'ies'}, and a number unseen in training is scored as missing. Convert "
             f"it with pd.to_numeric(X[{name!r}]) to treat it as numbers, or with .astype('category') to keep it as "

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from imbalance_flows.tasks.errors import InputError, preview
 from imbalance_flows.tasks.narrow import row_maxima, row_sums
 
 FLOOR = 1e-3  # probabilities below this are read as this before the logarithm: the members' votes are coarse
@@ -117,3 +118,29 @@ def adjust_proba(proba: np.ndarray, train_priors, priors) -> np.ndarray:
     weighted = np.asarray(proba, dtype=float) * (np.asarray(priors, dtype=float)
                                                  / np.maximum(np.asarray(train_priors, dtype=float), 1e-12))
     return weighted / np.maximum(row_sums(weighted), 1e-300)[:, None]
+
+
+def check_priors(priors, classes) -> np.ndarray:
+    """Class priors as {class: share} (every class once) or as shares in class order: each in (0, 1), summing to
+    1; as an array in class order."""
+    names = [str(c) for c in classes]
+    if isinstance(priors, dict):
+        given = {str(k): v for k, v in priors.items()}
+        if set(given) != set(names) or len(given) != len(priors):
+            raise InputError("given class priors must name every class of the model once",
+                             f"got {sorted(map(str, priors))} for classes {names}",
+                             "Give a share for each, e.g. yes=0.1 no=0.9.")
+        shown, priors = given, [given[name] for name in names]
+    else:
+        shown = priors
+    try:
+        values = np.asarray(priors, dtype=float)
+    except (TypeError, ValueError):
+        values = np.full(0, np.nan)
+    if values.shape != (len(names),) or not np.all((values > 0) & (values < 1)) or abs(values.sum() - 1) > 1e-6:
+        raise InputError("class priors must each lie in (0, 1) and sum to 1, one per class",
+                         f"got {preview(shown) if isinstance(shown, (list, tuple, np.ndarray)) else shown!r:.200} "
+                         f"for classes {names}",
+                         "Give shares in the model's class order (classes_), such as [0.9, 0.1], or as {class: share}; "
+                         "on the command line yes=0.1 no=0.9, or --adjust-priors estimated.")
+    return values

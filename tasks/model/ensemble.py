@@ -19,6 +19,7 @@ from imbalance_flows.tasks.data.checks import (
     as_series,
     check_categories,
     check_columns,
+    has_names,
 )
 from imbalance_flows.tasks.data.schema import Schema, coerce, infer_schema, row_hashes
 from imbalance_flows.tasks.data.splits import (
@@ -33,6 +34,7 @@ from imbalance_flows.tasks.learners.registry import LEARNERS
 from imbalance_flows.tasks.model.calibrate import (
     adjust_proba,
     calibrate,
+    check_priors,
     fit_calibration,
 )
 from imbalance_flows.tasks.model.choices import (
@@ -313,15 +315,15 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         """
         check_params(self.get_params(deep=False))  # every parameter, before any data is looked at
         member_specs(self.members)  # the members' specs are read before any fit too (the recipe for the rows later)
-        positional = not isinstance(X, pd.DataFrame)
+        positional = not has_names(X)
         X, y = as_frame(X), as_series(y)
         if len(X) != len(y):
             raise InputError("X and y must have the same number of rows", f"{len(X)} and {len(y)}",
                              "Pass the labels of exactly the rows of X.")
         check_labels(y)
         check_features(X)
-        for name, distinct in numbers_as_text(X).items():
-            warnings.warn(numbers_as_text_warning(name, distinct), DataWarning, stacklevel=2)
+        for name, (distinct, held) in numbers_as_text(X).items():
+            warnings.warn(numbers_as_text_warning(name, distinct, held), DataWarning, stacklevel=2)
         schema = infer_schema(X, y)
         schema.positional = positional
         X = coerce(X, schema, keep_float32=True)
@@ -393,6 +395,8 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = len(schema.columns)
         if not schema.positional:
             self.feature_names_in_ = np.asarray(schema.names, dtype=object)
+        elif hasattr(self, "feature_names_in_"):  # refitted on an array: the names of an earlier fit go
+            del self.feature_names_in_
 
     def _settle(self, probas: list[np.ndarray], y_val) -> "VotingEnsemble":
         """Weights, class prior and threshold from the members' probabilities of rows they did not see."""
@@ -419,16 +423,15 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         self.weights_ = self._score_weights()
         if self.voting == "weighted" and len(probas) > 1:
             self.weights_ = self._search_weights(probas, codes, self.weights_)
-        if self.voting == "hard":
-            return self
-        # The decision is settled on the calibrated probabilities, so that it agrees with predict_proba.
-        mean = self.average(probas)
-        self.calibration_ = fit_calibration(self.calibration, mean, codes)
-        proba = calibrate(self.calibration_, mean)
-        if self.positive_class_ is not None:
-            self.threshold_ = self._best_cut(proba, codes)[0]
-        elif self.class_prior_power == "auto" and self.cost_matrix_ is None:
-            self.prior_power_ = self._best_power(proba, codes)
+        if self.voting != "hard":
+            # The decision is settled on the calibrated probabilities, so that it agrees with predict_proba.
+            mean = self.average(probas)
+            self.calibration_ = fit_calibration(self.calibration, mean, codes)
+            proba = calibrate(self.calibration_, mean)
+            if self.positive_class_ is not None:
+                self.threshold_ = self._best_cut(proba, codes)[0]
+            elif self.class_prior_power == "auto" and self.cost_matrix_ is None:
+                self.prior_power_ = self._best_power(proba, codes)
         self.lopsided_ = self._lopsided(self.vote(probas), y_val)
         if self.lopsided_:
             warnings.warn(self.lopsided_, LopsidedDecisionWarning, stacklevel=3)
@@ -527,13 +530,25 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         With `priors` (the class shares of the rows scored, in class order), they are
         moved from the training shares to those by Bayes' rule.
         """
-        proba = calibrate(self.calibration_, self.average(probas))
-        proba = proba if priors is None else adjust_proba(proba, self.class_prior_, priors)
+        proba = calibrate(self.calibration_, self.average(self._checked_probas(probas)))
+        proba = proba if priors is None else adjust_proba(proba, self.class_prior_, check_priors(priors, self.classes_))
         return check_probabilities(proba, "the ensemble")
+
+    def _checked_probas(self, probas) -> list[np.ndarray]:
+        """Members' probabilities as `member_probas` gives them: one array per member, of rows × classes."""
+        check_is_fitted(self, "members_")
+        shapes = [np.shape(proba) for proba in probas] if isinstance(probas, (list, tuple)) else []
+        if len(shapes) != len(self.members_) or len({shape for shape in shapes}) != 1 \
+                or len(shapes[0]) != 2 or shapes[0][1] != len(self.classes_):
+            raise InputError("members' probabilities must be one array of rows × classes per member",
+                             f"got {preview(shapes) if shapes else type(probas).__name__} for "
+                             f"{len(self.members_)} members and {len(self.classes_)} classes",
+                             "Pass what member_probas(X) returns.")
+        return probas
 
     def _prepare(self, X) -> pd.DataFrame:
         check_is_fitted(self, "members_")
-        X = as_frame(X, names=None if isinstance(X, pd.DataFrame) else self.schema_.names)
+        X = as_frame(X, names=None if has_names(X) else self.schema_.names)
         X = check_columns(X, self.schema_)
         check_finite(X)
         return coerce(check_categories(X, self.schema_, self.unknown_categories), self.schema_, keep_float32=True)
@@ -584,6 +599,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         the class shares, so a model tuned for them keeps its decisions.
         """
         if self.voting == "hard":
+            probas = self._checked_probas(probas)
             if not len(probas[0]):  # an empty batch: no labels
                 return self.classes_[:0]
             votes = np.stack([proba.argmax(1) for proba in probas], axis=1)

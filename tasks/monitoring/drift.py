@@ -28,7 +28,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.evaluation.figures import png, subplots
 from imbalance_flows.tasks.model.calibrate import adjust_proba
 
@@ -190,20 +189,6 @@ def estimate_priors(proba: np.ndarray, train_priors, max_iter: int = 200, tol: f
             return new
         priors = new
     return priors
-
-
-def check_priors(priors: dict, classes) -> np.ndarray:
-    """Given priors as {class: share}: every class, shares in (0, 1) summing to 1; as an array in class order."""
-    names = [str(c) for c in classes]
-    given = {str(k): v for k, v in priors.items()}
-    if set(given) != set(names):
-        raise InputError("given class priors must name every class of the model once",
-                         f"got {sorted(given)} for classes {names}", "Give a share for each, e.g. yes=0.1 no=0.9.")
-    values = np.array([float(given[name]) for name in names])
-    if not np.all((values > 0) & (values < 1)) or abs(values.sum() - 1) > 1e-6:
-        raise InputError("class priors must each lie in (0, 1) and sum to 1", f"got {given}",
-                         "Give shares such as yes=0.1 no=0.9, or --adjust-priors estimated.")
-    return values
 
 
 class DriftTally:

@@ -374,6 +374,7 @@ def _priors(model: VotingEnsemble, model_dir: str, data: str, chunk_rows: int, a
                              "Give the priors (--adjust-priors yes=0.1,no=0.9), or retrain with --calibration "
                              "sigmoid.")
         return estimated_priors(model, data, chunk_rows, drift.PRIOR_ROWS)
+    from imbalance_flows.tasks.model.calibrate import check_priors
     from imbalance_flows.tasks.model.params import parse_priors
 
-    return drift.check_priors(parse_priors(adjust_priors), model.classes_)
+    return check_priors(parse_priors(adjust_priors), model.classes_)

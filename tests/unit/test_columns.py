@@ -141,3 +141,42 @@ def test_a_file_whose_categories_of_whole_numbers_read_as_floats_reports_none_un
     assert unseen == {}
     np.testing.assert_array_equal(pd.read_parquet(tmp_path / "scores.parquet")["proba_rare"].to_numpy()[1:],
                                   model.predict_proba(X)[1:, 1])
+
+
+@pytest.mark.parametrize("held", ["text", "floats with blank text"])
+def test_numbers_held_as_text_are_categories_with_a_warning_that_names_the_conversion(held):
+    rng = np.random.default_rng(0)
+    amounts = pd.Series(rng.normal(size=60).round(3))
+    column = amounts.map(str) if held == "text" else amounts.astype(object).where(np.arange(60) % 20 > 0, "")
+    X = pd.DataFrame({"num": rng.normal(size=60), "amount": column, "zone": ["north", "5"] * 30})
+
+    with pytest.warns(DataWarning) as caught:
+        VotingEnsemble(members=FAST_MEMBERS, random_state=0).fit(X, ["a", "b", "b"] * 20)
+
+    told = [str(warning.message) for warning in caught if issubclass(warning.category, DataWarning)]
+    assert len(told) == 1 and told[0].startswith("Column 'amount' holds only numbers, some or all as text: it is "
+                                                 "treated as ")
+    assert "pd.to_numeric(X['amount'], errors='coerce')" in told[0]
+
+
+def test_a_pyarrow_table_keeps_its_columns_names_and_types():
+    import pyarrow as pa
+
+    frame = mixed_table((150, 50))
+    X, y = frame.drop(columns="label"), frame["label"]
+    table = pa.Table.from_pandas(X, preserve_index=False)
+    from_table = VotingEnsemble(members=FAST_MEMBERS, random_state=0).fit(table, y)
+    from_frame = VotingEnsemble(members=FAST_MEMBERS, random_state=0).fit(X, y)
+
+    assert list(from_table.feature_names_in_) == list(X.columns)
+    assert [c.kind for c in from_table.schema_.columns] == [c.kind for c in from_frame.schema_.columns]
+    np.testing.assert_array_equal(from_table.predict_proba(table), from_frame.predict_proba(X))
+    np.testing.assert_array_equal(from_table.predict_proba(X), from_frame.predict_proba(X))
+
+
+def test_a_numpy_array_of_byte_strings_is_read_as_a_frame_of_them_is():
+    X = np.array([[b"red"], [b"blue"], [b"green"]] * 20, dtype="S5")
+    y = ["a", "b", "b"] * 20
+    from_array = VotingEnsemble(members=FAST_MEMBERS, random_state=0).fit(X, y)
+    from_frame = VotingEnsemble(members=FAST_MEMBERS, random_state=0).fit(pd.DataFrame({"x0": X[:, 0].astype(object)}), y)
+    np.testing.assert_array_equal(from_array.predict_proba(X), from_frame.predict_proba(pd.DataFrame({"x0": X[:, 0]})))

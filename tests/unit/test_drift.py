@@ -8,13 +8,13 @@ import pytest
 
 from imbalance_flows.tasks.data.schema import infer_schema
 from imbalance_flows.tasks.errors import InputError
+from imbalance_flows.tasks.model.calibrate import check_priors
 from imbalance_flows.tasks.monitoring.drift import (
     BINS,
     DriftTally,
     _bins,
     _sorted_counts,
     adjust_proba,
-    check_priors,
     drift_report,
     estimate_priors,
     markdown,

@@ -719,3 +719,43 @@ def test_python_the_command_line_and_a_config_file_refuse_a_bad_value_in_the_sam
         assert capsys.readouterr().err.strip() == f"error: {words}"
     with pytest.raises(ValueError, match=re.escape(words)):  # the UI's form: pydantic around the same InputError
         TrainConfig(data="d.csv", target="y", **{name: value})
+
+
+def test_labels_keep_their_kind_whatever_holds_them():
+    """Half floats (which pandas indexes cannot hold) and numpy's scalars among Python objects are classes of the
+    labels' own kind, predicted back as such."""
+    X = pd.DataFrame({"x": np.r_[np.zeros(30), np.ones(30)] + np.random.default_rng(0).normal(scale=0.3, size=60)})
+    codes = np.r_[np.zeros(30, dtype=int), np.ones(30, dtype=int)]
+    members = [{"sampler": "class_weight", "learner": "logreg"}]
+    for labels, expected in [(codes.astype(np.float16), [0.0, 1.0]),
+                             (np.array([np.int64(v) for v in codes], dtype=object), [0, 1]),
+                             (np.array([np.bool_(v) for v in codes], dtype=object), [False, True])]:
+        model = VotingEnsemble(members=members, random_state=0).fit(X, labels)
+        assert model.classes_.tolist() == expected and type(model.classes_.tolist()[0]) is type(expected[0])
+        assert (model.predict(X) == np.asarray(expected)[codes]).mean() > 0.8
+
+
+def test_a_refit_forgets_what_the_last_fit_set():
+    X = pd.DataFrame({"a": np.arange(60.0), "b": np.arange(60.0) % 7})
+    y = np.array(["no"] * 45 + ["yes"] * 15)
+    members = [{"sampler": "class_weight", "learner": "logreg"}]
+    model = VotingEnsemble(members=members, random_state=0).fit(X, y)
+    model.fit(X.to_numpy(), y)
+    assert not hasattr(model, "feature_names_in_") and model.n_features_in_ == 2
+    model.set_params(voting="hard", costs={"fn": 1000, "fp": 1})
+    model.fit(X, y)
+    assert hasattr(model, "lopsided_")  # settled for hard voting too
+
+
+def test_priors_and_probabilities_given_to_the_vote_are_checked():
+    X = pd.DataFrame({"a": np.arange(60.0)})
+    y = np.array(["no"] * 45 + ["yes"] * 15)
+    model = VotingEnsemble(members=[{"sampler": "class_weight", "learner": "logreg"}], random_state=0).fit(X, y)
+    probas = model.member_probas(X, voting_only=True)
+    np.testing.assert_array_equal(model.scored(probas, priors={"yes": 0.25, "no": 0.75})[1],
+                                  model.scored(probas, priors=[0.75, 0.25])[1])
+    for priors in ([0.2, 0.3, 0.5], [0.3], [0.5, 0.6], [-0.1, 1.1], "x", {"no": 0.9}):
+        with pytest.raises(InputError, match="class priors must"):
+            model.scored(probas, priors=priors)
+    with pytest.raises(InputError, match="one array of rows × classes per member"):
+        model.scored([])
