@@ -382,7 +382,7 @@ def _hold_out(spec: MemberSpec, X: pd.DataFrame, codes: np.ndarray, random_state
     from imbalance_flows.tasks.learners.keras_members import stratified_holdout
 
     fraction = float(spec.learner_params.get("validation_fraction", 0.1))
-    split = stratified_holdout(codes, fraction, random_state + spec.seed)
+    split = stratified_holdout(codes, fraction, spec.seeded(random_state))
     if split is None:
         return X, codes, {}
     keep, held = split

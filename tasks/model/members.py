@@ -90,7 +90,7 @@ def build_member(spec: MemberSpec, schema: Schema, counts: dict, random_state: i
     """
     entry = LEARNERS[spec.learner]
     _require_images(spec, schema)
-    context = _learner_context(spec, schema, counts, random_state + spec.seed, threads)
+    context = _learner_context(spec, schema, counts, spec.seeded(random_state), threads)
     sampler = make_sampler(spec.sampler, dict(spec.sampler_params), _sampler_context(spec, schema, counts, context))
     params = dict(spec.learner_params)
     if entry.images:

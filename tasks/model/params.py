@@ -126,7 +126,7 @@ CONSTRAINTS: dict[str, tuple[tuple, str]] = {
     "random_state": ((_RandomState(),), "Use e.g. random_state=0 for reproducible fits."),
     "n_jobs": ((NONE, _Jobs()),
                "None is one member at a time (or a joblib context's count), -1 every core, -2 all but one."),
-    "class_prior_power": ((Options(("auto",)), Interval(0, None)),
+    "class_prior_power": ((Options(("auto",)), Interval(0, 1)),
                           "Use 'auto', or 0 (the plain most likely class) to 1 (full correction for frequency)."),
     "unknown_categories": ((Options(names(UnknownCategories)),), "'ignore' scores them as missing."),
     "calibration": ((Options(names(Calibration)),), "'sigmoid' (Platt) is the default."),

@@ -95,6 +95,11 @@ class MemberSpec(BaseModel):
     learner_params: dict[str, Any] = Field(default_factory=dict, description=_LEARNER_PARAMS_HELP)
     seed: int = Field(0, description="Offset added to the run's random_state, so copies of a member differ.")
 
+    def seeded(self, random_state: int) -> int:
+        """The member's seed in a run seeded `random_state`: the two added, within the seeds numpy's random states
+        take (0 to 2**32 − 1), whatever the sum."""
+        return (int(random_state) + self.seed) % 2**32
+
     @field_validator("sampler", mode="before")
     @classmethod
     def _known_sampler(cls, value):

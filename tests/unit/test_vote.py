@@ -759,3 +759,23 @@ def test_priors_and_probabilities_given_to_the_vote_are_checked():
             model.scored(probas, priors=priors)
     with pytest.raises(InputError, match="one array of rows × classes per member"):
         model.scored([])
+
+
+def test_a_members_seed_beside_any_run_seed_fits():
+    """A member's seed is added to the run's: any sum is a seed (wrapped into numpy's 0 to 2**32 − 1)."""
+    X = pd.DataFrame({"a": np.arange(60.0)})
+    y = np.array(["no"] * 45 + ["yes"] * 15)
+    for random_state, seed in [(2**32 - 1, 1), (0, -5)]:
+        member = {"sampler": "random_under", "learner": "rf", "seed": seed, "learner_params": {"n_estimators": 5}}
+        VotingEnsemble(members=[member], random_state=random_state).fit(X, y)
+
+
+def test_the_class_prior_power_lies_from_0_to_1():
+    with pytest.raises(InputError, match=r"class_prior_power.*1\.5.*0 \(the plain most likely class\) to 1"):
+        VotingEnsemble(class_prior_power=1.5).fit(pd.DataFrame({"a": np.arange(60.0)}), ["a", "b"] * 30)
+
+
+def test_a_target_named_0_keeps_its_name():
+    frame = pd.DataFrame({"a": np.arange(60.0), 0: ["no"] * 45 + ["yes"] * 15})
+    model = VotingEnsemble(members=[{"sampler": "class_weight", "learner": "logreg"}]).fit(frame[["a"]], frame[0])
+    assert model.schema_.target == "0"
