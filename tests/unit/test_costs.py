@@ -134,7 +134,7 @@ def test_costs_survive_saving_and_decide_the_same(tmp_path):
 
 def test_a_class_prior_power_that_is_not_a_number_is_refused():
     X, y = overlapping()
-    with pytest.raises(InputError, match="class_prior_power must be 'auto' or a number ≥ 0: it is 'half'"):
+    with pytest.raises(InputError, match="class_prior_power must be 'auto' or a number ≥ 0 and ≤ 1: it is 'half'"):
         VotingEnsemble(members=LOGREG, class_prior_power="half").fit(X, y)
 
 
