@@ -201,10 +201,12 @@ def coerce(X: pd.DataFrame, schema: Schema, keep_float32: bool = False) -> pd.Da
         if column.kind == "numeric":
             numbers = pd.to_numeric(values, errors="coerce").astype(float)
             bad = numbers.isna() & values.notna()
+            if bad.any():  # blank text is a missing number, as in training
+                bad &= values.astype(str).str.strip() != ""
             if bad.any():
                 raise InputError(f"numeric feature {column.name!r} must hold numbers",
                                  f"found {preview(values[bad].unique()[:5].tolist(), 5)}",
-                                 "Fix or blank out those values (blanks are imputed).")
+                                 "Fix those values, or leave them blank (missing numbers are imputed).")
             out[column.name] = numbers
         else:
             out[column.name] = as_text(values, missing=MISSING_CATEGORY)

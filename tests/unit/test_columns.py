@@ -180,3 +180,12 @@ def test_a_numpy_array_of_byte_strings_is_read_as_a_frame_of_them_is():
     from_array = VotingEnsemble(members=FAST_MEMBERS, random_state=0).fit(X, y)
     from_frame = VotingEnsemble(members=FAST_MEMBERS, random_state=0).fit(pd.DataFrame({"x0": X[:, 0].astype(object)}), y)
     np.testing.assert_array_equal(from_array.predict_proba(X), from_frame.predict_proba(pd.DataFrame({"x0": X[:, 0]})))
+
+
+def test_blank_text_in_a_numeric_column_is_scored_as_a_missing_number():
+    frame = mixed_table((150, 50))
+    X, y = frame.drop(columns="label"), frame["label"]
+    model = VotingEnsemble(members=FAST_MEMBERS, random_state=0).fit(X, y)
+    blanks = X.head(4).assign(num=pd.Series(["", " ", None, "1.5"], dtype=object))
+    expected = X.head(4).assign(num=[np.nan, np.nan, np.nan, 1.5])
+    np.testing.assert_array_equal(model.predict_proba(blanks), model.predict_proba(expected))
