@@ -237,3 +237,20 @@ def test_samplers_that_scale_have_no_size_limit(name):
 def test_a_ratio_near_zero_under_samples_nothing_away(ratio):
     # smallest / ratio is infinite: every row of every class is kept, not an overflow
     assert under_targets({"a": 900, "b": 30}, ratio) == {"a": 900, "b": 30}
+
+
+def test_near_miss_fits_its_neighbours_to_the_smallest_class():
+    """NearMiss ranks the larger classes' rows by their neighbours in the smallest class: 'auto' takes fewer there
+    when it is tiny, and a count it cannot hold is refused with the class, its rows and the way out."""
+    import numpy as np
+    import pandas as pd
+
+    from imbalance_flows import InputError, VotingEnsemble
+
+    X = pd.DataFrame({"a": np.random.default_rng(0).normal(size=300)})
+    y = np.array(["common"] * 298 + ["rare"] * 2)
+    VotingEnsemble(members=["near_miss:rf"], n_jobs=1).fit(X, y)
+    member = {"sampler": "near_miss", "learner": "rf", "sampler_params": {"n_neighbors": 5}}
+    with pytest.raises(InputError, match=r"`n_neighbors`=5 needs at least 6 training rows of the smallest class: "
+                                         r"class 'rare' has 2\. Lower n_neighbors to 1 .*random_under"):
+        VotingEnsemble(members=[member], n_jobs=1).fit(X, y)
