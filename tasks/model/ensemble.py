@@ -62,7 +62,7 @@ from imbalance_flows.tasks.model.plan import (
     plan_fit,
 )
 from imbalance_flows.tasks.model.sizes import judged_on_holdout
-from imbalance_flows.tasks.model.spec import MemberSpec
+from imbalance_flows.tasks.model.spec import SAVED, MemberSpec
 from imbalance_flows.tasks.model.weights import best_cut, code_objective, search_weights
 
 # Above this share of the judged rows in one class that holds at most half of them, the decision is lopsided.
@@ -226,15 +226,15 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
     @classmethod
     def check_manifest(cls, manifest: dict) -> None:
         """Refuse a saved manifest that describes a model no fit writes, as `from_manifest` does, without its
-        members' files: what promoting a version by hand checks (its members' libraries may be absent there)."""
+        members' files or their learners' libraries: what promoting a version by hand checks."""
         cls._described(manifest, [None] * len(manifest["members"]), check_members=False)
 
     @classmethod
     def _described(cls, manifest: dict, members: list, check_members: bool) -> "VotingEnsemble":
         entries = manifest["members"]
         ensemble = cls(members=[entry["spec"] for entry in entries], **manifest["ensemble"])
-        ensemble._adopt(members, [MemberSpec.model_validate(entry["spec"]) for entry in entries],
-                        Schema.model_validate(manifest["schema"]))
+        specs = [MemberSpec.model_validate(entry["spec"], context={SAVED: not check_members}) for entry in entries]
+        ensemble._adopt(members, specs, Schema.model_validate(manifest["schema"]))
         ensemble.weights_ = np.asarray([entry["weight"] for entry in entries])
         ensemble.validation_scores_ = [entry["validation"] for entry in entries]
         ensemble.threshold_ = manifest["threshold"]

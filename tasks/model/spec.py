@@ -13,6 +13,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -79,6 +80,11 @@ class AugmentSpec(BaseModel):
     learning_rate: float = Field(1e-3, gt=0, le=1, description="gan only: the generative model's learning rate.")
 
 
+# The validation context of a saved model's member specs: checked as written, without their learners' libraries
+# (promotion checks a version where those may be absent; loading builds the members, which needs them).
+SAVED = "saved"
+
+
 class MemberSpec(BaseModel):
     """One ensemble member: a resampling strategy, optional augmentation, and a learner."""
 
@@ -132,9 +138,12 @@ class MemberSpec(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _parameters_known(self):
-        """Misspelt parameters are refused when the spec is read, before any data is."""
+    def _parameters_known(self, info: ValidationInfo):
+        """Misspelt parameters are refused when the spec is read, before any data is, and a learner whose extra is
+        not installed; a saved model's spec is read without its learner's library (`SAVED`)."""
         check_sampler_params(self.sampler, self.sampler_params)
+        if (info.context or {}).get(SAVED):
+            return self
         LEARNERS[self.learner].require(self.name)
         if self.augment is not None and self.augment.method in ("image", "gan"):
             require_keras(self.name)

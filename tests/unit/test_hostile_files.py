@@ -338,6 +338,22 @@ def test_a_malformed_version_is_never_promoted_by_hand(trees_version, tmp_path, 
     assert champion(store) == store / "versions" / "20260101T000000Z-aaaaaa"
 
 
+def test_a_version_is_promoted_where_its_learners_libraries_are_not_installed(trees_version, tmp_path, monkeypatch):
+    """Promotion reads the manifest, not the members: a machine without a member's extra still promotes it."""
+    import shutil
+
+    from imbalance_flows.tasks.learners.registry import LEARNERS
+    from imbalance_flows.tasks.store.model_store import champion
+    from imbalance_flows.tasks.store.versions import promote_by_hand
+
+    source, _ = trees_version
+    store = tmp_path / "store"
+    shutil.copytree(source, store / "versions" / source.name)
+    monkeypatch.setattr(type(LEARNERS["rf"]), "missing", lambda entry: [f"{entry.name}-library"])
+    assert promote_by_hand(store, source.name)["promoted"]
+    assert champion(store) == store / "versions" / source.name
+
+
 def test_one_damaged_version_stops_neither_the_list_nor_a_prune(trees_version, tmp_path):
     import shutil
 
