@@ -44,7 +44,7 @@ class Strategy:
     params: dict[str, str] = field(default_factory=dict)
     build: Callable[[dict, Context], object] | None = None
     interpolates: bool = False  # makes new rows between neighbours (numeric features only)
-    neighbours: tuple | None = None  # (parameter, default[, whose rows, in words]) of the neighbours it uses
+    neighbours: tuple[str, int] | None = None  # (parameter, default) of the neighbours it interpolates with
     # (seconds at 100k rows of 30 features, growth exponent b of seconds ∝ rows^b), measured by
     # bench/sampler_cost.py, for the strategies whose cost explodes with rows; None: linear and cheap.
     # For tomek, enn and cluster_centroids, b runs from 100k rows to the 250k-row sample they resampled
@@ -86,10 +86,25 @@ def _growing(counts: dict, ratio: float) -> dict:
     return {c: n for c, n in over_targets(counts, ratio).items() if n > counts[c]}
 
 
-def _k_neighbors(params: dict, ctx: Context, name: str = "k_neighbors", default: int = 5,
-                 among: str = "every class it grows") -> int:
-    """Resolve a neighbour count: "auto" shrinks to fit the smallest class that grows (`among`: the classes whose
-    rows are the neighbours, in words)."""
+def _near_miss_neighbors(params: dict, ctx: Context) -> int:
+    """NearMiss's neighbour count: versions 1 and 3 rank rows by their neighbours in the smallest class, so at most
+    its rows ("auto": 3, fewer where it is tinier); version 2 looks at every row of it, so any count."""
+    k = params.get("n_neighbors", "auto")
+    label = min(ctx.counts, key=lambda c: ctx.counts[c])
+    smallest = ctx.counts[label]
+    if k == "auto":
+        return min(3, smallest)
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise InputError("`n_neighbors` must be a positive integer or 'auto'", f"it is {k!r}", "Use e.g. 3.")
+    if k > smallest and params.get("version", 1) != 2:
+        raise InputError(f"`n_neighbors`={k} needs at least {k} training rows of the smallest class",
+                         f"class {ctx.label(label)} has {smallest}",
+                         f"Lower n_neighbors to {smallest} (or 'auto'), or use random_under for this member.")
+    return k
+
+
+def _k_neighbors(params: dict, ctx: Context, name: str = "k_neighbors", default: int = 5) -> int:
+    """Resolve a neighbour count: "auto" shrinks to fit the smallest class that grows."""
     growing = _growing(ctx.counts, ctx.ratio) or ctx.counts
     label = min(growing, key=lambda c: ctx.counts[c])
     smallest = ctx.counts[label]
@@ -105,10 +120,9 @@ def _k_neighbors(params: dict, ctx: Context, name: str = "k_neighbors", default:
         raise InputError(f"`{name}` must be a positive integer or 'auto'", f"it is {k!r}", "Use e.g. 5.")
     if k >= smallest:
         raise InputError(
-            f"`{name}`={k} needs at least {k + 1} training rows of {among}",
+            f"`{name}`={k} needs at least {k + 1} training rows of every class it grows",
             f"class {ctx.label(label)} has {smallest}",
-            f"Lower {name} to {max(1, smallest - 1)} (or 'auto'), or use "
-            f"{'random_under' if among == 'the smallest class' else 'random_over'} for this member.",
+            f"Lower {name} to {max(1, smallest - 1)} (or 'auto'), or use random_over for this member.",
         )
     return k
 
@@ -192,8 +206,7 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in [
              {"version": "1, 2 or 3", "n_neighbors": "neighbours used to rank rows"},
              lambda p, c: _imblearn().under_sampling.NearMiss(
                  sampling_strategy=under_targets(c.counts, c.ratio), version=p.get("version", 1),
-                 n_neighbors=_k_neighbors(p, c, "n_neighbors", 3, "the smallest class")),
-             neighbours=("n_neighbors", 3, "the smallest class"), cost=(0.49, 1.04)),
+                 n_neighbors=_near_miss_neighbors(p, c)), cost=(0.49, 1.04)),
     Strategy("tomek", "clean", "Remove Tomek links (cleaning; the ratio does not apply).",
              build=_cleaning("TomekLinks"), cost=(28.9, 2.93)),
     Strategy("enn", "clean", "Edited nearest neighbours: remove rows their neighbours disagree with.",
@@ -300,6 +313,8 @@ def check_sampler(name: str, params: dict, ctx: Context) -> None:
         )
     if strategy.neighbours is not None:
         _k_neighbors(params, ctx, *strategy.neighbours)
+    if name == "near_miss":
+        _near_miss_neighbors(params, ctx)
 
 
 def make_sampler(name: str, params: dict, ctx: Context):

@@ -240,17 +240,22 @@ def test_a_ratio_near_zero_under_samples_nothing_away(ratio):
 
 
 def test_near_miss_fits_its_neighbours_to_the_smallest_class():
-    """NearMiss ranks the larger classes' rows by their neighbours in the smallest class: 'auto' takes fewer there
-    when it is tiny, and a count it cannot hold is refused with the class, its rows and the way out."""
-    import numpy as np
+    """NearMiss (versions 1 and 3) ranks the larger classes' rows by their neighbours in the smallest class: 'auto'
+    takes fewer there when it is tiny, a count it cannot hold is refused with the class, its rows and the way out;
+    version 2 looks at all its rows, so any count fits."""
     import pandas as pd
 
     from imbalance_flows import InputError, VotingEnsemble
 
     X = pd.DataFrame({"a": np.random.default_rng(0).normal(size=300)})
-    y = np.array(["common"] * 298 + ["rare"] * 2)
-    VotingEnsemble(members=["near_miss:rf"], n_jobs=1).fit(X, y)
-    member = {"sampler": "near_miss", "learner": "rf", "sampler_params": {"n_neighbors": 5}}
-    with pytest.raises(InputError, match=r"`n_neighbors`=5 needs at least 6 training rows of the smallest class: "
-                                         r"class 'rare' has 2\. Lower n_neighbors to 1 .*random_under"):
-        VotingEnsemble(members=[member], n_jobs=1).fit(X, y)
+    y = np.array(["common"] * 297 + ["rare"] * 3)
+    VotingEnsemble(members=["near_miss:rf"], n_jobs=1, validation="holdout", validation_size=0.3).fit(X, y)
+
+    def member(**params):
+        return {"sampler": "near_miss", "learner": "rf", "sampler_params": params}
+
+    VotingEnsemble(members=[member(n_neighbors=3)], n_jobs=1).fit(X, y)  # every row of the smallest class
+    VotingEnsemble(members=[member(n_neighbors=10, version=2)], n_jobs=1).fit(X, y)
+    with pytest.raises(InputError, match=r"`n_neighbors`=4 needs at least 4 training rows of the smallest class: "
+                                         r"class 'rare' has 3\. Lower n_neighbors to 3 .*random_under"):
+        VotingEnsemble(members=[member(n_neighbors=4)], n_jobs=1).fit(X, y)
