@@ -59,6 +59,7 @@ from imbalance_flows.tasks.model.plan import (
     judging_labels,
     member_plan,
     member_rows,
+    short_holdout,
     table_plan,
     validation_rows,
 )
@@ -205,8 +206,7 @@ def split(loaded: Loaded, validation: str, validation_size: float, test_size: fl
     where it lies (on the cluster)."""
     check_split_sizes(test_size, validation_size)
     try:
-        with data_warnings_logged():  # a validation split too small to judge on
-            return _split(loaded, validation, validation_size, test_size, random_state, workspace, dask_address)
+        return _split(loaded, validation, validation_size, test_size, random_state, workspace, dask_address)
     finally:
         tables.let_go(loaded.table)  # a loaded table held in memory is not needed after its split
 
@@ -217,10 +217,11 @@ def _split(loaded: Loaded, validation: str, validation_size: float, test_size: f
 
     def parts(groups=None) -> dict:
         (train, test), held_out = stratified_indices(labels, [test_size], random_state, " in the file", groups), None
-        if judged_on_holdout(validation, len(train), validation_size, labels[train]):
-            kept, held = holdout_split(labels[train], validation_size, random_state, " in the file",
-                                       None if groups is None else groups[train])
-            train, held_out = train[kept], train[held]
+        split = holdout_split(labels[train], validation_size, random_state, " in the file",
+                              None if groups is None else groups[train], auto=validation == "auto") \
+            if judged_on_holdout(validation, len(train), validation_size) else None
+        if split is not None:
+            train, held_out = train[split[0]], train[split[1]]
         return {name: rows for name, rows in (("train", train), ("validation", held_out), ("test", test))
                 if rows is not None}
 
@@ -249,6 +250,11 @@ def _split(loaded: Loaded, validation: str, validation_size: float, test_size: f
                                       100 * MOST_COPIES)
             # No copies: the same split, without sorting the fingerprints again.
             chosen = parts(copies) if repeated else plain or parts()
+            if "validation" in chosen:  # a validation split too small to judge on
+                told = short_holdout(labels[chosen["validation"]],
+                                     labels[np.concatenate([chosen["train"], chosen["validation"]])], validation_size)
+                if told:
+                    get_run_logger().warning("%s", told)
             written = None
             if early is not None and _same_rows(chosen, plain):
                 written = early.result()

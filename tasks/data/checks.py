@@ -74,9 +74,16 @@ def _plain_labels(y: pd.Series) -> pd.Series:
     scalars among Python objects as the Python values they are (np.int64(1) as 1, np.True_ as True)."""
     if y.dtype == np.float16:
         return y.astype(np.float32)
-    if y.dtype == object and any(isinstance(value, np.generic) for value in pd.unique(y)):
-        return y.map(lambda value: value.item() if isinstance(value, np.generic) else value).astype(object)
-    return y
+    # numpy's scalars are looked for among the first labels (an array of them holds them throughout): millions of
+    # text labels pay no pass.
+    if y.dtype != object or not any(isinstance(value, np.generic) for value in y.iloc[:1000]):
+        return y
+    codes, distinct = pd.factorize(y)
+    # Each distinct value converted once; an object array, so that pandas infers no new kind (1 stays 1 beside 2.5).
+    values = np.empty(len(distinct) + 1, dtype=object)
+    values[:-1] = [value.item() if isinstance(value, np.generic) else value for value in distinct]
+    values[-1] = np.nan  # a missing label (code -1), refused later by the label check
+    return pd.Series(values[codes], index=y.index, name=y.name, dtype=object)
 
 
 def check_columns(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:

@@ -139,7 +139,9 @@ def check_features(X: pd.DataFrame, allow_empty: bool = False) -> None:
                 "a feature must have at least one value", f"{name!r} is empty (all NaN) in {len(X)} rows",
                 "Drop the column.",
             )
-        if dtype == object or pd.api.types.is_string_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+        # Text only: a categorical column's categories are the user's own (`.astype('category')` keeps codes such as
+        # '00123' or 'unknown' as categories).
+        if dtype == object or pd.api.types.is_string_dtype(dtype):
             check_numbers_hold_no_text(X.iloc[:, position])
     check_finite(X)
 
@@ -381,13 +383,17 @@ def numbers_as_text(X: pd.DataFrame) -> dict[str, tuple[int, str]]:
 
 def _all_numbers(column: pd.Series) -> bool:
     """Whether every value of a column of text (perhaps beside numbers) that is not missing or blank text reads as a
-    number (some do). The first values present settle most columns without a pass over millions."""
+    finite number (some do). Codes written with leading zeros ('00123') and columns with booleans are not numbers.
+    The first values present settle most columns without a pass over millions."""
     first = _present(column.iloc[:10 * LOOK])
     if not len(first) and len(column) > 10 * LOOK:
         first = _present(column)
-    if not len(first) or _number_share(first.iloc[:LOOK]) < 1.0:
+    first = first.iloc[:LOOK]
+    if not len(first) or _number_share(first) < 1.0 or any(isinstance(value, (bool, np.bool_)) for value in first) \
+            or first.astype(str).str.match(r"\s*[+-]?0\d").any():
         return False
-    return bool(pd.to_numeric(_present(column), errors="coerce").notna().all())
+    numbers = pd.to_numeric(_present(column), errors="coerce")
+    return bool(numbers.notna().all() and np.isfinite(numbers.to_numpy(dtype=float)).all())
 
 
 def _present(values: pd.Series) -> pd.Series:

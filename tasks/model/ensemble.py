@@ -60,6 +60,7 @@ from imbalance_flows.tasks.model.plan import (
     holdout_split,
     member_specs,
     plan_fit,
+    short_holdout,
 )
 from imbalance_flows.tasks.model.sizes import judged_on_holdout
 from imbalance_flows.tasks.model.spec import SAVED, MemberSpec
@@ -182,9 +183,9 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
     validation_ : str
         The validation in force, "out_of_fold" or "holdout" ("auto" resolved).
     lopsided_ : str or None
-        Set when the decision sends at least 90 % of the rows that judged the members to a class holding at
-        most half of them (costs that make flagging everyone the cheapest decision, say): what happened and
-        what to check, also issued as a `LopsidedDecisionWarning` by `fit`.
+        Set, with soft or weighted voting, when the decision sends at least 90 % of the rows that judged the
+        members to a class holding at most half of them (costs that make flagging everyone the cheapest decision,
+        say): what happened and what to check, also issued as a `LopsidedDecisionWarning` by `fit`.
     """
 
     def __init__(self, members=None, voting: Voting = "weighted", threshold_objective: Objective = "auto",
@@ -328,10 +329,17 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         schema.positional = positional
         X = coerce(X, schema, keep_float32=True)
         seed = _seed(self.random_state)
-        validation = "holdout" if judged_on_holdout(self.validation, len(X), self.validation_size, y) else "out_of_fold"
-        if validation == "holdout":
+        split = None
+        if judged_on_holdout(self.validation, len(X), self.validation_size):
             copies = row_hashes(X, schema, y)  # a row's copies are kept on one side
-            train, held = holdout_split(y.to_numpy(), self.validation_size, seed, groups=copies)
+            split = holdout_split(y.to_numpy(), self.validation_size, seed, groups=copies,
+                                  auto=self.validation == "auto")
+        validation = "out_of_fold" if split is None else "holdout"
+        if split is not None:
+            train, held = split
+            told = short_holdout(y.to_numpy()[held], y.to_numpy(), self.validation_size)
+            if told:
+                warnings.warn(told, DataWarning, stacklevel=2)
             X_train, y_train = X.iloc[train], y.iloc[train]
         else:
             X_train, y_train = X, y
@@ -423,15 +431,17 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         self.weights_ = self._score_weights()
         if self.voting == "weighted" and len(probas) > 1:
             self.weights_ = self._search_weights(probas, codes, self.weights_)
-        if self.voting != "hard":
-            # The decision is settled on the calibrated probabilities, so that it agrees with predict_proba.
-            mean = self.average(probas)
-            self.calibration_ = fit_calibration(self.calibration, mean, codes)
-            proba = calibrate(self.calibration_, mean)
-            if self.positive_class_ is not None:
-                self.threshold_ = self._best_cut(proba, codes)[0]
-            elif self.class_prior_power == "auto" and self.cost_matrix_ is None:
-                self.prior_power_ = self._best_power(proba, codes)
+        self.lopsided_ = None
+        if self.voting == "hard":  # neither costs nor a threshold decide a hard vote
+            return self
+        # The decision is settled on the calibrated probabilities, so that it agrees with predict_proba.
+        mean = self.average(probas)
+        self.calibration_ = fit_calibration(self.calibration, mean, codes)
+        proba = calibrate(self.calibration_, mean)
+        if self.positive_class_ is not None:
+            self.threshold_ = self._best_cut(proba, codes)[0]
+        elif self.class_prior_power == "auto" and self.cost_matrix_ is None:
+            self.prior_power_ = self._best_power(proba, codes)
         self.lopsided_ = self._lopsided(self.vote(probas), y_val)
         if self.lopsided_:
             warnings.warn(self.lopsided_, LopsidedDecisionWarning, stacklevel=3)
@@ -548,7 +558,10 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
 
     def _prepare(self, X) -> pd.DataFrame:
         check_is_fitted(self, "members_")
+        table = has_names(X) and not isinstance(X, pd.DataFrame)
         X = as_frame(X, names=None if has_names(X) else self.schema_.names)
+        if table and self.schema_.positional and X.shape[1] == len(self.schema_.names):
+            X = X.set_axis(self.schema_.names, axis=1)  # fitted on an array, or on a table read by position before
         X = check_columns(X, self.schema_)
         check_finite(X)
         return coerce(check_categories(X, self.schema_, self.unknown_categories), self.schema_, keep_float32=True)
@@ -598,6 +611,8 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         probabilities under those priors. Balanced accuracy and G-mean do not depend on
         the class shares, so a model tuned for them keeps its decisions.
         """
+        if priors is not None:
+            check_priors(priors, self.classes_)
         if self.voting == "hard":
             probas = self._checked_probas(probas)
             if not len(probas[0]):  # an empty batch: no labels
@@ -611,7 +626,7 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         """The labels the members' probabilities vote for and the ensemble's probabilities (None for hard voting):
         `vote` and `combined` of `probas`, from one weighted mean and calibration where they share it."""
         if self.voting == "hard":
-            return self.vote(probas), None
+            return self.vote(probas, priors), None
         proba = self.combined(probas, priors)
         deciding = proba if priors is None or self.objective_ == "cost" else self.combined(probas)
         return self.decide(deciding), proba
@@ -653,9 +668,9 @@ def _prior_power(power) -> float:
     """The class prior power to search weights with: `class_prior_power`, or 0.5 for "auto"."""
     if power == "auto":
         return _SEARCH_POWER
-    if isinstance(power, numbers.Real) and not isinstance(power, bool) and 0 <= power < float("inf"):
+    if isinstance(power, numbers.Real) and not isinstance(power, bool) and 0 <= power <= 1:
         return float(power)
-    raise InputError("class_prior_power must be 'auto' or a number ≥ 0", f"it is {power!r}",
+    raise InputError("class_prior_power must be 'auto' or a number ≥ 0 and ≤ 1", f"it is {power!r}",
                      "Use 'auto' (tuned on the rows that judge the members), 0 (no correction) or 1 (full).")
 
 

@@ -17,7 +17,6 @@ are not their test rows: both then train on the same rows and judge on the same 
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -31,7 +30,7 @@ from imbalance_flows.tasks.data.splits import (
     plain,
     stratified_indices,
 )
-from imbalance_flows.tasks.errors import DataWarning, InputError
+from imbalance_flows.tasks.errors import InputError
 from imbalance_flows.tasks.handover import Handovers
 from imbalance_flows.tasks.learners.registry import LEARNERS
 from imbalance_flows.tasks.model.costs import cost_matrix
@@ -82,22 +81,31 @@ def _spec(member, position: int) -> MemberSpec:
                          "`imbalance-flows strategies` lists the samplers and learners.") from None
 
 
-def holdout_split(labels, validation_size: float, seed: int, where: str = "",
-                  groups=None) -> tuple[np.ndarray, np.ndarray]:
+def holdout_split(labels, validation_size: float, seed: int, where: str = "", groups=None,
+                  auto: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
     """Positions of the training rows and of the held-out validation rows: `validation_size` of each class, the
-    copies of a row (one of `groups`, see `stratified_indices`) on one side."""
+    copies of a row (one of `groups`, see `stratified_indices`) on one side. With `auto` (validation="auto"), None
+    where the split would hold fewer than MIN_HELD_OUT rows of a class: the members are judged out of fold then."""
     labels = np.asarray(labels)
     train, validation = stratified_indices(labels, [validation_size], seed, where, groups)
-    classes, held = np.unique(labels[validation], return_counts=True)
-    if held.min() < MIN_HELD_OUT:  # as scikit-learn's stratified folds warn of a class with fewer rows than folds
-        short = int(np.argmin(held))
-        total = int(np.sum(labels == classes[short]))
-        warnings.warn(f"With holdout validation, class {plain(classes[short])!r} has {held[short]} of its {total} "
-                      f"training rows in the validation split (validation_size={validation_size:g}): the members' "
-                      f"weights, the threshold and the calibration are set from fewer than {MIN_HELD_OUT} rows of "
-                      "it. Raise validation_size, or judge on every training row with validation='out_of_fold' "
-                      "(--validation out_of_fold).", DataWarning, stacklevel=3)
+    if auto and int(pd.Series(labels[validation]).value_counts().min()) < MIN_HELD_OUT:
+        return None
     return train, validation
+
+
+def short_holdout(held: np.ndarray, labels: np.ndarray, validation_size: float) -> str | None:
+    """What to tell of a holdout split whose rows' labels are `held` (of the training rows' `labels`) where it holds
+    fewer than MIN_HELD_OUT rows of a class; None where it holds enough. As scikit-learn's stratified folds warn of a
+    class with fewer rows than folds, the fit goes on."""
+    counts = pd.Series(held).value_counts()
+    if int(counts.min()) >= MIN_HELD_OUT:
+        return None
+    label = counts.idxmin()
+    return (f"With holdout validation, class {plain(label)!r} has {int(counts.min())} of its "
+            f"{int(np.sum(np.asarray(labels) == label))} training rows in the validation split "
+            f"(validation_size={validation_size:g}): the members' weights, the threshold and the calibration are set "
+            f"from fewer than {MIN_HELD_OUT} rows of it. Raise validation_size, or judge on every training row with "
+            "validation='out_of_fold' (--validation out_of_fold).")
 
 
 @dataclass(frozen=True)

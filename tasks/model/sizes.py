@@ -43,29 +43,19 @@ MIN_JUDGED = 2_000  # ... with at least this many rows of the rarest class ...
 MAX_JUDGED_SHARE = 0.2
 
 
-# With holdout validation, every class must leave at least this many rows in the validation split: the members'
-# weights, the decision threshold and the calibration are set from them, and one or two rows of a class set them by
-# chance.
+# A holdout validation split holds at least this many rows of every class, or "auto" judges out of fold and an asked-for
+# holdout is warned about: the members' weights, the decision threshold and the calibration are set from them, and
+# one or two rows of a class set them by chance.
 MIN_HELD_OUT = 5
 
 
-def judged_on_holdout(validation: str, rows: int, validation_size: float, labels=None) -> bool:
+def judged_on_holdout(validation: str, rows: int, validation_size: float) -> bool:
     """Whether members are judged on a held-out split: "holdout", or "auto" where the training rows the holdout
-    would leave of the `rows` fit is given are medium (`is_medium`) and, given the rows' `labels`, the split would
-    hold MIN_HELD_OUT rows of every class; "out_of_fold" never."""
+    would leave of the `rows` fit is given are medium (`is_medium`) and the split holds MIN_HELD_OUT rows of every
+    class (`plan.holdout_split` tells); "out_of_fold" never."""
     if validation != "auto":
         return validation == "holdout"
-    if not is_medium(int(rows * (1 - validation_size))):
-        return False
-    return labels is None or int(held_out(np.unique(labels, return_counts=True)[1], validation_size).min()) >= \
-        MIN_HELD_OUT
-
-
-def held_out(counts, validation_size: float) -> np.ndarray:
-    """The rows of each class (of `counts` rows) a stratified holdout of `validation_size` holds: at least one,
-    and one left to train on (`splits.stratified_indices`' rule)."""
-    counts = np.asarray(counts)
-    return np.minimum(np.maximum(1, np.round(counts * validation_size)), np.maximum(counts - 1, 0)).astype(int)
+    return is_medium(int(rows * (1 - validation_size)))
 
 
 def is_medium(rows: int) -> bool:

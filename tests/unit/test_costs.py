@@ -156,6 +156,7 @@ def test_costs_that_make_nearly_every_row_one_class_are_told_with_the_share_and_
                                                      r"decision: check them \(a missed case costs 100 false alarms\)"):
         flagged = VotingEnsemble(members=members, costs={"fn": 100, "fp": 1}).fit(X, y)
     assert np.mean(flagged.predict(X) == "yes") > 0.9 and flagged.lopsided_
+    assert flagged.set_params(voting="hard").fit(X, y).lopsided_ is None  # costs decide no hard vote: nothing kept
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", LopsidedDecisionWarning)  # the same members without costs decide as usual

@@ -132,7 +132,7 @@ def test_the_check_warns_of_nothing(monkeypatch):
         assert forest._same_forests()
 
 
-def test_inputs_scikit_learn_fits_are_fitted_alike():
+def test_inputs_scikit_learn_fits_are_fitted_alike(capsys):
     """A frame of sparse columns only (read as a sparse matrix), labels that refuse numpy's functions, and progress
     lines asked for: scikit-learn's own fit, the same forest."""
     import pandas as pd
@@ -140,10 +140,11 @@ def test_inputs_scikit_learn_fits_are_fitted_alike():
 
     X, y = _table(n=120)
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)]).astype(pd.SparseDtype("float32", 0.0))
-    for data, labels, params in [(frame, y, {}), (X, _NotAnArray(y), {}), (X, y, {"verbose": 1})]:
+    for data, labels, params in [(frame, y, {}), (X, _NotAnArray(y), {}), (X, y, {"verbose": 2})]:
         ours = RandomForest(n_estimators=3, random_state=0, **params).fit(data, labels)
         theirs = RandomForestClassifier(n_estimators=3, random_state=0, **params).fit(data, labels)
         assert same_forest(ours, theirs)
+    assert capsys.readouterr().out.count("building tree 3 of 3") == 2  # scikit-learn's progress, for both
 
 
 def test_parameters_are_checked_as_scikit_learn_checks_them():

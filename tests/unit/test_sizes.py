@@ -9,6 +9,7 @@ import pytest
 from imbalance_flows import InputError, MemberSpec, VotingEnsemble
 from imbalance_flows.tasks.data import tables
 from imbalance_flows.tasks.data.schema import coerce, infer_schema
+from imbalance_flows.tasks.errors import DataWarning
 from imbalance_flows.tasks.model import sizes
 from imbalance_flows.tasks.model.fitting import (
     _fit,
@@ -235,18 +236,38 @@ def test_auto_validation_holds_out_a_split_for_medium_data_only():
 
 
 def test_auto_validation_judges_out_of_fold_where_a_holdout_would_hold_too_few_rows_of_a_class():
-    from imbalance_flows.tasks.model.sizes import MIN_HELD_OUT, judged_on_holdout
+    """What the split really holds decides, copies of a row kept on one side counted."""
+    from imbalance_flows.tasks.model.plan import holdout_split
+    from imbalance_flows.tasks.model.sizes import MIN_HELD_OUT
 
     labels = np.repeat([0, 1], [100_000 - 5 * MIN_HELD_OUT, 5 * MIN_HELD_OUT])  # 20 %: MIN_HELD_OUT rare rows
-    assert judged_on_holdout("auto", len(labels), 0.2, labels)
-    labels[np.flatnonzero(labels)[:3]] = 0  # 22 rare rows: a holdout of 20 % would hold 4 of them
-    assert not judged_on_holdout("auto", len(labels), 0.2, labels)
-    assert judged_on_holdout("holdout", len(labels), 0.2, labels)  # asked for: held out, with a warning
+    assert holdout_split(labels, 0.2, 0, auto=True) is not None
+    assert holdout_split(labels[:-3], 0.2, 0, auto=True) is None  # 22 rare rows: 4 held out
+    assert holdout_split(labels[:-3], 0.2, 0) is not None  # asked for: held out (and warned about)
+    groups = np.arange(len(labels))
+    groups[-6:] = groups[-6]  # six rare rows are one row and its copies, kept on one side: 20 distinct rare rows
+    decided = []
+    for seed in range(6):
+        _, held = holdout_split(labels, 0.2, seed, groups=groups)
+        decided.append(holdout_split(labels, 0.2, seed, groups=groups, auto=True) is None)
+        assert decided[-1] == (int(np.sum(labels[held] == 1)) < MIN_HELD_OUT)
+    assert any(decided)  # some seed holds out 4 of the 20 (while 20 % of the 25 rows would be 5)
+
+
+def test_the_estimator_judges_out_of_fold_where_auto_would_hold_out_too_few_rare_rows(monkeypatch):
+    monkeypatch.setattr(sizes, "MEDIUM_ROWS", 100)  # a medium table of a few hundred rows
+    y = pd.Series(np.repeat(["common", "rare"], [480, 20]))
+    X = pd.DataFrame({"x": np.random.default_rng(0).normal(size=len(y)) + (y == "rare") * 2.0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        model = VotingEnsemble(members=["class_weight:logreg"], random_state=0).fit(X, y)
+    assert model.validation_ == "out_of_fold"  # a 20 % holdout would hold 4 rare rows
+    y[:30] = "rare"
+    assert VotingEnsemble(members=["class_weight:logreg"], random_state=0).fit(X, y).validation_ == "holdout"
 
 
 def test_a_holdout_with_too_few_rows_of_a_class_warns_with_the_way_out():
     """As scikit-learn's stratified folds warn of a class with fewer rows than folds: the fit goes on."""
-    from imbalance_flows.tasks.errors import DataWarning
 
     y = pd.Series(np.repeat(["common", "rare"], [400, 12]))
     X = pd.DataFrame({"x": np.random.default_rng(0).normal(size=len(y)) + (y == "rare") * 2.0})

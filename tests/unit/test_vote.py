@@ -742,9 +742,7 @@ def test_a_refit_forgets_what_the_last_fit_set():
     model = VotingEnsemble(members=members, random_state=0).fit(X, y)
     model.fit(X.to_numpy(), y)
     assert not hasattr(model, "feature_names_in_") and model.n_features_in_ == 2
-    model.set_params(voting="hard", costs={"fn": 1000, "fp": 1})
-    model.fit(X, y)
-    assert hasattr(model, "lopsided_")  # settled for hard voting too
+    assert VotingEnsemble(members=members, voting="hard").fit(X, y).lopsided_ is None
 
 
 def test_priors_and_probabilities_given_to_the_vote_are_checked():
@@ -759,6 +757,20 @@ def test_priors_and_probabilities_given_to_the_vote_are_checked():
             model.scored(probas, priors=priors)
     with pytest.raises(InputError, match="one array of rows × classes per member"):
         model.scored([])
+    with pytest.raises(InputError, match="class priors must"):
+        model.vote(probas, priors="x")  # a model tuned for the G-mean decides alike under any priors: still checked
+    with pytest.raises(InputError, match="class priors must"):
+        model.set_params(voting="hard").fit(X, y).scored(probas, priors=[5, 5])
+
+
+def test_a_model_fitted_on_an_array_scores_a_table_by_position():
+    import pyarrow as pa
+
+    X = np.c_[np.arange(60.0), np.arange(60.0) % 7]
+    y = np.array(["no"] * 45 + ["yes"] * 15)
+    model = VotingEnsemble(members=[{"sampler": "class_weight", "learner": "logreg"}], random_state=0).fit(X, y)
+    table = pa.table({"first": X[:, 0], "second": X[:, 1]})
+    np.testing.assert_array_equal(model.predict_proba(table), model.predict_proba(X))
 
 
 def test_a_members_seed_beside_any_run_seed_fits():
