@@ -42,6 +42,8 @@ from imbalance_flows.tasks.data.splits import (
     copies_kept_together,
     count_distinct,
     identifier_like,
+    numbers_as_text,
+    numbers_as_text_warning,
     set_aside,
     split_target,
     stratified_indices,
@@ -155,6 +157,8 @@ def load(path: str, target: str, workspace: str, images: ImageOptions | None = N
         get_run_logger().warning("Column %r holds a different value in every row: it looks like an identifier and "
                                  "is trained on as a feature. Mark it with --id-column %s (id_columns), or leave it "
                                  "out with --drop %s.", name, name, name)
+    for name, (distinct, held) in ({} if image else numbers_as_text(X)).items():
+        get_run_logger().warning("%s", numbers_as_text_warning(name, distinct, held))
     for name in [] if image else constant_columns(X):
         get_run_logger().warning("Column %r holds one value in every row: no member can learn from it. Leave it out "
                                  "with --drop %s.", name, name)

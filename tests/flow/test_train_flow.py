@@ -469,13 +469,16 @@ def test_a_run_whose_costs_flag_nearly_every_row_says_so_in_its_log(churn_small,
     assert "a missed case costs 1000 false alarms" in warned[0]
 
 
-def test_a_column_with_one_value_in_every_row_is_named_in_the_log(churn_small, tmp_path, caplog):
+def test_a_column_with_one_value_in_every_row_or_numbers_as_text_is_named_in_the_log(churn_small, tmp_path, caplog):
     caplog.set_level("INFO")
-    frame = pd.read_csv(churn_small).assign(country="NL")
-    frame.to_csv(tmp_path / "churn.csv", index=False)
+    frame = pd.read_csv(churn_small)
+    numeric = next(name for name in frame.columns if pd.api.types.is_float_dtype(frame[name]))
+    frame = frame.assign(country="NL", as_text=frame[numeric].map(str))
+    frame.to_parquet(tmp_path / "churn.parquet", index=False)
 
-    train(_config(tmp_path / "churn.csv", tmp_path / "store", members=FAST[:1]))
+    train(_config(tmp_path / "churn.parquet", tmp_path / "store", members=FAST[:1]))
 
     assert "Column 'country' holds one value in every row: no member can learn from it. Leave it out with " \
            "--drop country." in caplog.text
+    assert "Column 'as_text' holds only numbers, some or all as text" in caplog.text  # as the estimator warns
     assert "Column 'churn'" not in caplog.text and caplog.text.count("holds one value in every row") == 1
