@@ -64,7 +64,9 @@ def as_series(y) -> pd.Series:
         return _plain_labels(y.reset_index(drop=True).rename("target" if y.name is None else y.name))
     array = np.asarray(y)
     if array.ndim != 1:
-        raise InputError("y must be one column of labels", f"it has shape {array.shape}", "Pass a 1-D array or Series.")
+        what = (f"it has shape {array.shape}" if array.ndim else "it is None" if y is None
+                else f"it is a {type(y).__name__}")
+        raise InputError("y must be one column of labels", what, "Pass a 1-D array or Series.")
     # numpy's byte strings as Python bytes, which the label check names (pandas holds no such type)
     return _plain_labels(pd.Series(array.astype(object) if array.dtype.kind == "S" else array, name="target"))
 

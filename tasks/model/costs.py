@@ -49,7 +49,10 @@ def cost_matrix(costs, classes, positive_class=None) -> np.ndarray | None:
         matrix[positive, 1 - positive], matrix[1 - positive, positive] = fn, fp
     else:
         try:
-            matrix = np.asarray(costs, dtype=float)
+            given = np.asarray(costs)
+            if given.dtype.kind not in "iuf":  # text and booleans are no costs (numpy would read them as numbers)
+                raise TypeError(f"it holds {given.dtype}")
+            matrix = given.astype(float)
         except (TypeError, ValueError) as error:
             raise InputError("a cost matrix must hold numbers", f"got {costs!r}"[:200],
                              "Write cost[true][predicted] as rows of numbers, e.g. [[0, 1], [100, 0]].") from error
@@ -77,6 +80,8 @@ def check_miss_costs(costs: dict) -> tuple[float, float]:
 
 def _number(value, name: str) -> float:
     try:
+        if isinstance(value, (bool, np.bool_, str, bytes)):  # True is no cost, nor is text (float() reads both)
+            raise TypeError(type(value).__name__)
         value = float(value)
     except (TypeError, ValueError) as error:
         raise InputError(f"the {name} cost must be a number", f"got {value!r}", "Give e.g. 100.") from error

@@ -162,3 +162,10 @@ def test_costs_that_make_nearly_every_row_one_class_are_told_with_the_share_and_
         warnings.simplefilter("error", LopsidedDecisionWarning)  # the same members without costs decide as usual
         balanced = VotingEnsemble(members=members).fit(X, y)
     assert balanced.lopsided_ is None
+
+
+@pytest.mark.parametrize("costs", [{"fn": True, "fp": 1}, {"fn": "100", "fp": 1}, [["0", "1"], ["5", "0"]],
+                                   [[False, True], [True, False]]])
+def test_costs_are_numbers_not_text_or_booleans(costs):
+    with pytest.raises(InputError, match="must (be a number|hold numbers)"):
+        cost_matrix(costs, ["no", "yes"], "yes")

@@ -360,3 +360,11 @@ def test_a_message_never_echoes_a_huge_value_whole():
     assert len(str(error)) < 400 and "'xxx" in error.value and error.value.endswith("is not among the columns "
                                                                                     "['label', 'a']")
     assert preview(["y" * 1_000_000, "b"]) == "['" + "y" * 198 + "…, 'b']"
+
+
+def test_labels_that_are_not_a_column_say_what_they_are():
+    from imbalance_flows.tasks.data.checks import as_series
+
+    for y, what in [(None, "it is None"), ({"a": [1, 2]}, "it is a dict"), (np.zeros((2, 2)), r"it has shape \(2, 2\)")]:
+        with pytest.raises(InputError, match=f"y must be one column of labels: {what}"):
+            as_series(y)
