@@ -221,9 +221,10 @@ def _split(loaded: Loaded, validation: str, validation_size: float, test_size: f
 
     def parts(groups=None) -> dict:
         (train, test), held_out = stratified_indices(labels, [test_size], random_state, " in the file", groups), None
-        split = holdout_split(labels[train], validation_size, random_state, " in the file",
-                              None if groups is None else groups[train], auto=validation == "auto") \
-            if judged_on_holdout(validation, len(train), validation_size) else None
+        split = None
+        if judged_on_holdout(validation, len(train), validation_size):
+            split = holdout_split(labels[train], validation_size, random_state, " in the file",
+                                  None if groups is None else groups[train], auto=validation == "auto")
         if split is not None:
             train, held_out = train[split[0]], train[split[1]]
         return {name: rows for name, rows in (("train", train), ("validation", held_out), ("test", test))

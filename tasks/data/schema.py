@@ -102,8 +102,10 @@ def infer_schema(X: pd.DataFrame, y: pd.Series, target: str | None = None) -> Sc
         categories = distinct_texts(column) if kind == "categorical" else []
         columns.append(Column(name=str(name), kind=kind, categories=categories))
     classes = sorted(pd.unique(y).tolist(), key=lambda c: (str(type(c)), c))
-    return Schema(target=str(target if target is not None else ("target" if y.name is None or y.name == "" else y.name)), columns=columns,
-                  classes=classes, image=image_info_from_columns(list(X.columns)))
+    if target is None:  # the labels' own name (0 is one; None and '' are none)
+        target = "target" if y.name is None or y.name == "" else y.name
+    return Schema(target=str(target), columns=columns, classes=classes,
+                  image=image_info_from_columns(list(X.columns)))
 
 
 def as_text(series: pd.Series, missing: str | None = None) -> pd.Series:

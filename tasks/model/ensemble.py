@@ -329,15 +329,14 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
         schema.positional = positional
         X = coerce(X, schema, keep_float32=True)
         seed = _seed(self.random_state)
-        split = None
+        split, labels = None, y.to_numpy()
         if judged_on_holdout(self.validation, len(X), self.validation_size):
             copies = row_hashes(X, schema, y)  # a row's copies are kept on one side
-            split = holdout_split(y.to_numpy(), self.validation_size, seed, groups=copies,
-                                  auto=self.validation == "auto")
+            split = holdout_split(labels, self.validation_size, seed, groups=copies, auto=self.validation == "auto")
         validation = "out_of_fold" if split is None else "holdout"
         if split is not None:
             train, held = split
-            told = short_holdout(y.to_numpy()[held], y.to_numpy(), self.validation_size)
+            told = short_holdout(labels[held], labels, self.validation_size)
             if told:
                 warnings.warn(told, DataWarning, stacklevel=2)
             X_train, y_train = X.iloc[train], y.iloc[train]
@@ -558,8 +557,9 @@ class VotingEnsemble(ClassifierMixin, BaseEstimator):
 
     def _prepare(self, X) -> pd.DataFrame:
         check_is_fitted(self, "members_")
-        table = has_names(X) and not isinstance(X, pd.DataFrame)
-        X = as_frame(X, names=None if has_names(X) else self.schema_.names)
+        named = has_names(X)
+        table = named and not isinstance(X, pd.DataFrame)
+        X = as_frame(X, names=None if named else self.schema_.names)
         if table and self.schema_.positional and X.shape[1] == len(self.schema_.names):
             X = X.set_axis(self.schema_.names, axis=1)  # fitted on an array, or on a table read by position before
         X = check_columns(X, self.schema_)
@@ -665,13 +665,10 @@ _SEARCH_POWER = 0.5  # the class prior power while weights are searched: it lift
 
 
 def _prior_power(power) -> float:
-    """The class prior power to search weights with: `class_prior_power`, or 0.5 for "auto"."""
-    if power == "auto":
-        return _SEARCH_POWER
-    if isinstance(power, numbers.Real) and not isinstance(power, bool) and 0 <= power <= 1:
-        return float(power)
-    raise InputError("class_prior_power must be 'auto' or a number ≥ 0 and ≤ 1", f"it is {power!r}",
-                     "Use 'auto' (tuned on the rows that judge the members), 0 (no correction) or 1 (full).")
+    """The class prior power to search weights with: `class_prior_power` (its rule checked, as `fit` checks it; a
+    model combined from members fitted elsewhere is not fitted), or 0.5 for "auto"."""
+    check_values({"class_prior_power": power})
+    return _SEARCH_POWER if power == "auto" else float(power)
 
 
 def _objective(threshold_objective: str, matrix: np.ndarray | None) -> str:
